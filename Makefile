@@ -1,0 +1,54 @@
+# funops — developer entry points. `make demo` and `make test` are the README's two commands.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+N       ?= 3
+
+.PHONY: install demo test test-unit lint lab-host lab-image lab-up lab-down lab-status bench clean
+
+$(BIN)/funops: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/funops
+
+# Validate and plan the bundled example on the local transport: no servers needed.
+demo: install
+	$(BIN)/funops validate
+	$(BIN)/funops plan; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 2 ]
+
+# Everything: unit tests and the lab tests against real nodes (starts a docker engine if none answers).
+test: install lab-host
+	FUNOPS_REQUIRE_LAB=1 $(BIN)/pytest -q
+
+# Unit tests only (no engine, no nodes).
+test-unit: install
+	$(BIN)/pytest -q -m 'not lab'
+
+lint: install
+	$(BIN)/ruff check funops tests lab bench
+	$(BIN)/ruff format --check funops tests lab bench
+
+# The lab: real nodes as docker containers on the host network (see lab/README.md).
+lab-host:
+	lab/bootstrap-host
+
+lab-image: install lab-host
+	$(BIN)/python -m lab build-image
+
+lab-up: install lab-host
+	$(BIN)/python -m lab up --nodes $(N)
+
+lab-down: install
+	$(BIN)/python -m lab down
+
+lab-status: install
+	$(BIN)/python -m lab status
+
+bench: install lab-host
+	$(BIN)/python -m bench --nodes $(N)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
