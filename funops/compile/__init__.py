@@ -1,0 +1,1 @@
+"""compile: manifests → the desired resources of every node (pure)."""

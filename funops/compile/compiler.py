@@ -1,0 +1,381 @@
+"""Manifests → the desired resources per node. Pure and byte-stable: sorted inputs, no timestamps."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from math import gcd
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ..errors import InputError, Problem
+from ..load.project import Project
+from ..model.inventory import Node
+from ..model.manifests import Application, Ingress, SecretRef
+from . import resources as r
+from .placement import NodeCapacity, place
+from .render import Renderer
+from .versions import assign_versions, image_repository, wanted_versions
+
+APPS_DIR = "/etc/funops/apps"
+TLS_DIR = "/etc/funops/tls"
+UNIT_DIR = "/etc/systemd/system"
+NGINX_DIR = "/etc/nginx/conf.d"
+
+
+@dataclass
+class Facts:
+    """What compile may take from the live world: node capacity, where apps run now, health."""
+
+    capacity: Mapping[str, NodeCapacity] = field(default_factory=dict)
+    placements: Mapping[str, frozenset[str]] = field(default_factory=dict)  # app → nodes (sticky)
+    unhealthy: frozenset[tuple[str, str]] = frozenset()  # (app, node) pairs left out of upstreams
+
+
+@dataclass
+class DesiredState:
+    nodes: dict[str, r.NodeDesired]
+    placements: dict[str, list[str]]  # app → node names
+    versions: dict[str, dict[str, str]]  # app → node → version
+
+
+def compile_project(project: Project, facts: Facts | None = None) -> DesiredState:
+    return _Compiler(project, facts or Facts()).run()
+
+
+def app_unit(app: str) -> str:
+    return f"{app}.service"
+
+
+def env_path(app: str) -> str:
+    return f"{APPS_DIR}/{app}.env"
+
+
+class _Compiler:
+    def __init__(self, project: Project, facts: Facts) -> None:
+        self.project = project
+        self.facts = facts
+        self.renderer = Renderer(project.source)
+        self.problems: list[Problem] = []
+        self.state = DesiredState(
+            nodes={name: r.NodeDesired(node) for name, node in sorted(project.nodes.items())},
+            placements={},
+            versions={},
+        )
+
+    def run(self) -> DesiredState:
+        for name, app in sorted(self.project.apps.items()):
+            if app.spec.type != "proxy":
+                self._app(app)
+        for _, ingress in sorted(self.project.ingresses.items()):
+            self._ingress(ingress)
+        if self.problems:
+            raise InputError(self.problems)
+        for desired in self.state.nodes.values():
+            desired.sort()
+        return self.state
+
+    # ---- apps -------------------------------------------------------------------------------
+
+    def _app(self, app: Application) -> None:
+        name = app.metadata.name
+        nodes = place(
+            app,
+            self.project.nodes,
+            self.project.settings.placement,
+            self.facts.capacity,
+            self.facts.placements.get(name, frozenset()),
+        )
+        release = self.project.release_for(name)
+        versions = assign_versions(nodes, wanted_versions(app, release))
+        self.state.placements[name] = nodes
+        self.state.versions[name] = versions
+        for node_name in nodes:
+            self._app_on_node(app, self.project.nodes[node_name], versions[node_name])
+
+    def _context(self, app: Application, node: Node, version: str) -> dict[str, Any]:
+        release = self.project.release_for(app.metadata.name)
+        return {
+            "project": {"name": self.project.settings.project},
+            "node": _node_context(node),
+            "app": {
+                **app.spec.model_dump(exclude={"env", "config_files", "selector", "backends"}),
+                "name": app.metadata.name,
+                "labels": app.metadata.labels,
+            },
+            "release": {
+                "name": release.metadata.name if release else None,
+                "version": version,
+                "artifact": release.spec.artifact if release else None,
+            },
+        }
+
+    def _app_on_node(self, app: Application, node: Node, version: str) -> None:
+        desired = self.state.nodes[node.name]
+        name = app.metadata.name
+        owner = f"app/{name}"
+        ctx = self._context(app, node, version)
+        where = self.project.origin("Application", name)
+        is_container = app.spec.type == "container"
+        unit = app_unit(name)
+        restart = r.restart_container(name) if is_container else r.restart_unit(unit)
+
+        for i, cfg in enumerate(app.spec.config_files):
+            content = self._config_content(cfg.content, cfg.source, ctx, ("spec", "configFiles", i), where)
+            if content is not None:
+                desired.resources.append(_file(cfg.path, content, owner, cfg.mode, cfg.owner, cfg.group, (restart,)))
+
+        env, secret = self._env(app, ctx)
+        env_file = env_path(name) if env else None
+        env_sha = None
+        if env_file:
+            template = "env/docker.env.j2" if is_container else "env/systemd.env.j2"
+            content = self._render(template, where, ("spec", "env"), **ctx, env=sorted(env.items()))
+            if content is not None:
+                data = content.encode()
+                env_sha = r.sha256(data)
+                # A container reads its env only when created: the env hash is part of its spec hash.
+                handlers = () if is_container else (restart,)
+                desired.resources.append(_file(env_file, data, owner, "0600", "root", "root", handlers, secret))
+
+        image = None
+        if is_container:
+            repo = (self.project.release_for(name) or app).spec.image or app.spec.image
+            image = f"{image_repository(repo)}:{version}"
+            spec = self._render_json("container/run.json.j2", where, **ctx, image=image, env_file=env_file)
+            if spec is not None:
+                spec_hash = r.sha256(
+                    json.dumps({"spec": spec, "env": env_sha}, sort_keys=True).encode()
+                )[:16]
+                spec["labels"]["funops.spec-hash"] = spec_hash
+                desired.resources.append(r.Resource(
+                    id=f"container:{name}", kind="container", owner=owner, order=r.ORDER_CONTAINER,
+                    desired={"image": image, "specHash": spec_hash, "status": "running"},
+                    run_spec=spec,
+                ))
+        else:
+            command = self._string(app.spec.command or "", ctx, where, ("spec", "command"))
+            text = self._render(
+                "systemd/app.service.j2", where, ("spec",), **ctx, command=command, env_file=env_file
+            )
+            if text is not None:
+                desired.resources.append(_file(
+                    f"{UNIT_DIR}/{unit}", text.encode(), owner, "0644", "root", "root",
+                    (r.DAEMON_RELOAD, restart), order=r.ORDER_UNIT_FILE,
+                ))
+            desired.resources.append(r.Resource(
+                id=f"unit:{unit}", kind="unit", owner=owner, order=r.ORDER_UNIT,
+                desired={"enabled": "enabled", "active": "active"},
+            ))
+        release = self.project.release_for(name)
+        desired.apps[name] = r.AppPlacement(
+            app=name, type=app.spec.type, version=version,
+            release=release.metadata.name if release else None,
+            port=app.spec.port, bind=_bind(node), health=app.spec.health_check,
+            unit=None if is_container else unit, container=name if is_container else None,
+        )
+
+    def _env(self, app: Application, ctx: dict[str, Any]) -> tuple[dict[str, str], bool]:
+        """The app's environment: injected variables first, the app's own win. Secrets resolved."""
+        where = self.project.origin("Application", app.metadata.name)
+        env: dict[str, str] = {}
+        secret = False
+        for i, inject in enumerate(self.project.settings.inject_env):
+            if app.spec.type in inject.types:
+                value = self._string(inject.template, ctx, None, ("injectEnv", i, "template"))
+                if value is not None:
+                    env[inject.name] = value
+        for key, value in sorted(app.spec.env.items()):
+            path = ("spec", "env", key)
+            if isinstance(value, SecretRef):
+                resolved = self._secret(value, where, path)
+                secret = True
+            else:
+                resolved = self._string(value, ctx, where, path)
+            if resolved is None:
+                continue
+            if "\n" in resolved or "\r" in resolved or "\0" in resolved:
+                self.problems.append(where.problem(path, "an env value must be a single line"))
+                continue
+            env[key] = resolved
+        return env, secret
+
+    def _secret(self, ref: SecretRef, where: Any, path: tuple) -> str | None:
+        if ref.from_env is not None:
+            value = os.environ.get(ref.from_env)
+            if value is None:
+                self.problems.append(where.problem((*path, "fromEnv"), f"environment variable {ref.from_env} is not set"))
+            return value
+        file = Path(ref.from_file or "")
+        file = file if file.is_absolute() else self.project.root / file
+        try:
+            return file.read_text(encoding="utf-8").rstrip("\n")
+        except OSError as exc:
+            self.problems.append(where.problem((*path, "fromFile"), f"cannot read secret file {file}: {exc.strerror}"))
+            return None
+
+    def _config_content(self, content: str | None, source: str | None, ctx: dict, path: tuple, where: Any) -> bytes | None:
+        if content is not None:
+            text = self._string(content, ctx, where, (*path, "content"))
+            return None if text is None else text.encode()
+        data = self.project.source.read_bytes(source or "") or b""
+        if not (source or "").endswith(".j2"):
+            return data
+        text = self._string(data.decode("utf-8"), ctx, where, (*path, "source"))
+        return None if text is None else text.encode()
+
+    # ---- ingress ----------------------------------------------------------------------------
+
+    def _ingress(self, ingress: Ingress) -> None:
+        name = ingress.metadata.name
+        spec = ingress.spec
+        owner = f"ingress/{name}"
+        where = self.project.origin("Ingress", name)
+        upstreams, rules = self._upstreams(ingress)
+        tls_files = None
+        tls_content: list[tuple[str, bytes, str, bool]] = []
+        if spec.tls:
+            cert = self.project.source.read_bytes(spec.tls.certificate) or b""
+            key = self._secret(spec.tls.key, where, ("spec", "tls", "key"))
+            tls_files = {"certificate": f"{TLS_DIR}/{name}.crt", "key": f"{TLS_DIR}/{name}.key"}
+            tls_content = [(tls_files["certificate"], cert, "0644", False)]
+            if key is not None:
+                tls_content.append((tls_files["key"], (key + "\n").encode(), "0600", True))
+        for node in sorted(self.project.nodes.values(), key=lambda n: n.name):
+            if not node.matches(spec.selector.match_labels, spec.selector.nodes):
+                continue
+            desired = self.state.nodes[node.name]
+            for path, data, mode, secret in tls_content:
+                desired.resources.append(_file(path, data, owner, mode, "root", "root", (r.NGINX_RELOAD,), secret))
+            text = self._render(
+                "nginx/site.conf.j2", where, ("spec",),
+                project={"name": self.project.settings.project},
+                node=_node_context(node),
+                ingress={**spec.model_dump(), "name": name},
+                upstreams=upstreams, rules=rules, tls=tls_files,
+                listen=f"{node.bind_address}:" if node.bind_address else "",
+            )
+            if text is not None:
+                desired.resources.append(_file(
+                    f"{NGINX_DIR}/funops-{name}.conf", text.encode(), owner, "0644", "root", "root",
+                    (r.NGINX_RELOAD,), order=r.ORDER_NGINX,
+                ))
+
+    def _upstreams(self, ingress: Ingress) -> tuple[list[dict], list[dict]]:
+        """Static upstreams from the endpoints of each service (seed 002 §15): sorted, weighted by
+        the canary split, unhealthy ones marked down; all down → keep them all, or answer 503."""
+        name = ingress.metadata.name
+        upstreams: dict[str, dict] = {}
+        rules = []
+        for rule in sorted(ingress.spec.rules, key=lambda x: x.path):
+            svc = self.project.services[rule.service]
+            upstream = f"{name}__{svc.metadata.name}".replace("-", "_")
+            if upstream not in upstreams:
+                upstreams[upstream] = {"name": upstream, "servers": self._endpoints(svc.spec.app, svc.spec.port)}
+            servers = upstreams[upstream]["servers"]
+            unavailable = bool(servers) and all(s["down"] for s in servers)
+            if unavailable and ingress.spec.when_all_unhealthy == "keep":
+                for s in servers:
+                    s["down"] = False
+                unavailable = False
+            if unavailable:
+                upstreams[upstream]["servers"] = []
+            rules.append({
+                "path": rule.path, "upstream": upstream, "strip_prefix": rule.strip_prefix,
+                "unavailable": unavailable,
+            })
+        return [upstreams[k] for k in sorted(upstreams)], rules
+
+    def _endpoints(self, app_name: str, port: int | None) -> list[dict]:
+        app = self.project.apps[app_name]
+        if app.spec.type == "proxy":
+            return sorted(
+                ({"address": b.address, "port": b.port, "weight": b.weight, "down": False} for b in app.spec.backends),
+                key=lambda s: (s["address"], s["port"]),
+            )
+        port = port or app.spec.port
+        versions = self.state.versions.get(app_name, {})
+        percent = {v.version: v.percent for v in wanted_versions(app, self.project.release_for(app_name))}
+        per_version: dict[str, int] = {}
+        for version in versions.values():
+            per_version[version] = per_version.get(version, 0) + 1
+        raw = {v: percent.get(v, 0) * 100 // n for v, n in per_version.items()}
+        divisor = 0
+        for w in raw.values():
+            divisor = gcd(divisor, w)
+        servers = []
+        for node_name, version in sorted(versions.items()):
+            node = self.project.nodes[node_name]
+            servers.append({
+                "address": _bind(node) if node.bind_address else node.address,
+                "port": port,
+                "weight": max(1, raw[version] // (divisor or 1)),
+                "down": (app_name, node_name) in self.facts.unhealthy,
+                "node": node_name,
+            })
+        return servers
+
+    # ---- rendering with located errors --------------------------------------------------------
+
+    def _render(self, template: str, where: Any, path: tuple, **ctx: Any) -> str | None:
+        try:
+            return self.renderer.render(template, **ctx)
+        except jinja2.TemplateError as exc:
+            self.problems.append(_template_problem(exc, template, where, path))
+            return None
+
+    def _render_json(self, template: str, where: Any, **ctx: Any) -> dict | None:
+        text = self._render(template, where, ("spec",), **ctx)
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            self.problems.append(Problem(f"templates/{template}", exc.lineno, "", f"not valid JSON: {exc.msg}"))
+            return None
+
+    def _string(self, text: str, ctx: dict, where: Any, path: tuple) -> str | None:
+        try:
+            return self.renderer.render_string(text, **ctx)
+        except jinja2.TemplateError as exc:
+            if where is None:
+                self.problems.append(Problem("funops.yaml", None, ".".join(map(str, path)), _jinja_message(exc)))
+            else:
+                self.problems.append(where.problem(path, _jinja_message(exc)))
+            return None
+
+
+def _file(path: str, data: bytes, owner: str, mode: str, user: str, group: str,
+          handlers: tuple[str, ...] = (), secret: bool = False, order: int = r.ORDER_FILE) -> r.Resource:
+    return r.Resource(
+        id=f"file:{path}", kind="file", owner=owner, order=order, handlers=handlers, secret=secret,
+        desired={"sha256": r.sha256(data), "mode": mode.rjust(4, "0"), "owner": user, "group": group},
+        content=data,
+    )
+
+
+def _bind(node: Node) -> str:
+    return node.bind_address or "0.0.0.0"
+
+
+def _node_context(node: Node) -> dict[str, Any]:
+    return {"name": node.name, "address": node.address, "bind": _bind(node), "labels": node.labels,
+            "vars": node.vars}
+
+
+def _jinja_message(exc: jinja2.TemplateError) -> str:
+    return f"template error: {exc.message or exc}"
+
+
+def _template_problem(exc: jinja2.TemplateError, template: str, where: Any, path: tuple) -> Problem:
+    """A failing bundled or repo template: name the template line and the manifest being rendered."""
+    line = getattr(exc, "lineno", None)
+    base = where.problem(path, "")
+    return Problem(
+        f"templates/{template}", line, "",
+        f"{_jinja_message(exc)} (rendering {base.file}:{base.line})",
+    )

@@ -1,0 +1,77 @@
+"""The unit of desired state: a resource on a node, with a stable id and the handlers a change owes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..model.inventory import Node
+from ..model.strategy import HealthCheck
+
+Kind = Literal["file", "unit", "container"]
+
+# Apply order within a node (DESIGN §2): files → unit files → units → containers → nginx sites.
+ORDER_FILE, ORDER_UNIT_FILE, ORDER_UNIT, ORDER_CONTAINER, ORDER_NGINX = 10, 20, 30, 40, 50
+
+# Handlers a change owes; run once per node after the tasks, in this order.
+DAEMON_RELOAD = "daemon-reload"
+NGINX_RELOAD = "reload:nginx"
+
+
+def restart_unit(unit: str) -> str:
+    return f"restart:unit:{unit}"
+
+
+def restart_container(name: str) -> str:
+    return f"restart:container:{name}"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Resource:
+    id: str  # "file:/etc/nginx/conf.d/funops-site.conf", "unit:web.service", "container:api"
+    kind: Kind
+    owner: str  # "app/web" or "ingress/site": who asked for it
+    desired: Mapping[str, Any]  # the attributes compared with the live ones
+    order: int
+    handlers: tuple[str, ...] = ()
+    secret: bool = False  # never print content or values, only fingerprints
+    content: bytes | None = field(default=None, repr=False)  # files
+    run_spec: Mapping[str, Any] | None = None  # containers: what `docker run` gets
+
+    @property
+    def name(self) -> str:
+        return self.id.split(":", 1)[1]
+
+
+@dataclass(frozen=True)
+class AppPlacement:
+    """An app as it runs on one node: what apply health-checks and records."""
+
+    app: str
+    type: str
+    version: str
+    release: str | None
+    port: int | None
+    bind: str
+    health: HealthCheck | None
+    unit: str | None = None
+    container: str | None = None
+
+
+@dataclass
+class NodeDesired:
+    node: Node
+    resources: list[Resource] = field(default_factory=list)
+    apps: dict[str, AppPlacement] = field(default_factory=dict)
+
+    def sort(self) -> None:
+        self.resources.sort(key=lambda r: (r.order, r.id))
+
+    def resource(self, rid: str) -> Resource | None:
+        return next((r for r in self.resources if r.id == rid), None)

@@ -1,0 +1,47 @@
+"""Which version(s) of an app should be live, and which node runs which (canary split)."""
+
+from __future__ import annotations
+
+import math
+
+from ..model.manifests import Application, CanaryVersion, Release
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of an image reference (`repo:tag`), not confusing a registry port with a tag."""
+    last = image.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
+
+
+def image_repository(image: str) -> str:
+    tag = image_tag(image)
+    return image[: -len(tag) - 1] if tag else image
+
+
+def wanted_versions(app: Application, release: Release | None) -> list[CanaryVersion]:
+    """The split of versions to run: the Release's, else the app's version, else its image tag."""
+    if release is not None:
+        return release.spec.split()
+    version = app.spec.version or (image_tag(app.spec.image) if app.spec.image else None)
+    return [CanaryVersion(version=version, percent=100)] if version else []
+
+
+def assign_versions(nodes: list[str], split: list[CanaryVersion]) -> dict[str, str]:
+    """Give each node a version so node counts follow the percents; every version with a non-zero
+    percent gets at least one node when there are enough nodes. Stable: sorted nodes, split order."""
+    ordered = sorted(nodes)
+    live = [v for v in split if v.percent > 0]
+    if not ordered or not live:
+        return {}
+    counts = [max(1, math.floor(len(ordered) * v.percent / 100)) for v in live]
+    # The first version (the stable one) absorbs what rounding left over, or gives back the excess.
+    counts[0] = max(1, len(ordered) - sum(counts[1:]))
+    result: dict[str, str] = {}
+    i = 0
+    for version, count in zip(live, counts, strict=True):
+        for node in ordered[i : i + count]:
+            result[node] = version.version
+        i += count
+    for node in ordered[i:]:  # fewer nodes than versions: the rest run the stable version
+        result[node] = live[0].version
+    return result

@@ -1,0 +1,1 @@
+"""load: read funops.yaml, the inventory and the manifests (working tree or a git revision)."""

@@ -1,0 +1,164 @@
+"""Cross-reference checks: between documents, between documents and nodes, and against the repo."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ..compile.placement import matching_nodes, place
+from ..compile.versions import wanted_versions
+from ..errors import Problem
+from ..model.common import Selector
+from .project import Project
+
+
+def check_references(project: Project) -> list[Problem]:
+    problems: list[Problem] = []
+    problems += _check_releases(project)
+    problems += _check_apps(project)
+    problems += _check_services(project)
+    problems += _check_ingresses(project)
+    if not problems:
+        problems += _check_node_conflicts(project)
+    return problems
+
+
+def _check_selector(project: Project, kind: str, name: str, selector: Selector, path: tuple) -> list[Problem]:
+    origin = project.origin(kind, name)
+    problems = [
+        origin.problem((*path, "nodes", i), f"unknown node {node!r}")
+        for i, node in enumerate(selector.nodes)
+        if node not in project.nodes
+    ]
+    if not problems and not any(
+        n.matches(selector.match_labels, selector.nodes) for n in project.nodes.values()
+    ):
+        problems.append(origin.problem(path, "selector matches no node of the inventory"))
+    return problems
+
+
+def _check_releases(project: Project) -> list[Problem]:
+    problems = []
+    seen: dict[str, str] = {}
+    for name, release in sorted(project.releases.items()):
+        origin = project.origin("Release", name)
+        app = project.apps.get(release.spec.app)
+        if app is None:
+            problems.append(origin.problem(("spec", "app"), f"unknown Application {release.spec.app!r}"))
+            continue
+        if release.spec.app in seen:
+            problems.append(origin.problem(
+                ("spec", "app"), f"app {release.spec.app!r} is already released by Release {seen[release.spec.app]!r}"
+            ))
+        seen[release.spec.app] = name
+        if app.spec.type == "proxy":
+            problems.append(origin.problem(("spec", "app"), "a proxy app has no versions to release"))
+        if release.spec.image and app.spec.type != "container":
+            problems.append(origin.problem(("spec", "image"), "image is only valid for container apps"))
+    return problems
+
+
+def _check_apps(project: Project) -> list[Problem]:
+    problems = []
+    roots = project.settings.allowed_roots
+    for name, app in sorted(project.apps.items()):
+        origin = project.origin("Application", name)
+        spec = app.spec
+        if spec.selector is not None:
+            problems += _check_selector(project, "Application", name, spec.selector, ("spec", "selector"))
+            eligible = [n for n in matching_nodes(app, project.nodes) if not n.cordoned]
+            if spec.replicas and len(eligible) < spec.replicas and not problems:
+                problems.append(origin.problem(
+                    ("spec", "replicas"),
+                    f"{spec.replicas} replicas wanted but only {len(eligible)} eligible node(s) match",
+                ))
+        if spec.type != "proxy" and not wanted_versions(app, project.release_for(name)):
+            field = ("spec", "image") if spec.type == "container" else ("spec",)
+            problems.append(origin.problem(
+                field, "no version: add a Release for this app, spec.version, or a tag to the image"
+            ))
+        for i, cfg in enumerate(spec.config_files):
+            if not any(cfg.path == r or cfg.path.startswith(r.rstrip("/") + "/") for r in roots):
+                problems.append(origin.problem(
+                    ("spec", "configFiles", i, "path"),
+                    f"{cfg.path} is outside the allowed roots ({', '.join(roots)}); see allowedRoots in funops.yaml",
+                ))
+            if cfg.source and project.source.read_bytes(cfg.source) is None:
+                problems.append(origin.problem(
+                    ("spec", "configFiles", i, "source"), f"{cfg.source} does not exist in the repo"
+                ))
+        paths = [c.path for c in spec.config_files]
+        for i, path in enumerate(paths):
+            if path in paths[:i]:
+                problems.append(origin.problem(("spec", "configFiles", i, "path"), f"{path} is listed twice"))
+    return problems
+
+
+def _check_services(project: Project) -> list[Problem]:
+    problems = []
+    for name, svc in sorted(project.services.items()):
+        origin = project.origin("Service", name)
+        app = project.apps.get(svc.spec.app)
+        if app is None:
+            problems.append(origin.problem(("spec", "app"), f"unknown Application {svc.spec.app!r}"))
+        elif app.spec.type != "proxy" and not (svc.spec.port or app.spec.port):
+            problems.append(origin.problem(
+                ("spec", "port"), f"no port: set spec.port here or spec.port on Application {app.metadata.name!r}"
+            ))
+    return problems
+
+
+def _check_ingresses(project: Project) -> list[Problem]:
+    problems = []
+    domains: dict[str, str] = {}
+    for name, ing in sorted(project.ingresses.items()):
+        origin = project.origin("Ingress", name)
+        spec = ing.spec
+        problems += _check_selector(project, "Ingress", name, spec.selector, ("spec", "selector"))
+        for i, rule in enumerate(spec.rules):
+            if rule.service not in project.services:
+                problems.append(origin.problem(("spec", "rules", i, "service"), f"unknown Service {rule.service!r}"))
+        for i, domain in enumerate(spec.domains):
+            if domain in domains:
+                problems.append(origin.problem(
+                    ("spec", "domains", i), f"domain {domain!r} is already served by Ingress {domains[domain]!r}"
+                ))
+            domains.setdefault(domain, name)
+        if spec.tls and project.source.read_bytes(spec.tls.certificate) is None:
+            problems.append(origin.problem(
+                ("spec", "tls", "certificate"), f"{spec.tls.certificate} does not exist in the repo"
+            ))
+        if spec.http_port == spec.https_port:
+            problems.append(origin.problem(("spec", "httpsPort"), "httpPort and httpsPort must differ"))
+    return problems
+
+
+def _check_node_conflicts(project: Project) -> list[Problem]:
+    """Two things claiming one port (or one file) on one node, after placement."""
+    claims: dict[tuple[str, str], list[tuple[str, str, tuple]]] = defaultdict(list)
+    for name, app in sorted(project.apps.items()):
+        if app.spec.type == "proxy":
+            continue
+        for node in place(app, project.nodes, project.settings.placement):
+            if app.spec.port:
+                claims[(node, f"port {app.spec.port}")].append(("Application", name, ("spec", "port")))
+            for i, cfg in enumerate(app.spec.config_files):
+                claims[(node, f"file {cfg.path}")].append(("Application", name, ("spec", "configFiles", i, "path")))
+    for name, ing in sorted(project.ingresses.items()):
+        for node in project.nodes.values():
+            if node.matches(ing.spec.selector.match_labels, ing.spec.selector.nodes):
+                claims[(node.name, f"port {ing.spec.http_port}")].append(("Ingress", name, ("spec", "httpPort")))
+                if ing.spec.tls:
+                    claims[(node.name, f"port {ing.spec.https_port}")].append(
+                        ("Ingress", name, ("spec", "httpsPort"))
+                    )
+    problems = []
+    for (node, what), owners in sorted(claims.items()):
+        # Ingresses share nginx's listening ports by design (server_name tells them apart).
+        if len(owners) < 2 or all(kind == "Ingress" for kind, _, _ in owners):
+            continue
+        first_kind, first_name, _ = owners[0]
+        for kind, name, path in owners[1:]:
+            problems.append(project.origin(kind, name).problem(
+                path, f"{what} on node {node!r} is also claimed by {first_kind} {first_name!r}"
+            ))
+    return problems

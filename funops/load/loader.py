@@ -1,0 +1,194 @@
+"""Load and validate a funops repo. Every problem is collected (not just the first) and located."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import InputError, Problem
+from ..model.inventory import InventoryFile, Node
+from ..model.manifests import KINDS
+from ..model.settings import Settings
+from .checks import check_references
+from .project import Origin, Project
+from .source import Source, open_source
+from .yaml_marks import Document, YamlError, load_documents
+
+M = TypeVar("M", bound=BaseModel)
+
+SETTINGS_FILE = "funops.yaml"
+INVENTORY_DIR = "inventory"
+MANIFEST_DIR = "manifests"
+
+
+def load_project(root: Path, revision: str | None = None, inventory: list[Path] | None = None) -> Project:
+    """Read and check the whole repo; raises InputError listing every problem found."""
+    source = open_source(root, revision)
+    problems: list[Problem] = []
+    settings = _load_settings(source, problems)
+    project = Project(source=source, settings=settings or Settings())
+    inventory_files = [str(p) for p in inventory] if inventory else source.list(INVENTORY_DIR)
+    for path in inventory_files:
+        _load_inventory(project, path, problems)
+    for path in source.list(MANIFEST_DIR):
+        _load_manifests(project, path, problems)
+    if not inventory_files:
+        problems.append(Problem(INVENTORY_DIR, None, "", "no inventory files (inventory/*.yaml)"))
+    if not problems:  # cross-references only make sense between documents that are valid themselves
+        problems.extend(check_references(project))
+    if problems:
+        raise InputError(problems)
+    return project
+
+
+def _read_docs(source: Source, path: str, problems: list[Problem]) -> list[Document]:
+    text = _read(source, path)
+    if text is None:
+        problems.append(Problem(path, None, "", "file not found"))
+        return []
+    try:
+        return load_documents(text)
+    except YamlError as exc:
+        problems.append(Problem(path, exc.line, "", str(exc)))
+    except UnicodeDecodeError:
+        problems.append(Problem(path, None, "", "not UTF-8 text"))
+    return []
+
+
+def _read(source: Source, path: str) -> str | None:
+    if Path(path).is_absolute():  # an --inventory given on the command line
+        p = Path(path)
+        return p.read_text(encoding="utf-8") if p.is_file() else None
+    return source.read(path)
+
+
+def _load_settings(source: Source, problems: list[Problem]) -> Settings | None:
+    if source.read(SETTINGS_FILE) is None:
+        return Settings()
+    docs = _read_docs(source, SETTINGS_FILE, problems)
+    if len(docs) > 1:
+        problems.append(Problem(SETTINGS_FILE, docs[1].line, "", "funops.yaml must hold one document"))
+    data = docs[0].data if docs else {}
+    return _validate(Settings, data, Origin(SETTINGS_FILE, docs[0]) if docs else None, problems)
+
+
+def _load_inventory(project: Project, path: str, problems: list[Problem]) -> None:
+    for doc in _read_docs(project.source, path, problems):
+        file = _validate(InventoryFile, doc.data, Origin(path, doc), problems)
+        if file is None:
+            continue
+        for i, raw in enumerate(file.nodes):
+            origin = Origin(path, doc, ("nodes", i))
+            if not isinstance(raw, dict):
+                problems.append(origin.problem((), "a node must be a mapping"))
+                continue
+            node = _validate(Node, _merge(file.defaults, raw), origin, problems)
+            if node is None:
+                continue
+            if node.name in project.nodes:
+                first = project.origin("Node", node.name)
+                problems.append(
+                    origin.problem(("name",), f"node {node.name!r} is already defined at {first.file}:"
+                                   f"{first.doc.line_of(first.base)}")
+                )
+                continue
+            project.nodes[node.name] = node
+            project.origins[("Node", node.name)] = origin
+
+
+def _merge(defaults: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """Inventory defaults under each node; nested sections (ssh, labels, vars) merge one level deep."""
+    merged = dict(defaults)
+    for key, value in node.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _load_manifests(project: Project, path: str, problems: list[Problem]) -> None:
+    for doc in _read_docs(project.source, path, problems):
+        origin = Origin(path, doc)
+        data = doc.data
+        if not isinstance(data, dict):
+            problems.append(origin.problem((), "a manifest must be a mapping"))
+            continue
+        kind = data.get("kind")
+        if kind not in KINDS:
+            problems.append(
+                origin.problem(("kind",), f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+            )
+            continue
+        manifest = _validate(KINDS[kind], data, origin, problems)
+        if manifest is None:
+            continue
+        name = manifest.metadata.name
+        if (kind, name) in project.origins:
+            first = project.origins[(kind, name)]
+            problems.append(origin.problem(
+                ("metadata", "name"),
+                f"{kind} {name!r} is already defined at {first.file}:{first.doc.line}",
+            ))
+            continue
+        project.origins[(kind, name)] = origin
+        {"Application": project.apps, "Service": project.services, "Ingress": project.ingresses,
+         "Release": project.releases}[kind][name] = manifest
+
+
+def _validate(model: type[M], data: Any, origin: Origin | None, problems: list[Problem]) -> M | None:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_problems(exc, data, origin))
+        return None
+
+
+def _problems(exc: ValidationError, data: Any, origin: Origin | None) -> list[Problem]:
+    """Pydantic errors → located problems. Union members add names to `loc` that are not in the
+    data (e.g. 'str'); they are dropped, and of the errors a union raises for one value the most
+    specific is kept (a bad secret reference beats 'Input should be a valid string')."""
+    found: dict[tuple, list[tuple[bool, str]]] = {}
+    for err in exc.errors(include_url=False):
+        path, via_union = _data_path(data, err["loc"])
+        message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif err["type"] == "missing":
+            message = "required field is missing"
+        generic = via_union and err["type"].endswith("_type")
+        found.setdefault(path, []).append((generic, message))
+    problems = []
+    for path, messages in found.items():
+        specific = [m for generic, m in messages if not generic] or [m for _, m in messages]
+        for message in dict.fromkeys(specific):
+            if origin is None:
+                problems.append(Problem(SETTINGS_FILE, None, ".".join(map(str, path)), message))
+            else:
+                problems.append(origin.problem(path, message))
+    return problems
+
+
+def _data_path(data: Any, loc: tuple) -> tuple[tuple, bool]:
+    path: list[str | int] = []
+    skipped = False
+    current = data
+    for part in loc:
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+            path.append(part)
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            current = current[part]
+            path.append(part)
+        elif isinstance(current, dict) and isinstance(part, str) and not _is_union_tag(part):
+            path.append(part)  # a missing field: name it, the line is its parent's
+            current = None
+        else:
+            skipped = True
+    return tuple(path), skipped
+
+
+def _is_union_tag(part: str) -> bool:
+    return part in ("str", "int", "float", "bool") or "[" in part or part[:1].isupper()

@@ -1,0 +1,53 @@
+"""A loaded repo: validated documents, indexed by kind and name, each remembering where it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import Problem
+from ..model.inventory import Node
+from ..model.manifests import Application, Ingress, Release, Service
+from ..model.settings import Settings
+from .source import Revision, Source
+from .yaml_marks import Document, Path as YamlPath
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The file and YAML document a model was read from, to locate later (cross-reference) errors."""
+
+    file: str
+    doc: Document
+    base: YamlPath = ()  # where the model sits inside the document (inventory nodes are list items)
+
+    def problem(self, field_path: YamlPath, message: str) -> Problem:
+        full = (*self.base, *field_path)
+        return Problem(self.file, self.doc.line_of(full), ".".join(str(p) for p in full), message)
+
+
+@dataclass
+class Project:
+    source: Source
+    settings: Settings
+    nodes: dict[str, Node] = field(default_factory=dict)
+    apps: dict[str, Application] = field(default_factory=dict)
+    services: dict[str, Service] = field(default_factory=dict)
+    ingresses: dict[str, Ingress] = field(default_factory=dict)
+    releases: dict[str, Release] = field(default_factory=dict)
+    origins: dict[tuple[str, str], Origin] = field(default_factory=dict)  # (kind, name) → origin
+
+    @property
+    def root(self) -> Path:
+        return self.source.root
+
+    @property
+    def revision(self) -> Revision:
+        return self.source.revision
+
+    def origin(self, kind: str, name: str) -> Origin:
+        return self.origins[(kind, name)]
+
+    def release_for(self, app: str) -> Release | None:
+        """The Release that names `app` (the checks make sure there is at most one)."""
+        return next((r for _, r in sorted(self.releases.items()) if r.spec.app == app), None)

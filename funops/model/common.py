@@ -1,0 +1,103 @@
+"""Shared building blocks of the models: strict base, safe names, safe paths, secret references."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+API_VERSION = "funops/v1"
+
+# A DNS label: safe as a unit name, container name, file name and nginx upstream name (no shell metacharacters).
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.\-/]{0,61}[A-Za-z0-9])?$")
+LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9_.\-]{0,63}$")
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors, no type coercion, YAML keys in camelCase."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        validate_default=False,
+    )
+
+
+def _safe_name(value: str) -> str:
+    if not NAME_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a safe name: use lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    for key, val in value.items():
+        if not LABEL_KEY_RE.match(key):
+            raise ValueError(f"label key {key!r} is not valid (letters, digits, '_.-/')")
+        if not LABEL_VALUE_RE.match(val):
+            raise ValueError(f"label value {val!r} of {key!r} is not valid (letters, digits, '_.-')")
+    return dict(sorted(value.items()))
+
+
+def _absolute_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} must be an absolute path")
+    if ".." in value.split("/") or posixpath.normpath(value) != value.rstrip("/") or "\n" in value:
+        raise ValueError(f"{value!r} must be a normalised path without '..'")
+    return value
+
+
+def no_dotdot(value: str) -> str:
+    if ".." in value.split("/") or not value:
+        raise ValueError(f"{value!r} must not contain '..'")
+    return value
+
+
+def _relative_path(value: str) -> str:
+    if value.startswith("/") or ".." in value.split("/") or not value:
+        raise ValueError(f"{value!r} must be a path inside the repo (relative, without '..')")
+    return value
+
+
+SafeName = Annotated[str, AfterValidator(_safe_name)]
+Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
+RepoPath = Annotated[str, AfterValidator(_relative_path)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+FileMode = Annotated[str, Field(pattern=r"^0?[0-7]{3,4}$")]
+UnixName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
+
+
+class Metadata(Strict):
+    name: SafeName
+    labels: Labels = {}
+    annotations: dict[str, str] = {}
+
+
+class Selector(Strict):
+    """Nodes by labels (all must match) and/or by name; an empty selector matches every node."""
+
+    match_labels: Labels = {}
+    nodes: list[SafeName] = []
+
+
+class SecretRef(Strict):
+    """A value that is never printed: read from a controller-side file or environment variable."""
+
+    from_file: str | None = None
+    from_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.from_file is None) == (self.from_env is None):
+            raise ValueError("a secret reference needs exactly one of fromFile or fromEnv")
+        return self

@@ -1,0 +1,62 @@
+"""The inventory: the nodes funops manages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from .common import Labels, SafeName, Strict, UnixName, no_dotdot
+
+
+class NodeSsh(Strict):
+    identity_file: str | None = None
+    known_hosts_file: str | None = None
+    strict_host_key_checking: bool | None = None  # None: the project default (strict)
+    connect_timeout: Annotated[float, Field(gt=0)] | None = None
+    become: bool = False  # run as root through `sudo -n` when user is not root
+
+
+class NodeAgent(Strict):
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    token_from_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class Node(Strict):
+    name: SafeName
+    address: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9.:\-\[\]]+$")]
+    port: Annotated[int, Field(ge=1, le=65535)] = 22
+    user: UnixName = "root"
+    transport: Literal["ssh", "agent", "local"] = "ssh"
+    # The address workloads and nginx bind to on this node; None = all interfaces.
+    bind_address: Annotated[str, Field(pattern=r"^[0-9a-fA-F.:]+$")] | None = None
+    labels: Labels = {}
+    vars: dict[str, Any] = {}
+    cordoned: bool = False
+    # local transport only: prefix of every path on the node (relative: to the repo root)
+    root: Annotated[str, AfterValidator(no_dotdot)] | None = None
+    ssh: NodeSsh = NodeSsh()
+    agent: NodeAgent | None = None
+
+    @model_validator(mode="after")
+    def _transport_options(self) -> Node:
+        if self.root is not None and self.transport != "local":
+            raise ValueError("root is only valid with transport: local")
+        if self.transport == "agent" and self.agent is None:
+            raise ValueError("transport: agent needs an agent: {url, tokenFromEnv} section")
+        return self
+
+    def matches(self, match_labels: dict[str, str], names: list[str]) -> bool:
+        """A selector matches by name, or by all of its labels; an empty selector matches all."""
+        if self.name in names:
+            return True
+        if names and not match_labels:
+            return False
+        return all(self.labels.get(k) == v for k, v in match_labels.items())
+
+
+class InventoryFile(Strict):
+    """One inventory/*.yaml file: shared defaults, then the nodes."""
+
+    defaults: dict[str, Any] = {}
+    nodes: list[dict[str, Any]]

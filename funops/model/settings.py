@@ -1,0 +1,46 @@
+"""funops.yaml: project-wide settings and defaults."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .common import AbsolutePath, SafeName, Strict
+from .strategy import UpdateStrategy
+
+DEFAULT_ALLOWED_ROOTS = ["/etc/funops", "/etc/nginx/conf.d", "/srv", "/opt", "/var/lib"]
+
+
+class SshSettings(Strict):
+    connect_timeout: Annotated[float, Field(gt=0)] = 10
+    command_timeout: Annotated[float, Field(gt=0)] = 300
+    strict_host_key_checking: bool = True
+
+
+class PlacementSettings(Strict):
+    """Seed 000 §6: skip nodes under 15% free disk, avoid nodes under 25%, most free first."""
+
+    disk_free_min_pct: Annotated[float, Field(ge=0, le=100)] = 15
+    disk_free_avoid_pct: Annotated[float, Field(ge=0, le=100)] = 25
+
+
+class InjectedEnv(Strict):
+    """An env variable every matching app gets, e.g. a per-app MONGODB_URI (seed 001 §1.5)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    template: str
+    types: list[Literal["systemd", "container"]] = ["systemd", "container"]
+
+
+class Settings(Strict):
+    api_version: Literal["funops/v1"] = "funops/v1"
+    project: SafeName = "funops"
+    parallel: Annotated[int, Field(ge=1, le=256)] = 20
+    state_dir: AbsolutePath = "/var/lib/funops"
+    journal: str = ".funops/journal.jsonl"
+    allowed_roots: list[AbsolutePath] = DEFAULT_ALLOWED_ROOTS
+    strategy: UpdateStrategy = UpdateStrategy()
+    ssh: SshSettings = SshSettings()
+    placement: PlacementSettings = PlacementSettings()
+    inject_env: list[InjectedEnv] = []

@@ -1,0 +1,43 @@
+"""How a change rolls out: batches, failure budget, pauses, health gates."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from pydantic import Field, field_validator
+
+from .common import Strict
+
+Percent = Annotated[str, Field(pattern=r"^(100|[1-9][0-9]?)%$")]
+
+
+class UpdateStrategy(Strict):
+    batch_size: Annotated[int, Field(ge=1)] | Percent = 1
+    max_failures: Annotated[int, Field(ge=0)] = 0
+    pause_seconds: Annotated[float, Field(ge=0)] = 0
+    min_healthy_seconds: Annotated[float, Field(ge=0)] = 0
+    auto_rollback: bool = False
+
+    def batch_count(self, nodes: int) -> int:
+        """How many nodes go in one batch out of `nodes`."""
+        if isinstance(self.batch_size, int):
+            return self.batch_size
+        return max(1, math.floor(nodes * int(self.batch_size[:-1]) / 100))
+
+
+class HealthCheck(Strict):
+    type: str = "process"
+    path: Annotated[str, Field(pattern=r"^/[^\s]*$")] = "/health"
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    expect_status: Annotated[int, Field(ge=100, le=599)] = 200
+    interval: Annotated[float, Field(gt=0)] = 2
+    timeout: Annotated[float, Field(gt=0)] = 2
+    retries: Annotated[int, Field(ge=1)] = 15
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        if value not in ("http", "tcp", "process"):
+            raise ValueError(f"{value!r} is not a health check type (http, tcp, process)")
+        return value
