@@ -1,0 +1,43 @@
+"""Printing for the CLI: one console for people (stderr when stdout carries JSON), errors once."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..errors import Problem
+
+# The exit-code contract of every command (DESIGN §5).
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_PARTIAL, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
+
+
+class Output(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    # rich already turns colour off for a non-TTY and honours NO_COLOR; keep lines unwrapped in CI.
+    width = None if sys.stdout.isatty() else 160
+    return Console(stderr=stderr, width=width, no_color="NO_COLOR" in os.environ, highlight=False)
+
+
+def fail(message: str, problems: list[Problem] | None = None) -> NoReturn:
+    import typer
+
+    err = console(stderr=True)
+    from rich.markup import escape
+
+    for p in problems or []:
+        err.print(f"[red]error:[/] {escape(str(p))}")
+    err.print(f"[red bold]{escape(message)}[/]" if problems else f"[red]error:[/] {escape(message)}")
+    err.print("[dim]Nothing was changed on any node.[/]")
+    raise typer.Exit(EXIT_ERROR)

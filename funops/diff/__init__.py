@@ -1,0 +1,1 @@
+"""diff: desired vs live, per resource, at field level; secrets redacted."""

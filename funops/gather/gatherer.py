@@ -1,0 +1,67 @@
+"""Run the probe on every targeted node in parallel; an unreachable node never blocks the others."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..compile.resources import NodeDesired
+from ..state.node_state import NodeState, state_path
+from ..transports import Transport, TransportError
+from .probe import LiveFacts, build_script, parse
+
+
+@dataclass
+class NodeGather:
+    node: str
+    facts: LiveFacts | None = None
+    error: str | None = None
+    probed: set[str] = field(default_factory=set)  # resource ids the facts cover
+    seconds: float = 0.0
+
+    @property
+    def reachable(self) -> bool:
+        return self.facts is not None
+
+
+def probe_node(transport: Transport, resource_ids: Iterable[str], state_dir: str, timeout: float) -> LiveFacts:
+    script = build_script(resource_ids, state_path(state_dir), transport.path)
+    result = transport.run(script, timeout=timeout)
+    try:
+        return parse(result.text(), transport.path)
+    except ValueError as exc:
+        raise TransportError(f"{exc}; stderr: {result.stderr.decode(errors='replace').strip()[:300]}") from exc
+
+
+def gather(
+    desired: dict[str, NodeDesired],
+    connect: Callable[[str], Transport],
+    state_dir: str,
+    parallel: int,
+    timeout: float = 60,
+) -> dict[str, NodeGather]:
+    """Facts for the resources each node should have, plus what its state file says funops manages
+    (a second round trip only when those differ, i.e. when something is to be deleted)."""
+
+    def one(name: str) -> NodeGather:
+        started = time.monotonic()
+        result = NodeGather(node=name)
+        try:
+            transport = connect(name)
+            ids = {r.id for r in desired[name].resources}
+            facts = probe_node(transport, ids, state_dir, timeout)
+            managed = set(NodeState.from_facts(facts.state).managed) if facts.state else set()
+            if managed - ids:
+                ids |= managed
+                facts = probe_node(transport, ids, state_dir, timeout)
+            result.facts, result.probed = facts, ids
+        except TransportError as exc:
+            result.error = str(exc)
+        result.seconds = time.monotonic() - started
+        return result
+
+    names = sorted(desired)
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(names) or 1))) as pool:
+        return dict(zip(names, pool.map(one, names), strict=True))

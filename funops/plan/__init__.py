@@ -1,0 +1,1 @@
+"""plan: the diff of every node as one value — printed, saved as JSON, applied exactly."""

@@ -1,0 +1,88 @@
+"""The plan as a document: the `--output json` contract. Its JSON Schema ships in
+funops/schemas/plan.schema.json (regenerate with `funops schema --plan`); bump FORMAT_VERSION
+on any incompatible change."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+FORMAT_VERSION = 1
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class RevisionDoc(_Doc):
+    commit: str | None = Field(description="git commit the manifests were read from; null outside git")
+    dirty: bool = Field(description="the working tree differed from the commit")
+    ref: str = Field(description="'working tree' or the --revision given")
+
+
+class FieldChangeDoc(_Doc):
+    field: str
+    old: Any = Field(description="live value; null when absent; secrets only as a short fingerprint")
+    new: Any = Field(description="desired value; null on delete; secrets only as a short fingerprint")
+
+
+class ChangeDoc(_Doc):
+    id: str = Field(description="stable resource id: file:<path>, unit:<name>, container:<name>")
+    kind: Literal["file", "unit", "container"]
+    owner: str = Field(description="app/<name> or ingress/<name>")
+    action: Literal["create", "update", "delete"]
+    fields: list[FieldChangeDoc]
+    handlers: list[str] = Field(description="what the change triggers: daemon-reload, restart:…, reload:nginx")
+    secret: bool = Field(description="the resource holds secrets: values are never shown")
+
+
+class NodeDoc(_Doc):
+    name: str
+    address: str
+    transport: Literal["ssh", "agent", "local"]
+    reachable: bool
+    error: str | None
+    changes: list[ChangeDoc] = Field(description="pending changes only, in apply order")
+    unchanged: int = Field(description="resources already as desired")
+    handlers: list[str] = Field(description="handlers this node will run, owed ones included")
+    owed: list[str] = Field(description="handlers owed by an earlier apply that did not finish")
+    facts: dict[str, Any] = Field(description="diskFreePct, containerCount, nginx, gatherSeconds")
+
+
+class SummaryDoc(_Doc):
+    create: int
+    update: int
+    delete: int
+    unchanged: int
+    owed: int
+    nodes: int
+    nodes_changed: int
+    nodes_unreachable: int
+
+
+class PlanDoc(_Doc):
+    format_version: Literal[1] = FORMAT_VERSION
+    kind: Literal["plan"] = "plan"
+    project: str
+    revision: RevisionDoc
+    created_at: str = Field(description="UTC, ISO 8601")
+    targets: list[str] = Field(description="node names this plan covers")
+    summary: SummaryDoc
+    placements: dict[str, list[str]] = Field(description="app → nodes it runs on")
+    versions: dict[str, dict[str, str]] = Field(description="app → node → version")
+    nodes: list[NodeDoc]
+
+    def has_changes(self) -> bool:
+        return bool(self.summary.create or self.summary.update or self.summary.delete or self.summary.owed)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=2) + "\n"
+
+
+def plan_schema() -> dict[str, Any]:
+    schema = PlanDoc.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://funops.dev/schemas/plan-v1.json"
+    return schema

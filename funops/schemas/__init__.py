@@ -1,0 +1,32 @@
+"""JSON Schemas generated from the models (the models are the single source of truth)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def schema_for(what: str) -> dict[str, Any]:
+    from pydantic import TypeAdapter
+
+    from ..model.inventory import InventoryFile, Node
+    from ..model.manifests import Manifest
+    from ..model.settings import Settings
+    from ..plan.document import plan_schema
+
+    if what == "plan":
+        return plan_schema()
+    if what == "manifest":
+        schema = TypeAdapter(Manifest).json_schema(by_alias=True)
+        schema["title"] = "funops manifest (Application, Service, Ingress or Release)"
+    elif what == "inventory":
+        schema = InventoryFile.model_json_schema(by_alias=True)
+        schema.setdefault("$defs", {})["Node"] = Node.model_json_schema(by_alias=True)
+        schema["properties"]["nodes"]["items"] = {"$ref": "#/$defs/Node"}
+    elif what == "settings":
+        schema = Settings.model_json_schema(by_alias=True)
+    else:
+        raise KeyError(what)
+    schema["$schema"] = SCHEMA_DIALECT
+    return schema

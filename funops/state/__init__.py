@@ -1,0 +1,1 @@
+"""state: what funops records on each node (/var/lib/funops/state.json)."""
