@@ -1,0 +1,381 @@
+"""Bringing the lab's nodes up and down, and the `Lab` object tests use to reach them."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import keys
+from .config import (
+    LABEL,
+    MAX_NODES,
+    LabError,
+    container_name,
+    lab_dir,
+    node_address,
+    node_name,
+)
+from .engine import docker, engine_answers, lab_containers, remove_containers
+from .files import remove_tree, write_if_changed
+from .image import build_image
+from .inventory import render_inventory
+from .testapp import ensure_testapp
+
+BOOT_TIMEOUT = 180.0  # seconds for one node to reach `running` with sshd answering
+# systemd as PID 1 without --privileged (which fails on these machines): see /work/shared/lab-notes.md.
+CAPABILITIES = (
+    "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "MKNOD", "SYS_NICE", "SYS_TIME", "AUDIT_CONTROL", "AUDIT_WRITE",
+    "DAC_READ_SEARCH", "IPC_LOCK", "LINUX_IMMUTABLE", "SYS_CHROOT", "SETPCAP", "SYS_RAWIO", "NET_RAW",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Node:
+    """One lab node: `name` (node1), `address` (127.0.1.1, sshd :22, nginx :80), docker `container`."""
+
+    index: int
+    name: str
+    address: str
+    container: str
+
+    @classmethod
+    def of(cls, k: int) -> Node:
+        return cls(k, node_name(k), node_address(k), container_name(k))
+
+
+NodeRef = Node | str  # a Node, or a node name ("node1")
+
+
+@dataclass
+class Lab:
+    """A running lab: its nodes and the files funops (and tests) need to reach them over SSH."""
+
+    dir: Path
+    nodes: list[Node] = field(default_factory=list)
+
+    @property
+    def inventory_path(self) -> Path:
+        return self.dir / "inventory.yaml"
+
+    @property
+    def key_path(self) -> Path:
+        return self.dir / "id_ed25519"
+
+    @property
+    def known_hosts_path(self) -> Path:
+        return self.dir / "known_hosts"
+
+    def node(self, ref: NodeRef) -> Node:
+        """The node named `ref` (or `ref` itself)."""
+        if isinstance(ref, Node):
+            return ref
+        for node in self.nodes:
+            if ref in (node.name, node.address, node.container):
+                return node
+        raise LabError(f"no lab node {ref!r} (nodes: {', '.join(n.name for n in self.nodes)})")
+
+    def exec(
+        self,
+        node: NodeRef,
+        cmd: str | Sequence[str],
+        *,
+        user: str | None = None,
+        input: str | None = None,
+        check: bool = False,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command on the node out of band (docker exec, not SSH). A string runs under `sh -c`."""
+        argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        opts = ["-i"] if input is not None else []
+        if user:
+            opts += ["--user", user]
+        return docker("exec", *opts, self.node(node).container, *argv, input=input, check=check,
+                      timeout=timeout)  # fmt: skip
+
+    def ssh_argv(self, node: NodeRef, user: str = "root", known_hosts: Path | None = None) -> list[str]:
+        """An OpenSSH client command line (without the remote command) that trusts only the lab's keys."""
+        return keys.ssh_argv(
+            self.node(node).address, user, self.key_path, known_hosts or self.known_hosts_path
+        )
+
+    def ssh(
+        self, node: NodeRef, cmd: str, user: str = "root", timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `cmd` on the node over real SSH (strict host key checking against the lab's known_hosts)."""
+        return subprocess.run(
+            [*self.ssh_argv(node, user), cmd], capture_output=True, text=True, timeout=timeout
+        )
+
+    def stop_node(self, node: NodeRef) -> None:
+        """Fault injection: stop the node's container (systemd shuts down; state and host keys persist)."""
+        docker("stop", "--time", "20", self.node(node).container)
+
+    def start_node(self, node: NodeRef, timeout: float = BOOT_TIMEOUT) -> None:
+        """Start a stopped node and wait until it is `running` with sshd answering; refresh known_hosts."""
+        n = self.node(node)
+        docker("start", n.container)
+        _wait_ready(n, time.monotonic() + timeout)
+        _write_known_hosts(self.dir, self.nodes)
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    name: str
+    container: str
+    address: str
+    state: str  # docker's: running, exited, ...
+    system: str  # systemctl is-system-running, or "-" when the container is not running
+    ssh: bool  # sshd answers on address:22
+    image: str
+
+
+# ---------------------------------------------------------------------------------------------- up
+
+
+def up(n: int = 3, *, timeout: float = BOOT_TIMEOUT) -> Lab:
+    """Bring the lab to exactly `n` running nodes (idempotent) and write its key, known_hosts, inventory."""
+    if not 1 <= n <= MAX_NODES:
+        raise LabError(f"the lab has 1..{MAX_NODES} nodes, not {n}")
+    if not engine_answers():
+        raise LabError("no docker engine answers: run `make lab-host` (lab/bootstrap-host)")
+    directory = lab_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    with _locked(directory):
+        image = build_image()
+        ensure_testapp()
+        pubkey = keys.ensure_key(directory / "id_ed25519")
+        nodes = [Node.of(k) for k in range(1, n + 1)]
+        _remove_extra(directory, keep=n)
+        deadline = time.monotonic() + timeout
+        with ThreadPoolExecutor(max_workers=min(n, 16)) as pool:
+            list(pool.map(lambda node: _ensure_node(directory, node, image, pubkey, deadline), nodes))
+        _write_known_hosts(directory, nodes)
+        write_if_changed(directory / "inventory.yaml", render_inventory(nodes, directory))
+        lab = Lab(directory, nodes)
+        with ThreadPoolExecutor(max_workers=min(n, 16)) as pool:
+            list(pool.map(lambda node: _check_login(lab, node), nodes))
+        return lab
+
+
+def current() -> Lab:
+    """The lab as it is now (its running nodes), without changing anything."""
+    nodes = sorted((Node.of(k) for k in _existing_indexes()), key=lambda node: node.index)
+    return Lab(lab_dir(), nodes)
+
+
+def down() -> None:
+    """Remove the lab's containers (by label) and the lab's generated files; the key pair stays."""
+    if engine_answers():
+        remove_containers(lab_containers(LABEL))
+    directory = lab_dir()
+    remove_tree(directory / "nodes")
+    for name in ("known_hosts", "inventory.yaml"):
+        (directory / name).unlink(missing_ok=True)
+
+
+def status() -> list[NodeStatus]:
+    """The state of every lab container (running or not)."""
+    if not engine_answers():
+        raise LabError("no docker engine answers: run `make lab-host`")
+    indexes = _existing_indexes()
+    with ThreadPoolExecutor(max_workers=max(1, min(len(indexes), 16))) as pool:
+        return list(pool.map(_node_status, indexes))
+
+
+def _node_status(k: int) -> NodeStatus:
+    node = Node.of(k)
+    info = _inspect(node.container) or {}
+    state = info.get("State", {}).get("Status", "missing")
+    system = "-"
+    if state == "running":
+        proc = docker("exec", node.container, "systemctl", "is-system-running", check=False, timeout=30)
+        system = proc.stdout.strip() or "unknown"
+    image = info.get("Config", {}).get("Image", "-")
+    return NodeStatus(
+        node.name, node.container, node.address, state, system, _ssh_answers(node.address), image
+    )
+
+
+# ------------------------------------------------------------------------------------------ details
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """One `up` at a time per lab dir (parallel test sessions would race on the same containers)."""
+    with open(directory / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _existing_indexes() -> list[int]:
+    prefix = container_name(0)[:-1]
+    return sorted(int(name[len(prefix) :]) for name in lab_containers(LABEL) if name[len(prefix) :].isdigit())
+
+
+def _remove_extra(directory: Path, keep: int) -> None:
+    extra = [k for k in _existing_indexes() if k > keep]
+    remove_containers([container_name(k) for k in extra])
+    for k in extra:
+        remove_tree(directory / "nodes" / node_name(k))
+    # Directories of nodes whose containers are already gone.
+    for path in (directory / "nodes").glob("node*"):
+        if path.name[4:].isdigit() and int(path.name[4:]) > keep:
+            remove_tree(path)
+
+
+def _inspect(container: str) -> dict | None:
+    proc = docker("inspect", "--type", "container", container, check=False)
+    return json.loads(proc.stdout)[0] if proc.returncode == 0 else None
+
+
+def _ensure_node(directory: Path, node: Node, image: str, pubkey: str, deadline: float) -> None:
+    node_dir = directory / "nodes" / node.name
+    etc = node_dir / "etc"
+    (node_dir / "docker").mkdir(parents=True, exist_ok=True)
+    env = f"FUNOPS_LAB_NODE={node.name}\nFUNOPS_LAB_ADDRESS={node.address}\n"
+    env_changed = write_if_changed(etc / "node.env", env)
+    keys_changed = write_if_changed(etc / "authorized_keys", pubkey)
+
+    info = _inspect(node.container)
+    if info is not None and info["Config"]["Image"] != image:
+        _log(f"{node.name}: image changed ({info['Config']['Image']} -> {image}), recreating")
+        remove_containers([node.container])
+        info = None
+    if info is None:
+        _check_ports_free(node)
+        docker(*_run_args(directory, node, image))
+    elif not info["State"]["Running"]:
+        docker("start", node.container)
+    elif env_changed or keys_changed:
+        # The key pair was regenerated under a running node: install the new public key.
+        docker("exec", node.container, "systemctl", "restart", "funops-lab-node.service")
+    _wait_ready(node, deadline)
+
+
+def _run_args(directory: Path, node: Node, image: str) -> list[str]:
+    node_dir = directory / "nodes" / node.name
+    args = ["run", "--detach", "--name", node.container, "--hostname", node.name]
+    args += ["--add-host", f"{node.name}:{node.address}"]  # sudo and friends resolve their own name
+    args += [
+        "--label",
+        f"{LABEL}=1",
+        "--label",
+        f"{LABEL}.node={node.name}",
+        "--label",
+        f"{LABEL}.dir={directory}",
+    ]
+    args += ["--network", "host"]  # the lab's rule: no bridge networks; everything on 127.0.0.0/8
+    for cap in CAPABILITIES:
+        args += ["--cap-add", cap]
+    args += ["--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined"]
+    args += ["--tmpfs", "/run", "--tmpfs", "/run/lock", "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw"]
+    args += ["--volume", f"{node_dir / 'etc'}:/etc/funops-lab:ro"]
+    # The nested engine's overlay2 needs a real filesystem under /var/lib/docker, not overlayfs.
+    args += ["--volume", f"{node_dir / 'docker'}:/var/lib/docker"]
+    args += ["--stop-signal", "SIGRTMIN+3"]  # systemd's "halt cleanly"
+    args += [image, "/sbin/init"]
+    return args
+
+
+def _check_ports_free(node: Node) -> None:
+    """Fail early and clearly when something on the host already holds the node's :22 or :80."""
+    for port in (22, 80):
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((node.address, port))
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    raise LabError(
+                        f"{node.address}:{port} is already taken on this host"
+                        f" (a host service on 0.0.0.0:{port}?); see `ss -ltnp`"
+                    ) from e
+                raise
+
+
+def _wait_ready(node: Node, deadline: float) -> None:
+    """Wait for `systemctl is-system-running` = running and sshd's banner; fail on `degraded`."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise LabError(f"{node.name}: not running within the timeout ({_diagnose(node)})")
+        proc = docker(
+            "exec",
+            node.container,
+            "systemctl",
+            "is-system-running",
+            "--wait",
+            check=False,
+            timeout=remaining + 5,
+        )
+        state = proc.stdout.strip()
+        if state == "running":
+            break
+        if state == "degraded":
+            failed = docker(
+                "exec", node.container, "systemctl", "--failed", "--plain", "--no-legend", check=False
+            )
+            units = ", ".join(line.split()[0] for line in failed.stdout.splitlines() if line.strip())
+            raise LabError(f"{node.name}: systemd is degraded; failed units: {units or '?'}")
+        if "is not running" in proc.stderr:
+            logs = docker("logs", "--tail", "20", node.container, check=False)
+            raise LabError(f"{node.name}: container exited:\n{logs.stdout}{logs.stderr}")
+        time.sleep(0.25)  # systemd not reachable yet (offline) or still starting
+    while not _ssh_answers(node.address):
+        if time.monotonic() > deadline:
+            raise LabError(f"{node.name}: sshd does not answer on {node.address}:22")
+        time.sleep(0.2)
+
+
+def _diagnose(node: Node) -> str:
+    proc = docker("exec", node.container, "systemctl", "list-jobs", "--no-legend", check=False, timeout=10)
+    return f"pending jobs: {proc.stdout.strip() or proc.stderr.strip() or 'none'}"
+
+
+def _ssh_answers(address: str) -> bool:
+    try:
+        with socket.create_connection((address, 22), timeout=2) as s:
+            return s.recv(8).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def _host_keys(node: Node) -> list[str]:
+    """The node's real public host keys as known_hosts lines for its address."""
+    proc = docker("exec", node.container, "sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub")
+    lines = []
+    for line in sorted(proc.stdout.splitlines()):
+        parts = line.split()
+        if len(parts) >= 2:
+            lines.append(f"{node.address} {parts[0]} {parts[1]}")
+    if not lines:
+        raise LabError(f"{node.name}: no host keys in /etc/ssh")
+    return lines
+
+
+def _write_known_hosts(directory: Path, nodes: Sequence[Node]) -> None:
+    with ThreadPoolExecutor(max_workers=max(1, min(len(nodes), 16))) as pool:
+        per_node = list(pool.map(_host_keys, nodes))
+    write_if_changed(directory / "known_hosts", "".join(line + "\n" for lines in per_node for line in lines))
+
+
+def _check_login(lab: Lab, node: Node) -> None:
+    proc = lab.ssh(node, "true")
+    if proc.returncode != 0:
+        argv = shlex.join([*lab.ssh_argv(node), "true"])
+        raise LabError(f"{node.name}: ssh login as root failed: {proc.stderr.strip()}\n  tried: {argv}")
+
+
+def _log(msg: str) -> None:
+    print(f"lab: {msg}", file=sys.stderr, flush=True)
