@@ -130,7 +130,10 @@ def render(
             con.print(f"[dim]{res.id}[/] {detail}")
             continue
         if out is None:
-            con.print(f"[bold]{res.id}[/] mode {res.desired['mode']}" + (" [yellow](secret)[/]" if res.secret else ""))
+            con.print(
+                f"[bold]{res.id}[/] mode {res.desired['mode']}"
+                + (" [yellow](secret)[/]" if res.secret else "")
+            )
             continue
         target = out / res.name.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_PARTIAL, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
 
 
-class Output(str, Enum):
+class Output(StrEnum):
     text = "text"
     json = "json"
     markdown = "markdown"
@@ -25,9 +25,9 @@ class Output(str, Enum):
 def console(stderr: bool = False) -> Console:
     from rich.console import Console
 
-    # rich already turns colour off for a non-TTY and honours NO_COLOR; keep lines unwrapped in CI.
-    width = None if sys.stdout.isatty() else 160
-    return Console(stderr=stderr, width=width, no_color="NO_COLOR" in os.environ, highlight=False)
+    # rich already turns colour off for a non-TTY; lines are never wrapped there (CI logs, grep).
+    tty = (sys.stderr if stderr else sys.stdout).isatty()
+    return Console(stderr=stderr, soft_wrap=not tty, no_color="NO_COLOR" in os.environ, highlight=False)
 
 
 def fail(message: str, problems: list[Problem] | None = None) -> NoReturn:

@@ -68,7 +68,7 @@ class _Compiler:
         )
 
     def run(self) -> DesiredState:
-        for name, app in sorted(self.project.apps.items()):
+        for _, app in sorted(self.project.apps.items()):
             if app.spec.type != "proxy":
                 self._app(app)
         for _, ingress in sorted(self.project.ingresses.items()):
@@ -127,7 +127,9 @@ class _Compiler:
         for i, cfg in enumerate(app.spec.config_files):
             content = self._config_content(cfg.content, cfg.source, ctx, ("spec", "configFiles", i), where)
             if content is not None:
-                desired.resources.append(_file(cfg.path, content, owner, cfg.mode, cfg.owner, cfg.group, (restart,)))
+                desired.resources.append(
+                    _file(cfg.path, content, owner, cfg.mode, cfg.owner, cfg.group, (restart,))
+                )
 
         env, secret = self._env(app, ctx)
         env_file = env_path(name) if env else None
@@ -140,7 +142,9 @@ class _Compiler:
                 env_sha = r.sha256(data)
                 # A container reads its env only when created: the env hash is part of its spec hash.
                 handlers = () if is_container else (restart,)
-                desired.resources.append(_file(env_file, data, owner, "0600", "root", "root", handlers, secret))
+                desired.resources.append(
+                    _file(env_file, data, owner, "0600", "root", "root", handlers, secret)
+                )
 
         image = None
         if is_container:
@@ -148,35 +152,56 @@ class _Compiler:
             image = f"{image_repository(repo)}:{version}"
             spec = self._render_json("container/run.json.j2", where, **ctx, image=image, env_file=env_file)
             if spec is not None:
-                spec_hash = r.sha256(
-                    json.dumps({"spec": spec, "env": env_sha}, sort_keys=True).encode()
-                )[:16]
+                spec_hash = r.sha256(json.dumps({"spec": spec, "env": env_sha}, sort_keys=True).encode())[:16]
                 spec["labels"]["funops.spec-hash"] = spec_hash
-                desired.resources.append(r.Resource(
-                    id=f"container:{name}", kind="container", owner=owner, order=r.ORDER_CONTAINER,
-                    desired={"image": image, "specHash": spec_hash, "status": "running"},
-                    run_spec=spec,
-                ))
+                desired.resources.append(
+                    r.Resource(
+                        id=f"container:{name}",
+                        kind="container",
+                        owner=owner,
+                        order=r.ORDER_CONTAINER,
+                        desired={"image": image, "specHash": spec_hash, "status": "running"},
+                        run_spec=spec,
+                    )
+                )
         else:
             command = self._string(app.spec.command or "", ctx, where, ("spec", "command"))
             text = self._render(
                 "systemd/app.service.j2", where, ("spec",), **ctx, command=command, env_file=env_file
             )
             if text is not None:
-                desired.resources.append(_file(
-                    f"{UNIT_DIR}/{unit}", text.encode(), owner, "0644", "root", "root",
-                    (r.DAEMON_RELOAD, restart), order=r.ORDER_UNIT_FILE,
-                ))
-            desired.resources.append(r.Resource(
-                id=f"unit:{unit}", kind="unit", owner=owner, order=r.ORDER_UNIT,
-                desired={"enabled": "enabled", "active": "active"},
-            ))
+                desired.resources.append(
+                    _file(
+                        f"{UNIT_DIR}/{unit}",
+                        text.encode(),
+                        owner,
+                        "0644",
+                        "root",
+                        "root",
+                        (r.DAEMON_RELOAD, restart),
+                        order=r.ORDER_UNIT_FILE,
+                    )
+                )
+            desired.resources.append(
+                r.Resource(
+                    id=f"unit:{unit}",
+                    kind="unit",
+                    owner=owner,
+                    order=r.ORDER_UNIT,
+                    desired={"enabled": "enabled", "active": "active"},
+                )
+            )
         release = self.project.release_for(name)
         desired.apps[name] = r.AppPlacement(
-            app=name, type=app.spec.type, version=version,
+            app=name,
+            type=app.spec.type,
+            version=version,
             release=release.metadata.name if release else None,
-            port=app.spec.port, bind=_bind(node), health=app.spec.health_check,
-            unit=None if is_container else unit, container=name if is_container else None,
+            port=app.spec.port,
+            bind=_bind(node),
+            health=app.spec.health_check,
+            unit=None if is_container else unit,
+            container=name if is_container else None,
         )
 
     def _env(self, app: Application, ctx: dict[str, Any]) -> tuple[dict[str, str], bool]:
@@ -208,17 +233,23 @@ class _Compiler:
         if ref.from_env is not None:
             value = os.environ.get(ref.from_env)
             if value is None:
-                self.problems.append(where.problem((*path, "fromEnv"), f"environment variable {ref.from_env} is not set"))
+                self.problems.append(
+                    where.problem((*path, "fromEnv"), f"environment variable {ref.from_env} is not set")
+                )
             return value
         file = Path(ref.from_file or "")
         file = file if file.is_absolute() else self.project.root / file
         try:
             return file.read_text(encoding="utf-8").rstrip("\n")
         except OSError as exc:
-            self.problems.append(where.problem((*path, "fromFile"), f"cannot read secret file {file}: {exc.strerror}"))
+            self.problems.append(
+                where.problem((*path, "fromFile"), f"cannot read secret file {file}: {exc.strerror}")
+            )
             return None
 
-    def _config_content(self, content: str | None, source: str | None, ctx: dict, path: tuple, where: Any) -> bytes | None:
+    def _config_content(
+        self, content: str | None, source: str | None, ctx: dict, path: tuple, where: Any
+    ) -> bytes | None:
         if content is not None:
             text = self._string(content, ctx, where, (*path, "content"))
             return None if text is None else text.encode()
@@ -250,20 +281,34 @@ class _Compiler:
                 continue
             desired = self.state.nodes[node.name]
             for path, data, mode, secret in tls_content:
-                desired.resources.append(_file(path, data, owner, mode, "root", "root", (r.NGINX_RELOAD,), secret))
+                desired.resources.append(
+                    _file(path, data, owner, mode, "root", "root", (r.NGINX_RELOAD,), secret)
+                )
             text = self._render(
-                "nginx/site.conf.j2", where, ("spec",),
+                "nginx/site.conf.j2",
+                where,
+                ("spec",),
                 project={"name": self.project.settings.project},
                 node=_node_context(node),
                 ingress={**spec.model_dump(), "name": name},
-                upstreams=upstreams, rules=rules, tls=tls_files,
+                upstreams=upstreams,
+                rules=rules,
+                tls=tls_files,
                 listen=f"{node.bind_address}:" if node.bind_address else "",
             )
             if text is not None:
-                desired.resources.append(_file(
-                    f"{NGINX_DIR}/funops-{name}.conf", text.encode(), owner, "0644", "root", "root",
-                    (r.NGINX_RELOAD,), order=r.ORDER_NGINX,
-                ))
+                desired.resources.append(
+                    _file(
+                        f"{NGINX_DIR}/funops-{name}.conf",
+                        text.encode(),
+                        owner,
+                        "0644",
+                        "root",
+                        "root",
+                        (r.NGINX_RELOAD,),
+                        order=r.ORDER_NGINX,
+                    )
+                )
 
     def _upstreams(self, ingress: Ingress) -> tuple[list[dict], list[dict]]:
         """Static upstreams from the endpoints of each service (seed 002 §15): sorted, weighted by
@@ -275,7 +320,10 @@ class _Compiler:
             svc = self.project.services[rule.service]
             upstream = f"{name}__{svc.metadata.name}".replace("-", "_")
             if upstream not in upstreams:
-                upstreams[upstream] = {"name": upstream, "servers": self._endpoints(svc.spec.app, svc.spec.port)}
+                upstreams[upstream] = {
+                    "name": upstream,
+                    "servers": self._endpoints(svc.spec.app, svc.spec.port),
+                }
             servers = upstreams[upstream]["servers"]
             unavailable = bool(servers) and all(s["down"] for s in servers)
             if unavailable and ingress.spec.when_all_unhealthy == "keep":
@@ -284,17 +332,24 @@ class _Compiler:
                 unavailable = False
             if unavailable:
                 upstreams[upstream]["servers"] = []
-            rules.append({
-                "path": rule.path, "upstream": upstream, "strip_prefix": rule.strip_prefix,
-                "unavailable": unavailable,
-            })
+            rules.append(
+                {
+                    "path": rule.path,
+                    "upstream": upstream,
+                    "strip_prefix": rule.strip_prefix,
+                    "unavailable": unavailable,
+                }
+            )
         return [upstreams[k] for k in sorted(upstreams)], rules
 
     def _endpoints(self, app_name: str, port: int | None) -> list[dict]:
         app = self.project.apps[app_name]
         if app.spec.type == "proxy":
             return sorted(
-                ({"address": b.address, "port": b.port, "weight": b.weight, "down": False} for b in app.spec.backends),
+                (
+                    {"address": b.address, "port": b.port, "weight": b.weight, "down": False}
+                    for b in app.spec.backends
+                ),
                 key=lambda s: (s["address"], s["port"]),
             )
         port = port or app.spec.port
@@ -310,13 +365,15 @@ class _Compiler:
         servers = []
         for node_name, version in sorted(versions.items()):
             node = self.project.nodes[node_name]
-            servers.append({
-                "address": _bind(node) if node.bind_address else node.address,
-                "port": port,
-                "weight": max(1, raw[version] // (divisor or 1)),
-                "down": (app_name, node_name) in self.facts.unhealthy,
-                "node": node_name,
-            })
+            servers.append(
+                {
+                    "address": _bind(node) if node.bind_address else node.address,
+                    "port": port,
+                    "weight": max(1, raw[version] // (divisor or 1)),
+                    "down": (app_name, node_name) in self.facts.unhealthy,
+                    "node": node_name,
+                }
+            )
         return servers
 
     # ---- rendering with located errors --------------------------------------------------------
@@ -335,7 +392,9 @@ class _Compiler:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            self.problems.append(Problem(f"templates/{template}", exc.lineno, "", f"not valid JSON: {exc.msg}"))
+            self.problems.append(
+                Problem(f"templates/{template}", exc.lineno, "", f"not valid JSON: {exc.msg}")
+            )
             return None
 
     def _string(self, text: str, ctx: dict, where: Any, path: tuple) -> str | None:
@@ -343,16 +402,32 @@ class _Compiler:
             return self.renderer.render_string(text, **ctx)
         except jinja2.TemplateError as exc:
             if where is None:
-                self.problems.append(Problem("funops.yaml", None, ".".join(map(str, path)), _jinja_message(exc)))
+                self.problems.append(
+                    Problem("funops.yaml", None, ".".join(map(str, path)), _jinja_message(exc))
+                )
             else:
                 self.problems.append(where.problem(path, _jinja_message(exc)))
             return None
 
 
-def _file(path: str, data: bytes, owner: str, mode: str, user: str, group: str,
-          handlers: tuple[str, ...] = (), secret: bool = False, order: int = r.ORDER_FILE) -> r.Resource:
+def _file(
+    path: str,
+    data: bytes,
+    owner: str,
+    mode: str,
+    user: str,
+    group: str,
+    handlers: tuple[str, ...] = (),
+    secret: bool = False,
+    order: int = r.ORDER_FILE,
+) -> r.Resource:
     return r.Resource(
-        id=f"file:{path}", kind="file", owner=owner, order=order, handlers=handlers, secret=secret,
+        id=f"file:{path}",
+        kind="file",
+        owner=owner,
+        order=order,
+        handlers=handlers,
+        secret=secret,
         desired={"sha256": r.sha256(data), "mode": mode.rjust(4, "0"), "owner": user, "group": group},
         content=data,
     )
@@ -363,8 +438,13 @@ def _bind(node: Node) -> str:
 
 
 def _node_context(node: Node) -> dict[str, Any]:
-    return {"name": node.name, "address": node.address, "bind": _bind(node), "labels": node.labels,
-            "vars": node.vars}
+    return {
+        "name": node.name,
+        "address": node.address,
+        "bind": _bind(node),
+        "labels": node.labels,
+        "vars": node.vars,
+    }
 
 
 def _jinja_message(exc: jinja2.TemplateError) -> str:
@@ -376,6 +456,8 @@ def _template_problem(exc: jinja2.TemplateError, template: str, where: Any, path
     line = getattr(exc, "lineno", None)
     base = where.problem(path, "")
     return Problem(
-        f"templates/{template}", line, "",
+        f"templates/{template}",
+        line,
+        "",
         f"{_jinja_message(exc)} (rendering {base.file}:{base.line})",
     )

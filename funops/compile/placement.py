@@ -53,7 +53,9 @@ def place(
         fresh = [n for n in fresh if disk(n) >= settings.disk_free_min_pct]
         fresh.sort(key=lambda n: (disk(n) < settings.disk_free_avoid_pct, -disk(n), _spread_key(app, n)))
     else:
-        fresh.sort(key=lambda n: (capacity.get(n.name, NodeCapacity()).container_count or 0, _spread_key(app, n)))
+        fresh.sort(
+            key=lambda n: (capacity.get(n.name, NodeCapacity()).container_count or 0, _spread_key(app, n))
+        )
     chosen = keep + [n.name for n in fresh[: app.spec.replicas - len(keep)]]
     return sorted(chosen)
 

@@ -51,7 +51,10 @@ class NodeDiff:
 
 
 def _handler_order(handler: str) -> tuple[int, str]:
-    return ({DAEMON_RELOAD: 0, NGINX_RELOAD: 3}.get(handler, 1 if handler.startswith("restart:unit") else 2), handler)
+    return (
+        {DAEMON_RELOAD: 0, NGINX_RELOAD: 3}.get(handler, 1 if handler.startswith("restart:unit") else 2),
+        handler,
+    )
 
 
 def live_attributes(resource_id: str, facts: LiveFacts) -> dict[str, Any] | None:
@@ -95,7 +98,13 @@ def diff_node(desired: NodeDesired, facts: LiveFacts) -> NodeDiff:
 
 
 def _compare(res: Resource, live: Mapping[str, Any] | None) -> Change:
-    base = {"id": res.id, "kind": res.kind, "owner": res.owner, "handlers": res.handlers, "secret": res.secret}
+    base = {
+        "id": res.id,
+        "kind": res.kind,
+        "owner": res.owner,
+        "handlers": res.handlers,
+        "secret": res.secret,
+    }
     if live is None:
         fields = tuple(FieldChange(k, None, v) for k, v in res.desired.items())
         return Change(action="create", fields=fields, **base)

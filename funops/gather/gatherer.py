@@ -26,13 +26,17 @@ class NodeGather:
         return self.facts is not None
 
 
-def probe_node(transport: Transport, resource_ids: Iterable[str], state_dir: str, timeout: float) -> LiveFacts:
+def probe_node(
+    transport: Transport, resource_ids: Iterable[str], state_dir: str, timeout: float
+) -> LiveFacts:
     script = build_script(resource_ids, state_path(state_dir), transport.path)
     result = transport.run(script, timeout=timeout)
     try:
         return parse(result.text(), transport.path)
     except ValueError as exc:
-        raise TransportError(f"{exc}; stderr: {result.stderr.decode(errors='replace').strip()[:300]}") from exc
+        raise TransportError(
+            f"{exc}; stderr: {result.stderr.decode(errors='replace').strip()[:300]}"
+        ) from exc
 
 
 def gather(

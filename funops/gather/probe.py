@@ -29,7 +29,8 @@ else echo 'nosystemd'; fi
 """
 _CONTAINER_FORMAT = (
     '{"name":{{json .Name}},"image":{{json .Config.Image}},"status":{{json .State.Status}},'
-    '"startedAt":{{json .State.StartedAt}},"restarts":{{json .RestartCount}},"labels":{{json .Config.Labels}}}'
+    '"startedAt":{{json .State.StartedAt}},"restarts":{{json .RestartCount}},'
+    '"labels":{{json .Config.Labels}}}'
 )
 _CONTAINERS = """\
 echo '@@funops containers'
@@ -75,9 +76,11 @@ def build_script(resource_ids: Iterable[str], state_path: str, path: Callable[[s
     if units:
         parts.append(_UNITS.format(units=" ".join(shlex.quote(u) for u in units)))
     if containers:
-        parts.append(_CONTAINERS.format(
-            fmt=shlex.quote(_CONTAINER_FORMAT), names=" ".join(shlex.quote(c) for c in containers)
-        ))
+        parts.append(
+            _CONTAINERS.format(
+                fmt=shlex.quote(_CONTAINER_FORMAT), names=" ".join(shlex.quote(c) for c in containers)
+            )
+        )
     parts.append(_NODE.format(root=shlex.quote(path("/")), state=shlex.quote(path(state_path))))
     return "\n".join(parts)
 
@@ -92,7 +95,9 @@ def parse(output: str, path: Callable[[str], str]) -> LiveFacts:
     for line in sections.get("stat", []):
         mode, owner, group, ftype, name = line.split("|", 4)
         facts.files[unmap(name)] = {
-            "mode": mode.rjust(4, "0"), "owner": owner, "group": group,
+            "mode": mode.rjust(4, "0"),
+            "owner": owner,
+            "group": group,
             "type": "file" if ftype.startswith("regular") else ftype,
         }
     for line in sections.get("sha256", []):
@@ -139,7 +144,7 @@ def _sections(output: str) -> dict[str, list[str]]:
     current: list[str] | None = None
     for line in output.splitlines():
         if line.startswith(MARK):
-            current = sections.setdefault(line[len(MARK):].strip(), [])
+            current = sections.setdefault(line[len(MARK) :].strip(), [])
         elif current is not None and line.strip():
             current.append(line)
     return sections
@@ -163,4 +168,4 @@ def _unit_blocks(lines: list[str]) -> dict[str, dict[str, str]]:
 
 def _unprefix(path: Callable[[str], str]) -> Callable[[str], str]:
     prefix = path("/")[:-1]
-    return (lambda p: p[len(prefix):] if p.startswith(prefix) else p) if prefix else (lambda p: p)
+    return (lambda p: p[len(prefix) :] if p.startswith(prefix) else p) if prefix else (lambda p: p)

@@ -46,9 +46,12 @@ def _check_releases(project: Project) -> list[Problem]:
             problems.append(origin.problem(("spec", "app"), f"unknown Application {release.spec.app!r}"))
             continue
         if release.spec.app in seen:
-            problems.append(origin.problem(
-                ("spec", "app"), f"app {release.spec.app!r} is already released by Release {seen[release.spec.app]!r}"
-            ))
+            problems.append(
+                origin.problem(
+                    ("spec", "app"),
+                    f"app {release.spec.app!r} is already released by Release {seen[release.spec.app]!r}",
+                )
+            )
         seen[release.spec.app] = name
         if app.spec.type == "proxy":
             problems.append(origin.problem(("spec", "app"), "a proxy app has no versions to release"))
@@ -67,25 +70,34 @@ def _check_apps(project: Project) -> list[Problem]:
             problems += _check_selector(project, "Application", name, spec.selector, ("spec", "selector"))
             eligible = [n for n in matching_nodes(app, project.nodes) if not n.cordoned]
             if spec.replicas and len(eligible) < spec.replicas and not problems:
-                problems.append(origin.problem(
-                    ("spec", "replicas"),
-                    f"{spec.replicas} replicas wanted but only {len(eligible)} eligible node(s) match",
-                ))
+                problems.append(
+                    origin.problem(
+                        ("spec", "replicas"),
+                        f"{spec.replicas} replicas wanted but only {len(eligible)} eligible node(s) match",
+                    )
+                )
         if spec.type != "proxy" and not wanted_versions(app, project.release_for(name)):
             field = ("spec", "image") if spec.type == "container" else ("spec",)
-            problems.append(origin.problem(
-                field, "no version: add a Release for this app, spec.version, or a tag to the image"
-            ))
+            problems.append(
+                origin.problem(
+                    field, "no version: add a Release for this app, spec.version, or a tag to the image"
+                )
+            )
         for i, cfg in enumerate(spec.config_files):
             if not any(cfg.path == r or cfg.path.startswith(r.rstrip("/") + "/") for r in roots):
-                problems.append(origin.problem(
-                    ("spec", "configFiles", i, "path"),
-                    f"{cfg.path} is outside the allowed roots ({', '.join(roots)}); see allowedRoots in funops.yaml",
-                ))
+                problems.append(
+                    origin.problem(
+                        ("spec", "configFiles", i, "path"),
+                        f"{cfg.path} is outside the allowed roots ({', '.join(roots)}); "
+                        "see allowedRoots in funops.yaml",
+                    )
+                )
             if cfg.source and project.source.read_bytes(cfg.source) is None:
-                problems.append(origin.problem(
-                    ("spec", "configFiles", i, "source"), f"{cfg.source} does not exist in the repo"
-                ))
+                problems.append(
+                    origin.problem(
+                        ("spec", "configFiles", i, "source"), f"{cfg.source} does not exist in the repo"
+                    )
+                )
         paths = [c.path for c in spec.config_files]
         for i, path in enumerate(paths):
             if path in paths[:i]:
@@ -101,9 +113,12 @@ def _check_services(project: Project) -> list[Problem]:
         if app is None:
             problems.append(origin.problem(("spec", "app"), f"unknown Application {svc.spec.app!r}"))
         elif app.spec.type != "proxy" and not (svc.spec.port or app.spec.port):
-            problems.append(origin.problem(
-                ("spec", "port"), f"no port: set spec.port here or spec.port on Application {app.metadata.name!r}"
-            ))
+            problems.append(
+                origin.problem(
+                    ("spec", "port"),
+                    f"no port: set spec.port here or spec.port on Application {app.metadata.name!r}",
+                )
+            )
     return problems
 
 
@@ -116,17 +131,24 @@ def _check_ingresses(project: Project) -> list[Problem]:
         problems += _check_selector(project, "Ingress", name, spec.selector, ("spec", "selector"))
         for i, rule in enumerate(spec.rules):
             if rule.service not in project.services:
-                problems.append(origin.problem(("spec", "rules", i, "service"), f"unknown Service {rule.service!r}"))
+                problems.append(
+                    origin.problem(("spec", "rules", i, "service"), f"unknown Service {rule.service!r}")
+                )
         for i, domain in enumerate(spec.domains):
             if domain in domains:
-                problems.append(origin.problem(
-                    ("spec", "domains", i), f"domain {domain!r} is already served by Ingress {domains[domain]!r}"
-                ))
+                problems.append(
+                    origin.problem(
+                        ("spec", "domains", i),
+                        f"domain {domain!r} is already served by Ingress {domains[domain]!r}",
+                    )
+                )
             domains.setdefault(domain, name)
         if spec.tls and project.source.read_bytes(spec.tls.certificate) is None:
-            problems.append(origin.problem(
-                ("spec", "tls", "certificate"), f"{spec.tls.certificate} does not exist in the repo"
-            ))
+            problems.append(
+                origin.problem(
+                    ("spec", "tls", "certificate"), f"{spec.tls.certificate} does not exist in the repo"
+                )
+            )
         if spec.http_port == spec.https_port:
             problems.append(origin.problem(("spec", "httpsPort"), "httpPort and httpsPort must differ"))
     return problems
@@ -142,11 +164,15 @@ def _check_node_conflicts(project: Project) -> list[Problem]:
             if app.spec.port:
                 claims[(node, f"port {app.spec.port}")].append(("Application", name, ("spec", "port")))
             for i, cfg in enumerate(app.spec.config_files):
-                claims[(node, f"file {cfg.path}")].append(("Application", name, ("spec", "configFiles", i, "path")))
+                claims[(node, f"file {cfg.path}")].append(
+                    ("Application", name, ("spec", "configFiles", i, "path"))
+                )
     for name, ing in sorted(project.ingresses.items()):
         for node in project.nodes.values():
             if node.matches(ing.spec.selector.match_labels, ing.spec.selector.nodes):
-                claims[(node.name, f"port {ing.spec.http_port}")].append(("Ingress", name, ("spec", "httpPort")))
+                claims[(node.name, f"port {ing.spec.http_port}")].append(
+                    ("Ingress", name, ("spec", "httpPort"))
+                )
                 if ing.spec.tls:
                     claims[(node.name, f"port {ing.spec.https_port}")].append(
                         ("Ingress", name, ("spec", "httpsPort"))
@@ -158,7 +184,9 @@ def _check_node_conflicts(project: Project) -> list[Problem]:
             continue
         first_kind, first_name, _ = owners[0]
         for kind, name, path in owners[1:]:
-            problems.append(project.origin(kind, name).problem(
-                path, f"{what} on node {node!r} is also claimed by {first_kind} {first_name!r}"
-            ))
+            problems.append(
+                project.origin(kind, name).problem(
+                    path, f"{what} on node {node!r} is also claimed by {first_kind} {first_name!r}"
+                )
+            )
     return problems

@@ -90,8 +90,11 @@ def _load_inventory(project: Project, path: str, problems: list[Problem]) -> Non
             if node.name in project.nodes:
                 first = project.origin("Node", node.name)
                 problems.append(
-                    origin.problem(("name",), f"node {node.name!r} is already defined at {first.file}:"
-                                   f"{first.doc.line_of(first.base)}")
+                    origin.problem(
+                        ("name",),
+                        f"node {node.name!r} is already defined at {first.file}:"
+                        f"{first.doc.line_of(first.base)}",
+                    )
                 )
                 continue
             project.nodes[node.name] = node
@@ -128,14 +131,20 @@ def _load_manifests(project: Project, path: str, problems: list[Problem]) -> Non
         name = manifest.metadata.name
         if (kind, name) in project.origins:
             first = project.origins[(kind, name)]
-            problems.append(origin.problem(
-                ("metadata", "name"),
-                f"{kind} {name!r} is already defined at {first.file}:{first.doc.line}",
-            ))
+            problems.append(
+                origin.problem(
+                    ("metadata", "name"),
+                    f"{kind} {name!r} is already defined at {first.file}:{first.doc.line}",
+                )
+            )
             continue
         project.origins[(kind, name)] = origin
-        {"Application": project.apps, "Service": project.services, "Ingress": project.ingresses,
-         "Release": project.releases}[kind][name] = manifest
+        {
+            "Application": project.apps,
+            "Service": project.services,
+            "Ingress": project.ingresses,
+            "Release": project.releases,
+        }[kind][name] = manifest
 
 
 def _validate(model: type[M], data: Any, origin: Origin | None, problems: list[Problem]) -> M | None:
@@ -176,10 +185,9 @@ def _data_path(data: Any, loc: tuple) -> tuple[tuple, bool]:
     skipped = False
     current = data
     for part in loc:
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-            path.append(part)
-        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+        in_dict = isinstance(current, dict) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        if in_dict or in_list:
             current = current[part]
             path.append(part)
         elif isinstance(current, dict) and isinstance(part, str) and not _is_union_tag(part):

@@ -10,7 +10,8 @@ from ..model.inventory import Node
 from ..model.manifests import Application, Ingress, Release, Service
 from ..model.settings import Settings
 from .source import Revision, Source
-from .yaml_marks import Document, Path as YamlPath
+from .yaml_marks import Document
+from .yaml_marks import Path as YamlPath
 
 
 @dataclass(frozen=True)

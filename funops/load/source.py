@@ -73,7 +73,7 @@ class GitRevision:
         self._prefix = PurePosixPath(os.path.relpath(root.resolve(), Path(repo.working_tree_dir).resolve()))
         self.revision = Revision(commit=commit.hexsha, dirty=False, ref=rev)
 
-    def _blob(self, path: str):  # noqa: ANN202 - a gitpython object
+    def _blob(self, path: str):
         full = str(self._prefix / path) if str(self._prefix) != "." else path
         try:
             return self._tree / full
@@ -84,9 +84,7 @@ class GitRevision:
         tree = self._blob(folder)
         if tree is None or tree.type != "tree":
             return []
-        return sorted(
-            f"{folder}/{b.name}" for b in tree.blobs if b.name.endswith((".yaml", ".yml"))
-        )
+        return sorted(f"{folder}/{b.name}" for b in tree.blobs if b.name.endswith((".yaml", ".yml")))
 
     def read_bytes(self, path: str) -> bytes | None:
         blob = self._blob(path)

@@ -11,7 +11,7 @@ from pydantic.alias_generators import to_camel
 
 API_VERSION = "funops/v1"
 
-# A DNS label: safe as a unit name, container name, file name and nginx upstream name (no shell metacharacters).
+# A DNS label: safe as a unit, container, file and nginx upstream name (no shell metacharacters).
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.\-/]{0,61}[A-Za-z0-9])?$")
 LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9_.\-]{0,63}$")

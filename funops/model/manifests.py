@@ -97,8 +97,10 @@ class ApplicationSpec(Strict):
             raise ValueError("a proxy app needs backends")
         if self.type != "proxy" and self.selector is None:
             raise ValueError(f"a {self.type} app needs a selector")
-        if self.health_check and self.health_check.type != "process" and not (
-            self.port or self.health_check.port
+        if (
+            self.health_check
+            and self.health_check.type != "process"
+            and not (self.port or self.health_check.port)
         ):
             raise ValueError(f"a {self.health_check.type} health check needs a port")
         return self
@@ -128,7 +130,9 @@ class NginxOptions(Strict):
     keepalive: Annotated[int, Field(ge=0, le=1024)] = 16
 
 
-DomainName = Annotated[str, Field(pattern=r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")]
+DomainName = Annotated[
+    str, Field(pattern=r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+]
 
 
 class IngressSpec(Strict):

@@ -34,7 +34,9 @@ class ChangeDoc(_Doc):
     owner: str = Field(description="app/<name> or ingress/<name>")
     action: Literal["create", "update", "delete"]
     fields: list[FieldChangeDoc]
-    handlers: list[str] = Field(description="what the change triggers: daemon-reload, restart:…, reload:nginx")
+    handlers: list[str] = Field(
+        description="what the change triggers: daemon-reload, restart:…, reload:nginx"
+    )
     secret: bool = Field(description="the resource holds secrets: values are never shown")
 
 

@@ -38,8 +38,10 @@ def fingerprint(value: object) -> str:
     import hashlib
 
     text = str(value)
-    digest = text if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else (
-        hashlib.sha256(text.encode()).hexdigest()
+    digest = (
+        text
+        if len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+        else (hashlib.sha256(text.encode()).hexdigest())
     )
     return f"sha256:{digest[:8]}…"
 
@@ -59,8 +61,11 @@ def make_plan(
     gathered = gather(wanted, connect, project.settings.state_dir, project.settings.parallel)
     desired = compile_project(project, _facts(gathered))
     # Placement may move with live facts: probe again the nodes whose resources the first pass missed.
-    again = {n: desired.nodes[n] for n, g in gathered.items()
-             if g.reachable and {r.id for r in desired.nodes[n].resources} - g.probed}
+    again = {
+        n: desired.nodes[n]
+        for n, g in gathered.items()
+        if g.reachable and {r.id for r in desired.nodes[n].resources} - g.probed
+    }
     if again:
         gathered.update(gather(again, connect, project.settings.state_dir, project.settings.parallel))
     diffs = {n: diff_node(desired.nodes[n], g.facts) for n, g in gathered.items() if g.facts is not None}
@@ -85,15 +90,26 @@ def _change_doc(change: Change) -> ChangeDoc:
         return fingerprint(value) if change.secret and field == "sha256" and value is not None else value
 
     return ChangeDoc(
-        id=change.id, kind=change.kind, owner=change.owner, action=change.action,  # type: ignore[arg-type]
-        fields=[FieldChangeDoc(field=f.field, old=show(f.field, f.old), new=show(f.field, f.new))
-                for f in change.fields],
-        handlers=list(change.handlers), secret=change.secret,
+        id=change.id,
+        kind=change.kind,
+        owner=change.owner,
+        action=change.action,  # type: ignore[arg-type]
+        fields=[
+            FieldChangeDoc(field=f.field, old=show(f.field, f.old), new=show(f.field, f.new))
+            for f in change.fields
+        ],
+        handlers=list(change.handlers),
+        secret=change.secret,
     )
 
 
-def _document(project: Project, names: list[str], desired: DesiredState,
-              gathered: dict[str, NodeGather], diffs: dict[str, NodeDiff]) -> PlanDoc:
+def _document(
+    project: Project,
+    names: list[str],
+    desired: DesiredState,
+    gathered: dict[str, NodeGather],
+    diffs: dict[str, NodeDiff],
+) -> PlanDoc:
     nodes = []
     counts = {"create": 0, "update": 0, "delete": 0, "unchanged": 0, "owed": 0}
     for name in names:
@@ -106,15 +122,27 @@ def _document(project: Project, names: list[str], desired: DesiredState,
         counts["owed"] += len(d.owed) if d else 0
         facts = {"gatherSeconds": round(g.seconds, 3)}
         if g.facts:
-            facts |= {"diskFreePct": g.facts.disk_free_pct, "containerCount": g.facts.container_count,
-                      "nginx": g.facts.nginx, "systemd": g.facts.systemd, "docker": g.facts.docker}
-        nodes.append(NodeDoc(
-            name=name, address=node.address, transport=node.transport, reachable=g.reachable,
-            error=g.error, changes=[_change_doc(c) for c in changes],
-            unchanged=sum(1 for c in d.changes if c.action == "unchanged") if d else 0,
-            handlers=d.handlers() if d and (changes or d.owed) else [], owed=d.owed if d else [],
-            facts=facts,
-        ))
+            facts |= {
+                "diskFreePct": g.facts.disk_free_pct,
+                "containerCount": g.facts.container_count,
+                "nginx": g.facts.nginx,
+                "systemd": g.facts.systemd,
+                "docker": g.facts.docker,
+            }
+        nodes.append(
+            NodeDoc(
+                name=name,
+                address=node.address,
+                transport=node.transport,
+                reachable=g.reachable,
+                error=g.error,
+                changes=[_change_doc(c) for c in changes],
+                unchanged=sum(1 for c in d.changes if c.action == "unchanged") if d else 0,
+                handlers=d.handlers() if d and (changes or d.owed) else [],
+                owed=d.owed if d else [],
+                facts=facts,
+            )
+        )
     rev = project.revision
     return PlanDoc(
         project=project.settings.project,
@@ -122,7 +150,8 @@ def _document(project: Project, names: list[str], desired: DesiredState,
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         targets=names,
         summary=SummaryDoc(
-            **counts, nodes=len(names),
+            **counts,
+            nodes=len(names),
             nodes_changed=sum(1 for n in nodes if n.changes or n.owed),
             nodes_unreachable=sum(1 for n in nodes if not n.reachable),
         ),

@@ -23,16 +23,21 @@ def change_summary(change: ChangeDoc) -> str:
     if change.action == "delete":
         return "remove (created by funops)"
     if change.action == "create":
-        shown = [short(f.new) if f.field == "sha256" else f"{f.field}={short(f.new)}"
-                 for f in change.fields if f.field in ("sha256", "image", "mode", "enabled", "active")]
+        shown = [
+            short(f.new) if f.field == "sha256" else f"{f.field}={short(f.new)}"
+            for f in change.fields
+            if f.field in ("sha256", "image", "mode", "enabled", "active")
+        ]
         return " ".join(shown)
     return ", ".join(f"{f.field}: {short(f.old)} → {short(f.new)}" for f in change.fields)
 
 
 def summary_line(doc: PlanDoc) -> str:
     s = doc.summary
-    line = (f"Plan: {s.create} to create, {s.update} to update, {s.delete} to delete, "
-            f"{s.unchanged} unchanged on {s.nodes} node(s)")
+    line = (
+        f"Plan: {s.create} to create, {s.update} to update, {s.delete} to delete, "
+        f"{s.unchanged} unchanged on {s.nodes} node(s)"
+    )
     if s.owed:
         line += f"; {s.owed} owed handler(s) to run"
     if s.nodes_unreachable:
@@ -89,9 +94,16 @@ def to_markdown(doc: PlanDoc) -> str:
         if not node.changes and not node.owed:
             lines += [f"#### {node.name} — no changes", ""]
             continue
-        lines += [f"#### {node.name} ({node.address})", "", "| | resource | owner | change |", "|---|---|---|---|"]
+        lines += [
+            f"#### {node.name} ({node.address})",
+            "",
+            "| | resource | owner | change |",
+            "|---|---|---|---|",
+        ]
         for c in node.changes:
-            lines.append(f"| {SYMBOL[c.action]} | `{_md(c.id)}` | {_md(c.owner)} | {_md(change_summary(c))} |")
+            lines.append(
+                f"| {SYMBOL[c.action]} | `{_md(c.id)}` | {_md(c.owner)} | {_md(change_summary(c))} |"
+            )
         if node.owed:
             lines.append(f"| ! | owed handlers | | {_md(', '.join(node.owed))} |")
         lines.append("")
