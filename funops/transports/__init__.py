@@ -16,4 +16,8 @@ def open_transport(node: Node, settings: Settings, repo_root: Path) -> Transport
         from .local import LocalTransport
 
         return LocalTransport(node, repo_root)
+    if node.transport == "ssh":
+        from .ssh import SshTransport
+
+        return SshTransport(node, settings.ssh, repo_root)
     raise TransportError(f"node {node.name}: the {node.transport} transport is not available yet")

@@ -1,0 +1,178 @@
+"""SSH transport (paramiko): one connection per node for the whole run, strict host keys by default.
+
+Scripts run as `sh -c SCRIPT` (through `sudo -n` for a non-root user with become); data for a
+script (file contents) goes on its stdin, so nothing secret is ever on a command line.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..model.inventory import Node
+from ..model.settings import SshSettings
+from .base import CommandResult, TransportError
+
+_BUFSIZE = 65536
+
+
+class SshTransport:
+    def __init__(self, node: Node, settings: SshSettings, repo_root: Path) -> None:
+        self.node = node
+        self.settings = settings
+        self.repo_root = repo_root
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    # -- connection --------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        import paramiko  # slow to import (cryptography): only when a node is really contacted
+
+        opts = self.node.ssh
+        cfg = _ssh_config(self.node.address)
+        client = paramiko.SSHClient()
+        known = self._path(opts.known_hosts_file) if opts.known_hosts_file else None
+        try:
+            if known:
+                client.load_host_keys(str(known))
+            else:
+                client.load_system_host_keys()
+        except OSError as exc:
+            raise TransportError(f"node {self.node.name}: cannot read known_hosts {known}: {exc}") from exc
+        strict = (
+            self.settings.strict_host_key_checking
+            if opts.strict_host_key_checking is None
+            else (opts.strict_host_key_checking)
+        )
+        # Strict: an unknown key is refused. Relaxed (explicit opt-in): a new key is accepted for this
+        # run. A *changed* key is refused either way (paramiko raises BadHostKeyException).
+        client.set_missing_host_key_policy(paramiko.RejectPolicy() if strict else paramiko.AutoAddPolicy())
+        identity = opts.identity_file or (cfg.get("identityfile") or [None])[0]
+        try:
+            client.connect(
+                hostname=cfg.get("hostname", self.node.address),
+                port=self.node.port,
+                username=self.node.user,
+                key_filename=str(self._path(identity)) if identity else None,
+                timeout=opts.connect_timeout or self.settings.connect_timeout,
+                banner_timeout=opts.connect_timeout or self.settings.connect_timeout,
+                auth_timeout=opts.connect_timeout or self.settings.connect_timeout,
+                allow_agent=True,
+                look_for_keys=identity is None,
+            )
+        except paramiko.BadHostKeyException as exc:
+            raise TransportError(
+                f"node {self.node.name}: HOST KEY CHANGED for {self.node.address} (expected "
+                f"{exc.expected_key.get_name()} {exc.expected_key.get_base64()[:16]}…, got "
+                f"{exc.key.get_base64()[:16]}…); refusing to connect. If the change is legitimate, "
+                f"update {known or '~/.ssh/known_hosts'}"
+            ) from exc
+        except paramiko.SSHException as exc:
+            if "not found in known_hosts" in str(exc):
+                raise TransportError(
+                    f"node {self.node.name}: unknown host key for {self.node.address}:{self.node.port}; "
+                    f"refusing to connect. Add it to {known or '~/.ssh/known_hosts'} (ssh-keyscan, then "
+                    "verify it), or set ssh.strictHostKeyChecking: false for this node"
+                ) from exc
+            raise TransportError(f"node {self.node.name}: ssh: {exc}") from exc
+        except (TimeoutError, OSError) as exc:
+            raise TransportError(
+                f"node {self.node.name}: cannot connect to {self.node.address}:{self.node.port}: {exc}"
+            ) from exc
+        transport = client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(15)
+        return client
+
+    def _path(self, value: str) -> Path:
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else self.repo_root / p
+
+    def _session(self) -> Any:
+        with self._lock:
+            alive = (
+                self._client is not None
+                and self._client.get_transport() is not None
+                and (self._client.get_transport().is_active())
+            )
+            if not alive:
+                self._client = self._connect()
+            return self._client.get_transport().open_session()
+
+    # -- the Transport interface --------------------------------------------------------------
+
+    def run(self, script: str, *, stdin: bytes | None = None, timeout: float | None = None) -> CommandResult:
+        command = f"sh -c {shlex.quote(script)}"
+        if self.node.user != "root" and self.node.ssh.become:
+            command = f"sudo -n -- {command}"
+        timeout = timeout or self.settings.command_timeout
+        try:
+            chan = self._session()
+            chan.settimeout(timeout)
+            chan.exec_command(command)
+            if stdin:
+                chan.sendall(stdin)
+            chan.shutdown_write()
+            out, err = _drain(chan, time.monotonic() + timeout)
+            code = chan.recv_exit_status()
+            chan.close()
+        except TransportError:
+            raise
+        except (OSError, EOFError, TimeoutError) as exc:
+            self.close()
+            raise TransportError(
+                f"node {self.node.name}: connection lost: {exc or type(exc).__name__}"
+            ) from exc
+        except Exception as exc:  # paramiko.SSHException and friends
+            self.close()
+            raise TransportError(f"node {self.node.name}: ssh: {exc}") from exc
+        if code == -1:
+            raise TransportError(
+                f"node {self.node.name}: the command ended without an exit status (link lost)"
+            )
+        return CommandResult(code, out, err)
+
+    def path(self, node_path: str) -> str:
+        return node_path
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+def _drain(chan: Any, deadline: float) -> tuple[bytes, bytes]:
+    """Read stdout and stderr together, so a chatty stderr cannot stall the channel."""
+    import select
+
+    out: list[bytes] = []
+    err: list[bytes] = []
+    while True:
+        while chan.recv_ready():
+            out.append(chan.recv(_BUFSIZE))
+        while chan.recv_stderr_ready():
+            err.append(chan.recv_stderr(_BUFSIZE))
+        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+            return b"".join(out), b"".join(err)
+        if chan.closed and not chan.recv_ready():
+            return b"".join(out), b"".join(err)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("command timed out")
+        select.select([chan], [], [], min(remaining, 1.0))
+
+
+def _ssh_config(host: str) -> dict[str, Any]:
+    """~/.ssh/config for this host (HostName, IdentityFile), when the user has one."""
+    path = Path.home() / ".ssh" / "config"
+    if not path.is_file():
+        return {}
+    import paramiko
+
+    return dict(paramiko.SSHConfig.from_path(str(path)).lookup(host))
