@@ -1,0 +1,53 @@
+"""Fixtures for tests against the lab's real nodes (see lab/README.md).
+
+`lab` (session): the lab with FUNOPS_LAB_NODES nodes (default 3), brought up once per session and
+torn down at the end unless FUNOPS_LAB_KEEP=1 or it was already up before the session started.
+No docker engine: the tests fail when FUNOPS_REQUIRE_LAB=1 (`make test`), else they are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import lab as labkit
+from lab import Lab, LabError
+
+HERE = Path(__file__).resolve().parent
+
+
+def lab_node_count() -> int:
+    return int(os.environ.get("FUNOPS_LAB_NODES", "3"))
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.lab)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`lab_node` runs a test once per node: node1..nodeN."""
+    if "lab_node" in metafunc.fixturenames:
+        metafunc.parametrize("lab_node", [f"node{k}" for k in range(1, lab_node_count() + 1)])
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    if not labkit.engine_answers():
+        reason = "no docker engine answers (run `make lab-host`, which starts one)"
+        if os.environ.get("FUNOPS_REQUIRE_LAB") == "1":
+            pytest.fail(f"the lab is required (FUNOPS_REQUIRE_LAB=1) but {reason}", pytrace=False)
+        pytest.skip(f"lab tests need real nodes: {reason}")
+    already_up = bool(labkit.current().nodes)
+    try:
+        the_lab = labkit.up(lab_node_count())
+    except LabError as e:
+        pytest.fail(f"the lab did not come up: {e}", pytrace=False)
+    yield the_lab
+    if os.environ.get("FUNOPS_LAB_KEEP") != "1" and not already_up:
+        labkit.down()
