@@ -1,0 +1,1 @@
+"""apply: converge nodes — idempotent tasks per node, handlers, health gates, batches, records."""

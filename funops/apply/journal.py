@@ -1,0 +1,38 @@
+"""The controller's local journal: one JSON line per apply, for audit and `funops history`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def journal_path(repo_root: Path, configured: str) -> Path:
+    path = Path(configured)
+    return path if path.is_absolute() else repo_root / path
+
+
+def append(path: Path, entry: dict[str, Any]) -> None:
+    """Append one line; O_APPEND keeps concurrent writers' lines whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    try:
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def entries(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash: skip it, keep the rest
+    return out

@@ -1,0 +1,206 @@
+"""Apply tasks as data: each is a POSIX sh script (plus stdin) built from a change, never run here.
+
+Quoting lives here only (shlex.quote). `path` maps node paths for the transport (a root prefix for
+local nodes), so the same task runs over ssh and locally.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..compile.resources import Resource
+from ..model.strategy import HealthCheck
+
+PathMap = Callable[[str], str]
+q = shlex.quote
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str  # what people see: "write file:/etc/x", "restart unit:web.service"
+    script: str
+    stdin: bytes | None = field(default=None, repr=False)
+
+
+def backup_path(state_dir: str, node_path: str) -> str:
+    """Where the previous version of a managed file is kept (restore on a failed nginx -t, rollback)."""
+    return f"{state_dir.rstrip('/')}/backup{node_path}"
+
+
+def write_file(res: Resource, state_dir: str, path: PathMap) -> Task:
+    """Atomic: a temp file in the same directory, fsync, then rename over; the old one is kept."""
+    target = path(res.name)
+    mode, owner, group = res.desired["mode"], res.desired["owner"], res.desired["group"]
+    backup = path(backup_path(state_dir, res.name))
+    script = f"""set -e
+p={q(target)}; b={q(backup)}
+mkdir -p -- "$(dirname -- "$p")"
+t=$(mktemp "$(dirname -- "$p")/.funops.XXXXXX")
+trap 'rm -f -- "$t"' EXIT
+cat > "$t"
+chmod {q(mode)} "$t"
+chown {q(owner)}:{q(group)} "$t"
+sync -- "$t" 2>/dev/null || true
+if [ -f "$p" ]; then mkdir -p -- "$(dirname -- "$b")"; cp -p -- "$p" "$b"; else rm -f -- "$b"; fi
+mv -f -- "$t" "$p"
+trap - EXIT
+"""
+    return Task(f"write {res.id}", script, res.content or b"")
+
+
+def restore_file(node_path: str, state_dir: str, path: PathMap) -> Task:
+    """Undo write_file: put the kept previous version back, or remove a file that was new."""
+    target, backup = path(node_path), path(backup_path(state_dir, node_path))
+    script = f"""p={q(target)}; b={q(backup)}
+if [ -f "$b" ]; then cp -p -- "$b" "$p"; else rm -f -- "$p"; fi
+"""
+    return Task(f"restore file:{node_path}", script)
+
+
+def remove_file(node_path: str, state_dir: str, path: PathMap) -> Task:
+    target, backup = path(node_path), path(backup_path(state_dir, node_path))
+    script = f"""set -e
+p={q(target)}; b={q(backup)}
+if [ -f "$p" ]; then mkdir -p -- "$(dirname -- "$b")"; cp -p -- "$p" "$b"; rm -f -- "$p"; fi
+"""
+    return Task(f"remove file:{node_path}", script)
+
+
+def daemon_reload() -> Task:
+    return Task("daemon-reload", "systemctl daemon-reload")
+
+
+def start_unit(unit: str, restart: bool) -> Task:
+    """Enable and (re)start: `restart` when its unit file, env or config changed, else just start."""
+    verb = "restart" if restart else "start"
+    return Task(
+        f"{verb} unit:{unit}", f"set -e\nsystemctl enable --quiet {q(unit)}\nsystemctl {verb} {q(unit)}\n"
+    )
+
+
+def stop_unit(unit: str) -> Task:
+    return Task(f"stop unit:{unit}", f"systemctl disable --now --quiet {q(unit)} 2>/dev/null || true\n")
+
+
+def run_container(res: Resource, path: PathMap) -> Task:
+    """Pull if missing, remove the old container, run the new one with its labels."""
+    spec = res.run_spec or {}
+    name, image = spec["name"], spec["image"]
+    args = [
+        "docker",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        spec.get("network", "host"),
+        "--restart",
+        spec.get("restart", "unless-stopped"),
+    ]
+    if spec.get("envFile"):
+        args += ["--env-file", path(spec["envFile"])]
+    for volume in spec.get("volumes") or []:
+        args += ["-v", volume]
+    if spec.get("memory"):
+        args += ["--memory", str(spec["memory"])]
+    if spec.get("cpus"):
+        args += ["--cpus", str(spec["cpus"])]
+    for key, value in sorted((spec.get("labels") or {}).items()):
+        args += ["--label", f"{key}={value}"]
+    args.append(image)
+    script = f"""set -e
+docker image inspect {q(image)} >/dev/null 2>&1 || docker pull -q {q(image)} >/dev/null
+docker rm -f {q(name)} >/dev/null 2>&1 || true
+{shlex.join(args)} >/dev/null
+"""
+    return Task(f"run container:{name}", script)
+
+
+def start_container(name: str) -> Task:
+    return Task(f"start container:{name}", f"docker start {q(name)} >/dev/null\n")
+
+
+def restart_container(name: str) -> Task:
+    return Task(f"restart container:{name}", f"docker restart {q(name)} >/dev/null\n")
+
+
+def remove_container(name: str, remove_image: bool) -> Task:
+    script = f"""img=$(docker inspect -f '{{{{.Config.Image}}}}' {q(name)} 2>/dev/null || true)
+docker rm -f {q(name)} >/dev/null 2>&1 || true
+"""
+    if remove_image:  # seed 000: stop = remove the container and clean its image up
+        script += 'if [ -n "$img" ]; then docker rmi "$img" >/dev/null 2>&1 || true; fi\n'
+    return Task(f"remove container:{name}", script)
+
+
+def nginx_test() -> Task:
+    return Task("nginx -t", "nginx -t -q 2>&1")
+
+
+def nginx_reload() -> Task:
+    # `systemctl reload` where systemd runs nginx; a signal otherwise (e.g. a container without systemd).
+    script = """if [ -d /run/systemd/system ] && systemctl is-active --quiet nginx
+then systemctl reload nginx
+elif [ -d /run/systemd/system ]; then systemctl start nginx
+else nginx -s reload; fi
+"""
+    return Task("reload nginx", script)
+
+
+def health_check(
+    check: HealthCheck | None,
+    *,
+    host: str,
+    port: int | None,
+    unit: str | None,
+    container: str | None,
+    min_healthy_seconds: float,
+) -> Task:
+    """One remote loop: retry the check until it passes (or give up), then hold for
+    min_healthy_seconds and check again, so a process that crashes right after start fails."""
+    check = check or HealthCheck()
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    alive = (
+        f"systemctl is-active --quiet {q(unit)}"
+        if unit
+        else (f'[ "$(docker inspect -f "{{{{.State.Running}}}}" {q(container or "")} 2>/dev/null)" = true ]')
+    )
+    port = check.port or port
+    timeout = f"{check.timeout:g}"
+    if check.type == "http":
+        url = f"http://{host}:{port}{check.path}"
+        probe = (
+            f'[ "$(curl -s -o /dev/null -w "%{{http_code}}" --max-time {timeout} {q(url)})" '
+            f"= {check.expect_status} ]"
+        )
+    elif check.type == "tcp":
+        probe = f"timeout {timeout} bash -c {q(f'exec 3<>/dev/tcp/{host}/{port}')} 2>/dev/null"
+    else:
+        probe = "true"
+    script = f"""check() {{ {alive} && {probe}; }}
+i=0
+until check; do
+  i=$((i+1)); if [ "$i" -ge {check.retries} ]; then echo "unhealthy after {check.retries} tries"; exit 1; fi
+  sleep {check.interval:g}
+done
+"""
+    if min_healthy_seconds:
+        script += (
+            f"sleep {min_healthy_seconds:g}\ncheck || {{ echo 'unhealthy after "
+            f"{min_healthy_seconds:g}s'; exit 1; }}\n"
+        )
+    return Task(f"health {check.type}", script)
+
+
+def write_state(node_path: str, content: bytes, path: PathMap) -> Task:
+    """The node state file: written atomically (temp file, fsync, rename), readable by root only."""
+    target = path(node_path)
+    script = f"""set -e
+p={q(target)}; mkdir -p -- "$(dirname -- "$p")"
+t=$(mktemp "$p.XXXXXX"); trap 'rm -f -- "$t"' EXIT
+cat > "$t"; chmod 600 "$t"; sync -- "$t" 2>/dev/null || true
+mv -f -- "$t" "$p"; trap - EXIT
+"""
+    return Task("record state", script, content)
