@@ -176,12 +176,17 @@ def current() -> Lab:
 
 def down() -> None:
     """Remove the lab's containers (by label) and the lab's generated files; the key pair stays."""
-    if engine_answers():
-        remove_containers(lab_containers(LABEL))
     directory = lab_dir()
-    remove_tree(directory / "nodes")
-    for name in ("known_hosts", "inventory.yaml"):
-        (directory / name).unlink(missing_ok=True)
+    if not directory.exists():
+        if engine_answers():
+            remove_containers(lab_containers(LABEL))
+        return
+    with _locked(directory):
+        if engine_answers():
+            remove_containers(lab_containers(LABEL))
+        remove_tree(directory / "nodes")
+        for name in ("known_hosts", "inventory.yaml"):
+            (directory / name).unlink(missing_ok=True)
 
 
 def status() -> list[NodeStatus]:
