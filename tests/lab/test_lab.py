@@ -90,3 +90,25 @@ def test_a_stopped_node_comes_back_with_the_same_host_keys(lab: Lab) -> None:
     assert lab.exec(node, "cat /etc/ssh/ssh_host_*_key.pub", check=True).stdout == keys
     proc = lab.ssh(node, "systemctl is-system-running")
     assert (proc.returncode, proc.stdout.strip()) == (0, "running")
+
+
+def test_nginx_refuses_a_site_that_would_listen_beyond_the_node_address(lab: Lab) -> None:
+    node = lab.nodes[0]
+    good = f"server {{ listen {node.address}:80; server_name good.test; return 200 'good\\n'; }}\n"
+    try:
+        lab.exec(node, ["tee", "/etc/nginx/conf.d/lab-good.conf"], input=good, check=True)
+        assert lab.exec(node, "systemctl reload nginx").returncode == 0
+        for bad in (
+            "server { server_name bad.test; }",
+            "server { listen 8081; }",
+            "server { listen [::]:80; }",
+        ):
+            lab.exec(node, ["tee", "/etc/nginx/conf.d/lab-bad.conf"], input=bad + "\n", check=True)
+            proc = lab.exec(node, "systemctl reload nginx")
+            assert proc.returncode != 0, bad
+            assert lab.exec(node, ["systemctl", "is-active", "nginx"]).stdout.strip() == "active"
+        wild = [(a, p) for a, p, _ in listeners() if a in WILDCARDS and p in ("80", "8081")]
+        assert wild == []
+    finally:
+        lab.exec(node, "rm -f /etc/nginx/conf.d/lab-good.conf /etc/nginx/conf.d/lab-bad.conf")
+        lab.exec(node, "systemctl reload nginx")
