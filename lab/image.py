@@ -149,3 +149,5 @@ def _prune_old_images(keep: str) -> None:
     for ref in out.split():
         if ref != keep:
             docker("rmi", ref, check=False)
+    # Untagged leftovers of a forced rebuild (same tag, new image).
+    docker("image", "prune", "--force", "--filter", f"label={LABEL}.recipe", check=False)
