@@ -166,7 +166,7 @@ class _Compiler:
                 )
         else:
             command = self._string(app.spec.command or "", ctx, where, ("spec", "command"))
-            text = self._render(
+            text = command and self._render(
                 "systemd/app.service.j2", where, ("spec",), **ctx, command=command, env_file=env_file
             )
             if text is not None:
@@ -211,7 +211,9 @@ class _Compiler:
         secret = False
         for i, inject in enumerate(self.project.settings.inject_env):
             if app.spec.type in inject.types:
-                value = self._string(inject.template, ctx, None, ("injectEnv", i, "template"))
+                value = self._string(
+                    inject.template, ctx, self.project.settings_origin, ("injectEnv", i, "template")
+                )
                 if value is not None:
                     env[inject.name] = value
         for key, value in sorted(app.spec.env.items()):
@@ -237,14 +239,13 @@ class _Compiler:
                     where.problem((*path, "fromEnv"), f"environment variable {ref.from_env} is not set")
                 )
             return value
-        file = Path(ref.from_file or "")
-        file = file if file.is_absolute() else self.project.root / file
+        written = Path(ref.from_file or "")
+        file = written if written.is_absolute() else self.project.root / written
         try:
             return file.read_text(encoding="utf-8").rstrip("\n")
         except OSError as exc:
-            self.problems.append(
-                where.problem((*path, "fromFile"), f"cannot read secret file {file}: {exc.strerror}")
-            )
+            message = f"cannot read secret file {written}: {exc.strerror}"
+            self.problems.append(where.problem((*path, "fromFile"), message))
             return None
 
     def _config_content(
@@ -401,12 +402,12 @@ class _Compiler:
         try:
             return self.renderer.render_string(text, **ctx)
         except jinja2.TemplateError as exc:
+            app, node = ctx.get("app", {}).get("name"), ctx.get("node", {}).get("name")
+            message = _jinja_message(exc) + (f" (app {app} on node {node})" if app and node else "")
             if where is None:
-                self.problems.append(
-                    Problem("funops.yaml", None, ".".join(map(str, path)), _jinja_message(exc))
-                )
+                self.problems.append(Problem("funops.yaml", None, ".".join(map(str, path)), message))
             else:
-                self.problems.append(where.problem(path, _jinja_message(exc)))
+                self.problems.append(where.problem(path, message))
             return None
 
 

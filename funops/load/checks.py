@@ -139,7 +139,8 @@ def _check_ingresses(project: Project) -> list[Problem]:
                 problems.append(
                     origin.problem(
                         ("spec", "domains", i),
-                        f"domain {domain!r} is already served by Ingress {domains[domain]!r}",
+                        f"domain {domain!r} is already served by Ingress {domains[domain]!r} "
+                        f"({project.origin('Ingress', domains[domain]).file})",
                     )
                 )
             domains.setdefault(domain, name)
@@ -182,11 +183,9 @@ def _check_node_conflicts(project: Project) -> list[Problem]:
         # Ingresses share nginx's listening ports by design (server_name tells them apart).
         if len(owners) < 2 or all(kind == "Ingress" for kind, _, _ in owners):
             continue
-        first_kind, first_name, _ = owners[0]
+        first_kind, first_name, first_path = owners[0]
+        first = project.origin(first_kind, first_name).problem(first_path, "")
         for kind, name, path in owners[1:]:
-            problems.append(
-                project.origin(kind, name).problem(
-                    path, f"{what} on node {node!r} is also claimed by {first_kind} {first_name!r}"
-                )
-            )
+            message = f"{what} on node {node!r} is also claimed by {first_kind} {first_name!r} ({first.file}:{first.line})"
+            problems.append(project.origin(kind, name).problem(path, message))
     return problems

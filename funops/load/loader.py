@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ..errors import InputError, Problem
+from ..model.common import PATTERN_WORDS, FieldError
 from ..model.inventory import InventoryFile, Node
 from ..model.manifests import KINDS
 from ..model.settings import Settings
@@ -29,6 +30,7 @@ def load_project(root: Path, revision: str | None = None, inventory: list[Path] 
     problems: list[Problem] = []
     settings = _load_settings(source, problems)
     project = Project(source=source, settings=settings or Settings())
+    project.settings_origin = _settings_origin(source)
     inventory_files = [str(p) for p in inventory] if inventory else source.list(INVENTORY_DIR)
     for path in inventory_files:
         _load_inventory(project, path, problems)
@@ -72,6 +74,14 @@ def _load_settings(source: Source, problems: list[Problem]) -> Settings | None:
         problems.append(Problem(SETTINGS_FILE, docs[1].line, "", "funops.yaml must hold one document"))
     data = docs[0].data if docs else {}
     return _validate(Settings, data, Origin(SETTINGS_FILE, docs[0]) if docs else None, problems)
+
+
+def _settings_origin(source: Source) -> Origin | None:
+    try:
+        docs = load_documents(source.read(SETTINGS_FILE) or "")
+    except YamlError:
+        return None
+    return Origin(SETTINGS_FILE, docs[0]) if docs else None
 
 
 def _load_inventory(project: Project, path: str, problems: list[Problem]) -> None:
@@ -120,6 +130,9 @@ def _load_manifests(project: Project, path: str, problems: list[Problem]) -> Non
             problems.append(origin.problem((), "a manifest must be a mapping"))
             continue
         kind = data.get("kind")
+        if kind is None:
+            problems.append(origin.problem(("kind",), "required field is missing"))
+            continue
         if kind not in KINDS:
             problems.append(
                 origin.problem(("kind",), f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -161,14 +174,12 @@ def _problems(exc: ValidationError, data: Any, origin: Origin | None) -> list[Pr
     specific is kept (a bad secret reference beats 'Input should be a valid string')."""
     found: dict[tuple, list[tuple[bool, str]]] = {}
     for err in exc.errors(include_url=False):
-        path, via_union = _data_path(data, err["loc"])
-        message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown field"
-        elif err["type"] == "missing":
-            message = "required field is missing"
-        generic = via_union and err["type"].endswith("_type")
-        found.setdefault(path, []).append((generic, message))
+        loc = tuple(err["loc"])
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):
+            loc = (*loc, *cause.path)
+        path, via_union = _data_path(data, loc)
+        found.setdefault(path, []).append((via_union and err["type"].endswith("_type"), _message(err, cause)))
     problems = []
     for path, messages in found.items():
         specific = [m for generic, m in messages if not generic] or [m for _, m in messages]
@@ -178,6 +189,24 @@ def _problems(exc: ValidationError, data: Any, origin: Origin | None) -> list[Pr
             else:
                 problems.append(origin.problem(path, message))
     return problems
+
+
+def _message(err: Any, cause: Any) -> str:
+    kind = err["type"]
+    if isinstance(cause, FieldError):
+        return cause.message
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "must be a mapping (key: value)"
+    if kind == "list_type":
+        return "must be a list"
+    if kind == "string_pattern_mismatch":
+        words = PATTERN_WORDS.get(err["ctx"]["pattern"], f"text matching {err['ctx']['pattern']}")
+        return f"{err['input']!r} is not {words}"
+    return err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
 def _data_path(data: Any, loc: tuple) -> tuple[tuple, bool]:

@@ -37,6 +37,7 @@ class Project:
     ingresses: dict[str, Ingress] = field(default_factory=dict)
     releases: dict[str, Release] = field(default_factory=dict)
     origins: dict[tuple[str, str], Origin] = field(default_factory=dict)  # (kind, name) → origin
+    settings_origin: Origin | None = None
 
     @property
     def root(self) -> Path:

@@ -17,6 +17,25 @@ LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.\-/]{0,61}[A-Za-z0-9])?$")
 LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9_.\-]{0,63}$")
 
 
+class FieldError(ValueError):
+    """A check on a whole object that knows which field is wrong: the loader adds `path` to the
+    location pydantic reports, so the error points at the field's line, not the object's."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(message)
+
+
+# Plain words for the regex patterns of the schema (pydantic would print the raw pattern).
+PATTERN_WORDS: dict[str, str] = {}
+
+
+def pattern(regex: str, words: str) -> str:
+    PATTERN_WORDS[regex] = words
+    return regex
+
+
 class Strict(BaseModel):
     """Unknown fields are errors, no type coercion, YAML keys in camelCase."""
 
@@ -42,9 +61,9 @@ def _safe_name(value: str) -> str:
 def _labels(value: dict[str, str]) -> dict[str, str]:
     for key, val in value.items():
         if not LABEL_KEY_RE.match(key):
-            raise ValueError(f"label key {key!r} is not valid (letters, digits, '_.-/')")
+            raise FieldError((key,), f"label key {key!r} is not valid (letters, digits, '_.-/')")
         if not LABEL_VALUE_RE.match(val):
-            raise ValueError(f"label value {val!r} of {key!r} is not valid (letters, digits, '_.-')")
+            raise FieldError((key,), f"label value {val!r} is not valid (at most 63 letters, digits, '_.-')")
     return dict(sorted(value.items()))
 
 
@@ -73,8 +92,14 @@ Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
 RepoPath = Annotated[str, AfterValidator(_relative_path)]
 Port = Annotated[int, Field(ge=1, le=65535)]
-FileMode = Annotated[str, Field(pattern=r"^0?[0-7]{3,4}$")]
-UnixName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
+FileMode = Annotated[str, Field(pattern=pattern(r"^0?[0-7]{3,4}$", 'an octal file mode such as "0644"'))]
+UnixName = Annotated[
+    str, Field(pattern=pattern(r"^[a-z_][a-z0-9_-]{0,31}$", "a unix user or group name such as www-data"))
+]
+EnvName = Annotated[
+    str,
+    Field(pattern=pattern(r"^[A-Za-z_][A-Za-z0-9_]*$", "an environment variable name (letters, digits, _)")),
+]
 
 
 class Metadata(Strict):
@@ -94,7 +119,7 @@ class SecretRef(Strict):
     """A value that is never printed: read from a controller-side file or environment variable."""
 
     from_file: str | None = None
-    from_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    from_env: EnvName | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from .common import Labels, SafeName, Strict, UnixName, no_dotdot
+from .common import EnvName, FieldError, Labels, SafeName, Strict, UnixName, no_dotdot, pattern
 
 
 class NodeSsh(Strict):
@@ -18,8 +18,8 @@ class NodeSsh(Strict):
 
 
 class NodeAgent(Strict):
-    url: Annotated[str, Field(pattern=r"^https?://")]
-    token_from_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    url: Annotated[str, Field(pattern=pattern(r"^https?://", "an http:// or https:// URL"))]
+    token_from_env: EnvName
 
 
 class Node(Strict):
@@ -29,7 +29,9 @@ class Node(Strict):
     user: UnixName = "root"
     transport: Literal["ssh", "agent", "local"] = "ssh"
     # The address workloads and nginx bind to on this node; None = all interfaces.
-    bind_address: Annotated[str, Field(pattern=r"^[0-9a-fA-F.:]+$")] | None = None
+    bind_address: (
+        Annotated[str, Field(pattern=pattern(r"^[0-9a-fA-F.:]+$", "an IPv4 or IPv6 address"))] | None
+    ) = None
     labels: Labels = {}
     vars: dict[str, Any] = {}
     cordoned: bool = False
@@ -41,9 +43,9 @@ class Node(Strict):
     @model_validator(mode="after")
     def _transport_options(self) -> Node:
         if self.root is not None and self.transport != "local":
-            raise ValueError("root is only valid with transport: local")
+            raise FieldError(("root",), "root is only valid with transport: local")
         if self.transport == "agent" and self.agent is None:
-            raise ValueError("transport: agent needs an agent: {url, tokenFromEnv} section")
+            raise FieldError(("agent",), "transport: agent needs an agent: {url, tokenFromEnv} section")
         return self
 
     def matches(self, match_labels: dict[str, str], names: list[str]) -> bool:

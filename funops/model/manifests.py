@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 from .common import (
     AbsolutePath,
+    EnvName,
+    FieldError,
     FileMode,
     Metadata,
     Port,
@@ -17,12 +20,26 @@ from .common import (
     Selector,
     Strict,
     UnixName,
+    pattern,
 )
 from .strategy import HealthCheck, UpdateStrategy
 
-EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-Version = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")]
-ImageRef = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._\-/:]*[a-z0-9]$")]
+Version = Annotated[
+    str,
+    Field(
+        pattern=pattern(
+            r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$", "a version such as v1.2.3 (letters, digits, '._-')"
+        )
+    ),
+]
+ImageRef = Annotated[
+    str,
+    Field(
+        pattern=pattern(
+            r"^[a-z0-9][a-z0-9._\-/:]*[a-z0-9]$", "an image reference such as registry:5000/team/app"
+        )
+    ),
+]
 
 
 class ConfigFile(Strict):
@@ -43,12 +60,14 @@ class ConfigFile(Strict):
 
 
 class Resources(Strict):
-    memory: Annotated[str, Field(pattern=r"^[0-9]+[KMG]?$")] | None = None
+    memory: Annotated[str, Field(pattern=pattern(r"^[0-9]+[KMG]?$", "a size such as 512M or 2G"))] | None = (
+        None
+    )
     cpus: Annotated[float, Field(gt=0, le=1024)] | None = None
 
 
 class Backend(Strict):
-    address: Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-:\[\]]+$")]
+    address: Annotated[str, Field(pattern=pattern(r"^[A-Za-z0-9.\-:\[\]]+$", "a host name or IP address"))]
     port: Port
     weight: Annotated[int, Field(ge=1, le=1000)] = 1
 
@@ -65,7 +84,11 @@ class ApplicationSpec(Strict):
     working_directory: AbsolutePath | None = None
     # container
     image: ImageRef | None = None
-    volumes: list[Annotated[str, Field(pattern=r"^/[^:\s]+:/[^:\s]+(:ro|:rw)?$")]] = []
+    volumes: list[
+        Annotated[
+            str, Field(pattern=pattern(r"^/[^:\s]+:/[^:\s]+(:ro|:rw)?$", "/host/path:/container/path[:ro]"))
+        ]
+    ] = []
     cleanup_images: bool = False
     # proxy
     backends: list[Backend] = []
@@ -79,6 +102,16 @@ class ApplicationSpec(Strict):
     strategy: UpdateStrategy | None = None
     vars: dict[str, str | int | float | bool] = {}
 
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_values_are_strings(cls, value: object) -> object:
+        if isinstance(value, dict):
+            for key, val in value.items():
+                if isinstance(val, bool | int | float):
+                    shown = str(val).lower() if isinstance(val, bool) else val
+                    raise FieldError((key,), f'must be a string: quote it ({key}: "{shown}")')
+        return value
+
     @model_validator(mode="after")
     def _fields_of_type(self) -> ApplicationSpec:
         wrong = {
@@ -88,21 +121,20 @@ class ApplicationSpec(Strict):
         }[self.type]
         present = [f for f in wrong if f in self.model_fields_set]
         if present:
-            raise ValueError(f"{', '.join(present)} not valid for type {self.type}")
+            raise FieldError((to_camel(present[0]),), f"not valid for a {self.type} app")
         if self.type == "systemd" and not self.command:
-            raise ValueError("a systemd app needs a command")
+            raise FieldError(("command",), "a systemd app needs a command")
         if self.type == "container" and not self.image:
-            raise ValueError("a container app needs an image")
+            raise FieldError(("image",), "a container app needs an image")
         if self.type == "proxy" and not self.backends:
-            raise ValueError("a proxy app needs backends")
+            raise FieldError(("backends",), "a proxy app needs backends")
         if self.type != "proxy" and self.selector is None:
-            raise ValueError(f"a {self.type} app needs a selector")
-        if (
-            self.health_check
-            and self.health_check.type != "process"
-            and not (self.port or self.health_check.port)
-        ):
-            raise ValueError(f"a {self.health_check.type} health check needs a port")
+            raise FieldError(("selector",), f"a {self.type} app needs a selector")
+        check = self.health_check
+        if check and check.type != "process" and not (self.port or check.port):
+            raise FieldError(
+                ("healthCheck",), f"an {check.type} health check needs a port (spec.port or healthCheck.port)"
+            )
         return self
 
 
@@ -112,7 +144,7 @@ class ServiceSpec(Strict):
 
 
 class PathRule(Strict):
-    path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9_.~\-/]*$")] = "/"
+    path: Annotated[str, Field(pattern=pattern(r"^/[A-Za-z0-9_.~\-/]*$", "a URL path starting with /"))] = "/"
     service: SafeName
     strip_prefix: bool = False
 
@@ -123,7 +155,9 @@ class Tls(Strict):
 
 
 class NginxOptions(Strict):
-    client_max_body_size: Annotated[str, Field(pattern=r"^[0-9]+[kKmMgG]?$")] = "1m"
+    client_max_body_size: Annotated[
+        str, Field(pattern=pattern(r"^[0-9]+[kKmMgG]?$", "an nginx size such as 10m"))
+    ] = "1m"
     proxy_connect_timeout: Annotated[int, Field(ge=1, le=3600)] = 5
     proxy_read_timeout: Annotated[int, Field(ge=1, le=86400)] = 60
     websocket: bool = False
@@ -131,7 +165,13 @@ class NginxOptions(Strict):
 
 
 DomainName = Annotated[
-    str, Field(pattern=r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+    str,
+    Field(
+        pattern=pattern(
+            r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$",
+            "a lowercase domain name such as www.example.com",
+        )
+    ),
 ]
 
 
@@ -149,9 +189,9 @@ class IngressSpec(Strict):
     @model_validator(mode="after")
     def _unique_paths(self) -> IngressSpec:
         paths = [r.path for r in self.rules]
-        dupes = sorted({p for p in paths if paths.count(p) > 1})
-        if dupes:
-            raise ValueError(f"path {dupes[0]!r} appears in more than one rule")
+        for i, path in enumerate(paths):
+            if path in paths[:i]:
+                raise FieldError(("rules", i, "path"), f"path {path!r} appears in more than one rule")
         return self
 
 
@@ -175,10 +215,11 @@ class ReleaseSpec(Strict):
         if self.versions:
             total = sum(v.percent for v in self.versions)
             if total != 100:
-                raise ValueError(f"canary percents sum to {total}, not 100")
+                raise FieldError(("versions",), f"canary percents sum to {total}, not 100")
             names = [v.version for v in self.versions]
-            if len(set(names)) != len(names):
-                raise ValueError("a version appears twice in versions")
+            for i, name in enumerate(names):
+                if name in names[:i]:
+                    raise FieldError(("versions", i, "version"), f"version {name!r} appears twice")
         return self
 
     def split(self) -> list[CanaryVersion]:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .common import AbsolutePath, SafeName, Strict
+from .common import AbsolutePath, EnvName, SafeName, Strict
 from .strategy import UpdateStrategy
 
 DEFAULT_ALLOWED_ROOTS = ["/etc/funops", "/etc/nginx/conf.d", "/srv", "/opt", "/var/lib"]
@@ -28,7 +28,7 @@ class PlacementSettings(Strict):
 class InjectedEnv(Strict):
     """An env variable every matching app gets, e.g. a per-app MONGODB_URI (seed 001 §1.5)."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    name: EnvName
     template: str
     types: list[Literal["systemd", "container"]] = ["systemd", "container"]
 

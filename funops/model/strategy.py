@@ -7,9 +7,11 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from .common import Strict
+from .common import Strict, pattern
 
-Percent = Annotated[str, Field(pattern=r"^(100|[1-9][0-9]?)%$")]
+Percent = Annotated[
+    str, Field(pattern=pattern(r"^(100|[1-9][0-9]?)%$", "a count, or a percentage from 1% to 100%"))
+]
 
 
 class UpdateStrategy(Strict):
@@ -28,7 +30,7 @@ class UpdateStrategy(Strict):
 
 class HealthCheck(Strict):
     type: str = "process"
-    path: Annotated[str, Field(pattern=r"^/[^\s]*$")] = "/health"
+    path: Annotated[str, Field(pattern=pattern(r"^/[^\s]*$", "a URL path starting with /"))] = "/health"
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
     expect_status: Annotated[int, Field(ge=100, le=599)] = 200
     interval: Annotated[float, Field(gt=0)] = 2
