@@ -186,6 +186,9 @@ def _check_node_conflicts(project: Project) -> list[Problem]:
         first_kind, first_name, first_path = owners[0]
         first = project.origin(first_kind, first_name).problem(first_path, "")
         for kind, name, path in owners[1:]:
-            message = f"{what} on node {node!r} is also claimed by {first_kind} {first_name!r} ({first.file}:{first.line})"
+            message = (
+                f"{what} on node {node!r} is also claimed by {first_kind} {first_name!r} "
+                f"({first.file}:{first.line})"
+            )
             problems.append(project.origin(kind, name).problem(path, message))
     return problems
