@@ -253,8 +253,9 @@ def _ensure_node(directory: Path, node: Node, image: str, pubkey: str, deadline:
     keys_changed = write_if_changed(etc / "authorized_keys", pubkey)
 
     info = _inspect(node.container)
-    if info is not None and info["Config"]["Image"] != image:
-        _log(f"{node.name}: image changed ({info['Config']['Image']} -> {image}), recreating")
+    stale = _stale_reason(info, image, directory) if info is not None else None
+    if stale:
+        _log(f"{node.name}: {stale}, recreating")
         remove_containers([node.container])
         info = None
     if info is None:
@@ -266,6 +267,16 @@ def _ensure_node(directory: Path, node: Node, image: str, pubkey: str, deadline:
         # The key pair was regenerated under a running node: install the new public key.
         docker("exec", node.container, "systemctl", "restart", "funops-lab-node.service")
     _wait_ready(node, deadline)
+
+
+def _stale_reason(info: dict, image: str, directory: Path) -> str | None:
+    """Why an existing node container cannot be kept as it is, if it cannot."""
+    if info["Config"]["Image"] != image:
+        return f"image changed ({info['Config']['Image']} -> {image})"
+    if (info["Config"]["Labels"] or {}).get(f"{LABEL}.dir") != str(directory):
+        # Names and addresses are global: a node of another lab dir has the wrong key and mounts.
+        return "belongs to another lab dir"
+    return None
 
 
 def _run_args(directory: Path, node: Node, image: str) -> list[str]:
