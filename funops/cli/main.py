@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .output import EXIT_CHANGES, EXIT_OK, EXIT_UNREACHABLE, Output, console, fail
+from .output import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_UNREACHABLE, Output, console, fail
 
 if TYPE_CHECKING:
     from ..load.project import Project
@@ -30,6 +30,9 @@ InventoryOpt = Annotated[
 ]
 NodeOpt = Annotated[list[str] | None, typer.Option("--node", "-n", help="Only these nodes (repeatable).")]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text, json or markdown.")]
+SkipUnreachableOpt = Annotated[
+    bool, typer.Option("--skip-unreachable", help="Leave unreachable nodes out instead of failing.")
+]
 
 
 def _load(repo: Path, revision: str | None, inventory: list[Path] | None) -> Project:
@@ -74,8 +77,10 @@ def plan(
     node: NodeOpt = None,
     output: OutputOpt = Output.text,
     out: Annotated[Path | None, typer.Option("--out", help="Also save the plan as JSON here.")] = None,
+    skip_unreachable: SkipUnreachableOpt = False,
 ) -> None:
-    """Show what apply would change on every node. Exit 0: nothing to do, 2: changes pending."""
+    """Show what apply would change on every node.
+    Exit 0: nothing to do; 2: changes pending; 1: error or an unreachable node; 4: unreachable skipped."""
     from ..errors import FunopsError, InputError
     from ..plan.planner import make_plan
 
@@ -87,6 +92,9 @@ def plan(
     except FunopsError as exc:
         fail(str(exc))
     doc = result.doc
+    if doc.summary.nodes_unreachable and skip_unreachable:
+        reachable = [n.name for n in doc.nodes if n.reachable]
+        doc = make_plan(project, reachable).doc if reachable else doc
     if out:
         out.write_text(doc.to_json(), encoding="utf-8")
     if output is Output.json:
@@ -99,9 +107,113 @@ def plan(
         from ..plan.show import print_text
 
         print_text(doc, console())
-    if doc.summary.nodes_unreachable:
+    unreachable = [n for n in result.doc.nodes if not n.reachable]
+    if unreachable and not skip_unreachable:
+        console(stderr=True).print(
+            f"[red]error:[/] unreachable: {', '.join(n.name for n in unreachable)} "
+            "(pass --skip-unreachable to plan the others)"
+        )
+        raise typer.Exit(EXIT_ERROR)
+    if unreachable:
         raise typer.Exit(EXIT_UNREACHABLE)
     raise typer.Exit(EXIT_CHANGES if doc.has_changes() else EXIT_OK)
+
+
+@app.command()
+def apply(
+    repo: RepoOpt = Path("."),
+    revision: RevisionOpt = None,
+    inventory: InventoryOpt = None,
+    node: NodeOpt = None,
+    output: OutputOpt = Output.text,
+    auto_approve: Annotated[
+        bool, typer.Option("--auto-approve", help="Do not ask (required without a TTY).")
+    ] = False,
+    parallel: Annotated[
+        int | None, typer.Option("--parallel", "-p", min=1, help="Nodes at once in a batch.")
+    ] = None,
+    skip_unreachable: SkipUnreachableOpt = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the last halted apply.")] = False,
+) -> None:
+    """Converge the nodes: plan, confirm, then apply in health-gated batches.
+    Exit 0: done; 1: error before any change; 3: some nodes failed or the rollout halted; 4: unreachable."""
+    import sys
+
+    from ..apply import journal
+    from ..apply.lock import LockHeld
+    from ..apply.rollout import execute, journal_entry
+    from ..errors import FunopsError, InputError
+    from ..plan.planner import make_plan
+    from ..plan.show import print_text
+    from ..transports import Connections
+    from .output import EXIT_PARTIAL
+    from .progress import Progress
+
+    project = _load(repo, revision, inventory)
+    journal_file = journal.journal_path(project.root, project.settings.journal)
+    if resume:
+        node = _resume_targets(journal.entries(journal_file))
+    if output is Output.markdown:
+        fail("apply prints text or json; use `funops plan -o markdown` for a report")
+    con = console(stderr=output is Output.json)
+    connections = Connections(project.nodes, project.settings, project.root)
+    try:
+        try:
+            result_plan = make_plan(project, node, connections)
+        except InputError as exc:
+            fail(f"{len(exc.problems)} problem(s) found; fix them and run again.", exc.problems)
+        except FunopsError as exc:
+            fail(str(exc))
+        doc = result_plan.doc
+        if doc.summary.nodes_unreachable and skip_unreachable:
+            reachable = [n.name for n in doc.nodes if n.reachable]
+            skipped = ", ".join(n.name for n in doc.nodes if not n.reachable)
+            con.print(f"[yellow]skipping unreachable node(s):[/] {skipped}")
+            result_plan = make_plan(project, reachable, connections) if reachable else result_plan
+            doc = result_plan.doc
+        if output is Output.text:
+            print_text(doc, con)
+        if not doc.has_changes() and not doc.summary.nodes_unreachable:
+            con.print("[green]Nothing to do: every node is as declared.[/]")
+            raise typer.Exit(EXIT_OK)
+        if not auto_approve:
+            if not sys.stdin.isatty():
+                fail("refusing to apply without a terminal to confirm: pass --auto-approve (CI)")
+            if not typer.confirm("Apply these changes?", default=False):
+                con.print("Cancelled; nothing was changed.")
+                raise typer.Exit(EXIT_OK)
+        progress = Progress(con, json_events=output is Output.json)
+        try:
+            result = execute(result_plan, connections, progress.emit, parallel)
+        except LockHeld as exc:
+            fail(
+                f"{exc}; nothing was changed. Wait for it to finish, or remove the lock "
+                f"({project.settings.state_dir}/lock on {exc.node}) if that apply is dead."
+            )
+        statuses = {o.status for o in result.outcomes.values()}
+        if result.halted or "failed" in statuses:
+            code = EXIT_PARTIAL
+        elif "unreachable" in statuses:
+            code = EXIT_UNREACHABLE
+        else:
+            code = EXIT_OK
+        journal.append(journal_file, journal_entry(result_plan, result, code))
+        progress.summary(result, code)
+        raise typer.Exit(code)
+    finally:
+        connections.close()
+
+
+def _resume_targets(entries: list[dict]) -> list[str]:
+    last = next((e for e in reversed(entries) if e.get("event") == "apply"), None)
+    if last is None:
+        fail("nothing to resume: the journal has no apply")
+    targets = sorted(
+        n for n, o in last["nodes"].items() if o["status"] in ("failed", "unreachable", "skipped")
+    )
+    if not targets:
+        fail(f"nothing to resume: apply {last['id']} finished on every node")
+    return targets
 
 
 @app.command()

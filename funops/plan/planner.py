@@ -13,7 +13,7 @@ from ..errors import FunopsError
 from ..gather.gatherer import NodeGather, gather
 from ..load.project import Project
 from ..state.node_state import NodeState
-from ..transports import Transport, open_transport
+from ..transports import Connections, Transport
 from .document import (
     ChangeDoc,
     FieldChangeDoc,
@@ -55,7 +55,7 @@ def make_plan(
     if unknown:
         raise FunopsError(f"unknown node(s): {', '.join(unknown)}")
     names = sorted(targets or project.nodes)
-    connect = connect or (lambda n: open_transport(project.nodes[n], project.settings, project.root))
+    connect = connect or Connections(project.nodes, project.settings, project.root)
     first = compile_project(project)
     wanted = {n: first.nodes[n] for n in names}
     gathered = gather(wanted, connect, project.settings.state_dir, project.settings.parallel)

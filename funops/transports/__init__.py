@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from ..model.inventory import Node
 from ..model.settings import Settings
 from .base import CommandResult, Transport, TransportError
 
-__all__ = ["CommandResult", "Transport", "TransportError", "open_transport"]
+__all__ = ["CommandResult", "Connections", "Transport", "TransportError", "open_transport"]
 
 
 def open_transport(node: Node, settings: Settings, repo_root: Path) -> Transport:
@@ -21,3 +22,24 @@ def open_transport(node: Node, settings: Settings, repo_root: Path) -> Transport
 
         return SshTransport(node, settings.ssh, repo_root)
     raise TransportError(f"node {node.name}: the {node.transport} transport is not available yet")
+
+
+class Connections:
+    """One transport per node, opened on first use and reused for the whole run (DESIGN §3)."""
+
+    def __init__(self, nodes: dict[str, Node], settings: Settings, repo_root: Path) -> None:
+        self._nodes, self._settings, self._root = nodes, settings, repo_root
+        self._open: dict[str, Transport] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str) -> Transport:
+        with self._lock:
+            if name not in self._open:
+                self._open[name] = open_transport(self._nodes[name], self._settings, self._root)
+            return self._open[name]
+
+    def close(self) -> None:
+        with self._lock:
+            for transport in self._open.values():
+                transport.close()
+            self._open.clear()

@@ -1,0 +1,275 @@
+"""Batched, health-gated rollout of a plan (DESIGN §2 apply).
+
+Nodes that change are split into batches by the strictest strategy among the apps that change;
+a batch's nodes converge in parallel (bounded by --parallel) and each must pass its health gate.
+The failure budget (maxFailures) is counted across all batches, and an unreachable node counts as a
+failure (Ansible does not: ansible/ansible#18782). Past the budget the rollout halts: later batches
+stay untouched, and every node's outcome is recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import hashlib
+import json
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from ..model.strategy import UpdateStrategy
+from ..plan.planner import Plan
+from ..transports import Transport, TransportError
+from . import lock
+from .executor import Emit, NodeOutcome, NodeRun
+
+
+@dataclass
+class RolloutResult:
+    id: str
+    outcomes: dict[str, NodeOutcome] = field(default_factory=dict)
+    batches: list[list[str]] = field(default_factory=list)
+    halted: bool = False
+    halt_reason: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[str]:
+        return sorted(n for n, o in self.outcomes.items() if o.failed)
+
+
+def app_strategy(plan: Plan, app: str) -> UpdateStrategy:
+    """The Release's strategy, else the app's, else the project default."""
+    project = plan.project
+    release = project.release_for(app)
+    if release and release.spec.strategy:
+        return release.spec.strategy
+    spec = project.apps[app].spec if app in project.apps else None
+    return (spec.strategy if spec else None) or project.settings.strategy
+
+
+def rollout_strategy(plan: Plan, changing_apps: set[str]) -> UpdateStrategy:
+    """The strictest strategy among the apps that change (the project default if none does)."""
+    strategies = [app_strategy(plan, a) for a in sorted(changing_apps)] or [plan.project.settings.strategy]
+    nodes = max(1, sum(1 for n in plan.doc.nodes if n.changes or n.owed))
+    smallest = min(strategies, key=lambda s: s.batch_count(nodes))
+    return UpdateStrategy(
+        batch_size=smallest.batch_count(nodes),
+        max_failures=min(s.max_failures for s in strategies),
+        pause_seconds=max(s.pause_seconds for s in strategies),
+        min_healthy_seconds=max(s.min_healthy_seconds for s in strategies),
+        auto_rollback=any(s.auto_rollback for s in strategies),
+    )
+
+
+def changing_apps(plan: Plan) -> set[str]:
+    apps = set()
+    for node in plan.doc.nodes:
+        for change in node.changes:
+            if change.owner.startswith("app/"):
+                apps.add(change.owner.split("/", 1)[1])
+    return apps
+
+
+def make_batches(nodes: list[str], size: int) -> list[list[str]]:
+    ordered = sorted(nodes)
+    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+
+def plan_digest(plan: Plan) -> str:
+    """What the plan would do, independent of when it was made: for the journal and saved plans."""
+    body = plan.doc.model_dump(by_alias=True, exclude={"created_at"})
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def execute(
+    plan: Plan,
+    connect: Callable[[str], Transport],
+    emit: Emit,
+    parallel: int | None = None,
+) -> RolloutResult:
+    started = time.monotonic()
+    project = plan.project
+    settings = project.settings
+    result = RolloutResult(id=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + plan_digest(plan)[:8])
+    apps = changing_apps(plan)
+    strategy = rollout_strategy(plan, apps)
+    strategies = {a: app_strategy(plan, a) for a in project.apps}
+    cleanup = {a for a, app in project.apps.items() if app.spec.cleanup_images}
+    parallel = parallel or settings.parallel
+
+    unreachable = [n.name for n in plan.doc.nodes if not n.reachable]
+    for name in unreachable:
+        result.outcomes[name] = NodeOutcome(name, "unreachable", error=plan.gathered[name].error)
+    changed = [n.name for n in plan.doc.nodes if n.reachable and (n.changes or n.owed)]
+    for n in plan.doc.nodes:
+        if n.reachable and n.name not in changed:
+            result.outcomes[n.name] = NodeOutcome(n.name, "unchanged")
+    result.batches = make_batches(changed, strategy.batch_count(len(changed) or 1))
+    emit(
+        {
+            "event": "start",
+            "rollout": result.id,
+            "batches": result.batches,
+            "unreachable": unreachable,
+            "strategy": strategy.model_dump(by_alias=True),
+        }
+    )
+
+    info = lock.LockInfo(holder=f"{getpass.getuser()}@{socket.gethostname()}")
+    locked = _lock_all(changed, connect, settings.state_dir, info)
+    try:
+        failures = len(unreachable)
+        for index, batch in enumerate(result.batches, start=1):
+            if failures > strategy.max_failures:
+                result.halted = True
+                result.halt_reason = f"{failures} failure(s), more than maxFailures={strategy.max_failures}"
+                for later in result.batches[index - 1 :]:
+                    for name in later:
+                        result.outcomes[name] = NodeOutcome(name, "skipped")
+                emit(
+                    {
+                        "event": "halt",
+                        "reason": result.halt_reason,
+                        "skipped": sorted(n for b in result.batches[index - 1 :] for n in b),
+                    }
+                )
+                break
+            if index > 1 and strategy.pause_seconds:
+                emit({"event": "pause", "seconds": strategy.pause_seconds})
+                time.sleep(strategy.pause_seconds)
+            emit({"event": "batch-start", "batch": index, "of": len(result.batches), "nodes": batch})
+            for name in batch:
+                _renew(connect, name, settings.state_dir, info)
+
+            converge = partial(_converge, plan, connect, emit, index, strategies, cleanup)
+            with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(batch)))) as pool:
+                outcomes = list(pool.map(converge, batch))
+            for outcome in outcomes:
+                result.outcomes[outcome.node] = outcome
+            batch_failures = sum(1 for o in outcomes if o.failed)
+            failures += batch_failures
+            emit(
+                {
+                    "event": "batch-done",
+                    "batch": index,
+                    "healthy": batch_failures == 0,
+                    "failed": sorted(o.node for o in outcomes if o.failed),
+                }
+            )
+        if not result.halted and failures > strategy.max_failures:
+            result.halted = True
+            result.halt_reason = f"{failures} failure(s), more than maxFailures={strategy.max_failures}"
+    finally:
+        for name in locked:
+            with contextlib.suppress(TransportError):  # else the lock expires on its own
+                lock.release(connect(name), settings.state_dir, info)
+    result.seconds = round(time.monotonic() - started, 3)
+    emit(
+        {
+            "event": "done",
+            "rollout": result.id,
+            "halted": result.halted,
+            "seconds": result.seconds,
+            "outcomes": {n: o.status for n, o in sorted(result.outcomes.items())},
+        }
+    )
+    return result
+
+
+def _converge(
+    plan: Plan,
+    connect: Callable[[str], Transport],
+    emit: Emit,
+    batch: int,
+    strategies: dict[str, UpdateStrategy],
+    cleanup: set[str],
+    name: str,
+) -> NodeOutcome:
+    emit({"event": "node-start", "node": name, "batch": batch})
+    try:
+        transport = connect(name)
+    except TransportError as exc:
+        return NodeOutcome(name, "unreachable", error=str(exc))
+    facts = plan.gathered[name].facts
+    assert facts is not None  # only reachable nodes are in batches
+    outcome = NodeRun(
+        desired=plan.desired.nodes[name],
+        diff=plan.diffs[name],
+        facts=facts,
+        transport=transport,
+        state_dir=plan.project.settings.state_dir,
+        revision=plan.project.revision.commit,
+        strategies=strategies,
+        cleanup_images=cleanup,
+        emit=emit,
+    ).run()
+    done = {
+        "event": "node-done",
+        "node": name,
+        "batch": batch,
+        "status": outcome.status,
+        "seconds": outcome.seconds,
+    }
+    emit(done | ({"error": outcome.error} if outcome.error else {}))
+    return outcome
+
+
+def _lock_all(
+    names: list[str], connect: Callable[[str], Transport], state_dir: str, info: lock.LockInfo
+) -> list[str]:
+    """Lock every node to be changed before touching any; on a held lock release ours and stop."""
+
+    def one(name: str) -> tuple[str, Exception | None]:
+        try:
+            lock.acquire(connect(name), state_dir, info)
+            return name, None
+        except (lock.LockHeld, TransportError) as exc:
+            return name, exc
+
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(names) or 1))) as pool:
+        results = list(pool.map(one, names))
+    taken = [n for n, e in results if e is None]
+    errors = [e for _, e in results if e is not None]
+    held = [e for e in errors if isinstance(e, lock.LockHeld)]
+    if held:
+        for name in taken:
+            lock.release(connect(name), state_dir, info)
+        raise held[0]
+    return taken
+
+
+def _renew(connect: Callable[[str], Transport], name: str, state_dir: str, info: lock.LockInfo) -> None:
+    with contextlib.suppress(TransportError):  # reported when its tasks run
+        lock.renew(connect(name), state_dir, info)
+
+
+def journal_entry(plan: Plan, result: RolloutResult, exit_code: int) -> dict[str, Any]:
+    rev = plan.project.revision
+    return {
+        "event": "apply",
+        "id": result.id,
+        "who": f"{getpass.getuser()}@{socket.gethostname()}",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "project": plan.project.settings.project,
+        "revision": {"commit": rev.commit, "dirty": rev.dirty, "ref": rev.ref},
+        "planDigest": plan_digest(plan),
+        "batches": result.batches,
+        "halted": result.halted,
+        "haltReason": result.halt_reason,
+        "exitCode": exit_code,
+        "seconds": result.seconds,
+        "nodes": {
+            name: {
+                "status": o.status,
+                "error": o.error,
+                "seconds": o.seconds,
+                "tasks": [{"name": t.name, "ok": t.ok, "seconds": t.seconds} for t in o.tasks],
+            }
+            for name, o in sorted(result.outcomes.items())
+        },
+    }
