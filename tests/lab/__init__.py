@@ -1,0 +1,1 @@
+"""Tests against the lab's real nodes (see lab/README.md)."""
