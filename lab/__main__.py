@@ -11,6 +11,7 @@ from dataclasses import asdict
 
 from . import build_image, current, down, ensure_testapp, status, up
 from .config import LabError
+from .testapp import testapp_refs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +65,8 @@ def _run(args: argparse.Namespace) -> int:
                     f"{r.name:8} {r.address:11} {r.container:20} {r.state:8} {r.system:10} {ssh:4} {r.image}"
                 )
     elif args.command == "testapp":
-        print("\n".join(ensure_testapp()))
+        rebuilt = ensure_testapp()
+        print("\n".join(f"{ref}{' (rebuilt)' if ref in rebuilt else ''}" for ref in testapp_refs()))
     elif args.command == "ssh":
         lab = current()
         argv = lab.ssh_argv(args.node, args.user)

@@ -20,6 +20,7 @@ from . import keys
 from .config import (
     LABEL,
     MAX_NODES,
+    TESTAPP_REPO,
     LabError,
     container_name,
     lab_dir,
@@ -31,6 +32,7 @@ from .files import remove_tree, write_if_changed
 from .image import build_image
 from .inventory import render_inventory
 from .testapp import ensure_testapp
+from .testapp import recipe_hash as testapp_recipe
 
 BOOT_TIMEOUT = 180.0  # seconds for one node to reach `running` with sshd answering
 # systemd as PID 1 without --privileged (which fails on these machines): see /work/shared/lab-notes.md.
@@ -239,6 +241,20 @@ def _remove_extra(directory: Path, keep: int) -> None:
             remove_tree(path)
 
 
+def _forget_stale_testapp(node: Node) -> None:
+    """Remove test app images the node's engine pulled from an older build, so that it pulls anew."""
+    listing = ["exec", node.container, "docker", "images", "--format", "{{.Repository}}:{{.Tag}}"]
+    listing += ["--filter", f"reference={TESTAPP_REPO}"]
+    pulled = set(docker(*listing, check=False).stdout.split())
+    current = set(
+        docker(*listing, "--filter", f"label={LABEL}.recipe={testapp_recipe()}", check=False).stdout.split()
+    )
+    if pulled - current:
+        docker(
+            "exec", node.container, "docker", "image", "rm", "--force", *sorted(pulled - current), check=False
+        )
+
+
 def _inspect(container: str) -> dict | None:
     proc = docker("inspect", "--type", "container", container, check=False)
     return json.loads(proc.stdout)[0] if proc.returncode == 0 else None
@@ -267,6 +283,7 @@ def _ensure_node(directory: Path, node: Node, image: str, pubkey: str, deadline:
         # The key pair was regenerated under a running node: install the new public key.
         docker("exec", node.container, "systemctl", "restart", "funops-lab-node.service")
     _wait_ready(node, deadline)
+    _forget_stale_testapp(node)
 
 
 def _stale_reason(info: dict, image: str, directory: Path) -> str | None:

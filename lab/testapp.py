@@ -51,24 +51,28 @@ def registry_answers() -> bool:
         return False
 
 
+def testapp_refs() -> list[str]:
+    return [f"{TESTAPP_REPO}:{version}" for version in TESTAPP_VERSIONS]
+
+
 def ensure_testapp() -> list[str]:
-    """Make sure every test app version of the current recipe is in the registry; return the refs."""
+    """Make sure every test app version of the current recipe is in the registry.
+
+    Returns the refs it had to (re)build: nodes that pulled an older build of them hold a stale copy.
+    """
     if not registry_answers():
         raise LabError(f"no image registry answers on {REGISTRY}: run `make lab-host`")
     recipe = recipe_hash()
-    refs = []
-    for version in TESTAPP_VERSIONS:
-        ref = f"{TESTAPP_REPO}:{version}"
-        refs.append(ref)
-        label = docker(
-            "image", "inspect", "--format", f'{{{{index .Config.Labels "{LABEL}.recipe"}}}}', ref, check=False
-        ).stdout.strip()
-        if label != recipe:
+    label_of = f'{{{{index .Config.Labels "{LABEL}.recipe"}}}}'
+    rebuilt = []
+    for version, ref in zip(TESTAPP_VERSIONS, testapp_refs(), strict=True):
+        if docker("image", "inspect", "--format", label_of, ref, check=False).stdout.strip() != recipe:
             _build(version, ref, recipe)
+            rebuilt.append(ref)
         elif registry_has(version):
             continue
         docker("push", ref)
-    return refs
+    return rebuilt
 
 
 def _build(version: str, ref: str, recipe: str) -> None:

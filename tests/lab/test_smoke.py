@@ -129,9 +129,9 @@ def test_the_test_app_runs_in_the_nodes_docker_from_the_local_registry(lab: Lab,
         proc = ssh(lab, node, "root", run)
         assert proc.returncode == 0, proc.stderr
     base = f"http://{node.address}:9201"
-    assert wait_http(f"{base}/health") == (200, "ok\n")
-    assert http_get(f"{base}/version") == (200, "v1\n")
-    assert http_get(f"{base}/") == (200, "testapp v1\n")
+    assert wait_http(f"{base}/health") == (200, "ok")
+    assert http_get(f"{base}/version") == (200, "v1")
+    assert http_get(f"{base}/") == (200, "testapp v1")
     assert "SMOKE=yes" in http_get(f"{base}/env")[1].splitlines()
     status, _ = wait_http(f"http://{node.address}:9203/health")
     assert status == 500
