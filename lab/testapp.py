@@ -72,6 +72,8 @@ def ensure_testapp() -> list[str]:
         elif registry_has(version):
             continue
         docker("push", ref)
+    if rebuilt:  # the builds these tags pointed at before
+        docker("image", "prune", "--force", "--filter", f"label={LABEL}.recipe", check=False)
     return rebuilt
 
 
