@@ -3,6 +3,7 @@ lock expires unless the running apply renews it (so a crashed controller never b
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import socket
@@ -19,7 +20,7 @@ TTL_SECONDS = 900
 
 @dataclass
 class LockInfo:
-    holder: str = field(default_factory=lambda: f"{os.environ.get('USER', 'unknown')}@{socket.gethostname()}")
+    holder: str = field(default_factory=lambda: f"{getpass.getuser()}@{socket.gethostname()}")
     pid: int = field(default_factory=os.getpid)
     started: float = field(default_factory=time.time)
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -30,8 +31,8 @@ class LockInfo:
 
 
 class LockHeld(Exception):
-    def __init__(self, node: str, holder: str) -> None:
-        self.node, self.holder = node, holder
+    def __init__(self, node: str, holder: str, holder_info: LockInfo | None = None) -> None:
+        self.node, self.holder, self.holder_info = node, holder, holder_info
         super().__init__(f"node {node} is locked by another apply: {holder}")
 
 
@@ -40,6 +41,38 @@ def lock_dir(state_dir: str) -> str:
 
 
 def acquire(transport: Transport, state_dir: str, info: LockInfo, ttl: int = TTL_SECONDS) -> None:
+    """Take the node's lock or raise LockHeld naming its holder. A lock is stale once it expired, or
+    at once when its holder was a process on this very host that no longer runs (a killed apply)."""
+    try:
+        _try_acquire(transport, state_dir, info, ttl)
+    except LockHeld as exc:
+        if exc.holder_info is None or not _dead_here(exc.holder_info):
+            raise
+        _break(transport, state_dir, exc.holder_info)
+        _try_acquire(transport, state_dir, info, ttl)
+
+
+def _dead_here(holder: LockInfo) -> bool:
+    if holder.holder.rsplit("@", 1)[-1] != socket.gethostname():
+        return False
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _break(transport: Transport, state_dir: str, holder: LockInfo) -> None:
+    """Remove a dead holder's lock, but only if it is still that holder's (its token unchanged)."""
+    d = transport.path(lock_dir(state_dir))
+    transport.run(
+        f'd={q(d)}; [ "$(cat -- "$d/token" 2>/dev/null)" = {q(holder.token)} ] && rm -rf -- "$d"', timeout=30
+    )
+
+
+def _try_acquire(transport: Transport, state_dir: str, info: LockInfo, ttl: int) -> None:
     d = transport.path(lock_dir(state_dir))
     script = f"""d={q(d)}; now=$(date +%s)
 mkdir -p -- "$(dirname -- "$d")"
@@ -52,15 +85,15 @@ if ! mkdir -- "$d" 2>/dev/null; then
 fi
 cat > "$d/info"; echo {q(info.token)} > "$d/token"; echo $((now + {ttl})) > "$d/expires"
 """
-    body = json.dumps({"holder": info.holder, "pid": info.pid, "started": info.started}).encode()
-    result = transport.run(script, stdin=body, timeout=30)
+    body = json.dumps({"holder": info.holder, "pid": info.pid, "started": info.started, "token": info.token})
+    result = transport.run(script, stdin=body.encode(), timeout=30)
     if result.exit_code == HELD_EXIT:
         try:
             data = json.loads(result.text() or "{}")
-            holder = LockInfo(holder=data["holder"], pid=data["pid"], started=data["started"]).describe()
-        except (ValueError, KeyError):
-            holder = "an unknown holder (unreadable lock info)"
-        raise LockHeld(transport.node.name, holder)
+            holder = LockInfo(data["holder"], data["pid"], data["started"], data.get("token", ""))
+        except (ValueError, KeyError, TypeError):
+            raise LockHeld(transport.node.name, "an unknown holder (unreadable lock info)") from None
+        raise LockHeld(transport.node.name, holder.describe(), holder)
     if not result.ok:
         raise LockHeld(
             transport.node.name, f"(lock failed: {result.stderr.decode(errors='replace').strip()})"

@@ -120,7 +120,7 @@ def execute(
         }
     )
 
-    info = lock.LockInfo(holder=f"{getpass.getuser()}@{socket.gethostname()}")
+    info = lock.LockInfo()
     locked = _lock_all(changed, connect, settings.state_dir, info)
     try:
         failures = len(unreachable)

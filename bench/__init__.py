@@ -1,0 +1,1 @@
+"""The benchmark: funops against N lab nodes (see bench/README.md)."""

@@ -1,0 +1,111 @@
+"""Helpers for lab tests that drive the real `funops` CLI against the lab's nodes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lab import Lab
+from tests.conftest import copy_example
+
+FUNOPS = [sys.executable, "-m", "funops"]
+
+
+def make_repo(lab: Lab, dest: Path) -> Path:
+    """The bundled example, with the lab's inventory instead of the local demo nodes."""
+    repo = copy_example(dest)
+    shutil.rmtree(repo / "inventory")
+    (repo / "inventory").mkdir()
+    shutil.copy(lab.inventory_path, repo / "inventory" / "lab.yaml")
+    return repo
+
+
+def funops(repo: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*FUNOPS, *args, "-C", str(repo)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
+def start(repo: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*FUNOPS, *args, "-C", str(repo)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
+def wait_for_event(proc: subprocess.Popen[str], pred: Any, timeout: float = 120) -> list[dict[str, Any]]:
+    """Read JSON events from a running `apply -o json` until one satisfies `pred`."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        event = json.loads(line)
+        seen.append(event)
+        if pred(event):
+            return seen
+    raise AssertionError(f"no such event; saw {seen}")
+
+
+def events(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def apply(repo: Path, *args: str, timeout: float = 300) -> tuple[int, list[dict[str, Any]], str]:
+    done = funops(repo, "apply", "--auto-approve", "-o", "json", *args, timeout=timeout)
+    return done.returncode, events(done.stdout), done.stderr
+
+
+def http(url: str, host: str | None = None, timeout: float = 5) -> tuple[int, str]:
+    req = urllib.request.Request(url, headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def edit_yaml(path: Path, edit: Any) -> None:
+    """Apply `edit(docs)` to every document of a multi-document YAML file."""
+    docs = list(yaml.safe_load_all(path.read_text()))
+    edit(docs)
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+RESET = """\
+systemctl disable --now web.service 2>/dev/null; rm -f /etc/systemd/system/web.service
+systemctl daemon-reload
+docker rm -f api >/dev/null 2>&1
+rm -rf /etc/funops /srv/web /var/lib/funops /etc/nginx/conf.d/funops-*.conf
+systemctl reload nginx 2>/dev/null || true
+"""
+
+
+def reset(lab: Lab) -> None:
+    """Remove everything the example puts on the nodes (out of band), so tests start clean."""
+    for node in lab.nodes:
+        lab.exec(node, RESET)

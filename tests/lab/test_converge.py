@@ -1,0 +1,197 @@
+"""Issue 4 acceptance: plan and apply against real nodes over SSH (sshd, systemd, nginx, docker).
+
+The tests run in file order on one repo (the bundled example with the lab's inventory): converge,
+re-apply (no-op), rolling version bump, failing health check, broken nginx template, dead node,
+concurrent applies, owed restart after a killed run, unknown host key.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab import Lab
+
+from .fleet import apply, edit_yaml, funops, http, kill, make_repo, reset, start, wait_for_event
+
+
+@pytest.fixture(scope="module")
+def repo(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    reset(lab)
+    yield make_repo(lab, tmp_path_factory.mktemp("fleet") / "repo")
+    reset(lab)
+
+
+def unit_started(lab: Lab, node: str) -> str:
+    return lab.exec(
+        node, "systemctl show -p ActiveEnterTimestampMonotonic --value web.service"
+    ).stdout.strip()
+
+
+def container_started(lab: Lab, node: str) -> str:
+    return lab.exec(node, "docker inspect -f '{{.State.StartedAt}}' api").stdout.strip()
+
+
+def set_web_version(repo: Path, version: str, **strategy: object) -> None:
+    def edit(docs: list[dict]) -> None:
+        docs[0]["spec"]["version"] = version
+        docs[0]["spec"]["strategy"] = {"batchSize": 1, "maxFailures": 0, **strategy}
+
+    edit_yaml(repo / "manifests" / "web.yaml", edit)
+
+
+def test_apply_converges_the_example(lab: Lab, repo: Path) -> None:
+    plan = funops(repo, "plan", "-o", "json")
+    assert plan.returncode == 2, plan.stderr
+    code, evs, err = apply(repo)
+    assert code == 0, err + json.dumps(evs[-1])
+    for node in lab.nodes:  # the systemd app answers on every node
+        assert http(f"http://{node.address}:8080/health") == (200, "ok\n")
+    status, env = http("http://127.0.1.2:8081/env")  # the container app got its injected env
+    assert status == 200 and "MONGODB_URI=mongodb://127.0.0.1:27017/db_u42_a7" in env
+    assert "BIND=127.0.1.2" in env
+    # nginx on the ingress node routes both paths
+    assert http("http://127.0.1.1/", host="demo.funops.test") == (200, "<h1>web 1 on node1</h1>\n")
+    assert http("http://127.0.1.1/api/version", host="demo.funops.test")[1] in ("v1", "v2")
+
+
+def test_reapply_changes_nothing_and_restarts_nothing(lab: Lab, repo: Path) -> None:
+    units = {n.name: unit_started(lab, n.name) for n in lab.nodes}
+    containers = {n: container_started(lab, n) for n in ("node2", "node3")}
+    code, evs, err = apply(repo)
+    assert code == 0, err
+    assert [e for e in evs if e["event"] == "task"] == []
+    assert {n.name: unit_started(lab, n.name) for n in lab.nodes} == units
+    assert {n: container_started(lab, n) for n in ("node2", "node3")} == containers
+    assert funops(repo, "plan").returncode == 0
+
+
+def test_version_bump_rolls_out_batch_by_batch(lab: Lab, repo: Path) -> None:
+    set_web_version(repo, "2")
+    code, evs, err = apply(repo)
+    assert code == 0, err
+    kinds = [(e["event"], e.get("batch"), e.get("node")) for e in evs]
+    starts = [e for e in evs if e["event"] == "batch-start"]
+    assert [s["nodes"] for s in starts] == [["node1"], ["node2"], ["node3"]]
+    # batch 1 finished and healthy before batch 2 started
+    done1 = kinds.index(("batch-done", 1, None))
+    assert evs[done1]["healthy"] is True
+    assert done1 < kinds.index(("batch-start", 2, None))
+    healthy1 = [i for i, e in enumerate(evs) if e["event"] == "healthy" and e["node"] == "node1"]
+    assert healthy1 and healthy1[0] < done1
+    for node in lab.nodes:
+        assert http(f"http://{node.address}:8080/")[1] == f"<h1>web 2 on {node.name}</h1>\n"
+
+
+def test_failing_health_check_halts_after_the_first_batch(lab: Lab, repo: Path) -> None:
+    def bad_release(docs: list[dict]) -> None:
+        docs[0]["spec"]["healthCheck"] = {"type": "http", "path": "/health", "interval": 0.5, "retries": 4}
+        docs[0]["spec"]["strategy"] = {"batchSize": 1, "maxFailures": 0}
+        docs[2]["spec"] = {"app": "api", "version": "v3"}  # v3's /health answers 500
+
+    before = {n: http(f"http://127.0.1.{n[-1]}:8081/version")[1] for n in ("node2", "node3")}
+    edit_yaml(repo / "manifests" / "api.yaml", bad_release)
+    code, evs, err = apply(repo)
+    assert code == 3, err
+    halt = next(e for e in evs if e["event"] == "halt")
+    assert halt["skipped"] == ["node3"]
+    assert next(e for e in evs if e["event"] == "done")["outcomes"]["node2"] == "failed"
+    assert http("http://127.0.1.3:8081/version")[1] == before["node3"]  # never saw v3
+    entry = json.loads((repo / ".funops" / "journal.jsonl").read_text().splitlines()[-1])
+    assert entry["halted"] is True and entry["exitCode"] == 3
+    assert entry["nodes"]["node2"]["status"] == "failed" and entry["nodes"]["node3"]["status"] == "skipped"
+
+    (repo / "manifests" / "api.yaml").write_text(
+        (Path(__file__).parents[2] / "manifests" / "api.yaml").read_text()
+    )
+    code, _, err = apply(repo)
+    assert code == 0, err
+
+
+def test_nginx_test_failure_keeps_the_old_config_serving(lab: Lab, repo: Path) -> None:
+    site = "/etc/nginx/conf.d/funops-site.conf"
+    old = lab.exec("node1", f"sha256sum {site}").stdout
+    template = Path(__file__).parents[2] / "funops" / "templates" / "nginx" / "site.conf.j2"
+    broken = repo / "templates" / "nginx" / "site.conf.j2"
+    broken.parent.mkdir(parents=True)
+    broken.write_text(
+        template.read_text().replace("server_name", "no_such_directive on;\n    server_name", 1)
+    )
+    code, evs, err = apply(repo)
+    assert code == 3, err
+    failed = [e for e in evs if e["event"] == "task" and not e["ok"]]
+    assert failed and failed[0]["task"] == "nginx -t"
+    assert lab.exec("node1", f"sha256sum {site}").stdout == old
+    assert lab.exec("node1", "nginx -t").returncode == 0
+    assert http("http://127.0.1.1/", host="demo.funops.test")[0] == 200
+    broken.unlink()
+    assert apply(repo)[0] == 0
+
+
+def test_a_node_killed_during_apply_is_reported_and_converges_on_rerun(lab: Lab, repo: Path) -> None:
+    set_web_version(repo, "3", batchSize="100%", maxFailures=1, minHealthySeconds=4)
+    proc = start(repo, "apply", "--auto-approve", "-o", "json")
+    restarted = "restart unit:web.service"
+    wait_for_event(proc, lambda e: e["event"] == "task" and e["node"] == "node3" and e["task"] == restarted)
+    lab.stop_node("node3")  # during its health check's 4 s min-healthy hold
+    out, err = proc.communicate(timeout=180)
+    try:
+        done = [json.loads(x) for x in out.splitlines() if x.startswith("{")][-1]
+        assert done["outcomes"]["node1"] == done["outcomes"]["node2"] == "succeeded"
+        # A lost link is "unreachable" (exit 4); a task cut by the shutdown is "failed" (exit 3).
+        expected_code = {"unreachable": 4, "failed": 3}[done["outcomes"]["node3"]]
+        assert proc.returncode == expected_code, err
+    finally:
+        lab.start_node("node3")
+    code, _, err = apply(repo)
+    assert code == 0, err
+    assert http("http://127.0.1.3:8080/")[1] == "<h1>web 3 on node3</h1>\n"
+
+
+def test_two_applies_at_once_exactly_one_proceeds(lab: Lab, repo: Path) -> None:
+    set_web_version(repo, "4", batchSize="100%", minHealthySeconds=3)
+    first = start(repo, "apply", "--auto-approve", "-o", "json")
+    wait_for_event(first, lambda e: e["event"] == "batch-start")
+    second = funops(repo, "apply", "--auto-approve", "-o", "json")
+    _, err = first.communicate(timeout=180)
+    assert first.returncode == 0, err
+    assert second.returncode == 1
+    assert "locked by another apply" in second.stderr and "pid" in second.stderr
+
+
+def test_a_run_killed_between_unit_write_and_restart_leaves_an_owed_restart(lab: Lab, repo: Path) -> None:
+    # A unit whose start takes a few seconds gives the kill a window inside the restart task.
+    template = Path(__file__).parents[2] / "funops" / "templates" / "systemd" / "app.service.j2"
+    slow = repo / "templates" / "systemd" / "app.service.j2"
+    slow.parent.mkdir(parents=True, exist_ok=True)
+    slow.write_text(template.read_text().replace("ExecStart=", "ExecStartPre=/bin/sleep 4\nExecStart=", 1))
+    set_web_version(repo, "5")
+    proc = start(repo, "apply", "--auto-approve", "-o", "json")
+    wait_for_event(proc, lambda e: e["event"] == "task" and e["task"] == "daemon-reload")
+    time.sleep(1)
+    kill(proc)
+    plan = json.loads(funops(repo, "plan", "-o", "json").stdout)
+    node1 = next(n for n in plan["nodes"] if n["name"] == "node1")
+    assert "restart:unit:web.service" in node1["owed"]
+    code, evs, err = apply(repo)
+    assert code == 0, err
+    tasks = [e["task"] for e in evs if e["event"] == "task" and e["node"] == "node1"]
+    assert "restart unit:web.service" in tasks
+    assert funops(repo, "plan").returncode == 0
+    slow.unlink()
+    assert apply(repo)[0] == 0
+
+
+def test_an_unknown_host_key_is_refused(lab: Lab, repo: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    inventory = (repo / "inventory" / "lab.yaml").read_text()
+    strange = repo.parent / "strange-inventory.yaml"
+    strange.write_text(inventory.replace(str(lab.known_hosts_path), str(empty)))
+    done = funops(repo, "plan", "--inventory", str(strange))
+    assert done.returncode == 1
+    assert "unknown host key for 127.0.1.1:22; refusing to connect" in done.stdout + done.stderr
