@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .output import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_UNREACHABLE, Output, console, fail
+from .output import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_UNREACHABLE, Output, console, fail, reported
 
 if TYPE_CHECKING:
     from ..load.project import Project
@@ -36,32 +36,27 @@ SkipUnreachableOpt = Annotated[
 
 
 def _load(repo: Path, revision: str | None, inventory: list[Path] | None) -> Project:
-    from ..errors import FunopsError, InputError
     from ..load.loader import load_project
 
-    try:
-        return load_project(repo.resolve(), revision, [p.resolve() for p in inventory] if inventory else None)
-    except InputError as exc:
-        fail(f"{len(exc.problems)} problem(s) found; fix them and run again.", exc.problems)
-    except FunopsError as exc:
-        fail(str(exc))
-    except Exception as exc:  # a bad --revision: gitpython's errors are not ours to list
-        if type(exc).__module__.startswith("git"):
-            fail(f"cannot read revision {revision!r}: {exc}")
-        raise
+    with reported():
+        try:
+            return load_project(
+                repo.resolve(), revision, [p.resolve() for p in inventory] if inventory else None
+            )
+        except Exception as exc:  # a bad --revision: gitpython's errors are not ours to list
+            if type(exc).__module__.startswith("git"):
+                fail(f"cannot read revision {revision!r}: {exc}")
+            raise
 
 
 @app.command()
 def validate(repo: RepoOpt = Path("."), revision: RevisionOpt = None, inventory: InventoryOpt = None) -> None:
     """Check the repo's files (schema and cross-references); touches no node."""
     from ..compile.compiler import compile_project
-    from ..errors import InputError
 
     project = _load(repo, revision, inventory)
-    try:
+    with reported():
         compile_project(project)
-    except InputError as exc:
-        fail(f"{len(exc.problems)} problem(s) found; fix them and run again.", exc.problems)
     console().print(
         f"[green]valid:[/] {len(project.nodes)} node(s), {len(project.apps)} app(s), "
         f"{len(project.services)} service(s), {len(project.ingresses)} ingress(es), "
@@ -81,16 +76,11 @@ def plan(
 ) -> None:
     """Show what apply would change on every node.
     Exit 0: nothing to do; 2: changes pending; 1: error or an unreachable node; 4: unreachable skipped."""
-    from ..errors import FunopsError, InputError
     from ..plan.planner import make_plan
 
     project = _load(repo, revision, inventory)
-    try:
+    with reported():
         result = make_plan(project, node)
-    except InputError as exc:
-        fail(f"{len(exc.problems)} problem(s) found; fix them and run again.", exc.problems)
-    except FunopsError as exc:
-        fail(str(exc))
     doc = result.doc
     if doc.summary.nodes_unreachable and skip_unreachable:
         reachable = [n.name for n in doc.nodes if n.reachable]
@@ -142,7 +132,6 @@ def apply(
     from ..apply import journal
     from ..apply.lock import LockHeld
     from ..apply.rollout import execute, journal_entry
-    from ..errors import FunopsError, InputError
     from ..plan.planner import make_plan
     from ..plan.show import print_text
     from ..transports import Connections
@@ -158,12 +147,8 @@ def apply(
     con = console(stderr=output is Output.json)
     connections = Connections(project.nodes, project.settings, project.root)
     try:
-        try:
+        with reported():
             result_plan = make_plan(project, node, connections)
-        except InputError as exc:
-            fail(f"{len(exc.problems)} problem(s) found; fix them and run again.", exc.problems)
-        except FunopsError as exc:
-            fail(str(exc))
         doc = result_plan.doc
         if doc.summary.nodes_unreachable and skip_unreachable:
             reachable = [n.name for n in doc.nodes if n.reachable]
@@ -226,15 +211,12 @@ def render(
 ) -> None:
     """Render the files funops would write on NODE (secrets included: --out files are mode 0600)."""
     from ..compile.compiler import compile_project
-    from ..errors import InputError
 
     project = _load(repo, revision, inventory)
     if node not in project.nodes:
         fail(f"unknown node {node!r}; known: {', '.join(sorted(project.nodes))}")
-    try:
+    with reported():
         desired = compile_project(project).nodes[node]
-    except InputError as exc:
-        fail(f"{len(exc.problems)} problem(s) found; fix them and run again.", exc.problems)
     con = console()
     for res in desired.resources:
         if res.kind != "file" or res.content is None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, NoReturn
 
@@ -41,3 +43,16 @@ def fail(message: str, problems: list[Problem] | None = None) -> NoReturn:
     err.print(f"[red bold]{escape(message)}[/]" if problems else f"[red]error:[/] {escape(message)}")
     err.print("[dim]Nothing was changed on any node.[/]")
     raise typer.Exit(EXIT_ERROR)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn funops's own errors into the one error report (exit 1); anything else is a bug."""
+    from ..errors import FunopsError, InputError
+
+    try:
+        yield
+    except InputError as exc:
+        fail(f"{len(exc.problems)} problem(s) found; fix them and run again.", exc.problems)
+    except FunopsError as exc:
+        fail(str(exc))

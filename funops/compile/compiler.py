@@ -169,7 +169,7 @@ class _Compiler:
             text = command and self._render(
                 "systemd/app.service.j2", where, ("spec",), **ctx, command=command, env_file=env_file
             )
-            if text is not None:
+            if text:
                 desired.resources.append(
                     _file(
                         f"{UNIT_DIR}/{unit}",
