@@ -105,9 +105,13 @@ def test_failing_health_check_halts_after_the_first_batch(lab: Lab, repo: Path) 
     assert entry["halted"] is True and entry["exitCode"] == 3
     assert entry["nodes"]["node2"]["status"] == "failed" and entry["nodes"]["node3"]["status"] == "skipped"
 
-    (repo / "manifests" / "api.yaml").write_text(
-        (Path(__file__).parents[2] / "manifests" / "api.yaml").read_text()
-    )
+    # --resume continues with the failed and the untouched nodes only.
+    original = Path(__file__).parents[2] / "manifests" / "api.yaml"
+    (repo / "manifests" / "api.yaml").write_text(original.read_text())
+    code, evs, err = apply(repo, "--resume")
+    assert code == 0, err
+    outcomes = next(e for e in evs if e["event"] == "done")["outcomes"]
+    assert outcomes == {"node2": "succeeded", "node3": "unchanged"}  # node1 was not a target
     code, _, err = apply(repo)
     assert code == 0, err
 
@@ -184,6 +188,34 @@ def test_a_run_killed_between_unit_write_and_restart_leaves_an_owed_restart(lab:
     assert funops(repo, "plan").returncode == 0
     slow.unlink()
     assert apply(repo)[0] == 0
+
+
+def test_deletes_touch_only_what_funops_created(lab: Lab, repo: Path) -> None:
+    lab.exec("node2", "echo mine > /srv/web/notes.txt")  # put there by hand: funops must leave it
+
+    def drop_index(docs: list[dict]) -> None:
+        files = docs[0]["spec"]["configFiles"]
+        docs[0]["spec"]["configFiles"] = [f for f in files if f["path"] != "/srv/web/index.html"]
+
+    edit_yaml(repo / "manifests" / "web.yaml", drop_index)
+    plan = json.loads(funops(repo, "plan", "-o", "json").stdout)
+    deletes = {(n["name"], c["id"]) for n in plan["nodes"] for c in n["changes"] if c["action"] == "delete"}
+    assert deletes == {(n.name, "file:/srv/web/index.html") for n in lab.nodes}
+    assert apply(repo)[0] == 0
+    assert lab.exec("node2", "test -e /srv/web/index.html").returncode == 1
+    assert lab.exec("node2", "cat /srv/web/notes.txt").stdout == "mine\n"
+    assert funops(repo, "plan").returncode == 0
+
+
+def test_a_non_root_user_works_through_sudo(lab: Lab, repo: Path) -> None:
+    inventory = (repo / "inventory" / "lab.yaml").read_text()
+    deploy = repo.parent / "deploy-inventory.yaml"
+    deploy.write_text(
+        inventory.replace("user: root", "user: deploy").replace("  ssh:\n", "  ssh:\n    become: true\n", 1)
+    )
+    assert "user: deploy" in deploy.read_text() and "become: true" in deploy.read_text()
+    done = funops(repo, "plan", "--inventory", str(deploy), "-o", "json")
+    assert done.returncode == 0, done.stdout + done.stderr  # it reads root-only files (the 0600 env file)
 
 
 def test_an_unknown_host_key_is_refused(lab: Lab, repo: Path, tmp_path: Path) -> None:
