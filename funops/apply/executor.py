@@ -47,7 +47,9 @@ class NodeOutcome:
 
 
 class TaskFailed(Exception):
-    pass
+    def __init__(self, message: str, ran: int) -> None:
+        super().__init__(message)
+        self.ran = ran  # how many tasks of the bundle ran, the failed one included
 
 
 @dataclass
@@ -80,25 +82,30 @@ class NodeRun:
 
     # ---------------------------------------------------------------------------------------
 
-    def _do(self, task: t.Task) -> str:
-        began = time.monotonic()
-        result = self.transport.run(task.script, stdin=task.stdin)
-        output = (result.stdout + result.stderr).decode("utf-8", errors="replace").strip()[-2000:]
-        record = TaskRecord(task.name, result.ok, round(time.monotonic() - began, 3), output)
-        self.outcome.tasks.append(record)
-        self.emit(
-            {
-                "event": "task",
-                "node": self.outcome.node,
-                "task": task.name,
-                "ok": result.ok,
-                "seconds": record.seconds,
-                **({"output": output} if not result.ok else {}),
-            }
-        )
-        if not result.ok:
-            raise TaskFailed(f"{task.name} failed (exit {result.exit_code}): {output or 'no output'}")
-        return output
+    def _run(self, tasks: list[t.Task], health: dict[int, str] | None = None) -> None:
+        """Run `tasks` in one round trip (a bundle); an event per task; TaskFailed at the first
+        failure, carrying how many tasks ran. `health`: task index → app, for `healthy` events."""
+        if not tasks:
+            return
+        result = self.transport.run(t.BUNDLE_RUNNER, stdin=t.bundle(tasks).encode())
+        results = t.parse_bundle(result.text())
+        for r in results:
+            task, ok = tasks[r.index], r.exit_code == 0
+            output = r.output[-2000:]
+            self.outcome.tasks.append(TaskRecord(task.name, ok, r.seconds, output))
+            self.emit({"event": "task", "node": self.outcome.node, "task": task.name, "ok": ok,
+                       "seconds": r.seconds, **({} if ok else {"output": output})})  # fmt: skip
+            if not ok:
+                raise TaskFailed(
+                    f"{task.name} failed (exit {r.exit_code}): {output or 'no output'}", r.index + 1
+                )
+            if health and r.index in health:
+                self.emit({"event": "healthy", "node": self.outcome.node, "app": health[r.index]})
+        if len(results) < len(tasks):  # the bundle itself died (killed, out of disk, lost link)
+            reason = (
+                result.stderr.decode("utf-8", errors="replace").strip()[-500:] or f"exit {result.exit_code}"
+            )
+            raise TaskFailed(f"{tasks[len(results)].name} did not finish: {reason}", len(results) + 1)
 
     def _converge(self) -> None:
         path = self.transport.path
@@ -106,37 +113,37 @@ class NodeRun:
         handlers = self.diff.handlers()
         pending = self.diff.pending
         by_id = {r.id: r for r in self.desired.resources}
-        state.owed = sorted(set(state.owed) | set(handlers))
-        self._record(state)
-
         deletes = [c for c in pending if c.action == "delete"]
         writes = [c for c in pending if c.action != "delete"]
-        nginx_files = [c for c in writes if c.kind == "file" and NGINX_RELOAD in c.handlers]
+        nginx_files = [by_id[c.id] for c in writes if c.kind == "file" and NGINX_RELOAD in c.handlers]
 
+        # Round trip 1 — the changes. What the changes owe is recorded first.
+        state.owed = sorted(set(state.owed) | set(handlers))
+        changes = [self._record(state)]
         # Deletions: what runs first (containers, units), then the files they used.
         for change in sorted(deletes, key=lambda c: {"container": 0, "unit": 1}.get(c.kind, 2)):
-            self._delete(change)
-        for change in writes:
-            if change.kind == "file" and change not in nginx_files:
-                self._do(t.write_file(by_id[change.id], self.state_dir, path))
+            changes.append(self._delete(change))
+        changes += [
+            t.write_file(by_id[c.id], self.state_dir, path)
+            for c in writes
+            if c.kind == "file" and by_id[c.id] not in nginx_files
+        ]
         if DAEMON_RELOAD in handlers or any(c.kind == "unit" for c in deletes):
-            self._do(t.daemon_reload())
-
+            changes.append(t.daemon_reload())
         restart_units = {h[len(RESTART_UNIT) :] for h in handlers if h.startswith(RESTART_UNIT)}
         start_units = {c.id.split(":", 1)[1] for c in writes if c.kind == "unit"}
-        for unit in sorted(restart_units | start_units):
-            if f"unit:{unit}" in by_id:
-                self._do(t.start_unit(unit, restart=unit in restart_units))
-
+        changes += [
+            t.start_unit(unit, restart=unit in restart_units)
+            for unit in sorted(restart_units | start_units)
+            if f"unit:{unit}" in by_id
+        ]
         recreated = set()
-        for change in writes:
-            if change.kind != "container":
-                continue
+        for change in (c for c in writes if c.kind == "container"):
             res = by_id[change.id]
             if {f.field for f in change.fields} == {"status"}:
-                self._do(t.start_container(res.name))
+                changes.append(t.start_container(res.name))
             else:
-                self._do(t.run_container(res, path))
+                changes.append(t.run_container(res, path))
                 recreated.add(res.name)
         for handler in handlers:
             name = handler[len(RESTART_CONTAINER) :]
@@ -145,13 +152,14 @@ class NodeRun:
                 and name not in recreated
                 and f"container:{name}" in by_id
             ):
-                self._do(t.restart_container(name))
+                changes.append(t.restart_container(name))
+        self._run(changes)
 
-        self._health(pending, handlers)
-
+        # Round trip 2 — health gate, then nginx (tested before the reload), then the record.
+        checks = self._health_checks(pending, handlers)
+        nginx = [t.write_file(res, self.state_dir, path) for res in nginx_files]
         if nginx_files or NGINX_RELOAD in handlers:
-            self._nginx([by_id[c.id] for c in nginx_files])
-
+            nginx += [t.nginx_test(), t.nginx_reload()]
         deleted = {c.id for c in deletes}
         state.managed = {k: v for k, v in state.managed.items() if k not in deleted}
         for res in self.desired.resources:
@@ -161,20 +169,28 @@ class NodeRun:
             for name, app in sorted(self.desired.apps.items())
         }
         state.owed = []
-        self._record(state)
+        tasks = [task for task, _ in checks] + nginx + [self._record(state)]
+        try:
+            self._run(tasks, health={i: app for i, (_, app) in enumerate(checks)})
+        except TaskFailed as exc:
+            # Files of the nginx step that were (or may have been) written go back to their old
+            # version; nginx was not reloaded, so it keeps serving the old config.
+            written = [res.name for i, res in enumerate(nginx_files) if len(checks) + i < exc.ran]
+            if written:
+                self._run([t.restore_file(name, self.state_dir, path) for name in reversed(written)])
+            raise
 
-    def _delete(self, change: Change) -> None:
+    def _delete(self, change: Change) -> t.Task:
         name = change.id.split(":", 1)[1]
         if change.kind == "container":
             app = change.owner.split("/", 1)[-1]
-            self._do(t.remove_container(name, remove_image=app in self.cleanup_images))
-        elif change.kind == "unit":
-            self._do(t.stop_unit(name))
-        else:
-            self._do(t.remove_file(name, self.state_dir, self.transport.path))
+            return t.remove_container(name, remove_image=app in self.cleanup_images)
+        if change.kind == "unit":
+            return t.stop_unit(name)
+        return t.remove_file(name, self.state_dir, self.transport.path)
 
-    def _health(self, pending: list[Change], handlers: list[str]) -> None:
-        """Health-gate every app this run touched on the node."""
+    def _health_checks(self, pending: list[Change], handlers: list[str]) -> list[tuple[t.Task, str]]:
+        """A health check for every app this run touched on the node (with the app it gates)."""
         touched = {
             c.owner.split("/", 1)[1] for c in pending if c.owner.startswith("app/") and c.action != "delete"
         }
@@ -183,35 +199,18 @@ class NodeRun:
                 touched.add(h[len(RESTART_UNIT) :].removesuffix(".service"))
             elif h.startswith(RESTART_CONTAINER):
                 touched.add(h[len(RESTART_CONTAINER) :])
+        checks = []
         for name in sorted(touched):
             app = self.desired.apps.get(name)
             if app is None:
                 continue
             strategy = self.strategies.get(name) or UpdateStrategy()
             task = t.health_check(
-                app.health,
-                host=app.bind,
-                port=app.port,
-                unit=app.unit,
-                container=app.container,
+                app.health, host=app.bind, port=app.port, unit=app.unit, container=app.container,
                 min_healthy_seconds=strategy.min_healthy_seconds,
-            )
-            self._do(t.Task(f"{task.name} {name}", task.script))
-            self.emit({"event": "healthy", "node": self.outcome.node, "app": name})
+            )  # fmt: skip
+            checks.append((t.Task(f"{task.name} {name}", task.script), name))
+        return checks
 
-    def _nginx(self, files: list[Any]) -> None:
-        """Write, test, reload — or put the old files back and leave nginx on its old config."""
-        written = []
-        try:
-            for res in files:
-                written.append(res.name)
-                self._do(t.write_file(res, self.state_dir, self.transport.path))
-            self._do(t.nginx_test())
-        except TaskFailed:
-            for name in reversed(written):
-                self._do(t.restore_file(name, self.state_dir, self.transport.path))
-            raise
-        self._do(t.nginx_reload())
-
-    def _record(self, state: NodeState) -> None:
-        self._do(t.write_state(state_path(self.state_dir), state.to_json().encode(), self.transport.path))
+    def _record(self, state: NodeState) -> t.Task:
+        return t.write_state(state_path(self.state_dir), state.to_json().encode(), self.transport.path)

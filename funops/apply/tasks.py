@@ -6,6 +6,7 @@ local nodes), so the same task runs over ssh and locally.
 
 from __future__ import annotations
 
+import base64
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,9 +76,13 @@ def daemon_reload() -> Task:
 def start_unit(unit: str, restart: bool) -> Task:
     """Enable and (re)start: `restart` when its unit file, env or config changed, else just start."""
     verb = "restart" if restart else "start"
-    return Task(
-        f"{verb} unit:{unit}", f"set -e\nsystemctl enable --quiet {q(unit)}\nsystemctl {verb} {q(unit)}\n"
-    )
+    # `enable` reloads systemd by itself (slow on a busy node); the unit file was loaded by the
+    # daemon-reload before, so --no-reload is enough for the [Install] symlinks.
+    script = f"""set -e
+systemctl is-enabled --quiet {q(unit)} 2>/dev/null || systemctl enable --no-reload --quiet {q(unit)}
+systemctl {verb} {q(unit)}
+"""
+    return Task(f"{verb} unit:{unit}", script)
 
 
 def stop_unit(unit: str) -> Task:
@@ -204,3 +209,56 @@ cat > "$t"; chmod 600 "$t"; sync -- "$t" 2>/dev/null || true
 mv -f -- "$t" "$p"; trap - EXIT
 """
     return Task("record state", script, content)
+
+
+# ---- bundles: many tasks, one round trip ---------------------------------------------------------
+
+BUNDLE_RUNNER = "exec sh -s"  # the bundle comes on stdin: no content (or secret) on a command line
+_TASK_MARK = "@@funops-task "
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    index: int
+    exit_code: int
+    seconds: float
+    output: str
+
+
+def bundle(tasks: list[Task]) -> str:
+    """One sh script running `tasks` in order, each in its own subshell with its own stdin (its data,
+    base64 in a here-doc, else /dev/null), stopping at the first failure. Each task's exit code,
+    duration and output follow a marker line that `parse_bundle` reads back."""
+    lines = ["umask 077", "o=$(mktemp -d) || exit 1", "trap 'rm -rf \"$o\"' EXIT"]
+    # Functions first: a here-doc's data starts on the line after its `<<`, so each task runs on one line.
+    for i, task in enumerate(tasks):
+        lines.append(f"funops_task_{i}() {{\n{task.script.rstrip()}\n}}")
+    for i, task in enumerate(tasks):
+        run = f'( funops_task_{i} ) > "$o/out" 2>&1'
+        lines.append("s=$(date +%s%N)")
+        if task.stdin is not None:
+            data = base64.encodebytes(task.stdin).decode()
+            lines.append(f"base64 -d <<'FUNOPS_DATA' | {run}\n{data}FUNOPS_DATA")
+        else:
+            lines.append(f"{run} < /dev/null")
+        lines.append("rc=$?; e=$(date +%s%N)")
+        lines.append(f'printf "\\n{_TASK_MARK}{i} %s %s\\n" "$rc" "$((e - s))"; cat "$o/out"')
+        lines.append('[ "$rc" -eq 0 ] || exit 0')
+    return "\n".join(lines) + "\n"
+
+
+def parse_bundle(output: str) -> list[TaskResult]:
+    """The results of the tasks that ran (all, or up to and including the first failure)."""
+    heads: list[tuple[int, int, float]] = []
+    bodies: list[list[str]] = []
+    for line in output.split("\n"):
+        if line.startswith(_TASK_MARK):
+            index, code, nanos = line[len(_TASK_MARK) :].split()
+            heads.append((int(index), int(code), round(int(nanos) / 1e9, 3)))
+            bodies.append([])
+        elif bodies:
+            bodies[-1].append(line)
+    return [
+        TaskResult(i, code, secs, "\n".join(body).strip())
+        for (i, code, secs), body in zip(heads, bodies, strict=True)
+    ]

@@ -148,7 +148,8 @@ class SshTransport:
 
 
 def _drain(chan: Any, deadline: float) -> tuple[bytes, bytes]:
-    """Read stdout and stderr together, so a chatty stderr cannot stall the channel."""
+    """Read stdout and stderr together (a chatty stderr cannot stall the channel) until the
+    channel's EOF: sshd may send the exit status before the last of the output."""
     import select
 
     out: list[bytes] = []
@@ -158,14 +159,13 @@ def _drain(chan: Any, deadline: float) -> tuple[bytes, bytes]:
             out.append(chan.recv(_BUFSIZE))
         while chan.recv_stderr_ready():
             err.append(chan.recv_stderr(_BUFSIZE))
-        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-            return b"".join(out), b"".join(err)
-        if chan.closed and not chan.recv_ready():
+        done = (chan.eof_received or chan.closed) and chan.exit_status_ready()
+        if done and not chan.recv_ready() and not chan.recv_stderr_ready():
             return b"".join(out), b"".join(err)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("command timed out")
-        select.select([chan], [], [], min(remaining, 1.0))
+        select.select([chan], [], [], min(remaining, 0.5))
 
 
 def _ssh_config(host: str) -> dict[str, Any]:

@@ -175,8 +175,10 @@ def test_a_run_killed_between_unit_write_and_restart_leaves_an_owed_restart(lab:
     slow.write_text(template.read_text().replace("ExecStart=", "ExecStartPre=/bin/sleep 4\nExecStart=", 1))
     set_web_version(repo, "5")
     proc = start(repo, "apply", "--auto-approve", "-o", "json")
-    wait_for_event(proc, lambda e: e["event"] == "task" and e["task"] == "daemon-reload")
-    time.sleep(1)
+    # The unit file is written and the restart started within a fraction of a second of node1's
+    # start; the restart then takes 4 s: kill the controller in the middle of it.
+    wait_for_event(proc, lambda e: e["event"] == "node-start" and e["node"] == "node1")
+    time.sleep(2)
     kill(proc)
     plan = json.loads(funops(repo, "plan", "-o", "json").stdout)
     node1 = next(n for n in plan["nodes"] if n["name"] == "node1")
