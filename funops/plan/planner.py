@@ -12,6 +12,7 @@ from ..diff.differ import Change, NodeDiff, diff_node
 from ..errors import FunopsError
 from ..gather.gatherer import NodeGather, gather
 from ..load.project import Project
+from ..redact import fingerprint
 from ..state.node_state import NodeState
 from ..transports import Connections, Transport
 from .document import (
@@ -31,19 +32,6 @@ class Plan:
     gathered: dict[str, NodeGather]
     diffs: dict[str, NodeDiff]
     doc: PlanDoc
-
-
-def fingerprint(value: object) -> str:
-    """How a secret (or its hash) is shown: never the value, a short prefix of its sha256."""
-    import hashlib
-
-    text = str(value)
-    digest = (
-        text
-        if len(text) == 64 and all(c in "0123456789abcdef" for c in text)
-        else (hashlib.sha256(text.encode()).hexdigest())
-    )
-    return f"sha256:{digest[:8]}…"
 
 
 def make_plan(

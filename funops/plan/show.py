@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..redact import fingerprint, is_sha256
 from .document import ChangeDoc, NodeDoc, PlanDoc
 
 SYMBOL = {"create": "+", "update": "~", "delete": "-"}
@@ -14,9 +15,7 @@ def short(value: Any) -> str:
     if value is None:
         return "(none)"
     text = str(value)
-    if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
-        return f"sha256:{text[:8]}…"
-    return text
+    return fingerprint(text) if is_sha256(text) else text
 
 
 def change_summary(change: ChangeDoc) -> str:
