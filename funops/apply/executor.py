@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..compile.resources import DAEMON_RELOAD, NGINX_RELOAD, NodeDesired
+from ..compile.resources import DAEMON_RELOAD, NGINX_RELOAD, RESTART_CONTAINER, RESTART_UNIT, NodeDesired
 from ..diff.differ import Change, NodeDiff
 from ..gather.probe import LiveFacts
 from ..model.strategy import UpdateStrategy
@@ -22,7 +22,6 @@ from ..transports import Transport, TransportError
 from . import tasks as t
 
 Emit = Callable[[dict[str, Any]], None]
-RESTART_UNIT, RESTART_CONTAINER = "restart:unit:", "restart:container:"
 
 
 @dataclass

@@ -20,12 +20,16 @@ DAEMON_RELOAD = "daemon-reload"
 NGINX_RELOAD = "reload:nginx"
 
 
+RESTART_UNIT = "restart:unit:"
+RESTART_CONTAINER = "restart:container:"
+
+
 def restart_unit(unit: str) -> str:
-    return f"restart:unit:{unit}"
+    return f"{RESTART_UNIT}{unit}"
 
 
 def restart_container(name: str) -> str:
-    return f"restart:container:{name}"
+    return f"{RESTART_CONTAINER}{name}"
 
 
 def sha256(data: bytes) -> str:

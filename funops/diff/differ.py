@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..compile.resources import DAEMON_RELOAD, NGINX_RELOAD, NodeDesired, Resource
+from ..compile.resources import DAEMON_RELOAD, NGINX_RELOAD, RESTART_UNIT, NodeDesired, Resource
 from ..gather.probe import LiveFacts
 from ..state.node_state import NodeState
 
@@ -52,7 +52,7 @@ class NodeDiff:
 
 def _handler_order(handler: str) -> tuple[int, str]:
     return (
-        {DAEMON_RELOAD: 0, NGINX_RELOAD: 3}.get(handler, 1 if handler.startswith("restart:unit") else 2),
+        {DAEMON_RELOAD: 0, NGINX_RELOAD: 3}.get(handler, 1 if handler.startswith(RESTART_UNIT) else 2),
         handler,
     )
 
