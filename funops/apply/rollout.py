@@ -91,7 +91,10 @@ def execute(
     connect: Callable[[str], Transport],
     emit: Emit,
     parallel: int | None = None,
+    skip_unreachable: bool = False,
 ) -> RolloutResult:
+    """Run the plan. Unreachable nodes are recorded as such and count against the failure budget,
+    unless `skip_unreachable` (then they are only reported: exit 4 when all else went well)."""
     started = time.monotonic()
     project = plan.project
     settings = project.settings
@@ -123,7 +126,7 @@ def execute(
     info = lock.LockInfo()
     locked = _lock_all(changed, connect, settings.state_dir, info)
     try:
-        failures = len(unreachable)
+        failures = 0 if skip_unreachable else len(unreachable)
         for index, batch in enumerate(result.batches, start=1):
             if failures > strategy.max_failures:
                 result.halted = True

@@ -82,9 +82,6 @@ def plan(
     with reported():
         result = make_plan(project, node)
     doc = result.doc
-    if doc.summary.nodes_unreachable and skip_unreachable:
-        reachable = [n.name for n in doc.nodes if n.reachable]
-        doc = make_plan(project, reachable).doc if reachable else doc
     if out:
         out.write_text(doc.to_json(), encoding="utf-8")
     if output is Output.json:
@@ -97,7 +94,7 @@ def plan(
         from ..plan.show import print_text
 
         print_text(doc, console())
-    unreachable = [n for n in result.doc.nodes if not n.reachable]
+    unreachable = [n for n in doc.nodes if not n.reachable]
     if unreachable and not skip_unreachable:
         console(stderr=True).print(
             f"[red]error:[/] unreachable: {', '.join(n.name for n in unreachable)} "
@@ -150,12 +147,6 @@ def apply(
         with reported():
             result_plan = make_plan(project, node, connections)
         doc = result_plan.doc
-        if doc.summary.nodes_unreachable and skip_unreachable:
-            reachable = [n.name for n in doc.nodes if n.reachable]
-            skipped = ", ".join(n.name for n in doc.nodes if not n.reachable)
-            con.print(f"[yellow]skipping unreachable node(s):[/] {skipped}")
-            result_plan = make_plan(project, reachable, connections) if reachable else result_plan
-            doc = result_plan.doc
         if output is Output.text:
             print_text(doc, con)
         if not doc.has_changes() and not doc.summary.nodes_unreachable:
@@ -169,7 +160,7 @@ def apply(
                 raise typer.Exit(EXIT_OK)
         progress = Progress(con, json_events=output is Output.json)
         try:
-            result = execute(result_plan, connections, progress.emit, parallel)
+            result = execute(result_plan, connections, progress.emit, parallel, skip_unreachable)
         except LockHeld as exc:
             fail(
                 f"{exc}; nothing was changed. Wait for it to finish, or remove the lock "

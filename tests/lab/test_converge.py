@@ -209,6 +209,24 @@ def test_deletes_touch_only_what_funops_created(lab: Lab, repo: Path) -> None:
     assert funops(repo, "plan").returncode == 0
 
 
+def test_skip_unreachable_converges_the_others_and_records_the_dead_node(lab: Lab, repo: Path) -> None:
+    set_web_version(repo, "6", batchSize="100%")
+    lab.stop_node("node3")
+    try:
+        assert funops(repo, "plan").returncode == 1  # by default an unreachable node is an error
+        assert funops(repo, "plan", "--skip-unreachable").returncode == 4
+        code, evs, err = apply(repo, "--skip-unreachable")
+        assert code == 4, err  # everything reachable is fine
+        outcomes = next(e for e in evs if e["event"] == "done")["outcomes"]
+        assert outcomes == {"node1": "succeeded", "node2": "succeeded", "node3": "unreachable"}
+        entry = json.loads((repo / ".funops" / "journal.jsonl").read_text().splitlines()[-1])
+        assert entry["nodes"]["node3"]["status"] == "unreachable" and entry["exitCode"] == 4
+    finally:
+        lab.start_node("node3")
+    assert apply(repo)[0] == 0
+    assert funops(repo, "plan").returncode == 0
+
+
 def test_a_non_root_user_works_through_sudo(lab: Lab, repo: Path) -> None:
     inventory = (repo / "inventory" / "lab.yaml").read_text()
     deploy = repo.parent / "deploy-inventory.yaml"
