@@ -30,13 +30,17 @@ def backup_path(state_dir: str, node_path: str) -> str:
     return f"{state_dir.rstrip('/')}/backup{node_path}"
 
 
-def write_file(res: Resource, state_dir: str, path: PathMap) -> Task:
-    """Atomic: a temp file in the same directory, fsync, then rename over; the old one is kept."""
-    target = path(res.name)
-    mode, owner, group = res.desired["mode"], res.desired["owner"], res.desired["group"]
-    backup = path(backup_path(state_dir, res.name))
-    script = f"""set -e
-p={q(target)}; b={q(backup)}
+def _atomic_write(target: str, mode: str, owner: str, group: str, backup: str | None) -> str:
+    """A script writing its stdin to `target`: a temp file in the same directory, fsync, rename
+    over; with `backup`, the previous version is kept there (for restore and rollback)."""
+    keep = (
+        f'b={q(backup)}; if [ -f "$p" ]; then mkdir -p -- "$(dirname -- "$b")"; cp -p -- "$p" "$b"; '
+        'else rm -f -- "$b"; fi\n'
+        if backup
+        else ""
+    )
+    return f"""set -e
+p={q(target)}
 mkdir -p -- "$(dirname -- "$p")"
 t=$(mktemp "$(dirname -- "$p")/.funops.XXXXXX")
 trap 'rm -f -- "$t"' EXIT
@@ -44,10 +48,15 @@ cat > "$t"
 chmod {q(mode)} "$t"
 chown {q(owner)}:{q(group)} "$t"
 sync -- "$t" 2>/dev/null || true
-if [ -f "$p" ]; then mkdir -p -- "$(dirname -- "$b")"; cp -p -- "$p" "$b"; else rm -f -- "$b"; fi
-mv -f -- "$t" "$p"
+{keep}mv -f -- "$t" "$p"
 trap - EXIT
 """
+
+
+def write_file(res: Resource, state_dir: str, path: PathMap) -> Task:
+    """Atomic, and the old version is kept (see _atomic_write)."""
+    mode, owner, group = res.desired["mode"], res.desired["owner"], res.desired["group"]
+    script = _atomic_write(path(res.name), mode, owner, group, path(backup_path(state_dir, res.name)))
     return Task(f"write {res.id}", script, res.content or b"")
 
 
@@ -155,6 +164,7 @@ else nginx -s reload; fi
 
 
 def health_check(
+    app: str,
     check: HealthCheck | None,
     *,
     host: str,
@@ -196,19 +206,12 @@ done
             f"sleep {min_healthy_seconds:g}\ncheck || {{ echo 'unhealthy after "
             f"{min_healthy_seconds:g}s'; exit 1; }}\n"
         )
-    return Task(f"health {check.type}", script)
+    return Task(f"health {check.type} {app}", script)
 
 
 def write_state(node_path: str, content: bytes, path: PathMap) -> Task:
-    """The node state file: written atomically (temp file, fsync, rename), readable by root only."""
-    target = path(node_path)
-    script = f"""set -e
-p={q(target)}; mkdir -p -- "$(dirname -- "$p")"
-t=$(mktemp "$p.XXXXXX"); trap 'rm -f -- "$t"' EXIT
-cat > "$t"; chmod 600 "$t"; sync -- "$t" 2>/dev/null || true
-mv -f -- "$t" "$p"; trap - EXIT
-"""
-    return Task("record state", script, content)
+    """The node state file: written atomically, readable by root only."""
+    return Task("record state", _atomic_write(path(node_path), "0600", "root", "root", None), content)
 
 
 # ---- bundles: many tasks, one round trip ---------------------------------------------------------
