@@ -205,10 +205,10 @@ class NodeRun:
                 continue
             strategy = self.strategies.get(name) or UpdateStrategy()
             task = t.health_check(
-                app.health, host=app.bind, port=app.port, unit=app.unit, container=app.container,
+                name, app.health, host=app.bind, port=app.port, unit=app.unit, container=app.container,
                 min_healthy_seconds=strategy.min_healthy_seconds,
             )  # fmt: skip
-            checks.append((t.Task(f"{task.name} {name}", task.script), name))
+            checks.append((task, name))
         return checks
 
     def _record(self, state: NodeState) -> t.Task:
