@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -56,6 +55,3 @@ class Renderer:
         if "{{" not in text and "{%" not in text:
             return text
         return self.env.from_string(text).render(**context)
-
-    def render_json(self, template: str, **context: Any) -> Any:
-        return json.loads(self.render(template, **context))
