@@ -162,7 +162,7 @@ class NodeRun:
         deleted = {c.id for c in deletes}
         state.managed = {k: v for k, v in state.managed.items() if k not in deleted}
         for res in self.desired.resources:
-            state.managed[res.id] = ManagedResource(owner=res.owner, kind=res.kind)
+            state.managed[res.id] = ManagedResource(owner=res.owner, kind=res.kind, applied=dict(res.desired))
         state.apps = {
             name: AppRecord(version=app.version, release=app.release, revision=self.revision)
             for name, app in sorted(self.desired.apps.items())

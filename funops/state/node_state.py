@@ -17,6 +17,9 @@ class ManagedResource(BaseModel):
     model_config = ConfigDict(extra="allow")
     owner: str
     kind: str
+    # The attributes funops last applied (file sha256/mode/owner/group, unit enabled/active, container
+    # image/specHash/status): live ≠ applied is drift; desired ≠ applied is a change not yet applied.
+    applied: dict[str, Any] | None = None
 
 
 class AppRecord(BaseModel):
