@@ -36,9 +36,9 @@ def image_exists(ref: str) -> bool:
     return docker("image", "inspect", ref, check=False).returncode == 0
 
 
-def lab_containers(label: str) -> list[str]:
-    """Names of all containers (running or not) carrying `label=1`."""
-    out = docker("ps", "-a", "--filter", f"label={label}=1", "--format", "{{.Names}}").stdout
+def lab_containers(label: str, value: str) -> list[str]:
+    """Names of all containers (running or not) carrying `label=value`."""
+    out = docker("ps", "-a", "--filter", f"label={label}={value}", "--format", "{{.Names}}").stdout
     return [name for name in out.split() if name]
 
 

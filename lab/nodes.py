@@ -24,6 +24,7 @@ from .config import (
     LabError,
     container_name,
     lab_dir,
+    label_value,
     node_address,
     node_name,
 )
@@ -55,7 +56,7 @@ CAPABILITIES = (
 
 @dataclass(frozen=True)
 class Node:
-    """One lab node: `name` (node1), `address` (127.0.1.1, sshd :22, nginx :80), docker `container`."""
+    """One lab node: `name` (node1), `address` (127.0.<slot>.1, sshd :22, nginx :80), docker `container`."""
 
     index: int
     name: str
@@ -192,11 +193,11 @@ def down() -> None:
     directory = lab_dir()
     if not directory.exists():
         if engine_answers():
-            remove_containers(lab_containers(LABEL))
+            remove_containers(lab_containers(LABEL, label_value()))
         return
     with _locked(directory):
         if engine_answers():
-            remove_containers(lab_containers(LABEL))
+            remove_containers(lab_containers(LABEL, label_value()))
         remove_tree(directory / "nodes")
         for name in ("known_hosts", "inventory.yaml"):
             (directory / name).unlink(missing_ok=True)
@@ -238,7 +239,11 @@ def _locked(directory: Path) -> Iterator[None]:
 
 def _existing_indexes() -> list[int]:
     prefix = container_name(0)[:-1]
-    return sorted(int(name[len(prefix) :]) for name in lab_containers(LABEL) if name[len(prefix) :].isdigit())
+    return sorted(
+        int(name[len(prefix) :])
+        for name in lab_containers(LABEL, label_value())
+        if name[len(prefix) :].isdigit()
+    )
 
 
 def _remove_extra(directory: Path, keep: int) -> None:
@@ -313,7 +318,7 @@ def _run_args(directory: Path, node: Node, image: str) -> list[str]:
     args += ["--add-host", f"{node.name}:{node.address}"]  # sudo and friends resolve their own name
     args += [
         "--label",
-        f"{LABEL}=1",
+        f"{LABEL}={label_value()}",
         "--label",
         f"{LABEL}.node={node.name}",
         "--label",
