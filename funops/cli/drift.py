@@ -1,0 +1,239 @@
+"""`funops drift`: is every node still as funops left it? And `funops drift ack`: known drift, reviewed.
+
+Exit codes (DESIGN §5): 0 clean; 2 drift (unacknowledged); 4 a node unreachable, everything reachable
+clean; 3 `--fix` failed on some node or halted; 1 error before anything was done. Highest wins.
+Repo changes not yet applied are *pending*: shown, never a failure (deploying them is apply's job).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from .main import InventoryOpt, NodeOpt, OutputOpt, RepoOpt, RevisionOpt, _load
+from .output import Output, console, fail, reported
+
+if TYPE_CHECKING:
+    from ..drift.check import DriftCheck
+    from ..load.project import Project
+    from ..transports import Connections
+
+drift_app = typer.Typer(
+    help="Compare the nodes with what funops last applied and with the repo; change nothing "
+    "(unless --fix). Exit 0 clean, 2 drift, 4 unreachable, 3 fix failed, 1 error.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+@drift_app.callback()
+def drift(
+    ctx: typer.Context,
+    repo: RepoOpt = Path("."),
+    revision: RevisionOpt = None,
+    inventory: InventoryOpt = None,
+    node: NodeOpt = None,
+    output: OutputOpt = Output.text,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Apply the plan that removes the drift (the apply engine).")
+    ] = False,
+    auto_approve: Annotated[
+        bool, typer.Option("--auto-approve", help="With --fix: do not ask (required without a TTY).")
+    ] = False,
+    notify: Annotated[
+        str | None,
+        typer.Option(
+            "--notify", metavar="URL", help="POST the JSON report here when the check is not clean."
+        ),
+    ] = None,
+) -> None:
+    """Compare the nodes with what funops last applied and with the repo; change nothing (unless --fix)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..drift import notify as webhook
+    from ..transports import Connections
+
+    if notify and (problem := webhook.check_url(notify)):
+        fail(problem)
+    project = _load(repo, revision, inventory)
+    if fix and not auto_approve and not sys.stdin.isatty():
+        fail("refusing to fix without a terminal to confirm: pass --auto-approve (CI, cron)")
+    connections = Connections(project.nodes, project.settings, project.root)
+    try:
+        from ..drift.check import run_check
+
+        with reported():
+            check = run_check(project, node, connections)
+        if fix:
+            _fix(project, check, connections, output, auto_approve)
+        _print(check, output)
+        if notify and check.doc.exit_code != 0:
+            problem = webhook.post_json(notify, check.doc.to_json())
+            if problem:
+                console(stderr=True).print(f"[yellow]warning:[/] --notify: {problem}")
+        raise typer.Exit(check.doc.exit_code)
+    finally:
+        connections.close()
+
+
+def _print(check: DriftCheck, output: Output) -> None:
+    doc = check.doc
+    if output is Output.json:
+        typer.echo(doc.to_json(), nl=False)
+    elif output is Output.markdown:
+        from ..drift.show import to_markdown
+
+        typer.echo(to_markdown(doc), nl=False)
+    else:
+        from ..drift.show import print_text
+
+        print_text(doc, console())
+
+
+def _fix(
+    project: Project, check: DriftCheck, connections: Connections, output: Output, auto_approve: bool
+) -> None:
+    """Converge the drifted nodes with the apply engine, then check again for the exit code.
+
+    Only drift is fixed: a node that also has repo changes not applied yet, or acknowledged drift that
+    a converge would overwrite, is refused (that is a deploy: `funops apply`)."""
+    from ..apply import journal
+    from ..apply.lock import LockHeld
+    from ..apply.rollout import execute, journal_entry
+    from ..drift.check import run_check, settle
+    from ..drift.document import FixDoc, FixOutcomeDoc
+    from ..plan.planner import make_plan
+    from .progress import Progress
+
+    doc = check.doc
+    todo = {n.name: {i.id for i in n.drift if not i.acknowledged and i.fixable} for n in doc.nodes}
+    todo = {n: ids for n, ids in todo.items() if ids}
+    con = console(stderr=output is not Output.text)
+    if not todo:
+        settle(doc, FixDoc(rollout=None, halted=False, nodes={}))
+        return
+    blockers = [
+        f"{n.name}: {why} {', '.join(ids)}"
+        for n in doc.nodes
+        if n.name in todo
+        for why, ids in (
+            ("repo changes not applied yet:", [p.id for p in n.pending]),
+            ("acknowledged drift a converge would overwrite:", [i.id for i in n.drift if i.acknowledged]),
+        )
+        if ids
+    ]
+    if blockers:
+        fail(
+            "--fix converges whole nodes and would also touch what is not drift; run `funops apply` "
+            "to deploy the repo, or fix these by hand:\n  " + "\n  ".join(blockers)
+        )
+    with reported():
+        plan = make_plan(project, sorted(todo), connections)
+    # The nodes may have moved since the check: apply only what was found and reviewed as drift.
+    surprise = [
+        f"{n.name}: {c.id}" for n in plan.doc.nodes for c in n.changes if c.id not in todo.get(n.name, set())
+    ]
+    if surprise:
+        fail("the nodes changed since the drift check (" + ", ".join(surprise) + "); run it again")
+    if not auto_approve:
+        _print(check, Output.text)
+        if not typer.confirm(f"Fix the drift on {', '.join(sorted(todo))}?", default=False):
+            con.print("Cancelled; nothing was changed.")
+            raise typer.Exit(doc.exit_code)
+    progress = Progress(con, json_events=False)
+    try:
+        result = execute(plan, connections, progress.emit)
+    except LockHeld as exc:
+        fail(f"{exc}; nothing was changed. An apply is running on {exc.node}: check again when it is done.")
+    statuses = {o.status for o in result.outcomes.values()}
+    code = 3 if result.halted or "failed" in statuses else (4 if "unreachable" in statuses else 0)
+    entry = journal_entry(plan, result, code)
+    entry["trigger"] = "drift --fix"
+    journal.append(journal.journal_path(project.root, project.settings.journal), entry)
+    with reported():
+        after = run_check(project, doc.targets, connections)
+    fixed = FixDoc(
+        rollout=result.id,
+        halted=result.halted,
+        nodes={n: FixOutcomeDoc(status=o.status, error=o.error) for n, o in sorted(result.outcomes.items())},
+    )
+    settle(doc, fixed, remaining=after.doc.summary.drift)
+    con.print(f"After the fix: {after.doc.summary.drift} unacknowledged drift item(s) left.")
+
+
+@drift_app.command("ack")
+def ack(
+    node_name: Annotated[str, typer.Argument(metavar="NODE", help="The node with the drift.")],
+    resource: Annotated[
+        str, typer.Argument(metavar="RESOURCE", help="Its id as the report names it, e.g. file:/etc/x.conf.")
+    ],
+    reason: Annotated[str, typer.Option("--reason", help="Why this drift is known and fine for now.")],
+    until: Annotated[
+        str, typer.Option("--until", metavar="YYYY-MM-DD", help="Covered through this day (UTC).")
+    ],
+    by: Annotated[str | None, typer.Option("--by", help="Who acknowledges (default: git user.name).")] = None,
+    repo: RepoOpt = Path("."),
+    inventory: InventoryOpt = None,
+) -> None:
+    """Acknowledge NODE's current drift of RESOURCE in drift-ack.yaml (commit it for review)."""
+    from pydantic import ValidationError
+
+    from ..drift.acks import ACK_FILE, Ack, record_ack
+    from ..drift.check import run_check
+    from ..transports import Connections
+
+    try:
+        day = dt.date.fromisoformat(until)
+    except ValueError:
+        fail(f"--until {until!r} is not a date (YYYY-MM-DD)")
+    if day < dt.datetime.now(dt.UTC).date():
+        fail(f"--until {until} has passed; an acknowledgement must end in the future")
+    if not reason.strip():
+        fail("--reason must say why")
+    project = _load(repo, None, inventory)
+    if node_name not in project.nodes:
+        fail(f"unknown node {node_name!r}; known: {', '.join(sorted(project.nodes))}")
+    connections = Connections(project.nodes, project.settings, project.root)
+    try:
+        with reported():
+            check = run_check(project, [node_name], connections)
+    finally:
+        connections.close()
+    node_doc = check.doc.nodes[0]
+    if not node_doc.reachable:
+        fail(f"{node_name} is unreachable: {node_doc.error}")
+    item = next((i for i in node_doc.drift if i.id == resource), None)
+    if item is None:
+        found = ", ".join(i.id for i in node_doc.drift) or "none"
+        fail(f"no drift of {resource} on {node_name} to acknowledge (drift there: {found})")
+    try:
+        entry = Ack(
+            node=node_name, resource=resource, reason=reason.strip(), until=day, by=by or _who(project.root),
+            fingerprint=item.fingerprint,
+        )  # fmt: skip
+    except ValidationError as exc:
+        fail(f"invalid acknowledgement: {exc.errors()[0]['msg']}")
+    path = record_ack(project.root, check.acks, entry)
+    console().print(
+        f"acknowledged {item.drift_class} drift of {resource} on {node_name} until {day} "
+        f"({item.fingerprint}) in {path.name}; commit {ACK_FILE} for review."
+    )
+
+
+def _who(root: Path) -> str:
+    import getpass
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "config", "user.name"], capture_output=True, text=True, timeout=10
+        )
+        if done.returncode == 0 and done.stdout.strip():
+            return done.stdout.strip()
+    except OSError:
+        pass
+    return getpass.getuser()

@@ -1,0 +1,104 @@
+"""One drift check: load acknowledgements → make_plan (one gather) → the extra probe → classify."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..load.project import Project
+from ..plan.document import RevisionDoc
+from ..plan.planner import Plan, make_plan
+from ..transports import Transport
+from .acks import LocatedAck, apply_acks, load_acks
+from .classify import classify_node
+from .document import DRIFT_CLASSES, DriftDoc, FixDoc, NodeDriftDoc, SummaryDoc
+from .extras import probe_extras
+
+# DESIGN §5: where several codes hold, the highest severity wins (1 > 3 > 4 > 2 > 0).
+EXIT_OK, EXIT_ERROR, EXIT_DRIFT, EXIT_PARTIAL, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
+_SEVERITY = {EXIT_OK: 0, EXIT_DRIFT: 1, EXIT_UNREACHABLE: 2, EXIT_PARTIAL: 3, EXIT_ERROR: 4}
+
+
+def worst(*codes: int) -> int:
+    return max(codes, key=_SEVERITY.__getitem__, default=EXIT_OK)
+
+
+@dataclass
+class DriftCheck:
+    plan: Plan
+    doc: DriftDoc
+    acks: list[LocatedAck]
+
+
+def run_check(
+    project: Project,
+    targets: list[str] | None,
+    connect: Callable[[str], Transport],
+    today: dt.date | None = None,
+) -> DriftCheck:
+    acks = load_acks(project)  # a bad ack file fails before any node is contacted
+    plan = make_plan(project, targets, connect)
+    reachable = {n: plan.desired.nodes[n] for n, g in plan.gathered.items() if g.reachable}
+    extras = probe_extras(reachable, connect, project.settings.parallel)
+    nodes = []
+    for node_doc in plan.doc.nodes:
+        name = node_doc.name
+        facts = plan.gathered[name].facts
+        doc = NodeDriftDoc(
+            name=name, address=node_doc.address, transport=node_doc.transport, reachable=facts is not None,
+            error=node_doc.error, drift=[], pending=[], notices=[], nginx_test=None,
+        )  # fmt: skip
+        if facts is not None:
+            found = classify_node(plan.desired.nodes[name], facts, extras.get(name))
+            doc.drift, doc.pending, doc.notices, doc.nginx_test = (
+                found.drift, found.pending, found.notices, found.nginx_test
+            )  # fmt: skip
+            if facts.state_error:
+                doc.notices.append(f"{facts.state_error}: treated as never applied")
+        nodes.append(doc)
+    unused = apply_acks(nodes, acks, today or dt.datetime.now(dt.UTC).date())
+    rev = project.revision
+    doc = DriftDoc(
+        project=project.settings.project,
+        revision=RevisionDoc(commit=rev.commit, dirty=rev.dirty, ref=rev.ref),
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        targets=plan.doc.targets,
+        status="clean",
+        exit_code=EXIT_OK,
+        summary=summarize(nodes, unused),
+        nodes=nodes,
+        fix=None,
+    )
+    settle(doc)
+    return DriftCheck(plan, doc, acks)
+
+
+def summarize(nodes: list[NodeDriftDoc], unused: list[str]) -> SummaryDoc:
+    live = [i for n in nodes for i in n.drift if not i.acknowledged]
+    return SummaryDoc(
+        drift=len(live),
+        acknowledged=sum(1 for n in nodes for i in n.drift if i.acknowledged),
+        pending=sum(len(n.pending) for n in nodes),
+        by_class={c: sum(1 for i in live if i.drift_class == c) for c in DRIFT_CLASSES},
+        nodes=len(nodes),
+        nodes_drifted=sum(1 for n in nodes if any(not i.acknowledged for i in n.drift)),
+        nodes_unreachable=sum(1 for n in nodes if not n.reachable),
+        unused_acks=unused,
+    )
+
+
+def settle(doc: DriftDoc, fix: FixDoc | None = None, remaining: int | None = None) -> None:
+    """Status and exit code from what was found (and, with --fix, what the fix left)."""
+    drift = doc.summary.drift if remaining is None else remaining
+    codes = [EXIT_DRIFT if drift else EXIT_OK]
+    if doc.summary.nodes_unreachable:
+        codes.append(EXIT_UNREACHABLE)
+    if fix is not None:
+        doc.fix = fix
+        if fix.halted or any(o.status in ("failed", "skipped") for o in fix.nodes.values()):
+            codes.append(EXIT_PARTIAL)
+        elif any(o.status == "unreachable" for o in fix.nodes.values()):
+            codes.append(EXIT_UNREACHABLE)
+    doc.exit_code = worst(*codes)
+    doc.status = "drift" if drift else ("unreachable" if doc.summary.nodes_unreachable else "clean")

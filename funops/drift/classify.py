@@ -1,0 +1,261 @@
+"""Drift as a pure classification of a plan's facts: no node is touched here.
+
+For every resource the live value is compared with a *baseline*: what funops last applied there
+(`state.managed[id].applied`), or — on nodes applied by an older funops that did not record it —
+what the repo declares. Then:
+
+- live = desired                      → nothing to report (and nothing `--fix` would do);
+- live = applied ≠ desired            → *pending*: the repo is ahead; shown, never a failure;
+- never applied by funops             → *pending* (create/update);
+- live ≠ baseline                     → drift: `missing` (gone), `stopped` (a unit inactive/failed/
+                                        disabled, a container not running), else `modified`;
+- managed by funops, not in the repo  → `extra` (the next apply deletes it);
+- a funops-looking file funops did not write (extras.OWN_GLOBS) → `extra`, not fixable;
+- a handler a change still owes       → `owed`;
+- `nginx -t` fails                    → `modified` (kind nginx), not fixable by itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..compile.resources import NodeDesired
+from ..diff.differ import live_attributes
+from ..gather.probe import LiveFacts
+from ..plan.document import FieldChangeDoc
+from ..redact import fingerprint, is_sha256
+from ..state.node_state import ManagedResource, NodeState
+from .document import Baseline, DriftClass, DriftItemDoc, FieldDriftDoc, NginxTestDoc, PendingDoc
+from .extras import NodeExtras
+
+NGINX_ID = "nginx:config"
+
+
+@dataclass
+class NodeFindings:
+    drift: list[DriftItemDoc] = field(default_factory=list)
+    pending: list[PendingDoc] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    nginx_test: NginxTestDoc | None = None
+
+
+def drift_fingerprint(drift_class: str, live: Any) -> str:
+    """Names one drifted live value: an acknowledgement covers it until the value changes again."""
+    body = json.dumps({"class": drift_class, "live": live}, sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def classify_node(desired: NodeDesired, facts: LiveFacts, extras: NodeExtras | None = None) -> NodeFindings:
+    state = NodeState.from_facts(facts.state)
+    found = NodeFindings()
+    wanted = {r.id for r in desired.resources}
+    for res in desired.resources:
+        live = live_attributes(res.id, facts)
+        if _same(live, res.desired):
+            continue
+        basis, expected = _baseline(state.managed.get(res.id), res.desired)
+        if expected is None or (basis == "applied" and _same(live, expected)):
+            found.pending.append(_pending(res.id, res.kind, res.owner, live, res.desired))
+        else:
+            found.drift.append(_resource_drift(res.id, res.kind, res.owner, basis, expected, live))
+    for rid, managed in sorted(state.managed.items()):
+        live = live_attributes(rid, facts) if rid not in wanted else None
+        if live is not None:
+            found.drift.append(
+                _item(
+                    rid,
+                    managed.kind,
+                    managed.owner,
+                    "extra",
+                    "managed by funops but no longer in the repo",
+                    "applied" if managed.applied is not None else "none",
+                    [
+                        FieldDriftDoc(field=k, expected=None, live=_show(k, v))
+                        for k, v in sorted(live.items())
+                    ],
+                    live,
+                )
+            )
+    for handler in state.owed:
+        found.drift.append(
+            _item(
+                f"handler:{handler}",
+                "handler",
+                None,
+                "owed",
+                f"{handler} is due from an apply that did not finish",
+                "applied",
+                [],
+                handler,
+            )
+        )
+    found.notices += _restarts(desired, facts)
+    if extras is not None:
+        _add_extras(found, extras, wanted | set(state.managed))
+    return found
+
+
+def _baseline(
+    managed: ManagedResource | None, desired: Mapping[str, Any]
+) -> tuple[Baseline, Mapping[str, Any] | None]:
+    if managed is None:
+        return "none", None
+    if managed.applied is not None:
+        return "applied", managed.applied
+    return "desired", desired  # applied by a funops that did not record it: the repo is the best guess
+
+
+def _same(live: Mapping[str, Any] | None, expected: Mapping[str, Any] | None) -> bool:
+    if live is None or expected is None:
+        return live is expected
+    return all(live.get(k) == v for k, v in expected.items())
+
+
+def _resource_drift(
+    rid: str,
+    kind: str,
+    owner: str,
+    basis: Baseline,
+    expected: Mapping[str, Any],
+    live: Mapping[str, Any] | None,
+) -> DriftItemDoc:
+    if live is None:
+        fields = [FieldDriftDoc(field=k, expected=_show(k, v), live=None) for k, v in expected.items()]
+        return _item(
+            rid,
+            kind,
+            owner,
+            "missing",
+            f"gone from the node ({_what(kind)} funops applied)",
+            basis,
+            fields,
+            None,
+        )
+    diff = {k: (v, live.get(k)) for k, v in expected.items() if live.get(k) != v}
+    if "type" in live:  # the path is no longer a regular file
+        diff = {"type": ("regular file", live["type"])}
+    fields = [FieldDriftDoc(field=k, expected=_show(k, e), live=_show(k, v)) for k, (e, v) in diff.items()]
+    drift_class: DriftClass = "modified"
+    if kind == "unit" and ("active" in diff or "enabled" in diff):
+        drift_class = "stopped"  # inactive, failed or disabled by hand
+    elif kind == "container" and set(diff) == {"status"}:
+        drift_class = "stopped"
+    summary = ", ".join(f"{f.field}: {_text(f.expected)} → {_text(f.live)}" for f in fields)
+    if kind == "file" and drift_class == "modified":
+        summary = "edited by hand: " + summary
+    return _item(rid, kind, owner, drift_class, summary, basis, fields, dict(live))
+
+
+def _pending(
+    rid: str, kind: str, owner: str, live: Mapping[str, Any] | None, desired: Mapping[str, Any]
+) -> PendingDoc:
+    fields = [
+        FieldChangeDoc(field=k, old=_show(k, (live or {}).get(k)), new=_show(k, v))
+        for k, v in desired.items()
+        if live is None or live.get(k) != v
+    ]
+    return PendingDoc(
+        id=rid, kind=kind, owner=owner, action="create" if live is None else "update", fields=fields
+    )
+
+
+def _restarts(desired: NodeDesired, facts: LiveFacts) -> list[str]:
+    """A container that restarted is a health matter, not drift: `--fix` could not undo a restart
+    count, and a check that cannot be cleared gets ignored. Shown, never a failure."""
+    notes = []
+    for res in desired.resources:
+        info = facts.containers.get(res.name) if res.kind == "container" else None
+        if info and int(info.get("restarts") or 0) > 0:
+            notes.append(
+                f"{res.id} restarted {info['restarts']} time(s); running since {info.get('startedAt', '?')}"
+            )
+    return notes
+
+
+def _add_extras(found: NodeFindings, extras: NodeExtras, known: set[str]) -> None:
+    if extras.error:
+        found.notices.append(
+            f"the drift probe failed, extra files and nginx were not checked: {extras.error}"
+        )
+        return
+    for path, digest in sorted(extras.own_files.items()):
+        if f"file:{path}" in known:
+            continue
+        found.drift.append(
+            _item(
+                f"file:{path}",
+                "file",
+                None,
+                "extra",
+                "in a place only funops writes, but funops did not create it (not removed by --fix)",
+                "none",
+                [FieldDriftDoc(field="sha256", expected=None, live=fingerprint(digest))],
+                {"sha256": digest},
+                fixable=False,
+            )
+        )
+    if extras.nginx_ok is not None:
+        found.nginx_test = NginxTestDoc(
+            ok=extras.nginx_ok, output="" if extras.nginx_ok else extras.nginx_output
+        )
+    if extras.nginx_ok is False:
+        found.drift.append(
+            _item(
+                NGINX_ID,
+                "nginx",
+                None,
+                "modified",
+                "`nginx -t` fails: the next reload would be refused",
+                "none",
+                [],
+                extras.nginx_output,
+                fixable=False,
+            )
+        )
+
+
+def _item(
+    rid: str,
+    kind: str,
+    owner: str | None,
+    drift_class: DriftClass,
+    summary: str,
+    basis: Baseline,
+    fields: list[FieldDriftDoc],
+    live: Any,
+    fixable: bool = True,
+) -> DriftItemDoc:
+    return DriftItemDoc(
+        id=rid,
+        kind=kind,  # type: ignore[arg-type]
+        owner=owner,
+        drift_class=drift_class,
+        summary=summary,
+        baseline=basis,
+        fields=fields,
+        fingerprint=drift_fingerprint(drift_class, live),
+        fixable=fixable,
+        acknowledged=False,
+        ack=None,
+    )
+
+
+def _what(kind: str) -> str:
+    return {"file": "a file", "unit": "a unit", "container": "a container"}.get(kind, kind)
+
+
+def _show(field_name: str, value: Any) -> Any:
+    """Hashes only ever as short fingerprints (a secret file's hash could be guessed back)."""
+    if value is not None and (
+        field_name in ("sha256", "specHash") or (isinstance(value, str) and is_sha256(value))
+    ):
+        return fingerprint(value)
+    return value
+
+
+def _text(value: Any) -> str:
+    return "(none)" if value is None else str(value)

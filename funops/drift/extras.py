@@ -1,0 +1,107 @@
+"""The drift check's one extra round trip per node: funops-looking files that funops did not write,
+and `nginx -t` where funops manages nginx files. The script is built from data; `parse` is pure."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..compile.resources import NGINX_RELOAD, NodeDesired
+from ..transports import Transport, TransportError
+
+MARK = "@@funops "
+# Where only funops writes: a file here that funops did not create is `extra`. Unit files are funops's
+# when they carry the header of the bundled template (funops/templates/systemd/app.service.j2).
+OWN_GLOBS = (
+    "/etc/nginx/conf.d/funops-*.conf",
+    "/etc/funops/apps/*.env",
+    "/etc/funops/tls/*.crt",
+    "/etc/funops/tls/*.key",
+)
+UNIT_GLOB = "/etc/systemd/system/*.service"
+UNIT_HEADER = "# Managed by funops"
+NGINX_OUTPUT_LINES = 6  # the tail of a failing `nginx -t` kept in the report
+
+
+@dataclass
+class NodeExtras:
+    own_files: dict[str, str] = field(default_factory=dict)  # node path → sha256, in funops's own places
+    nginx_ok: bool | None = None  # None: not tested (no managed nginx file, no nginx, a prefixed root)
+    nginx_output: str = ""
+    error: str | None = None  # the round trip failed: the rest of the report still stands
+
+
+def manages_nginx(desired: NodeDesired) -> bool:
+    return any(NGINX_RELOAD in r.handlers for r in desired.resources if r.kind == "file")
+
+
+def build_script(path: Callable[[str], str], nginx_test: bool) -> str:
+    globs = " ".join(_glob(path, g) for g in OWN_GLOBS)
+    lines = [
+        "export LC_ALL=C",
+        "echo '@@funops own'",
+        f'for f in {globs}; do [ -f "$f" ] && sha256sum -- "$f"; done',
+        f'for f in {_glob(path, UNIT_GLOB)}; do [ -f "$f" ] && '
+        f'head -n 1 -- "$f" | grep -q {shlex.quote("^" + UNIT_HEADER)} && sha256sum -- "$f"; done',
+    ]
+    if nginx_test:
+        lines.append(
+            "if command -v nginx >/dev/null 2>&1; then "
+            "echo '@@funops nginx'; nginx -t 2>&1; echo \"@@funops nginx-rc $?\"; fi"
+        )
+    lines.append("echo '@@funops end'")
+    return "\n".join(lines) + "\n"
+
+
+def parse(output: str, path: Callable[[str], str]) -> NodeExtras:
+    prefix = path("/")[:-1]
+    extras = NodeExtras()
+    section = None
+    nginx: list[str] = []
+    ended = False
+    for line in output.splitlines():
+        if line.startswith(MARK):
+            tag = line[len(MARK) :].strip()
+            if tag.startswith("nginx-rc "):
+                extras.nginx_ok = tag.split()[1] == "0"
+                extras.nginx_output = "\n".join(nginx[-NGINX_OUTPUT_LINES:])
+            ended = ended or tag == "end"
+            section = tag
+        elif section == "own" and line.strip():
+            digest, _, name = line.partition("  ")
+            extras.own_files[name[len(prefix) :] if prefix and name.startswith(prefix) else name] = digest
+        elif section == "nginx":
+            nginx.append(line)
+    if not ended:
+        raise ValueError("the drift probe did not finish (no end marker)")
+    return extras
+
+
+def probe_extras(
+    targets: dict[str, NodeDesired], connect: Callable[[str], Transport], parallel: int, timeout: float = 60
+) -> dict[str, NodeExtras]:
+    """One round trip per node, all nodes in parallel; a failure is noted, never raised."""
+
+    def one(name: str) -> NodeExtras:
+        try:
+            transport = connect(name)
+            # `nginx -t` under a root prefix would test this machine's nginx, not the node's.
+            test = manages_nginx(targets[name]) and transport.path("/") == "/"
+            result = transport.run(build_script(transport.path, test), timeout=timeout)
+            return parse(result.text(), transport.path)
+        except (TransportError, ValueError) as exc:
+            return NodeExtras(error=str(exc))
+
+    names = sorted(targets)
+    if not names:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(names)))) as pool:
+        return dict(zip(names, pool.map(one, names), strict=True))
+
+
+def _glob(path: Callable[[str], str], pattern: str) -> str:
+    """A glob under the transport's root: the prefix quoted, the pattern itself left to the shell."""
+    prefix = path("/")[:-1]
+    return (shlex.quote(prefix) if prefix else "") + pattern
