@@ -8,15 +8,18 @@ cleared only once they ran, so a failure or a lost link leaves the debt visible 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..compile.resources import DAEMON_RELOAD, NGINX_RELOAD, RESTART_CONTAINER, RESTART_UNIT, NodeDesired
+from ..compile.versions import image_repository
 from ..diff.differ import Change, NodeDiff
 from ..gather.probe import LiveFacts
 from ..model.strategy import UpdateStrategy
+from ..release.recorder import NodeReleases, now
 from ..state.node_state import AppRecord, ManagedResource, NodeState, state_path
 from ..transports import Transport, TransportError
 from . import tasks as t
@@ -62,7 +65,10 @@ class NodeRun:
     strategies: dict[str, UpdateStrategy]  # app → its effective strategy (min healthy seconds)
     cleanup_images: set[str]  # apps whose images go when their container does
     emit: Emit
+    releases: NodeReleases = field(default_factory=NodeReleases)
+    scope: set[str] | None = None  # the apps this run covers (a rollback); None: every app
     outcome: NodeOutcome = field(init=False)
+    _recorded: NodeState | None = field(init=False, default=None)  # as written by the first round trip
 
     def run(self) -> NodeOutcome:
         started = time.monotonic()
@@ -74,6 +80,7 @@ class NodeRun:
                 self._converge()
         except TaskFailed as exc:
             self.outcome.status, self.outcome.error = "failed", str(exc)
+            self._record_failure(str(exc))
         except TransportError as exc:
             self.outcome.status, self.outcome.error = "unreachable", str(exc)
         self.outcome.seconds = round(time.monotonic() - started, 3)
@@ -106,9 +113,27 @@ class NodeRun:
             )
             raise TaskFailed(f"{tasks[len(results)].name} did not finish: {reason}", len(results) + 1)
 
+    def _record_failure(self, error: str) -> None:
+        """Best effort: the releases this run started are marked failed (else the next apply
+        settles them: a `running` record with no live apply is failed)."""
+        state = self._recorded
+        if state is None or not self.releases.records:
+            return
+        for rec in self.releases.records:
+            state.record(
+                rec.model_copy(update={"status": "failed", "finished": now(), "error": error[:500]}),
+                self.releases.keep,
+            )
+        with contextlib.suppress(TaskFailed, TransportError):
+            self._run([self._record(state)])
+
     def _converge(self) -> None:
         path = self.transport.path
         state = NodeState.from_facts(self.facts.state)
+        state.settle_interrupted()  # this run holds the node's lock: anything unfinished is dead
+        keep = self.releases.keep
+        for rec in self.releases.records:
+            state.record(rec.model_copy(update={"status": "running"}), keep)
         handlers = self.diff.handlers()
         pending = self.diff.pending
         by_id = {r.id: r for r in self.desired.resources}
@@ -119,6 +144,7 @@ class NodeRun:
         # Round trip 1 — the changes. What the changes owe is recorded first.
         state.owed = sorted(set(state.owed) | set(handlers))
         changes = [self._record(state)]
+        self._recorded = state.model_copy(deep=True)
         # Deletions: what runs first (containers, units), then the files they used.
         for change in sorted(deletes, key=lambda c: {"container": 0, "unit": 1}.get(c.kind, 2)):
             changes.append(self._delete(change))
@@ -163,12 +189,23 @@ class NodeRun:
         state.managed = {k: v for k, v in state.managed.items() if k not in deleted}
         for res in self.desired.resources:
             state.managed[res.id] = ManagedResource(owner=res.owner, kind=res.kind, applied=dict(res.desired))
-        state.apps = {
-            name: AppRecord(version=app.version, release=app.release, revision=self.revision)
+        revisions = {r.app: r.revision.commit for r in self.releases.records}
+        placed = {
+            name: AppRecord(
+                version=app.version, release=app.release, revision=revisions.get(name, self.revision)
+            )
             for name, app in sorted(self.desired.apps.items())
         }
+        if self.scope is None:
+            state.apps = placed
+        else:  # a rollback of some apps: the others' records stay as they are
+            state.apps = {k: v for k, v in state.apps.items() if k not in self.scope} | placed
         state.owed = []
-        tasks = [task for task, _ in checks] + nginx + [self._record(state)]
+        for rec in self.releases.records:
+            state.record(rec.model_copy(update={"status": "succeeded", "finished": now()}), keep)
+        for undone in self.releases.rolls_back:
+            state.set_status(undone, "rolled_back")
+        tasks = [task for task, _ in checks] + nginx + self._housekeeping(state) + [self._record(state)]
         try:
             self._run(tasks, health={i: app for i, (_, app) in enumerate(checks)})
         except TaskFailed as exc:
@@ -179,11 +216,38 @@ class NodeRun:
                 self._run([t.restore_file(name, self.state_dir, path) for name in reversed(written)])
             raise
 
+    def _housekeeping(self, state: NodeState) -> list[t.Task]:
+        """Keep what the kept releases need to be restored, and only that: file contents in the
+        artifact store, and (for apps that clean their images up) the images."""
+        files = [
+            (spec.desired["sha256"], spec.id.split(":", 1)[1])
+            for rec in self.releases.records
+            for spec in rec.resources
+            if spec.kind == "file"
+        ]
+        tasks = [t.keep_artifacts(self.state_dir, files, state.artifacts(), self.transport.path)]
+        images = {
+            image
+            for recs in state.releases.values()
+            for rec in recs
+            if rec.app in self.cleanup_images
+            for image in rec.images()
+        } | {
+            r.run_spec["image"]
+            for r in self.desired.resources
+            if r.run_spec and r.owner.split("/", 1)[-1] in self.cleanup_images
+        }
+        repositories = {image_repository(image) for image in images if "@" not in image}
+        if repositories:
+            tasks.append(t.prune_images(repositories, state.images() | images))
+        return tasks
+
     def _delete(self, change: Change) -> t.Task:
         name = change.id.split(":", 1)[1]
         if change.kind == "container":
             app = change.owner.split("/", 1)[-1]
-            return t.remove_container(name, remove_image=app in self.cleanup_images)
+            keep = NodeState.from_facts(self.facts.state).images()
+            return t.remove_container(name, remove_image=app in self.cleanup_images, keep_images=keep)
         if change.kind == "unit":
             return t.stop_unit(name)
         return t.remove_file(name, self.state_dir, self.transport.path)

@@ -52,6 +52,19 @@ def acquire(transport: Transport, state_dir: str, info: LockInfo, ttl: int = TTL
         _try_acquire(transport, state_dir, info, ttl)
 
 
+def held(lock: dict | None) -> bool:
+    """From a gathered lock (see gather/probe.py): is an apply still running on the node?"""
+    if not lock:
+        return False
+    if lock.get("expires", 0) < lock.get("now", 0):
+        return False
+    try:
+        info = LockInfo(lock["holder"], lock["pid"], lock["started"], lock.get("token", ""))
+    except KeyError:
+        return True  # being taken right now
+    return not _dead_here(info)
+
+
 def _dead_here(holder: LockInfo) -> bool:
     if holder.holder.rsplit("@", 1)[-1] != socket.gethostname():
         return False

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..model.strategy import UpdateStrategy
 from ..plan.planner import Plan
+from ..release.recorder import NodeReleases, plan_releases, releasing_apps
 from ..transports import Transport, TransportError
 from . import lock
 from .executor import Emit, NodeOutcome, NodeRun
@@ -36,25 +37,21 @@ class RolloutResult:
     halted: bool = False
     halt_reason: str | None = None
     seconds: float = 0.0
+    releases: dict[str, NodeReleases] = field(default_factory=dict)  # node → what it recorded
+
+    @property
+    def release_ids(self) -> dict[str, str]:
+        """app → the id of the release this rollout made."""
+        return {r.app: r.id for nr in self.releases.values() for r in nr.records}
 
     @property
     def failed(self) -> list[str]:
         return sorted(n for n, o in self.outcomes.items() if o.failed)
 
 
-def app_strategy(plan: Plan, app: str) -> UpdateStrategy:
-    """The Release's strategy, else the app's, else the project default."""
-    project = plan.project
-    release = project.release_for(app)
-    if release and release.spec.strategy:
-        return release.spec.strategy
-    spec = project.apps[app].spec if app in project.apps else None
-    return (spec.strategy if spec else None) or project.settings.strategy
-
-
 def rollout_strategy(plan: Plan, changing_apps: set[str]) -> UpdateStrategy:
     """The strictest strategy among the apps that change (the project default if none does)."""
-    strategies = [app_strategy(plan, a) for a in sorted(changing_apps)] or [plan.project.settings.strategy]
+    strategies = [plan.strategy_of(a) for a in sorted(changing_apps)] or [plan.project.settings.strategy]
     nodes = max(1, sum(1 for n in plan.doc.nodes if n.changes or n.owed))
     smallest = min(strategies, key=lambda s: s.batch_count(nodes))
     return UpdateStrategy(
@@ -64,15 +61,6 @@ def rollout_strategy(plan: Plan, changing_apps: set[str]) -> UpdateStrategy:
         min_healthy_seconds=max(s.min_healthy_seconds for s in strategies),
         auto_rollback=any(s.auto_rollback for s in strategies),
     )
-
-
-def changing_apps(plan: Plan) -> set[str]:
-    apps = set()
-    for node in plan.doc.nodes:
-        for change in node.changes:
-            if change.owner.startswith("app/"):
-                apps.add(change.owner.split("/", 1)[1])
-    return apps
 
 
 def make_batches(nodes: list[str], size: int) -> list[list[str]]:
@@ -99,10 +87,11 @@ def execute(
     project = plan.project
     settings = project.settings
     result = RolloutResult(id=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + plan_digest(plan)[:8])
-    apps = changing_apps(plan)
+    apps = releasing_apps(plan)
     strategy = rollout_strategy(plan, apps)
-    strategies = {a: app_strategy(plan, a) for a in project.apps}
+    strategies = {a: plan.strategy_of(a) for a in {*project.apps, *plan.intent.strategies}}
     cleanup = {a for a, app in project.apps.items() if app.spec.cleanup_images}
+    result.releases = plan_releases(plan, result.id, who())
     parallel = parallel or settings.parallel
 
     unreachable = [n.name for n in plan.doc.nodes if not n.reachable]
@@ -120,6 +109,8 @@ def execute(
             "batches": result.batches,
             "unreachable": unreachable,
             "strategy": strategy.model_dump(by_alias=True),
+            "kind": plan.intent.kind,
+            "releases": result.release_ids,
         }
     )
 
@@ -149,7 +140,7 @@ def execute(
             for name in batch:
                 _renew(connect, name, settings.state_dir, info)
 
-            converge = partial(_converge, plan, connect, emit, index, strategies, cleanup)
+            converge = partial(_converge, plan, connect, emit, index, strategies, cleanup, result.releases)
             with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(batch)))) as pool:
                 outcomes = list(pool.map(converge, batch))
             for outcome in outcomes:
@@ -191,6 +182,7 @@ def _converge(
     batch: int,
     strategies: dict[str, UpdateStrategy],
     cleanup: set[str],
+    releases: dict[str, NodeReleases],
     name: str,
 ) -> NodeOutcome:
     emit({"event": "node-start", "node": name, "batch": batch})
@@ -210,6 +202,8 @@ def _converge(
         strategies=strategies,
         cleanup_images=cleanup,
         emit=emit,
+        releases=releases.get(name) or NodeReleases(keep=plan.project.settings.keep_releases),
+        scope=plan.intent.apps,
     ).run()
     done = {
         "event": "node-done",
@@ -251,12 +245,18 @@ def _renew(connect: Callable[[str], Transport], name: str, state_dir: str, info:
         lock.renew(connect(name), state_dir, info)
 
 
+def who() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
 def journal_entry(plan: Plan, result: RolloutResult, exit_code: int) -> dict[str, Any]:
     rev = plan.project.revision
     return {
         "event": "apply",
+        "kind": plan.intent.kind,
+        "releases": result.release_ids,
         "id": result.id,
-        "who": f"{getpass.getuser()}@{socket.gethostname()}",
+        "who": who(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "project": plan.project.settings.project,
         "revision": {"commit": rev.commit, "dirty": rev.dirty, "ref": rev.ref},

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..compile.resources import Resource
 from ..model.strategy import HealthCheck
+from ..state.records import artifact_path, artifacts_dir
 
 PathMap = Callable[[str], str]
 q = shlex.quote
@@ -30,9 +31,27 @@ def backup_path(state_dir: str, node_path: str) -> str:
     return f"{state_dir.rstrip('/')}/backup{node_path}"
 
 
-def _atomic_write(target: str, mode: str, owner: str, group: str, backup: str | None) -> str:
+def _atomic_write(
+    target: str,
+    mode: str,
+    owner: str,
+    group: str,
+    backup: str | None,
+    artifact: tuple[str, str] | None = None,
+) -> str:
     """A script writing its stdin to `target`: a temp file in the same directory, fsync, rename
-    over; with `backup`, the previous version is kept there (for restore and rollback)."""
+    over; with `backup`, the previous version is kept there (for restore and rollback). With
+    `artifact` (store path, sha256) the content comes from the node's artifact store instead, and
+    must still have that hash."""
+    source = (
+        f"""a={q(artifact[0])}
+[ -f "$a" ] || {{ echo "artifact sha256:{artifact[1][:12]} is no longer kept on this node"; exit 1; }}
+cat -- "$a" > "$t"
+[ "$(sha256sum < "$t" | cut -c1-64)" = {q(artifact[1])} ] ||
+  {{ echo "artifact {artifact[1][:12]} is damaged"; exit 1; }}"""
+        if artifact
+        else 'cat > "$t"'
+    )
     keep = (
         f'b={q(backup)}; if [ -f "$p" ]; then mkdir -p -- "$(dirname -- "$b")"; cp -p -- "$p" "$b"; '
         'else rm -f -- "$b"; fi\n'
@@ -44,7 +63,7 @@ p={q(target)}
 mkdir -p -- "$(dirname -- "$p")"
 t=$(mktemp "$(dirname -- "$p")/.funops.XXXXXX")
 trap 'rm -f -- "$t"' EXIT
-cat > "$t"
+{source}
 chmod {q(mode)} "$t"
 chown {q(owner)}:{q(group)} "$t"
 sync -- "$t" 2>/dev/null || true
@@ -54,10 +73,15 @@ trap - EXIT
 
 
 def write_file(res: Resource, state_dir: str, path: PathMap) -> Task:
-    """Atomic, and the old version is kept (see _atomic_write)."""
+    """Atomic, and the old version is kept (see _atomic_write). A resource restored from a release
+    record has no content here: the node's artifact store has it."""
     mode, owner, group = res.desired["mode"], res.desired["owner"], res.desired["group"]
-    script = _atomic_write(path(res.name), mode, owner, group, path(backup_path(state_dir, res.name)))
-    return Task(f"write {res.id}", script, res.content or b"")
+    sha = res.desired["sha256"]
+    artifact = None if res.content is not None else (path(artifact_path(state_dir, sha)), sha)
+    script = _atomic_write(
+        path(res.name), mode, owner, group, path(backup_path(state_dir, res.name)), artifact
+    )
+    return Task(f"write {res.id}", script, res.content)
 
 
 def restore_file(node_path: str, state_dir: str, path: PathMap) -> Task:
@@ -140,13 +164,54 @@ def restart_container(name: str) -> Task:
     return Task(f"restart container:{name}", f"docker restart {q(name)} >/dev/null\n")
 
 
-def remove_container(name: str, remove_image: bool) -> Task:
+def remove_container(name: str, remove_image: bool, keep_images: set[str] = frozenset()) -> Task:
+    """Seed 000: stop = remove the container and clean its image up — unless a kept release still
+    needs that image for a rollback (Kamal's pruning broke rollback: basecamp/kamal#270)."""
     script = f"""img=$(docker inspect -f '{{{{.Config.Image}}}}' {q(name)} 2>/dev/null || true)
 docker rm -f {q(name)} >/dev/null 2>&1 || true
 """
-    if remove_image:  # seed 000: stop = remove the container and clean its image up
-        script += 'if [ -n "$img" ]; then docker rmi "$img" >/dev/null 2>&1 || true; fi\n'
+    if remove_image:
+        script += (
+            f'case {q(_words(keep_images))} in *" $img "*) ;; *) '
+            'if [ -n "$img" ]; then docker rmi "$img" >/dev/null 2>&1 || true; fi;; esac\n'
+        )
     return Task(f"remove container:{name}", script)
+
+
+def keep_artifacts(state_dir: str, files: list[tuple[str, str]], keep: set[str], path: PathMap) -> Task:
+    """The node's artifact store holds the content of every file the kept releases name (copied from
+    the live file while it has that hash); what no kept release names goes."""
+    store = path(artifacts_dir(state_dir))
+    lines = [f"d={q(store)}", 'mkdir -p -- "$d"', 'chmod 0700 "$d"']
+    for sha, node_path in sorted(set(files)):
+        p = q(path(node_path))
+        lines.append(
+            f'[ -f "$d/{sha}" ] || {{ [ -f {p} ] && [ "$(sha256sum < {p} | cut -c1-64)" = {sha} ] '
+            f'&& cp -- {p} "$d/.{sha}" && mv -f -- "$d/.{sha}" "$d/{sha}"; }} || true'
+        )
+    lines.append(f"keep={q(_words(keep))}")
+    lines.append(
+        'for f in "$d"/*; do [ -f "$f" ] || continue; '
+        'case "$keep" in *" ${f##*/} "*) ;; *) rm -f -- "$f";; esac; done'
+    )
+    return Task("keep release artifacts", "\n".join(lines) + "\n")
+
+
+def prune_images(repositories: set[str], keep: set[str]) -> Task:
+    """Remove the images of these repositories that no kept release needs (and no container uses:
+    `docker rmi` without -f refuses those)."""
+    script = f"keep={q(_words(keep))}\n"
+    for repo in sorted(repositories):
+        script += (
+            f"docker images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' {q(repo)} 2>/dev/null | "
+            'while read -r i; do case "$keep" in *" $i "*) ;; *) docker rmi "$i" >/dev/null 2>&1 || true;; '
+            "esac; done\n"
+        )
+    return Task("prune images", script)
+
+
+def _words(items: set[str]) -> str:
+    return " " + " ".join(sorted(items)) + " "
 
 
 def nginx_test() -> Task:

@@ -11,6 +11,7 @@ from .output import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_UNREACHABLE, Output,
 
 if TYPE_CHECKING:
     from ..load.project import Project
+    from ..plan.document import PlanDoc
 
 app = typer.Typer(
     name="funops",
@@ -33,6 +34,8 @@ OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text, json or
 SkipUnreachableOpt = Annotated[
     bool, typer.Option("--skip-unreachable", help="Leave unreachable nodes out instead of failing.")
 ]
+AutoApproveOpt = Annotated[bool, typer.Option("--auto-approve", help="Do not ask (required without a TTY).")]
+ParallelOpt = Annotated[int | None, typer.Option("--parallel", "-p", min=1, help="Nodes at once in a batch.")]
 
 
 def _load(repo: Path, revision: str | None, inventory: list[Path] | None) -> Project:
@@ -84,16 +87,7 @@ def plan(
     doc = result.doc
     if out:
         out.write_text(doc.to_json(), encoding="utf-8")
-    if output is Output.json:
-        typer.echo(doc.to_json(), nl=False)
-    elif output is Output.markdown:
-        from ..plan.show import to_markdown
-
-        typer.echo(to_markdown(doc), nl=False)
-    else:
-        from ..plan.show import print_text
-
-        print_text(doc, console())
+    _show_plan(doc, output)
     unreachable = [n for n in doc.nodes if not n.reachable]
     if unreachable and not skip_unreachable:
         console(stderr=True).print(
@@ -108,76 +102,82 @@ def plan(
 
 @app.command()
 def apply(
+    plan_file: Annotated[
+        Path | None, typer.Argument(help="A plan saved by `funops plan --out`: apply exactly that.")
+    ] = None,
     repo: RepoOpt = Path("."),
     revision: RevisionOpt = None,
     inventory: InventoryOpt = None,
     node: NodeOpt = None,
     output: OutputOpt = Output.text,
-    auto_approve: Annotated[
-        bool, typer.Option("--auto-approve", help="Do not ask (required without a TTY).")
-    ] = False,
-    parallel: Annotated[
-        int | None, typer.Option("--parallel", "-p", min=1, help="Nodes at once in a batch.")
-    ] = None,
+    auto_approve: AutoApproveOpt = False,
+    parallel: ParallelOpt = None,
     skip_unreachable: SkipUnreachableOpt = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the last halted apply.")] = False,
+    allow_dirty: Annotated[
+        bool, typer.Option("--allow-dirty", help="Apply uncommitted changes without a terminal (CI).")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Deploy a revision even though it was rolled back.")
+    ] = False,
 ) -> None:
     """Converge the nodes: plan, confirm, then apply in health-gated batches.
     Exit 0: done; 1: error before any change; 3: some nodes failed or the rollout halted; 4: unreachable."""
     import sys
 
     from ..apply import journal
-    from ..apply.lock import LockHeld
-    from ..apply.rollout import execute, journal_entry
     from ..plan.planner import make_plan
-    from ..plan.show import print_text
     from ..transports import Connections
-    from .output import EXIT_PARTIAL
-    from .progress import Progress
+    from .converge import confirm_and_run, refuse_bad_revision
 
+    if output is Output.markdown:
+        fail("apply prints text or json; use `funops plan -o markdown` for a report")
+    saved = None
+    if plan_file is not None:
+        from ..plan.saved import read_saved_plan
+
+        with reported():
+            saved = read_saved_plan(plan_file)
+        revision, node = saved.revision_to_load(revision), saved.targets
     project = _load(repo, revision, inventory)
+    if project.revision.commit and project.revision.dirty and not allow_dirty and not sys.stdin.isatty():
+        fail(
+            f"the working tree has uncommitted changes ({project.revision.describe()}): without a "
+            "terminal, apply deploys commits only. Commit them, use --revision, or pass --allow-dirty."
+        )
     journal_file = journal.journal_path(project.root, project.settings.journal)
     if resume:
         node = _resume_targets(journal.entries(journal_file))
-    if output is Output.markdown:
-        fail("apply prints text or json; use `funops plan -o markdown` for a report")
-    con = console(stderr=output is Output.json)
     connections = Connections(project.nodes, project.settings, project.root)
     try:
         with reported():
             result_plan = make_plan(project, node, connections)
-        doc = result_plan.doc
-        if output is Output.text:
-            print_text(doc, con)
-        if not doc.has_changes() and not doc.summary.nodes_unreachable:
-            con.print("[green]Nothing to do: every node is as declared.[/]")
-            raise typer.Exit(EXIT_OK)
-        if not auto_approve:
-            if not sys.stdin.isatty():
-                fail("refusing to apply without a terminal to confirm: pass --auto-approve (CI)")
-            if not typer.confirm("Apply these changes?", default=False):
-                con.print("Cancelled; nothing was changed.")
-                raise typer.Exit(EXIT_OK)
-        progress = Progress(con, json_events=output is Output.json)
-        try:
-            result = execute(result_plan, connections, progress.emit, parallel, skip_unreachable)
-        except LockHeld as exc:
-            fail(
-                f"{exc}; nothing was changed. Wait for it to finish, or remove the lock "
-                f"({project.settings.state_dir}/lock on {exc.node}) if that apply is dead."
-            )
-        statuses = {o.status for o in result.outcomes.values()}
-        if result.halted or "failed" in statuses:
-            code = EXIT_PARTIAL
-        elif "unreachable" in statuses:
-            code = EXIT_UNREACHABLE
-        else:
-            code = EXIT_OK
-        journal.append(journal_file, journal_entry(result_plan, result, code))
-        progress.summary(result, code)
+            if saved is not None:
+                saved.check_still_valid(result_plan, project.settings.saved_plan_max_age_seconds)
+        _show_plan(result_plan.doc, output, for_apply=True)
+        refuse_bad_revision(result_plan, force)
+        code = confirm_and_run(
+            result_plan, connections, output,
+            auto_approve=auto_approve, parallel=parallel, skip_unreachable=skip_unreachable,
+        )  # fmt: skip
         raise typer.Exit(code)
     finally:
         connections.close()
+
+
+def _show_plan(doc: PlanDoc, output: Output, for_apply: bool = False) -> None:
+    """The plan as `plan` prints it; apply and rollback print text, or nothing beside JSON events."""
+    if output is Output.json:
+        if not for_apply:
+            typer.echo(doc.to_json(), nl=False)
+    elif output is Output.markdown:
+        from ..plan.show import to_markdown
+
+        typer.echo(to_markdown(doc), nl=False)
+    else:
+        from ..plan.show import print_text
+
+        print_text(doc, console())
 
 
 def _resume_targets(entries: list[dict]) -> list[str]:
@@ -190,6 +190,132 @@ def _resume_targets(entries: list[dict]) -> list[str]:
     if not targets:
         fail(f"nothing to resume: apply {last['id']} finished on every node")
     return targets
+
+
+def _load_for_nodes(repo: Path, inventory: list[Path] | None) -> Project:
+    """The repo for reaching its nodes: when the manifests no longer validate (the reason to roll
+    back, sometimes), settings and inventory are enough."""
+    from ..errors import InputError
+    from ..load.loader import load_project
+
+    try:
+        return load_project(repo.resolve(), None, [p.resolve() for p in inventory] if inventory else None)
+    except InputError as exc:
+        console(stderr=True).print(
+            f"[yellow]warning:[/] the repo does not validate ({len(exc.problems)} problem(s), "
+            f"first: {exc.problems[0]}); using its settings and inventory only"
+        )
+    with reported():
+        return load_project(
+            repo.resolve(), None, [p.resolve() for p in inventory] if inventory else None, manifests=False
+        )
+
+
+@app.command()
+def rollback(
+    app_name: Annotated[str, typer.Argument(metavar="APP", help="The application to roll back.")],
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="A release id (web-3, or 3) to restore its recorded artifacts, or a git revision "
+            "to apply the app's manifests of that commit. Default: the last succeeded release "
+            "before the current one.",
+        ),
+    ] = None,
+    repo: RepoOpt = Path("."),
+    inventory: InventoryOpt = None,
+    output: OutputOpt = Output.text,
+    auto_approve: AutoApproveOpt = False,
+    parallel: ParallelOpt = None,
+    skip_unreachable: SkipUnreachableOpt = False,
+) -> None:
+    """Return APP to an earlier release: plan first (printed like `plan`), then apply through the
+    same batches and health gates as a deploy. The release rolled back from is marked, and its
+    revision will not be deployed again without --force.
+    Exit codes as apply; 1 when there is nothing to roll back to."""
+    from ..release.history import gather_states, node_states, releases
+    from ..release.restore import current_release, is_release_ref, pick_target, restore_plan, revision_plan
+    from ..transports import Connections
+    from .converge import confirm_and_run
+
+    if output is Output.markdown:
+        fail("rollback prints text or json; the plan it prints is the same as `funops plan`'s")
+    project = _load_for_nodes(repo, inventory)
+    connections = Connections(project.nodes, project.settings, project.root)
+    extra: list[Connections] = []
+    try:
+        with reported():
+            gathered = gather_states(project, connections)
+            unreachable = sorted(n for n, g in gathered.items() if not g.reachable)
+            if unreachable and not skip_unreachable:
+                fail(
+                    f"unreachable: {', '.join(unreachable)}: their records are needed to roll back "
+                    "(pass --skip-unreachable to roll back the others)"
+                )
+            rels = releases(node_states(gathered), app_name)
+            if to is not None and not is_release_ref(app_name, to):
+                at = _load(repo, to, inventory)
+                extra.append(Connections(at.nodes, at.settings, at.root))
+                current = current_release(rels, app_name) if rels else None
+                result_plan = revision_plan(at, app_name, current, extra[0])
+                what = f"{app_name} → its manifests at {at.revision.describe()}"
+                conns = extra[0]
+            else:
+                current = current_release(rels, app_name)
+                target = pick_target(rels, app_name, to)
+                result_plan = restore_plan(project, app_name, target, current, gathered, connections)
+                what = (
+                    f"{app_name}: {current.id} ({', '.join(current.versions) or '-'}) → "
+                    f"{target.id} ({', '.join(target.versions) or '-'}, revision "
+                    f"{(target.revision.commit or '-')[:12]})"
+                )
+                conns = connections
+        console(stderr=output is Output.json).print(f"[bold]Rollback[/] {what}")
+        _show_plan(result_plan.doc, output, for_apply=True)
+        code = confirm_and_run(
+            result_plan, conns, output,
+            auto_approve=auto_approve, parallel=parallel, skip_unreachable=skip_unreachable,
+            question="Roll back?",
+        )  # fmt: skip
+        raise typer.Exit(code)
+    finally:
+        for c in [connections, *extra]:
+            c.close()
+
+
+@app.command()
+def history(
+    app_name: Annotated[str | None, typer.Argument(metavar="[APP]", help="Only this application.")] = None,
+    repo: RepoOpt = Path("."),
+    inventory: InventoryOpt = None,
+    output: OutputOpt = Output.text,
+) -> None:
+    """Releases newest first, read from every node's records: revision, version, nodes, status,
+    duration. Exit 0; 4 when some nodes were unreachable (their records are missing)."""
+    from ..release.document import history_doc
+    from ..release.history import gather_states, node_states, releases
+    from ..release.show import print_history
+    from ..transports import Connections
+
+    if output is Output.markdown:
+        fail("history prints text or json")
+    project = _load_for_nodes(repo, inventory)
+    connections = Connections(project.nodes, project.settings, project.root)
+    try:
+        with reported():
+            gathered = gather_states(project, connections)
+    finally:
+        connections.close()
+    unreachable = sorted(n for n, g in gathered.items() if not g.reachable)
+    doc = history_doc(
+        project.settings.project, app_name, releases(node_states(gathered), app_name), unreachable
+    )
+    if output is Output.json:
+        typer.echo(doc.to_json(), nl=False)
+    else:
+        print_history(doc, console())
+    raise typer.Exit(EXIT_UNREACHABLE if unreachable else EXIT_OK)
 
 
 @app.command()
@@ -248,6 +374,11 @@ def version() -> None:
     from .. import __version__
 
     typer.echo(__version__)
+
+
+from .drift import drift_app  # noqa: E402 (it reuses the option types above)
+
+app.add_typer(drift_app, name="drift")
 
 
 def run() -> None:

@@ -16,6 +16,12 @@ if TYPE_CHECKING:
 
 # The exit-code contract of every command (DESIGN §5).
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_PARTIAL, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
+_SEVERITY = (EXIT_OK, EXIT_CHANGES, EXIT_UNREACHABLE, EXIT_PARTIAL, EXIT_ERROR)
+
+
+def worst(*codes: int) -> int:
+    """Where several exit codes hold, the most severe wins: 1 > 3 > 4 > 2 > 0."""
+    return max(codes, key=_SEVERITY.index)
 
 
 class Output(StrEnum):
@@ -24,12 +30,22 @@ class Output(StrEnum):
     markdown = "markdown"
 
 
+def styled(tty: bool) -> bool:
+    """Escape codes only for a terminal (or FORCE_COLOR), and never with NO_COLOR (no-color.org: set and
+    not empty) — CI logs, cron mail and pipes get plain text."""
+    if os.environ.get("NO_COLOR", ""):
+        return False
+    return tty or bool(os.environ.get("FORCE_COLOR", ""))
+
+
 def console(stderr: bool = False) -> Console:
     from rich.console import Console
 
-    # rich already turns colour off for a non-TTY; lines are never wrapped there (CI logs, grep).
+    # Lines are never wrapped off a terminal (CI logs, grep).
     tty = (sys.stderr if stderr else sys.stdout).isatty()
-    return Console(stderr=stderr, soft_wrap=not tty, no_color="NO_COLOR" in os.environ, highlight=False)
+    return Console(
+        stderr=stderr, soft_wrap=not tty, color_system="auto" if styled(tty) else None, highlight=False
+    )
 
 
 def fail(message: str, problems: list[Problem] | None = None) -> NoReturn:

@@ -36,10 +36,22 @@ class Progress:
         kind = e["event"]
         c = self.console
         if kind == "start":
+            what = {"deploy": "Applying", "rollback": "Rolling back", "auto-rollback": "Auto rollback"}
+            made = ", ".join(sorted(e.get("releases", {}).values()))
             c.print(
-                f"\n[bold]Applying[/] in {len(e['batches'])} batch(es): "
+                f"\n[bold]{what.get(e.get('kind', 'deploy'), 'Applying')}[/]"
+                + (f" (release {made})" if made else "")
+                + f" in {len(e['batches'])} batch(es): "
                 + " | ".join(", ".join(b) for b in e["batches"])
             )
+        elif kind == "auto-rollback":
+            if e["to"]:
+                c.print(
+                    f"\n[yellow bold]auto rollback:[/] {e['app']} {e['from']} → {e['to']} "
+                    f"on {', '.join(e['nodes'])}"
+                )
+            else:
+                c.print(f"[yellow]auto rollback: {e['app']} has no earlier succeeded release to return to[/]")
         elif kind == "batch-start":
             c.print(f"[bold]batch {e['batch']}/{e['of']}[/]: {', '.join(e['nodes'])}")
         elif kind == "task":

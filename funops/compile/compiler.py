@@ -308,6 +308,7 @@ class _Compiler:
                         "root",
                         (r.NGINX_RELOAD,),
                         order=r.ORDER_NGINX,
+                        routes=tuple(sorted({self.project.services[x.service].spec.app for x in spec.rules})),
                     )
                 )
 
@@ -421,6 +422,7 @@ def _file(
     handlers: tuple[str, ...] = (),
     secret: bool = False,
     order: int = r.ORDER_FILE,
+    routes: tuple[str, ...] = (),
 ) -> r.Resource:
     return r.Resource(
         id=f"file:{path}",
@@ -431,6 +433,7 @@ def _file(
         secret=secret,
         desired={"sha256": r.sha256(data), "mode": mode.rjust(4, "0"), "owner": user, "group": group},
         content=data,
+        routes=routes,
     )
 
 

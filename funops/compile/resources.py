@@ -47,6 +47,12 @@ class Resource:
     secret: bool = False  # never print content or values, only fingerprints
     content: bytes | None = field(default=None, repr=False)  # files
     run_spec: Mapping[str, Any] | None = None  # containers: what `docker run` gets
+    routes: tuple[str, ...] = ()  # ingress files: the apps whose endpoints and weights they carry
+
+    def in_release_of(self, app: str) -> bool:
+        """Part of `app`'s release (recorded with it, restored by its rollback): what the app owns,
+        and the ingress files that route to it (its endpoints and canary weights live there)."""
+        return self.owner == f"app/{app}" or app in self.routes
 
     @property
     def name(self) -> str:

@@ -84,7 +84,8 @@ def live_attributes(resource_id: str, facts: LiveFacts) -> dict[str, Any] | None
     raise ValueError(f"unknown resource kind in {resource_id!r}")
 
 
-def diff_node(desired: NodeDesired, facts: LiveFacts) -> NodeDiff:
+def diff_node(desired: NodeDesired, facts: LiveFacts, apps: set[str] | None = None) -> NodeDiff:
+    """`apps`: the plan covers only these apps (a rollback): only their resources may be deleted."""
     state = NodeState.from_facts(facts.state)
     result = NodeDiff(node=desired.node.name, owed=list(state.owed))
     for res in desired.resources:
@@ -92,7 +93,8 @@ def diff_node(desired: NodeDesired, facts: LiveFacts) -> NodeDiff:
         result.changes.append(_compare(res, live))
     wanted = {r.id for r in desired.resources}
     for rid, managed in sorted(state.managed.items()):
-        if rid not in wanted and live_attributes(rid, facts) is not None:
+        in_scope = apps is None or managed.owner in {f"app/{a}" for a in apps}
+        if rid not in wanted and in_scope and live_attributes(rid, facts) is not None:
             result.changes.append(Change(id=rid, kind=managed.kind, owner=managed.owner, action="delete"))
     return result
 

@@ -45,9 +45,11 @@ def gather(
     state_dir: str,
     parallel: int,
     timeout: float = 60,
+    follow_managed: bool = True,
 ) -> dict[str, NodeGather]:
     """Facts for the resources each node should have, plus what its state file says funops manages
-    (a second round trip only when those differ, i.e. when something is to be deleted)."""
+    (a second round trip only when those differ, i.e. when something is to be deleted; never
+    without `follow_managed`)."""
 
     def one(name: str) -> NodeGather:
         started = time.monotonic()
@@ -57,7 +59,7 @@ def gather(
             ids = {r.id for r in desired[name].resources}
             facts = probe_node(transport, ids, state_dir, timeout)
             managed = set(NodeState.from_facts(facts.state).managed) if facts.state else set()
-            if managed - ids:
+            if follow_managed and managed - ids:
                 ids |= managed
                 facts = probe_node(transport, ids, state_dir, timeout)
             result.facts, result.probed = facts, ids

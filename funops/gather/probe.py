@@ -6,6 +6,7 @@ into data. The script is built from data with shlex.quote, so it can be asserted
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 from collections.abc import Callable, Iterable
@@ -43,6 +44,8 @@ echo '@@funops df'; df -P -- {root} 2>/dev/null | tail -n 1
 echo '@@funops nginx'; (command -v nginx >/dev/null 2>&1 && nginx -v 2>&1) || echo absent
 echo '@@funops dockerps'; (docker ps -q 2>/dev/null | wc -l) || echo 0
 echo '@@funops state'; cat -- {state} 2>/dev/null
+echo '@@funops lock'; if [ -d {lock} ]; then cat -- {lock}/info 2>/dev/null; echo
+  echo "expires=$(cat -- {lock}/expires 2>/dev/null)"; echo "now=$(date +%s)"; fi
 echo '@@funops end'
 """
 
@@ -61,6 +64,7 @@ class LiveFacts:
     nginx: str | None = None
     state: dict[str, Any] | None = None  # the node's funops state file, if any
     state_error: str | None = None
+    lock: dict[str, Any] | None = None  # the apply lock, if held: holder info, expires, the node's now
 
 
 def build_script(resource_ids: Iterable[str], state_path: str, path: Callable[[str], str]) -> str:
@@ -81,7 +85,12 @@ def build_script(resource_ids: Iterable[str], state_path: str, path: Callable[[s
                 fmt=shlex.quote(_CONTAINER_FORMAT), names=" ".join(shlex.quote(c) for c in containers)
             )
         )
-    parts.append(_NODE.format(root=shlex.quote(path("/")), state=shlex.quote(path(state_path))))
+    lock = state_path.rsplit("/", 1)[0] + "/lock"  # apply/lock.py's lock_dir, beside the state file
+    parts.append(
+        _NODE.format(
+            root=shlex.quote(path("/")), state=shlex.quote(path(state_path)), lock=shlex.quote(path(lock))
+        )
+    )
     return "\n".join(parts)
 
 
@@ -136,7 +145,22 @@ def parse(output: str, path: Callable[[str], str]) -> LiveFacts:
             facts.state = json.loads(state_text)
         except json.JSONDecodeError as exc:
             facts.state_error = f"state file is not valid JSON: {exc.msg}"
+    facts.lock = _lock(sections.get("lock", []))
     return facts
+
+
+def _lock(lines: list[str]) -> dict[str, Any] | None:
+    if not lines:
+        return None
+    lock: dict[str, Any] = {}
+    for line in lines:
+        if line.startswith("{"):
+            with contextlib.suppress(json.JSONDecodeError):
+                lock.update(json.loads(line))
+        key, sep, value = line.partition("=")
+        if sep and key in ("expires", "now"):
+            lock[key] = int(value) if value.strip().isdigit() else 0
+    return lock
 
 
 def _sections(output: str) -> dict[str, list[str]]:

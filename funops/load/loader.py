@@ -24,8 +24,11 @@ INVENTORY_DIR = "inventory"
 MANIFEST_DIR = "manifests"
 
 
-def load_project(root: Path, revision: str | None = None, inventory: list[Path] | None = None) -> Project:
-    """Read and check the whole repo; raises InputError listing every problem found."""
+def load_project(
+    root: Path, revision: str | None = None, inventory: list[Path] | None = None, manifests: bool = True
+) -> Project:
+    """Read and check the whole repo (without `manifests`: settings and inventory only, enough to
+    reach the nodes); raises InputError listing every problem found."""
     source = open_source(root, revision)
     problems: list[Problem] = []
     settings = _load_settings(source, problems)
@@ -34,7 +37,7 @@ def load_project(root: Path, revision: str | None = None, inventory: list[Path] 
     inventory_files = [str(p) for p in inventory] if inventory else source.list(INVENTORY_DIR)
     for path in inventory_files:
         _load_inventory(project, path, problems)
-    for path in source.list(MANIFEST_DIR):
+    for path in source.list(MANIFEST_DIR) if manifests else []:
         _load_manifests(project, path, problems)
     if not inventory_files:
         problems.append(Problem(INVENTORY_DIR, None, "", "no inventory files (inventory/*.yaml)"))

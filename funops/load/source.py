@@ -113,7 +113,8 @@ def _working_tree_revision(root: Path) -> Revision:
     commit = git("rev-parse", "--verify", "-q", "HEAD")
     if not commit:
         return Revision(commit=None, dirty=True, ref="working tree")
-    status = git("status", "--porcelain", "--untracked-files=normal", "--", ".")
+    # funops's own local files (the journal) do not make the tree dirty.
+    status = git("status", "--porcelain", "--untracked-files=normal", "--", ".", ":(exclude).funops")
     return Revision(commit=commit, dirty=bool(status), ref="working tree")
 
 

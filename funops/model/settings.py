@@ -44,3 +44,7 @@ class Settings(Strict):
     ssh: SshSettings = SshSettings()
     placement: PlacementSettings = PlacementSettings()
     inject_env: list[InjectedEnv] = []
+    # Releases each node keeps with their artifacts (files, images), for rollback and history.
+    keep_releases: Annotated[int, Field(ge=1, le=100)] = 5
+    # `apply PLANFILE` refuses a saved plan older than this.
+    saved_plan_max_age_seconds: Annotated[float, Field(gt=0)] = 3600

@@ -51,6 +51,14 @@ class NodeDoc(_Doc):
     handlers: list[str] = Field(description="handlers this node will run, owed ones included")
     owed: list[str] = Field(description="handlers owed by an earlier apply that did not finish")
     facts: dict[str, Any] = Field(description="diskFreePct, containerCount, nginx, gatherSeconds")
+    observed: str | None = Field(
+        None,
+        description="sha256 of what the plan saw (live resources, state file): a saved plan is refused "
+        "when it differs at apply time",
+    )
+    interrupted: list[str] = Field(
+        [], description="releases whose apply died mid-way here; the next apply records them as failed"
+    )
 
 
 class SummaryDoc(_Doc):

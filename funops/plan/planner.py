@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..compile.compiler import DesiredState, Facts, compile_project
 from ..compile.placement import NodeCapacity
-from ..diff.differ import Change, NodeDiff, diff_node
+from ..diff.differ import Change, NodeDiff, diff_node, live_attributes
 from ..errors import FunopsError
 from ..gather.gatherer import NodeGather, gather
 from ..load.project import Project
+from ..model.strategy import UpdateStrategy
 from ..redact import fingerprint
 from ..state.node_state import NodeState
+from ..state.records import UNFINISHED, RevisionRef
 from ..transports import Connections, Transport
 from .document import (
     ChangeDoc,
@@ -26,28 +28,55 @@ from .document import (
 
 
 @dataclass
+class Intent:
+    """What a plan is for, as the release records it writes will say. A deploy covers the whole
+    repo; a rollback covers some apps, puts back a recorded release, and undoes the current one."""
+
+    kind: str = "deploy"  # deploy | rollback | auto-rollback
+    apps: set[str] | None = None  # the apps the plan covers (what it may delete); None: all
+    restores: dict[str, str] = field(default_factory=dict)  # app → release id it puts back
+    rolls_back: dict[str, str] = field(default_factory=dict)  # app → release id it undoes
+    revisions: dict[str, RevisionRef] = field(default_factory=dict)  # app → the restored one's revision
+    strategies: dict[str, UpdateStrategy] = field(default_factory=dict)  # app → as recorded
+
+
+@dataclass
 class Plan:
     project: Project
     desired: DesiredState
     gathered: dict[str, NodeGather]
     diffs: dict[str, NodeDiff]
     doc: PlanDoc
+    intent: Intent = field(default_factory=Intent)
+
+    def strategy_of(self, app: str) -> UpdateStrategy:
+        """As recorded with a restored release; else the Release's, the app's, the project default."""
+        if app in self.intent.strategies:
+            return self.intent.strategies[app]
+        release = self.project.release_for(app)
+        if release and release.spec.strategy:
+            return release.spec.strategy
+        spec = self.project.apps[app].spec if app in self.project.apps else None
+        return (spec.strategy if spec else None) or self.project.settings.strategy
 
 
 def make_plan(
     project: Project,
     targets: list[str] | None = None,
     connect: Callable[[str], Transport] | None = None,
+    intent: Intent | None = None,
 ) -> Plan:
+    """The plan for the repo (or, with an intent covering some apps, for those apps only)."""
+    intent = intent or Intent()
     unknown = sorted(set(targets or []) - set(project.nodes))
     if unknown:
         raise FunopsError(f"unknown node(s): {', '.join(unknown)}")
     names = sorted(targets or project.nodes)
     connect = connect or Connections(project.nodes, project.settings, project.root)
-    first = compile_project(project)
+    first = _scoped(compile_project(project), intent.apps)
     wanted = {n: first.nodes[n] for n in names}
     gathered = gather(wanted, connect, project.settings.state_dir, project.settings.parallel)
-    desired = compile_project(project, _facts(gathered))
+    desired = _scoped(compile_project(project, _facts(gathered)), intent.apps)
     # Placement may move with live facts: probe again the nodes whose resources the first pass missed.
     again = {
         n: desired.nodes[n]
@@ -56,8 +85,32 @@ def make_plan(
     }
     if again:
         gathered.update(gather(again, connect, project.settings.state_dir, project.settings.parallel))
-    diffs = {n: diff_node(desired.nodes[n], g.facts) for n, g in gathered.items() if g.facts is not None}
-    return Plan(project, desired, gathered, diffs, _document(project, names, desired, gathered, diffs))
+    return plan_from(project, names, desired, gathered, intent)
+
+
+def plan_from(
+    project: Project, names: list[str], desired: DesiredState, gathered: dict[str, NodeGather], intent: Intent
+) -> Plan:
+    """Diff what was gathered against `desired` (only the intent's apps may lose resources)."""
+    diffs = {
+        n: diff_node(desired.nodes[n], g.facts, intent.apps)
+        for n, g in gathered.items()
+        if g.facts is not None
+    }
+    doc = _document(project, names, desired, gathered, diffs)
+    return Plan(project, desired, gathered, diffs, doc, intent)
+
+
+def _scoped(desired: DesiredState, apps: set[str] | None) -> DesiredState:
+    """Only what belongs to the releases of `apps` (see Resource.in_release_of)."""
+    if apps is None:
+        return desired
+    for nd in desired.nodes.values():
+        nd.resources = [r for r in nd.resources if any(r.in_release_of(a) for a in apps)]
+        nd.apps = {a: p for a, p in nd.apps.items() if a in apps}
+    desired.placements = {a: n for a, n in desired.placements.items() if a in apps}
+    desired.versions = {a: v for a, v in desired.versions.items() if a in apps}
+    return desired
 
 
 def _facts(gathered: dict[str, NodeGather]) -> Facts:
@@ -70,6 +123,28 @@ def _facts(gathered: dict[str, NodeGather]) -> Facts:
         for app in NodeState.from_facts(g.facts.state).apps:
             placements.setdefault(app, set()).add(name)
     return Facts(capacity=capacity, placements={a: frozenset(n) for a, n in placements.items()})
+
+
+def _observed(g: NodeGather) -> str:
+    """A digest of what was seen on the node: every probed resource's live attributes and the state
+    file (not volatile facts such as free disk)."""
+    import hashlib
+    import json
+
+    assert g.facts is not None
+    seen = {rid: live_attributes(rid, g.facts) for rid in sorted(g.probed)}
+    body = json.dumps({"resources": seen, "state": g.facts.state}, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _interrupted(g: NodeGather) -> list[str]:
+    from ..apply.lock import held
+
+    assert g.facts is not None
+    if held(g.facts.lock):
+        return []
+    state = NodeState.from_facts(g.facts.state)
+    return sorted(r.id for recs in state.releases.values() for r in recs if r.status in UNFINISHED)
 
 
 def _change_doc(change: Change) -> ChangeDoc:
@@ -119,6 +194,8 @@ def _document(
             }
         nodes.append(
             NodeDoc(
+                observed=_observed(g) if g.facts else None,
+                interrupted=_interrupted(g) if g.facts else [],
                 name=name,
                 address=node.address,
                 transport=node.transport,

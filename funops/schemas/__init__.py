@@ -10,6 +10,7 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 def schema_for(what: str) -> dict[str, Any]:
     from pydantic import TypeAdapter
 
+    from ..drift.document import drift_schema
     from ..model.inventory import InventoryFile, Node
     from ..model.manifests import Manifest
     from ..model.settings import Settings
@@ -17,6 +18,12 @@ def schema_for(what: str) -> dict[str, Any]:
 
     if what == "plan":
         return plan_schema()
+    if what == "history":
+        from ..release.document import history_schema
+
+        return history_schema()
+    if what == "drift":
+        return drift_schema()
     if what == "manifest":
         schema = TypeAdapter(Manifest).json_schema(by_alias=True)
         schema["title"] = "funops manifest (Application, Service, Ingress or Release)"

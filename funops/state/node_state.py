@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .records import UNFINISHED, ReleaseRecord, interrupted
+
 STATE_FILE = "state.json"
 FORMAT_VERSION = 1
 
@@ -35,10 +37,33 @@ class NodeState(BaseModel):
     managed: dict[str, ManagedResource] = {}
     apps: dict[str, AppRecord] = {}
     owed: list[str] = []  # handlers a change made but that did not run yet (a failure, a lost link)
+    releases: dict[str, list[ReleaseRecord]] = {}  # app → its last releases on this node, oldest first
 
     @classmethod
     def from_facts(cls, data: dict[str, Any] | None) -> NodeState:
         return cls.model_validate(data) if data else cls()
+
+    def record(self, rec: ReleaseRecord, keep: int) -> None:
+        """Add or update a release record; only the last `keep` releases of an app stay."""
+        kept = [r for r in self.releases.get(rec.app, []) if r.id != rec.id] + [rec]
+        self.releases[rec.app] = sorted(kept, key=lambda r: r.number)[-keep:]
+
+    def set_status(self, release_id: str, status: str, **update: object) -> None:
+        for app, recs in self.releases.items():
+            self.releases[app] = [
+                r.model_copy(update={"status": status, **update}) if r.id == release_id else r for r in recs
+            ]
+
+    def settle_interrupted(self) -> None:
+        """Called by the holder of the node's lock: any unfinished record belongs to a dead apply."""
+        for app, recs in self.releases.items():
+            self.releases[app] = [interrupted(r) if r.status in UNFINISHED else r for r in recs]
+
+    def artifacts(self) -> set[str]:
+        return {sha for recs in self.releases.values() for r in recs for sha in r.artifacts()}
+
+    def images(self) -> set[str]:
+        return {img for recs in self.releases.values() for r in recs for img in r.images()}
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, indent=2) + "\n"

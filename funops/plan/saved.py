@@ -1,0 +1,75 @@
+"""Saved plans: `funops plan --out plan.json`, then `funops apply plan.json` applies exactly that plan
+— or refuses, when a node changed since it was made, the repo renders differently, or it is too old."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..errors import FunopsError
+from .document import PlanDoc
+from .planner import Plan
+
+
+@dataclass
+class SavedPlan:
+    path: Path
+    doc: PlanDoc
+
+    @property
+    def targets(self) -> list[str]:
+        return self.doc.targets
+
+    def revision_to_load(self, asked: str | None) -> str | None:
+        """The plan's own commit (later edits of the working tree do not matter); a plan made from
+        a dirty tree can only be checked against the working tree as it is now."""
+        rev = self.doc.revision
+        if asked is not None and asked != rev.commit:
+            raise FunopsError(f"{self.path} was made at {rev.commit or rev.ref}; do not pass --revision")
+        return rev.commit if rev.commit and not rev.dirty else None
+
+    def check_still_valid(self, plan: Plan, max_age_seconds: float) -> None:
+        saved, fresh = self.doc, plan.doc
+        made = dt.datetime.fromisoformat(saved.created_at)
+        age = (dt.datetime.now(dt.UTC) - made).total_seconds()
+        if age > max_age_seconds:
+            raise FunopsError(
+                f"{self.path} is {age / 60:.0f} min old (savedPlanMaxAgeSeconds: {max_age_seconds:g}): "
+                "make a new plan"
+            )
+        if saved.project != fresh.project:
+            raise FunopsError(f"{self.path} is a plan of project {saved.project!r}, not {fresh.project!r}")
+        changed = []
+        for before, now in zip(saved.nodes, fresh.nodes, strict=True):
+            if not now.reachable:
+                changed.append(f"{now.name} is unreachable now")
+            elif before.observed != now.observed:
+                changed.append(f"{now.name} changed since the plan was made")
+            elif [c.model_dump() for c in before.changes] != [c.model_dump() for c in now.changes]:
+                changed.append(f"{now.name}: the repo now renders other changes")
+        if changed:
+            raise FunopsError(f"refusing {self.path}: {'; '.join(changed)}. Make a new plan and review it.")
+
+
+def read_saved_plan(path: Path) -> SavedPlan:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FunopsError(f"cannot read {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise FunopsError(f"{path}:{exc.lineno}: not a saved plan (invalid JSON: {exc.msg})") from None
+    if not isinstance(data, dict) or data.get("kind") != "plan":
+        raise FunopsError(f"{path}: not a saved plan (write one with `funops plan --out {path.name}`)")
+    try:
+        doc = PlanDoc.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise FunopsError(f"{path}: {where}: {err['msg']} (made by another funops version?)") from None
+    if any(n.observed is None and n.reachable for n in doc.nodes):
+        raise FunopsError(f"{path}: the plan does not record what it saw on the nodes; make a new plan")
+    return SavedPlan(path, doc)

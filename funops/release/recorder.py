@@ -1,0 +1,94 @@
+"""The release records a rollout writes: one per app that changes, on each node where it changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from ..diff.differ import NodeDiff
+from ..plan.planner import Plan
+from ..state.node_state import NodeState
+from ..state.records import PlacementSpec, ReleaseRecord, ResourceSpec, RevisionRef, release_id
+
+
+@dataclass
+class NodeReleases:
+    """What one node's run records: new releases (running, then succeeded or failed) and the
+    releases it undoes (marked rolled_back once it succeeded)."""
+
+    records: list[ReleaseRecord] = field(default_factory=list)
+    rolls_back: list[str] = field(default_factory=list)
+    keep: int = 5
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def releasing_apps(plan: Plan) -> set[str]:
+    """Apps that get a release: those whose own resources change (a deploy), or whose release
+    resources change in a plan that covers them (a rollback may only touch an ingress file)."""
+    apps = set()
+    for name, diff in plan.diffs.items():
+        for change in diff.pending:
+            if change.owner.startswith("app/"):
+                apps.add(change.owner.split("/", 1)[1])
+            res = plan.desired.nodes[name].resource(change.id)
+            for app in plan.intent.apps or ():
+                if res is not None and res.in_release_of(app):
+                    apps.add(app)
+    return apps if plan.intent.apps is None else apps & plan.intent.apps
+
+
+def next_number(plan: Plan, app: str) -> int:
+    numbers = [
+        r.number
+        for g in plan.gathered.values()
+        if g.facts is not None
+        for r in NodeState.from_facts(g.facts.state).releases.get(app, [])
+    ]
+    return max(numbers, default=0) + 1
+
+
+def plan_releases(plan: Plan, rollout: str, who: str) -> dict[str, NodeReleases]:
+    apps = releasing_apps(plan)
+    numbers = {app: next_number(plan, app) for app in apps}
+    rev = plan.project.revision
+    revision = RevisionRef(commit=rev.commit, dirty=rev.dirty, ref=rev.ref)
+    started = now()
+    keep = plan.project.settings.keep_releases
+    out = {}
+    for name, diff in plan.diffs.items():
+        desired = plan.desired.nodes[name]
+        records = [
+            ReleaseRecord(
+                id=release_id(app, numbers[app]),
+                app=app,
+                number=numbers[app],
+                kind=plan.intent.kind,  # type: ignore[arg-type]
+                revision=plan.intent.revisions.get(app, revision),
+                version=placement.version if placement else None,
+                restores=plan.intent.restores.get(app),
+                rollout=rollout,
+                who=who,
+                started=started,
+                strategy=plan.strategy_of(app).model_dump(by_alias=True),
+                placement=PlacementSpec.of(placement) if placement else None,
+                resources=[ResourceSpec.of(r) for r in desired.resources if r.in_release_of(app)],
+            )
+            for app in sorted(apps)
+            if _touches(plan, name, diff, app)
+            for placement in [desired.apps.get(app)]
+        ]
+        rolls_back = [plan.intent.rolls_back[a] for a in sorted(apps) if a in plan.intent.rolls_back]
+        out[name] = NodeReleases(records, rolls_back, keep)
+    return out
+
+
+def _touches(plan: Plan, node: str, diff: NodeDiff, app: str) -> bool:
+    desired = plan.desired.nodes[node]
+    for change in diff.pending:
+        res = desired.resource(change.id)
+        if change.owner == f"app/{app}" or (res is not None and res.in_release_of(app)):
+            return True
+    return False
