@@ -14,7 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..compile.resources import DAEMON_RELOAD, NGINX_RELOAD, RESTART_CONTAINER, RESTART_UNIT, NodeDesired
+from ..compile.resources import (
+    DAEMON_RELOAD,
+    NGINX_RELOAD,
+    RESTART_CONTAINER,
+    RESTART_UNIT,
+    NodeDesired,
+    app_of_handler,
+)
 from ..compile.versions import image_repository
 from ..diff.differ import Change, NodeDiff
 from ..gather.probe import LiveFacts
@@ -257,11 +264,7 @@ class NodeRun:
         touched = {
             c.owner.split("/", 1)[1] for c in pending if c.owner.startswith("app/") and c.action != "delete"
         }
-        for h in handlers:
-            if h.startswith(RESTART_UNIT):
-                touched.add(h[len(RESTART_UNIT) :].removesuffix(".service"))
-            elif h.startswith(RESTART_CONTAINER):
-                touched.add(h[len(RESTART_CONTAINER) :])
+        touched |= {app for h in handlers if (app := app_of_handler(h))}
         checks = []
         for name in sorted(touched):
             app = self.desired.apps.get(name)

@@ -181,7 +181,10 @@ def _show_plan(doc: PlanDoc, output: Output, for_apply: bool = False) -> None:
 
 
 def _resume_targets(entries: list[dict]) -> list[str]:
-    last = next((e for e in reversed(entries) if e.get("event") == "apply"), None)
+    last = next(
+        (e for e in reversed(entries) if e.get("event") == "apply" and e.get("kind", "deploy") == "deploy"),
+        None,
+    )
     if last is None:
         fail("nothing to resume: the journal has no apply")
     targets = sorted(

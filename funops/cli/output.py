@@ -14,14 +14,9 @@ if TYPE_CHECKING:
 
     from ..errors import Problem
 
-# The exit-code contract of every command (DESIGN §5).
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_PARTIAL, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
-_SEVERITY = (EXIT_OK, EXIT_CHANGES, EXIT_UNREACHABLE, EXIT_PARTIAL, EXIT_ERROR)
+from ..exit_codes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, worst
 
-
-def worst(*codes: int) -> int:
-    """Where several exit codes hold, the most severe wins: 1 > 3 > 4 > 2 > 0."""
-    return max(codes, key=_SEVERITY.index)
+__all__ = ["EXIT_CHANGES", "EXIT_ERROR", "EXIT_OK", "EXIT_PARTIAL", "EXIT_UNREACHABLE", "worst"]
 
 
 class Output(StrEnum):

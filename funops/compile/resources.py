@@ -32,6 +32,16 @@ def restart_container(name: str) -> str:
     return f"{RESTART_CONTAINER}{name}"
 
 
+def app_of_handler(handler: str) -> str | None:
+    """The app a restart handler restarts (units are `<app>.service`, containers are named after
+    their app); None for node-wide handlers (daemon-reload, nginx)."""
+    if handler.startswith(RESTART_UNIT):
+        return handler[len(RESTART_UNIT) :].removesuffix(".service")
+    if handler.startswith(RESTART_CONTAINER):
+        return handler[len(RESTART_CONTAINER) :]
+    return None
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..exit_codes import EXIT_CHANGES as EXIT_DRIFT
+from ..exit_codes import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, worst
 from ..load.project import Project
 from ..plan.document import RevisionDoc
 from ..plan.planner import Plan, make_plan
@@ -14,14 +16,6 @@ from .acks import LocatedAck, apply_acks, load_acks
 from .classify import classify_node
 from .document import DRIFT_CLASSES, DriftDoc, FixDoc, NodeDriftDoc, SummaryDoc
 from .extras import probe_extras
-
-# DESIGN §5: where several codes hold, the highest severity wins (1 > 3 > 4 > 2 > 0).
-EXIT_OK, EXIT_ERROR, EXIT_DRIFT, EXIT_PARTIAL, EXIT_UNREACHABLE = 0, 1, 2, 3, 4
-_SEVERITY = {EXIT_OK: 0, EXIT_DRIFT: 1, EXIT_UNREACHABLE: 2, EXIT_PARTIAL: 3, EXIT_ERROR: 4}
-
-
-def worst(*codes: int) -> int:
-    return max(codes, key=_SEVERITY.__getitem__, default=EXIT_OK)
 
 
 @dataclass

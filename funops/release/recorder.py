@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from ..compile.resources import app_of_handler
 from ..diff.differ import NodeDiff
 from ..plan.planner import Plan
 from ..state.node_state import NodeState
@@ -30,6 +31,8 @@ def releasing_apps(plan: Plan) -> set[str]:
     resources change in a plan that covers them (a rollback may only touch an ingress file)."""
     apps = set()
     for name, diff in plan.diffs.items():
+        # A restart owed by an unfinished apply completes that app's change: it is released again.
+        apps |= {app for h in diff.owed if (app := app_of_handler(h)) in plan.desired.nodes[name].apps}
         for change in diff.pending:
             if change.owner.startswith("app/"):
                 apps.add(change.owner.split("/", 1)[1])
@@ -87,6 +90,8 @@ def plan_releases(plan: Plan, rollout: str, who: str) -> dict[str, NodeReleases]
 
 def _touches(plan: Plan, node: str, diff: NodeDiff, app: str) -> bool:
     desired = plan.desired.nodes[node]
+    if any(app_of_handler(h) == app for h in diff.owed):
+        return True
     for change in diff.pending:
         res = desired.resource(change.id)
         if change.owner == f"app/{app}" or (res is not None and res.in_release_of(app)):
