@@ -18,24 +18,29 @@ if TYPE_CHECKING:
     from .progress import Progress
 
 
-def refuse_bad_revision(plan: Plan, force: bool) -> None:
-    """A revision that was rolled back stays rolled back: re-running CI on it (or a cron fix) must not
-    bring it back by itself (argoproj/argo-cd#9570). --force deploys it anyway."""
+def bad_revision_hits(plan: Plan) -> list[tuple[str, str]]:
+    """(app, release id) for each app the plan would deploy at a commit that was rolled back."""
     from ..release.history import bad_revisions, node_states
     from ..release.recorder import releasing_apps
 
     rev = plan.project.revision
-    if force or not rev.commit or rev.dirty or plan.intent.kind != "deploy":
-        return
+    if not rev.commit or rev.dirty or plan.intent.kind != "deploy":
+        return []
     bad = bad_revisions(node_states(plan.gathered))
-    hits = sorted(
+    return sorted(
         (app, bad[app][rev.commit]) for app in releasing_apps(plan) if rev.commit in bad.get(app, {})
     )
+
+
+def refuse_bad_revision(plan: Plan, force: bool) -> None:
+    """A revision that was rolled back stays rolled back: re-running CI on it (or a cron fix) must not
+    bring it back by itself (argoproj/argo-cd#9570). --force deploys it anyway."""
+    hits = [] if force else bad_revision_hits(plan)
     if hits:
         which = ", ".join(f"{app} (release {rid} was rolled back)" for app, rid in hits)
         fail(
-            f"revision {rev.commit[:12]} was rolled back for {which}: refusing to deploy it again. "
-            "Commit a fix, or pass --force to deploy this revision anyway."
+            f"revision {plan.project.revision.commit[:12]} was rolled back for {which}: refusing to deploy "
+            "it again. Commit a fix, or pass --force to deploy this revision anyway."
         )
 
 

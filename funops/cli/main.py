@@ -88,6 +88,20 @@ def plan(
     if out:
         out.write_text(doc.to_json(), encoding="utf-8")
     _show_plan(doc, output)
+    from .converge import bad_revision_hits
+
+    for app_name, rid in bad_revision_hits(result):
+        console(stderr=True).print(
+            f"[yellow]warning:[/] this revision of {app_name} was rolled back ({rid}); apply will refuse it "
+            "without --force"
+        )
+    from .converge import bad_revision_hits
+
+    for app_name, rid in bad_revision_hits(result):
+        console(stderr=True).print(
+            f"[yellow]warning:[/] this revision of {app_name} was rolled back ({rid}); apply will refuse it "
+            "without --force"
+        )
     unreachable = [n for n in doc.nodes if not n.reachable]
     if unreachable and not skip_unreachable:
         console(stderr=True).print(
@@ -358,7 +372,9 @@ def render(
 
 @app.command()
 def schema(
-    what: Annotated[str, typer.Argument(help="manifest, inventory, settings or plan")] = "manifest",
+    what: Annotated[
+        str, typer.Argument(help="manifest, inventory, settings, plan, drift or history")
+    ] = "manifest",
 ) -> None:
     """Print a JSON Schema (for editors, CI checks of --output json)."""
     import json
@@ -368,7 +384,7 @@ def schema(
     try:
         typer.echo(json.dumps(schema_for(what), indent=2, sort_keys=True))
     except KeyError:
-        fail(f"unknown schema {what!r}; choose manifest, inventory, settings or plan")
+        fail(f"unknown schema {what!r}; choose manifest, inventory, settings, plan, drift or history")
 
 
 @app.command()

@@ -33,7 +33,7 @@ class SavedPlan:
         return rev.commit if rev.commit and not rev.dirty else None
 
     def check_still_valid(self, plan: Plan, max_age_seconds: float) -> None:
-        saved, fresh = self.doc, plan.doc
+        saved = self.doc
         made = dt.datetime.fromisoformat(saved.created_at)
         age = (dt.datetime.now(dt.UTC) - made).total_seconds()
         if age > max_age_seconds:
@@ -41,6 +41,7 @@ class SavedPlan:
                 f"{self.path} is {age / 60:.0f} min old (savedPlanMaxAgeSeconds: {max_age_seconds:g}): "
                 "make a new plan"
             )
+        fresh = plan.doc
         if saved.project != fresh.project:
             raise FunopsError(f"{self.path} is a plan of project {saved.project!r}, not {fresh.project!r}")
         changed = []

@@ -54,7 +54,7 @@ def print_text(doc: PlanDoc, console: Any) -> None:
         if not node.reachable:
             console.print(f"  [red]unreachable:[/] {escape(node.error or '')}")
             continue
-        if not node.changes and not node.owed:
+        if not node.changes and not node.owed and not node.interrupted:
             console.print(f"  [dim]no changes ({node.unchanged} resources as desired)[/]")
             continue
         width = max((len(c.id) for c in node.changes), default=0)
@@ -65,6 +65,11 @@ def print_text(doc: PlanDoc, console: Any) -> None:
             )
         if node.owed:
             console.print(f"  [magenta]! owed from an unfinished apply:[/] {', '.join(node.owed)}")
+        if node.interrupted:
+            console.print(
+                f"  [magenta]! interrupted release(s):[/] {', '.join(node.interrupted)} "
+                "(their apply stopped; the next apply records them as failed)"
+            )
         if node.handlers:
             console.print(f"  [dim]then:[/] {', '.join(node.handlers)}")
     console.print()
@@ -90,7 +95,7 @@ def to_markdown(doc: PlanDoc) -> str:
         if not node.reachable:
             lines += [f"#### {node.name} — :x: unreachable", "", f"`{_md(node.error or '')}`", ""]
             continue
-        if not node.changes and not node.owed:
+        if not node.changes and not node.owed and not node.interrupted:
             lines += [f"#### {node.name} — no changes", ""]
             continue
         lines += [
@@ -105,6 +110,10 @@ def to_markdown(doc: PlanDoc) -> str:
             )
         if node.owed:
             lines.append(f"| ! | owed handlers | | {_md(', '.join(node.owed))} |")
+        if node.interrupted:
+            lines.append(
+                f"| ! | interrupted releases | | {_md(', '.join(node.interrupted))} (to be recorded failed) |"
+            )
         lines.append("")
         if node.handlers:
             lines += [f"Then: {_md(', '.join(node.handlers))}", ""]

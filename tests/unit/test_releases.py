@@ -131,3 +131,27 @@ def test_artifacts_are_kept_and_restored_and_unneeded_ones_go(tmp_path: Path) ->
     (tmp_path / "state" / "artifacts" / sha).write_bytes(b"tampered\n")
     done = sh(write.script)
     assert done.returncode == 1 and b"damaged" in done.stdout
+
+
+def test_a_saved_plan_past_its_age_is_refused(tmp_path: Path) -> None:
+    import json
+
+    from funops.plan.saved import read_saved_plan
+
+    doc = {
+        "formatVersion": 1, "kind": "plan", "project": "demo",
+        "revision": {"commit": "c1", "dirty": False, "ref": "working tree"},
+        "createdAt": "2026-01-01T00:00:00+00:00", "targets": [],
+        "summary": {"create": 0, "update": 0, "delete": 0, "unchanged": 0, "owed": 0, "nodes": 0,
+                    "nodesChanged": 0, "nodesUnreachable": 0},
+        "placements": {}, "versions": {}, "nodes": [],
+    }  # fmt: skip
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(doc))
+    saved = read_saved_plan(path)
+    assert saved.revision_to_load(None) == "c1"
+    with pytest.raises(FunopsError, match="min old"):
+        saved.check_still_valid(None, max_age_seconds=3600)  # type: ignore[arg-type]
+    path.write_text('{"kind": "drift"}')
+    with pytest.raises(FunopsError, match="not a saved plan"):
+        read_saved_plan(path)
