@@ -95,13 +95,6 @@ def plan(
             f"[yellow]warning:[/] this revision of {app_name} was rolled back ({rid}); apply will refuse it "
             "without --force"
         )
-    from .converge import bad_revision_hits
-
-    for app_name, rid in bad_revision_hits(result):
-        console(stderr=True).print(
-            f"[yellow]warning:[/] this revision of {app_name} was rolled back ({rid}); apply will refuse it "
-            "without --force"
-        )
     unreachable = [n for n in doc.nodes if not n.reachable]
     if unreachable and not skip_unreachable:
         console(stderr=True).print(
@@ -152,7 +145,7 @@ def apply(
 
         with reported():
             saved = read_saved_plan(plan_file)
-        revision, node = saved.revision_to_load(revision), saved.targets
+            revision, node = saved.revision_to_load(revision), saved.targets
     project = _load(repo, revision, inventory)
     if project.revision.commit and project.revision.dirty and not allow_dirty and not sys.stdin.isatty():
         fail(
@@ -215,17 +208,16 @@ def _load_for_nodes(repo: Path, inventory: list[Path] | None) -> Project:
     from ..errors import InputError
     from ..load.loader import load_project
 
+    inventory_files = [p.resolve() for p in inventory] if inventory else None
     try:
-        return load_project(repo.resolve(), None, [p.resolve() for p in inventory] if inventory else None)
+        return load_project(repo.resolve(), None, inventory_files)
     except InputError as exc:
         console(stderr=True).print(
             f"[yellow]warning:[/] the repo does not validate ({len(exc.problems)} problem(s), "
             f"first: {exc.problems[0]}); using its settings and inventory only"
         )
     with reported():
-        return load_project(
-            repo.resolve(), None, [p.resolve() for p in inventory] if inventory else None, manifests=False
-        )
+        return load_project(repo.resolve(), None, inventory_files, manifests=False)
 
 
 @app.command()
