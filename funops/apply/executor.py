@@ -153,8 +153,9 @@ class NodeRun:
         changes = [self._record(state)]
         self._recorded = state.model_copy(deep=True)
         # Deletions: what runs first (containers, units), then the files they used.
+        kept_images = state.images()  # a kept release may still need a removed container's image
         for change in sorted(deletes, key=lambda c: {"container": 0, "unit": 1}.get(c.kind, 2)):
-            changes.append(self._delete(change))
+            changes.append(self._delete(change, kept_images))
         changes += [
             t.write_file(by_id[c.id], self.state_dir, path)
             for c in writes
@@ -249,12 +250,11 @@ class NodeRun:
             tasks.append(t.prune_images(repositories, state.images() | images))
         return tasks
 
-    def _delete(self, change: Change) -> t.Task:
+    def _delete(self, change: Change, kept_images: set[str]) -> t.Task:
         name = change.id.split(":", 1)[1]
         if change.kind == "container":
             app = change.owner.split("/", 1)[-1]
-            keep = NodeState.from_facts(self.facts.state).images()
-            return t.remove_container(name, remove_image=app in self.cleanup_images, keep_images=keep)
+            return t.remove_container(name, remove_image=app in self.cleanup_images, keep_images=kept_images)
         if change.kind == "unit":
             return t.stop_unit(name)
         return t.remove_file(name, self.state_dir, self.transport.path)

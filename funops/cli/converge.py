@@ -69,15 +69,22 @@ def confirm_and_run(
     from .progress import Progress
 
     progress = Progress(con, json_events=output is Output.json)
-    result, code = _run(plan, connections, progress, parallel, skip_unreachable)
+    result, code = run_rollout(plan, connections, progress, parallel, skip_unreachable)
     if result.halted:
         code = worst(code, _auto_rollback(plan, result, connections, progress, parallel))
     return code
 
 
-def _run(
-    plan: Plan, connections: Connections, progress: Progress, parallel: int | None, skip_unreachable: bool
+def run_rollout(
+    plan: Plan,
+    connections: Connections,
+    progress: Progress,
+    parallel: int | None = None,
+    skip_unreachable: bool = False,
+    trigger: str | None = None,
 ) -> tuple[RolloutResult, int]:
+    """Execute the plan, journal it (with what triggered it, if not a plain apply), and say the exit
+    code its outcomes give."""
     from ..apply import journal
     from ..apply.lock import LockHeld
     from ..apply.rollout import execute, journal_entry
@@ -97,7 +104,10 @@ def _run(
         code = EXIT_UNREACHABLE
     else:
         code = EXIT_OK
-    journal.append(journal_path(plan), journal_entry(plan, result, code))
+    entry = journal_entry(plan, result, code)
+    if trigger:
+        entry["trigger"] = trigger
+    journal.append(journal_path(plan), entry)
     progress.summary(result, code)
     return result, code
 
@@ -127,7 +137,7 @@ def _auto_rollback(
         target = back.intent.restores[app] if back else None
         progress.emit({"event": "auto-rollback", "app": app, "from": failed, "to": target, "nodes": nodes})
         if back is not None:
-            _, rolled = _run(back, connections, progress, parallel, skip_unreachable=False)
+            _, rolled = run_rollout(back, connections, progress, parallel)
             code = worst(code, rolled)
     return code
 

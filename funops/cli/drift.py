@@ -101,12 +101,10 @@ def _fix(
 
     Only drift is fixed: a node that also has repo changes not applied yet, or acknowledged drift that
     a converge would overwrite, is refused (that is a deploy: `funops apply`)."""
-    from ..apply import journal
-    from ..apply.lock import LockHeld
-    from ..apply.rollout import execute, journal_entry
     from ..drift.check import run_check, settle
     from ..drift.document import FixDoc, FixOutcomeDoc
     from ..plan.planner import make_plan
+    from .converge import run_rollout
     from .progress import Progress
 
     doc = check.doc
@@ -145,15 +143,7 @@ def _fix(
             con.print("Cancelled; nothing was changed.")
             raise typer.Exit(doc.exit_code)
     progress = Progress(con, json_events=False)
-    try:
-        result = execute(plan, connections, progress.emit)
-    except LockHeld as exc:
-        fail(f"{exc}; nothing was changed. An apply is running on {exc.node}: check again when it is done.")
-    statuses = {o.status for o in result.outcomes.values()}
-    code = 3 if result.halted or "failed" in statuses else (4 if "unreachable" in statuses else 0)
-    entry = journal_entry(plan, result, code)
-    entry["trigger"] = "drift --fix"
-    journal.append(journal.journal_path(project.root, project.settings.journal), entry)
+    result, _ = run_rollout(plan, connections, progress, trigger="drift --fix")
     with reported():
         after = run_check(project, doc.targets, connections)
     fixed = FixDoc(
