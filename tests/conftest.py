@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE_PARTS = ["funops.yaml", "inventory", "manifests", "certs", "secrets"]
+EXAMPLE_PARTS = ["funops.yaml", "inventory", "manifests", "templates", "certs", "secrets"]
 
 
 def copy_example(dest: Path) -> Path:

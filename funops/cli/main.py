@@ -335,7 +335,10 @@ def render(
     inventory: InventoryOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write the files under this directory.")] = None,
 ) -> None:
-    """Render the files funops would write on NODE (secrets included: --out files are mode 0600)."""
+    """Render the files funops would write on NODE (secrets included: --out files are mode 0600), and
+    the template each came from (bundled, or the repo's templates/)."""
+    from rich.markup import escape
+
     from ..compile.compiler import compile_project
 
     project = _load(repo, revision, inventory)
@@ -345,21 +348,23 @@ def render(
         desired = compile_project(project).nodes[node]
     con = console()
     for res in desired.resources:
+        origin = f"  [dim]from {escape(res.template.describe())}[/]" if res.template else ""
         if res.kind != "file" or res.content is None:
             detail = res.run_spec if res.run_spec is not None else dict(res.desired)
-            con.print(f"[dim]{res.id}[/] {detail}")
+            con.print(f"[dim]{res.id}[/] {detail}{origin}")
             continue
         if out is None:
             con.print(
                 f"[bold]{res.id}[/] mode {res.desired['mode']}"
                 + (" [yellow](secret)[/]" if res.secret else "")
+                + origin
             )
             continue
         target = out / res.name.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(res.content)
         target.chmod(0o600 if res.secret else int(res.desired["mode"], 8))
-        con.print(f"wrote {target}")
+        con.print(f"wrote {target}{origin}")
 
 
 @app.command()

@@ -18,7 +18,7 @@ from ..model.inventory import Node
 from ..model.manifests import Application, Ingress, SecretRef
 from . import resources as r
 from .placement import NodeCapacity, place
-from .render import Renderer
+from .render import REPO_TEMPLATE_DIR, Renderer, TemplateOrigin, template_location
 from .versions import assign_versions, image_repository, wanted_versions
 
 APPS_DIR = "/etc/funops/apps"
@@ -125,10 +125,13 @@ class _Compiler:
         restart = r.restart_container(name) if is_container else r.restart_unit(unit)
 
         for i, cfg in enumerate(app.spec.config_files):
-            content = self._config_content(cfg.content, cfg.source, ctx, ("spec", "configFiles", i), where)
+            path = ("spec", "configFiles", i)
+            content, origin = self._config_content(cfg.content, cfg.source, ctx, path, where)
             if content is not None:
                 desired.resources.append(
-                    _file(cfg.path, content, owner, cfg.mode, cfg.owner, cfg.group, (restart,))
+                    _file(
+                        cfg.path, content, owner, cfg.mode, cfg.owner, cfg.group, (restart,), template=origin
+                    )
                 )
 
         env, secret = self._env(app, ctx)
@@ -142,8 +145,9 @@ class _Compiler:
                 env_sha = r.sha256(data)
                 # A container reads its env only when created: the env hash is part of its spec hash.
                 handlers = () if is_container else (restart,)
+                origin = self._origin(template)
                 desired.resources.append(
-                    _file(env_file, data, owner, "0600", "root", "root", handlers, secret)
+                    _file(env_file, data, owner, "0600", "root", "root", handlers, secret, template=origin)
                 )
 
         image = None
@@ -162,6 +166,7 @@ class _Compiler:
                         order=r.ORDER_CONTAINER,
                         desired={"image": image, "specHash": spec_hash, "status": "running"},
                         run_spec=spec,
+                        template=self._origin("container/run.json.j2"),
                     )
                 )
         else:
@@ -180,6 +185,7 @@ class _Compiler:
                         "root",
                         (r.DAEMON_RELOAD, restart),
                         order=r.ORDER_UNIT_FILE,
+                        template=self._origin("systemd/app.service.j2"),
                     )
                 )
             desired.resources.append(
@@ -250,15 +256,23 @@ class _Compiler:
 
     def _config_content(
         self, content: str | None, source: str | None, ctx: dict, path: tuple, where: Any
-    ) -> bytes | None:
+    ) -> tuple[bytes | None, TemplateOrigin | None]:
+        """The file's bytes, and the template they came from when `source` is one of the repo's
+        templates/ (rendered through the loader: it may include or extend other templates, and its
+        errors name its own line)."""
         if content is not None:
             text = self._string(content, ctx, where, (*path, "content"))
-            return None if text is None else text.encode()
-        data = self.project.source.read_bytes(source or "") or b""
-        if not (source or "").endswith(".j2"):
-            return data
+            return (None if text is None else text.encode()), None
+        source = source or ""
+        if source.startswith(f"{REPO_TEMPLATE_DIR}/") and source.endswith(".j2"):
+            name = source.removeprefix(f"{REPO_TEMPLATE_DIR}/")
+            text = self._render(name, where, (*path, "source"), **ctx)
+            return (None, None) if text is None else (text.encode(), self._origin(name))
+        data = self.project.source.read_bytes(source) or b""
+        if not source.endswith(".j2"):
+            return data, None
         text = self._string(data.decode("utf-8"), ctx, where, (*path, "source"))
-        return None if text is None else text.encode()
+        return (None if text is None else text.encode()), None
 
     # ---- ingress ----------------------------------------------------------------------------
 
@@ -309,6 +323,7 @@ class _Compiler:
                         (r.NGINX_RELOAD,),
                         order=r.ORDER_NGINX,
                         routes=tuple(sorted({self.project.services[x.service].spec.app for x in spec.rules})),
+                        template=self._origin("nginx/site.conf.j2"),
                     )
                 )
 
@@ -387,6 +402,12 @@ class _Compiler:
             self.problems.append(_template_problem(exc, template, where, path))
             return None
 
+    def _origin(self, template: str) -> TemplateOrigin | None:
+        try:
+            return self.renderer.origin(template)
+        except jinja2.TemplateError:  # it failed to render: the problem is reported already
+            return None
+
     def _render_json(self, template: str, where: Any, **ctx: Any) -> dict | None:
         text = self._render(template, where, ("spec",), **ctx)
         if text is None:
@@ -395,7 +416,12 @@ class _Compiler:
             return json.loads(text)
         except json.JSONDecodeError as exc:
             self.problems.append(
-                Problem(f"templates/{template}", exc.lineno, "", f"not valid JSON: {exc.msg}")
+                Problem(
+                    _template_path(self._origin(template), template),
+                    exc.lineno,
+                    "",
+                    f"not valid JSON: {exc.msg}",
+                )
             )
             return None
 
@@ -423,6 +449,7 @@ def _file(
     secret: bool = False,
     order: int = r.ORDER_FILE,
     routes: tuple[str, ...] = (),
+    template: TemplateOrigin | None = None,
 ) -> r.Resource:
     return r.Resource(
         id=f"file:{path}",
@@ -434,6 +461,7 @@ def _file(
         desired={"sha256": r.sha256(data), "mode": mode.rjust(4, "0"), "owner": user, "group": group},
         content=data,
         routes=routes,
+        template=template,
     )
 
 
@@ -455,12 +483,17 @@ def _jinja_message(exc: jinja2.TemplateError) -> str:
     return f"template error: {exc.message or exc}"
 
 
+def _template_path(origin: TemplateOrigin | None, template: str) -> str:
+    return origin.path if origin else f"{REPO_TEMPLATE_DIR}/{template}"
+
+
 def _template_problem(exc: jinja2.TemplateError, template: str, where: Any, path: tuple) -> Problem:
-    """A failing bundled or repo template: name the template line and the manifest being rendered."""
-    line = getattr(exc, "lineno", None)
+    """A failing bundled or repo template: name the template file and line the error is in (a repo
+    template, or the bundled one it extends) and the manifest being rendered."""
+    file, line = template_location(exc)
     base = where.problem(path, "")
     return Problem(
-        f"templates/{template}",
+        file or f"{REPO_TEMPLATE_DIR}/{template}",
         line,
         "",
         f"{_jinja_message(exc)} (rendering {base.file}:{base.line})",

@@ -1,16 +1,39 @@
-"""The jinja2 environment: StrictUndefined, the repo's templates/ overriding the bundled ones."""
+"""The jinja2 environment: StrictUndefined, the repo's templates/ overriding the bundled ones.
+
+A repo template may extend the bundled one it overrides through the `bundled/` prefix
+(`{% extends "bundled/nginx/site.conf.j2" %}`), so it keeps the bundled template's fixes and only
+fills the blocks it cares about. Every rendered template knows where it came from (`origin`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from types import TracebackType
+from typing import Any, Literal
 
 import jinja2
+import jinja2.meta
 
 from ..load.source import Source
 
 REPO_TEMPLATE_DIR = "templates"
+BUNDLED_PREFIX = "bundled"
+BUNDLED_PATH = "funops/templates"  # where a bundled template lives in funops's source (and wheel)
+
+
+@dataclass(frozen=True)
+class TemplateOrigin:
+    """Where a rendered file's template came from: the repo's templates/ or funops's bundled ones."""
+
+    name: str  # the template name, e.g. "nginx/site.conf.j2"
+    origin: Literal["bundled", "repo"]
+    path: str  # "templates/nginx/site.conf.j2" (repo-relative) or "funops/templates/nginx/site.conf.j2"
+    uses: tuple[str, ...] = ()  # templates it extends, includes or imports, e.g. "bundled/nginx/site.conf.j2"
+
+    def describe(self) -> str:
+        text = f"{self.path} ({self.origin}"
+        return text + (f"; uses {', '.join(self.uses)})" if self.uses else ")")
 
 
 def systemd_quote(value: str) -> str:
@@ -30,12 +53,20 @@ def _bundled_dir() -> str:
 
 class Renderer:
     def __init__(self, source: Source) -> None:
-        def repo_template(name: str) -> str | None:
-            return source.read(f"{REPO_TEMPLATE_DIR}/{name}")
+        def repo_template(name: str) -> tuple[str, str, Any] | None:
+            path = f"{REPO_TEMPLATE_DIR}/{name}"
+            text = source.read(path)
+            # The repo-relative path as the filename: jinja2's errors and tracebacks then name it.
+            return None if text is None else (text, path, lambda: True)
 
+        bundled = jinja2.FileSystemLoader(_bundled_dir())
         self.env = jinja2.Environment(
             loader=jinja2.ChoiceLoader(
-                [jinja2.FunctionLoader(repo_template), jinja2.FileSystemLoader(_bundled_dir())]
+                [
+                    jinja2.PrefixLoader({BUNDLED_PREFIX: bundled}),  # never overridden
+                    jinja2.FunctionLoader(repo_template),
+                    bundled,
+                ]
             ),
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
@@ -55,3 +86,37 @@ class Renderer:
         if "{{" not in text and "{%" not in text:
             return text
         return self.env.from_string(text).render(**context)
+
+    def origin(self, template: str) -> TemplateOrigin:
+        """Where `template` is loaded from (call after a successful render: it is cached then)."""
+        loaded = self.env.get_template(template)
+        filename = loaded.filename or ""
+        if not filename.startswith(f"{REPO_TEMPLATE_DIR}/"):
+            return TemplateOrigin(
+                template.removeprefix(f"{BUNDLED_PREFIX}/"), "bundled", bundled_path(filename)
+            )
+        source, _, _ = self.env.loader.get_source(self.env, template)  # type: ignore[union-attr]
+        uses = jinja2.meta.find_referenced_templates(self.env.parse(source))
+        return TemplateOrigin(template, "repo", filename, tuple(sorted(u for u in uses if u)))
+
+
+def bundled_path(filename: str) -> str:
+    """A bundled template's absolute filename as funops's own path (funops/templates/...)."""
+    base = _bundled_dir().rstrip("/") + "/"
+    return f"{BUNDLED_PATH}/{filename[len(base) :]}" if filename.startswith(base) else filename
+
+
+def template_location(exc: jinja2.TemplateError) -> tuple[str | None, int | None]:
+    """The template file and line a jinja2 error comes from: a syntax error carries them; a render
+    error (an undefined variable, a failing filter) is found in the traceback jinja2 rewrites to
+    template frames. The file is repo-relative for the repo's templates, funops/templates/... else."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return (bundled_path(exc.filename) if exc.filename else None), exc.lineno
+    found: tuple[str | None, int | None] = (None, None)
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith(f"{REPO_TEMPLATE_DIR}/") or filename.startswith(_bundled_dir()):
+            found = (bundled_path(filename), tb.tb_lineno)
+        tb = tb.tb_next
+    return found

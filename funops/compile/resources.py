@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from ..model.inventory import Node
 from ..model.strategy import HealthCheck
+from .render import TemplateOrigin
 
 Kind = Literal["file", "unit", "container"]
 
@@ -58,6 +59,7 @@ class Resource:
     content: bytes | None = field(default=None, repr=False)  # files
     run_spec: Mapping[str, Any] | None = None  # containers: what `docker run` gets
     routes: tuple[str, ...] = ()  # ingress files: the apps whose endpoints and weights they carry
+    template: TemplateOrigin | None = None  # what it was rendered from (bundled or the repo's)
 
     def in_release_of(self, app: str) -> bool:
         """Part of `app`'s release (recorded with it, restored by its rollback): what the app owns,

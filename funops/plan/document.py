@@ -28,6 +28,17 @@ class FieldChangeDoc(_Doc):
     new: Any = Field(description="desired value; null on delete; secrets only as a short fingerprint")
 
 
+class TemplateDoc(_Doc):
+    name: str = Field(description="the template's name, e.g. nginx/site.conf.j2")
+    origin: Literal["bundled", "repo"] = Field(
+        description="bundled: funops's own template; repo: the repo's templates/ (an override or its own)"
+    )
+    path: str = Field(description="templates/<name> in the repo, or funops/templates/<name>")
+    uses: list[str] = Field(
+        [], description="templates it extends, includes or imports (bundled/<name>: the bundled one)"
+    )
+
+
 class ChangeDoc(_Doc):
     id: str = Field(description="stable resource id: file:<path>, unit:<name>, container:<name>")
     kind: Literal["file", "unit", "container"]
@@ -38,6 +49,9 @@ class ChangeDoc(_Doc):
         description="what the change triggers: daemon-reload, restart:…, reload:nginx"
     )
     secret: bool = Field(description="the resource holds secrets: values are never shown")
+    template: TemplateDoc | None = Field(
+        None, description="what the resource was rendered from; null for inline content, deletes, units"
+    )
 
 
 class NodeDoc(_Doc):

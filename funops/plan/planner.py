@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ..compile.compiler import DesiredState, Facts, compile_project
 from ..compile.placement import NodeCapacity
+from ..compile.render import TemplateOrigin
 from ..diff.differ import Change, NodeDiff, diff_node, live_attributes
 from ..errors import FunopsError
 from ..gather.gatherer import NodeGather, gather
@@ -24,6 +25,7 @@ from .document import (
     PlanDoc,
     RevisionDoc,
     SummaryDoc,
+    TemplateDoc,
 )
 
 
@@ -147,7 +149,7 @@ def _interrupted(g: NodeGather) -> list[str]:
     return sorted(r.id for recs in state.releases.values() for r in recs if r.status in UNFINISHED)
 
 
-def _change_doc(change: Change) -> ChangeDoc:
+def _change_doc(change: Change, template: TemplateOrigin | None) -> ChangeDoc:
     def show(field: str, value: object) -> object:
         # Only the content hash of a secret can leak it (a guessable value); mode and owner cannot.
         return fingerprint(value) if change.secret and field == "sha256" and value is not None else value
@@ -163,7 +165,16 @@ def _change_doc(change: Change) -> ChangeDoc:
         ],
         handlers=list(change.handlers),
         secret=change.secret,
+        template=template
+        and TemplateDoc(
+            name=template.name, origin=template.origin, path=template.path, uses=list(template.uses)
+        ),
     )
+
+
+def _template(desired: DesiredState, node: str, change: Change) -> TemplateOrigin | None:
+    res = desired.nodes[node].resource(change.id) if change.action != "delete" else None
+    return res.template if res else None
 
 
 def _document(
@@ -201,7 +212,7 @@ def _document(
                 transport=node.transport,
                 reachable=g.reachable,
                 error=g.error,
-                changes=[_change_doc(c) for c in changes],
+                changes=[_change_doc(c, _template(desired, name, c)) for c in changes],
                 unchanged=sum(1 for c in d.changes if c.action == "unchanged") if d else 0,
                 handlers=d.handlers() if d and (changes or d.owed) else [],
                 owed=d.owed if d else [],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..redact import fingerprint, is_sha256
-from .document import ChangeDoc, NodeDoc, PlanDoc
+from .document import ChangeDoc, NodeDoc, PlanDoc, TemplateDoc
 
 SYMBOL = {"create": "+", "update": "~", "delete": "-"}
 STYLE = {"create": "green", "update": "yellow", "delete": "red"}
@@ -29,6 +29,11 @@ def change_summary(change: ChangeDoc) -> str:
         ]
         return " ".join(shown)
     return ", ".join(f"{f.field}: {short(f.old)} → {short(f.new)}" for f in change.fields)
+
+
+def template_summary(t: TemplateDoc) -> str:
+    """`templates/nginx/site.conf.j2 (repo; uses bundled/nginx/site.conf.j2)`"""
+    return f"{t.path} ({t.origin}" + (f"; uses {', '.join(t.uses)})" if t.uses else ")")
 
 
 def summary_line(doc: PlanDoc) -> str:
@@ -62,6 +67,7 @@ def print_text(doc: PlanDoc, console: Any) -> None:
             console.print(
                 f"  [{STYLE[c.action]}]{SYMBOL[c.action]} {escape(c.id.ljust(width))}[/]  "
                 f"[dim]{escape(c.owner)}[/]  {escape(change_summary(c))}"
+                + (f"  [dim]from {escape(template_summary(c.template))}[/]" if c.template else "")
             )
         if node.owed:
             console.print(f"  [magenta]! owed from an unfinished apply:[/] {', '.join(node.owed)}")
@@ -106,7 +112,9 @@ def to_markdown(doc: PlanDoc) -> str:
         ]
         for c in node.changes:
             lines.append(
-                f"| {SYMBOL[c.action]} | `{_md(c.id)}` | {_md(c.owner)} | {_md(change_summary(c))} |"
+                f"| {SYMBOL[c.action]} | `{_md(c.id)}` | {_md(c.owner)} | {_md(change_summary(c))}"
+                + (f" (from `{_md(template_summary(c.template))}`)" if c.template else "")
+                + " |"
             )
         if node.owed:
             lines.append(f"| ! | owed handlers | | {_md(', '.join(node.owed))} |")

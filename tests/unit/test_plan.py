@@ -75,7 +75,7 @@ def test_rendered_files_written_into_a_node_root_plan_as_unchanged(example: Path
     assert pending_files == []
     # What is left is what files cannot express here: units and containers of this machine.
     assert {c["kind"] for n in doc["nodes"] for c in n["changes"]} <= {"unit", "container"}
-    assert doc["summary"]["unchanged"] == 14  # 6 files on the edge node, 4 on each app node
+    assert doc["summary"]["unchanged"] == 17  # 7 files on the edge node, 5 on each app node
 
 
 def test_a_hand_edit_shows_as_a_field_level_update(example: Path) -> None:
