@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from .config import LABEL, NODE_IMAGE, PACKAGE_DIR, LabError
-from .engine import docker, image_exists
+from .engine import client, image_exists, import_image, prune_images, remove_images
 from .files import remove_tree
 
 RECIPE_VERSION = 1
@@ -120,34 +120,19 @@ def _import(rootfs: Path, ref: str) -> None:
     tar = subprocess.Popen(
         ["tar", "-C", str(rootfs), "--numeric-owner", "--xattrs", "-c", "."], stdout=subprocess.PIPE
     )
-    imp = subprocess.run(
-        [
-            "docker",
-            "import",
-            "-c",
-            'CMD ["/sbin/init"]',
-            "-c",
-            "ENV container=docker",
-            "-c",
-            f"LABEL {LABEL}.recipe={ref.split(':')[1]}",
-            "-",
-            ref,
-        ],
-        stdin=tar.stdout,
-        capture_output=True,
-        text=True,
-    )
     assert tar.stdout is not None
-    tar.stdout.close()
-    if tar.wait() != 0 or imp.returncode != 0:
-        raise LabError(f"docker import failed: {imp.stderr.strip()}")
+    changes = ['CMD ["/sbin/init"]', "ENV container=docker", f"LABEL {LABEL}.recipe={ref.split(':')[1]}"]
+    try:
+        import_image(tar.stdout, ref, changes)
+    finally:
+        tar.stdout.close()
+        if tar.wait() != 0:
+            raise LabError(f"tar of the node rootfs failed ({tar.returncode})")
 
 
 def _prune_old_images(keep: str) -> None:
     """Remove node images of older recipes (they are 400+ MB each); in-use ones are kept by docker."""
-    out = docker("images", NODE_IMAGE, "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout
-    for ref in out.split():
-        if ref != keep:
-            docker("rmi", ref, check=False)
+    tags = {tag for image in client().images.list(name=NODE_IMAGE) for tag in image.tags}
+    remove_images(sorted(tags - {keep}))
     # Untagged leftovers of a forced rebuild (same tag, new image).
-    docker("image", "prune", "--force", "--filter", f"label={LABEL}.recipe", check=False)
+    prune_images(f"{LABEL}.recipe")

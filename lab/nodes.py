@@ -10,11 +10,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
+
+import docker.errors
 
 from . import keys
 from .config import (
@@ -28,7 +32,15 @@ from .config import (
     node_address,
     node_name,
 )
-from .engine import docker, engine_answers, lab_containers, remove_containers
+from .engine import (
+    ENGINE_ERRORS,
+    client,
+    engine_answers,
+    exec_in,
+    inspect_container,
+    lab_containers,
+    remove_containers,
+)
 from .files import remove_tree, write_if_changed
 from .image import build_image
 from .inventory import render_inventory
@@ -46,6 +58,7 @@ LAB_UNITS = frozenset(
         "containerd.service",
     }
 )
+T = TypeVar("T")
 BOOT_TIMEOUT = 180.0  # seconds for one node to reach `running` with sshd answering
 # systemd as PID 1 without --privileged (which fails on these machines): see /work/shared/lab-notes.md.
 CAPABILITIES = (
@@ -109,13 +122,16 @@ class Lab:
         check: bool = False,
         timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
-        """Run a command on the node out of band (docker exec, not SSH). A string runs under `sh -c`."""
+        """Run a command on the node out of band (docker exec, not SSH). A string runs under `sh -c`.
+        A node that is not running is a LabError; a failing command is a non-zero returncode (a
+        LabError with `check`)."""
         argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
-        opts = ["-i"] if input is not None else []
-        if user:
-            opts += ["--user", user]
-        return docker("exec", *opts, self.node(node).container, *argv, input=input, check=check,
-                      timeout=timeout)  # fmt: skip
+        proc = _exec(self.node(node), argv, user=user, input=input, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise LabError(
+                f"`{shlex.join(argv)}` failed on {node} ({proc.returncode}): {proc.stderr.strip()}"
+            )
+        return proc
 
     def ssh_argv(self, node: NodeRef, user: str = "root", known_hosts: Path | None = None) -> list[str]:
         """An OpenSSH client command line (without the remote command) that trusts only the lab's keys."""
@@ -133,12 +149,13 @@ class Lab:
 
     def stop_node(self, node: NodeRef) -> None:
         """Fault injection: stop the node's container (systemd shuts down; state and host keys persist)."""
-        docker("stop", "--time", "20", self.node(node).container)
+        n = self.node(node)
+        _engine(f"stop {n.name}", lambda: client().api.stop(n.container, timeout=20))
 
     def start_node(self, node: NodeRef, timeout: float = BOOT_TIMEOUT) -> None:
         """Start a stopped node and wait until it is `running` with sshd answering; refresh known_hosts."""
         n = self.node(node)
-        docker("start", n.container)
+        _engine(f"start {n.name}", lambda: client().api.start(n.container))
         _wait_ready(n, time.monotonic() + timeout, fresh=False)
         _write_known_hosts(self.dir, self.nodes)
 
@@ -214,11 +231,11 @@ def status() -> list[NodeStatus]:
 
 def _node_status(k: int) -> NodeStatus:
     node = Node.of(k)
-    info = _inspect(node.container) or {}
+    info = inspect_container(node.container) or {}
     state = info.get("State", {}).get("Status", "missing")
     system = "-"
     if state == "running":
-        proc = docker("exec", node.container, "systemctl", "is-system-running", check=False, timeout=30)
+        proc = _exec(node, ["systemctl", "is-system-running"], timeout=30)
         system = proc.stdout.strip() or "unknown"
     image = info.get("Config", {}).get("Image", "-")
     return NodeStatus(
@@ -259,21 +276,52 @@ def _remove_extra(directory: Path, keep: int) -> None:
 
 def _forget_stale_testapp(node: Node) -> None:
     """Remove test app images the node's engine pulled from an older build, so that it pulls anew."""
-    listing = ["exec", node.container, "docker", "images", "--format", "{{.Repository}}:{{.Tag}}"]
-    listing += ["--filter", f"reference={TESTAPP_REPO}"]
-    pulled = set(docker(*listing, check=False).stdout.split())
-    current = set(
-        docker(*listing, "--filter", f"label={LABEL}.recipe={testapp_recipe()}", check=False).stdout.split()
+    stale = sorted(
+        tag
+        for image in _node_images(node, {"reference": [TESTAPP_REPO]})
+        if (image.get("Labels") or {}).get(f"{LABEL}.recipe") != testapp_recipe()
+        for tag in image.get("RepoTags") or []
     )
-    if pulled - current:
-        docker(
-            "exec", node.container, "docker", "image", "rm", "--force", *sorted(pulled - current), check=False
-        )
+    if stale:
+        _exec(node, ["docker", "image", "rm", "--force", *stale])
 
 
-def _inspect(container: str) -> dict | None:
-    proc = docker("inspect", "--type", "container", container, check=False)
-    return json.loads(proc.stdout)[0] if proc.returncode == 0 else None
+def _node_images(node: Node, filters: dict[str, list[str]]) -> list[dict]:
+    """The images of the node's own (nested) engine, from its Engine API on the node's socket: JSON,
+    not `docker images` text. That engine is not reachable from the host (its socket is in the
+    node's /run), hence curl inside the node."""
+    url = "http://localhost/images/json?filters=" + urllib.parse.quote(json.dumps(filters))
+    proc = _exec(node, ["curl", "-sSf", "--unix-socket", "/run/docker.sock", url], timeout=60)
+    if proc.returncode != 0:
+        _log(f"{node.name}: cannot list the node's images: {proc.stderr.strip()}")
+        return []
+    return json.loads(proc.stdout)
+
+
+def _exec(
+    node: Node,
+    argv: Sequence[str],
+    *,
+    user: str | None = None,
+    input: str | None = None,
+    timeout: float | None = 120,
+) -> subprocess.CompletedProcess[str]:
+    """docker exec on a node; the engine's typed errors become a LabError naming the node."""
+    return _engine(
+        f"exec on {node.name}",
+        lambda: exec_in(node.container, argv, user=user, input=input, timeout=timeout),
+    )
+
+
+def _engine(what: str, call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except docker.errors.NotFound as e:
+        raise LabError(f"{what}: no such container ({e.explanation})") from e
+    except docker.errors.APIError as e:
+        raise LabError(f"{what}: {e.explanation or e}") from e
+    except ENGINE_ERRORS as e:
+        raise LabError(f"{what}: the docker engine failed: {e}") from e
 
 
 def _ensure_node(directory: Path, node: Node, image: str, pubkey: str, deadline: float) -> None:
@@ -284,7 +332,7 @@ def _ensure_node(directory: Path, node: Node, image: str, pubkey: str, deadline:
     env_changed = write_if_changed(etc / "node.env", env)
     keys_changed = write_if_changed(etc / "authorized_keys", pubkey)
 
-    info = _inspect(node.container)
+    info = inspect_container(node.container)
     stale = _stale_reason(info, image, directory) if info is not None else None
     if stale:
         _log(f"{node.name}: {stale}, recreating")
@@ -292,12 +340,12 @@ def _ensure_node(directory: Path, node: Node, image: str, pubkey: str, deadline:
         info = None
     if info is None:
         _check_ports_free(node)
-        docker(*_run_args(directory, node, image))
+        _engine(f"run {node.name}", lambda: client().containers.run(**_run_args(directory, node, image)))
     elif not info["State"]["Running"]:
-        docker("start", node.container)
+        _engine(f"start {node.name}", lambda: client().api.start(node.container))
     elif env_changed or keys_changed:
         # The key pair was regenerated under a running node: install the new public key.
-        docker("exec", node.container, "systemctl", "restart", "funops-lab-node.service")
+        _exec(node, ["systemctl", "restart", "funops-lab-node.service"])
     _wait_ready(node, deadline, fresh=info is None)
     _forget_stale_testapp(node)
 
@@ -312,29 +360,33 @@ def _stale_reason(info: dict, image: str, directory: Path) -> str | None:
     return None
 
 
-def _run_args(directory: Path, node: Node, image: str) -> list[str]:
+def _run_args(directory: Path, node: Node, image: str) -> dict[str, Any]:
+    """What `docker run` gets (the SDK's containers.run keywords)."""
     node_dir = directory / "nodes" / node.name
-    args = ["run", "--detach", "--name", node.container, "--hostname", node.name]
-    args += ["--add-host", f"{node.name}:{node.address}"]  # sudo and friends resolve their own name
-    args += [
-        "--label",
-        f"{LABEL}={label_value()}",
-        "--label",
-        f"{LABEL}.node={node.name}",
-        "--label",
-        f"{LABEL}.dir={directory}",
-    ]
-    args += ["--network", "host"]  # the lab's rule: no bridge networks; everything on 127.0.0.0/8
-    for cap in CAPABILITIES:
-        args += ["--cap-add", cap]
-    args += ["--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined"]
-    args += ["--tmpfs", "/run", "--tmpfs", "/run/lock", "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw"]
-    args += ["--volume", f"{node_dir / 'etc'}:/etc/funops-lab:ro"]
-    # The nested engine's overlay2 needs a real filesystem under /var/lib/docker, not overlayfs.
-    args += ["--volume", f"{node_dir / 'docker'}:/var/lib/docker"]
-    args += ["--stop-signal", "SIGRTMIN+3"]  # systemd's "halt cleanly"
-    args += [image, "/sbin/init"]
-    return args
+    return {
+        "image": image,
+        "command": ["/sbin/init"],
+        "detach": True,
+        "name": node.container,
+        "hostname": node.name,
+        "extra_hosts": {node.name: node.address},  # sudo and friends resolve their own name
+        "labels": {
+            LABEL: label_value(),
+            f"{LABEL}.node": node.name,
+            f"{LABEL}.dir": str(directory),
+        },
+        "network_mode": "host",  # the lab's rule: no bridge networks; everything on 127.0.0.0/8
+        "cap_add": list(CAPABILITIES),
+        "security_opt": ["seccomp=unconfined", "apparmor=unconfined"],
+        "tmpfs": {"/run": "", "/run/lock": ""},
+        "volumes": {
+            "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
+            str(node_dir / "etc"): {"bind": "/etc/funops-lab", "mode": "ro"},
+            # The nested engine's overlay2 needs a real filesystem under /var/lib/docker, not overlayfs.
+            str(node_dir / "docker"): {"bind": "/var/lib/docker", "mode": "rw"},
+        },
+        "stop_signal": "SIGRTMIN+3",  # systemd's "halt cleanly"
+    }
 
 
 def _check_ports_free(node: Node) -> None:
@@ -364,8 +416,14 @@ def _wait_ready(node: Node, deadline: float, fresh: bool) -> None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise LabError(f"{node.name}: not running within the timeout ({_diagnose(node)})")
-        argv = ["exec", node.container, "systemctl", "is-system-running", "--wait"]
-        proc = docker(*argv, check=False, timeout=remaining + 5)
+        try:
+            argv = ["systemctl", "is-system-running", "--wait"]
+            proc = exec_in(node.container, argv, timeout=remaining + 5)
+        except docker.errors.APIError as e:
+            if e.status_code != 409:  # 409 Conflict: the container is not running
+                raise LabError(f"{node.name}: {e.explanation or e}") from e
+            logs = client().api.logs(node.container, tail=20).decode(errors="replace")
+            raise LabError(f"{node.name}: container exited:\n{logs}") from e
         state = proc.stdout.strip()
         if state == "running":
             break
@@ -376,9 +434,6 @@ def _wait_ready(node: Node, deadline: float, fresh: bool) -> None:
                 raise LabError(f"{node.name}: systemd is degraded; failed units: {', '.join(failed) or '?'}")
             _log(f"{node.name}: degraded by units that are not the lab's: {', '.join(failed)}")
             break
-        if "is not running" in proc.stderr:
-            logs = docker("logs", "--tail", "20", node.container, check=False)
-            raise LabError(f"{node.name}: container exited:\n{logs.stdout}{logs.stderr}")
         time.sleep(0.25)  # systemd not reachable yet (offline) or still starting
     while not _ssh_answers(node.address):
         if time.monotonic() > deadline:
@@ -387,12 +442,12 @@ def _wait_ready(node: Node, deadline: float, fresh: bool) -> None:
 
 
 def _failed_units(node: Node) -> list[str]:
-    proc = docker("exec", node.container, "systemctl", "--failed", "--plain", "--no-legend", check=False)
+    proc = _exec(node, ["systemctl", "--failed", "--plain", "--no-legend"])
     return [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
 
 
 def _diagnose(node: Node) -> str:
-    proc = docker("exec", node.container, "systemctl", "list-jobs", "--no-legend", check=False, timeout=10)
+    proc = _exec(node, ["systemctl", "list-jobs", "--no-legend"], timeout=10)
     return f"pending jobs: {proc.stdout.strip() or proc.stderr.strip() or 'none'}"
 
 
@@ -406,7 +461,7 @@ def _ssh_answers(address: str) -> bool:
 
 def _host_keys(node: Node) -> list[str]:
     """The node's real public host keys as known_hosts lines for its address."""
-    proc = docker("exec", node.container, "sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub")
+    proc = _exec(node, ["sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub"])
     lines = []
     for line in sorted(proc.stdout.splitlines()):
         parts = line.split()

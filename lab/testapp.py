@@ -8,6 +8,7 @@ v1 and v2 are healthy; v3's /health answers 500.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import tempfile
@@ -16,15 +17,25 @@ import urllib.request
 from pathlib import Path
 
 from .config import LABEL, PACKAGE_DIR, REGISTRY, TESTAPP_REPO, TESTAPP_VERSIONS, LabError
-from .engine import docker
+from .engine import image_label, import_image, prune_images, push
 
 APP_DIR = PACKAGE_DIR / "testapp"
 HOST_FILES = ("/bin/busybox", "/usr/bin/tcpserver")
 UNHEALTHY = {"v3"}
+APPLETS = ("sh", "env", "cat", "grep", "sort", "printf")
+CHANGES = ('CMD ["/app/start"]', "ENV PATH=/bin:/usr/bin")  # Dockerfile instructions of the import
+RECIPE_VERSION = 1  # bump when the images change in a way the recipe below does not show
 
 
 def recipe_hash() -> str:
-    h = hashlib.sha256(Path(__file__).read_bytes())
+    """A hash of what goes into the images (not of this module's code: a refactor rebuilds nothing)."""
+    recipe = {
+        "version": RECIPE_VERSION,
+        "applets": APPLETS,
+        "changes": CHANGES,
+        "unhealthy": sorted(UNHEALTHY),
+    }
+    h = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode())
     for path in [*(APP_DIR / n for n in ("start", "handler")), *map(Path, HOST_FILES)]:
         h.update(path.read_bytes() if path.exists() else b"missing")
     return h.hexdigest()[:12]
@@ -63,17 +74,16 @@ def ensure_testapp() -> list[str]:
     if not registry_answers():
         raise LabError(f"no image registry answers on {REGISTRY}: run `make lab-host`")
     recipe = recipe_hash()
-    label_of = f'{{{{index .Config.Labels "{LABEL}.recipe"}}}}'
     rebuilt = []
     for version, ref in zip(TESTAPP_VERSIONS, testapp_refs(), strict=True):
-        if docker("image", "inspect", "--format", label_of, ref, check=False).stdout.strip() != recipe:
+        if image_label(ref, f"{LABEL}.recipe") != recipe:
             _build(version, ref, recipe)
             rebuilt.append(ref)
         elif registry_has(version):
             continue
-        docker("push", ref)
+        push(ref)
     if rebuilt:  # the builds these tags pointed at before
-        docker("image", "prune", "--force", "--filter", f"label={LABEL}.recipe", check=False)
+        prune_images(f"{LABEL}.recipe")
     return rebuilt
 
 
@@ -87,7 +97,7 @@ def _build(version: str, ref: str, recipe: str) -> None:
             _copy_into(root, Path(path))
         for lib in _shared_libs("/usr/bin/tcpserver"):
             _copy_into(root, lib)
-        for applet in ("sh", "env", "cat", "grep", "sort", "printf"):
+        for applet in APPLETS:
             (root / "bin" / applet).symlink_to("busybox")
         app = root / "app"
         app.mkdir()
@@ -97,15 +107,14 @@ def _build(version: str, ref: str, recipe: str) -> None:
         (app / "HEALTH").write_text(("fail" if version in UNHEALTHY else "ok") + "\n")
         (root / "tmp").mkdir(mode=0o1777)
         tar = subprocess.Popen(["tar", "-C", str(root), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
-        imp = subprocess.run(
-            ["docker", "import", "-c", 'CMD ["/app/start"]', "-c", "ENV PATH=/bin:/usr/bin",
-             "-c", f"LABEL {LABEL}.recipe={recipe}", "-c", f"LABEL {LABEL}.testapp={version}", "-", ref],
-            stdin=tar.stdout, capture_output=True, text=True,
-        )  # fmt: skip
         assert tar.stdout is not None
-        tar.stdout.close()
-        if tar.wait() != 0 or imp.returncode != 0:
-            raise LabError(f"docker import of {ref} failed: {imp.stderr.strip()}")
+        changes = [*CHANGES, f"LABEL {LABEL}.recipe={recipe}", f"LABEL {LABEL}.testapp={version}"]
+        try:
+            import_image(tar.stdout, ref, changes)
+        finally:
+            tar.stdout.close()
+            if tar.wait() != 0:
+                raise LabError(f"tar of the test app's rootfs failed ({tar.returncode})")
 
 
 def _shared_libs(binary: str) -> list[Path]:

@@ -7,10 +7,11 @@ import re
 import subprocess
 import time
 
+import pytest
 import yaml
 
 import lab as labkit
-from lab import Lab
+from lab import Lab, LabError
 
 WILDCARDS = {"0.0.0.0", "*", "[::]", "::"}
 LAB_PROCESSES = {"dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2", "docker-registry"}
@@ -86,6 +87,9 @@ def test_a_stopped_node_comes_back_with_the_same_host_keys(lab: Lab) -> None:
     keys = lab.exec(node, "cat /etc/ssh/ssh_host_*_key.pub", check=True).stdout
     lab.stop_node(node)
     assert lab.ssh(node, "true").returncode != 0
+    # The engine's typed error (409: not running), not a docker CLI message to parse.
+    with pytest.raises(LabError, match=f"exec on {node.name}: .*is not running"):
+        lab.exec(node, "true")
     lab.start_node(node)
     assert lab.exec(node, "cat /etc/ssh/ssh_host_*_key.pub", check=True).stdout == keys
     proc = lab.ssh(node, "systemctl is-system-running")
