@@ -77,6 +77,7 @@ class Renderer:
         self.env.filters["systemd_quote"] = systemd_quote
         self.env.filters["systemd_escape"] = systemd_escape
         self.env.policies["json.dumps_kwargs"] = {"sort_keys": True}
+        self._origins: dict[str, TemplateOrigin] = {}
 
     def render(self, template: str, **context: Any) -> str:
         return self.env.get_template(template).render(**context)
@@ -88,7 +89,12 @@ class Renderer:
         return self.env.from_string(text).render(**context)
 
     def origin(self, template: str) -> TemplateOrigin:
-        """Where `template` is loaded from (call after a successful render: it is cached then)."""
+        """Where `template` is loaded from (bundled or the repo's), once per template per run."""
+        if template not in self._origins:
+            self._origins[template] = self._find_origin(template)
+        return self._origins[template]
+
+    def _find_origin(self, template: str) -> TemplateOrigin:
         loaded = self.env.get_template(template)
         filename = loaded.filename or ""
         if not filename.startswith(f"{REPO_TEMPLATE_DIR}/"):
