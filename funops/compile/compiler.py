@@ -480,6 +480,8 @@ def _node_context(node: Node) -> dict[str, Any]:
 
 
 def _jinja_message(exc: jinja2.TemplateError) -> str:
+    if isinstance(exc, jinja2.TemplateNotFound):  # its message is the bare name
+        return f"template error: template not found: {exc.name}"
     return f"template error: {exc.message or exc}"
 
 
