@@ -383,7 +383,7 @@ class _Compiler:
     def _render(self, template: str, where: Any, path: tuple, **ctx: Any) -> str | None:
         try:
             return self.renderer.render(template, **ctx)
-        except jinja2.TemplateError as exc:
+        except TEMPLATE_ERRORS as exc:
             self.problems.append(_template_problem(exc, template, where, path))
             return None
 
@@ -402,7 +402,7 @@ class _Compiler:
     def _string(self, text: str, ctx: dict, where: Any, path: tuple) -> str | None:
         try:
             return self.renderer.render_string(text, **ctx)
-        except jinja2.TemplateError as exc:
+        except TEMPLATE_ERRORS as exc:
             app, node = ctx.get("app", {}).get("name"), ctx.get("node", {}).get("name")
             message = _jinja_message(exc) + (f" (app {app} on node {node})" if app and node else "")
             if where is None:
@@ -410,6 +410,19 @@ class _Compiler:
             else:
                 self.problems.append(where.problem(path, message))
             return None
+
+
+# What rendering a user's template may raise: jinja2's errors (the sandbox's SecurityError among them)
+# and the plain Python errors of expressions such as `{{ 1 / 0 }}` or `{{ "a" + 1 }}` — bad input, not bugs.
+TEMPLATE_ERRORS = (
+    jinja2.TemplateError,
+    ArithmeticError,
+    TypeError,
+    ValueError,
+    LookupError,
+    AttributeError,
+    RecursionError,
+)
 
 
 def _file(
@@ -451,13 +464,29 @@ def _node_context(node: Node) -> dict[str, Any]:
     }
 
 
-def _jinja_message(exc: jinja2.TemplateError) -> str:
-    return f"template error: {exc.message or exc}"
+def _jinja_message(exc: Exception) -> str:
+    if isinstance(exc, jinja2.exceptions.SecurityError):
+        return f"template refused by the sandbox: {exc}"
+    if isinstance(exc, jinja2.TemplateError):
+        return f"template error: {exc.message or exc}"
+    return f"template error: {type(exc).__name__}: {exc}"
 
 
-def _template_problem(exc: jinja2.TemplateError, template: str, where: Any, path: tuple) -> Problem:
+def _template_line(exc: BaseException) -> int | None:
+    """The template line of an error raised while rendering: jinja2 rewrites the traceback so that
+    frames of template code carry the template's file name and line (the last one is innermost)."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.endswith(".py"):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _template_problem(exc: Exception, template: str, where: Any, path: tuple) -> Problem:
     """A failing bundled or repo template: name the template line and the manifest being rendered."""
-    line = getattr(exc, "lineno", None)
+    line = getattr(exc, "lineno", None) or _template_line(exc)
     base = where.problem(path, "")
     return Problem(
         f"templates/{template}",

@@ -1,4 +1,8 @@
-"""The jinja2 environment: StrictUndefined, the repo's templates/ overriding the bundled ones."""
+"""The jinja2 environment: sandboxed, StrictUndefined, the repo's templates/ overriding the bundled ones.
+
+Manifests, funops.yaml and templates/ come from whoever can open a pull request, and `funops plan`
+renders them in CI next to a deploy key: templates run in jinja2's immutable sandbox (no dunder or
+internal attributes, no mutating methods) and arithmetic that would build huge values is refused."""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from importlib import resources
 from typing import Any
 
 import jinja2
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..load.source import Source
 
@@ -28,12 +34,33 @@ def _bundled_dir() -> str:
     return str(resources.files("funops") / "templates")
 
 
+# Big enough for any real template; small enough that `{{ "x" * 10**10 }}` fails instead of eating memory.
+MAX_REPEAT = 1_000_000
+MAX_EXPONENT = 64
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with `*` and `**` bounded (they can build huge values in one step)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+            raise SecurityError(f"exponent {right!r} is above {MAX_EXPONENT}")
+        if operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                sized = isinstance(seq, str | list | tuple) and isinstance(count, int)
+                if sized and len(seq) * count > MAX_REPEAT:
+                    raise SecurityError(f"repeating a value {count} times is above {MAX_REPEAT} items")
+        return super().call_binop(context, operator, left, right)
+
+
 class Renderer:
     def __init__(self, source: Source) -> None:
         def repo_template(name: str) -> str | None:
             return source.read(f"{REPO_TEMPLATE_DIR}/{name}")
 
-        self.env = jinja2.Environment(
+        self.env = _Sandbox(
             loader=jinja2.ChoiceLoader(
                 [jinja2.FunctionLoader(repo_template), jinja2.FileSystemLoader(_bundled_dir())]
             ),
