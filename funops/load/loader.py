@@ -15,6 +15,7 @@ from ..model.settings import Settings
 from .checks import check_references
 from .project import Origin, Project
 from .source import Source, open_source
+from .text_check import text_problems
 from .yaml_marks import Document, YamlError, load_documents
 
 M = TypeVar("M", bound=BaseModel)
@@ -76,7 +77,10 @@ def _load_settings(source: Source, problems: list[Problem]) -> Settings | None:
     if len(docs) > 1:
         problems.append(Problem(SETTINGS_FILE, docs[1].line, "", "funops.yaml must hold one document"))
     data = docs[0].data if docs else {}
-    return _validate(Settings, data, Origin(SETTINGS_FILE, docs[0]) if docs else None, problems)
+    origin = Origin(SETTINGS_FILE, docs[0]) if docs else None
+    if origin and _has_text_problems(origin, data, problems):
+        return None
+    return _validate(Settings, data, origin, problems)
 
 
 def _settings_origin(source: Source) -> Origin | None:
@@ -89,6 +93,8 @@ def _settings_origin(source: Source) -> Origin | None:
 
 def _load_inventory(project: Project, path: str, problems: list[Problem]) -> None:
     for doc in _read_docs(project.source, path, problems):
+        if _has_text_problems(Origin(path, doc), doc.data, problems):
+            continue
         file = _validate(InventoryFile, doc.data, Origin(path, doc), problems)
         if file is None:
             continue
@@ -132,6 +138,8 @@ def _load_manifests(project: Project, path: str, problems: list[Problem]) -> Non
         if not isinstance(data, dict):
             problems.append(origin.problem((), "a manifest must be a mapping"))
             continue
+        if _has_text_problems(origin, data, problems):
+            continue
         kind = data.get("kind")
         if kind is None:
             problems.append(origin.problem(("kind",), "required field is missing"))
@@ -161,6 +169,13 @@ def _load_manifests(project: Project, path: str, problems: list[Problem]) -> Non
             "Ingress": project.ingresses,
             "Release": project.releases,
         }[kind][name] = manifest
+
+
+def _has_text_problems(origin: Origin, data: Any, problems: list[Problem]) -> bool:
+    """Control characters and line breaks where the schema wants one line (model/text.py)."""
+    found = text_problems(origin, data)
+    problems.extend(found)
+    return bool(found)
 
 
 def _validate(model: type[M], data: Any, origin: Origin | None, problems: list[Problem]) -> M | None:
