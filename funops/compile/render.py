@@ -14,7 +14,7 @@ import jinja2
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from ..load.source import Source
+from ..load.source import Source, SourceError
 
 REPO_TEMPLATE_DIR = "templates"
 
@@ -58,7 +58,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 class Renderer:
     def __init__(self, source: Source) -> None:
         def repo_template(name: str) -> str | None:
-            return source.read(f"{REPO_TEMPLATE_DIR}/{name}")
+            try:
+                return source.read(f"{REPO_TEMPLATE_DIR}/{name}")
+            except (SourceError, UnicodeDecodeError) as exc:  # a symlink out of the repo, a FIFO, …
+                raise jinja2.TemplateError(str(exc)) from exc
 
         self.env = _Sandbox(
             loader=jinja2.ChoiceLoader(

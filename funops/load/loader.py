@@ -14,7 +14,7 @@ from ..model.manifests import KINDS
 from ..model.settings import Settings
 from .checks import check_references
 from .project import Origin, Project
-from .source import Source, open_source
+from .source import Source, SourceError, open_source
 from .text_check import text_problems
 from .yaml_marks import Document, YamlError, load_documents
 
@@ -49,29 +49,50 @@ def load_project(
     return project
 
 
+MAX_YAML_BYTES = 1 << 20  # 1 MiB: far above any real manifest, far below what could stall a plan
+
+
 def _read_docs(source: Source, path: str, problems: list[Problem]) -> list[Document]:
-    text = _read(source, path)
-    if text is None:
+    try:
+        data = _read(source, path)
+    except SourceError as exc:
+        problems.append(Problem(path, None, "", str(exc)))
+        return []
+    if data is None:
         problems.append(Problem(path, None, "", "file not found"))
+        return []
+    if len(data) > MAX_YAML_BYTES:
+        problems.append(Problem(path, None, "", f"{len(data)} bytes is above the limit of {MAX_YAML_BYTES}"))
+        return []
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        problems.append(Problem(path, line, "", f"not UTF-8 text (byte {data[exc.start]:#04x})"))
         return []
     try:
         return load_documents(text)
     except YamlError as exc:
         problems.append(Problem(path, exc.line, "", str(exc)))
-    except UnicodeDecodeError:
-        problems.append(Problem(path, None, "", "not UTF-8 text"))
     return []
 
 
-def _read(source: Source, path: str) -> str | None:
+def _read(source: Source, path: str) -> bytes | None:
     if Path(path).is_absolute():  # an --inventory given on the command line
         p = Path(path)
-        return p.read_text(encoding="utf-8") if p.is_file() else None
-    return source.read(path)
+        return p.read_bytes() if p.is_file() else None
+    return source.read_bytes(path)
+
+
+def _exists(source: Source, path: str) -> bool:
+    try:
+        return source.read_bytes(path) is not None
+    except SourceError:
+        return True  # it is there, and _read_docs reports what is wrong with it
 
 
 def _load_settings(source: Source, problems: list[Problem]) -> Settings | None:
-    if source.read(SETTINGS_FILE) is None:
+    if not _exists(source, SETTINGS_FILE):
         return Settings()
     docs = _read_docs(source, SETTINGS_FILE, problems)
     if len(docs) > 1:
@@ -86,7 +107,7 @@ def _load_settings(source: Source, problems: list[Problem]) -> Settings | None:
 def _settings_origin(source: Source) -> Origin | None:
     try:
         docs = load_documents(source.read(SETTINGS_FILE) or "")
-    except YamlError:
+    except (YamlError, SourceError, UnicodeDecodeError):
         return None
     return Origin(SETTINGS_FILE, docs[0]) if docs else None
 
