@@ -12,6 +12,7 @@ from ..model.common import PATTERN_WORDS, FieldError
 from ..model.inventory import InventoryFile, Node
 from ..model.manifests import KINDS
 from ..model.settings import Settings
+from ..model.text import shown
 from .checks import check_references
 from .project import Origin, Project
 from .source import Source, SourceError, open_source
@@ -73,7 +74,7 @@ def _read_docs(source: Source, path: str, problems: list[Problem]) -> list[Docum
     try:
         return load_documents(text)
     except YamlError as exc:
-        problems.append(Problem(path, exc.line, "", str(exc)))
+        problems.append(Problem(path, exc.line, exc.field, str(exc)))
     return []
 
 
@@ -242,9 +243,15 @@ def _message(err: Any, cause: Any) -> str:
         return "must be a mapping (key: value)"
     if kind == "list_type":
         return "must be a list"
+    bounds = {"less_than_equal": ("le", "above"), "greater_than_equal": ("ge", "below")}
+    if kind in bounds and not isinstance(err["input"], bool):
+        key, word = bounds[kind]
+        return f"{shown(err['input'])} is {word} {err['ctx'][key]}"
+    if kind == "literal_error":
+        return f"{shown(err['input'])}: expected {err['ctx']['expected']}"
     if kind == "string_pattern_mismatch":
         words = PATTERN_WORDS.get(err["ctx"]["pattern"], f"text matching {err['ctx']['pattern']}")
-        return f"{err['input']!r} is not {words}"
+        return f"{shown(err['input'])} is not {words}"
     return err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
