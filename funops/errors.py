@@ -17,7 +17,17 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         field = f" {self.field}:" if self.field else ""
-        return f"{where}:{field} {self.message}"
+        return visible(f"{where}:{field} {self.message}")
+
+
+def visible(text: str) -> str:
+    """Control characters and unicode line breaks as escapes, so an error shows what the value holds
+    (a newline in a value must not look like the end of the message)."""
+    return "".join(_escape(c) for c in text)
+
+
+def _escape(char: str) -> str:
+    return char if char == "\t" or char.isprintable() else repr(char)[1:-1]
 
 
 class FunopsError(Exception):

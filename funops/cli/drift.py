@@ -74,7 +74,9 @@ def drift(
         if notify and check.doc.exit_code != 0:
             problem = webhook.post_json(notify, check.doc.to_json())
             if problem:
-                console(stderr=True).print(f"[yellow]warning:[/] --notify: {problem}")
+                from rich.markup import escape
+
+                console(stderr=True).print(f"[yellow]warning:[/] --notify: {escape(str(problem))}")
         raise typer.Exit(check.doc.exit_code)
     finally:
         connections.close()

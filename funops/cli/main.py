@@ -212,9 +212,11 @@ def _load_for_nodes(repo: Path, inventory: list[Path] | None) -> Project:
     try:
         return load_project(repo.resolve(), None, inventory_files)
     except InputError as exc:
+        from rich.markup import escape
+
         console(stderr=True).print(
             f"[yellow]warning:[/] the repo does not validate ({len(exc.problems)} problem(s), "
-            f"first: {exc.problems[0]}); using its settings and inventory only"
+            f"first: {escape(str(exc.problems[0]))}); using its settings and inventory only"
         )
     with reported():
         return load_project(repo.resolve(), None, inventory_files, manifests=False)
@@ -351,11 +353,11 @@ def render(
         origin = f"  [dim]from {escape(res.template.describe())}[/]" if res.template else ""
         if res.kind != "file" or res.content is None:
             detail = res.run_spec if res.run_spec is not None else dict(res.desired)
-            con.print(f"[dim]{res.id}[/] {detail}{origin}")
+            con.print(f"[dim]{escape(res.id)}[/] {escape(str(detail))}{origin}")
             continue
         if out is None:
             con.print(
-                f"[bold]{res.id}[/] mode {res.desired['mode']}"
+                f"[bold]{escape(res.id)}[/] mode {res.desired['mode']}"
                 + (" [yellow](secret)[/]" if res.secret else "")
                 + origin
             )
@@ -364,7 +366,7 @@ def render(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(res.content)
         target.chmod(0o600 if res.secret else int(res.desired["mode"], 8))
-        con.print(f"wrote {target}{origin}")
+        con.print(f"wrote {escape(str(target))}{origin}")
 
 
 @app.command()

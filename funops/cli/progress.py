@@ -71,7 +71,9 @@ class Progress:
                 + ("[green]healthy[/]" if e["healthy"] else f"[red]failed: {', '.join(e['failed'])}[/]")
             )
         elif kind == "halt":
-            c.print(f"[red bold]halted:[/] {e['reason']}; untouched: {', '.join(e['skipped']) or 'none'}")
+            c.print(
+                f"[red bold]halted:[/] {escape(e['reason'])}; untouched: {', '.join(e['skipped']) or 'none'}"
+            )
         elif kind == "pause":
             c.print(f"  [dim]pausing {e['seconds']:g}s before the next batch[/]")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from math import gcd
@@ -16,10 +17,15 @@ from ..errors import InputError, Problem
 from ..load.project import Project
 from ..model.inventory import Node
 from ..model.manifests import Application, Ingress, SecretRef
+from ..model.text import bad_char, shown, single_line_problem
 from . import resources as r
 from .placement import NodeCapacity, place
 from .render import REPO_TEMPLATE_DIR, Renderer, TemplateOrigin, template_location
 from .versions import assign_versions, image_repository, wanted_versions
+
+# What a line of a rendered unit / env file may be (checked after rendering: funops/model/text.py).
+UNIT_LINE = re.compile(r"|[#;].*|\[[A-Za-z]+\]|[A-Za-z][A-Za-z0-9]*=.*")
+ENV_LINE = re.compile(r"|#.*|[A-Za-z_][A-Za-z0-9_]*=.*")
 
 APPS_DIR = "/etc/funops/apps"
 TLS_DIR = "/etc/funops/tls"
@@ -140,6 +146,7 @@ class _Compiler:
         if env_file:
             template = "env/docker.env.j2" if is_container else "env/systemd.env.j2"
             content = self._render(template, where, ("spec", "env"), **ctx, env=sorted(env.items()))
+            content = self._structured(content, template, ENV_LINE, where, ("spec", "env"))
             if content is not None:
                 data = content.encode()
                 env_sha = r.sha256(data)
@@ -171,9 +178,12 @@ class _Compiler:
                 )
         else:
             command = self._string(app.spec.command or "", ctx, where, ("spec", "command"))
+            if command and not self._exec_line(command, where, ctx):
+                command = None
             text = command and self._render(
                 "systemd/app.service.j2", where, ("spec",), **ctx, command=command, env_file=env_file
             )
+            text = self._structured(text or None, "systemd/app.service.j2", UNIT_LINE, where, ("spec",))
             if text:
                 desired.resources.append(
                     _file(
@@ -217,25 +227,62 @@ class _Compiler:
         secret = False
         for i, inject in enumerate(self.project.settings.inject_env):
             if app.spec.type in inject.types:
-                value = self._string(
-                    inject.template, ctx, self.project.settings_origin, ("injectEnv", i, "template")
-                )
-                if value is not None:
+                path = ("injectEnv", i, "template")
+                value = self._string(inject.template, ctx, self.project.settings_origin, path)
+                if value is not None and self._one_line(value, self.project.settings_origin, path, ctx):
                     env[inject.name] = value
         for key, value in sorted(app.spec.env.items()):
             path = ("spec", "env", key)
+            is_secret = isinstance(value, SecretRef)
             if isinstance(value, SecretRef):
                 resolved = self._secret(value, where, path)
                 secret = True
             else:
                 resolved = self._string(value, ctx, where, path)
-            if resolved is None:
-                continue
-            if "\n" in resolved or "\r" in resolved or "\0" in resolved:
-                self.problems.append(where.problem(path, "an env value must be a single line"))
+            if resolved is None or not self._one_line(resolved, where, path, ctx, secret=is_secret):
                 continue
             env[key] = resolved
         return env, secret
+
+    def _one_line(self, value: str, where: Any, path: tuple, ctx: dict, secret: bool = False) -> bool:
+        """A rendered value bound for one line of a file (env file, unit): checked after rendering,
+        since a template (or a secret, or an injected value) can produce what the field may not hold."""
+        message = single_line_problem(value, secret=secret)
+        if message is None:
+            return True
+        app, node = ctx.get("app", {}).get("name"), ctx.get("node", {}).get("name")
+        message += f" (app {app} on node {node})" if app and node else ""
+        if where is None:
+            self.problems.append(Problem("funops.yaml", None, ".".join(map(str, path)), message))
+        else:
+            self.problems.append(where.problem(path, message))
+        return False
+
+    def _exec_line(self, command: str, where: Any, ctx: dict) -> bool:
+        """ExecStart= is one line; a trailing backslash would continue it onto the next directive."""
+        path = ("spec", "command")
+        if not self._one_line(command, where, path, ctx):
+            return False
+        if command.rstrip().endswith("\\"):
+            self.problems.append(where.problem(path, f"{shown(command)} ends with a backslash"))
+            return False
+        return True
+
+    def _structured(
+        self, text: str | None, template: str, line_re: re.Pattern, where: Any, path: tuple
+    ) -> str | None:
+        """The rendered file still has the structure its format allows, whatever a (repo) template put
+        in it: every line a comment, a section or a directive, none continued by a trailing backslash."""
+        for number, line in enumerate((text or "").split("\n"), 1):
+            if not line_re.fullmatch(line) or line.endswith("\\") or bad_char(line) is not None:
+                base = where.problem(path, "")
+                message = (
+                    f"rendered line {number} {shown(line)} is not a valid line of this file "
+                    f"(rendering {base.file}:{base.line})"
+                )
+                self.problems.append(Problem(f"templates/{template}", None, "", message))
+                return None
+        return text
 
     def _secret(self, ref: SecretRef, where: Any, path: tuple) -> str | None:
         if ref.from_env is not None:
@@ -398,7 +445,7 @@ class _Compiler:
     def _render(self, template: str, where: Any, path: tuple, **ctx: Any) -> str | None:
         try:
             return self.renderer.render(template, **ctx)
-        except jinja2.TemplateError as exc:
+        except TEMPLATE_ERRORS as exc:
             self.problems.append(_template_problem(exc, template, where, path))
             return None
 
@@ -428,7 +475,7 @@ class _Compiler:
     def _string(self, text: str, ctx: dict, where: Any, path: tuple) -> str | None:
         try:
             return self.renderer.render_string(text, **ctx)
-        except jinja2.TemplateError as exc:
+        except TEMPLATE_ERRORS as exc:
             app, node = ctx.get("app", {}).get("name"), ctx.get("node", {}).get("name")
             message = _jinja_message(exc) + (f" (app {app} on node {node})" if app and node else "")
             if where is None:
@@ -436,6 +483,19 @@ class _Compiler:
             else:
                 self.problems.append(where.problem(path, message))
             return None
+
+
+# What rendering a user's template may raise: jinja2's errors (the sandbox's SecurityError among them)
+# and the plain Python errors of expressions such as `{{ 1 / 0 }}` or `{{ "a" + 1 }}` — bad input, not bugs.
+TEMPLATE_ERRORS = (
+    jinja2.TemplateError,
+    ArithmeticError,
+    TypeError,
+    ValueError,
+    LookupError,
+    AttributeError,
+    RecursionError,
+)
 
 
 def _file(
@@ -479,17 +539,21 @@ def _node_context(node: Node) -> dict[str, Any]:
     }
 
 
-def _jinja_message(exc: jinja2.TemplateError) -> str:
+def _jinja_message(exc: Exception) -> str:
+    if isinstance(exc, jinja2.exceptions.SecurityError):
+        return f"template refused by the sandbox: {exc}"
     if isinstance(exc, jinja2.TemplateNotFound):  # its message is the bare name
         return f"template error: template not found: {exc.name}"
-    return f"template error: {exc.message or exc}"
+    if isinstance(exc, jinja2.TemplateError):
+        return f"template error: {exc.message or exc}"
+    return f"template error: {type(exc).__name__}: {exc}"
 
 
 def _template_path(origin: TemplateOrigin | None, template: str) -> str:
     return origin.path if origin else f"{REPO_TEMPLATE_DIR}/{template}"
 
 
-def _template_problem(exc: jinja2.TemplateError, template: str, where: Any, path: tuple) -> Problem:
+def _template_problem(exc: Exception, template: str, where: Any, path: tuple) -> Problem:
     """A failing bundled or repo template: name the template file and line the error is in (a repo
     template, or the bundled one it extends) and the manifest being rendered."""
     file, line = template_location(exc)

@@ -1,4 +1,8 @@
-"""The jinja2 environment: StrictUndefined, the repo's templates/ overriding the bundled ones.
+"""The jinja2 environment: sandboxed, StrictUndefined, the repo's templates/ overriding the bundled ones.
+
+Manifests, funops.yaml and templates/ come from whoever can open a pull request, and `funops plan`
+renders them in CI next to a deploy key: templates run in jinja2's immutable sandbox (no dunder or
+internal attributes, no mutating methods) and arithmetic that would build huge values is refused.
 
 A repo template may extend the bundled one it overrides through the `bundled/` prefix
 (`{% extends "bundled/nginx/site.conf.j2" %}`), so it keeps the bundled template's fixes and only
@@ -14,8 +18,10 @@ from typing import Any, Literal
 
 import jinja2
 import jinja2.meta
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from ..load.source import Source
+from ..load.source import Source, SourceError
 
 REPO_TEMPLATE_DIR = "templates"
 BUNDLED_PREFIX = "bundled"
@@ -51,16 +57,40 @@ def _bundled_dir() -> str:
     return str(resources.files("funops") / "templates")
 
 
+# Big enough for any real template; small enough that `{{ "x" * 10**10 }}` fails instead of eating memory.
+MAX_REPEAT = 1_000_000
+MAX_EXPONENT = 64
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, with `*` and `**` bounded (they can build huge values in one step)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+            raise SecurityError(f"exponent {right!r} is above {MAX_EXPONENT}")
+        if operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                sized = isinstance(seq, str | list | tuple) and isinstance(count, int)
+                if sized and len(seq) * count > MAX_REPEAT:
+                    raise SecurityError(f"repeating a value {count} times is above {MAX_REPEAT} items")
+        return super().call_binop(context, operator, left, right)
+
+
 class Renderer:
     def __init__(self, source: Source) -> None:
         def repo_template(name: str) -> tuple[str, str, Any] | None:
             path = f"{REPO_TEMPLATE_DIR}/{name}"
-            text = source.read(path)
+            try:
+                text = source.read(path)
+            except (SourceError, UnicodeDecodeError) as exc:  # a symlink out of the repo, a FIFO, …
+                raise jinja2.TemplateError(str(exc)) from exc
             # The repo-relative path as the filename: jinja2's errors and tracebacks then name it.
             return None if text is None else (text, path, lambda: True)
 
         bundled = jinja2.FileSystemLoader(_bundled_dir())
-        self.env = jinja2.Environment(
+        self.env = _Sandbox(
             loader=jinja2.ChoiceLoader(
                 [
                     jinja2.PrefixLoader({BUNDLED_PREFIX: bundled}),  # never overridden
@@ -112,7 +142,7 @@ def bundled_path(filename: str) -> str:
     return f"{BUNDLED_PATH}/{filename[len(base) :]}" if filename.startswith(base) else filename
 
 
-def template_location(exc: jinja2.TemplateError) -> tuple[str | None, int | None]:
+def template_location(exc: BaseException) -> tuple[str | None, int | None]:
     """The template file and line a jinja2 error comes from: a syntax error carries them; a render
     error (an undefined variable, a failing filter) is found in the traceback jinja2 rewrites to
     template frames. The file is repo-relative for the repo's templates, funops/templates/... else."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..markdown import md_code, md_text
 from .document import DRIFT_CLASSES, DriftDoc, DriftItemDoc, NodeDriftDoc, PendingDoc
 
 CLASS_STYLE = {"modified": "yellow", "missing": "red", "extra": "magenta", "stopped": "red", "owed": "cyan"}
@@ -81,7 +82,8 @@ def print_text(doc: DriftDoc, console: Any) -> None:
     console.print(f"[bold]{escape(summary_line(doc))}[/]")
     if doc.summary.unused_acks:
         console.print(
-            f"[dim]Acknowledgements matching no drift (remove them?): {', '.join(doc.summary.unused_acks)}[/]"
+            "[dim]Acknowledgements matching no drift (remove them?): "
+            f"{escape(', '.join(doc.summary.unused_acks))}[/]"
         )
 
 
@@ -89,13 +91,15 @@ def to_markdown(doc: DriftDoc) -> str:
     """One table for all nodes: a reviewer reads down the list, whatever node it is on."""
     icon = {"clean": ":white_check_mark:", "drift": ":warning:", "unreachable": ":x:"}[doc.status]
     lines = [
-        f"### {icon} funops drift — {_md(doc.project)} at {_md(_revision(doc, markdown=True))}",
+        f"### {icon} funops drift — {_md(doc.project)} at {_revision(doc, markdown=True)}",
         "",
         f"**{_md(summary_line(doc))}**",
         "",
     ]
     rows = [_row(n, i) for n in doc.nodes for i in n.drift] + [
-        f"| {n.name} | | :x: unreachable | | `{_md(n.error or '')}` | |" for n in doc.nodes if not n.reachable
+        f"| {n.name} | | :x: unreachable | | {md_code(n.error or '')} | |"
+        for n in doc.nodes
+        if not n.reachable
     ]
     if rows:
         lines += [
@@ -112,7 +116,7 @@ def to_markdown(doc: DriftDoc) -> str:
             "| node | resource | change |",
             "|---|---|---|",
             *(
-                f"| {n.name} | `{_md(p.id)}` | {ACTION_SYMBOL[p.action]} {_md(pending_text(p))} |"
+                f"| {n.name} | {md_code(p.id)} | {ACTION_SYMBOL[p.action]} {_md(pending_text(p))} |"
                 for n, p in pending
             ),
             "",
@@ -121,7 +125,7 @@ def to_markdown(doc: DriftDoc) -> str:
         ]
     notes = [f"- {n.name}: {_md(note)}" for n in doc.nodes for note in n.notices]
     notes += [
-        f"- {n.name}: `nginx -t` fails: `{_md(n.nginx_test.output)}`" for n in doc.nodes if _nginx_bad(n)
+        f"- {n.name}: `nginx -t` fails: {md_code(n.nginx_test.output)}" for n in doc.nodes if _nginx_bad(n)
     ]
     if notes:
         lines += ["Notes:", "", *notes, ""]
@@ -138,7 +142,7 @@ def _row(node: NodeDriftDoc, item: DriftItemDoc) -> str:
         what = f"**{item.drift_class}**"
     detail = item.summary + (f" — _{ack_text(item)}_" if item.ack else "")
     return (
-        f"| {node.name} | `{_md(item.id)}` | {what} | {_md(item.owner or '')} | {_md(detail)} | "
+        f"| {node.name} | {md_code(item.id)} | {what} | {_md(item.owner or '')} | {_md(detail)} | "
         f"{'yes' if item.fixable else 'no'} |"
     )
 
@@ -149,15 +153,15 @@ def _nginx_bad(node: NodeDriftDoc) -> bool:
 
 def _revision(doc: DriftDoc, markdown: bool = False) -> str:
     r = doc.revision
+    ref = md_text(r.ref) if markdown else r.ref
     if r.commit is None:
-        return f"{r.ref} (not a git repo)"
-    commit = f"`{r.commit[:12]}`" if markdown else r.commit[:12]
-    return f"{r.ref} at {commit}" + (" (dirty)" if r.dirty else "")
+        return f"{ref} (not a git repo)"
+    commit = md_code(r.commit[:12]) if markdown else r.commit[:12]
+    return f"{ref} at {commit}" + (" (dirty)" if r.dirty else "")
 
 
 def _v(value: Any) -> str:
     return "(none)" if value is None else str(value)
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+_md = md_text

@@ -8,7 +8,8 @@ from ..compile.placement import matching_nodes, place
 from ..compile.versions import wanted_versions
 from ..errors import Problem
 from ..model.common import Selector
-from .project import Project
+from .project import Origin, Project
+from .source import SourceError
 
 
 def check_references(project: Project) -> list[Problem]:
@@ -92,17 +93,51 @@ def _check_apps(project: Project) -> list[Problem]:
                         "see allowedRoots in funops.yaml",
                     )
                 )
-            if cfg.source and project.source.read_bytes(cfg.source) is None:
+            owned = _funops_file(project, cfg.path)
+            if owned:
                 problems.append(
                     origin.problem(
-                        ("spec", "configFiles", i, "source"), f"{cfg.source} does not exist in the repo"
+                        ("spec", "configFiles", i, "path"),
+                        f"{cfg.path} is funops's own file ({owned}): a config file may not replace it",
                     )
                 )
+            if cfg.source:
+                problems += _repo_file(project, cfg.source, origin, ("spec", "configFiles", i, "source"))
         paths = [c.path for c in spec.config_files]
         for i, path in enumerate(paths):
             if path in paths[:i]:
                 problems.append(origin.problem(("spec", "configFiles", i, "path"), f"{path} is listed twice"))
     return problems
+
+
+def _funops_file(project: Project, path: str) -> str | None:
+    """What of funops's own a node path is (its state and lock, the env/TLS files and units and nginx
+    sites it renders), or None. The per-node conflict check covers two config files with one path."""
+    from ..compile.compiler import APPS_DIR, NGINX_DIR, TLS_DIR, UNIT_DIR, app_unit
+
+    def under(root: str) -> bool:
+        return path == root or path.startswith(root.rstrip("/") + "/")
+
+    if under(project.settings.state_dir):
+        return "the state directory, with the node's state and the apply lock"
+    if under(APPS_DIR):
+        return "the apps' env files"
+    if under(TLS_DIR):
+        return "the ingresses' TLS files"
+    if path.startswith(f"{NGINX_DIR}/funops-"):
+        return "an ingress's nginx site"
+    if any(path == f"{UNIT_DIR}/{app_unit(name)}" for name in project.apps):
+        return "an app's systemd unit"
+    return None
+
+
+def _repo_file(project: Project, path: str, origin: Origin, field: tuple) -> list[Problem]:
+    """A file the manifest takes from the repo: present, regular, and inside the repo."""
+    try:
+        found = project.source.read_bytes(path) is not None
+    except SourceError as exc:
+        return [origin.problem(field, str(exc))]
+    return [] if found else [origin.problem(field, f"{path} does not exist in the repo")]
 
 
 def _check_services(project: Project) -> list[Problem]:
@@ -144,12 +179,8 @@ def _check_ingresses(project: Project) -> list[Problem]:
                     )
                 )
             domains.setdefault(domain, name)
-        if spec.tls and project.source.read_bytes(spec.tls.certificate) is None:
-            problems.append(
-                origin.problem(
-                    ("spec", "tls", "certificate"), f"{spec.tls.certificate} does not exist in the repo"
-                )
-            )
+        if spec.tls:
+            problems += _repo_file(project, spec.tls.certificate, origin, ("spec", "tls", "certificate"))
         if spec.http_port == spec.https_port:
             problems.append(origin.problem(("spec", "httpsPort"), "httpPort and httpsPort must differ"))
     return problems

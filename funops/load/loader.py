@@ -12,9 +12,11 @@ from ..model.common import PATTERN_WORDS, FieldError
 from ..model.inventory import InventoryFile, Node
 from ..model.manifests import KINDS
 from ..model.settings import Settings
+from ..model.text import shown
 from .checks import check_references
 from .project import Origin, Project
-from .source import Source, open_source
+from .source import Source, SourceError, open_source
+from .text_check import text_problems
 from .yaml_marks import Document, YamlError, load_documents
 
 M = TypeVar("M", bound=BaseModel)
@@ -48,47 +50,73 @@ def load_project(
     return project
 
 
+MAX_YAML_BYTES = 1 << 20  # 1 MiB: far above any real manifest, far below what could stall a plan
+
+
 def _read_docs(source: Source, path: str, problems: list[Problem]) -> list[Document]:
-    text = _read(source, path)
-    if text is None:
+    try:
+        data = _read(source, path)
+    except SourceError as exc:
+        problems.append(Problem(path, None, "", str(exc)))
+        return []
+    if data is None:
         problems.append(Problem(path, None, "", "file not found"))
+        return []
+    if len(data) > MAX_YAML_BYTES:
+        problems.append(Problem(path, None, "", f"{len(data)} bytes is above the limit of {MAX_YAML_BYTES}"))
+        return []
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        problems.append(Problem(path, line, "", f"not UTF-8 text (byte {data[exc.start]:#04x})"))
         return []
     try:
         return load_documents(text)
     except YamlError as exc:
-        problems.append(Problem(path, exc.line, "", str(exc)))
-    except UnicodeDecodeError:
-        problems.append(Problem(path, None, "", "not UTF-8 text"))
+        problems.append(Problem(path, exc.line, exc.field, str(exc)))
     return []
 
 
-def _read(source: Source, path: str) -> str | None:
+def _read(source: Source, path: str) -> bytes | None:
     if Path(path).is_absolute():  # an --inventory given on the command line
         p = Path(path)
-        return p.read_text(encoding="utf-8") if p.is_file() else None
-    return source.read(path)
+        return p.read_bytes() if p.is_file() else None
+    return source.read_bytes(path)
+
+
+def _exists(source: Source, path: str) -> bool:
+    try:
+        return source.read_bytes(path) is not None
+    except SourceError:
+        return True  # it is there, and _read_docs reports what is wrong with it
 
 
 def _load_settings(source: Source, problems: list[Problem]) -> Settings | None:
-    if source.read(SETTINGS_FILE) is None:
+    if not _exists(source, SETTINGS_FILE):
         return Settings()
     docs = _read_docs(source, SETTINGS_FILE, problems)
     if len(docs) > 1:
         problems.append(Problem(SETTINGS_FILE, docs[1].line, "", "funops.yaml must hold one document"))
     data = docs[0].data if docs else {}
-    return _validate(Settings, data, Origin(SETTINGS_FILE, docs[0]) if docs else None, problems)
+    origin = Origin(SETTINGS_FILE, docs[0]) if docs else None
+    if origin and _has_text_problems(origin, data, problems):
+        return None
+    return _validate(Settings, data, origin, problems)
 
 
 def _settings_origin(source: Source) -> Origin | None:
     try:
         docs = load_documents(source.read(SETTINGS_FILE) or "")
-    except YamlError:
+    except (YamlError, SourceError, UnicodeDecodeError):
         return None
     return Origin(SETTINGS_FILE, docs[0]) if docs else None
 
 
 def _load_inventory(project: Project, path: str, problems: list[Problem]) -> None:
     for doc in _read_docs(project.source, path, problems):
+        if _has_text_problems(Origin(path, doc), doc.data, problems):
+            continue
         file = _validate(InventoryFile, doc.data, Origin(path, doc), problems)
         if file is None:
             continue
@@ -132,6 +160,8 @@ def _load_manifests(project: Project, path: str, problems: list[Problem]) -> Non
         if not isinstance(data, dict):
             problems.append(origin.problem((), "a manifest must be a mapping"))
             continue
+        if _has_text_problems(origin, data, problems):
+            continue
         kind = data.get("kind")
         if kind is None:
             problems.append(origin.problem(("kind",), "required field is missing"))
@@ -161,6 +191,13 @@ def _load_manifests(project: Project, path: str, problems: list[Problem]) -> Non
             "Ingress": project.ingresses,
             "Release": project.releases,
         }[kind][name] = manifest
+
+
+def _has_text_problems(origin: Origin, data: Any, problems: list[Problem]) -> bool:
+    """Control characters and line breaks where the schema wants one line (model/text.py)."""
+    found = text_problems(origin, data)
+    problems.extend(found)
+    return bool(found)
 
 
 def _validate(model: type[M], data: Any, origin: Origin | None, problems: list[Problem]) -> M | None:
@@ -206,9 +243,15 @@ def _message(err: Any, cause: Any) -> str:
         return "must be a mapping (key: value)"
     if kind == "list_type":
         return "must be a list"
+    bounds = {"less_than_equal": ("le", "above"), "greater_than_equal": ("ge", "below")}
+    if kind in bounds and not isinstance(err["input"], bool):
+        key, word = bounds[kind]
+        return f"{shown(err['input'])} is {word} {err['ctx'][key]}"
+    if kind == "literal_error":
+        return f"{shown(err['input'])}: expected {err['ctx']['expected']}"
     if kind == "string_pattern_mismatch":
         words = PATTERN_WORDS.get(err["ctx"]["pattern"], f"text matching {err['ctx']['pattern']}")
-        return f"{err['input']!r} is not {words}"
+        return f"{shown(err['input'])} is not {words}"
     return err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 

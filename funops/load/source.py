@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import posixpath
+import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -25,6 +27,14 @@ class Revision:
         return f"{self.ref} ({short})"
 
 
+class SourceError(ValueError):
+    """A repo path that exists but cannot be read as a file of the repo: a symlink leading outside the
+    repo (or nowhere), a directory, a FIFO or device (never opened: reading a FIFO would hang)."""
+
+
+_MAX_LINKS = 8  # symlinks followed inside a commit's tree before giving up (a loop)
+
+
 class Source(Protocol):
     root: Path
     revision: Revision
@@ -44,16 +54,27 @@ class WorkingTree:
         self.revision = _working_tree_revision(root)
 
     def list(self, folder: str) -> list[str]:
+        """Every *.yaml entry, whatever it is: one that is not a readable file is an error on reading,
+        never silently skipped."""
         base = self.root / folder
         if not base.is_dir():
             return []
-        return sorted(
-            f"{folder}/{p.name}" for p in base.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()
-        )
+        return sorted(f"{folder}/{p.name}" for p in base.iterdir() if p.suffix in (".yaml", ".yml"))
 
     def read_bytes(self, path: str) -> bytes | None:
         full = self.root / path
-        return full.read_bytes() if full.is_file() else None
+        if not full.is_symlink() and not full.exists():
+            return None
+        real = full.resolve()
+        if not real.is_relative_to(self.root.resolve()):
+            raise SourceError(f"{path} is a symlink to {real}, outside the repo")
+        try:
+            mode = real.stat().st_mode
+        except FileNotFoundError:
+            raise SourceError(f"{path} is a dangling symlink (to {os.readlink(full)})") from None
+        if not stat.S_ISREG(mode):
+            raise SourceError(f"{path} is not a regular file (it is {_file_type(mode)})")
+        return real.read_bytes()
 
     def read(self, path: str) -> str | None:
         data = self.read_bytes(path)
@@ -84,17 +105,43 @@ class GitRevision:
         tree = self._blob(folder)
         if tree is None or tree.type != "tree":
             return []
-        return sorted(f"{folder}/{b.name}" for b in tree.blobs if b.name.endswith((".yaml", ".yml")))
+        entries = [*tree.blobs, *tree.trees]
+        return sorted(f"{folder}/{b.name}" for b in entries if b.name.endswith((".yaml", ".yml")))
 
     def read_bytes(self, path: str) -> bytes | None:
-        blob = self._blob(path)
-        if blob is None or blob.type != "blob":
-            return None
-        return blob.data_stream.read()
+        """A file of the commit; a symlink is followed while it stays inside the repo."""
+        current = path
+        for _ in range(_MAX_LINKS):
+            blob = self._blob(current)
+            if blob is None:
+                return None if current == path else _dangling(path, current)
+            if blob.type != "blob":
+                raise SourceError(f"{path} is not a regular file (it is a directory)")
+            if blob.mode != 0o120000:  # not a symlink
+                return blob.data_stream.read()
+            target = blob.data_stream.read().decode("utf-8", "replace")
+            current = posixpath.normpath(posixpath.join(posixpath.dirname(current), target))
+            if target.startswith("/") or current == ".." or current.startswith("../"):
+                raise SourceError(f"{path} is a symlink to {target}, outside the repo")
+        raise SourceError(f"{path}: too many levels of symlinks")
 
     def read(self, path: str) -> str | None:
         data = self.read_bytes(path)
         return None if data is None else data.decode("utf-8")
+
+
+def _dangling(path: str, target: str) -> bytes:
+    raise SourceError(f"{path} is a dangling symlink (to {target})")
+
+
+def _file_type(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file"
 
 
 def _working_tree_revision(root: Path) -> Revision:

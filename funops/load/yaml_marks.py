@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+import yaml.reader
 
 Path = tuple[str | int, ...]
 
@@ -27,8 +29,9 @@ class Document:
 
 
 class YamlError(ValueError):
-    def __init__(self, line: int | None, message: str) -> None:
+    def __init__(self, line: int | None, message: str, path: Path = ()) -> None:
         self.line = line
+        self.field = ".".join(map(str, path))
         super().__init__(message)
 
 
@@ -42,42 +45,129 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
+# Bounds: a "billion laughs" file (aliases of aliases) must fail fast, not expand for minutes.
+MAX_VALUES = 100_000  # values of one document, counting each alias expansion again
+MAX_DEPTH = 64  # nesting of mappings and lists
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+
+
 def load_documents(text: str) -> list[Document]:
-    """Parse multi-document YAML; raises YamlError with a line on syntax errors or duplicate keys."""
-    loader = _Loader(text)
+    """Parse multi-document YAML; raises YamlError with a line on syntax errors, duplicate keys,
+    meaning-changing YAML 1.1 coercions and documents past the bounds."""
     docs: list[Document] = []
+    loader = None
     try:
+        loader = _Loader(text)  # checks every character first: may raise ReaderError
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 continue
             doc = Document(data=None, line=node.start_mark.line + 1)
-            doc.data = _convert(loader, node, (), doc.marks)
+            doc.data = _Converter(loader, doc.marks).convert(node, (), 0)
             if doc.data is not None:
                 docs.append(doc)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise YamlError(mark.line + 1 if mark else None, f"invalid YAML: {exc.problem}") from exc
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        char = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
+        raise YamlError(line, f"invalid YAML: unacceptable character {char!r}") from exc
+    except yaml.YAMLError as exc:
+        raise YamlError(None, f"invalid YAML: {exc}") from exc
+    except RecursionError as exc:  # the parser itself recurses on nesting
+        raise YamlError(None, f"invalid YAML: nested deeper than {MAX_DEPTH} levels") from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return docs
 
 
-def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: Path, marks: dict[Path, int]) -> Any:
-    marks[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolve YAML merge keys (<<)
-        out: dict[Any, Any] = {}
+class _Converter:
+    """YAML nodes → plain data, recording the line of every path; aliases count against MAX_VALUES."""
+
+    def __init__(self, loader: yaml.SafeLoader, marks: dict[Path, int]) -> None:
+        self.loader = loader
+        self.marks = marks
+        self.values = 0
+
+    def convert(self, node: yaml.Node, path: Path, depth: int) -> Any:
+        line = node.start_mark.line + 1
+        self.values += 1
+        if self.values > MAX_VALUES:  # named by the field that holds the expanding list
+            field = path[: next((i for i, p in enumerate(path) if isinstance(p, int)), len(path))]
+            message = f"more than {MAX_VALUES} values once aliases are expanded"
+            raise YamlError(self.marks.get(field, line), message, field)
+        if depth > MAX_DEPTH:
+            raise YamlError(line, f"nested deeper than {MAX_DEPTH} levels")
+        self.marks[path] = line
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[str, Any]:
+        """Explicit keys first; then `<<` merges add the keys not set yet (an explicit key wins; of two
+        merged mappings, the first listed wins, as the YAML merge spec says)."""
+        out: dict[str, Any] = {}
+        merges: list[yaml.Node] = []
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int | float | bool):
-                raise YamlError(key_node.start_mark.line + 1, "mapping keys must be scalars")
-            key = str(key) if not isinstance(key, str) else key
+            if key_node.tag == MERGE_TAG:
+                merges.extend(value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node])
+                continue
+            key = self._key(key_node, path)
             if key in out:
                 raise YamlError(key_node.start_mark.line + 1, f"duplicate key {key!r}")
-            out[key] = _convert(loader, value_node, (*path, key), marks)
-            marks[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = self.convert(value_node, (*path, key), depth + 1)
+            self.marks[(*path, key)] = key_node.start_mark.line + 1
+        for merged in merges:
+            if not isinstance(merged, yaml.MappingNode):
+                line = merged.start_mark.line + 1
+                raise YamlError(line, "a merge key (<<) takes a mapping or a list of them")
+            saved, self.marks = self.marks, {}
+            try:
+                inner = self._mapping(merged, path, depth)
+            finally:
+                inner_marks, self.marks = self.marks, saved
+            for key, value in inner.items():
+                if key not in out:  # lines of merged values: where the merged mapping says them
+                    out[key] = value
+                    here = (*path, key)
+                    self.marks.update((p, n) for p, n in inner_marks.items() if p[: len(here)] == here)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_convert(loader, item, (*path, i), marks) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+
+    def _key(self, node: yaml.Node, path: Path) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            raise YamlError(node.start_mark.line + 1, "mapping keys must be scalars")
+        key = self.loader.construct_object(node, deep=True)
+        if isinstance(key, bool) and node.style is None:
+            message = f'key {node.value} is read by YAML as {str(key).lower()}: quote it ("{node.value}")'
+            raise YamlError(node.start_mark.line + 1, message, path)
+        key = self._scalar(node, path)
+        if not isinstance(key, str | int | float):
+            raise YamlError(node.start_mark.line + 1, "mapping keys must be scalars")
+        return key if isinstance(key, str) else str(key)
+
+    def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
+        """YAML 1.1 reads some plain words and numbers as something else (`NO` → false, `010` → 8,
+        `1.10` → 1.1): refused, since the user almost always meant the text."""
+        value = self.loader.construct_object(node, deep=True)
+        text = node.value
+        if node.style is not None or isinstance(value, str) or value is None:
+            return value
+        line = node.start_mark.line + 1
+        if isinstance(value, bool):
+            if text.lower() not in ("true", "false"):
+                word = str(value).lower()
+                message = f'{text} is read by YAML as {word}: write {word}, or quote it ("{text}")'
+                raise YamlError(line, message, path)
+        elif (isinstance(value, int) and not _DECIMAL.fullmatch(text)) or (
+            isinstance(value, float) and text.lstrip("+") != repr(value)
+        ):
+            raise YamlError(
+                line, f'{text} is read by YAML as the number {value!r}: quote it ("{text}")', path
+            )
+        return value

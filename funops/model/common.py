@@ -9,12 +9,15 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from .text import bad_char, shown
+
 API_VERSION = "funops/v1"
 
 # A DNS label: safe as a unit, container, file and nginx upstream name (no shell metacharacters).
-NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.\-/]{0,61}[A-Za-z0-9])?$")
-LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9_.\-]{0,63}$")
+# Used with fullmatch: `re.match(...$)` would accept a trailing newline ('$' matches before it).
+NAME_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+LABEL_KEY_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.\-/]{0,61}[A-Za-z0-9])?")
+LABEL_VALUE_RE = re.compile(r"[A-Za-z0-9_.\-]{0,63}")
 
 
 class FieldError(ValueError):
@@ -50,7 +53,7 @@ class Strict(BaseModel):
 
 
 def _safe_name(value: str) -> str:
-    if not NAME_RE.match(value):
+    if not NAME_RE.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a safe name: use lowercase letters, digits and '-', "
             "starting and ending with a letter or digit, at most 63 characters"
@@ -60,17 +63,28 @@ def _safe_name(value: str) -> str:
 
 def _labels(value: dict[str, str]) -> dict[str, str]:
     for key, val in value.items():
-        if not LABEL_KEY_RE.match(key):
+        if not LABEL_KEY_RE.fullmatch(key):
             raise FieldError((key,), f"label key {key!r} is not valid (letters, digits, '_.-/')")
-        if not LABEL_VALUE_RE.match(val):
+        if not LABEL_VALUE_RE.fullmatch(val):
             raise FieldError((key,), f"label value {val!r} is not valid (at most 63 letters, digits, '_.-')")
     return dict(sorted(value.items()))
 
 
+def _path_chars(value: str) -> None:
+    """A path lands in shell scripts, `stat`/`sha256sum` output the probe parses, and unit files: a
+    line break there makes the node unreadable; `sha256sum` escapes a backslash (the hash never
+    matches, the file is rewritten on every apply)."""
+    char = bad_char(value)
+    if char is not None or "\\" in value:
+        what = "a backslash" if char is None else f"a control character or line break ({repr(char)[1:-1]})"
+        raise ValueError(f"{shown(value)} holds {what}: not allowed in a path")
+
+
 def _absolute_path(value: str) -> str:
+    _path_chars(value)
     if not value.startswith("/"):
         raise ValueError(f"{value!r} must be an absolute path")
-    if ".." in value.split("/") or posixpath.normpath(value) != value.rstrip("/") or "\n" in value:
+    if ".." in value.split("/") or posixpath.normpath(value) != value.rstrip("/"):
         raise ValueError(f"{value!r} must be a normalised path without '..'")
     return value
 
@@ -82,6 +96,7 @@ def no_dotdot(value: str) -> str:
 
 
 def _relative_path(value: str) -> str:
+    _path_chars(value)
     if value.startswith("/") or ".." in value.split("/") or not value:
         raise ValueError(f"{value!r} must be a path inside the repo (relative, without '..')")
     return value
@@ -118,7 +133,7 @@ class Selector(Strict):
 class SecretRef(Strict):
     """A value that is never printed: read from a controller-side file or environment variable."""
 
-    from_file: str | None = None
+    from_file: Annotated[str, AfterValidator(lambda v: _path_chars(v) or v)] | None = None
     from_env: EnvName | None = None
 
     @model_validator(mode="after")

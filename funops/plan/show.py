@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..markdown import md_code, md_text
 from ..redact import fingerprint, is_sha256
 from .document import ChangeDoc, NodeDoc, PlanDoc, TemplateDoc
 
@@ -70,23 +71,25 @@ def print_text(doc: PlanDoc, console: Any) -> None:
                 + (f"  [dim]from {escape(template_summary(c.template))}[/]" if c.template else "")
             )
         if node.owed:
-            console.print(f"  [magenta]! owed from an unfinished apply:[/] {', '.join(node.owed)}")
+            console.print(f"  [magenta]! owed from an unfinished apply:[/] {escape(', '.join(node.owed))}")
         if node.interrupted:
             console.print(
-                f"  [magenta]! interrupted release(s):[/] {', '.join(node.interrupted)} "
+                f"  [magenta]! interrupted release(s):[/] {escape(', '.join(node.interrupted))} "
                 "(their apply stopped; the next apply records them as failed)"
             )
         if node.handlers:
-            console.print(f"  [dim]then:[/] {', '.join(node.handlers)}")
+            console.print(f"  [dim]then:[/] {escape(', '.join(node.handlers))}")
     console.print()
     console.print(f"[bold]{summary_line(doc)}[/]")
 
 
 def _revision(doc: PlanDoc) -> str:
+    from rich.markup import escape
+
     r = doc.revision
     if r.commit is None:
-        return f"{r.ref} (not a git repo)"
-    return f"{r.ref} at {r.commit[:12]}" + (" [yellow](dirty)[/]" if r.dirty else "")
+        return f"{escape(r.ref)} (not a git repo)"
+    return f"{escape(r.ref)} at {r.commit[:12]}" + (" [yellow](dirty)[/]" if r.dirty else "")
 
 
 def _node_header(node: NodeDoc) -> str:
@@ -95,11 +98,11 @@ def _node_header(node: NodeDoc) -> str:
 
 def to_markdown(doc: PlanDoc) -> str:
     r = doc.revision
-    rev = f"`{r.commit[:12]}`{' (dirty)' if r.dirty else ''}" if r.commit else r.ref
+    rev = f"{md_code(r.commit[:12])}{' (dirty)' if r.dirty else ''}" if r.commit else md_text(r.ref)
     lines = [f"### funops plan — {doc.project} at {rev}", "", f"**{summary_line(doc)}**", ""]
     for node in doc.nodes:
         if not node.reachable:
-            lines += [f"#### {node.name} — :x: unreachable", "", f"`{_md(node.error or '')}`", ""]
+            lines += [f"#### {node.name} — :x: unreachable", "", md_code(node.error or ""), ""]
             continue
         if not node.changes and not node.owed and not node.interrupted:
             lines += [f"#### {node.name} — no changes", ""]
@@ -112,8 +115,8 @@ def to_markdown(doc: PlanDoc) -> str:
         ]
         for c in node.changes:
             lines.append(
-                f"| {SYMBOL[c.action]} | `{_md(c.id)}` | {_md(c.owner)} | {_md(change_summary(c))}"
-                + (f" (from `{_md(template_summary(c.template))}`)" if c.template else "")
+                f"| {SYMBOL[c.action]} | {md_code(c.id)} | {_md(c.owner)} | {_md(change_summary(c))}"
+                + (f" (from {md_code(template_summary(c.template))})" if c.template else "")
                 + " |"
             )
         if node.owed:
@@ -128,5 +131,4 @@ def to_markdown(doc: PlanDoc) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+_md = md_text

@@ -5,10 +5,14 @@ the example repo and which problem lines the error output must contain:
 
     # target: manifests/zz-bad.yaml
     # expect: manifests/zz-bad.yaml:9: spec.port: Input should be less than or equal to 65535
+
+Inputs that are not text are made by more header lines: `# symlink: PATH -> TARGET`, `# fifo: PATH`,
+`# mkdir: PATH` (paths in the repo copy). A fixture may hold bytes that are not UTF-8 (copied as is).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +35,8 @@ def test_there_are_at_least_30_fixtures() -> None:
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[f.stem for f in FIXTURES])
 def test_bad_input_is_rejected_with_location(fixture: Path, tmp_path: Path) -> None:
-    text = fixture.read_text()
+    raw = fixture.read_bytes()
+    text = raw.decode("utf-8", "surrogateescape")
     (target,) = _header(text, "target")
     expected = _header(text, "expect")
     assert expected, f"{fixture.name} has no '# expect:' line"
@@ -39,7 +44,14 @@ def test_bad_input_is_rejected_with_location(fixture: Path, tmp_path: Path) -> N
     for removed in _header(text, "remove"):
         (repo / removed).unlink()
     (repo / target).parent.mkdir(parents=True, exist_ok=True)
-    (repo / target).write_text(text)
+    (repo / target).write_bytes(raw)
+    for link in _header(text, "symlink"):
+        path, points_to = link.split(" -> ")
+        (repo / path).symlink_to(points_to)
+    for path in _header(text, "fifo"):
+        os.mkfifo(repo / path)
+    for path in _header(text, "mkdir"):
+        (repo / path).mkdir()
     before = sorted(p.relative_to(repo) for p in repo.rglob("*"))
 
     done = subprocess.run(

@@ -1,0 +1,40 @@
+"""Which characters a value may hold. Values land in line-oriented files (systemd units, env files,
+nginx sites) and in shell scripts: a line break inside one adds lines, i.e. directives, to the file.
+
+One rule for every field: no control characters (a tab is fine) and no unicode line breaks (U+0085,
+U+2028, U+2029 end lines for some readers); multi-line text only where the schema says so (config
+file content, annotations, vars). Checked at load time on the YAML data and again after rendering,
+so a template cannot produce what the field may not hold."""
+
+from __future__ import annotations
+
+import unicodedata
+
+SHOWN = 60  # characters of an offending value quoted in an error
+
+
+def shown(value: object) -> str:
+    """A value for an error message: repr-quoted (control characters escaped), cut to a readable size."""
+    text = repr(value)
+    return text if len(text) <= SHOWN else text[: SHOWN - 4] + "…" + text[-3:]
+
+
+def bad_char(value: str, multi_line: bool = False) -> str | None:
+    """The first character `value` may not hold, or None."""
+    allowed = "\t\n\r" if multi_line else "\t"
+    for char in value:
+        if char in allowed:
+            continue
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            return char
+    return None
+
+
+def single_line_problem(value: str, what: str = "", secret: bool = False) -> str | None:
+    """The error for a value that must be one line, or None. A secret's value is never shown."""
+    char = bad_char(value)
+    if char is None:
+        return None
+    subject = what or ("the secret's value" if secret else shown(value))
+    kind = "a line break" if char in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029" else "a control character"
+    return f"{subject} holds {kind} ({repr(char)[1:-1]}): it must be a single line"
