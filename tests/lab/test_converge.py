@@ -57,6 +57,13 @@ def test_apply_converges_the_example(lab: Lab, repo: Path) -> None:
     # nginx on the ingress node routes both paths
     assert http("http://127.0.1.1/", host="demo.funops.test") == (200, "<h1>web 1 on node1</h1>\n")
     assert http("http://127.0.1.1/api/version", host="demo.funops.test")[1] in ("v1", "v2")
+    # nginx serves the example's override (templates/nginx/site.conf.j2, extending the bundled site).
+    edge = lab.nodes[0].address
+    headers = lab.exec("node1", f"curl -sSI -H 'Host: demo.funops.test' http://{edge}/", check=True).stdout
+    assert "X-Frame-Options: DENY" in headers and "X-Content-Type-Options: nosniff" in headers
+    log = lab.exec("node1", "tail -n 1 /var/log/nginx/funops-site.access.log", check=True).stdout
+    assert '"HEAD / HTTP/1.1" 200 ' in log  # the override's log_format: upstream and timings
+    assert any(f"upstream={n.address}:8080 ut=" in log for n in lab.nodes), log
 
 
 def test_reapply_changes_nothing_and_restarts_nothing(lab: Lab, repo: Path) -> None:
