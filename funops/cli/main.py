@@ -243,6 +243,7 @@ def rollback(
     same batches and health gates as a deploy. The release rolled back from is marked, and its
     revision will not be deployed again without --force.
     Exit codes as apply; 1 when there is nothing to roll back to."""
+    from ..gather.gatherer import refuse_unreadable_states
     from ..release.history import gather_states, node_states, releases
     from ..release.restore import current_release, is_release_ref, pick_target, restore_plan, revision_plan
     from ..transports import Connections
@@ -256,6 +257,7 @@ def rollback(
     try:
         with reported():
             gathered = gather_states(project, connections)
+            refuse_unreadable_states(gathered, project.settings.state_dir)
             unreachable = sorted(n for n, g in gathered.items() if not g.reachable)
             if unreachable and not skip_unreachable:
                 fail(

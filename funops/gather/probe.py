@@ -6,6 +6,8 @@ into data. The script is built from data with shlex.quote, so it can be asserted
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 import shlex
@@ -15,6 +17,8 @@ from typing import Any
 
 MARK = "@@funops "
 
+# The node's own files (state, lock info) are printed base64-encoded: no content can end a section early
+# or forge a marker (a state file without a final newline once put the next marker on its last line).
 # File facts: `stat` and `sha256sum` once for all files; a missing file just prints nothing.
 _FILES = """\
 echo '@@funops stat'; stat -c '%a|%U|%G|%F|%n' -- {paths} 2>/dev/null
@@ -43,8 +47,11 @@ _NODE = """\
 echo '@@funops df'; df -P -- {root} 2>/dev/null | tail -n 1
 echo '@@funops nginx'; (command -v nginx >/dev/null 2>&1 && nginx -v 2>&1) || echo absent
 echo '@@funops dockerps'; (docker ps -q 2>/dev/null | wc -l) || echo 0
-echo '@@funops state'; cat -- {state} 2>/dev/null
-echo '@@funops lock'; if [ -d {lock} ]; then cat -- {lock}/info 2>/dev/null; echo
+echo '@@funops state'
+if [ -e {state} ] || [ -L {state} ]; then
+  if s=$(base64 < {state} 2>/dev/null); then echo present; printf '%s\n' "$s"; else echo unreadable; fi
+fi
+echo '@@funops lock'; if [ -d {lock} ]; then printf '%s\n' "$(base64 < {lock}/info 2>/dev/null)"
   echo "expires=$(cat -- {lock}/expires 2>/dev/null)"; echo "now=$(date +%s)"; fi
 echo '@@funops end'
 """
@@ -139,27 +146,49 @@ def parse(output: str, path: Callable[[str], str]) -> LiveFacts:
         facts.container_count = int((sections.get("dockerps") or ["0"])[0])
     except ValueError:
         facts.container_count = None
-    state_text = "\n".join(sections.get("state", []))
-    if state_text.strip():
-        try:
-            facts.state = json.loads(state_text)
-        except json.JSONDecodeError as exc:
-            facts.state_error = f"state file is not valid JSON: {exc.msg}"
+    facts.state, facts.state_error = parse_state(sections.get("state", []))
     facts.lock = _lock(sections.get("lock", []))
     return facts
+
+
+def parse_state(lines: list[str]) -> tuple[dict[str, Any] | None, str | None]:
+    """The state section: nothing (no state file: a node funops never applied), `unreadable`, or
+    `present` and the file base64-encoded. Returns (state, error); any doubt is an error, never an
+    empty state (that would make the node forget its releases and owed handlers)."""
+    if not lines:
+        return None, None
+    if lines[0] != "present":
+        return None, "state file cannot be read (permissions, or not a regular file)"
+    try:
+        text = base64.b64decode("".join(lines[1:]), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None, "state file is not UTF-8 text"
+    if not text.strip():
+        return None, "state file is empty"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"state file is not valid JSON (line {exc.lineno}: {exc.msg})"
+    if not isinstance(data, dict):
+        return None, f"state file holds a JSON {type(data).__name__}, not an object"
+    return data, None
 
 
 def _lock(lines: list[str]) -> dict[str, Any] | None:
     if not lines:
         return None
     lock: dict[str, Any] = {}
+    encoded = []  # the holder's info, base64-encoded JSON (wrapped over lines)
     for line in lines:
-        if line.startswith("{"):
-            with contextlib.suppress(json.JSONDecodeError):
-                lock.update(json.loads(line))
         key, sep, value = line.partition("=")
         if sep and key in ("expires", "now"):
             lock[key] = int(value) if value.strip().isdigit() else 0
+        else:
+            encoded.append(line)
+    with contextlib.suppress(binascii.Error, ValueError):
+        info = json.loads(base64.b64decode("".join(encoded), validate=True))
+        if isinstance(info, dict):
+            lock.update(info)
     return lock
 
 

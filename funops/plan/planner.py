@@ -10,7 +10,7 @@ from ..compile.compiler import DesiredState, Facts, compile_project
 from ..compile.placement import NodeCapacity
 from ..diff.differ import Change, NodeDiff, diff_node, live_attributes
 from ..errors import FunopsError
-from ..gather.gatherer import NodeGather, gather
+from ..gather.gatherer import NodeGather, gather, refuse_unreadable_states
 from ..load.project import Project
 from ..model.strategy import UpdateStrategy
 from ..redact import fingerprint
@@ -65,8 +65,10 @@ def make_plan(
     targets: list[str] | None = None,
     connect: Callable[[str], Transport] | None = None,
     intent: Intent | None = None,
+    unreadable_state_ok: bool = False,
 ) -> Plan:
-    """The plan for the repo (or, with an intent covering some apps, for those apps only)."""
+    """The plan for the repo (or, with an intent covering some apps, for those apps only). A node
+    whose state file cannot be read refuses the plan, unless `unreadable_state_ok` (drift reports)."""
     intent = intent or Intent()
     unknown = sorted(set(targets or []) - set(project.nodes))
     if unknown:
@@ -85,13 +87,20 @@ def make_plan(
     }
     if again:
         gathered.update(gather(again, connect, project.settings.state_dir, project.settings.parallel))
-    return plan_from(project, names, desired, gathered, intent)
+    return plan_from(project, names, desired, gathered, intent, unreadable_state_ok)
 
 
 def plan_from(
-    project: Project, names: list[str], desired: DesiredState, gathered: dict[str, NodeGather], intent: Intent
+    project: Project,
+    names: list[str],
+    desired: DesiredState,
+    gathered: dict[str, NodeGather],
+    intent: Intent,
+    unreadable_state_ok: bool = False,
 ) -> Plan:
     """Diff what was gathered against `desired` (only the intent's apps may lose resources)."""
+    if not unreadable_state_ok:
+        refuse_unreadable_states(gathered, project.settings.state_dir)
     diffs = {
         n: diff_node(desired.nodes[n], g.facts, intent.apps)
         for n, g in gathered.items()
@@ -125,7 +134,7 @@ def _facts(gathered: dict[str, NodeGather]) -> Facts:
     return Facts(capacity=capacity, placements={a: frozenset(n) for a, n in placements.items()})
 
 
-def _observed(g: NodeGather) -> str:
+def observed_digest(g: NodeGather) -> str:
     """A digest of what was seen on the node: every probed resource's live attributes and the state
     file (not volatile facts such as free disk)."""
     import hashlib
@@ -194,7 +203,7 @@ def _document(
             }
         nodes.append(
             NodeDoc(
-                observed=_observed(g) if g.facts else None,
+                observed=observed_digest(g) if g.facts else None,
                 interrupted=_interrupted(g) if g.facts else [],
                 name=name,
                 address=node.address,
