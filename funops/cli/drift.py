@@ -144,6 +144,7 @@ def _fix(
             raise typer.Exit(doc.exit_code)
     progress = Progress(con, json_events=False)
     result, _ = run_rollout(plan, connections, progress, trigger="drift --fix")
+    assert result is not None  # a refused rollout failed (exit 1) before anything changed
     with reported():
         after = run_check(project, doc.targets, connections)
     fixed = FixDoc(

@@ -7,6 +7,8 @@ The tests run in file order on one repo (the bundled example with the lab's inve
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 
 from lab import Lab
 
-from .fleet import apply, funops, make_repo, reset
+from .fleet import FUNOPS, apply, edit_yaml, funops, make_repo, reset
 
 STATE = "/var/lib/funops/state.json"
 
@@ -68,3 +70,47 @@ def test_a_state_file_that_cannot_be_read_refuses_the_node(
     finally:
         lab.exec("node1", f"mv /root/state.keep {STATE}", check=True)
     assert funops(repo, "plan").returncode == 0
+
+
+def web_releases(repo: Path) -> list[dict]:
+    done = funops(repo, "history", "web", "-o", "json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["releases"]
+
+
+def journal_entries(repo: Path) -> list[dict]:
+    path = repo / ".funops" / "journal.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_two_applies_started_together_change_each_node_once(lab: Lab, repo: Path) -> None:
+    env = {**os.environ, "NO_COLOR": "1"}
+    for round_ in range(1, 4):
+        version = f"race{round_}"
+
+        def bump(docs: list[dict], version: str = version) -> None:
+            docs[0]["spec"]["version"] = version
+            docs[0]["spec"]["strategy"] = {"batchSize": "100%", "maxFailures": 0}
+
+        edit_yaml(repo / "manifests" / "web.yaml", bump)
+        releases_before, journal_before = len(web_releases(repo)), len(journal_entries(repo))
+        argv = [*FUNOPS, "apply", "--auto-approve", "--allow-dirty", "-o", "json", "-C", str(repo)]
+        procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                 for _ in range(2)]  # fmt: skip
+        done = [(p, *p.communicate(timeout=300)) for p in procs]
+        changed = [d for d in done if d[0].returncode == 0 and '"event": "done"' in d[1]]
+        others = [d for d in done if d not in changed]
+        assert len(changed) == 1, [(p.returncode, err) for p, _, err in done]
+        for proc, out, err in others:  # refused (locked, or the plan went stale) or nothing to do
+            refused = proc.returncode == 1 and (
+                "locked by another apply" in err or "changed since the plan was made" in err
+            )
+            assert refused or (proc.returncode == 0 and "Nothing to do" in out + err), (proc.returncode, err)
+        rels = web_releases(repo)
+        assert len(rels) == releases_before + 1  # one release per change, not two
+        assert rels[0]["versions"] == [version] and rels[0]["status"] == "succeeded"
+        assert sorted(rels[0]["nodes"]) == [n.name for n in lab.nodes]
+        new = journal_entries(repo)[journal_before:]
+        assert [e["releases"] for e in new] == [{"web": rels[0]["id"]}]
+        for node in lab.nodes:
+            assert lab.exec(node.name, "cat /srv/web/index.html").stdout.startswith(f"<h1>web {version} on")
