@@ -185,7 +185,7 @@ class NodeRun:
                 and name not in recreated
                 and f"container:{name}" in by_id
             ):
-                changes.append(t.restart_container(name))
+                changes.append(t.run_container(by_id[f"container:{name}"], path))  # re-reads its env file
         self._run(changes)
 
         # Round trip 2 — health gate, then nginx (tested before the reload), then the record.

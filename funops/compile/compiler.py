@@ -133,17 +133,15 @@ class _Compiler:
 
         env, secret = self._env(app, ctx)
         env_file = env_path(name) if env else None
-        env_sha = None
         if env_file:
             template = "env/docker.env.j2" if is_container else "env/systemd.env.j2"
             content = self._render(template, where, ("spec", "env"), **ctx, env=sorted(env.items()))
             if content is not None:
                 data = content.encode()
-                env_sha = r.sha256(data)
-                # A container reads its env only when created: the env hash is part of its spec hash.
-                handlers = () if is_container else (restart,)
+                # A container reads its env only when created: its restart handler recreates it.
+                # (The env's digest is no part of the spec hash: that is printed and put on a label.)
                 desired.resources.append(
-                    _file(env_file, data, owner, "0600", "root", "root", handlers, secret)
+                    _file(env_file, data, owner, "0600", "root", "root", (restart,), secret)
                 )
 
         image = None
@@ -152,7 +150,9 @@ class _Compiler:
             image = f"{image_repository(repo)}:{version}"
             spec = self._render_json("container/run.json.j2", where, **ctx, image=image, env_file=env_file)
             if spec is not None:
-                spec_hash = r.sha256(json.dumps({"spec": spec, "env": env_sha}, sort_keys=True).encode())[:16]
+                # Of the spec only (names, paths, image, limits): no secret material, so it may be
+                # printed, put on a label and on docker's command line.
+                spec_hash = r.sha256(json.dumps({"spec": spec}, sort_keys=True).encode())[:16]
                 spec["labels"]["funops.spec-hash"] = spec_hash
                 desired.resources.append(
                     r.Resource(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MARK = "@@funops "
+KEY_FILE = "fingerprint.key"
 
 # The node's own files (state, lock info) are printed base64-encoded: no content can end a section early
 # or forge a marker (a state file without a final newline once put the next marker on its last line).
@@ -51,6 +52,7 @@ echo '@@funops state'
 if [ -e {state} ] || [ -L {state} ]; then
   if s=$(base64 < {state} 2>/dev/null); then echo present; printf '%s\n' "$s"; else echo unreadable; fi
 fi
+echo '@@funops key'; base64 < {key} 2>/dev/null
 echo '@@funops lock'; if [ -d {lock} ]; then printf '%s\n' "$(base64 < {lock}/info 2>/dev/null)"
   echo "expires=$(cat -- {lock}/expires 2>/dev/null)"; echo "now=$(date +%s)"; fi
 echo '@@funops end'
@@ -72,6 +74,9 @@ class LiveFacts:
     state: dict[str, Any] | None = None  # the node's funops state file, if any
     state_error: str | None = None
     lock: dict[str, Any] | None = None  # the apply lock, if held: holder info, expires, the node's now
+    # The node's fingerprint key (see redact.py): secret-derived digests are shown only keyed with it.
+    # Held in memory, never printed; None until the first apply created it.
+    fingerprint_key: bytes | None = field(default=None, repr=False)
 
 
 def build_script(resource_ids: Iterable[str], state_path: str, path: Callable[[str], str]) -> str:
@@ -92,10 +97,14 @@ def build_script(resource_ids: Iterable[str], state_path: str, path: Callable[[s
                 fmt=shlex.quote(_CONTAINER_FORMAT), names=" ".join(shlex.quote(c) for c in containers)
             )
         )
-    lock = state_path.rsplit("/", 1)[0] + "/lock"  # apply/lock.py's lock_dir, beside the state file
+    state_dir = state_path.rsplit("/", 1)[0]
+    lock, key = state_dir + "/lock", state_dir + "/" + KEY_FILE  # beside the state file (apply/lock.py)
     parts.append(
         _NODE.format(
-            root=shlex.quote(path("/")), state=shlex.quote(path(state_path)), lock=shlex.quote(path(lock))
+            root=shlex.quote(path("/")),
+            state=shlex.quote(path(state_path)),
+            lock=shlex.quote(path(lock)),
+            key=shlex.quote(path(key)),
         )
     )
     return "\n".join(parts)
@@ -148,6 +157,9 @@ def parse(output: str, path: Callable[[str], str]) -> LiveFacts:
         facts.container_count = None
     facts.state, facts.state_error = parse_state(sections.get("state", []))
     facts.lock = _lock(sections.get("lock", []))
+    with contextlib.suppress(binascii.Error, ValueError):
+        key = base64.b64decode("".join(sections.get("key", [])), validate=True).strip()
+        facts.fingerprint_key = key if len(key) >= 32 else None
     return facts
 
 

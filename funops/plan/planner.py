@@ -13,7 +13,7 @@ from ..errors import FunopsError
 from ..gather.gatherer import NodeGather, gather, refuse_unreadable_states
 from ..load.project import Project
 from ..model.strategy import UpdateStrategy
-from ..redact import fingerprint
+from ..redact import keyed_fingerprint
 from ..state.node_state import NodeState
 from ..state.records import UNFINISHED, RevisionRef
 from ..transports import Connections, Transport
@@ -156,10 +156,11 @@ def _interrupted(g: NodeGather) -> list[str]:
     return sorted(r.id for recs in state.releases.values() for r in recs if r.status in UNFINISHED)
 
 
-def _change_doc(change: Change) -> ChangeDoc:
+def _change_doc(change: Change, key: bytes | None) -> ChangeDoc:
     def show(field: str, value: object) -> object:
         # Only the content hash of a secret can leak it (a guessable value); mode and owner cannot.
-        return fingerprint(value) if change.secret and field == "sha256" and value is not None else value
+        secret = change.secret and field == "sha256" and value is not None
+        return keyed_fingerprint(value, key) if secret else value
 
     return ChangeDoc(
         id=change.id,
@@ -210,7 +211,7 @@ def _document(
                 transport=node.transport,
                 reachable=g.reachable,
                 error=g.error,
-                changes=[_change_doc(c) for c in changes],
+                changes=[_change_doc(c, g.facts.fingerprint_key if g.facts else None) for c in changes],
                 unchanged=sum(1 for c in d.changes if c.action == "unchanged") if d else 0,
                 handlers=d.handlers() if d and (changes or d.owed) else [],
                 owed=d.owed if d else [],
