@@ -45,10 +45,10 @@ def _atomic_write(
     must still have that hash."""
     source = (
         f"""a={q(artifact[0])}
-[ -f "$a" ] || {{ echo "artifact sha256:{artifact[1][:12]} is no longer kept on this node"; exit 1; }}
+[ -f "$a" ] || {{ echo "the kept content of $p is no longer on this node"; exit 1; }}
 cat -- "$a" > "$t"
 [ "$(sha256sum < "$t" | cut -c1-64)" = {q(artifact[1])} ] ||
-  {{ echo "artifact {artifact[1][:12]} is damaged"; exit 1; }}"""
+  {{ echo "the kept content of $p is damaged"; exit 1; }}"""
         if artifact
         else 'cat > "$t"'
     )

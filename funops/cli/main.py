@@ -359,9 +359,22 @@ def render(
             continue
         target = out / res.name.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(res.content)
-        target.chmod(0o600 if res.secret else int(res.desired["mode"], 8))
+        _write_private(target, res.content, 0o600 if res.secret else int(res.desired["mode"], 8))
         con.print(f"wrote {target}")
+
+
+def _write_private(target: Path, data: bytes, mode: int) -> None:
+    """Created 0600 from the start (a secret is never readable by others, not even for a moment),
+    and only then given its mode; a symlink planted at `target` is not followed."""
+    import os
+
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an older file may have had a wider mode
+        os.write(fd, data)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 @app.command()

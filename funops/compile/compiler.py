@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from math import gcd
@@ -242,9 +243,10 @@ class _Compiler:
         written = Path(ref.from_file or "")
         file = written if written.is_absolute() else self.project.root / written
         try:
-            return file.read_text(encoding="utf-8").rstrip("\n")
-        except OSError as exc:
-            message = f"cannot read secret file {written}: {exc.strerror}"
+            return read_secret_file(file).rstrip("\n")
+        except (OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            message = f"cannot read secret file {written}: {why}"
             self.problems.append(where.problem((*path, "fromFile"), message))
             return None
 
@@ -465,3 +467,17 @@ def _template_problem(exc: jinja2.TemplateError, template: str, where: Any, path
         "",
         f"{_jinja_message(exc)} (rendering {base.file}:{base.line})",
     )
+
+
+def read_secret_file(file: Path) -> str:
+    """A secret file's text: a regular file (a FIFO or device would block or never end: opened
+    non-blocking and refused), UTF-8 (else ValueError naming the byte offset, not a traceback)."""
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        data = handle.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start})") from None

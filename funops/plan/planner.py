@@ -138,12 +138,14 @@ def observed_digest(g: NodeGather) -> str:
     """A digest of what was seen on the node: every probed resource's live attributes and the state
     file (not volatile facts such as free disk)."""
     import hashlib
+    import hmac
     import json
 
     assert g.facts is not None
     seen = {rid: live_attributes(rid, g.facts) for rid in sorted(g.probed)}
-    body = json.dumps({"resources": seen, "state": g.facts.state}, sort_keys=True, default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
+    body = json.dumps({"resources": seen, "state": g.facts.state}, sort_keys=True, default=str).encode()
+    key = g.facts.fingerprint_key  # it covers secret files' hashes: keyed, else guessable from plan JSON
+    return hmac.new(key, body, hashlib.sha256).hexdigest() if key else hashlib.sha256(body).hexdigest()
 
 
 def _interrupted(g: NodeGather) -> list[str]:
