@@ -114,3 +114,115 @@ def test_two_applies_started_together_change_each_node_once(lab: Lab, repo: Path
         assert [e["releases"] for e in new] == [{"web": rels[0]["id"]}]
         for node in lab.nodes:
             assert lab.exec(node.name, "cat /srv/web/index.html").stdout.startswith(f"<h1>web {version} on")
+
+
+def secret_digests(repo: Path) -> set[str]:
+    """What must never be printed for the repo's secrets as they are now: each secret file's sha256
+    (whole and as the short prefixes outputs use) and the spec hash the old scheme derived from it."""
+    import copy
+    import hashlib
+
+    from funops.compile.compiler import compile_project
+    from funops.load.loader import load_project
+
+    found: set[str] = set()
+    for desired in compile_project(load_project(repo)).nodes.values():
+        env_sha = None
+        for res in desired.resources:
+            if res.secret and res.content is not None:
+                digest = hashlib.sha256(res.content).hexdigest()
+                found |= {digest, digest[:8], digest[:12]}
+                if res.name.endswith(".env"):
+                    env_sha = digest
+        for res in desired.resources:
+            if res.run_spec is not None and env_sha:
+                spec = copy.deepcopy(res.run_spec)
+                spec["labels"].pop("funops.spec-hash", None)
+                old = hashlib.sha256(json.dumps({"spec": spec, "env": env_sha}, sort_keys=True).encode())
+                found.add(old.hexdigest()[:16])
+    return found
+
+
+class ArgvSampler:
+    """`ps -eo args` on every node and on this machine, over and over while an apply runs."""
+
+    def __init__(self, lab: Lab) -> None:
+        import threading
+
+        self.lab, self.seen, self.stop = lab, [], threading.Event()
+        self.threads = [threading.Thread(target=self._sample, args=(n.name,)) for n in lab.nodes]
+        self.threads.append(threading.Thread(target=self._sample, args=(None,)))
+
+    def _sample(self, node: str | None) -> None:
+        while not self.stop.is_set():
+            if node is None:
+                out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+            else:
+                out = self.lab.exec(node, "ps -eo args").stdout
+            self.seen.append(out)
+
+    def __enter__(self) -> ArgvSampler:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+
+def test_no_output_reveals_a_secret_or_an_unkeyed_digest_of_one(lab: Lab, repo: Path) -> None:
+    token_file = repo / "secrets" / "api-token"
+    original = token_file.read_text()
+    secrets = ["k3y7Qz", "p4Ss9W"]  # short, guessable: what brute force would find from a digest
+    forbidden: set[str] = set(secrets)
+    tls_key = (repo / "secrets" / "demo.funops.test.key").read_text().splitlines()
+    forbidden |= {line for line in tls_key if len(line) > 40}  # the key's body
+    outputs: dict[str, str] = {}
+
+    def run(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        done = funops(repo, *args)
+        outputs[name] = done.stdout + done.stderr
+        return done
+
+    try:
+        token_file.write_text(secrets[0] + "\n")
+        forbidden |= secret_digests(repo)
+        assert run("apply-1", "apply", "--auto-approve", "--allow-dirty", "-o", "json").returncode == 0
+        token_file.write_text(secrets[1] + "\n")  # a change of secret material: plans show old → new
+        forbidden |= secret_digests(repo)
+        for output in ("text", "json", "markdown"):
+            assert run(f"plan-{output}", "plan", "-o", output).returncode == 2
+        assert "hmac:" in outputs["plan-json"]  # keyed fingerprints are shown: old → new
+        with ArgvSampler(lab) as sampler:
+            done = run("apply-2", "apply", "--auto-approve", "--allow-dirty", "-o", "json")
+        assert done.returncode == 0, done.stderr
+        outputs["argv"] = "\n".join(sampler.seen)
+        assert len(sampler.seen) > len(lab.nodes)  # it did sample while the apply ran
+        # Drift of a secret file: edited by hand on every node that has it.
+        env = "/etc/funops/apps/api.env"
+        for node in lab.nodes:
+            lab.exec(node.name, f"[ -f {env} ] && echo EXTRA=1 >> {env} || true")
+            content = lab.exec(node.name, f"cat {env} 2>/dev/null").stdout
+            if content:
+                import hashlib
+
+                digest = hashlib.sha256(content.encode()).hexdigest()
+                forbidden |= {digest, digest[:8], digest[:12]}
+        for output in ("text", "json", "markdown"):
+            assert run(f"drift-{output}", "drift", "-o", output).returncode == 2
+        assert run("history", "history", "-o", "json").returncode == 0
+        outputs["journal"] = (repo / ".funops" / "journal.jsonl").read_text()
+        for node in ("node2", "node3"):
+            outputs[f"labels-{node}"] = lab.exec(
+                node, "docker inspect -f '{{json .Config.Labels}}' api"
+            ).stdout
+        leaks = sorted(
+            (name, item) for name, text in outputs.items() for item in forbidden if item and item in text
+        )
+        assert leaks == [], leaks
+    finally:
+        token_file.write_text(original)
+        code, _, err = apply(repo, "--allow-dirty")
+        assert code == 0, err
