@@ -68,6 +68,8 @@ class NodeLocks:
             except TransportError as exc:
                 self.failed[name] = f"unreachable after locking: {exc}"
                 return None
+            # Keyed as the plan was: the first lock on a node also creates its fingerprint key.
+            facts.fingerprint_key = g.facts.fingerprint_key if g.facts else None
             now = observed_digest(NodeGather(node=name, facts=facts, probed=g.probed))
             return name if now != planned.get(name) else None
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from .output import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_UNREACHABLE, Output, console, fail, reported
 
@@ -13,7 +14,30 @@ if TYPE_CHECKING:
     from ..load.project import Project
     from ..plan.document import PlanDoc
 
+# Click's usage errors (unknown option, bad --output value) exit 2, which the contract keeps for
+# "changes pending" (DESIGN §5): they are errors before anything was done, exit 1. (typer vendors
+# click; BadParameter is its one public usage error, UsageError is its base.)
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class _Commands(TyperGroup):
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except _UsageError as exc:
+            exc.exit_code = EXIT_ERROR
+            raise
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _UsageError as exc:  # a subcommand's options are parsed here
+            exc.exit_code = EXIT_ERROR
+            raise
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="funops",
     help="GitOps for plain servers: plan and apply nginx, systemd and docker from a git repo.",
     no_args_is_help=True,
@@ -86,7 +110,10 @@ def plan(
         result = make_plan(project, node)
     doc = result.doc
     if out:
-        out.write_text(doc.to_json(), encoding="utf-8")
+        try:
+            out.write_text(doc.to_json(), encoding="utf-8")
+        except OSError as exc:
+            fail(f"--out {out}: cannot write the plan there: {exc.strerror or exc}")
     _show_plan(doc, output)
     from .converge import bad_revision_hits
 
