@@ -16,7 +16,7 @@ import pytest
 
 from lab import Lab
 
-from .fleet import FUNOPS, apply, edit_yaml, funops, make_repo, reset
+from .fleet import FUNOPS, apply, edit_yaml, funops, http, make_repo, reset
 
 STATE = "/var/lib/funops/state.json"
 
@@ -226,3 +226,36 @@ def test_no_output_reveals_a_secret_or_an_unkeyed_digest_of_one(lab: Lab, repo: 
         token_file.write_text(original)
         code, _, err = apply(repo, "--allow-dirty")
         assert code == 0, err
+
+
+def test_a_failure_after_the_nginx_reload_keeps_disk_and_running_config_in_agreement(
+    lab: Lab, repo: Path
+) -> None:
+    """The state write after a successful reload fails (node1's nginx reload makes state.json
+    immutable): the new site stays on disk, as nginx runs it, instead of the old one coming back."""
+    site, state = "/etc/nginx/conf.d/funops-site.conf", STATE
+    dropin = "/etc/systemd/system/nginx.service.d/zz-funops-test.conf"
+    lab.exec("node1", f"printf '[Service]\\nExecReload=/usr/bin/chattr +i {state}\\n' > {dropin} "
+                      "&& systemctl daemon-reload", check=True)  # fmt: skip
+
+    def without_legacy(docs: list[dict]) -> None:
+        docs[0]["spec"]["rules"] = [r for r in docs[0]["spec"]["rules"] if r["path"] != "/legacy/"]
+
+    ingress = repo / "manifests" / "ingress.yaml"
+    original = ingress.read_text()
+    try:
+        edit_yaml(ingress, without_legacy)
+        code, evs, err = apply(repo, "--allow-dirty")
+        assert code == 3, err
+        done = next(e for e in evs if e["event"] == "node-done" and e["node"] == "node1")
+        assert done["status"] == "failed" and "state" in done["error"]
+        assert "location /legacy/" not in lab.exec("node1", f"cat {site}").stdout  # not restored
+        node1 = lab.node("node1").address
+        status, body = http(f"http://{node1}/legacy/", host="demo.funops.test")
+        assert status == 200 and body.startswith("<h1>web")  # nginx runs the new site: / takes it
+    finally:
+        lab.exec("node1", f"rm -f {dropin}; systemctl daemon-reload; chattr -i {state}")
+        ingress.write_text(original)
+    code, _, err = apply(repo, "--allow-dirty")
+    assert code == 0, err
+    assert "location /legacy/" in lab.exec("node1", f"cat {site}").stdout
