@@ -260,3 +260,29 @@ def test_a_failure_after_the_nginx_reload_keeps_disk_and_running_config_in_agree
     code, _, err = apply(repo, "--allow-dirty")
     assert code == 0, err
     assert "location /legacy/" in lab.exec("node1", f"cat {site}").stdout
+
+
+def test_an_unwritable_journal_after_changes_is_a_partial_failure_not_nothing_done(
+    lab: Lab, repo: Path
+) -> None:
+    settings = repo / "funops.yaml"
+    original = settings.read_text()
+    web = repo / "manifests" / "web.yaml"
+    web_original = web.read_text()
+
+    def bump(docs: list[dict]) -> None:
+        docs[0]["spec"]["version"] = "journal-less"
+
+    try:
+        journal = "journal: funops.yaml/journal.jsonl"  # its parent is a file
+        settings.write_text(original.replace("journal: .funops/journal.jsonl", journal))
+        edit_yaml(web, bump)
+        code, _, err = apply(repo, "--allow-dirty")
+        assert code == 3, err  # the nodes were changed: never 1 ("nothing was done")
+        assert "cannot write the journal" in err
+        assert lab.exec("node1", "cat /srv/web/index.html").stdout.startswith("<h1>web journal-less")
+    finally:
+        settings.write_text(original)
+        web.write_text(web_original)
+    code, _, err = apply(repo, "--allow-dirty")
+    assert code == 0, err
