@@ -114,3 +114,18 @@ def test_the_heartbeat_renews_and_stops_on_release(tmp_path: Path) -> None:
     assert int((lock_path(tmp_path) / "expires").read_text()) > 5
     locks.release()
     assert not lock_path(tmp_path).exists()
+
+
+def test_a_node_whose_lock_could_not_be_taken_is_not_usable(tmp_path: Path) -> None:
+    from funops.transports import TransportError
+
+    def connect(name: str) -> LocalTransport:
+        if name == "n2":
+            raise TransportError("node n2: connection refused")
+        return local(tmp_path)
+
+    locks = NodeLocks(connect, STATE_DIR)
+    locks.take(["n1", "n2"])
+    assert locks.taken == ["n1"] and locks.usable("n1") is None
+    assert "its lock could not be taken" in (locks.usable("n2") or "")
+    locks.release()
