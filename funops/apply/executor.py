@@ -20,6 +20,7 @@ from ..compile.resources import (
     RESTART_CONTAINER,
     RESTART_UNIT,
     NodeDesired,
+    Resource,
     app_of_handler,
 )
 from ..compile.versions import image_repository
@@ -185,7 +186,7 @@ class NodeRun:
                 and name not in recreated
                 and f"container:{name}" in by_id
             ):
-                changes.append(t.restart_container(name))
+                changes.append(t.run_container(by_id[f"container:{name}"], path))  # re-reads its env file
         self._run(changes)
 
         # Round trip 2 — health gate, then nginx (tested before the reload), then the record.
@@ -217,12 +218,28 @@ class NodeRun:
         try:
             self._run(tasks, health={i: app for i, (_, app) in enumerate(checks)})
         except TaskFailed as exc:
+            reloaded = len(nginx) > len(nginx_files) and exc.ran > len(checks) + len(nginx)
+            if reloaded:  # a later task failed: nginx runs the new files, so they stay and are recorded
+                self._record_live(nginx_files)
+                raise
             # Files of the nginx step that were (or may have been) written go back to their old
             # version; nginx was not reloaded, so it keeps serving the old config.
             written = [res.name for i, res in enumerate(nginx_files) if len(checks) + i < exc.ran]
             if written:
                 self._run([t.restore_file(name, self.state_dir, path) for name in reversed(written)])
             raise
+
+    def _record_live(self, nginx_files: list[Resource]) -> None:
+        """What the failure record says is live: the nginx files a successful reload activated."""
+        if self._recorded is not None:
+            for res in nginx_files:
+                self._recorded.managed[res.id] = ManagedResource(
+                    owner=res.owner, kind=res.kind, applied=dict(res.desired)
+                )
+            self._recorded.owed = [h for h in self._recorded.owed if h != NGINX_RELOAD]
+            if not self.releases.records:  # else _record_failure writes it, with the releases
+                with contextlib.suppress(TaskFailed, TransportError):
+                    self._run([self._record(self._recorded)])
 
     def _housekeeping(self, state: NodeState) -> list[t.Task]:
         """Keep what the kept releases need to be restored, and only that: file contents in the

@@ -1,5 +1,8 @@
-"""A per-node lock in the node's funops state dir: `mkdir` is atomic, the holder is recorded, and the
-lock expires unless the running apply renews it (so a crashed controller never blocks for good)."""
+"""A per-node lock in the node's funops state dir. The lock directory is built aside (holder, token,
+expiry) and renamed into place (`mv -T`), so it never exists without its expiry; `rename` onto an
+existing, non-empty directory fails, so exactly one acquirer wins. It expires unless the running
+apply renews it (so a crashed controller never blocks for good); a renewal that finds another
+holder's token raises LockLost, and the apply stops touching that node."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from ..gather.probe import KEY_FILE
 from ..transports import Transport
 from .tasks import q
 
@@ -28,6 +32,12 @@ class LockInfo:
     def describe(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started))
         return f"{self.holder} (pid {self.pid}, since {when})"
+
+
+class LockLost(Exception):
+    def __init__(self, node: str, why: str) -> None:
+        self.node = node
+        super().__init__(f"node {node}: lost its apply lock ({why})")
 
 
 class LockHeld(Exception):
@@ -87,16 +97,34 @@ def _break(transport: Transport, state_dir: str, holder: LockInfo) -> None:
 
 def _try_acquire(transport: Transport, state_dir: str, info: LockInfo, ttl: int) -> None:
     d = transport.path(lock_dir(state_dir))
-    script = f"""d={q(d)}; now=$(date +%s)
-mkdir -p -- "$(dirname -- "$d")"
-if ! mkdir -- "$d" 2>/dev/null; then
-  exp=$(cat -- "$d/expires" 2>/dev/null || echo 0)
-  if [ "$exp" -lt "$now" ] && mv -- "$d" "$d.stale.$$" 2>/dev/null; then
-    rm -rf -- "$d.stale.$$"
-    mkdir -- "$d" 2>/dev/null || {{ cat -- "$d/info" 2>/dev/null; exit {HELD_EXIT}; }}
-  else cat -- "$d/info" 2>/dev/null; exit {HELD_EXIT}; fi
-fi
-cat > "$d/info"; echo {q(info.token)} > "$d/token"; echo $((now + {ttl})) > "$d/expires"
+    key = transport.path(f"{state_dir.rstrip('/')}/{KEY_FILE}")  # made once, by the first lock holder
+    # An expired lock is broken only under a second, short-lived mutex (`$d.break`, mkdir): two
+    # acquirers that both saw it expire must not both break it (the second would break the lock
+    # the first just took). A breaker killed mid-way leaves a mutex that goes after a minute.
+    script = f"""d={q(d)}; now=$(date +%s); t="$d.new.$$"; b="$d.break"; k={q(key)}
+mkdir -p -- "$(dirname -- "$d")" && rm -rf -- "$t" && mkdir -m 0700 -- "$t" && cat > "$t/info" \\
+  && echo {q(info.token)} > "$t/token" && echo $((now + {ttl})) > "$t/expires" || exit 1
+i=0
+while [ $i -lt 20 ]; do
+  i=$((i + 1))
+  if mv -T -- "$t" "$d" 2>/dev/null; then
+    [ -s "$k" ] || {{ (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \\n' > "$k.$$") \\
+      && mv -f -- "$k.$$" "$k"; }}
+    exit 0
+  fi
+  [ -d "$d" ] || continue
+  if mkdir -- "$b" 2>/dev/null; then
+    exp=$(cat -- "$d/expires" 2>/dev/null)
+    case "$exp" in ''|*[!0-9]*) exp=0;; esac
+    [ -s "$d/token" ] || exp=0
+    [ "$exp" -lt "$now" ] && rm -rf -- "$d"
+    rmdir -- "$b"
+    [ "$exp" -lt "$now" ] || break
+  else
+    find "$b" -maxdepth 0 -mmin +1 -exec rmdir -- {{}} \\; 2>/dev/null; sleep 0.1
+  fi
+done
+rm -rf -- "$t"; cat -- "$d/info" 2>/dev/null; exit {HELD_EXIT}
 """
     body = json.dumps({"holder": info.holder, "pid": info.pid, "started": info.started, "token": info.token})
     result = transport.run(script, stdin=body.encode(), timeout=30)
@@ -114,12 +142,19 @@ cat > "$d/info"; echo {q(info.token)} > "$d/token"; echo $((now + {ttl})) > "$d/
 
 
 def renew(transport: Transport, state_dir: str, info: LockInfo, ttl: int = TTL_SECONDS) -> None:
+    """Push the expiry out; LockLost when the lock is no longer ours (it expired and was taken, or
+    removed by hand). The new expiry is written aside and renamed: a reader never sees it empty."""
     d = transport.path(lock_dir(state_dir))
-    transport.run(
-        f'd={q(d)}; [ "$(cat -- "$d/token" 2>/dev/null)" = {q(info.token)} ] && '
-        f'echo $(( $(date +%s) + {ttl} )) > "$d/expires"',
+    result = transport.run(
+        f'd={q(d)}; [ "$(cat -- "$d/token" 2>/dev/null)" = {q(info.token)} ] || exit {HELD_EXIT}\n'
+        f'echo $(( $(date +%s) + {ttl} )) > "$d/expires.$$" && mv -f -- "$d/expires.$$" "$d/expires"',
         timeout=30,
     )
+    if result.exit_code == HELD_EXIT:
+        raise LockLost(transport.node.name, "another holder's token is in the lock, or it is gone")
+    if not result.ok:
+        why = result.stderr.decode(errors="replace").strip()[:200]
+        raise LockLost(transport.node.name, why or "renewal failed")
 
 
 def release(transport: Transport, state_dir: str, info: LockInfo) -> None:

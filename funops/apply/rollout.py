@@ -9,7 +9,6 @@ stay untouched, and every node's outcome is recorded.
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import hashlib
 import json
@@ -25,8 +24,8 @@ from ..model.strategy import UpdateStrategy
 from ..plan.planner import Plan
 from ..release.recorder import NodeReleases, plan_releases, releasing_apps
 from ..transports import Transport, TransportError
-from . import lock
 from .executor import Emit, NodeOutcome, NodeRun
+from .locking import NodeLocks
 
 
 @dataclass
@@ -114,8 +113,10 @@ def execute(
         }
     )
 
-    info = lock.LockInfo()
-    locked = _lock_all(changed, connect, settings.state_dir, info)
+    locks = NodeLocks(connect, settings.state_dir)
+    locks.take(changed)  # LockHeld: nothing was changed
+    locks.confirm(plan)  # PlanStale: another apply got there first
+    locks.start_heartbeat()
     try:
         failures = 0 if skip_unreachable else len(unreachable)
         for index, batch in enumerate(result.batches, start=1):
@@ -137,10 +138,11 @@ def execute(
                 emit({"event": "pause", "seconds": strategy.pause_seconds})
                 time.sleep(strategy.pause_seconds)
             emit({"event": "batch-start", "batch": index, "of": len(result.batches), "nodes": batch})
-            for name in batch:
-                _renew(connect, name, settings.state_dir, info)
+            locks.renew(batch)
 
-            converge = partial(_converge, plan, connect, emit, index, strategies, cleanup, result.releases)
+            converge = partial(
+                _converge, plan, connect, emit, index, strategies, cleanup, result.releases, locks.usable
+            )
             with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(batch)))) as pool:
                 outcomes = list(pool.map(converge, batch))
             for outcome in outcomes:
@@ -159,9 +161,7 @@ def execute(
             result.halted = True
             result.halt_reason = f"{failures} failure(s), more than maxFailures={strategy.max_failures}"
     finally:
-        for name in locked:
-            with contextlib.suppress(TransportError):  # else the lock expires on its own
-                lock.release(connect(name), settings.state_dir, info)
+        locks.release()
     result.seconds = round(time.monotonic() - started, 3)
     emit(
         {
@@ -183,9 +183,14 @@ def _converge(
     strategies: dict[str, UpdateStrategy],
     cleanup: set[str],
     releases: dict[str, NodeReleases],
+    unusable: Callable[[str], str | None],
     name: str,
 ) -> NodeOutcome:
     emit({"event": "node-start", "node": name, "batch": batch})
+    if why := unusable(name):  # never touch a node without holding its lock
+        outcome = NodeOutcome(name, "failed", error=f"not converged: {why}")
+        emit({"event": "node-done", "node": name, "batch": batch, "status": "failed", "error": outcome.error})
+        return outcome
     try:
         transport = connect(name)
     except TransportError as exc:
@@ -214,35 +219,6 @@ def _converge(
     }
     emit(done | ({"error": outcome.error} if outcome.error else {}))
     return outcome
-
-
-def _lock_all(
-    names: list[str], connect: Callable[[str], Transport], state_dir: str, info: lock.LockInfo
-) -> list[str]:
-    """Lock every node to be changed before touching any; on a held lock release ours and stop."""
-
-    def one(name: str) -> tuple[str, Exception | None]:
-        try:
-            lock.acquire(connect(name), state_dir, info)
-            return name, None
-        except (lock.LockHeld, TransportError) as exc:
-            return name, exc
-
-    with ThreadPoolExecutor(max_workers=max(1, min(16, len(names) or 1))) as pool:
-        results = list(pool.map(one, names))
-    taken = [n for n, e in results if e is None]
-    errors = [e for _, e in results if e is not None]
-    held = [e for e in errors if isinstance(e, lock.LockHeld)]
-    if held:
-        for name in taken:
-            lock.release(connect(name), state_dir, info)
-        raise held[0]
-    return taken
-
-
-def _renew(connect: Callable[[str], Transport], name: str, state_dir: str, info: lock.LockInfo) -> None:
-    with contextlib.suppress(TransportError):  # reported when its tasks run
-        lock.renew(connect(name), state_dir, info)
 
 
 def who() -> str:

@@ -38,17 +38,21 @@ def _atomic_write(
     group: str,
     backup: str | None,
     artifact: tuple[str, str] | None = None,
+    private_dirs: bool = False,
 ) -> str:
     """A script writing its stdin to `target`: a temp file in the same directory, fsync, rename
     over; with `backup`, the previous version is kept there (for restore and rollback). With
     `artifact` (store path, sha256) the content comes from the node's artifact store instead, and
-    must still have that hash."""
+    must still have that hash. Directories it creates (never existing ones) get a mode of their own
+    rather than the bundle's umask 077: 0755 root, or with `private_dirs` (a secret's) 0700 owned by
+    the file's owner, so an app running as that user can still reach its files."""
+    dir_mode, dir_owner = ("0700", f"{q(owner)}:{q(group)}") if private_dirs else ("0755", "root:root")
     source = (
         f"""a={q(artifact[0])}
-[ -f "$a" ] || {{ echo "artifact sha256:{artifact[1][:12]} is no longer kept on this node"; exit 1; }}
+[ -f "$a" ] || {{ echo "the kept content of $p is no longer on this node"; exit 1; }}
 cat -- "$a" > "$t"
 [ "$(sha256sum < "$t" | cut -c1-64)" = {q(artifact[1])} ] ||
-  {{ echo "artifact {artifact[1][:12]} is damaged"; exit 1; }}"""
+  {{ echo "the kept content of $p is damaged"; exit 1; }}"""
         if artifact
         else 'cat > "$t"'
     )
@@ -60,7 +64,9 @@ cat -- "$a" > "$t"
     )
     return f"""set -e
 p={q(target)}
-mkdir -p -- "$(dirname -- "$p")"
+funops_mkdir() {{ [ -d "$1" ] && return 0; funops_mkdir "$(dirname -- "$1")" || return 1
+  mkdir -m {dir_mode} -- "$1" && chown {dir_owner} -- "$1"; }}
+funops_mkdir "$(dirname -- "$p")"
 t=$(mktemp "$(dirname -- "$p")/.funops.XXXXXX")
 trap 'rm -f -- "$t"' EXIT
 {source}
@@ -79,7 +85,7 @@ def write_file(res: Resource, state_dir: str, path: PathMap) -> Task:
     sha = res.desired["sha256"]
     artifact = None if res.content is not None else (path(artifact_path(state_dir, sha)), sha)
     script = _atomic_write(
-        path(res.name), mode, owner, group, path(backup_path(state_dir, res.name)), artifact
+        path(res.name), mode, owner, group, path(backup_path(state_dir, res.name)), artifact, res.secret
     )
     return Task(f"write {res.id}", script, res.content)
 
@@ -276,7 +282,11 @@ done
 
 def write_state(node_path: str, content: bytes, path: PathMap) -> Task:
     """The node state file: written atomically, readable by root only."""
-    return Task("record state", _atomic_write(path(node_path), "0600", "root", "root", None), content)
+    return Task(
+        "record state",
+        _atomic_write(path(node_path), "0600", "root", "root", None, private_dirs=True),
+        content,
+    )
 
 
 # ---- bundles: many tasks, one round trip ---------------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from .output import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, Output, console, fail, worst
 
@@ -70,7 +71,7 @@ def confirm_and_run(
 
     progress = Progress(con, json_events=output is Output.json)
     result, code = run_rollout(plan, connections, progress, parallel, skip_unreachable)
-    if result.halted:
+    if result is not None and result.halted:
         code = worst(code, _auto_rollback(plan, result, connections, progress, parallel))
     return code
 
@@ -82,21 +83,31 @@ def run_rollout(
     parallel: int | None = None,
     skip_unreachable: bool = False,
     trigger: str | None = None,
-) -> tuple[RolloutResult, int]:
+    after_changes: bool = False,
+) -> tuple[RolloutResult | None, int]:
     """Execute the plan, journal it (with what triggered it, if not a plain apply), and say the exit
-    code its outcomes give."""
+    code its outcomes give. `after_changes` (an auto-rollback): nodes were already changed, so a
+    refusal is a partial failure (3), reported, never "nothing was done" (1)."""
     from ..apply import journal
     from ..apply.lock import LockHeld
+    from ..apply.locking import PlanStale
     from ..apply.rollout import execute, journal_entry
 
     settings = plan.project.settings
     try:
         result = execute(plan, connections, progress.emit, parallel, skip_unreachable)
-    except LockHeld as exc:
-        fail(
-            f"{exc}; nothing was changed. Wait for it to finish, or remove the lock "
-            f"({settings.state_dir}/lock on {exc.node}) if that apply is dead."
-        )
+    except (LockHeld, PlanStale) as exc:
+        if isinstance(exc, LockHeld):
+            why = (
+                f"{exc}. Wait for it to finish, or remove the lock "
+                f"({settings.state_dir}/lock on {exc.node}) if that apply is dead."
+            )
+        else:
+            why = f"{exc}: refusing to run a stale plan. Plan again and review it."
+        if after_changes:
+            console(stderr=True).print(f"[red]error:[/] {escape(why)}")
+            return None, EXIT_PARTIAL
+        fail(f"{why} Nothing was changed.")
     statuses = {o.status for o in result.outcomes.values()}
     if result.halted or "failed" in statuses:
         code = EXIT_PARTIAL
@@ -107,7 +118,15 @@ def run_rollout(
     entry = journal_entry(plan, result, code)
     if trigger:
         entry["trigger"] = trigger
-    journal.append(journal_path(plan), entry)
+    try:
+        journal.append(journal_path(plan), entry)
+    except OSError as exc:  # the nodes were (maybe) changed: never "nothing was done"
+        console(stderr=True).print(
+            f"[red]error:[/] cannot write the journal {escape(str(journal_path(plan)))}: "
+            f"{escape(exc.strerror or str(exc))}; the rollout's outcome is not recorded there"
+        )
+        if any(o.status not in ("unchanged", "skipped") for o in result.outcomes.values()):
+            code = worst(code, EXIT_PARTIAL)
     progress.summary(result, code)
     return result, code
 
@@ -118,7 +137,9 @@ def _auto_rollback(
     """A halted rollout returns the nodes it updated to the previous release of every app whose
     strategy says autoRollback — through the same batches and health gates (a revert that skips
     them caused outages: hashicorp/nomad#14200). The exit code still reports the failure."""
+    from ..errors import FunopsError
     from ..release.restore import auto_rollback_plan
+    from ..transports import TransportError
 
     code = EXIT_PARTIAL
     for app, failed in sorted(result.release_ids.items()):
@@ -133,11 +154,15 @@ def _auto_rollback(
         )
         if not nodes:
             continue
-        back = auto_rollback_plan(plan.project, app, failed, nodes, connections)
+        try:
+            back = auto_rollback_plan(plan.project, app, failed, nodes, connections)
+        except (FunopsError, TransportError) as exc:  # nodes were changed: report, exit 3, go on
+            console(stderr=True).print(f"[red]error:[/] auto-rollback of {app}: {escape(str(exc))}")
+            continue
         target = back.intent.restores[app] if back else None
         progress.emit({"event": "auto-rollback", "app": app, "from": failed, "to": target, "nodes": nodes})
         if back is not None:
-            _, rolled = run_rollout(back, connections, progress, parallel)
+            _, rolled = run_rollout(back, connections, progress, parallel, after_changes=True)
             code = worst(code, rolled)
     return code
 

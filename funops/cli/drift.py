@@ -47,8 +47,17 @@ def drift(
     notify: Annotated[
         str | None,
         typer.Option(
-            "--notify", metavar="URL", help="POST the JSON report here when the check is not clean."
+            "--notify",
+            metavar="URL",
+            envvar="FUNOPS_NOTIFY_URL",
+            show_envvar=True,
+            help="POST the JSON report here when the check is not clean. A URL with a token is better "
+            "passed in FUNOPS_NOTIFY_URL or --notify-file (a command line is visible in `ps`).",
         ),
+    ] = None,
+    notify_file: Annotated[
+        Path | None,
+        typer.Option("--notify-file", metavar="FILE", help="Read the --notify URL from this file."),
     ] = None,
 ) -> None:
     """Compare the nodes with what funops last applied and with the repo; change nothing (unless --fix)."""
@@ -57,6 +66,11 @@ def drift(
     from ..drift import notify as webhook
     from ..transports import Connections
 
+    if notify_file is not None:
+        try:
+            notify = notify_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"--notify-file {notify_file}: cannot read it ({getattr(exc, 'strerror', None) or exc})")
     if notify and (problem := webhook.check_url(notify)):
         fail(problem)
     project = _load(repo, revision, inventory)
@@ -146,6 +160,7 @@ def _fix(
             raise typer.Exit(doc.exit_code)
     progress = Progress(con, json_events=False)
     result, _ = run_rollout(plan, connections, progress, trigger="drift --fix")
+    assert result is not None  # a refused rollout failed (exit 1) before anything changed
     with reported():
         after = run_check(project, doc.targets, connections)
     fixed = FixDoc(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from .output import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_UNREACHABLE, Output, console, fail, reported
 
@@ -13,7 +14,30 @@ if TYPE_CHECKING:
     from ..load.project import Project
     from ..plan.document import PlanDoc
 
+# Click's usage errors (unknown option, bad --output value) exit 2, which the contract keeps for
+# "changes pending" (DESIGN §5): they are errors before anything was done, exit 1. (typer vendors
+# click; BadParameter is its one public usage error, UsageError is its base.)
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class _Commands(TyperGroup):
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except _UsageError as exc:
+            exc.exit_code = EXIT_ERROR
+            raise
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _UsageError as exc:  # a subcommand's options are parsed here
+            exc.exit_code = EXIT_ERROR
+            raise
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="funops",
     help="GitOps for plain servers: plan and apply nginx, systemd and docker from a git repo.",
     no_args_is_help=True,
@@ -86,7 +110,10 @@ def plan(
         result = make_plan(project, node)
     doc = result.doc
     if out:
-        out.write_text(doc.to_json(), encoding="utf-8")
+        try:
+            out.write_text(doc.to_json(), encoding="utf-8")
+        except OSError as exc:
+            fail(f"--out {out}: cannot write the plan there: {exc.strerror or exc}")
     _show_plan(doc, output)
     from .converge import bad_revision_hits
 
@@ -245,6 +272,7 @@ def rollback(
     same batches and health gates as a deploy. The release rolled back from is marked, and its
     revision will not be deployed again without --force.
     Exit codes as apply; 1 when there is nothing to roll back to."""
+    from ..gather.gatherer import refuse_unreadable_states
     from ..release.history import gather_states, node_states, releases
     from ..release.restore import current_release, is_release_ref, pick_target, restore_plan, revision_plan
     from ..transports import Connections
@@ -258,6 +286,7 @@ def rollback(
     try:
         with reported():
             gathered = gather_states(project, connections)
+            refuse_unreadable_states(gathered, project.settings.state_dir)
             unreachable = sorted(n for n, g in gathered.items() if not g.reachable)
             if unreachable and not skip_unreachable:
                 fail(
@@ -364,9 +393,22 @@ def render(
             continue
         target = out / res.name.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(res.content)
-        target.chmod(0o600 if res.secret else int(res.desired["mode"], 8))
+        _write_private(target, res.content, 0o600 if res.secret else int(res.desired["mode"], 8))
         con.print(f"wrote {escape(str(target))}{origin}")
+
+
+def _write_private(target: Path, data: bytes, mode: int) -> None:
+    """Created 0600 from the start (a secret is never readable by others, not even for a moment),
+    and only then given its mode; a symlink planted at `target` is not followed."""
+    import os
+
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an older file may have had a wider mode
+        os.write(fd, data)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from math import gcd
@@ -142,19 +143,17 @@ class _Compiler:
 
         env, secret = self._env(app, ctx)
         env_file = env_path(name) if env else None
-        env_sha = None
         if env_file:
             template = "env/docker.env.j2" if is_container else "env/systemd.env.j2"
             content = self._render(template, where, ("spec", "env"), **ctx, env=sorted(env.items()))
             content = self._structured(content, template, ENV_LINE, where, ("spec", "env"))
             if content is not None:
                 data = content.encode()
-                env_sha = r.sha256(data)
-                # A container reads its env only when created: the env hash is part of its spec hash.
-                handlers = () if is_container else (restart,)
+                # A container reads its env only when created: its restart handler recreates it.
+                # (The env's digest is no part of the spec hash: that is printed and put on a label.)
                 origin = self._origin(template)
                 desired.resources.append(
-                    _file(env_file, data, owner, "0600", "root", "root", handlers, secret, template=origin)
+                    _file(env_file, data, owner, "0600", "root", "root", (restart,), secret, template=origin)
                 )
 
         image = None
@@ -163,7 +162,9 @@ class _Compiler:
             image = f"{image_repository(repo)}:{version}"
             spec = self._render_json("container/run.json.j2", where, **ctx, image=image, env_file=env_file)
             if spec is not None:
-                spec_hash = r.sha256(json.dumps({"spec": spec, "env": env_sha}, sort_keys=True).encode())[:16]
+                # Of the spec only (names, paths, image, limits): no secret material, so it may be
+                # printed, put on a label and on docker's command line.
+                spec_hash = r.sha256(json.dumps({"spec": spec}, sort_keys=True).encode())[:16]
                 spec["labels"]["funops.spec-hash"] = spec_hash
                 desired.resources.append(
                     r.Resource(
@@ -295,9 +296,10 @@ class _Compiler:
         written = Path(ref.from_file or "")
         file = written if written.is_absolute() else self.project.root / written
         try:
-            return file.read_text(encoding="utf-8").rstrip("\n")
-        except OSError as exc:
-            message = f"cannot read secret file {written}: {exc.strerror}"
+            return read_secret_file(file).rstrip("\n")
+        except (OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            message = f"cannot read secret file {written}: {why}"
             self.problems.append(where.problem((*path, "fromFile"), message))
             return None
 
@@ -564,3 +566,17 @@ def _template_problem(exc: Exception, template: str, where: Any, path: tuple) ->
         "",
         f"{_jinja_message(exc)} (rendering {base.file}:{base.line})",
     )
+
+
+def read_secret_file(file: Path) -> str:
+    """A secret file's text: a regular file (a FIFO or device would block or never end: opened
+    non-blocking and refused), UTF-8 (else ValueError naming the byte offset, not a traceback)."""
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        data = handle.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start})") from None

@@ -32,7 +32,7 @@ def run_check(
     today: dt.date | None = None,
 ) -> DriftCheck:
     acks = load_acks(project)  # a bad ack file fails before any node is contacted
-    plan = make_plan(project, targets, connect)
+    plan = make_plan(project, targets, connect, unreadable_state_ok=True)
     reachable = {n: plan.desired.nodes[n] for n, g in plan.gathered.items() if g.reachable}
     extras = probe_extras(reachable, connect, project.settings.parallel)
     nodes = []
@@ -49,7 +49,7 @@ def run_check(
                 found.drift, found.pending, found.notices, found.nginx_test
             )  # fmt: skip
             if facts.state_error:
-                doc.notices.append(f"{facts.state_error}: treated as never applied")
+                doc.notices.append(f"{facts.state_error}: apply refuses this node until it is repaired")
         nodes.append(doc)
     unused = apply_acks(nodes, acks, today or dt.datetime.now(dt.UTC).date())
     rev = project.revision

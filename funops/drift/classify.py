@@ -17,7 +17,9 @@ what the repo declares. Then:
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,12 +29,15 @@ from ..compile.resources import NodeDesired
 from ..diff.differ import live_attributes
 from ..gather.probe import LiveFacts
 from ..plan.document import FieldChangeDoc
-from ..redact import fingerprint, is_sha256
+from ..redact import is_sha256, keyed_fingerprint
 from ..state.node_state import ManagedResource, NodeState
 from .document import Baseline, DriftClass, DriftItemDoc, FieldDriftDoc, NginxTestDoc, PendingDoc
 from .extras import NodeExtras
 
 NGINX_ID = "nginx:config"
+# The node's fingerprint key while one node is classified: every content hash drift shows (and the
+# drift fingerprint acks store) is keyed with it — a secret file's hash could be guessed back.
+_KEY: contextvars.ContextVar[bytes | None] = contextvars.ContextVar("fingerprint_key", default=None)
 
 
 @dataclass
@@ -43,13 +48,26 @@ class NodeFindings:
     nginx_test: NginxTestDoc | None = None
 
 
-def drift_fingerprint(drift_class: str, live: Any) -> str:
-    """Names one drifted live value: an acknowledgement covers it until the value changes again."""
-    body = json.dumps({"class": drift_class, "live": live}, sort_keys=True, default=str)
-    return "sha256:" + hashlib.sha256(body.encode()).hexdigest()[:16]
+def drift_fingerprint(drift_class: str, live: Any, key: bytes | None = None) -> str:
+    """Names one drifted live value: an acknowledgement covers it until the value changes again.
+    Keyed with the node's fingerprint key: acks are committed, and a secret file's live hash is in it."""
+    if key is None and live is not None:  # no key yet: hashes cannot be part of it unkeyed
+        live = {k: ("(hash)" if k in ("sha256", "specHash") else v) for k, v in dict(live).items()}
+    body = json.dumps({"class": drift_class, "live": live}, sort_keys=True, default=str).encode()
+    if key is None:
+        return "sha256:" + hashlib.sha256(body).hexdigest()[:16]
+    return "sha256:" + hmac.new(key, body, hashlib.sha256).hexdigest()[:16]
 
 
 def classify_node(desired: NodeDesired, facts: LiveFacts, extras: NodeExtras | None = None) -> NodeFindings:
+    token = _KEY.set(facts.fingerprint_key)
+    try:
+        return _classify(desired, facts, extras)
+    finally:
+        _KEY.reset(token)
+
+
+def _classify(desired: NodeDesired, facts: LiveFacts, extras: NodeExtras | None) -> NodeFindings:
     state = NodeState.from_facts(facts.state)
     found = NodeFindings()
     wanted = {r.id for r in desired.resources}
@@ -193,7 +211,7 @@ def _add_extras(found: NodeFindings, extras: NodeExtras, known: set[str]) -> Non
                 "extra",
                 "in a place only funops writes, but funops did not create it (not removed by --fix)",
                 "none",
-                [FieldDriftDoc(field="sha256", expected=None, live=fingerprint(digest))],
+                [FieldDriftDoc(field="sha256", expected=None, live=_show("sha256", digest))],
                 {"sha256": digest},
                 fixable=False,
             )
@@ -237,7 +255,7 @@ def _item(
         summary=summary,
         baseline=basis,
         fields=fields,
-        fingerprint=drift_fingerprint(drift_class, live),
+        fingerprint=drift_fingerprint(drift_class, live, _KEY.get()),
         fixable=fixable,
         acknowledged=False,
         ack=None,
@@ -249,11 +267,10 @@ def _what(kind: str) -> str:
 
 
 def _show(field_name: str, value: Any) -> Any:
-    """Hashes only ever as short fingerprints (a secret file's hash could be guessed back)."""
-    if value is not None and (
-        field_name in ("sha256", "specHash") or (isinstance(value, str) and is_sha256(value))
-    ):
-        return fingerprint(value)
+    """Content hashes only ever keyed (a secret file's hash could be guessed back); the spec hash
+    holds no secret material."""
+    if value is not None and (field_name == "sha256" or (isinstance(value, str) and is_sha256(value))):
+        return keyed_fingerprint(value, _KEY.get())
     return value
 
 

@@ -7,7 +7,10 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from pydantic import ValidationError
+
 from ..compile.resources import NodeDesired
+from ..errors import FunopsError
 from ..state.node_state import NodeState, state_path
 from ..transports import Transport, TransportError
 from .probe import LiveFacts, build_script, parse
@@ -32,11 +35,35 @@ def probe_node(
     script = build_script(resource_ids, state_path(state_dir), transport.path)
     result = transport.run(script, timeout=timeout)
     try:
-        return parse(result.text(), transport.path)
+        facts = parse(result.text(), transport.path)
     except ValueError as exc:
         raise TransportError(
             f"{exc}; stderr: {result.stderr.decode(errors='replace').strip()[:300]}"
         ) from exc
+    if facts.state is not None:
+        try:
+            NodeState.from_facts(facts.state)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            facts.state = None
+            facts.state_error = f"state file does not fit the state format ({where}: {err['msg']})"
+    return facts
+
+
+def refuse_unreadable_states(gathered: dict[str, NodeGather], state_dir: str) -> None:
+    """A node whose state file cannot be read is refused, never taken as never applied: an apply
+    would drop its release records and the handlers it still owes."""
+    bad = [
+        f"{name}: {g.facts.state_error}"
+        for name, g in sorted(gathered.items())
+        if g.facts is not None and g.facts.state_error
+    ]
+    if bad:
+        raise FunopsError(
+            f"{'; '.join(bad)} ({state_path(state_dir)}): refusing to plan such a node. Repair the "
+            "file (or move it away if the node should start afresh) and run again."
+        )
 
 
 def gather(

@@ -6,6 +6,8 @@ into data. The script is built from data with shlex.quote, so it can be asserted
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import json
 import shlex
@@ -14,7 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MARK = "@@funops "
+KEY_FILE = "fingerprint.key"
 
+# The node's own files (state, lock info) are printed base64-encoded: no content can end a section early
+# or forge a marker (a state file without a final newline once put the next marker on its last line).
 # File facts: `stat` and `sha256sum` once for all files; a missing file just prints nothing.
 _FILES = """\
 echo '@@funops stat'; stat -c '%a|%U|%G|%F|%n' -- {paths} 2>/dev/null
@@ -43,8 +48,12 @@ _NODE = """\
 echo '@@funops df'; df -P -- {root} 2>/dev/null | tail -n 1
 echo '@@funops nginx'; (command -v nginx >/dev/null 2>&1 && nginx -v 2>&1) || echo absent
 echo '@@funops dockerps'; (docker ps -q 2>/dev/null | wc -l) || echo 0
-echo '@@funops state'; cat -- {state} 2>/dev/null
-echo '@@funops lock'; if [ -d {lock} ]; then cat -- {lock}/info 2>/dev/null; echo
+echo '@@funops state'
+if [ -e {state} ] || [ -L {state} ]; then
+  if s=$(base64 < {state} 2>/dev/null); then echo present; printf '%s\n' "$s"; else echo unreadable; fi
+fi
+echo '@@funops key'; base64 < {key} 2>/dev/null
+echo '@@funops lock'; if [ -d {lock} ]; then printf '%s\n' "$(base64 < {lock}/info 2>/dev/null)"
   echo "expires=$(cat -- {lock}/expires 2>/dev/null)"; echo "now=$(date +%s)"; fi
 echo '@@funops end'
 """
@@ -65,6 +74,9 @@ class LiveFacts:
     state: dict[str, Any] | None = None  # the node's funops state file, if any
     state_error: str | None = None
     lock: dict[str, Any] | None = None  # the apply lock, if held: holder info, expires, the node's now
+    # The node's fingerprint key (see redact.py): secret-derived digests are shown only keyed with it.
+    # Held in memory, never printed; None until the first apply created it.
+    fingerprint_key: bytes | None = field(default=None, repr=False)
 
 
 def build_script(resource_ids: Iterable[str], state_path: str, path: Callable[[str], str]) -> str:
@@ -85,10 +97,14 @@ def build_script(resource_ids: Iterable[str], state_path: str, path: Callable[[s
                 fmt=shlex.quote(_CONTAINER_FORMAT), names=" ".join(shlex.quote(c) for c in containers)
             )
         )
-    lock = state_path.rsplit("/", 1)[0] + "/lock"  # apply/lock.py's lock_dir, beside the state file
+    state_dir = state_path.rsplit("/", 1)[0]
+    lock, key = state_dir + "/lock", state_dir + "/" + KEY_FILE  # beside the state file (apply/lock.py)
     parts.append(
         _NODE.format(
-            root=shlex.quote(path("/")), state=shlex.quote(path(state_path)), lock=shlex.quote(path(lock))
+            root=shlex.quote(path("/")),
+            state=shlex.quote(path(state_path)),
+            lock=shlex.quote(path(lock)),
+            key=shlex.quote(path(key)),
         )
     )
     return "\n".join(parts)
@@ -139,27 +155,52 @@ def parse(output: str, path: Callable[[str], str]) -> LiveFacts:
         facts.container_count = int((sections.get("dockerps") or ["0"])[0])
     except ValueError:
         facts.container_count = None
-    state_text = "\n".join(sections.get("state", []))
-    if state_text.strip():
-        try:
-            facts.state = json.loads(state_text)
-        except json.JSONDecodeError as exc:
-            facts.state_error = f"state file is not valid JSON: {exc.msg}"
+    facts.state, facts.state_error = parse_state(sections.get("state", []))
     facts.lock = _lock(sections.get("lock", []))
+    with contextlib.suppress(binascii.Error, ValueError):
+        key = base64.b64decode("".join(sections.get("key", [])), validate=True).strip()
+        facts.fingerprint_key = key if len(key) >= 32 else None
     return facts
+
+
+def parse_state(lines: list[str]) -> tuple[dict[str, Any] | None, str | None]:
+    """The state section: nothing (no state file: a node funops never applied), `unreadable`, or
+    `present` and the file base64-encoded. Returns (state, error); any doubt is an error, never an
+    empty state (that would make the node forget its releases and owed handlers)."""
+    if not lines:
+        return None, None
+    if lines[0] != "present":
+        return None, "state file cannot be read (permissions, or not a regular file)"
+    try:
+        text = base64.b64decode("".join(lines[1:]), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None, "state file is not UTF-8 text"
+    if not text.strip():
+        return None, "state file is empty"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"state file is not valid JSON (line {exc.lineno}: {exc.msg})"
+    if not isinstance(data, dict):
+        return None, f"state file holds a JSON {type(data).__name__}, not an object"
+    return data, None
 
 
 def _lock(lines: list[str]) -> dict[str, Any] | None:
     if not lines:
         return None
     lock: dict[str, Any] = {}
+    encoded = []  # the holder's info, base64-encoded JSON (wrapped over lines)
     for line in lines:
-        if line.startswith("{"):
-            with contextlib.suppress(json.JSONDecodeError):
-                lock.update(json.loads(line))
         key, sep, value = line.partition("=")
         if sep and key in ("expires", "now"):
             lock[key] = int(value) if value.strip().isdigit() else 0
+        else:
+            encoded.append(line)
+    with contextlib.suppress(binascii.Error, ValueError):
+        info = json.loads(base64.b64decode("".join(encoded), validate=True))
+        if isinstance(info, dict):
+            lock.update(info)
     return lock
 
 

@@ -11,10 +11,10 @@ from ..compile.placement import NodeCapacity
 from ..compile.render import TemplateOrigin
 from ..diff.differ import Change, NodeDiff, diff_node, live_attributes
 from ..errors import FunopsError
-from ..gather.gatherer import NodeGather, gather
+from ..gather.gatherer import NodeGather, gather, refuse_unreadable_states
 from ..load.project import Project
 from ..model.strategy import UpdateStrategy
-from ..redact import fingerprint
+from ..redact import keyed_fingerprint
 from ..state.node_state import NodeState
 from ..state.records import UNFINISHED, RevisionRef
 from ..transports import Connections, Transport
@@ -67,8 +67,10 @@ def make_plan(
     targets: list[str] | None = None,
     connect: Callable[[str], Transport] | None = None,
     intent: Intent | None = None,
+    unreadable_state_ok: bool = False,
 ) -> Plan:
-    """The plan for the repo (or, with an intent covering some apps, for those apps only)."""
+    """The plan for the repo (or, with an intent covering some apps, for those apps only). A node
+    whose state file cannot be read refuses the plan, unless `unreadable_state_ok` (drift reports)."""
     intent = intent or Intent()
     unknown = sorted(set(targets or []) - set(project.nodes))
     if unknown:
@@ -87,13 +89,20 @@ def make_plan(
     }
     if again:
         gathered.update(gather(again, connect, project.settings.state_dir, project.settings.parallel))
-    return plan_from(project, names, desired, gathered, intent)
+    return plan_from(project, names, desired, gathered, intent, unreadable_state_ok)
 
 
 def plan_from(
-    project: Project, names: list[str], desired: DesiredState, gathered: dict[str, NodeGather], intent: Intent
+    project: Project,
+    names: list[str],
+    desired: DesiredState,
+    gathered: dict[str, NodeGather],
+    intent: Intent,
+    unreadable_state_ok: bool = False,
 ) -> Plan:
     """Diff what was gathered against `desired` (only the intent's apps may lose resources)."""
+    if not unreadable_state_ok:
+        refuse_unreadable_states(gathered, project.settings.state_dir)
     diffs = {
         n: diff_node(desired.nodes[n], g.facts, intent.apps)
         for n, g in gathered.items()
@@ -127,16 +136,18 @@ def _facts(gathered: dict[str, NodeGather]) -> Facts:
     return Facts(capacity=capacity, placements={a: frozenset(n) for a, n in placements.items()})
 
 
-def _observed(g: NodeGather) -> str:
+def observed_digest(g: NodeGather) -> str:
     """A digest of what was seen on the node: every probed resource's live attributes and the state
     file (not volatile facts such as free disk)."""
     import hashlib
+    import hmac
     import json
 
     assert g.facts is not None
     seen = {rid: live_attributes(rid, g.facts) for rid in sorted(g.probed)}
-    body = json.dumps({"resources": seen, "state": g.facts.state}, sort_keys=True, default=str)
-    return hashlib.sha256(body.encode()).hexdigest()
+    body = json.dumps({"resources": seen, "state": g.facts.state}, sort_keys=True, default=str).encode()
+    key = g.facts.fingerprint_key  # it covers secret files' hashes: keyed, else guessable from plan JSON
+    return hmac.new(key, body, hashlib.sha256).hexdigest() if key else hashlib.sha256(body).hexdigest()
 
 
 def _interrupted(g: NodeGather) -> list[str]:
@@ -149,10 +160,11 @@ def _interrupted(g: NodeGather) -> list[str]:
     return sorted(r.id for recs in state.releases.values() for r in recs if r.status in UNFINISHED)
 
 
-def _change_doc(change: Change, template: TemplateOrigin | None) -> ChangeDoc:
+def _change_doc(change: Change, template: TemplateOrigin | None, key: bytes | None) -> ChangeDoc:
     def show(field: str, value: object) -> object:
         # Only the content hash of a secret can leak it (a guessable value); mode and owner cannot.
-        return fingerprint(value) if change.secret and field == "sha256" and value is not None else value
+        secret = change.secret and field == "sha256" and value is not None
+        return keyed_fingerprint(value, key) if secret else value
 
     return ChangeDoc(
         id=change.id,
@@ -205,14 +217,17 @@ def _document(
             }
         nodes.append(
             NodeDoc(
-                observed=_observed(g) if g.facts else None,
+                observed=observed_digest(g) if g.facts else None,
                 interrupted=_interrupted(g) if g.facts else [],
                 name=name,
                 address=node.address,
                 transport=node.transport,
                 reachable=g.reachable,
                 error=g.error,
-                changes=[_change_doc(c, _template(desired, name, c)) for c in changes],
+                changes=[
+                    _change_doc(c, _template(desired, name, c), g.facts.fingerprint_key if g.facts else None)
+                    for c in changes
+                ],
                 unchanged=sum(1 for c in d.changes if c.action == "unchanged") if d else 0,
                 handlers=d.handlers() if d and (changes or d.owed) else [],
                 owed=d.owed if d else [],

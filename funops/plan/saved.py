@@ -73,4 +73,23 @@ def read_saved_plan(path: Path) -> SavedPlan:
         raise FunopsError(f"{path}: {where}: {err['msg']} (made by another funops version?)") from None
     if any(n.observed is None and n.reachable for n in doc.nodes):
         raise FunopsError(f"{path}: the plan does not record what it saw on the nodes; make a new plan")
+    _check_created_at(path, doc.created_at)
+    if sorted(n.name for n in doc.nodes) != sorted(doc.targets) or len(doc.nodes) != len(doc.targets):
+        raise FunopsError(
+            f"{path}: nodes: the plan covers {len(doc.nodes)} node(s) but targets {len(doc.targets)} "
+            f"({', '.join(doc.targets) or 'none'}): not a plan funops wrote; make a new plan"
+        )
     return SavedPlan(path, doc)
+
+
+def _check_created_at(path: Path, created_at: str) -> None:
+    """An ISO 8601 time with its zone, not in the future (a forged or clock-skewed plan would
+    otherwise never grow old)."""
+    try:
+        made = dt.datetime.fromisoformat(created_at)
+    except ValueError:
+        raise FunopsError(f"{path}: createdAt: {created_at!r} is not an ISO 8601 time") from None
+    if made.tzinfo is None:
+        raise FunopsError(f"{path}: createdAt: {created_at!r} has no time zone (funops writes UTC)")
+    if made > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
+        raise FunopsError(f"{path}: createdAt: {created_at!r} is in the future; make a new plan")

@@ -11,8 +11,10 @@ from funops.drift.classify import NGINX_ID, classify_node, drift_fingerprint
 from funops.drift.extras import NodeExtras, build_script, parse
 from funops.gather.probe import LiveFacts
 from funops.model.inventory import Node
+from funops.redact import keyed_fingerprint
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
+KEY = b"k" * 64  # the node's fingerprint key
 ENV = "file:/etc/funops/apps/web.env"
 SITE = "file:/etc/nginx/conf.d/funops-site.conf"
 
@@ -73,6 +75,7 @@ def facts(**over: Any) -> LiveFacts:
         units={"web.service": unit_fact()},
         containers={"api": container_fact()},
         state=state(APPLIED),
+        fingerprint_key=KEY,
     )
     for key, value in over.items():
         setattr(f, key, value)
@@ -96,8 +99,14 @@ def test_a_hand_edited_file_is_modified_and_shown_only_as_fingerprints() -> None
     [item] = found.drift
     assert (item.id, item.drift_class, item.baseline, item.fixable) == (ENV, "modified", "applied", True)
     by_field = {f.field: (f.expected, f.live) for f in item.fields}
-    assert by_field == {"sha256": ("sha256:aaaaaaaa…", "sha256:bbbbbbbb…"), "mode": ("0600", "0644")}
-    assert B not in item.model_dump_json()  # the live hash of a secret file never appears whole
+    # Issue 11: hashes only keyed with the node's key (an unkeyed prefix let a secret be guessed back).
+    assert by_field == {
+        "sha256": (keyed_fingerprint(A, KEY), keyed_fingerprint(B, KEY)),
+        "mode": ("0600", "0644"),
+    }
+    assert B not in item.model_dump_json() and B[:8] not in item.model_dump_json()
+    assert item.fingerprint == drift_fingerprint("modified", {"sha256": B, "mode": "0644", "owner": "root",
+                                                              "group": "root"}, KEY)  # fmt: skip
 
 
 def test_the_repo_ahead_of_the_node_is_pending_not_drift() -> None:
@@ -112,7 +121,7 @@ def test_drift_on_top_of_a_pending_change_is_drift_against_what_was_applied() ->
         facts(files={"/etc/funops/apps/web.env": file_fact(B)}),
     )
     assert classes(found) == {ENV: "modified"} and found.pending == []
-    assert found.drift[0].fields[0].expected == "sha256:aaaaaaaa…"  # the baseline is the applied value
+    assert found.drift[0].fields[0].expected == keyed_fingerprint(A, KEY)  # the baseline is the applied value
 
 
 def test_live_as_desired_is_clean_even_when_the_record_lags() -> None:
@@ -191,9 +200,13 @@ def test_a_failing_nginx_test_is_reported_with_its_output() -> None:
 
 
 def test_the_fingerprint_follows_the_drifted_value() -> None:
-    assert drift_fingerprint("modified", {"sha256": B}) == drift_fingerprint("modified", {"sha256": B})
-    assert drift_fingerprint("modified", {"sha256": B}) != drift_fingerprint("modified", {"sha256": C})
-    assert drift_fingerprint("missing", None).startswith("sha256:") and len(drift_fingerprint("x", 1)) == 23
+    fp = drift_fingerprint
+    assert fp("modified", {"sha256": B}, KEY) == fp("modified", {"sha256": B}, KEY)
+    assert fp("modified", {"sha256": B}, KEY) != fp("modified", {"sha256": C}, KEY)
+    assert fp("missing", None, KEY).startswith("sha256:") and len(fp("x", 1, KEY)) == 23
+    # Keyed: another key (or none) gives another fingerprint; without a key hashes are left out of it.
+    assert fp("modified", {"sha256": B}, KEY) != fp("modified", {"sha256": B}, b"x" * 64)
+    assert fp("modified", {"sha256": B}) == fp("modified", {"sha256": C})
 
 
 def test_the_extras_probe_finds_funops_looking_files_under_a_root(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ def drifted(example: Path, content: str = "edited by hand\n") -> Path:
     state = {"managed": {f"file:{INDEX}": {"owner": "app/web", "kind": "file", "applied": applied}}}
     (root / "var/lib/funops").mkdir(parents=True, exist_ok=True)
     (root / "var/lib/funops/state.json").write_text(json.dumps(state) + "\n")  # as funops writes it
+    (root / "var/lib/funops/fingerprint.key").write_text("0f" * 32)  # made by funops's first apply
     return example
 
 

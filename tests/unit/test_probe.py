@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from funops.gather.probe import build_script, parse
+import base64
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from funops.gather.probe import build_script, parse, parse_state
 
 CAPTURED = """\
 @@funops stat
@@ -36,8 +43,9 @@ nginx version: nginx/1.22.1
 @@funops dockerps
 3
 @@funops state
-{"formatVersion": 1,
- "managed": {"file:/etc/old.conf": {"owner": "app/old", "kind": "file"}}, "owed": ["reload:nginx"]}
+present
+eyJmb3JtYXRWZXJzaW9uIjogMSwKICJtYW5hZ2VkIjogeyJmaWxlOi9ldGMvb2xkLmNvbmYiOiB7Im93
+bmVyIjogImFwcC9vbGQiLCAia2luZCI6ICJmaWxlIn19LCAib3dlZCI6IFsicmVsb2FkOm5naW54Il19
 @@funops end
 """
 
@@ -55,7 +63,7 @@ def test_script_quotes_paths_and_probes_each_kind_once() -> None:
     assert "'/r/srv/a b.conf'" in script
     assert script.count("sha256sum") == 1 and script.count("systemctl show") == 1
     assert script.count("docker inspect") == 1
-    assert "cat -- /r/var/lib/funops/state.json" in script
+    assert "base64 < /r/var/lib/funops/state.json" in script
 
 
 def test_script_without_units_or_containers_does_not_ask_for_them() -> None:
@@ -93,3 +101,69 @@ def test_a_truncated_probe_is_an_error_not_an_empty_node() -> None:
         assert "did not finish" in str(exc)
     else:
         raise AssertionError("a probe cut short must not look like a node with nothing on it")
+
+
+def _state_section(content: bytes) -> list[str]:
+    encoded = base64.encodebytes(content).decode()  # wrapped at 76 like coreutils' base64
+    return ["present", *encoded.splitlines()]
+
+
+def test_state_is_parsed_whatever_its_last_byte() -> None:
+    for body in (
+        b'{"owed": ["reload:nginx"]}',
+        b'{"owed": ["reload:nginx"]}\n',
+        b'{"owed":\n["reload:nginx"]}',
+    ):
+        state, error = parse_state(_state_section(body))
+        assert error is None and state == {"owed": ["reload:nginx"]}
+
+
+@pytest.mark.parametrize(
+    ("lines", "error"),
+    [
+        (["unreadable"], "state file cannot be read"),
+        (_state_section(b""), "state file is empty"),
+        (_state_section(b'{"owed": ['), "state file is not valid JSON (line 1"),
+        (_state_section(b"[1, 2]"), "state file holds a JSON list, not an object"),
+        (_state_section(b"\xff\xfe{}"), "state file is not UTF-8 text"),
+        (["present", "not base64!"], "state file is not UTF-8 text"),
+    ],
+)
+def test_a_state_file_that_cannot_be_used_is_an_error_never_an_empty_state(
+    lines: list[str], error: str
+) -> None:
+    state, found = parse_state(lines)
+    assert state is None and found is not None and found.startswith(error)
+
+
+def test_no_state_file_is_a_never_applied_node() -> None:
+    assert parse_state([]) == (None, None)
+
+
+def _probe_locally(root: Path) -> object:
+    """The real probe script, run by /bin/sh on this machine under a root prefix."""
+    prefixed_root = lambda p: f"{root}{p}"  # noqa: E731
+    script = build_script([], "/var/lib/funops/state.json", prefixed_root)
+    out = subprocess.run(["/bin/sh", "-c", script], capture_output=True, check=True).stdout.decode()
+    return parse(out, prefixed_root)
+
+
+def test_the_probe_frames_a_state_file_without_a_final_newline(tmp_path: Path) -> None:
+    state_dir = tmp_path / "var/lib/funops"
+    state_dir.mkdir(parents=True)
+    state = {"owed": ["reload:nginx"], "note": "@@funops end"}
+    (state_dir / "state.json").write_text(json.dumps(state))  # no trailing newline
+    (state_dir / "lock").mkdir()
+    (state_dir / "lock/info").write_text(
+        json.dumps({"holder": "a@b", "pid": 1, "started": 1.0, "token": "t"})
+    )
+    (state_dir / "lock/expires").write_text("123\n")
+    facts = _probe_locally(tmp_path)
+    assert facts.state == state and facts.state_error is None  # type: ignore[attr-defined]
+    assert facts.lock["holder"] == "a@b" and facts.lock["expires"] == 123  # type: ignore[attr-defined]
+
+
+def test_the_probe_reports_a_state_file_it_cannot_read(tmp_path: Path) -> None:
+    (tmp_path / "var/lib/funops/state.json").mkdir(parents=True)  # a directory: cannot be read
+    facts = _probe_locally(tmp_path)
+    assert facts.state is None and facts.state_error  # type: ignore[attr-defined]

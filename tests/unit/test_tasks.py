@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from funops.apply.tasks import BUNDLE_RUNNER, Task, bundle, parse_bundle
 
@@ -28,3 +29,34 @@ def test_task_data_is_not_on_any_command_line() -> None:
     script = bundle([Task("a", "cat > /dev/null", b"s3cret-value")])
     assert "s3cret-value" not in script  # base64 in a here-doc on stdin, never an argument
     assert BUNDLE_RUNNER == "exec sh -s"
+
+
+def test_directories_a_write_creates_get_their_own_mode_not_the_bundles_umask(tmp_path: Path) -> None:
+    import hashlib
+    import stat
+
+    from funops.apply.tasks import write_file
+    from funops.compile.resources import Resource
+
+    def file(name: str, secret: bool) -> Resource:
+        data = b"x=1\n"
+        desired = {"sha256": hashlib.sha256(data).hexdigest(), "mode": "0640", "owner": "nobody",
+                   "group": "nogroup"}  # fmt: skip
+        return Resource(id=f"file:{name}", kind="file", owner="app/a", desired=desired, order=10,
+                        secret=secret, content=data)  # fmt: skip
+
+    (tmp_path / "etc").mkdir(mode=0o711)
+    prefixed = lambda p: f"{tmp_path}{p}"  # noqa: E731
+    tasks = [write_file(file("/etc/app/conf/a.yaml", False), "/var/lib/funops", prefixed),
+             write_file(file("/etc/app-secret/s/token", True), "/var/lib/funops", prefixed)]  # fmt: skip
+    assert [r.exit_code for r in run(tasks)] == [0, 0]
+
+    def mode(p: str) -> int:
+        return stat.S_IMODE((tmp_path / p).stat().st_mode)
+
+    assert (mode("etc/app"), mode("etc/app/conf")) == (0o755, 0o755)  # an app user can reach its config
+    assert (mode("etc/app-secret"), mode("etc/app-secret/s")) == (0o700, 0o700)
+    assert (tmp_path / "etc/app-secret/s").stat().st_uid == (
+        tmp_path / "etc/app-secret/s/token"
+    ).stat().st_uid
+    assert mode("etc") == 0o711  # an existing directory is left as it is

@@ -1,0 +1,119 @@
+"""The locks of one rollout: take them all before touching any node, confirm each locked node is
+still as planned, keep them renewed (a heartbeat thread, so a long batch never outlives its TTL),
+and release them. A node whose lock could not be taken, or was lost, is never converged."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from ..gather.gatherer import NodeGather, probe_node
+from ..plan.planner import Plan, observed_digest
+from ..transports import Transport, TransportError
+from . import lock
+
+
+class PlanStale(Exception):
+    """A node changed between the plan and taking its lock (another apply ran, someone edited it)."""
+
+    def __init__(self, changed: list[str]) -> None:
+        self.changed = changed
+        super().__init__(
+            f"{', '.join(changed)} changed since the plan was made (another apply, or a hand edit)"
+        )
+
+
+class NodeLocks:
+    def __init__(
+        self, connect: Callable[[str], Transport], state_dir: str, ttl: int = lock.TTL_SECONDS
+    ) -> None:
+        self.connect, self.state_dir, self.ttl = connect, state_dir, ttl
+        self.info = lock.LockInfo()
+        self.taken: list[str] = []
+        self.failed: dict[str, str] = {}  # node → why its lock could not be taken or was lost
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+
+    def take(self, names: list[str]) -> None:
+        """Lock every node; on a held lock release ours and raise LockHeld. A node that cannot be
+        reached is left out (in `failed`): it is reported, never converged without its lock."""
+
+        def one(name: str) -> tuple[str, Exception | None]:
+            try:
+                lock.acquire(self.connect(name), self.state_dir, self.info, self.ttl)
+                return name, None
+            except (lock.LockHeld, TransportError) as exc:
+                return name, exc
+
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(names) or 1))) as pool:
+            results = list(pool.map(one, names))
+        self.taken = [n for n, e in results if e is None]
+        held = [e for _, e in results if isinstance(e, lock.LockHeld)]
+        if held:
+            self.release()
+            raise held[0]
+        self.failed = {n: f"its lock could not be taken: {e}" for n, e in results if e is not None}
+
+    def confirm(self, plan: Plan, timeout: float = 60) -> None:
+        """Re-read the locked nodes: each must be exactly as the plan saw it (the `observed` digest
+        saved plans use), else PlanStale — two applies started together must not both run."""
+        planned = {n.name: n.observed for n in plan.doc.nodes}
+
+        def one(name: str) -> str | None:
+            g = plan.gathered[name]
+            try:
+                facts = probe_node(self.connect(name), g.probed, self.state_dir, timeout)
+            except TransportError as exc:
+                self.failed[name] = f"unreachable after locking: {exc}"
+                return None
+            # Keyed as the plan was: the first lock on a node also creates its fingerprint key.
+            facts.fingerprint_key = g.facts.fingerprint_key if g.facts else None
+            now = observed_digest(NodeGather(node=name, facts=facts, probed=g.probed))
+            return name if now != planned.get(name) else None
+
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(self.taken) or 1))) as pool:
+            changed = sorted(n for n in pool.map(one, self.taken) if n)
+        if changed:
+            self.release()
+            raise PlanStale(changed)
+
+    def usable(self, name: str) -> str | None:
+        """None when the rollout may touch `name`; else why not."""
+        if name in self.failed:
+            return self.failed[name]
+        return None if name in self.taken else "not locked"
+
+    def renew(self, names: list[str]) -> None:
+        def one(name: str) -> None:
+            if name in self.failed:
+                return
+            try:
+                lock.renew(self.connect(name), self.state_dir, self.info, self.ttl)
+            except lock.LockLost as exc:
+                self.failed[name] = str(exc)
+            except TransportError:
+                pass  # reported when its tasks run; the lock is renewed at the next beat
+
+        for name in names:
+            one(name)
+
+    def start_heartbeat(self, interval: float | None = None) -> None:
+        every = interval or max(1.0, self.ttl / 3)
+
+        def beat() -> None:
+            while not self._stop.wait(every):
+                self.renew(list(self.taken))
+
+        self._heartbeat = threading.Thread(target=beat, name="funops-lock-heartbeat", daemon=True)
+        self._heartbeat.start()
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=60)
+        for name in self.taken:
+            with contextlib.suppress(TransportError):  # else the lock expires on its own
+                lock.release(self.connect(name), self.state_dir, self.info)
+        self.taken = []

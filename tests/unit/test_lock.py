@@ -1,0 +1,131 @@
+"""The node lock's shell, run for real by /bin/sh on this machine (the local transport under a root
+directory): acquisition is atomic, a renewal notices a lost lock, a stale lock is broken once."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from funops.apply import lock
+from funops.apply.locking import NodeLocks
+from funops.model.inventory import Node
+from funops.transports.local import LocalTransport
+
+STATE_DIR = "/var/lib/funops"
+
+
+def local(root: Path) -> LocalTransport:
+    return LocalTransport(Node(name="n1", address="127.0.0.1", transport="local", root=str(root)), root)
+
+
+def lock_path(root: Path) -> Path:
+    return root / STATE_DIR.lstrip("/") / "lock"
+
+
+def race(root: Path, n: int) -> list[lock.LockInfo]:
+    """`n` acquirers at once; the ones that got the lock."""
+    winners: list[lock.LockInfo] = []
+    start = threading.Barrier(n)
+
+    def one() -> None:
+        info = lock.LockInfo(token=f"t{threading.get_ident()}")
+        start.wait()
+        try:
+            lock.acquire(local(root), STATE_DIR, info)
+            winners.append(info)
+        except lock.LockHeld:
+            pass
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return winners
+
+
+def test_exactly_one_of_many_acquirers_wins_and_the_lock_is_complete(tmp_path: Path) -> None:
+    for attempt in range(3):
+        root = tmp_path / f"r{attempt}"
+        winners = race(root, 8)
+        assert len(winners) == 1
+        d = lock_path(root)
+        assert (d / "token").read_text().strip() == winners[0].token
+        assert int((d / "expires").read_text()) > 0
+        assert sorted(p.name for p in d.parent.iterdir()) == ["fingerprint.key", "lock"]  # no temp dirs
+        key = d.parent / "fingerprint.key"
+        assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_text()) == 64
+
+
+def test_an_expired_lock_is_broken_by_exactly_one_of_many(tmp_path: Path) -> None:
+    d = lock_path(tmp_path)
+    d.mkdir(parents=True)
+    (d / "info").write_text('{"holder": "x@elsewhere", "pid": 1, "started": 0, "token": "old"}')
+    (d / "token").write_text("old\n")
+    (d / "expires").write_text("1\n")
+    winners = race(tmp_path, 6)
+    assert len(winners) == 1
+    assert (d / "token").read_text().strip() == winners[0].token
+
+
+def test_a_lock_dir_without_expiry_from_an_older_funops_counts_as_stale(tmp_path: Path) -> None:
+    lock_path(tmp_path).mkdir(parents=True)
+    lock.acquire(local(tmp_path), STATE_DIR, lock.LockInfo())
+
+
+def test_a_live_lock_is_held_and_names_its_holder(tmp_path: Path) -> None:
+    first = lock.LockInfo(holder="ci@elsewhere", pid=42)
+    lock.acquire(local(tmp_path), STATE_DIR, first)
+    with pytest.raises(lock.LockHeld, match="ci@elsewhere"):
+        lock.acquire(local(tmp_path), STATE_DIR, lock.LockInfo())
+
+
+def test_renewal_raises_when_the_lock_is_no_longer_ours(tmp_path: Path) -> None:
+    info = lock.LockInfo()
+    lock.acquire(local(tmp_path), STATE_DIR, info)
+    lock.renew(local(tmp_path), STATE_DIR, info)  # ours: fine
+    (lock_path(tmp_path) / "token").write_text("someone-else\n")
+    with pytest.raises(lock.LockLost):
+        lock.renew(local(tmp_path), STATE_DIR, info)
+
+
+def test_node_locks_stop_touching_a_node_whose_lock_was_lost(tmp_path: Path) -> None:
+    locks = NodeLocks(lambda _: local(tmp_path), STATE_DIR)
+    locks.take(["n1"])
+    assert locks.usable("n1") is None
+    (lock_path(tmp_path) / "token").write_text("someone-else\n")
+    locks.renew(["n1"])
+    assert "lost its apply lock" in (locks.usable("n1") or "")
+    locks.release()
+    assert lock_path(tmp_path).exists()  # not ours any more: left alone
+
+
+def test_the_heartbeat_renews_and_stops_on_release(tmp_path: Path) -> None:
+    locks = NodeLocks(lambda _: local(tmp_path), STATE_DIR, ttl=600)
+    locks.take(["n1"])
+    (lock_path(tmp_path) / "expires").write_text("5\n")
+    locks.start_heartbeat(interval=0.05)
+    for _ in range(200):  # waits for an event, not a duration
+        if int((lock_path(tmp_path) / "expires").read_text()) > 5:
+            break
+        threading.Event().wait(0.05)
+    assert int((lock_path(tmp_path) / "expires").read_text()) > 5
+    locks.release()
+    assert not lock_path(tmp_path).exists()
+
+
+def test_a_node_whose_lock_could_not_be_taken_is_not_usable(tmp_path: Path) -> None:
+    from funops.transports import TransportError
+
+    def connect(name: str) -> LocalTransport:
+        if name == "n2":
+            raise TransportError("node n2: connection refused")
+        return local(tmp_path)
+
+    locks = NodeLocks(connect, STATE_DIR)
+    locks.take(["n1", "n2"])
+    assert locks.taken == ["n1"] and locks.usable("n1") is None
+    assert "its lock could not be taken" in (locks.usable("n2") or "")
+    locks.release()
