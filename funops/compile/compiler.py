@@ -17,6 +17,7 @@ from ..load.project import Project
 from ..model.inventory import Node
 from ..model.manifests import Application, Ingress, SecretRef
 from . import resources as r
+from .hardening import container_security, unit_directives
 from .placement import NodeCapacity, place
 from .render import Renderer
 from .versions import assign_versions, image_repository, wanted_versions
@@ -150,7 +151,10 @@ class _Compiler:
         if is_container:
             repo = (self.project.release_for(name) or app).spec.image or app.spec.image
             image = f"{image_repository(repo)}:{version}"
-            spec = self._render_json("container/run.json.j2", where, **ctx, image=image, env_file=env_file)
+            security = container_security(app.spec)
+            spec = self._render_json(
+                "container/run.json.j2", where, **ctx, image=image, env_file=env_file, security=security
+            )
             if spec is not None:
                 spec_hash = r.sha256(json.dumps({"spec": spec, "env": env_sha}, sort_keys=True).encode())[:16]
                 spec["labels"]["funops.spec-hash"] = spec_hash
@@ -167,7 +171,13 @@ class _Compiler:
         else:
             command = self._string(app.spec.command or "", ctx, where, ("spec", "command"))
             text = command and self._render(
-                "systemd/app.service.j2", where, ("spec",), **ctx, command=command, env_file=env_file
+                "systemd/app.service.j2",
+                where,
+                ("spec",),
+                **ctx,
+                command=command,
+                env_file=env_file,
+                sandbox=unit_directives(name, app.spec),
             )
             if text:
                 desired.resources.append(
@@ -202,6 +212,7 @@ class _Compiler:
             health=app.spec.health_check,
             unit=None if is_container else unit,
             container=name if is_container else None,
+            create_user=app.spec.user if app.spec.create_user else None,
         )
 
     def _env(self, app: Application, ctx: dict[str, Any]) -> tuple[dict[str, str], bool]:
