@@ -201,7 +201,7 @@ docker rm -f {q(name)} >/dev/null 2>&1 || true
 """
     if remove_image:
         script += (
-            f'case {q(_words(keep_images))} in *" $img "*) ;; *) '
+            f'keep={q(_words(keep_images))}; case "$keep" in *" $img "*) ;; *) '
             'if [ -n "$img" ]; then docker rmi "$img" >/dev/null 2>&1 || true; fi;; esac\n'
         )
     return Task(f"remove container:{name}", script)

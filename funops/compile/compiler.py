@@ -286,6 +286,10 @@ class _Compiler:
             key = self._secret(spec.tls.key, where, ("spec", "tls", "key"))
             tls_files = {"certificate": f"{TLS_DIR}/{name}.crt", "key": f"{TLS_DIR}/{name}.key"}
             tls_content = [(tls_files["certificate"], cert, "0644", False)]
+            if spec.tls.chain:  # the issuer chain nginx verifies OCSP responses with
+                tls_files["chain"] = f"{TLS_DIR}/{name}.chain.crt"
+                chain = self.project.source.read_bytes(spec.tls.chain) or b""
+                tls_content.append((tls_files["chain"], chain, "0644", False))
             if key is not None:
                 tls_content.append((tls_files["key"], (key + "\n").encode(), "0600", True))
         for node in sorted(self.project.nodes.values(), key=lambda n: n.name):
@@ -350,6 +354,9 @@ class _Compiler:
                     "path": rule.path,
                     "upstream": upstream,
                     "strip_prefix": rule.strip_prefix,
+                    # `rewrite` on the captured rest, then proxy_pass without a URI: nginx does not
+                    # decode and re-normalise the path (`proxy_pass http://up/;` would: %2F..%2F).
+                    "strip_regex": "^" + rule.path.rstrip("/").replace(".", "\\.") + "/?(.*)$",
                     "unavailable": unavailable,
                 }
             )

@@ -144,12 +144,10 @@ def _check_ingresses(project: Project) -> list[Problem]:
                     )
                 )
             domains.setdefault(domain, name)
-        if spec.tls and project.source.read_bytes(spec.tls.certificate) is None:
-            problems.append(
-                origin.problem(
-                    ("spec", "tls", "certificate"), f"{spec.tls.certificate} does not exist in the repo"
-                )
-            )
+        for field in ("certificate", "chain"):
+            path = spec.tls and getattr(spec.tls, field)
+            if path and project.source.read_bytes(path) is None:
+                problems.append(origin.problem(("spec", "tls", field), f"{path} does not exist in the repo"))
         if spec.http_port == spec.https_port:
             problems.append(origin.problem(("spec", "httpsPort"), "httpPort and httpsPort must differ"))
     return problems

@@ -140,6 +140,17 @@ class ApplicationSpec(Strict):
     hardening: Literal["strict", "relaxed", "none"] = "strict"
     cap_add: list[Capability] = []
 
+    @field_validator("hardening_overrides", mode="before")
+    @classmethod
+    def _known_directives(cls, value: object) -> object:
+        for key in value if isinstance(value, dict) else ():
+            if key not in HARDENING_DIRECTIVES:
+                raise FieldError(
+                    (key,),
+                    f"{key} is not a sandbox directive funops renders (`funops schema manifest` lists them)",
+                )
+        return value
+
     @field_validator("env", mode="before")
     @classmethod
     def _env_values_are_strings(cls, value: object) -> object:
@@ -192,9 +203,31 @@ class PathRule(Strict):
     strip_prefix: bool = False
 
 
+IpAddress = Annotated[
+    str, Field(pattern=pattern(r"^[0-9a-fA-F.:\[\]]+$", "an IP address such as 127.0.0.53"))
+]
+
+
 class Tls(Strict):
     certificate: RepoPath
     key: SecretRef
+    chain: RepoPath | None = None  # the issuer chain: turns OCSP stapling on
+    resolvers: Annotated[list[IpAddress], Field(min_length=1)] = ["127.0.0.53"]  # for OCSP, local only
+
+
+class Hsts(Strict):
+    """Strict-Transport-Security on the TLS server (on by default; `hsts: false` turns it off)."""
+
+    enabled: bool = True
+    max_age: Annotated[int, Field(ge=0)] = 63072000  # two years (Mozilla)
+    include_subdomains: bool = False
+    preload: bool = False
+
+    @model_validator(mode="after")
+    def _preload(self) -> Hsts:
+        if self.preload and not (self.include_subdomains and self.max_age >= 31536000):
+            raise FieldError(("preload",), "preload needs includeSubdomains and a maxAge of a year or more")
+        return self
 
 
 class NginxOptions(Strict):
@@ -228,6 +261,13 @@ class IngressSpec(Strict):
     redirect_http: bool = True
     when_all_unhealthy: Literal["keep", "503"] = "503"
     nginx: NginxOptions = NginxOptions()
+    hsts: Hsts = Hsts()
+    security_headers: bool = False  # X-Content-Type-Options, X-Frame-Options, Referrer-Policy
+
+    @field_validator("hsts", mode="before")
+    @classmethod
+    def _hsts_switch(cls, value: object) -> object:
+        return {"enabled": value} if isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _unique_paths(self) -> IngressSpec:
