@@ -38,11 +38,13 @@ def _atomic_write(
     group: str,
     backup: str | None,
     artifact: tuple[str, str] | None = None,
+    parents_umask: str = "022",
 ) -> str:
     """A script writing its stdin to `target`: a temp file in the same directory, fsync, rename
     over; with `backup`, the previous version is kept there (for restore and rollback). With
     `artifact` (store path, sha256) the content comes from the node's artifact store instead, and
-    must still have that hash."""
+    must still have that hash. Missing parents get `parents_umask`: readable by default, since
+    non-root apps read their config files."""
     source = (
         f"""a={q(artifact[0])}
 [ -f "$a" ] || {{ echo "artifact sha256:{artifact[1][:12]} is no longer kept on this node"; exit 1; }}
@@ -60,7 +62,7 @@ cat -- "$a" > "$t"
     )
     return f"""set -e
 p={q(target)}
-(umask 022; mkdir -p -- "$(dirname -- "$p")")  # parents readable: non-root apps read their files
+(umask {parents_umask}; mkdir -p -- "$(dirname -- "$p")")
 t=$(mktemp "$(dirname -- "$p")/.funops.XXXXXX")
 trap 'rm -f -- "$t"' EXIT
 {source}
@@ -305,7 +307,11 @@ done
 
 def write_state(node_path: str, content: bytes, path: PathMap) -> Task:
     """The node state file: written atomically, readable by root only."""
-    return Task("record state", _atomic_write(path(node_path), "0600", "root", "root", None), content)
+    return Task(
+        "record state",
+        _atomic_write(path(node_path), "0600", "root", "root", None, parents_umask="077"),
+        content,
+    )
 
 
 # ---- bundles: many tasks, one round trip ---------------------------------------------------------
