@@ -157,6 +157,10 @@ class NodeRun:
         kept_images = state.images()  # a kept release may still need a removed container's image
         for change in sorted(deletes, key=lambda c: {"container": 0, "unit": 1}.get(c.kind, 2)):
             changes.append(self._delete(change, kept_images))
+        # Users of `createUser` apps come before the files they may own (idempotent: `id -u` first).
+        changes += [
+            t.ensure_user(u) for u in sorted({a.create_user for a in self.desired.apps.values()} - {None})
+        ]
         changes += [
             t.write_file(by_id[c.id], self.state_dir, path)
             for c in writes

@@ -151,6 +151,7 @@ def run_container(res: Resource, path: PathMap) -> Task:
         args += ["--memory", str(spec["memory"])]
     if spec.get("cpus"):
         args += ["--cpus", str(spec["cpus"])]
+    args += _security_args(spec.get("security") or {})
     for key, value in sorted((spec.get("labels") or {}).items()):
         args += ["--label", f"{key}={value}"]
     args.append(image)
@@ -160,6 +161,34 @@ docker rm -f {q(name)} >/dev/null 2>&1 || true
 {shlex.join(args)} >/dev/null
 """
     return Task(f"run container:{name}", script)
+
+
+def _security_args(security: dict) -> list[str]:
+    """`docker run` flags of the run spec's `security` (see compile/hardening.py)."""
+    args = []
+    if security.get("noNewPrivileges"):
+        args += ["--security-opt", "no-new-privileges"]
+    for cap in security.get("capDrop") or []:
+        args += ["--cap-drop", cap]
+    for cap in security.get("capAdd") or []:
+        args += ["--cap-add", cap]
+    if security.get("pidsLimit"):
+        args += ["--pids-limit", str(security["pidsLimit"])]
+    if security.get("readOnlyRootfs"):
+        # A read-only root still gets a private, non-executable /tmp: most runtimes need one.
+        args += ["--read-only", "--tmpfs", "/tmp:rw,noexec,nosuid,size=64m"]
+    if security.get("user"):
+        args += ["--user", security["user"]]
+    return args
+
+
+def ensure_user(name: str) -> Task:
+    """A system user for an app with `createUser`: no login, no home; left alone if it exists."""
+    script = (
+        f"id -u {q(name)} >/dev/null 2>&1 || useradd --system --user-group --no-create-home "
+        f"--home-dir /nonexistent --shell /usr/sbin/nologin {q(name)}\n"
+    )
+    return Task(f"ensure user {name}", script)
 
 
 def start_container(name: str) -> Task:
@@ -178,7 +207,7 @@ docker rm -f {q(name)} >/dev/null 2>&1 || true
 """
     if remove_image:
         script += (
-            f'case {q(_words(keep_images))} in *" $img "*) ;; *) '
+            f'keep={q(_words(keep_images))}; case "$keep" in *" $img "*) ;; *) '
             'if [ -n "$img" ]; then docker rmi "$img" >/dev/null 2>&1 || true; fi;; esac\n'
         )
     return Task(f"remove container:{name}", script)

@@ -20,6 +20,7 @@ from ..model.inventory import Node
 from ..model.manifests import Application, Ingress, SecretRef
 from ..model.text import bad_char, shown, single_line_problem
 from . import resources as r
+from .hardening import container_security, unit_directives
 from .placement import NodeCapacity, place
 from .render import REPO_TEMPLATE_DIR, Renderer, TemplateOrigin, template_location
 from .versions import assign_versions, image_repository, wanted_versions
@@ -160,7 +161,10 @@ class _Compiler:
         if is_container:
             repo = (self.project.release_for(name) or app).spec.image or app.spec.image
             image = f"{image_repository(repo)}:{version}"
-            spec = self._render_json("container/run.json.j2", where, **ctx, image=image, env_file=env_file)
+            security = container_security(app.spec)
+            spec = self._render_json(
+                "container/run.json.j2", where, **ctx, image=image, env_file=env_file, security=security
+            )
             if spec is not None:
                 # Of the spec only (names, paths, image, limits): no secret material, so it may be
                 # printed, put on a label and on docker's command line.
@@ -182,7 +186,13 @@ class _Compiler:
             if command and not self._exec_line(command, where, ctx):
                 command = None
             text = command and self._render(
-                "systemd/app.service.j2", where, ("spec",), **ctx, command=command, env_file=env_file
+                "systemd/app.service.j2",
+                where,
+                ("spec",),
+                **ctx,
+                command=command,
+                env_file=env_file,
+                sandbox=unit_directives(name, app.spec),
             )
             text = self._structured(text or None, "systemd/app.service.j2", UNIT_LINE, where, ("spec",))
             if text:
@@ -219,6 +229,7 @@ class _Compiler:
             health=app.spec.health_check,
             unit=None if is_container else unit,
             container=name if is_container else None,
+            create_user=app.spec.user if app.spec.create_user else None,
         )
 
     def _env(self, app: Application, ctx: dict[str, Any]) -> tuple[dict[str, str], bool]:
@@ -338,6 +349,10 @@ class _Compiler:
             key = self._secret(spec.tls.key, where, ("spec", "tls", "key"))
             tls_files = {"certificate": f"{TLS_DIR}/{name}.crt", "key": f"{TLS_DIR}/{name}.key"}
             tls_content = [(tls_files["certificate"], cert, "0644", False)]
+            if spec.tls.chain:  # the issuer chain nginx verifies OCSP responses with
+                tls_files["chain"] = f"{TLS_DIR}/{name}.chain.crt"
+                chain = self.project.source.read_bytes(spec.tls.chain) or b""
+                tls_content.append((tls_files["chain"], chain, "0644", False))
             if key is not None:
                 tls_content.append((tls_files["key"], (key + "\n").encode(), "0600", True))
         for node in sorted(self.project.nodes.values(), key=lambda n: n.name):
@@ -403,6 +418,9 @@ class _Compiler:
                     "path": rule.path,
                     "upstream": upstream,
                     "strip_prefix": rule.strip_prefix,
+                    # `rewrite` on the captured rest, then proxy_pass without a URI: nginx does not
+                    # decode and re-normalise the path (`proxy_pass http://up/;` would: %2F..%2F).
+                    "strip_regex": "^" + rule.path.rstrip("/").replace(".", "\\.") + "/?(.*)$",
                     "unavailable": unavailable,
                 }
             )

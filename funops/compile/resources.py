@@ -84,6 +84,7 @@ class AppPlacement:
     health: HealthCheck | None
     unit: str | None = None
     container: str | None = None
+    create_user: str | None = None  # a system user apply makes before writing the app's files
 
 
 @dataclass

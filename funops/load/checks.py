@@ -179,8 +179,10 @@ def _check_ingresses(project: Project) -> list[Problem]:
                     )
                 )
             domains.setdefault(domain, name)
-        if spec.tls:
-            problems += _repo_file(project, spec.tls.certificate, origin, ("spec", "tls", "certificate"))
+        for field in ("certificate", "chain"):
+            path = spec.tls and getattr(spec.tls, field)
+            if path:
+                problems += _repo_file(project, path, origin, ("spec", "tls", field))
         if spec.http_port == spec.https_port:
             problems.append(origin.problem(("spec", "httpsPort"), "httpPort and httpsPort must differ"))
     return problems

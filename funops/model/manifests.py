@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -59,6 +59,37 @@ class ConfigFile(Strict):
         return self
 
 
+# The directives `hardeningOverrides` may set or drop: the sandbox family of a funops unit.
+HardeningDirective = Literal[
+    "NoNewPrivileges", "PrivateTmp", "PrivateDevices", "DevicePolicy", "DeviceAllow", "ProtectSystem",
+    "ProtectHome", "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs",
+    "ProtectControlGroups", "ProtectClock", "ProtectHostname", "ProtectProc", "ProcSubset",
+    "PrivateMounts", "PrivateUsers", "PrivateNetwork", "PrivateIPC", "RestrictNamespaces",
+    "RestrictAddressFamilies", "RestrictRealtime", "RestrictSUIDSGID", "LockPersonality",
+    "MemoryDenyWriteExecute", "RemoveIPC", "SystemCallArchitectures", "SystemCallFilter",
+    "SystemCallErrorNumber", "UMask", "CapabilityBoundingSet", "AmbientCapabilities", "StateDirectory",
+    "ConfigurationDirectory", "CacheDirectory", "LogsDirectory", "RuntimeDirectory", "ReadWritePaths",
+    "ReadOnlyPaths", "InaccessiblePaths", "IPAddressAllow", "IPAddressDeny", "KeyringMode",
+]  # fmt: skip
+HARDENING_DIRECTIVES: tuple[str, ...] = get_args(HardeningDirective)
+DirectiveValue = Annotated[
+    str, Field(pattern=pattern(r"^[^\x00-\x1f\x7f]*$", "one line of text (no control characters)"))
+]
+Capability = Annotated[
+    str, Field(pattern=pattern(r"^[A-Z][A-Z_]{1,31}$", "a capability without CAP_, such as NET_BIND_SERVICE"))
+]
+# A systemd User= or docker --user: a name or uid, for containers optionally :group or :gid.
+UserRef = Annotated[
+    str,
+    Field(
+        pattern=pattern(
+            r"^([a-z_][a-z0-9_-]{0,31}|[0-9]{1,10})(:([a-z_][a-z0-9_-]{0,31}|[0-9]{1,10}))?$",
+            "a user name or uid (containers: also user:group)",
+        )
+    ),
+]
+
+
 class Resources(Strict):
     memory: Annotated[str, Field(pattern=pattern(r"^[0-9]+[KMG]?$", "a size such as 512M or 2G"))] | None = (
         None
@@ -80,8 +111,9 @@ class ApplicationSpec(Strict):
     version: Version | None = None  # the default when no Release names one
     # systemd
     command: str | None = None
-    user: UnixName = "root"
     working_directory: AbsolutePath | None = None
+    create_user: bool = False  # create `user` on the node (a system user without login)
+    hardening_overrides: dict[HardeningDirective, DirectiveValue | bool | None] = {}  # null drops one
     # container
     image: ImageRef | None = None
     volumes: list[
@@ -90,6 +122,8 @@ class ApplicationSpec(Strict):
         ]
     ] = []
     cleanup_images: bool = False
+    pids_limit: Annotated[int, Field(ge=1, le=4194304)] = 1024
+    read_only_rootfs: bool = False
     # proxy
     backends: list[Backend] = []
     # common
@@ -101,6 +135,21 @@ class ApplicationSpec(Strict):
     restart: Literal["always", "on-failure", "no"] = "always"
     strategy: UpdateStrategy | None = None
     vars: dict[str, str | int | float | bool] = {}
+    # security (systemd and container): a non-root identity and a sandbox unless relaxed
+    user: UserRef | None = None  # systemd: DynamicUser when unset; container: the image's user
+    hardening: Literal["strict", "relaxed", "none"] = "strict"
+    cap_add: list[Capability] = []
+
+    @field_validator("hardening_overrides", mode="before")
+    @classmethod
+    def _known_directives(cls, value: object) -> object:
+        for key in value if isinstance(value, dict) else ():
+            if key not in HARDENING_DIRECTIVES:
+                raise FieldError(
+                    (key,),
+                    f"{key} is not a sandbox directive funops renders (`funops schema manifest` lists them)",
+                )
+        return value
 
     @field_validator("env", mode="before")
     @classmethod
@@ -115,10 +164,11 @@ class ApplicationSpec(Strict):
     @model_validator(mode="after")
     def _fields_of_type(self) -> ApplicationSpec:
         wrong = {
-            "systemd": ["image", "volumes", "backends"],
-            "container": ["command", "backends"],
-            "proxy": ["command", "image", "volumes", "selector", "replicas", "config_files", "env"],
-        }[self.type]
+            "systemd": ["image", "volumes", "backends", "pids_limit", "read_only_rootfs"],
+            "container": ["command", "backends", "create_user", "hardening_overrides"],
+            "proxy": ["command", "image", "volumes", "selector", "replicas", "config_files", "env", "user",
+                      "hardening", "cap_add", "create_user", "hardening_overrides"],
+        }[self.type]  # fmt: skip
         present = [f for f in wrong if f in self.model_fields_set]
         if present:
             raise FieldError((to_camel(present[0]),), f"not valid for a {self.type} app")
@@ -126,6 +176,10 @@ class ApplicationSpec(Strict):
             raise FieldError(("command",), "a systemd app needs a command")
         if self.type == "container" and not self.image:
             raise FieldError(("image",), "a container app needs an image")
+        if self.type == "systemd" and self.user and ":" in self.user:
+            raise FieldError(("user",), "a systemd app's user is a name or a uid (no :group)")
+        if self.create_user and (not self.user or self.user == "root" or self.user.isdigit()):
+            raise FieldError(("createUser",), "createUser needs a user name (not root, not a uid)")
         if self.type == "proxy" and not self.backends:
             raise FieldError(("backends",), "a proxy app needs backends")
         if self.type != "proxy" and self.selector is None:
@@ -149,9 +203,31 @@ class PathRule(Strict):
     strip_prefix: bool = False
 
 
+IpAddress = Annotated[
+    str, Field(pattern=pattern(r"^[0-9a-fA-F.:\[\]]+$", "an IP address such as 127.0.0.53"))
+]
+
+
 class Tls(Strict):
     certificate: RepoPath
     key: SecretRef
+    chain: RepoPath | None = None  # the issuer chain: turns OCSP stapling on
+    resolvers: Annotated[list[IpAddress], Field(min_length=1)] = ["127.0.0.53"]  # for OCSP, local only
+
+
+class Hsts(Strict):
+    """Strict-Transport-Security on the TLS server (on by default; `hsts: false` turns it off)."""
+
+    enabled: bool = True
+    max_age: Annotated[int, Field(ge=0)] = 63072000  # two years (Mozilla)
+    include_subdomains: bool = False
+    preload: bool = False
+
+    @model_validator(mode="after")
+    def _preload(self) -> Hsts:
+        if self.preload and not (self.include_subdomains and self.max_age >= 31536000):
+            raise FieldError(("preload",), "preload needs includeSubdomains and a maxAge of a year or more")
+        return self
 
 
 class NginxOptions(Strict):
@@ -185,6 +261,13 @@ class IngressSpec(Strict):
     redirect_http: bool = True
     when_all_unhealthy: Literal["keep", "503"] = "503"
     nginx: NginxOptions = NginxOptions()
+    hsts: Hsts = Hsts()
+    security_headers: bool = False  # X-Content-Type-Options, X-Frame-Options, Referrer-Policy
+
+    @field_validator("hsts", mode="before")
+    @classmethod
+    def _hsts_switch(cls, value: object) -> object:
+        return {"enabled": value} if isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _unique_paths(self) -> IngressSpec:
