@@ -31,7 +31,9 @@ from pydantic import BaseModel
 from funops.compile.compiler import compile_project
 from funops.errors import InputError
 from funops.load.loader import load_project
+from funops.model.inventory import Node
 from funops.model.manifests import KINDS
+from funops.model.settings import Settings
 from tests.conftest import copy_example
 
 settings.register_profile(
@@ -43,7 +45,11 @@ settings.register_profile(
     database=None,
 )
 settings.register_profile(
-    "long", max_examples=5000, derandomize=False, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "long",
+    max_examples=int(os.environ.get("FUNOPS_HYPOTHESIS_EXAMPLES", "5000")),
+    derandomize=False,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 PROFILE = os.environ.get("FUNOPS_HYPOTHESIS_PROFILE", "ci")
 
@@ -76,6 +82,10 @@ def _type_paths(tp: Any, path: tuple) -> Iterator[tuple]:
 
 
 def _doc_key(doc: dict) -> tuple[str, str]:
+    if "nodes" in doc:
+        return "Inventory", "demo"
+    if "kind" not in doc:
+        return "Settings", "funops"
     return doc["kind"], doc["metadata"]["name"]
 
 
@@ -86,7 +96,10 @@ BASE_DOCS = {
     ("Service", "web"): "manifests/web.yaml",
     ("Ingress", "site"): "manifests/ingress.yaml",
     ("Release", "api"): "manifests/api.yaml",
+    ("Settings", "funops"): "funops.yaml",  # their values reach templates too (injectEnv, node vars)
+    ("Inventory", "demo"): "inventory/demo.yaml",
 }
+SCHEMAS: dict[str, Any] = {**KINDS, "Settings": Settings}
 EXTRA_WEB_SPEC = {
     "env": {"GREETING": "hello {{ node.name }}", "TOKEN": {"fromFile": "secrets/api-token"}},
     "vars": {"k": "v"},
@@ -97,7 +110,9 @@ EXTRA_WEB_SPEC = {
 }
 
 CASES = sorted(
-    {(key, path) for key in BASE_DOCS for path in _model_paths(KINDS[key[0]], ())},
+    {(key, path) for key in BASE_DOCS if key[0] in SCHEMAS for path in _model_paths(SCHEMAS[key[0]], ())}
+    | {(("Inventory", "demo"), ("nodes", 0, *path)) for path in _model_paths(Node, ())}
+    | {(("Inventory", "demo"), ("nodes", 0, "vars", "k"))},
     key=lambda c: (c[0], tuple(map(str, c[1]))),
 )
 
@@ -257,6 +272,7 @@ def _try(repo: Path, case: tuple, value: str) -> None:
         except InputError as exc:
             for p in exc.problems:
                 located = p.file == file and p.line and p.field
+                located = located or (p.file == file == "funops.yaml" and p.field)  # a default's problem
                 in_template = p.file.startswith("templates/") and "(rendering manifests/" in p.message
                 from_settings = p.file == "funops.yaml" and p.field.startswith("injectEnv")
                 assert located or in_template or from_settings, f"not located: {p}"
