@@ -26,7 +26,7 @@ from .render import REPO_TEMPLATE_DIR, Renderer, TemplateOrigin, template_locati
 from .versions import assign_versions, image_repository, wanted_versions
 
 # What a line of a rendered unit / env file may be (checked after rendering: funops/model/text.py).
-UNIT_LINE = re.compile(r"|[#;].*|\[[A-Za-z]+\]|[A-Za-z][A-Za-z0-9]*=.*")
+UNIT_LINE = re.compile(r"[ \t]*(|[#;].*|\[[A-Za-z][A-Za-z0-9-]*\]|[A-Za-z][A-Za-z0-9]*[ \t]*=.*)")
 ENV_LINE = re.compile(r"|#.*|[A-Za-z_][A-Za-z0-9_]*=.*")
 
 APPS_DIR = "/etc/funops/apps"
@@ -331,7 +331,14 @@ class _Compiler:
         data = self.project.source.read_bytes(source) or b""
         if not source.endswith(".j2"):
             return data, None
-        text = self._string(data.decode("utf-8"), ctx, where, (*path, "source"))
+        try:
+            template = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            message = f"{source} is not UTF-8 text (line {line}, byte {data[exc.start]:#04x})"
+            self.problems.append(where.problem((*path, "source"), message))
+            return None, None
+        text = self._string(template, ctx, where, (*path, "source"))
         return (None if text is None else text.encode()), None
 
     # ---- ingress ----------------------------------------------------------------------------

@@ -19,6 +19,14 @@ def shown(value: object) -> str:
     return text if len(text) <= SHOWN else text[: SHOWN - 4] + "…" + text[-3:]
 
 
+def _around(value: str, index: int) -> str:
+    """The value, or when it is long the part around `index`, so the offending character shows."""
+    if len(repr(value)) <= SHOWN:
+        return repr(value)
+    start = max(0, index - SHOWN // 2)
+    return ("…" if start else "") + shown(value[start:])
+
+
 def bad_char(value: str, multi_line: bool = False) -> str | None:
     """The first character `value` may not hold, or None."""
     allowed = "\t\n\r" if multi_line else "\t"
@@ -35,6 +43,6 @@ def single_line_problem(value: str, what: str = "", secret: bool = False) -> str
     char = bad_char(value)
     if char is None:
         return None
-    subject = what or ("the secret's value" if secret else shown(value))
+    subject = what or ("the secret's value" if secret else _around(value, value.index(char)))
     kind = "a line break" if char in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029" else "a control character"
     return f"{subject} holds {kind} ({repr(char)[1:-1]}): it must be a single line"

@@ -65,3 +65,25 @@ def test_a_template_override_symlink_out_of_the_repo_is_refused(example: Path) -
         "templates/systemd/app.service.j2 is a symlink to /etc/passwd, outside the repo" in m
         for m in messages
     )
+
+
+def test_a_config_source_template_that_is_not_utf8_is_a_located_error(example: Path) -> None:
+    from funops.compile.compiler import compile_project
+
+    (example / "files").mkdir()
+    (example / "files" / "app.conf.j2").write_bytes(b"name = {{ node.name }}\nowner = Ren\xe9\n")
+    web = example / "manifests" / "web.yaml"
+    web.write_text(
+        web.read_text().replace(
+            "    - path: /srv/web/health\n",
+            "    - path: /srv/web/app.conf\n      source: files/app.conf.j2\n    - path: /srv/web/health\n",
+        )
+    )
+
+    with pytest.raises(InputError) as caught:
+        compile_project(load_project(example))
+
+    assert {str(p) for p in caught.value.problems} == {
+        "manifests/web.yaml:18: spec.configFiles.1.source: "
+        "files/app.conf.j2 is not UTF-8 text (line 2, byte 0xe9)"
+    }
