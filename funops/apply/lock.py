@@ -88,10 +88,13 @@ def _dead_here(holder: LockInfo) -> bool:
 
 
 def _break(transport: Transport, state_dir: str, holder: LockInfo) -> None:
-    """Remove a dead holder's lock, but only if it is still that holder's (its token unchanged)."""
+    """Remove a dead holder's lock, but only if it is still that holder's (its token unchanged),
+    under the breakers' mutex (see _try_acquire): check and removal are one step for other breakers."""
     d = transport.path(lock_dir(state_dir))
     transport.run(
-        f'd={q(d)}; [ "$(cat -- "$d/token" 2>/dev/null)" = {q(holder.token)} ] && rm -rf -- "$d"', timeout=30
+        f'd={q(d)}; mkdir -- "$d.break" 2>/dev/null || exit 0\n'
+        f'[ "$(cat -- "$d/token" 2>/dev/null)" = {q(holder.token)} ] && rm -rf -- "$d"; rmdir -- "$d.break"',
+        timeout=30,
     )
 
 

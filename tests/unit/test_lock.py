@@ -3,6 +3,7 @@ directory): acquisition is atomic, a renewal notices a lost lock, a stale lock i
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from pathlib import Path
 
@@ -129,3 +130,13 @@ def test_a_node_whose_lock_could_not_be_taken_is_not_usable(tmp_path: Path) -> N
     assert locks.taken == ["n1"] and locks.usable("n1") is None
     assert "its lock could not be taken" in (locks.usable("n2") or "")
     locks.release()
+
+
+def test_a_killed_local_holders_lock_is_broken_at_once(tmp_path: Path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs on this host
+    lock.acquire(local(tmp_path), STATE_DIR, lock.LockInfo(pid=dead.pid, token="dead"))
+    mine = lock.LockInfo()
+    lock.acquire(local(tmp_path), STATE_DIR, mine)
+    assert (lock_path(tmp_path) / "token").read_text().strip() == mine.token
+    assert not (lock_path(tmp_path).parent / "lock.break").exists()
