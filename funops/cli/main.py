@@ -36,6 +36,13 @@ SkipUnreachableOpt = Annotated[
 ]
 AutoApproveOpt = Annotated[bool, typer.Option("--auto-approve", help="Do not ask (required without a TTY).")]
 ParallelOpt = Annotated[int | None, typer.Option("--parallel", "-p", min=1, help="Nodes at once in a batch.")]
+DiffContextOpt = Annotated[
+    int,
+    typer.Option("--diff-context", min=0, max=1000, help="Lines of context around each change in a file."),
+]
+NoDiffOpt = Annotated[
+    bool, typer.Option("--no-diff", help="Do not show what changes inside files (no extra round trip).")
+]
 
 
 def _load(repo: Path, revision: str | None, inventory: list[Path] | None) -> Project:
@@ -76,14 +83,17 @@ def plan(
     output: OutputOpt = Output.text,
     out: Annotated[Path | None, typer.Option("--out", help="Also save the plan as JSON here.")] = None,
     skip_unreachable: SkipUnreachableOpt = False,
+    diff_context: DiffContextOpt = 3,
+    no_diff: NoDiffOpt = False,
 ) -> None:
-    """Show what apply would change on every node.
+    """Show what apply would change on every node, with a unified diff of every changed file.
     Exit 0: nothing to do; 2: changes pending; 1: error or an unreachable node; 4: unreachable skipped."""
+    from ..plan.diffs import DiffOptions
     from ..plan.planner import make_plan
 
     project = _load(repo, revision, inventory)
     with reported():
-        result = make_plan(project, node)
+        result = make_plan(project, node, diff=None if no_diff else DiffOptions(context=diff_context))
     doc = result.doc
     if out:
         out.write_text(doc.to_json(), encoding="utf-8")

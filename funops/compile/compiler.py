@@ -128,10 +128,10 @@ class _Compiler:
             content = self._config_content(cfg.content, cfg.source, ctx, ("spec", "configFiles", i), where)
             if content is not None:
                 desired.resources.append(
-                    _file(cfg.path, content, owner, cfg.mode, cfg.owner, cfg.group, (restart,))
+                    _file(cfg.path, content, owner, cfg.mode, cfg.owner, cfg.group, (restart,), diff=cfg.diff)
                 )
 
-        env, secret = self._env(app, ctx)
+        env, secret_keys = self._env(app, ctx)
         env_file = env_path(name) if env else None
         env_sha = None
         if env_file:
@@ -142,8 +142,11 @@ class _Compiler:
                 env_sha = r.sha256(data)
                 # A container reads its env only when created: the env hash is part of its spec hash.
                 handlers = () if is_container else (restart,)
+                keys = tuple(sorted(secret_keys))
                 desired.resources.append(
-                    _file(env_file, data, owner, "0600", "root", "root", handlers, secret)
+                    _file(
+                        env_file, data, owner, "0600", "root", "root", handlers, bool(keys), secret_keys=keys
+                    )
                 )
 
         image = None
@@ -204,11 +207,12 @@ class _Compiler:
             container=name if is_container else None,
         )
 
-    def _env(self, app: Application, ctx: dict[str, Any]) -> tuple[dict[str, str], bool]:
-        """The app's environment: injected variables first, the app's own win. Secrets resolved."""
+    def _env(self, app: Application, ctx: dict[str, Any]) -> tuple[dict[str, str], set[str]]:
+        """The app's environment: injected variables first, the app's own win. Secrets resolved;
+        the keys whose values are secrets returned beside it."""
         where = self.project.origin("Application", app.metadata.name)
         env: dict[str, str] = {}
-        secret = False
+        secret: set[str] = set()
         for i, inject in enumerate(self.project.settings.inject_env):
             if app.spec.type in inject.types:
                 value = self._string(
@@ -220,7 +224,7 @@ class _Compiler:
             path = ("spec", "env", key)
             if isinstance(value, SecretRef):
                 resolved = self._secret(value, where, path)
-                secret = True
+                secret.add(key)
             else:
                 resolved = self._string(value, ctx, where, path)
             if resolved is None:
@@ -423,6 +427,8 @@ def _file(
     secret: bool = False,
     order: int = r.ORDER_FILE,
     routes: tuple[str, ...] = (),
+    secret_keys: tuple[str, ...] | None = None,
+    diff: bool = True,
 ) -> r.Resource:
     return r.Resource(
         id=f"file:{path}",
@@ -434,6 +440,8 @@ def _file(
         desired={"sha256": r.sha256(data), "mode": mode.rjust(4, "0"), "owner": user, "group": group},
         content=data,
         routes=routes,
+        secret_keys=secret_keys,
+        diff=diff,
     )
 
 

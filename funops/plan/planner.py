@@ -17,6 +17,7 @@ from ..redact import fingerprint
 from ..state.node_state import NodeState
 from ..state.records import UNFINISHED, RevisionRef
 from ..transports import Connections, Transport
+from .diffs import DiffOptions, attach
 from .document import (
     ChangeDoc,
     FieldChangeDoc,
@@ -65,8 +66,10 @@ def make_plan(
     targets: list[str] | None = None,
     connect: Callable[[str], Transport] | None = None,
     intent: Intent | None = None,
+    diff: DiffOptions | None = None,
 ) -> Plan:
-    """The plan for the repo (or, with an intent covering some apps, for those apps only)."""
+    """The plan for the repo (or, with an intent covering some apps, for those apps only); with
+    `diff`, each file change also says what changes inside the file."""
     intent = intent or Intent()
     unknown = sorted(set(targets or []) - set(project.nodes))
     if unknown:
@@ -85,7 +88,24 @@ def make_plan(
     }
     if again:
         gathered.update(gather(again, connect, project.settings.state_dir, project.settings.parallel))
-    return plan_from(project, names, desired, gathered, intent)
+    plan = plan_from(project, names, desired, gathered, intent)
+    if diff is not None:
+        attach_diffs(plan, connect, diff)
+    return plan
+
+
+def attach_diffs(plan: Plan, connect: Callable[[str], Transport], options: DiffOptions) -> int:
+    """Fill in the `diff` of the plan's file changes (one more round trip, for nodes with file
+    updates or deletes only); returns the number of nodes that needed it."""
+    nodes = {}
+    for node_doc in plan.doc.nodes:
+        g = plan.gathered[node_doc.name]
+        if g.facts is None or not node_doc.changes:
+            continue
+        resources = {r.id: r for r in plan.desired.nodes[node_doc.name].resources}
+        nodes[node_doc.name] = (node_doc.changes, resources, NodeState.from_facts(g.facts.state))
+    settings = plan.project.settings
+    return attach(nodes, connect, options, settings.state_dir, settings.parallel)
 
 
 def plan_from(
