@@ -52,15 +52,57 @@ def redaction(res: Resource | None, state: NodeState, rid: str) -> Redaction:
 
 
 @dataclass
-class _Want:
-    """One file change's diff, waiting for the contents it needs."""
+class Want:
+    """One file's diff, waiting for the contents it needs."""
 
-    change: ChangeDoc
     path: str
     redaction: Redaction
-    old: str | None  # node path to fetch for the old side; None: absent
-    new: str | bytes | None  # bytes: known here; str: a node path to fetch; None: absent
+    old: str | bytes | None  # bytes: known here; str: a node path to fetch; None: absent
+    new: str | bytes | None
     labels: tuple[str, str] = ("live", "desired")
+
+    def paths(self) -> list[str]:
+        return [p for p in (self.old, self.new) if isinstance(p, str)]
+
+    def render(
+        self, contents: dict[str, Content | None], error: str | None, options: DiffOptions
+    ) -> FileDiffDoc:
+        sides: list[tuple[bytes | None, int | None]] = []
+        for side, label in zip((self.old, self.new), self.labels, strict=True):
+            if side is None or isinstance(side, bytes):
+                sides.append((side, None))
+                continue
+            got = contents.get(side)
+            if got is None:
+                why = (
+                    error or f"the {label} content could not be read (not kept, gone, or not a regular file)"
+                )
+                return FileDiffDoc(format="unavailable", note=f"no diff: {why}")
+            sides.append((got.data if got.data is not None else b"", got.size))
+        (old, old_size), (new, new_size) = sides
+        return render(
+            self.path, old, new, self.redaction, context=options.context, old_size=old_size,
+            new_size=new_size, max_bytes=options.max_bytes, labels=self.labels,
+        )  # fmt: skip
+
+
+def fetch_all(
+    paths: dict[str, list[str]], connect: Callable[[str], Transport], options: DiffOptions, parallel: int
+) -> dict[str, tuple[dict[str, Content | None], str | None]]:
+    """One round trip per node that has something to fetch, nodes in parallel; a failure is kept as
+    the node's error (its diffs say so), never raised."""
+
+    def one(node: str) -> tuple[dict[str, Content | None], str | None]:
+        try:
+            return fetch(connect(node), paths[node], options.max_bytes), None
+        except TransportError as exc:
+            return {}, str(exc)
+
+    names = sorted(n for n, ps in paths.items() if ps)
+    if not names:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(names)))) as pool:
+        return dict(zip(names, pool.map(one, names), strict=True))
 
 
 def attach(
@@ -69,41 +111,28 @@ def attach(
     options: DiffOptions,
     state_dir: str,
     parallel: int,
-    timeout: float = 60,
 ) -> int:
     """Set `diff` on every file change of `plan_nodes` (node → its change docs, its desired resources
     by id, its state file). Returns how many nodes needed a round trip."""
-    wants: dict[str, list[_Want]] = {}
+    wants: dict[str, list[tuple[ChangeDoc, Want]]] = {}
     for node, (changes, resources, state) in plan_nodes.items():
         for change in changes:
-            if change.kind != "file":
-                continue
-            res = resources.get(change.id)
-            want = _want(change, res, state, state_dir)
-            if want is not None:
-                wants.setdefault(node, []).append(want)
-    fetching = {n: ws for n, ws in wants.items() if any(_paths(w) for w in ws)}
-
-    def one(node: str) -> tuple[dict[str, Content | None], str | None]:
-        try:
-            paths = [p for w in fetching[node] for p in _paths(w)]
-            return fetch(connect(node), paths, options.max_bytes, timeout), None
-        except TransportError as exc:
-            return {}, str(exc)
-
-    fetched: dict[str, tuple[dict[str, Content | None], str | None]] = {}
-    if fetching:
-        names = sorted(fetching)
-        with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(names)))) as pool:
-            fetched = dict(zip(names, pool.map(one, names), strict=True))
+            if change.kind == "file":
+                want = _want(change, resources.get(change.id), state, state_dir)
+                if want is not None:
+                    wants.setdefault(node, []).append((change, want))
+    fetched = fetch_all(
+        {n: [p for _, w in ws for p in w.paths()] for n, ws in wants.items()}, connect, options, parallel
+    )
     for node, ws in wants.items():
         contents, error = fetched.get(node, ({}, None))
-        for w in ws:
-            w.change.diff = _render(w, contents, error, options)
-    return len(fetching)
+        for change, w in ws:
+            change.diff = w.render(contents, error, options)
+    return len(fetched)
 
 
-def _want(change: ChangeDoc, res: Resource | None, state: NodeState, state_dir: str) -> _Want | None:
+def _want(change: ChangeDoc, res: Resource | None, state: NodeState, state_dir: str) -> Want | None:
+    """What the change's diff needs; None when it is settled here (off, hidden, no content change)."""
     path = change.id.split(":", 1)[1]
     if res is not None and not res.diff:
         change.diff = OFF
@@ -118,28 +147,4 @@ def _want(change: ChangeDoc, res: Resource | None, state: NodeState, state_dir: 
     new: str | bytes | None = None
     if res is not None and change.action != "delete":
         new = res.content if res.content is not None else artifact_path(state_dir, res.desired["sha256"])
-    return _Want(change, path, red, old, new)
-
-
-def _paths(w: _Want) -> list[str]:
-    return [p for p in (w.old, w.new) if isinstance(p, str)]
-
-
-def _render(
-    w: _Want, contents: dict[str, Content | None], error: str | None, options: DiffOptions
-) -> FileDiffDoc:
-    sides: list[tuple[bytes | None, int | None]] = []
-    for side, name in ((w.old, "the live file"), (w.new, "the stored artifact")):
-        if side is None or isinstance(side, bytes):
-            sides.append((side, None))
-            continue
-        got = contents.get(side)
-        if got is None:
-            why = error or f"{name} could not be read (gone, or not a regular file)"
-            return FileDiffDoc(format="unavailable", note=f"no diff: {why}")
-        sides.append((got.data if got.data is not None else b"", got.size))
-    (old, old_size), (new, new_size) = sides
-    return render(
-        w.path, old, new, w.redaction, context=options.context, old_size=old_size, new_size=new_size,
-        max_bytes=options.max_bytes, labels=w.labels,
-    )  # fmt: skip
+    return Want(path, red, old, new)

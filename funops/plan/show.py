@@ -71,7 +71,7 @@ def print_text(doc: PlanDoc, console: Any) -> None:
                 f"[dim]{escape(c.owner)}[/]  {escape(change_summary(c))}"
             )
             if c.diff is not None:
-                _print_diff(c.diff, console)
+                print_diff(c.diff, console)
         if node.owed:
             console.print(f"  [magenta]! owed from an unfinished apply:[/] {', '.join(node.owed)}")
         if node.interrupted:
@@ -88,7 +88,7 @@ def print_text(doc: PlanDoc, console: Any) -> None:
 DIFF_STYLE = {"+": "green", "-": "red", "@": "cyan", "\\": "dim"}
 
 
-def _print_diff(diff: FileDiffDoc, console: Any, indent: str = "      ") -> None:
+def print_diff(diff: FileDiffDoc, console: Any, indent: str = "      ") -> None:
     """A file's diff under its change line: colored unified diff lines, or a note why there is none."""
     from rich.text import Text
 
@@ -101,14 +101,14 @@ def _print_diff(diff: FileDiffDoc, console: Any, indent: str = "      ") -> None
         console.print(Text(indent + line, style=style))
 
 
-def diff_markdown(c: ChangeDoc, fold_after: int = 30) -> list[str]:
-    """A change's diff for a pull-request comment: a ```diff block, inside <details> when long."""
-    if c.diff is None:
+def diff_markdown(rid: str, diff: FileDiffDoc | None, prefix: str = "", fold_after: int = 30) -> list[str]:
+    """A file's diff for a pull-request comment: a ```diff block, inside <details> when long."""
+    if diff is None:
         return []
-    title = f"`{_md(c.id)}`" + (f" — {_md(c.diff.note)}" if c.diff.note else "")
-    if not c.diff.unified:
-        return [f"- {title}", ""] if c.diff.note else []
-    body = c.diff.unified.rstrip("\n")
+    title = f"{_md(prefix)}`{_md(rid)}`" + (f" — {_md(diff.note)}" if diff.note else "")
+    if not diff.unified:
+        return [f"- {title}", ""] if diff.note else []
+    body = diff.unified.rstrip("\n")
     fence = "`" * max(3, _longest_backtick_run(body) + 1)  # file content never closes the block
     block = [f"{fence}diff", body, fence]
     if body.count("\n") + 1 <= fold_after:
@@ -166,7 +166,7 @@ def to_markdown(doc: PlanDoc) -> str:
         if node.handlers:
             lines += [f"Then: {_md(', '.join(node.handlers))}", ""]
         for c in node.changes:
-            lines += diff_markdown(c)
+            lines += diff_markdown(c.id, c.diff)
     return "\n".join(lines).rstrip() + "\n"
 
 
