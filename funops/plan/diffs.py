@@ -41,7 +41,7 @@ def redaction(res: Resource | None, state: NodeState, rid: str) -> Redaction:
         is_env = True
     if is_env:
         now = frozenset(res.secret_keys or ()) if res is not None else frozenset()
-        return Redaction(env=True, secret_keys=now | old_keys)
+        return Redaction.for_env(now | old_keys, res.content if res is not None else None)
     if (
         (res is not None and res.secret)
         or was_secret

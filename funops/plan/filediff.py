@@ -37,6 +37,14 @@ class Redaction:
     hidden: bool = False  # a secret as a whole (TLS key, fromFile secret): no content at all
     env: bool = False  # KEY=VALUE lines: only plain keys' values are shown
     secret_keys: frozenset[str] = frozenset()  # env: keys that are secrets now or were when applied
+    plain_keys: frozenset[str] = frozenset()  # env: keys the repo declares with a plain value
+
+    @classmethod
+    def for_env(cls, secret_keys: frozenset[str], declared: bytes | None) -> Redaction:
+        """An env file whose repo rendering is `declared`: its keys other than `secret_keys` are plain.
+        A key found only on a node (added by hand, or removed from the repo) is never plain."""
+        keys = set(_env_values(_lines(_text(declared) or ""))) if declared is not None else set()
+        return cls(env=True, secret_keys=secret_keys, plain_keys=frozenset(keys - secret_keys))
 
 
 PLAIN = Redaction()
@@ -69,7 +77,7 @@ def render(
         return FileDiffDoc(format="binary", note=f"binary: {_sizes(old_n, new_n)}", **sizes)
     a, b = _lines(old_text), _lines(new_text)
     if redaction.env:
-        a, b = _redact_env(a, b, redaction.secret_keys)
+        a, b = _redact_env(a, b, redaction.plain_keys - redaction.secret_keys, redaction.secret_keys)
     head = 0
     if new is None and len(a) > DELETE_HEAD:  # a delete says what goes, not all of it
         head, a = len(a), a[:DELETE_HEAD]
@@ -154,11 +162,13 @@ def _visible(line: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", line)
 
 
-def _redact_env(a: list[str], b: list[str], secret_keys: frozenset[str]) -> tuple[list[str], list[str]]:
-    """Both sides of an env file with secret values replaced. A value is shown only for a key that is
-    plain in the new file and was no secret when applied; removed keys' values are hidden too."""
+def _redact_env(
+    a: list[str], b: list[str], plain: frozenset[str], secret: frozenset[str]
+) -> tuple[list[str], list[str]]:
+    """Both sides of an env file with every value replaced but those of `plain` keys (declared plain
+    in the repo, and no secret when applied): a secret key's by a marker saying whether it changed,
+    any other key's (found only on a node) by `<value hidden>`."""
     old_values, new_values = _env_values(a), _env_values(b)
-    plain = {k for k in new_values if k not in secret_keys}
     scrub = {
         v.strip('"')
         for values in (old_values, new_values)
@@ -167,14 +177,12 @@ def _redact_env(a: list[str], b: list[str], secret_keys: frozenset[str]) -> tupl
     }
 
     def marker(key: str, side: str) -> str:
-        old, new = old_values.get(key), new_values.get(key)
-        if key not in new_values:
+        if key not in secret:
             return HIDDEN_VALUE
+        old, new = old_values.get(key), new_values.get(key)
         if old is not None and old == new:
             return SECRET_UNCHANGED
-        if side == "old":
-            return SECRET
-        return SECRET if old is None else SECRET_CHANGED
+        return SECRET_CHANGED if side == "new" and old is not None else SECRET
 
     def redact(lines: list[str], side: str) -> list[str]:
         out = []

@@ -102,7 +102,7 @@ def test_unicode() -> None:
 
 ENV_OLD = b'# Managed by funops\nAPI_TOKEN="old-secret-value"\nDB_PASS="same-secret-pw"\nPORT="8081"\n'
 ENV_NEW = b'# Managed by funops\nAPI_TOKEN="new-secret-value"\nDB_PASS="same-secret-pw"\nPORT="8082"\n'
-SECRETS = Redaction(env=True, secret_keys=frozenset({"API_TOKEN", "DB_PASS"}))
+SECRETS = Redaction.for_env(frozenset({"API_TOKEN", "DB_PASS"}), ENV_NEW)
 
 
 def test_env_files_name_changed_secret_keys_and_show_plain_values() -> None:
@@ -119,21 +119,29 @@ def test_env_values_of_removed_or_formerly_secret_keys_are_hidden() -> None:
     # API_TOKEN was a secret when applied and is plain now: its old value still never prints.
     old = b"API_TOKEN=hunter2-old\nGONE=removed-value\nplain text line\n"
     new = b"API_TOKEN=public\n"
-    doc = render("/x.env", old, new, Redaction(env=True, secret_keys=frozenset({"API_TOKEN"})))
+    doc = render("/x.env", old, new, Redaction.for_env(frozenset({"API_TOKEN"}), new))
     text = doc.unified or ""
     assert "hunter2-old" not in text and "removed-value" not in text and "plain text line" not in text
     assert "-GONE=<value hidden>" in lines(text) and f"-{HIDDEN_LINE}" in lines(text)
-    deleted = render("/x.env", old, None, Redaction(env=True))  # a delete: no value is plain
+    deleted = render("/x.env", old, None, Redaction.for_env(frozenset(), None))  # a delete: none plain
     assert "hunter2-old" not in (deleted.unified or "") and "removed-value" not in (deleted.unified or "")
 
 
 def test_a_plain_value_equal_to_a_secret_hides_its_line() -> None:
     old = b"TOKEN=s3cr3t-token\nCOPY=a\n"
     new = b"TOKEN=s3cr3t-token\nCOPY=s3cr3t-token\n"
-    text = render("/x.env", old, new, Redaction(env=True, secret_keys=frozenset({"TOKEN"}))).unified or ""
+    text = render("/x.env", old, new, Redaction.for_env(frozenset({"TOKEN"}), new)).unified or ""
     assert "s3cr3t" not in text and f"+{HIDDEN_LINE}" in lines(text)
 
 
 def test_secret_files_show_nothing_of_their_content() -> None:
     doc = render("/etc/funops/tls/site.key", b"-----BEGIN KEY-----\nold\n", b"new\n", Redaction(hidden=True))
     assert (doc.format, doc.unified, doc.note) == ("hidden", None, "content hidden (a secret)")
+
+
+def test_keys_found_only_on_the_node_never_show_their_value() -> None:
+    # drift: the new side is the live file; a key added there by hand is not declared plain.
+    declared = b"PORT=1\n"
+    live = b"PORT=1\nHANDEDIT=hand-typed-token\n"
+    text = render("/x.env", declared, live, Redaction.for_env(frozenset(), declared)).unified or ""
+    assert "+HANDEDIT=<value hidden>" in lines(text) and "hand-typed-token" not in text
