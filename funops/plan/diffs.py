@@ -74,8 +74,12 @@ class Want:
                 continue
             got = contents.get(side)
             if got is None:
+                # Not the error's text: a transport error may quote the script, whose artifact paths
+                # name content digests.
                 why = (
-                    error or f"the {label} content could not be read (not kept, gone, or not a regular file)"
+                    "the node did not answer the content fetch"
+                    if error
+                    else f"the {label} content could not be read (not kept, gone, or not a regular file)"
                 )
                 return FileDiffDoc(format="unavailable", note=f"no diff: {why}")
             sides.append((got.data if got.data is not None else b"", got.size))
