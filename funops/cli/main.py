@@ -137,12 +137,15 @@ def apply(
     force: Annotated[
         bool, typer.Option("--force", help="Deploy a revision even though it was rolled back.")
     ] = False,
+    diff_context: DiffContextOpt = 3,
+    no_diff: NoDiffOpt = False,
 ) -> None:
     """Converge the nodes: plan, confirm, then apply in health-gated batches.
     Exit 0: done; 1: error before any change; 3: some nodes failed or the rollout halted; 4: unreachable."""
     import sys
 
     from ..apply import journal
+    from ..plan.diffs import DiffOptions
     from ..plan.planner import make_plan
     from ..transports import Connections
     from .converge import confirm_and_run, refuse_bad_revision
@@ -168,7 +171,11 @@ def apply(
     connections = Connections(project.nodes, project.settings, project.root)
     try:
         with reported():
-            result_plan = make_plan(project, node, connections)
+            # The text plan a person confirms shows each file's diff; JSON events carry none.
+            shown = output is Output.text and not no_diff
+            result_plan = make_plan(
+                project, node, connections, diff=DiffOptions(context=diff_context) if shown else None
+            )
             if saved is not None:
                 saved.check_still_valid(result_plan, project.settings.saved_plan_max_age_seconds)
         _show_plan(result_plan.doc, output, for_apply=True)
