@@ -297,6 +297,11 @@ def rollback(
                     f"{(target.revision.commit or '-')[:12]})"
                 )
                 conns = connections
+        if output is Output.text:  # restored files' contents come from the nodes' artifact stores
+            from ..plan.diffs import DiffOptions
+            from ..plan.planner import attach_diffs
+
+            attach_diffs(result_plan, conns, DiffOptions())
         console(stderr=output is Output.json).print(f"[bold]Rollback[/] {what}")
         _show_plan(result_plan.doc, output, for_apply=True)
         code = confirm_and_run(

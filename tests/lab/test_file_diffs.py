@@ -181,3 +181,17 @@ def test_a_hand_edit_shows_in_drift(lab: Lab, repo: Path) -> None:
     finally:
         code, _, err = apply(repo)
         assert code == 0, err
+
+
+def test_a_rollback_shows_the_restored_content_from_the_artifact_store(repo: Path) -> None:
+    def edit(docs: list[dict[str, Any]]) -> None:
+        docs[0]["spec"]["version"] = "2"
+
+    edit_yaml(repo / "manifests" / "web.yaml", edit)
+    code, _, err = apply(repo)
+    assert code == 0, err
+    done = funops(repo, "rollback", "web", "--auto-approve")
+    assert done.returncode == 0, done.stdout + done.stderr
+    shown = [line.strip() for line in done.stdout.splitlines()]
+    # The restored release's files are not in the repo any more: their content is the artifact store's.
+    assert "-<h1>web 2 on node1</h1>" in shown and "+<h1>web 1 on node1</h1>" in shown
