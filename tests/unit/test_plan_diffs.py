@@ -139,3 +139,29 @@ def test_the_drift_probe_carries_the_fetch_without_disturbing_its_own_sections(t
     out = transport.run(script).text()
     extras = extras_parse(out, transport.path)
     assert list(extras.own_files) == ["/etc/funops/apps/x.env"]
+
+
+def test_what_may_be_shown_follows_the_repo_and_what_was_applied() -> None:
+    from funops.compile.compiler import _file
+    from funops.plan.diffs import redaction
+    from funops.state.node_state import NodeState, secrecy_record
+
+    env = _file("/etc/funops/apps/a.env", b"A=1\nB=2\n", "app/a", "0600", "root", "root", secret_keys=())
+    assert secrecy_record(env) == {}  # no secret now: the state record stays as it was
+    was = NodeState.model_validate(
+        {
+            "managed": {
+                env.id: {"owner": "app/a", "kind": "file", "secret": True, "secretKeys": ["A"]},
+                "file:/srv/a.conf": {"owner": "app/a", "kind": "file", "secret": True},
+            }
+        }
+    )
+    now = redaction(env, was, env.id)  # A was a secret when applied: its old value stays hidden
+    assert now.env and now.secret_keys == {"A"} and now.plain_keys == {"B"}
+    assert redaction(None, was, "file:/srv/a.conf").hidden  # deleted; recorded as a secret
+    assert redaction(None, NodeState(), "file:/etc/funops/tls/x.key").hidden  # funops's own places
+    gone = redaction(None, NodeState(), "file:/etc/funops/apps/b.env")
+    assert gone.env and not gone.plain_keys
+    assert redaction(None, NodeState(), "file:/srv/b.conf") == redaction(None, NodeState(), "file:/x")
+    key = _file("/etc/funops/tls/s.key", b"k\n", "ingress/s", "0600", "root", "root", secret=True)
+    assert secrecy_record(key) == {"secret": True} and redaction(key, NodeState(), key.id).hidden
