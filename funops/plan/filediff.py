@@ -27,7 +27,7 @@ HIDDEN_LINE = "<line hidden: may hold a secret>"
 NO_NEWLINE = "\\ No newline at end of file"
 
 _ENV_LINE = re.compile(r"^(\s*(?:export\s+)?)([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0, DEL and C1 (\x9b is a CSI too)
 
 
 @dataclass(frozen=True)

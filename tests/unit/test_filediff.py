@@ -93,6 +93,7 @@ def test_crlf_and_control_characters_are_visible() -> None:
     assert "-a␍" in out and "+a" in out and " b␍" in out
     out = lines(render(PATH, b"", b"x\x1b[31mred\n").unified)
     assert out[-1] == "+x\\x1b[31mred"  # no escape sequence reaches a terminal
+    assert lines(render(PATH, b"", "a\x9b2Jb\n".encode()).unified)[-1] == "+a\\x9b2Jb"  # nor a C1 CSI
 
 
 def test_unicode() -> None:
