@@ -8,10 +8,12 @@ drift check's one extra round trip (drift/extras.py), so the diffs cost no round
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..compile.resources import NodeDesired
 from ..diff.differ import live_attributes
 from ..gather.probe import LiveFacts
-from ..plan.diffs import OFF, DiffOptions, Want, redaction
+from ..plan.diffs import OFF, DiffOptions, Want, node_secrets, redaction
 from ..plan.document import FileDiffDoc
 from ..plan.filediff import render
 from ..state.node_state import NodeState
@@ -26,6 +28,7 @@ def drift_wants(
     """Per file id whose live content differs from what funops applied: what its diff needs to fetch
     (wants), or its diff already (settled: off, hidden)."""
     state = NodeState.from_facts(facts.state)
+    secrets = node_secrets(desired.resources)
     wants: dict[str, Want] = {}
     settled: dict[str, FileDiffDoc] = {}
     for res in desired.resources:
@@ -42,7 +45,7 @@ def drift_wants(
             continue
         same = res.content is not None and res.desired.get("sha256") == applied_sha
         old = res.content if same else artifact_path(state_dir, applied_sha)
-        wants[res.id] = Want(res.name, red, old, res.name, LABELS)
+        wants[res.id] = Want(res.name, replace(red, scrub=secrets), old, res.name, LABELS)
     return wants, settled
 
 

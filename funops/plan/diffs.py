@@ -8,9 +8,9 @@ than its one gather.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..compile.compiler import APPS_DIR, TLS_DIR
 from ..compile.resources import Resource
@@ -19,7 +19,7 @@ from ..state.node_state import NodeState, applied_secrecy
 from ..state.records import artifact_path
 from ..transports import Transport, TransportError
 from .document import ChangeDoc, FileDiffDoc
-from .filediff import MAX_BYTES, Redaction, render
+from .filediff import MAX_BYTES, Redaction, render, secret_values
 
 OFF = FileDiffDoc(format="off", note="not shown (diff: false in the manifest)")
 
@@ -49,6 +49,16 @@ def redaction(res: Resource | None, state: NodeState, rid: str) -> Redaction:
     ):
         return Redaction(hidden=True)
     return Redaction()
+
+
+def node_secrets(resources: Iterable[Resource]) -> frozenset[str]:
+    """Every secret value the node's desired files hold (env secrets, TLS keys)."""
+    found: set[str] = set()
+    for res in resources:
+        if res.kind == "file" and res.secret:
+            keys = frozenset(res.secret_keys) if res.secret_keys is not None else None
+            found |= secret_values(res.content, keys)
+    return frozenset(found)
 
 
 @dataclass
@@ -120,10 +130,12 @@ def attach(
     by id, its state file). Returns how many nodes needed a round trip."""
     wants: dict[str, list[tuple[ChangeDoc, Want]]] = {}
     for node, (changes, resources, state) in plan_nodes.items():
+        secrets = node_secrets(resources.values())
         for change in changes:
             if change.kind == "file":
                 want = _want(change, resources.get(change.id), state, state_dir)
                 if want is not None:
+                    want.redaction = replace(want.redaction, scrub=secrets)
                     wants.setdefault(node, []).append((change, want))
     fetched = fetch_all(
         {n: [p for _, w in ws for p in w.paths()] for n, ws in wants.items()}, connect, options, parallel

@@ -18,6 +18,7 @@ MAX_BYTES = 128 * 1024  # a side larger than this is "large": sizes only (also t
 MAX_LINES = 400  # diff lines shown before the rest is cut
 DELETE_HEAD = 10  # lines of a deleted file shown
 MIN_SCRUB = 4  # secret values shorter than this are only ever replaced by key, not searched for
+MIN_SCRUB_ACROSS = 8  # … and searched for in the node's other files only from this length (less noise)
 
 SECRET_CHANGED = "<secret changed>"
 SECRET_UNCHANGED = "<secret unchanged>"
@@ -38,6 +39,7 @@ class Redaction:
     env: bool = False  # KEY=VALUE lines: only plain keys' values are shown
     secret_keys: frozenset[str] = frozenset()  # env: keys that are secrets now or were when applied
     plain_keys: frozenset[str] = frozenset()  # env: keys the repo declares with a plain value
+    scrub: frozenset[str] = frozenset()  # secret values known on this node: a line holding one is hidden
 
     @classmethod
     def for_env(cls, secret_keys: frozenset[str], declared: bytes | None) -> Redaction:
@@ -78,6 +80,8 @@ def render(
     a, b = _lines(old_text), _lines(new_text)
     if redaction.env:
         a, b = _redact_env(a, b, redaction.plain_keys - redaction.secret_keys, redaction.secret_keys)
+    if redaction.scrub:  # whatever the file: a known secret value never prints
+        a, b = _scrub(a, redaction.scrub), _scrub(b, redaction.scrub)
     head = 0
     if new is None and len(a) > DELETE_HEAD:  # a delete says what goes, not all of it
         head, a = len(a), a[:DELETE_HEAD]
@@ -200,6 +204,28 @@ def _redact_env(
         return out
 
     return redact(a, "old"), redact(b, "new")
+
+
+def _scrub(lines: list[str], secrets: frozenset[str]) -> list[str]:
+    out = []
+    for line in lines:
+        body = line.rstrip("\r\n")
+        out.append(HIDDEN_LINE + line[len(body) :] if any(s in body for s in secrets) else line)
+    return out
+
+
+def secret_values(content: bytes | None, secret_keys: frozenset[str] | None) -> frozenset[str]:
+    """The secret values in a rendered file, to hide wherever else they turn up: an env file's secret
+    keys' values; every line of a file that is a secret as a whole (None: TLS keys)."""
+    text = _text(content)
+    if not text:
+        return frozenset()
+    if secret_keys is None:
+        found = {line.strip() for line in text.split("\n")}
+    else:
+        values = _env_values(_lines(text))
+        found = {values[k].strip('"') for k in secret_keys if k in values}
+    return frozenset(v for v in found if len(v) >= MIN_SCRUB_ACROSS and not v.startswith("-----"))
 
 
 def _env_values(lines: list[str]) -> dict[str, str]:

@@ -146,3 +146,16 @@ def test_keys_found_only_on_the_node_never_show_their_value() -> None:
     live = b"PORT=1\nHANDEDIT=hand-typed-token\n"
     text = render("/x.env", declared, live, Redaction.for_env(frozenset(), declared)).unified or ""
     assert "+HANDEDIT=<value hidden>" in lines(text) and "hand-typed-token" not in text
+
+
+def test_a_known_secret_value_is_hidden_in_any_file() -> None:
+    from funops.plan.filediff import secret_values
+
+    env = b'API_TOKEN="tok-1234567890"\nPORT="80"\n'
+    key = b"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+    secrets = secret_values(env, frozenset({"API_TOKEN"})) | secret_values(key, None)
+    assert secrets == {"tok-1234567890", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"}
+    new = b"token tok-1234567890 pasted\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nplain\n"
+    text = render("/srv/app.conf", b"plain\n", new, Redaction(scrub=secrets)).unified or ""
+    assert "tok-1234567890" not in text and "MIIEvQ" not in text
+    assert lines(text)[-3:] == [f"+{HIDDEN_LINE}", f"+{HIDDEN_LINE}", " plain"]
