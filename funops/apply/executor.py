@@ -28,7 +28,7 @@ from ..diff.differ import Change, NodeDiff
 from ..gather.probe import LiveFacts
 from ..model.strategy import UpdateStrategy
 from ..release.recorder import NodeReleases, now
-from ..state.node_state import AppRecord, ManagedResource, NodeState, state_path
+from ..state.node_state import AppRecord, ManagedResource, NodeState, secrecy_record, state_path
 from ..transports import Transport, TransportError
 from . import tasks as t
 
@@ -201,7 +201,9 @@ class NodeRun:
         deleted = {c.id for c in deletes}
         state.managed = {k: v for k, v in state.managed.items() if k not in deleted}
         for res in self.desired.resources:
-            state.managed[res.id] = ManagedResource(owner=res.owner, kind=res.kind, applied=dict(res.desired))
+            state.managed[res.id] = ManagedResource(
+                owner=res.owner, kind=res.kind, applied=dict(res.desired), **secrecy_record(res)
+            )
         revisions = {r.app: r.revision.commit for r in self.releases.records}
         placed = {
             name: AppRecord(

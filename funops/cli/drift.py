@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .main import InventoryOpt, NodeOpt, OutputOpt, RepoOpt, RevisionOpt, _load
+from .main import DiffContextOpt, InventoryOpt, NodeOpt, NoDiffOpt, OutputOpt, RepoOpt, RevisionOpt, _load
 from .output import Output, console, fail, reported
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ def drift(
         Path | None,
         typer.Option("--notify-file", metavar="FILE", help="Read the --notify URL from this file."),
     ] = None,
+    diff_context: DiffContextOpt = 3,
+    no_diff: NoDiffOpt = False,
 ) -> None:
     """Compare the nodes with what funops last applied and with the repo; change nothing (unless --fix)."""
     if ctx.invoked_subcommand is not None:
@@ -81,7 +83,11 @@ def drift(
         from ..drift.check import run_check
 
         with reported():
-            check = run_check(project, node, connections)
+            from ..plan.diffs import DiffOptions
+
+            check = run_check(
+                project, node, connections, diff=None if no_diff else DiffOptions(context=diff_context)
+            )
         if fix:
             _fix(project, check, connections, output, auto_approve)
         _print(check, output)

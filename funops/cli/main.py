@@ -60,6 +60,13 @@ SkipUnreachableOpt = Annotated[
 ]
 AutoApproveOpt = Annotated[bool, typer.Option("--auto-approve", help="Do not ask (required without a TTY).")]
 ParallelOpt = Annotated[int | None, typer.Option("--parallel", "-p", min=1, help="Nodes at once in a batch.")]
+DiffContextOpt = Annotated[
+    int,
+    typer.Option("--diff-context", min=0, max=1000, help="Lines of context around each change in a file."),
+]
+NoDiffOpt = Annotated[
+    bool, typer.Option("--no-diff", help="Do not show what changes inside files (no extra round trip).")
+]
 
 
 def _load(repo: Path, revision: str | None, inventory: list[Path] | None) -> Project:
@@ -100,14 +107,17 @@ def plan(
     output: OutputOpt = Output.text,
     out: Annotated[Path | None, typer.Option("--out", help="Also save the plan as JSON here.")] = None,
     skip_unreachable: SkipUnreachableOpt = False,
+    diff_context: DiffContextOpt = 3,
+    no_diff: NoDiffOpt = False,
 ) -> None:
-    """Show what apply would change on every node.
+    """Show what apply would change on every node, with a unified diff of every changed file.
     Exit 0: nothing to do; 2: changes pending; 1: error or an unreachable node; 4: unreachable skipped."""
+    from ..plan.diffs import DiffOptions
     from ..plan.planner import make_plan
 
     project = _load(repo, revision, inventory)
     with reported():
-        result = make_plan(project, node)
+        result = make_plan(project, node, diff=None if no_diff else DiffOptions(context=diff_context))
     doc = result.doc
     if out:
         try:
@@ -154,12 +164,15 @@ def apply(
     force: Annotated[
         bool, typer.Option("--force", help="Deploy a revision even though it was rolled back.")
     ] = False,
+    diff_context: DiffContextOpt = 3,
+    no_diff: NoDiffOpt = False,
 ) -> None:
     """Converge the nodes: plan, confirm, then apply in health-gated batches.
     Exit 0: done; 1: error before any change; 3: some nodes failed or the rollout halted; 4: unreachable."""
     import sys
 
     from ..apply import journal
+    from ..plan.diffs import DiffOptions
     from ..plan.planner import make_plan
     from ..transports import Connections
     from .converge import confirm_and_run, refuse_bad_revision
@@ -185,7 +198,11 @@ def apply(
     connections = Connections(project.nodes, project.settings, project.root)
     try:
         with reported():
-            result_plan = make_plan(project, node, connections)
+            # The text plan a person confirms shows each file's diff; JSON events carry none.
+            shown = output is Output.text and not no_diff
+            result_plan = make_plan(
+                project, node, connections, diff=DiffOptions(context=diff_context) if shown else None
+            )
             if saved is not None:
                 saved.check_still_valid(result_plan, project.settings.saved_plan_max_age_seconds)
         _show_plan(result_plan.doc, output, for_apply=True)
@@ -311,6 +328,11 @@ def rollback(
                     f"{(target.revision.commit or '-')[:12]})"
                 )
                 conns = connections
+        if output is Output.text:  # restored files' contents come from the nodes' artifact stores
+            from ..plan.diffs import DiffOptions
+            from ..plan.planner import attach_diffs
+
+            attach_diffs(result_plan, conns, DiffOptions())
         console(stderr=output is Output.json).print(f"[bold]Rollback[/] {what}")
         _show_plan(result_plan.doc, output, for_apply=True)
         code = confirm_and_run(

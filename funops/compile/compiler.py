@@ -138,11 +138,19 @@ class _Compiler:
             if content is not None:
                 desired.resources.append(
                     _file(
-                        cfg.path, content, owner, cfg.mode, cfg.owner, cfg.group, (restart,), template=origin
+                        cfg.path,
+                        content,
+                        owner,
+                        cfg.mode,
+                        cfg.owner,
+                        cfg.group,
+                        (restart,),
+                        template=origin,
+                        diff=cfg.diff,
                     )
                 )
 
-        env, secret = self._env(app, ctx)
+        env, secret_keys = self._env(app, ctx)
         env_file = env_path(name) if env else None
         if env_file:
             template = "env/docker.env.j2" if is_container else "env/systemd.env.j2"
@@ -153,8 +161,20 @@ class _Compiler:
                 # A container reads its env only when created: its restart handler recreates it.
                 # (The env's digest is no part of the spec hash: that is printed and put on a label.)
                 origin = self._origin(template)
+                keys = tuple(sorted(secret_keys))
                 desired.resources.append(
-                    _file(env_file, data, owner, "0600", "root", "root", (restart,), secret, template=origin)
+                    _file(
+                        env_file,
+                        data,
+                        owner,
+                        "0600",
+                        "root",
+                        "root",
+                        (restart,),
+                        bool(keys),
+                        template=origin,
+                        secret_keys=keys,
+                    )
                 )
 
         image = None
@@ -232,11 +252,12 @@ class _Compiler:
             create_user=app.spec.user if app.spec.create_user else None,
         )
 
-    def _env(self, app: Application, ctx: dict[str, Any]) -> tuple[dict[str, str], bool]:
-        """The app's environment: injected variables first, the app's own win. Secrets resolved."""
+    def _env(self, app: Application, ctx: dict[str, Any]) -> tuple[dict[str, str], set[str]]:
+        """The app's environment: injected variables first, the app's own win. Secrets resolved;
+        the keys whose values are secrets returned beside it."""
         where = self.project.origin("Application", app.metadata.name)
         env: dict[str, str] = {}
-        secret = False
+        secret: set[str] = set()
         for i, inject in enumerate(self.project.settings.inject_env):
             if app.spec.type in inject.types:
                 path = ("injectEnv", i, "template")
@@ -248,7 +269,7 @@ class _Compiler:
             is_secret = isinstance(value, SecretRef)
             if isinstance(value, SecretRef):
                 resolved = self._secret(value, where, path)
-                secret = True
+                secret.add(key)
             else:
                 resolved = self._string(value, ctx, where, path)
             if resolved is None or not self._one_line(resolved, where, path, ctx, secret=is_secret):
@@ -537,6 +558,8 @@ def _file(
     order: int = r.ORDER_FILE,
     routes: tuple[str, ...] = (),
     template: TemplateOrigin | None = None,
+    secret_keys: tuple[str, ...] | None = None,
+    diff: bool = True,
 ) -> r.Resource:
     return r.Resource(
         id=f"file:{path}",
@@ -549,6 +572,8 @@ def _file(
         content=data,
         routes=routes,
         template=template,
+        secret_keys=secret_keys,
+        diff=diff,
     )
 
 

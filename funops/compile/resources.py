@@ -60,6 +60,9 @@ class Resource:
     run_spec: Mapping[str, Any] | None = None  # containers: what `docker run` gets
     routes: tuple[str, ...] = ()  # ingress files: the apps whose endpoints and weights they carry
     template: TemplateOrigin | None = None  # what it was rendered from (bundled or the repo's)
+    # Env files: the keys whose values are secrets (their values never print); None: not an env file.
+    secret_keys: tuple[str, ...] | None = None
+    diff: bool = True  # plans show what changes inside the file (`diff: false` for noisy generated files)
 
     def in_release_of(self, app: str) -> bool:
         """Part of `app`'s release (recorded with it, restored by its rollback): what the app owns,

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from ..exit_codes import EXIT_CHANGES as EXIT_DRIFT
 from ..exit_codes import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, worst
 from ..load.project import Project
+from ..plan.diffs import DiffOptions
 from ..plan.document import RevisionDoc
 from ..plan.planner import Plan, make_plan
 from ..transports import Transport
 from .acks import LocatedAck, apply_acks, load_acks
 from .classify import classify_node
+from .diffs import drift_wants, with_diffs
 from .document import DRIFT_CLASSES, DriftDoc, FixDoc, NodeDriftDoc, SummaryDoc
 from .extras import probe_extras
 
@@ -30,11 +32,20 @@ def run_check(
     targets: list[str] | None,
     connect: Callable[[str], Transport],
     today: dt.date | None = None,
+    diff: DiffOptions | None = None,
 ) -> DriftCheck:
+    """With `diff`, each modified file also shows what changed in it (fetched in the extra round trip)."""
     acks = load_acks(project)  # a bad ack file fails before any node is contacted
     plan = make_plan(project, targets, connect, unreadable_state_ok=True)
     reachable = {n: plan.desired.nodes[n] for n, g in plan.gathered.items() if g.reachable}
-    extras = probe_extras(reachable, connect, project.settings.parallel)
+    wants = {
+        n: drift_wants(plan.desired.nodes[n], g.facts, project.settings.state_dir)
+        for n, g in plan.gathered.items()
+        if g.facts is not None and diff is not None
+    }
+    fetch = {n: [p for w in ws.values() for p in w.paths()] for n, (ws, _) in wants.items()}
+    limit = (diff or DiffOptions()).max_bytes
+    extras = probe_extras(reachable, connect, project.settings.parallel, fetch=fetch, limit=limit)
     nodes = []
     for node_doc in plan.doc.nodes:
         name = node_doc.name
@@ -48,6 +59,10 @@ def run_check(
             doc.drift, doc.pending, doc.notices, doc.nginx_test = (
                 found.drift, found.pending, found.notices, found.nginx_test
             )  # fmt: skip
+            if diff is not None and name in wants:
+                node_extras = extras.get(name)
+                got, error = (node_extras.contents, node_extras.error) if node_extras else ({}, None)
+                with_diffs(doc.drift, *wants[name], got, error, diff)
             if facts.state_error:
                 doc.notices.append(f"{facts.state_error}: apply refuses this node until it is repaired")
         nodes.append(doc)

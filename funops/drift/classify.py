@@ -162,7 +162,11 @@ def _resource_drift(
         drift_class = "stopped"  # inactive, failed or disabled by hand
     elif kind == "container" and set(diff) == {"status"}:
         drift_class = "stopped"
-    summary = ", ".join(f"{f.field}: {_text(f.expected)} → {_text(f.live)}" for f in fields)
+    summary = ", ".join(
+        # A hash already reads `sha256:…`: no `sha256: sha256:…` label before it.
+        f"{'' if f.field == 'sha256' else f.field + ': '}{_text(f.expected)} → {_text(f.live)}"
+        for f in fields
+    )
     if kind == "file" and drift_class == "modified":
         summary = "edited by hand: " + summary
     return _item(rid, kind, owner, drift_class, summary, basis, fields, dict(live))

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from ..plan.document import FieldChangeDoc, RevisionDoc
+from ..plan.document import FieldChangeDoc, FileDiffDoc, RevisionDoc
 
 FORMAT_VERSION = 1
 
@@ -61,6 +61,9 @@ class DriftItemDoc(_Doc):
     fixable: bool = Field(description="`funops drift --fix` removes it")
     acknowledged: bool = Field(description="covered by a current acknowledgement: does not fail the check")
     ack: AckDoc | None = Field(description="the acknowledgement naming this resource, if any")
+    diff: FileDiffDoc | None = Field(
+        None, description="modified files: what changed, from the content funops applied to the live one"
+    )
 
 
 class PendingDoc(_Doc):

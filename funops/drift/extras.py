@@ -4,11 +4,14 @@ and `nginx -t` where funops manages nginx files. The script is built from data; 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..compile.resources import NGINX_RELOAD, NodeDesired
+from ..gather import contents
+from ..gather.contents import Content
+from ..plan.filediff import MAX_BYTES
 from ..transports import Transport, TransportError
 
 MARK = "@@funops "
@@ -31,13 +34,16 @@ class NodeExtras:
     nginx_ok: bool | None = None  # None: not tested (no managed nginx file, no nginx, a prefixed root)
     nginx_output: str = ""
     error: str | None = None  # the round trip failed: the rest of the report still stands
+    contents: dict[str, Content | None] = field(default_factory=dict)  # node path → content (diffs)
 
 
 def manages_nginx(desired: NodeDesired) -> bool:
     return any(NGINX_RELOAD in r.handlers for r in desired.resources if r.kind == "file")
 
 
-def build_script(path: Callable[[str], str], nginx_test: bool) -> str:
+def build_script(
+    path: Callable[[str], str], nginx_test: bool, fetch: Sequence[str] = (), limit: int = MAX_BYTES
+) -> str:
     globs = " ".join(_glob(path, g) for g in OWN_GLOBS)
     lines = [
         "export LC_ALL=C",
@@ -51,6 +57,8 @@ def build_script(path: Callable[[str], str], nginx_test: bool) -> str:
             "if command -v nginx >/dev/null 2>&1; then "
             "echo '@@funops nginx'; nginx -t 2>&1; echo \"@@funops nginx-rc $?\"; fi"
         )
+    if fetch:  # the contents drift diffs need: in this same round trip
+        lines.append(contents.fragment([path(p) for p in fetch], limit).rstrip("\n"))
     lines.append("echo '@@funops end'")
     return "\n".join(lines) + "\n"
 
@@ -80,17 +88,27 @@ def parse(output: str, path: Callable[[str], str]) -> NodeExtras:
 
 
 def probe_extras(
-    targets: dict[str, NodeDesired], connect: Callable[[str], Transport], parallel: int, timeout: float = 60
+    targets: dict[str, NodeDesired],
+    connect: Callable[[str], Transport],
+    parallel: int,
+    timeout: float = 60,
+    fetch: Mapping[str, Sequence[str]] | None = None,
+    limit: int = MAX_BYTES,
 ) -> dict[str, NodeExtras]:
-    """One round trip per node, all nodes in parallel; a failure is noted, never raised."""
+    """One round trip per node, all nodes in parallel; a failure is noted, never raised. `fetch`:
+    node → node paths whose contents to bring back as well (for diffs)."""
 
     def one(name: str) -> NodeExtras:
         try:
             transport = connect(name)
             # `nginx -t` under a root prefix would test this machine's nginx, not the node's.
             test = manages_nginx(targets[name]) and transport.path("/") == "/"
-            result = transport.run(build_script(transport.path, test), timeout=timeout)
-            return parse(result.text(), transport.path)
+            paths = sorted(set((fetch or {}).get(name, ())))
+            result = transport.run(build_script(transport.path, test, paths, limit), timeout=timeout)
+            extras = parse(result.text(), transport.path)
+            if paths:
+                extras.contents = dict(zip(paths, contents.parse(result.text(), len(paths)), strict=True))
+            return extras
         except (TransportError, ValueError) as exc:
             return NodeExtras(error=str(exc))
 

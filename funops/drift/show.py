@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..markdown import md_code, md_text
+from ..plan.show import diff_markdown, print_diff
 from .document import DRIFT_CLASSES, DriftDoc, DriftItemDoc, NodeDriftDoc, PendingDoc
 
 CLASS_STYLE = {"modified": "yellow", "missing": "red", "extra": "magenta", "stopped": "red", "owed": "cyan"}
@@ -69,6 +70,8 @@ def print_text(doc: DriftDoc, console: Any) -> None:
                 f"  [{style}]{mark} {item.drift_class:8} {escape(item.id.ljust(width))}[/]  "
                 f"[dim]{escape(item.owner or '-')}[/]  {escape(item.summary)}{note}{fix}"
             )
+            if item.diff is not None:
+                print_diff(item.diff, console)
         for p in node.pending:
             console.print(
                 f"  [blue]{ACTION_SYMBOL[p.action]} pending  {escape(p.id)}[/]  [dim]{escape(p.owner)}[/]  "
@@ -123,6 +126,9 @@ def to_markdown(doc: DriftDoc) -> str:
             "</details>",
             "",
         ]
+    for n in doc.nodes:
+        for item in n.drift:
+            lines += diff_markdown(item.id, item.diff, prefix=f"{n.name}: ")
     notes = [f"- {n.name}: {_md(note)}" for n in doc.nodes for note in n.notices]
     notes += [
         f"- {n.name}: `nginx -t` fails: {md_code(n.nginx_test.output)}" for n in doc.nodes if _nginx_bad(n)

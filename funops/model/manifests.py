@@ -51,6 +51,7 @@ class ConfigFile(Strict):
     mode: FileMode = "0644"
     owner: UnixName = "root"
     group: UnixName = "root"
+    diff: bool = True  # false: plans say the file changes, not how (noisy generated files)
 
     @model_validator(mode="after")
     def _one_source(self) -> ConfigFile:

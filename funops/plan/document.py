@@ -39,6 +39,22 @@ class TemplateDoc(_Doc):
     )
 
 
+class FileDiffDoc(_Doc):
+    """What changes inside a file: a unified diff with secrets redacted, or why there is none."""
+
+    format: Literal["unified", "binary", "large", "hidden", "off", "unavailable"] = Field(
+        description="unified: `unified` holds the diff; binary/large: sizes only; hidden: the file is "
+        "a secret; off: `diff: false` in the manifest; unavailable: the old content could not be read"
+    )
+    unified: str | None = Field(None, description="the unified diff (secret values replaced by markers)")
+    note: str | None = Field(
+        None, description="a line for people: sizes, what a delete removes, why not shown"
+    )
+    old_size: int | None = Field(None, description="bytes before; null when the file did not exist")
+    new_size: int | None = Field(None, description="bytes after; null when the file goes")
+    truncated: bool = Field(False, description="only the first lines of the diff are shown")
+
+
 class ChangeDoc(_Doc):
     id: str = Field(description="stable resource id: file:<path>, unit:<name>, container:<name>")
     kind: Literal["file", "unit", "container"]
@@ -51,6 +67,9 @@ class ChangeDoc(_Doc):
     secret: bool = Field(description="the resource holds secrets: values are never shown")
     template: TemplateDoc | None = Field(
         None, description="what the resource was rendered from; null for inline content, deletes, units"
+    )
+    diff: FileDiffDoc | None = Field(
+        None, description="files: what changes inside (absent with --no-diff and for other kinds)"
     )
 
 

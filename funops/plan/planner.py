@@ -18,6 +18,7 @@ from ..redact import keyed_fingerprint
 from ..state.node_state import NodeState
 from ..state.records import UNFINISHED, RevisionRef
 from ..transports import Connections, Transport
+from .diffs import DiffOptions, attach
 from .document import (
     ChangeDoc,
     FieldChangeDoc,
@@ -68,9 +69,11 @@ def make_plan(
     connect: Callable[[str], Transport] | None = None,
     intent: Intent | None = None,
     unreadable_state_ok: bool = False,
+    diff: DiffOptions | None = None,
 ) -> Plan:
     """The plan for the repo (or, with an intent covering some apps, for those apps only). A node
-    whose state file cannot be read refuses the plan, unless `unreadable_state_ok` (drift reports)."""
+    whose state file cannot be read refuses the plan, unless `unreadable_state_ok` (drift reports).
+    With `diff`, each file change also says what changes inside the file."""
     intent = intent or Intent()
     unknown = sorted(set(targets or []) - set(project.nodes))
     if unknown:
@@ -89,7 +92,24 @@ def make_plan(
     }
     if again:
         gathered.update(gather(again, connect, project.settings.state_dir, project.settings.parallel))
-    return plan_from(project, names, desired, gathered, intent, unreadable_state_ok)
+    plan = plan_from(project, names, desired, gathered, intent, unreadable_state_ok)
+    if diff is not None:
+        attach_diffs(plan, connect, diff)
+    return plan
+
+
+def attach_diffs(plan: Plan, connect: Callable[[str], Transport], options: DiffOptions) -> int:
+    """Fill in the `diff` of the plan's file changes (one more round trip, for nodes with file
+    updates or deletes only); returns the number of nodes that needed it."""
+    nodes = {}
+    for node_doc in plan.doc.nodes:
+        g = plan.gathered[node_doc.name]
+        if g.facts is None or not node_doc.changes:
+            continue
+        resources = {r.id: r for r in plan.desired.nodes[node_doc.name].resources}
+        nodes[node_doc.name] = (node_doc.changes, resources, NodeState.from_facts(g.facts.state))
+    settings = plan.project.settings
+    return attach(nodes, connect, options, settings.state_dir, settings.parallel)
 
 
 def plan_from(

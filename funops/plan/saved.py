@@ -50,7 +50,9 @@ class SavedPlan:
                 changed.append(f"{now.name} is unreachable now")
             elif before.observed != now.observed:
                 changed.append(f"{now.name} changed since the plan was made")
-            elif [c.model_dump() for c in before.changes] != [c.model_dump() for c in now.changes]:
+            elif [c.model_dump(exclude={"diff"}) for c in before.changes] != [
+                c.model_dump(exclude={"diff"}) for c in now.changes
+            ]:  # how a change is shown (its diff, its context lines) is not what it does
                 changed.append(f"{now.name}: the repo now renders other changes")
         if changed:
             raise FunopsError(f"refusing {self.path}: {'; '.join(changed)}. Make a new plan and review it.")

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..markdown import md_code, md_text
 from ..redact import fingerprint, is_sha256
-from .document import ChangeDoc, NodeDoc, PlanDoc, TemplateDoc
+from .document import ChangeDoc, FileDiffDoc, NodeDoc, PlanDoc, TemplateDoc
 
 SYMBOL = {"create": "+", "update": "~", "delete": "-"}
 STYLE = {"create": "green", "update": "yellow", "delete": "red"}
@@ -29,7 +29,14 @@ def change_summary(change: ChangeDoc) -> str:
             if f.field in ("sha256", "image", "mode", "enabled", "active")
         ]
         return " ".join(shown)
-    return ", ".join(f"{f.field}: {short(f.old)} → {short(f.new)}" for f in change.fields)
+    return ", ".join(_field_change(f.field, f.old, f.new) for f in change.fields)
+
+
+def _field_change(field: str, old: Any, new: Any) -> str:
+    # A content hash already reads `sha256:…`: no `sha256: sha256:…` label before it.
+    if field == "sha256" and all(v is None or short(v).startswith("sha256:") for v in (old, new)):
+        return f"{short(old)} → {short(new)}"
+    return f"{field}: {short(old)} → {short(new)}"
 
 
 def template_summary(t: TemplateDoc) -> str:
@@ -70,6 +77,8 @@ def print_text(doc: PlanDoc, console: Any) -> None:
                 f"[dim]{escape(c.owner)}[/]  {escape(change_summary(c))}"
                 + (f"  [dim]from {escape(template_summary(c.template))}[/]" if c.template else "")
             )
+            if c.diff is not None:
+                print_diff(c.diff, console)
         if node.owed:
             console.print(f"  [magenta]! owed from an unfinished apply:[/] {escape(', '.join(node.owed))}")
         if node.interrupted:
@@ -81,6 +90,45 @@ def print_text(doc: PlanDoc, console: Any) -> None:
             console.print(f"  [dim]then:[/] {escape(', '.join(node.handlers))}")
     console.print()
     console.print(f"[bold]{summary_line(doc)}[/]")
+
+
+DIFF_STYLE = {"+": "green", "-": "red", "@": "cyan", "\\": "dim"}
+
+
+def print_diff(diff: FileDiffDoc, console: Any, indent: str = "      ") -> None:
+    """A file's diff under its change line: colored unified diff lines, or a note why there is none."""
+    from rich.text import Text
+
+    if diff.note:
+        console.print(Text(f"{indent}{diff.note}", style="dim"))
+    for line in (diff.unified or "").splitlines()[2:]:  # the ---/+++ header repeats the change line
+        style = DIFF_STYLE.get(line[:1], "")
+        if line.startswith("… "):
+            style = "dim"
+        console.print(Text(indent + line, style=style))
+
+
+def diff_markdown(rid: str, diff: FileDiffDoc | None, prefix: str = "", fold_after: int = 30) -> list[str]:
+    """A file's diff for a pull-request comment: a ```diff block, inside <details> when long."""
+    if diff is None:
+        return []
+    title = f"{_md(prefix)}{md_code(rid)}" + (f" — {_md(diff.note)}" if diff.note else "")
+    if not diff.unified:
+        return [f"- {title}", ""] if diff.note else []
+    body = diff.unified.rstrip("\n")
+    fence = "`" * max(3, _longest_backtick_run(body) + 1)  # file content never closes the block
+    block = [f"{fence}diff", body, fence]
+    if body.count("\n") + 1 <= fold_after:
+        return [f"{title}:", "", *block, ""]
+    return [f"<details><summary>{title}</summary>", "", *block, "", "</details>", ""]
+
+
+def _longest_backtick_run(text: str) -> int:
+    longest = run = 0
+    for ch in text:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    return longest
 
 
 def _revision(doc: PlanDoc) -> str:
@@ -128,6 +176,8 @@ def to_markdown(doc: PlanDoc) -> str:
         lines.append("")
         if node.handlers:
             lines += [f"Then: {_md(', '.join(node.handlers))}", ""]
+        for c in node.changes:
+            lines += diff_markdown(c.id, c.diff)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -69,5 +69,27 @@ class NodeState(BaseModel):
         return self.model_dump_json(by_alias=True, indent=2) + "\n"
 
 
+def secrecy_record(res: Any) -> dict[str, Any]:
+    """Extra keys of a managed resource that holds secrets (none for the others, so their records stay
+    as they were): later diffs keep hiding a value that was a secret when applied, even if the repo
+    no longer says so. Names of keys only, never values or digests."""
+    if not res.secret and not res.secret_keys:
+        return {}
+    return {"secret": True, **({"secretKeys": sorted(res.secret_keys)} if res.secret_keys else {})}
+
+
+def applied_secrecy(state: NodeState, rid: str) -> tuple[bool, frozenset[str]]:
+    """Whether the resource held secrets when funops applied it (its record, or any kept release's),
+    and which env keys were secrets then."""
+    extra = (state.managed[rid].model_extra or {}) if rid in state.managed else {}
+    secret = bool(extra.get("secret")) or any(
+        spec.id == rid and spec.secret
+        for recs in state.releases.values()
+        for rec in recs
+        for spec in rec.resources
+    )
+    return secret, frozenset(extra.get("secretKeys") or ())
+
+
 def state_path(state_dir: str) -> str:
     return f"{state_dir.rstrip('/')}/{STATE_FILE}"

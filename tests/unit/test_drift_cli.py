@@ -87,9 +87,7 @@ def test_a_hand_edit_is_drift_exit_2_with_json_text_and_markdown(example: Path) 
         text.returncode == 2 and "✗ modified" in text.stdout and "Drift: 1 item(s) on 1 of 3" in text.stdout
     )
     markdown = funops("drift", "-C", str(example), "-o", "markdown").stdout
-    assert (
-        "| node2 | `file:/srv/web/index.html` | **modified** | app/web | edited by hand: sha256:" in markdown
-    )
+    assert "| node2 | `file:/srv/web/index.html` | **modified** | app/web | edited by hand: hmac:" in markdown
 
 
 def test_unknown_node_or_bad_ack_file_is_an_error_before_any_node(example: Path) -> None:

@@ -32,7 +32,7 @@ from funops.compile.compiler import compile_project
 from funops.errors import InputError
 from funops.load.loader import load_project
 from funops.model.inventory import Node
-from funops.model.manifests import KINDS
+from funops.model.manifests import HARDENING_DIRECTIVES, KINDS
 from funops.model.settings import Settings
 from tests.conftest import copy_example
 
@@ -136,7 +136,8 @@ VALUES = st.lists(
 UNIT_KEYS = {
     "Description", "After", "Wants", "Type", "ExecStart", "User", "WorkingDirectory", "EnvironmentFile",
     "Restart", "RestartSec", "TimeoutStopSec", "MemoryMax", "CPUQuota", "NoNewPrivileges", "PrivateTmp",
-    "ProtectSystem", "ProtectHome", "WantedBy",
+    "ProtectSystem", "ProtectHome", "WantedBy", "DynamicUser", "StateDirectory",
+    *HARDENING_DIRECTIVES,  # the sandbox (spec.hardening, spec.hardeningOverrides)
 }  # fmt: skip
 
 
