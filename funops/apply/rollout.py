@@ -26,6 +26,7 @@ from ..plan.planner import Plan
 from ..release.recorder import NodeReleases, plan_releases, releasing_apps
 from ..transports import Transport, TransportError
 from . import lock
+from .drain import Drainer
 from .executor import Emit, NodeOutcome, NodeRun
 
 
@@ -115,7 +116,8 @@ def execute(
     )
 
     info = lock.LockInfo()
-    locked = _lock_all(changed, connect, settings.state_dir, info)
+    drainer = Drainer(plan, connect, emit)  # ingress nodes change too: they are locked as well
+    locked = _lock_all(sorted({*changed, *drainer.ingress_nodes()}), connect, settings.state_dir, info)
     try:
         failures = 0 if skip_unreachable else len(unreachable)
         for index, batch in enumerate(result.batches, start=1):
@@ -140,9 +142,11 @@ def execute(
             for name in batch:
                 _renew(connect, name, settings.state_dir, info)
 
+            drainer.before(batch)
             converge = partial(_converge, plan, connect, emit, index, strategies, cleanup, result.releases)
             with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(batch)))) as pool:
                 outcomes = list(pool.map(converge, batch))
+            drainer.after(batch, [o.node for o in outcomes if not o.failed])
             for outcome in outcomes:
                 result.outcomes[outcome.node] = outcome
             batch_failures = sum(1 for o in outcomes if o.failed)

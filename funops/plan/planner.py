@@ -76,7 +76,7 @@ def make_plan(
     first = _scoped(compile_project(project), intent.apps)
     wanted = {n: first.nodes[n] for n in names}
     gathered = gather(wanted, connect, project.settings.state_dir, project.settings.parallel)
-    desired = _scoped(compile_project(project, _facts(gathered)), intent.apps)
+    desired = _scoped(compile_project(project, live_facts(gathered)), intent.apps)
     # Placement may move with live facts: probe again the nodes whose resources the first pass missed.
     again = {
         n: desired.nodes[n]
@@ -113,7 +113,8 @@ def _scoped(desired: DesiredState, apps: set[str] | None) -> DesiredState:
     return desired
 
 
-def _facts(gathered: dict[str, NodeGather]) -> Facts:
+def live_facts(gathered: dict[str, NodeGather]) -> Facts:
+    """What compile may take from the gathered nodes (capacity, sticky placements)."""
     capacity = {}
     placements: dict[str, set[str]] = {}
     for name, g in gathered.items():

@@ -1,0 +1,82 @@
+"""Issue 15: rollouts under load lose no request. Clients keep sending GET, POST and slow requests
+through the example's ingress (TLS on the edge node) while funops (a) rolls a systemd app,
+(b) replaces a container app's version, (c) shifts canary weights, (e) rolls back. Each case
+prints the requests served and the worst latency, and asserts 0 failed requests (see load.py for
+what counts as a failure).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab import Lab
+
+from .fleet import apply, edit_yaml, make_repo, reset
+from .load import Load, Report, Target
+from .test_releases import commit, git
+
+FILES = Path(__file__).resolve().parent / "files"
+
+
+def backends(repo: Path) -> None:
+    """The example's web and api, with backends that also answer POST /echo and a slow GET."""
+    (repo / "files").mkdir(exist_ok=True)
+    shutil.copy(FILES / "loadweb.py", repo / "files" / "loadweb.py")
+    shutil.copy(FILES / "api-handler", repo / "files" / "api-handler")
+
+    def web(docs: list[dict]) -> None:
+        spec = docs[0]["spec"]
+        spec["command"] = (
+            "/usr/bin/python3 /srv/web/server.py {{ node.bind }} {{ app.port }} {{ release.version }}"
+        )
+        spec["configFiles"].append({"path": "/srv/web/server.py", "source": "files/loadweb.py"})
+
+    def api(docs: list[dict]) -> None:
+        spec = docs[0]["spec"]
+        spec["configFiles"] = [{"path": "/srv/api/handler", "source": "files/api-handler", "mode": "0755"}]
+        spec["volumes"] = ["/srv/api/handler:/app/handler:ro"]
+
+    edit_yaml(repo / "manifests" / "web.yaml", web)
+    edit_yaml(repo / "manifests" / "api.yaml", api)
+
+
+@pytest.fixture(scope="module")
+def repo(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    reset(lab)
+    path = make_repo(lab, tmp_path_factory.mktemp("zero-downtime") / "repo")
+    backends(path)
+    (path / ".gitignore").write_text(".funops/\n")
+    git(path, "init", "-q")
+    commit(path, "example")
+    code, _, err = apply(path)
+    assert code == 0, err
+    yield path
+    reset(lab)
+
+
+@pytest.fixture
+def target(lab: Lab) -> Target:
+    return Target(address=lab.node("node1").address, host="demo.funops.test")
+
+
+def under_load(target: Target, repo: Path, *args: str) -> tuple[int, list[dict], Report]:
+    load = Load(target, threads=8, max_seconds=240)
+    with load.running() as report:
+        code, events, err = apply(repo, *args)
+    print(f"\n{args or 'apply'}: {report.line()}")
+    for failure in report.failures[:20]:
+        print("  ", failure)
+    assert code == 0, err
+    return code, events, report
+
+
+def test_a_rolling_a_systemd_app_fails_no_request(repo: Path, target: Target) -> None:
+    edit_yaml(repo / "manifests" / "web.yaml", lambda docs: docs[0]["spec"].update(version="2"))
+    commit(repo, "web 2")
+    _, _, report = under_load(target, repo)
+    assert report.served > 0
+    assert report.failures == []
