@@ -110,8 +110,9 @@ class Drainer:
         }
 
     def _reachable(self, node: str) -> bool:
+        """Not known unreachable: a plan for some nodes (a rollback) did not gather the ingress."""
         g = self.plan.gathered.get(node)
-        return g is not None and g.reachable
+        return g is None or g.reachable
 
     def _render(self, why: str) -> bool:
         """Write the sites that differ from what is live, `nginx -t`, reload. True if any changed."""
@@ -120,10 +121,9 @@ class Drainer:
             if not self._reachable(node):
                 continue
             written = self._written.setdefault(node, {})
-            for r in sites:  # only sites nginx already serves: a first deploy writes them itself
-                if r.name not in written and (live := self._live(node, r)):
-                    written[r.name] = live
-            todo = [r for r in sites if r.name in written and written[r.name] != r.desired["sha256"]]
+            for r in sites:  # "?": not gathered, written whatever it holds
+                written.setdefault(r.name, self._live(node, r) or "?")
+            todo = [r for r in sites if written[r.name] != r.desired["sha256"]]
             if not todo:
                 continue
             try:
@@ -145,7 +145,9 @@ class Drainer:
         return changed
 
     def _live(self, node: str, res: Resource) -> str | None:
-        g = self.plan.gathered[node]
+        g = self.plan.gathered.get(node)
+        if g is None:
+            return None
         return ((g.facts.files.get(res.name) or {}) if g.facts else {}).get("sha256")
 
     def _wait(self, pairs: set[Pair]) -> None:
@@ -181,7 +183,9 @@ def _swap_tasks(sites: list[Resource], transport: Transport) -> list[t.Task]:
             f"drain-write {r.id}",
             f"""set -e
 p={q(p)}
-if [ -f "$p" ]; then cp -p -- "$p" "$p.funops-drain"; else rm -f -- "$p.funops-drain"; fi
+rm -f -- "$p.funops-drain"
+[ -f "$p" ] || exit 0  # only a site nginx serves already: a first deploy writes it in its batch
+cp -p -- "$p" "$p.funops-drain"
 cat > "$p.funops-new"
 chmod {q(r.desired["mode"])} "$p.funops-new"
 mv -f -- "$p.funops-new" "$p"

@@ -15,7 +15,7 @@ import pytest
 
 from lab import Lab
 
-from .fleet import apply, edit_yaml, make_repo, reset
+from .fleet import apply, edit_yaml, funops, make_repo, reset
 from .load import Load, Report, Target
 from .test_releases import commit, git
 
@@ -70,7 +70,8 @@ def under_load(target: Target, repo: Path, *args: str) -> tuple[int, list[dict],
     print(f"\n{args or 'apply'}: {report.line()}")
     for failure in report.failures[:20]:
         print("  ", failure)
-    assert code == 0, err
+    bad = [e for e in events if e.get("ok") is False or e.get("error") or e["event"] == "halt"]
+    assert code == 0, (err, bad)
     return code, events, report
 
 
@@ -78,5 +79,70 @@ def test_a_rolling_a_systemd_app_fails_no_request(repo: Path, target: Target) ->
     edit_yaml(repo / "manifests" / "web.yaml", lambda docs: docs[0]["spec"].update(version="2"))
     commit(repo, "web 2")
     _, _, report = under_load(target, repo)
+    assert report.served > 0
+    assert report.failures == []
+
+
+def set_api(repo: Path, *versions: tuple[str, int]) -> None:
+    def edit(docs: list[dict]) -> None:
+        docs[2]["spec"]["versions"] = [{"version": v, "percent": p} for v, p in versions]
+
+    edit_yaml(repo / "manifests" / "api.yaml", edit)
+
+
+def test_b_replacing_a_container_apps_version_fails_no_request(lab: Lab, repo: Path, target: Target) -> None:
+    set_api(repo, ("v2", 90), ("v1", 10))  # node2 v1 → v2, node3 v2 → v1
+    commit(repo, "api v2/v1")
+    _, events, report = under_load(target, repo)
+    assert report.served > 0
+    assert report.failures == []
+    ran = [e["task"] for e in events if e["event"] == "task" and e["task"].startswith("run container")]
+    assert len(ran) == 2  # both replicas were replaced
+    assert api_images(lab) == ["v2", "v1"]
+
+
+def test_b2_a_failing_version_rolls_back_by_itself_and_fails_no_request(
+    lab: Lab, repo: Path, target: Target
+) -> None:
+    set_api(repo, ("v2", 90), ("v3", 10))  # v3 never gets healthy: the auto rollback puts v1 back
+    commit(repo, "api v2/v3")
+    load = Load(target, threads=8, max_seconds=240)
+    with load.running() as report:
+        code, events, _ = apply(repo)
+    print(f"\nfailed canary + auto rollback: {report.line()}")
+    assert code == 3
+    assert [e["event"] for e in events].count("auto-rollback") == 1
+    assert report.failures == []
+    assert api_images(lab) == ["v2", "v1"]
+    set_api(repo, ("v2", 90), ("v1", 10))
+    commit(repo, "api v2/v1 again")
+
+
+def api_images(lab: Lab) -> list[str]:
+    return [
+        lab.exec(n, "docker inspect -f '{{.Config.Image}}' api").stdout.strip().rsplit(":", 1)[-1]
+        for n in ("node2", "node3")
+    ]
+
+
+def test_c_shifting_canary_weights_is_one_reload_and_fails_no_request(repo: Path, target: Target) -> None:
+    set_api(repo, ("v2", 50), ("v1", 50))
+    commit(repo, "api 50/50")
+    _, events, report = under_load(target, repo)
+    assert report.served > 0
+    assert report.failures == []
+    tasks = [e["task"] for e in events if e["event"] == "task"]
+    assert tasks.count("reload nginx") == 1
+    assert not [x for x in tasks if x.startswith(("run container", "restart"))]
+
+
+def test_e_rolling_back_fails_no_request(repo: Path, target: Target) -> None:
+    load = Load(target, threads=8, max_seconds=240)
+    with load.running() as report:
+        done = funops(repo, "rollback", "web", "--auto-approve", "-o", "json")
+    print(f"\nrollback web: {report.line()}")
+    for failure in report.failures[:20]:
+        print("  ", failure)
+    assert done.returncode == 0, done.stderr
     assert report.served > 0
     assert report.failures == []
