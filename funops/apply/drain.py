@@ -70,7 +70,7 @@ class Drainer:
         """The reachable nodes that serve an ingress (they are locked with the rollout)."""
         return sorted(n for n in self._sites(set()) if self._reachable(n))
 
-    def before(self, batch: list[str]) -> None:
+    def before(self, batch: list[str], wait: bool = True) -> None:
         """Mark what `batch` will touch down on every ingress routing to it; wait for its requests."""
         pairs = {
             (app, node)
@@ -80,7 +80,7 @@ class Drainer:
         }
         new = pairs - self.down
         self.down |= pairs
-        if new and self._render(f"drain {_names(new)}"):
+        if new and self._render(f"drain {_names(new)}") and wait:
             self._wait(new)
 
     def after(self, batch: list[str], healthy: list[str]) -> None:

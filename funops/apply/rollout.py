@@ -26,6 +26,7 @@ from ..plan.planner import Plan
 from ..release.recorder import NodeReleases, plan_releases, releasing_apps
 from ..transports import Transport, TransportError
 from . import lock
+from .bake import bake
 from .drain import Drainer
 from .executor import Emit, NodeOutcome, NodeRun
 
@@ -61,6 +62,7 @@ def rollout_strategy(plan: Plan, changing_apps: set[str]) -> UpdateStrategy:
         pause_seconds=max(s.pause_seconds for s in strategies),
         min_healthy_seconds=max(s.min_healthy_seconds for s in strategies),
         auto_rollback=any(s.auto_rollback for s in strategies),
+        bake_seconds=max(s.bake_seconds for s in strategies),
     )
 
 
@@ -162,6 +164,8 @@ def execute(
         if not result.halted and failures > strategy.max_failures:
             result.halted = True
             result.halt_reason = f"{failures} failure(s), more than maxFailures={strategy.max_failures}"
+        if not result.halted and strategy.bake_seconds:
+            _bake(plan, connect, emit, strategy, result, drainer)
     finally:
         for name in locked:
             with contextlib.suppress(TransportError):  # else the lock expires on its own
@@ -218,6 +222,28 @@ def _converge(
     }
     emit(done | ({"error": outcome.error} if outcome.error else {}))
     return outcome
+
+
+def _bake(
+    plan: Plan,
+    connect: Callable[[str], Transport],
+    emit: Emit,
+    strategy: UpdateStrategy,
+    result: RolloutResult,
+    drainer: Drainer,
+) -> None:
+    """The bake window: a node unhealthy in it fails (its endpoints drained) and the rollout halts."""
+    updated = sorted(n for n, o in result.outcomes.items() if o.status == "succeeded")
+    unhealthy = bake(plan, connect, emit, updated, strategy.bake_seconds)
+    for name, error in sorted(unhealthy.items()):
+        result.outcomes[name].status, result.outcomes[name].error = "failed", error
+    if unhealthy:
+        drainer.before(sorted(unhealthy), wait=False)
+        result.halted = True
+        result.halt_reason = (
+            f"unhealthy in the bake window ({strategy.bake_seconds:g}s): {', '.join(unhealthy)}"
+        )
+        emit({"event": "halt", "reason": result.halt_reason, "skipped": []})
 
 
 def _lock_all(

@@ -98,7 +98,11 @@ def plan_from(
         if g.facts is not None
     }
     doc = _document(project, names, desired, gathered, diffs)
-    return Plan(project, desired, gathered, diffs, doc, intent)
+    plan = Plan(project, desired, gathered, diffs, doc, intent)
+    from ..apply.schedule import schedule  # the rollout's own rules (apply imports plan)
+
+    doc.schedule = schedule(plan)
+    return plan
 
 
 def _scoped(desired: DesiredState, apps: set[str] | None) -> DesiredState:

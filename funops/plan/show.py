@@ -73,6 +73,13 @@ def print_text(doc: PlanDoc, console: Any) -> None:
         if node.handlers:
             console.print(f"  [dim]then:[/] {', '.join(node.handlers)}")
     console.print()
+    if doc.schedule:
+        from ..apply.schedule import schedule_lines
+
+        console.print("[bold]Schedule[/]")
+        for line in schedule_lines(doc.schedule):
+            console.print(f"  {escape(line)}")
+        console.print()
     console.print(f"[bold]{summary_line(doc)}[/]")
 
 
@@ -117,6 +124,10 @@ def to_markdown(doc: PlanDoc) -> str:
         lines.append("")
         if node.handlers:
             lines += [f"Then: {_md(', '.join(node.handlers))}", ""]
+    if doc.schedule:
+        from ..apply.schedule import schedule_lines
+
+        lines += ["#### Schedule", "", *(f"- {_md(line)}" for line in schedule_lines(doc.schedule)), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -7,6 +7,7 @@ what counts as a failure).
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,4 +146,35 @@ def test_e_rolling_back_fails_no_request(repo: Path, target: Target) -> None:
         print("  ", failure)
     assert done.returncode == 0, done.stderr
     assert report.served > 0
+    assert report.failures == []
+
+
+def test_f_a_failure_in_the_bake_window_rolls_back_by_itself(lab: Lab, repo: Path, target: Target) -> None:
+    """web 3 passes its health gate, then turns unhealthy 4 s after start: inside the bake window."""
+    before = lab.exec("node2", "cat /etc/systemd/system/web.service").stdout
+
+    def edit(docs: list[dict]) -> None:
+        spec = docs[0]["spec"]
+        spec["version"] = "3"
+        spec["command"] += " 4"
+        spec["strategy"] = {"batchSize": 1, "maxFailures": 0, "autoRollback": True, "bakeSeconds": 20}
+
+    edit_yaml(repo / "manifests" / "web.yaml", edit)
+    commit(repo, "web 3, unhealthy after 4 s")
+    plan = funops(repo, "plan", "-o", "json")
+    assert json.loads(plan.stdout)["schedule"]["bakeSeconds"] == 20
+    assert "bake 20s" in funops(repo, "plan").stdout
+    load = Load(target, threads=8, max_seconds=240)
+    with load.running() as report:
+        code, events, _ = apply(repo)
+    print(f"\nbake failure + auto rollback: {report.line()}")
+    for failure in report.failures[:10]:
+        print("  ", failure)
+    Path("/tmp/wt15-events.json").write_text("\n".join(map(str, events)))
+    print(before, lab.exec("node2", "cat /etc/systemd/system/web.service").stdout)
+    assert code == 3
+    kinds = [e["event"] for e in events]
+    assert "bake-failed" in kinds
+    assert kinds.index("bake-failed") < kinds.index("auto-rollback")
+    assert lab.exec("node2", "cat /etc/systemd/system/web.service").stdout == before
     assert report.failures == []

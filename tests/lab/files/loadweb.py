@@ -1,5 +1,5 @@
 """The load tests' systemd backend: GET / /health /slow (1-2 s), POST /echo. HTTP/1.0 like the
-example's http.server; argv: bind port version."""
+example's http.server; argv: bind port version [seconds after which /health fails]."""
 
 import random
 import sys
@@ -16,6 +16,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
+        if self.path == "/health" and len(sys.argv) > 4 and time.monotonic() - STARTED > float(sys.argv[4]):
+            self._send(b"unhealthy", 500)
+            return
         if self.path.startswith("/slow"):
             time.sleep(1 + random.random())
         self._send(f"web {sys.argv[3]} {self.path}".encode())
@@ -28,5 +31,6 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+STARTED = time.monotonic()
 ThreadingHTTPServer.daemon_threads = True
 ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Handler).serve_forever()
