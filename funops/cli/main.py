@@ -388,6 +388,10 @@ def version() -> None:
 
 
 from .drift import drift_app  # noqa: E402 (it reuses the option types above)
+from .nodes import cordon, uncordon  # noqa: E402
+
+app.command()(cordon)
+app.command()(uncordon)
 
 app.add_typer(drift_app, name="drift")
 
