@@ -80,8 +80,16 @@ class Drainer:
         }
         new = pairs - self.down
         self.down |= pairs
-        if new and self._render(f"drain {_names(new)}") and wait:
-            self._wait(new)
+        # Instances the batch removes: no longer in any upstream once rendered; wait for them too.
+        gone = {
+            (app, node)
+            for node in batch
+            for app in touched_apps(self.plan, node)
+            if app in self.plan.project.apps and node not in self.plan.desired.placements.get(app, [])
+        }
+        rendered = bool(new or gone) and self._render(f"drain {_names(new | gone)}")
+        if wait and (rendered or gone):
+            self._wait(new | gone)
 
     def after(self, batch: list[str], healthy: list[str]) -> None:
         """Put back the endpoints of the nodes that came out of their batch healthy. An ingress node
@@ -157,9 +165,13 @@ class Drainer:
             ports = []
             timeout = 0.0
             for app, n in sorted(pairs):
-                placement = self.plan.desired.nodes[node].apps.get(app) if n == node else None
-                if placement and placement.port:
-                    ports.append(placement.port)
+                port = (
+                    self.plan.project.apps[app].spec.port
+                    if n == node and app in self.plan.project.apps
+                    else None
+                )
+                if port:
+                    ports.append(port)
                     timeout = max(timeout, self.plan.project.apps[app].spec.drain_timeout)
             if not ports or not timeout:
                 continue

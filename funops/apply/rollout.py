@@ -66,9 +66,24 @@ def rollout_strategy(plan: Plan, changing_apps: set[str]) -> UpdateStrategy:
     )
 
 
-def make_batches(nodes: list[str], size: int) -> list[list[str]]:
-    ordered = sorted(nodes)
+def make_batches(
+    nodes: list[str], size: int, last: set[str] | frozenset[str] = frozenset()
+) -> list[list[str]]:
+    """By name; the nodes in `last` (they only remove instances) after the others, so an instance
+    that moves starts on its new node before it stops on the old one."""
+    ordered = sorted(nodes, key=lambda n: (n in last, n))
     return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+
+def removing_only(plan: Plan) -> set[str]:
+    """Nodes whose only changes remove app instances (what `drain NODE` leaves on NODE)."""
+    return {
+        name
+        for name, diff in plan.diffs.items()
+        if diff.pending
+        and all(c.action == "delete" or not c.owner.startswith("app/") for c in diff.pending)
+        and any(c.action == "delete" for c in diff.pending)
+    }
 
 
 def plan_digest(plan: Plan) -> str:
@@ -104,7 +119,7 @@ def execute(
     for n in plan.doc.nodes:
         if n.reachable and n.name not in changed:
             result.outcomes[n.name] = NodeOutcome(n.name, "unchanged")
-    result.batches = make_batches(changed, strategy.batch_count(len(changed) or 1))
+    result.batches = make_batches(changed, strategy.batch_count(len(changed) or 1), removing_only(plan))
     emit(
         {
             "event": "start",

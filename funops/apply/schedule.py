@@ -6,7 +6,7 @@ from ..plan.document import ScheduleDoc
 from ..plan.planner import Plan
 from ..release.recorder import releasing_apps
 from .drain import touched_apps
-from .rollout import make_batches, rollout_strategy
+from .rollout import make_batches, removing_only, rollout_strategy
 
 
 def schedule(plan: Plan) -> ScheduleDoc | None:
@@ -25,7 +25,7 @@ def schedule(plan: Plan) -> ScheduleDoc | None:
         )
     }
     return ScheduleDoc(
-        batches=make_batches(changed, strategy.batch_count(len(changed))),
+        batches=make_batches(changed, strategy.batch_count(len(changed)), removing_only(plan)),
         max_failures=strategy.max_failures,
         pause_seconds=strategy.pause_seconds,
         min_healthy_seconds=strategy.min_healthy_seconds,

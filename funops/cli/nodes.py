@@ -37,3 +37,43 @@ def _set(repo: Path, node: str, cordoned: bool) -> None:
         f"{node} {word} in {where}. Commit this (git commit {where}), then plan and apply: "
         "the repo is what funops deploys."
     )
+
+
+AutoApprove = Annotated[bool, typer.Option("--auto-approve", help="Do not ask (CI).")]
+
+
+def drain(
+    node: NodeArg,
+    repo: Repo = Path("."),
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+    auto_approve: AutoApprove = False,
+) -> None:
+    """Move NODE's `replicas` apps to other nodes (placement picks where, NODE counts as cordoned):
+    one plan, printed, then applied through the normal batches — the new instances start and are
+    healthy, the ingress routes to them, then NODE's are removed. Cordon NODE in the repo too
+    (`funops cordon`), or the next apply may place apps there again."""
+    from ..load.loader import load_project
+    from ..plan.planner import make_plan
+    from ..transports import Connections
+    from .converge import confirm_and_run
+    from .main import _show_plan
+    from .output import Output, fail
+
+    with reported():
+        project = load_project(repo.resolve())
+    if node not in project.nodes:
+        fail(f"unknown node {node}")
+    project.nodes[node] = project.nodes[node].model_copy(update={"cordoned": True})
+    out = Output(output)
+    connections = Connections(project.nodes, project.settings, project.root)
+    try:
+        with reported():
+            plan = make_plan(project, None, connections, drain=node)
+        _show_plan(plan.doc, out, for_apply=True)
+        code = confirm_and_run(
+            plan, connections, out, auto_approve=auto_approve, parallel=None, skip_unreachable=False,
+            question=f"Drain {node} with these changes?",
+        )  # fmt: skip
+        raise typer.Exit(code)
+    finally:
+        connections.close()

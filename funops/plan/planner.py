@@ -65,6 +65,7 @@ def make_plan(
     targets: list[str] | None = None,
     connect: Callable[[str], Transport] | None = None,
     intent: Intent | None = None,
+    drain: str | None = None,
 ) -> Plan:
     """The plan for the repo (or, with an intent covering some apps, for those apps only)."""
     intent = intent or Intent()
@@ -76,7 +77,11 @@ def make_plan(
     first = _scoped(compile_project(project), intent.apps)
     wanted = {n: first.nodes[n] for n in names}
     gathered = gather(wanted, connect, project.settings.state_dir, project.settings.parallel)
-    desired = _scoped(compile_project(project, live_facts(gathered)), intent.apps)
+    facts = live_facts(gathered)
+    if drain:  # `funops drain NODE`: its replicas apps are placed anew, elsewhere (it is cordoned)
+        moving = {a for a, app in project.apps.items() if app.spec.replicas}
+        facts.placements = {a: n - {drain} if a in moving else n for a, n in facts.placements.items()}
+    desired = _scoped(compile_project(project, facts), intent.apps)
     # Placement may move with live facts: probe again the nodes whose resources the first pass missed.
     again = {
         n: desired.nodes[n]
