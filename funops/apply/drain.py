@@ -101,6 +101,27 @@ class Drainer:
         self.down -= back
         self._render(f"restore {_names(back)}" if back else "keep drained")
 
+    def finish(self) -> None:
+        """A rollback renders its sites from release records, not from the repo the drain compiles:
+        once its batches ran, each site the drain rewrote becomes exactly what the plan wants."""
+        if self.plan.intent.kind == "deploy":
+            return
+        for node, written in sorted(self._written.items()):
+            nd = self.plan.desired.nodes.get(node)
+            sites = [r for name in sorted(written) if nd and (r := nd.resource(f"file:{name}"))]
+            if not sites:
+                continue
+            with contextlib.suppress(TransportError):
+                transport = self.connect(node)
+                state_dir = self.plan.project.settings.state_dir
+                tasks = [t.write_file(r, state_dir, transport.path) for r in sites]
+                tasks += [t.nginx_test(), t.nginx_reload()]
+                results = t.parse_bundle(
+                    transport.run(t.BUNDLE_RUNNER, stdin=t.bundle(tasks).encode()).text()
+                )
+                ok = len(results) == len(tasks) and all(r.exit_code == 0 for r in results)
+                self.emit({"event": "drain", "node": node, "ok": ok, "what": "as the plan renders"})
+
     # ---- rendering ----------------------------------------------------------------------------
 
     def _sites(self, down: set[Pair]) -> dict[str, list[Resource]]:

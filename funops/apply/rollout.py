@@ -181,6 +181,7 @@ def execute(
             result.halt_reason = f"{failures} failure(s), more than maxFailures={strategy.max_failures}"
         if not result.halted and strategy.bake_seconds:
             _bake(plan, connect, emit, strategy, result, drainer)
+        drainer.finish()
     finally:
         for name in locked:
             with contextlib.suppress(TransportError):  # else the lock expires on its own
