@@ -57,11 +57,13 @@ class Drainer:
     def __post_init__(self) -> None:
         self.facts = live_facts(self.plan.gathered)
         desired = self.plan.desired
-        # Instances not running yet (new placements) take no traffic before their batch made them healthy.
+        # Instances not running yet (new placements) take no traffic before their batch made them
+        # healthy. Only what was seen counts: a node the plan did not gather (or could not reach)
+        # keeps its endpoints as they are.
         for app, nodes in desired.placements.items():
             for node in nodes:
                 g = self.plan.gathered.get(node)
-                if g is None or g.facts is None or app not in NodeState.from_facts(g.facts.state).apps:
+                if g and g.facts is not None and app not in NodeState.from_facts(g.facts.state).apps:
                     self.down.add((app, node))
 
     # ---- the rollout's hooks ----------------------------------------------------------------
