@@ -74,7 +74,8 @@ class NodeLocks:
             return name if now != planned.get(name) else None
 
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(self.taken) or 1))) as pool:
-            changed = sorted(n for n in pool.map(one, self.taken) if n)
+            # Nodes a partial plan did not gather (ingress nodes a drain locks) have nothing to compare.
+            changed = sorted(n for n in pool.map(one, [t for t in self.taken if t in plan.gathered]) if n)
         if changed:
             self.release()
             raise PlanStale(changed)

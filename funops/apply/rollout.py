@@ -24,6 +24,8 @@ from ..model.strategy import UpdateStrategy
 from ..plan.planner import Plan
 from ..release.recorder import NodeReleases, plan_releases, releasing_apps
 from ..transports import Transport, TransportError
+from .bake import bake
+from .drain import Drainer
 from .executor import Emit, NodeOutcome, NodeRun
 from .locking import NodeLocks
 
@@ -59,12 +61,28 @@ def rollout_strategy(plan: Plan, changing_apps: set[str]) -> UpdateStrategy:
         pause_seconds=max(s.pause_seconds for s in strategies),
         min_healthy_seconds=max(s.min_healthy_seconds for s in strategies),
         auto_rollback=any(s.auto_rollback for s in strategies),
+        bake_seconds=max(s.bake_seconds for s in strategies),
     )
 
 
-def make_batches(nodes: list[str], size: int) -> list[list[str]]:
-    ordered = sorted(nodes)
+def make_batches(
+    nodes: list[str], size: int, last: set[str] | frozenset[str] = frozenset()
+) -> list[list[str]]:
+    """By name; the nodes in `last` (they only remove instances) after the others, so an instance
+    that moves starts on its new node before it stops on the old one."""
+    ordered = sorted(nodes, key=lambda n: (n in last, n))
     return [ordered[i : i + size] for i in range(0, len(ordered), size)]
+
+
+def removing_only(plan: Plan) -> set[str]:
+    """Nodes whose only changes remove app instances (what `drain NODE` leaves on NODE)."""
+    return {
+        name
+        for name, diff in plan.diffs.items()
+        if diff.pending
+        and all(c.action == "delete" or not c.owner.startswith("app/") for c in diff.pending)
+        and any(c.action == "delete" for c in diff.pending)
+    }
 
 
 def plan_digest(plan: Plan) -> str:
@@ -100,7 +118,7 @@ def execute(
     for n in plan.doc.nodes:
         if n.reachable and n.name not in changed:
             result.outcomes[n.name] = NodeOutcome(n.name, "unchanged")
-    result.batches = make_batches(changed, strategy.batch_count(len(changed) or 1))
+    result.batches = make_batches(changed, strategy.batch_count(len(changed) or 1), removing_only(plan))
     emit(
         {
             "event": "start",
@@ -113,8 +131,9 @@ def execute(
         }
     )
 
+    drainer = Drainer(plan, connect, emit)  # ingress nodes change too: they are locked as well
     locks = NodeLocks(connect, settings.state_dir)
-    locks.take(changed)  # LockHeld: nothing was changed
+    locks.take(sorted({*changed, *drainer.ingress_nodes()}))  # LockHeld: nothing was changed
     locks.confirm(plan)  # PlanStale: another apply got there first
     locks.start_heartbeat()
     try:
@@ -140,11 +159,13 @@ def execute(
             emit({"event": "batch-start", "batch": index, "of": len(result.batches), "nodes": batch})
             locks.renew(batch)
 
+            drainer.before(batch)
             converge = partial(
                 _converge, plan, connect, emit, index, strategies, cleanup, result.releases, locks.usable
             )
             with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(batch)))) as pool:
                 outcomes = list(pool.map(converge, batch))
+            drainer.after(batch, [o.node for o in outcomes if not o.failed])
             for outcome in outcomes:
                 result.outcomes[outcome.node] = outcome
             batch_failures = sum(1 for o in outcomes if o.failed)
@@ -160,6 +181,9 @@ def execute(
         if not result.halted and failures > strategy.max_failures:
             result.halted = True
             result.halt_reason = f"{failures} failure(s), more than maxFailures={strategy.max_failures}"
+        if not result.halted and strategy.bake_seconds:
+            _bake(plan, connect, emit, strategy, result, drainer)
+        drainer.finish()
     finally:
         locks.release()
     result.seconds = round(time.monotonic() - started, 3)
@@ -219,6 +243,28 @@ def _converge(
     }
     emit(done | ({"error": outcome.error} if outcome.error else {}))
     return outcome
+
+
+def _bake(
+    plan: Plan,
+    connect: Callable[[str], Transport],
+    emit: Emit,
+    strategy: UpdateStrategy,
+    result: RolloutResult,
+    drainer: Drainer,
+) -> None:
+    """The bake window: a node unhealthy in it fails (its endpoints drained) and the rollout halts."""
+    updated = sorted(n for n, o in result.outcomes.items() if o.status == "succeeded")
+    unhealthy = bake(plan, connect, emit, updated, strategy.bake_seconds)
+    for name, error in sorted(unhealthy.items()):
+        result.outcomes[name].status, result.outcomes[name].error = "failed", error
+    if unhealthy:
+        drainer.before(sorted(unhealthy), wait=False)
+        result.halted = True
+        result.halt_reason = (
+            f"unhealthy in the bake window ({strategy.bake_seconds:g}s): {', '.join(unhealthy)}"
+        )
+        emit({"event": "halt", "reason": result.halt_reason, "skipped": []})
 
 
 def who() -> str:

@@ -147,6 +147,8 @@ def run_container(res: Resource, path: PathMap) -> Task:
         args += ["--env-file", path(spec["envFile"])]
     for volume in spec.get("volumes") or []:
         args += ["-v", volume]
+    if spec.get("stopSignal"):
+        args += ["--stop-signal", spec["stopSignal"], "--stop-timeout", str(spec["stopTimeout"])]
     if spec.get("memory"):
         args += ["--memory", str(spec["memory"])]
     if spec.get("cpus"):
@@ -157,7 +159,7 @@ def run_container(res: Resource, path: PathMap) -> Task:
     args.append(image)
     script = f"""set -e
 docker image inspect {q(image)} >/dev/null 2>&1 || docker pull -q {q(image)} >/dev/null
-docker rm -f {q(name)} >/dev/null 2>&1 || true
+{_graceful_stop(name)}docker rm -f {q(name)} >/dev/null 2>&1 || true
 {shlex.join(args)} >/dev/null
 """
     return Task(f"run container:{name}", script)
@@ -191,6 +193,12 @@ def ensure_user(name: str) -> Task:
     return Task(f"ensure user {name}", script)
 
 
+def _graceful_stop(name: str) -> str:
+    """`docker stop` first: its stop signal and timeout (given at run) let requests finish; `rm -f`
+    alone kills at once."""
+    return f"docker stop {q(name)} >/dev/null 2>&1 || true\n"
+
+
 def start_container(name: str) -> Task:
     return Task(f"start container:{name}", f"docker start {q(name)} >/dev/null\n")
 
@@ -203,7 +211,7 @@ def remove_container(name: str, remove_image: bool, keep_images: set[str] = froz
     """Seed 000: stop = remove the container and clean its image up — unless a kept release still
     needs that image for a rollback (Kamal's pruning broke rollback: basecamp/kamal#270)."""
     script = f"""img=$(docker inspect -f '{{{{.Config.Image}}}}' {q(name)} 2>/dev/null || true)
-docker rm -f {q(name)} >/dev/null 2>&1 || true
+{_graceful_stop(name)}docker rm -f {q(name)} >/dev/null 2>&1 || true
 """
     if remove_image:
         script += (

@@ -459,6 +459,11 @@ def version() -> None:
 
 
 from .drift import drift_app  # noqa: E402 (it reuses the option types above)
+from .nodes import cordon, drain, uncordon  # noqa: E402
+
+app.command()(cordon)
+app.command()(uncordon)
+app.command()(drain)
 
 app.add_typer(drift_app, name="drift")
 

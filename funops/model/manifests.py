@@ -134,6 +134,14 @@ class ApplicationSpec(Strict):
     health_check: HealthCheck | None = None
     resources: Resources = Resources()
     restart: Literal["always", "on-failure", "no"] = "always"
+    # Zero downtime (issue 15): how an instance stops (systemd KillSignal/TimeoutStopSec, docker
+    # --stop-signal/stop -t) and how long the ingress waits for its in-flight requests to end
+    # after marking it down, before funops touches it.
+    stop_signal: Annotated[
+        str, Field(pattern=pattern(r"^SIG[A-Z0-9+]+$", "a signal name such as SIGTERM or SIGQUIT"))
+    ] = "SIGTERM"
+    stop_timeout: Annotated[int, Field(ge=1, le=3600)] = 20
+    drain_timeout: Annotated[float, Field(ge=0, le=3600)] = 5
     strategy: UpdateStrategy | None = None
     vars: dict[str, str | int | float | bool] = {}
     # security (systemd and container): a non-root identity and a sandbox unless relaxed

@@ -20,6 +20,9 @@ class UpdateStrategy(Strict):
     pause_seconds: Annotated[float, Field(ge=0)] = 0
     min_healthy_seconds: Annotated[float, Field(ge=0)] = 0
     auto_rollback: bool = False
+    # After the last batch, keep health-checking the updated instances this long; a failure in the
+    # window halts the rollout like a failed batch (and triggers autoRollback).
+    bake_seconds: Annotated[float, Field(ge=0, le=86400)] = 0
 
     def batch_count(self, nodes: int) -> int:
         """How many nodes go in one batch out of `nodes`."""

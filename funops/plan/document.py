@@ -105,6 +105,20 @@ class SummaryDoc(_Doc):
     nodes_unreachable: int
 
 
+class ScheduleDoc(_Doc):
+    """How apply will roll the plan out (the strictest strategy among the apps that change)."""
+
+    batches: list[list[str]] = Field(description="the nodes that change, batch by batch, in order")
+    max_failures: int = Field(description="failed nodes allowed before the rollout halts")
+    pause_seconds: float = Field(description="pause between batches")
+    min_healthy_seconds: float = Field(description="each node holds healthy this long in its batch")
+    bake_seconds: float = Field(description="after the last batch, updated instances are watched this long")
+    auto_rollback: bool = Field(description="a halt (failed batch or bake) rolls the release back")
+    drains: dict[str, list[str]] = Field(
+        description="node → the apps drained from every ingress before the node is touched"
+    )
+
+
 class PlanDoc(_Doc):
     format_version: Literal[1] = FORMAT_VERSION
     kind: Literal["plan"] = "plan"
@@ -116,6 +130,7 @@ class PlanDoc(_Doc):
     placements: dict[str, list[str]] = Field(description="app → nodes it runs on")
     versions: dict[str, dict[str, str]] = Field(description="app → node → version")
     nodes: list[NodeDoc]
+    schedule: ScheduleDoc | None = Field(None, description="the batch schedule apply follows")
 
     def has_changes(self) -> bool:
         return bool(self.summary.create or self.summary.update or self.summary.delete or self.summary.owed)

@@ -70,6 +70,7 @@ def make_plan(
     intent: Intent | None = None,
     unreadable_state_ok: bool = False,
     diff: DiffOptions | None = None,
+    drain: str | None = None,
 ) -> Plan:
     """The plan for the repo (or, with an intent covering some apps, for those apps only). A node
     whose state file cannot be read refuses the plan, unless `unreadable_state_ok` (drift reports).
@@ -83,7 +84,11 @@ def make_plan(
     first = _scoped(compile_project(project), intent.apps)
     wanted = {n: first.nodes[n] for n in names}
     gathered = gather(wanted, connect, project.settings.state_dir, project.settings.parallel)
-    desired = _scoped(compile_project(project, _facts(gathered)), intent.apps)
+    facts = live_facts(gathered)
+    if drain:  # `funops drain NODE`: its replicas apps are placed anew, elsewhere (it is cordoned)
+        moving = {a for a, app in project.apps.items() if app.spec.replicas}
+        facts.placements = {a: n - {drain} if a in moving else n for a, n in facts.placements.items()}
+    desired = _scoped(compile_project(project, facts), intent.apps)
     # Placement may move with live facts: probe again the nodes whose resources the first pass missed.
     again = {
         n: desired.nodes[n]
@@ -129,7 +134,11 @@ def plan_from(
         if g.facts is not None
     }
     doc = _document(project, names, desired, gathered, diffs)
-    return Plan(project, desired, gathered, diffs, doc, intent)
+    plan = Plan(project, desired, gathered, diffs, doc, intent)
+    from ..apply.schedule import schedule  # the rollout's own rules (apply imports plan)
+
+    doc.schedule = schedule(plan)
+    return plan
 
 
 def _scoped(desired: DesiredState, apps: set[str] | None) -> DesiredState:
@@ -144,7 +153,8 @@ def _scoped(desired: DesiredState, apps: set[str] | None) -> DesiredState:
     return desired
 
 
-def _facts(gathered: dict[str, NodeGather]) -> Facts:
+def live_facts(gathered: dict[str, NodeGather]) -> Facts:
+    """What compile may take from the gathered nodes (capacity, sticky placements)."""
     capacity = {}
     placements: dict[str, set[str]] = {}
     for name, g in gathered.items():

@@ -89,6 +89,13 @@ def print_text(doc: PlanDoc, console: Any) -> None:
         if node.handlers:
             console.print(f"  [dim]then:[/] {escape(', '.join(node.handlers))}")
     console.print()
+    if doc.schedule:
+        from ..apply.schedule import schedule_lines
+
+        console.print("[bold]Schedule[/]")
+        for line in schedule_lines(doc.schedule):
+            console.print(f"  {escape(line)}")
+        console.print()
     console.print(f"[bold]{summary_line(doc)}[/]")
 
 
@@ -178,6 +185,10 @@ def to_markdown(doc: PlanDoc) -> str:
             lines += [f"Then: {_md(', '.join(node.handlers))}", ""]
         for c in node.changes:
             lines += diff_markdown(c.id, c.diff)
+    if doc.schedule:
+        from ..apply.schedule import schedule_lines
+
+        lines += ["#### Schedule", "", *(f"- {_md(line)}" for line in schedule_lines(doc.schedule)), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -136,7 +136,7 @@ VALUES = st.lists(
 UNIT_KEYS = {
     "Description", "After", "Wants", "Type", "ExecStart", "User", "WorkingDirectory", "EnvironmentFile",
     "Restart", "RestartSec", "TimeoutStopSec", "MemoryMax", "CPUQuota", "NoNewPrivileges", "PrivateTmp",
-    "ProtectSystem", "ProtectHome", "WantedBy", "DynamicUser", "StateDirectory",
+    "ProtectSystem", "ProtectHome", "WantedBy", "DynamicUser", "StateDirectory", "KillSignal",
     *HARDENING_DIRECTIVES,  # the sandbox (spec.hardening, spec.hardeningOverrides)
 }  # fmt: skip
 

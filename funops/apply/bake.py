@@ -1,0 +1,86 @@
+"""The bake window (issue 15): after the last batch, every updated instance keeps being
+health-checked for `strategy.bakeSeconds`; one that fails makes its node fail, as a failed batch
+would (the rollout halts, autoRollback takes the release back)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from ..model.strategy import HealthCheck
+from ..plan.planner import Plan
+from ..transports import Transport, TransportError
+from . import tasks as t
+from .drain import touched_apps
+from .executor import Emit
+
+
+def checks(plan: Plan, node: str) -> list[t.Task]:
+    """One probe round for the apps the rollout touched on `node`: a few tries, no hold."""
+    tasks = []
+    for name in sorted(touched_apps(plan, node)):
+        app = plan.desired.nodes[node].apps.get(name)
+        if app is None:
+            continue
+        check = app.health or HealthCheck()
+        once = check.model_copy(update={"retries": min(3, check.retries)})
+        tasks.append(
+            t.health_check(
+                name,
+                once,
+                host=app.bind,
+                port=app.port,
+                unit=app.unit,
+                container=app.container,
+                min_healthy_seconds=0,
+            )
+        )
+    return tasks
+
+
+def bake(
+    plan: Plan,
+    connect: Callable[[str], Transport],
+    emit: Emit,
+    nodes: list[str],
+    seconds: float,
+) -> dict[str, str]:
+    """node → why it failed in the window (empty: every instance stayed healthy)."""
+    rounds = {n: c for n in nodes if (c := checks(plan, n))}
+    if not rounds:
+        return {}
+    interval = 1.0  # seconds between rounds
+    emit({"event": "bake", "seconds": seconds, "nodes": sorted(rounds)})
+    failed: dict[str, str] = {}
+    deadline = time.monotonic() + seconds
+
+    def probe(node: str) -> tuple[str, str | None]:
+        try:
+            result = connect(node).run(t.BUNDLE_RUNNER, stdin=t.bundle(rounds[node]).encode())
+        except TransportError as exc:
+            return node, str(exc)
+        results = t.parse_bundle(result.text())
+        bad = next((r for r in results if r.exit_code != 0), None)
+        if bad is not None:
+            return (
+                node,
+                f"{rounds[node][bad.index].name} failed in the bake window: {bad.output.strip()[-300:]}",
+            )
+        if len(results) < len(rounds[node]):
+            return node, "the bake window's health checks did not finish"
+        return node, None
+
+    while rounds and time.monotonic() < deadline:
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(rounds)))) as pool:
+            for node, error in pool.map(probe, sorted(rounds)):
+                if error:
+                    failed[node] = error
+                    del rounds[node]
+                    emit({"event": "bake-failed", "node": node, "error": error})
+        if failed:
+            break  # a failure is enough to roll back; the others need not be watched longer
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+    if not failed:
+        emit({"event": "baked", "seconds": seconds, "nodes": sorted(rounds)})
+    return failed

@@ -1,0 +1,250 @@
+"""Drain before touch (DESIGN §2, §4; issue 15): no request goes to an instance while funops
+restarts, replaces or stops it.
+
+Why requests failed before: nginx learnt about a restart only from failing requests. A refused
+connect marks the server failed for `fail_timeout` (10 s; `max_fails=1`), and batches of a rolling
+update come faster than that, so after the second or third batch every server of the upstream was
+marked failed at once and nginx answered 502 "no live upstreams" to everything; requests in flight
+when the instance stopped were cut (POSTs are not retried), and a new instance that was not yet
+listening took requests too.
+
+So, before a batch runs, every ingress node whose upstreams route to an instance the batch will
+touch gets that endpoint marked `down` (the compiler's `unhealthy` set; `nginx -t`, then reload:
+nginx's old workers finish their requests, new ones no longer pick the endpoint), funops waits until
+the instance has no established connection left on its port (at most the app's `drainTimeout`),
+and only then the batch runs. Once the batch's nodes are healthy their endpoints are put back the
+same way; a failed node's stay down. Endpoints on nodes that do not run the app yet stay down until
+their batch has made them healthy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..compile.compiler import Facts, compile_project
+from ..compile.resources import NGINX_RELOAD, Resource, app_of_handler
+from ..plan.planner import Plan, live_facts
+from ..state.node_state import NodeState
+from ..transports import Transport, TransportError
+from . import tasks as t
+from .executor import Emit
+
+Pair = tuple[str, str]  # (app, node)
+q = shlex.quote
+
+
+def touched_apps(plan: Plan, node: str) -> set[str]:
+    """The apps whose instance on `node` the node's run restarts, replaces or stops."""
+    diff = plan.diffs.get(node)
+    if diff is None:
+        return set()
+    apps = {c.owner.split("/", 1)[1] for c in diff.pending if c.owner.startswith("app/")}
+    return apps | {app for h in diff.handlers() if (app := app_of_handler(h))}
+
+
+@dataclass
+class Drainer:
+    plan: Plan
+    connect: Callable[[str], Transport]
+    emit: Emit
+    down: set[Pair] = field(default_factory=set)
+    _written: dict[str, dict[str, bytes]] = field(default_factory=dict)  # node → path → content
+
+    def __post_init__(self) -> None:
+        self.facts = live_facts(self.plan.gathered)
+        desired = self.plan.desired
+        # Instances not running yet (new placements) take no traffic before their batch made them
+        # healthy. Only what was seen counts: a node the plan did not gather (or could not reach)
+        # keeps its endpoints as they are.
+        for app, nodes in desired.placements.items():
+            for node in nodes:
+                g = self.plan.gathered.get(node)
+                if g and g.facts is not None and app not in NodeState.from_facts(g.facts.state).apps:
+                    self.down.add((app, node))
+
+    # ---- the rollout's hooks ----------------------------------------------------------------
+
+    def ingress_nodes(self) -> list[str]:
+        """The reachable nodes that serve an ingress (they are locked with the rollout)."""
+        return sorted(n for n in self._sites(set()) if self._reachable(n))
+
+    def before(self, batch: list[str], wait: bool = True) -> None:
+        """Mark what `batch` will touch down on every ingress routing to it; wait for its requests."""
+        pairs = {
+            (app, node)
+            for node in batch
+            for app in touched_apps(self.plan, node)
+            if node in self.plan.desired.placements.get(app, [])
+        }
+        new = pairs - self.down
+        self.down |= pairs
+        # Instances the batch removes: no longer in any upstream once rendered; wait for them too.
+        gone = {
+            (app, node)
+            for node in batch
+            for app in touched_apps(self.plan, node)
+            if app in self.plan.project.apps and node not in self.plan.desired.placements.get(app, [])
+        }
+        rendered = bool(new or gone) and self._render(f"drain {_names(new | gone)}")
+        if wait and (rendered or gone):
+            self._wait(new | gone)
+
+    def after(self, batch: list[str], healthy: list[str]) -> None:
+        """Put back the endpoints of the nodes that came out of their batch healthy. An ingress node
+        in the batch may have written its own sites: they are written again as the drain wants."""
+        for node in batch:
+            if node in self._written:
+                self._written[node] = dict.fromkeys(self._written[node], "?")
+        back = {p for p in self.down if p[1] in healthy}
+        self.down -= back
+        self._render(f"restore {_names(back)}" if back else "keep drained")
+
+    def finish(self) -> None:
+        """A rollback renders its sites from release records, not from the repo the drain compiles:
+        once its batches ran, each site the drain rewrote becomes exactly what the plan wants."""
+        if self.plan.intent.kind == "deploy":
+            return
+        for node, written in sorted(self._written.items()):
+            nd = self.plan.desired.nodes.get(node)
+            sites = [r for name in sorted(written) if nd and (r := nd.resource(f"file:{name}"))]
+            if not sites:
+                continue
+            with contextlib.suppress(TransportError):
+                transport = self.connect(node)
+                state_dir = self.plan.project.settings.state_dir
+                tasks = [t.write_file(r, state_dir, transport.path) for r in sites]
+                tasks += [t.nginx_test(), t.nginx_reload()]
+                results = t.parse_bundle(
+                    transport.run(t.BUNDLE_RUNNER, stdin=t.bundle(tasks).encode()).text()
+                )
+                ok = len(results) == len(tasks) and all(r.exit_code == 0 for r in results)
+                self.emit({"event": "drain", "node": node, "ok": ok, "what": "as the plan renders"})
+
+    # ---- rendering ----------------------------------------------------------------------------
+
+    def _sites(self, down: set[Pair]) -> dict[str, list[Resource]]:
+        """node → its nginx site files, rendered with `down` marked down."""
+        facts = Facts(self.facts.capacity, self.facts.placements, frozenset(down))
+        desired = compile_project(self.plan.project, facts)
+        return {
+            name: sites
+            for name, nd in desired.nodes.items()
+            if (
+                sites := [
+                    r for r in nd.resources if r.kind == "file" and NGINX_RELOAD in r.handlers and r.routes
+                ]
+            )
+        }
+
+    def _reachable(self, node: str) -> bool:
+        """Not known unreachable: a plan for some nodes (a rollback) did not gather the ingress."""
+        g = self.plan.gathered.get(node)
+        return g is None or g.reachable
+
+    def _render(self, why: str) -> bool:
+        """Write the sites that differ from what is live, `nginx -t`, reload. True if any changed."""
+        changed = False
+        for node, sites in sorted(self._sites(self.down).items()):
+            if not self._reachable(node):
+                continue
+            written = self._written.setdefault(node, {})
+            for r in sites:  # "?": not gathered, written whatever it holds
+                written.setdefault(r.name, self._live(node, r) or "?")
+            todo = [r for r in sites if written[r.name] != r.desired["sha256"]]
+            if not todo:
+                continue
+            try:
+                transport = self.connect(node)
+                tasks = _swap_tasks(todo, transport)
+                result = transport.run(t.BUNDLE_RUNNER, stdin=t.bundle(tasks).encode())
+            except TransportError as exc:
+                self.emit({"event": "drain", "node": node, "ok": False, "what": why, "error": str(exc)})
+                continue
+            results = t.parse_bundle(result.text())
+            ok = len(results) == len(tasks) and all(r.exit_code == 0 for r in results)
+            error = "" if ok else (results[-1].output if results else result.stderr.decode(errors="replace"))
+            self.emit({"event": "drain", "node": node, "ok": ok, "what": why}
+                      | ({} if ok else {"error": error[-500:]}))  # fmt: skip
+            if ok:
+                for r in todo:
+                    written[r.name] = r.desired["sha256"]
+                changed = True
+        return changed
+
+    def _live(self, node: str, res: Resource) -> str | None:
+        g = self.plan.gathered.get(node)
+        if g is None:
+            return None
+        return ((g.facts.files.get(res.name) or {}) if g.facts else {}).get("sha256")
+
+    def _wait(self, pairs: set[Pair]) -> None:
+        """Until no connection is established to the drained instances (their in-flight requests
+        ended), at most each app's drainTimeout."""
+        for node in sorted({n for _, n in pairs}):
+            ports = []
+            timeout = 0.0
+            for app, n in sorted(pairs):
+                port = (
+                    self.plan.project.apps[app].spec.port
+                    if n == node and app in self.plan.project.apps
+                    else None
+                )
+                if port:
+                    ports.append(port)
+                    timeout = max(timeout, self.plan.project.apps[app].spec.drain_timeout)
+            if not ports or not timeout:
+                continue
+            started = time.monotonic()
+            with contextlib.suppress(TransportError):
+                self.connect(node).run(_wait_script(ports, timeout), timeout=timeout + 30)
+            self.emit({"event": "drained", "node": node, "ports": ports,
+                       "seconds": round(time.monotonic() - started, 3)})  # fmt: skip
+
+
+def _names(pairs: set[Pair]) -> str:
+    return ", ".join(f"{app}@{node}" for app, node in sorted(pairs))
+
+
+def _swap_tasks(sites: list[Resource], transport: Transport) -> list[t.Task]:
+    """Write every site (the old one kept aside), `nginx -t`; a failed test puts the old ones back
+    and fails, else nginx reloads. Files beside the site do not end in .conf: nginx ignores them."""
+    paths = [transport.path(r.name) for r in sites]
+    tasks = [
+        t.Task(
+            f"drain-write {r.id}",
+            f"""set -e
+p={q(p)}
+rm -f -- "$p.funops-drain"
+[ -f "$p" ] || exit 0  # only a site nginx serves already: a first deploy writes it in its batch
+cp -p -- "$p" "$p.funops-drain"
+cat > "$p.funops-new"
+chmod {q(r.desired["mode"])} "$p.funops-new"
+mv -f -- "$p.funops-new" "$p"
+""",
+            r.content,
+        )
+        for r, p in zip(sites, paths, strict=True)
+    ]
+    undo = " ".join(f'b={q(p + ".funops-drain")}; [ -f "$b" ] && mv -f -- "$b" {q(p)};' for p in paths)
+    keep = " ".join(f"rm -f -- {q(p + '.funops-drain')};" for p in paths)
+    tasks.append(
+        t.Task("nginx -t", f'if ! out=$(nginx -t -q 2>&1); then {undo} echo "$out"; exit 1; fi; {keep}')
+    )
+    return [*tasks, t.nginx_reload()]
+
+
+def _wait_script(ports: list[int], timeout: float) -> str:
+    """Poll `ss` for established connections whose local port is one of `ports`."""
+    filt = " or ".join(f"sport = :{p}" for p in sorted(set(ports)))
+    return f"""command -v ss >/dev/null 2>&1 || {{ sleep {timeout:g}; exit 0; }}
+sleep 0.2
+end=$(( $(date +%s) + {int(timeout + 0.999)} ))
+while [ "$(date +%s)" -lt "$end" ]; do
+  [ -z "$(ss -Htn state established {q(f"( {filt} )")} 2>/dev/null)" ] && exit 0
+  sleep 0.1
+done
+"""

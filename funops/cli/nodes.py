@@ -1,0 +1,79 @@
+"""`funops cordon NODE` / `uncordon NODE`: edit the inventory in the repo, then say to commit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .output import console, reported
+
+NodeArg = Annotated[str, typer.Argument(metavar="NODE", help="The node, by its inventory name.")]
+Repo = Annotated[Path, typer.Option("--repo", "-C", help="The funops repo (default: current directory).")]
+
+
+def cordon(node: NodeArg, repo: Repo = Path(".")) -> None:
+    """Mark NODE cordoned in the inventory: no new placements; what runs there keeps running."""
+    _set(repo, node, True)
+
+
+def uncordon(node: NodeArg, repo: Repo = Path(".")) -> None:
+    """Clear NODE's cordon in the inventory: placement may use it again."""
+    _set(repo, node, False)
+
+
+def _set(repo: Path, node: str, cordoned: bool) -> None:
+    from ..nodes.cordon import set_cordoned
+
+    with reported():
+        edit = set_cordoned(repo.resolve(), node, cordoned)
+    word = "cordoned" if cordoned else "uncordoned"
+    where = edit.file.relative_to(repo.resolve()) if edit.file.is_relative_to(repo.resolve()) else edit.file
+    if not edit.changed:
+        console().print(f"{node} is already {word} in {where}; nothing changed.")
+        return
+    console().print(
+        f"{node} {word} in {where}. Commit this (git commit {where}), then plan and apply: "
+        "the repo is what funops deploys."
+    )
+
+
+AutoApprove = Annotated[bool, typer.Option("--auto-approve", help="Do not ask (CI).")]
+
+
+def drain(
+    node: NodeArg,
+    repo: Repo = Path("."),
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+    auto_approve: AutoApprove = False,
+) -> None:
+    """Move NODE's `replicas` apps to other nodes (placement picks where, NODE counts as cordoned):
+    one plan, printed, then applied through the normal batches — the new instances start and are
+    healthy, the ingress routes to them, then NODE's are removed. Cordon NODE in the repo too
+    (`funops cordon`), or the next apply may place apps there again."""
+    from ..load.loader import load_project
+    from ..plan.planner import make_plan
+    from ..transports import Connections
+    from .converge import confirm_and_run
+    from .main import _show_plan
+    from .output import Output, fail
+
+    with reported():
+        project = load_project(repo.resolve())
+    if node not in project.nodes:
+        fail(f"unknown node {node}")
+    project.nodes[node] = project.nodes[node].model_copy(update={"cordoned": True})
+    out = Output(output)
+    connections = Connections(project.nodes, project.settings, project.root)
+    try:
+        with reported():
+            plan = make_plan(project, None, connections, drain=node)
+        _show_plan(plan.doc, out, for_apply=True)
+        code = confirm_and_run(
+            plan, connections, out, auto_approve=auto_approve, parallel=None, skip_unreachable=False,
+            question=f"Drain {node} with these changes?",
+        )  # fmt: skip
+        raise typer.Exit(code)
+    finally:
+        connections.close()

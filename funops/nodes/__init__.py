@@ -1,0 +1,1 @@
+"""Node operations, GitOps style: they edit the repo; apply carries them out."""

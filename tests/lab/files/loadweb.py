@@ -1,0 +1,36 @@
+"""The load tests' systemd backend: GET / /health /slow (1-2 s), POST /echo. HTTP/1.0 like the
+example's http.server; argv: bind port version [seconds after which /health fails]."""
+
+import random
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    def _send(self, body: bytes, status: int = 200) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path == "/health" and len(sys.argv) > 4 and time.monotonic() - STARTED > float(sys.argv[4]):
+            self._send(b"unhealthy", 500)
+            return
+        if self.path.startswith("/slow"):
+            time.sleep(1 + random.random())
+        self._send(f"web {sys.argv[3]} {self.path}".encode())
+
+    def do_POST(self) -> None:
+        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._send(b"echo " + data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+STARTED = time.monotonic()
+ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Handler).serve_forever()
