@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import IO, Any
 
 import docker
@@ -144,6 +145,19 @@ def import_image(tar: IO[bytes], ref: str, changes: Iterable[str]) -> None:
         event = json.loads(line) if line.startswith("{") else {}
         if "error" in event:
             raise LabError(f"docker import of {ref} failed: {event['error']}")
+
+
+def import_tree(root: Path, ref: str, changes: Iterable[str], what: str, xattrs: bool = False) -> None:
+    """`docker import` of the directory `root` (tarred as it is: numeric owners, optionally xattrs)."""
+    args = ["tar", "-C", str(root), "--numeric-owner", *(["--xattrs"] if xattrs else []), "-c", "."]
+    tar = subprocess.Popen(args, stdout=subprocess.PIPE)
+    assert tar.stdout is not None
+    try:
+        import_image(tar.stdout, ref, changes)
+    finally:
+        tar.stdout.close()
+        if tar.wait() != 0:
+            raise LabError(f"tar of {what} failed ({tar.returncode})")
 
 
 def push(ref: str) -> None:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from .config import LABEL, NODE_IMAGE, PACKAGE_DIR, LabError
-from .engine import client, image_exists, import_image, prune_images, remove_images
+from .engine import client, image_exists, import_tree, prune_images, remove_images
 from .files import remove_tree
 
 RECIPE_VERSION = 1
@@ -117,17 +117,8 @@ def _configure(rootfs: Path) -> None:
 
 def _import(rootfs: Path, ref: str) -> None:
     _log(f"docker import {ref}")
-    tar = subprocess.Popen(
-        ["tar", "-C", str(rootfs), "--numeric-owner", "--xattrs", "-c", "."], stdout=subprocess.PIPE
-    )
-    assert tar.stdout is not None
     changes = ['CMD ["/sbin/init"]', "ENV container=docker", f"LABEL {LABEL}.recipe={ref.split(':')[1]}"]
-    try:
-        import_image(tar.stdout, ref, changes)
-    finally:
-        tar.stdout.close()
-        if tar.wait() != 0:
-            raise LabError(f"tar of the node rootfs failed ({tar.returncode})")
+    import_tree(rootfs, ref, changes, "the node rootfs", xattrs=True)
 
 
 def _prune_old_images(keep: str) -> None:

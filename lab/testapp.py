@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from .config import LABEL, PACKAGE_DIR, REGISTRY, TESTAPP_REPO, TESTAPP_VERSIONS, LabError
-from .engine import image_label, import_image, prune_images, push
+from .engine import image_label, import_tree, prune_images, push
 
 APP_DIR = PACKAGE_DIR / "testapp"
 HOST_FILES = ("/bin/busybox", "/usr/bin/tcpserver")
@@ -106,15 +106,8 @@ def _build(version: str, ref: str, recipe: str) -> None:
         (app / "VERSION").write_text(version + "\n")
         (app / "HEALTH").write_text(("fail" if version in UNHEALTHY else "ok") + "\n")
         (root / "tmp").mkdir(mode=0o1777)
-        tar = subprocess.Popen(["tar", "-C", str(root), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
-        assert tar.stdout is not None
         changes = [*CHANGES, f"LABEL {LABEL}.recipe={recipe}", f"LABEL {LABEL}.testapp={version}"]
-        try:
-            import_image(tar.stdout, ref, changes)
-        finally:
-            tar.stdout.close()
-            if tar.wait() != 0:
-                raise LabError(f"tar of the test app's rootfs failed ({tar.returncode})")
+        import_tree(root, ref, changes, "the test app's rootfs")
 
 
 def _shared_libs(binary: str) -> list[Path]:

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import http.server
 import json
 import os
 import pty
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from funops.drift.document import drift_schema
+from tests.conftest import webhook
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "funops" / "schemas" / "drift.schema.json"
 INDEX = "/srv/web/index.html"
@@ -125,28 +124,11 @@ def test_fix_without_a_tty_needs_auto_approve_and_changes_nothing(example: Path)
 
 
 def test_notify_posts_only_when_not_clean_and_a_dead_hook_is_a_warning(example: Path) -> None:
-    got: list[bytes] = []
-
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            got.append(self.rfile.read(int(self.headers["Content-Length"])))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/t/TOKEN123"
-    try:
+    with webhook() as (url, got):
         assert funops("drift", "-C", str(example), "--notify", url).returncode == 0 and got == []
         drifted(example)
         assert funops("drift", "-C", str(example), "--notify", url).returncode == 2
         assert json.loads(got[0])["summary"]["drift"] == 1
-    finally:
-        server.shutdown()
-        server.server_close()
     done = funops("drift", "-C", str(example), "--notify", url)
     assert done.returncode == 2 and "warning: --notify" in done.stderr and "TOKEN123" not in done.stderr
     bad = funops("drift", "-C", str(example), "--notify", "file:///etc/passwd")

@@ -4,17 +4,16 @@ the container spec hash holds no secret material."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import stat
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 from funops.compile.compiler import compile_project
 from funops.load.loader import load_project
+from tests.conftest import webhook
 from tests.unit.test_drift_cli import drifted
 
 
@@ -62,30 +61,13 @@ def test_render_out_creates_secret_files_0600_whatever_the_umask(example: Path, 
 
 
 def test_the_drift_webhook_can_come_from_the_environment_or_a_file(example: Path, tmp_path: Path) -> None:
-    got: list[bytes] = []
-
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            got.append(self.rfile.read(int(self.headers["Content-Length"])))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/t/TOKEN123"
     url_file = tmp_path / "hook"
-    url_file.write_text(url + "\n")
-    try:
+    with webhook() as (url, got):
+        url_file.write_text(url + "\n")
         drifted(example)
         assert funops("drift", "-C", str(example), env={"FUNOPS_NOTIFY_URL": url}).returncode == 2
         assert funops("drift", "-C", str(example), "--notify-file", str(url_file)).returncode == 2
         assert len(got) == 2 and json.loads(got[1])["summary"]["drift"] == 1
-    finally:
-        server.shutdown()
-        server.server_close()
     missing = funops("drift", "-C", str(example), "--notify-file", str(tmp_path / "nope"))
     assert missing.returncode == 1 and "--notify-file" in missing.stderr
 
