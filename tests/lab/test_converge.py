@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lab import Lab
+from lab.config import node_address
 
 from .fleet import apply, edit_yaml, funops, http, kill, make_repo, reset, start, wait_for_event
 
@@ -51,12 +52,12 @@ def test_apply_converges_the_example(lab: Lab, repo: Path) -> None:
     assert code == 0, err + json.dumps(evs[-1])
     for node in lab.nodes:  # the systemd app answers on every node
         assert http(f"http://{node.address}:8080/health") == (200, "ok\n")
-    status, env = http("http://127.0.1.2:8081/env")  # the container app got its injected env
+    status, env = http(f"http://{node_address(2)}:8081/env")  # the container app got its injected env
     assert status == 200 and "MONGODB_URI=mongodb://127.0.0.1:27017/db_u42_a7" in env
-    assert "BIND=127.0.1.2" in env
+    assert f"BIND={node_address(2)}" in env
     # nginx on the ingress node routes both paths
-    assert http("http://127.0.1.1/", host="demo.funops.test") == (200, "<h1>web 1 on node1</h1>\n")
-    assert http("http://127.0.1.1/api/version", host="demo.funops.test")[1] in ("v1", "v2")
+    assert http(f"http://{node_address(1)}/", host="demo.funops.test") == (200, "<h1>web 1 on node1</h1>\n")
+    assert http(f"http://{node_address(1)}/api/version", host="demo.funops.test")[1] in ("v1", "v2")
     # nginx serves the example's override (templates/nginx/site.conf.j2, extending the bundled site).
     edge = lab.nodes[0].address
     headers = lab.exec("node1", f"curl -sSI -H 'Host: demo.funops.test' http://{edge}/", check=True).stdout
@@ -100,14 +101,14 @@ def test_failing_health_check_halts_after_the_first_batch(lab: Lab, repo: Path) 
         docs[0]["spec"]["strategy"] = {"batchSize": 1, "maxFailures": 0}
         docs[2]["spec"] = {"app": "api", "version": "v3"}  # v3's /health answers 500
 
-    before = {n: http(f"http://127.0.1.{n[-1]}:8081/version")[1] for n in ("node2", "node3")}
+    before = {n: http(f"http://{node_address(int(n[-1]))}:8081/version")[1] for n in ("node2", "node3")}
     edit_yaml(repo / "manifests" / "api.yaml", bad_release)
     code, evs, err = apply(repo)
     assert code == 3, err
     halt = next(e for e in evs if e["event"] == "halt")
     assert halt["skipped"] == ["node3"]
     assert next(e for e in evs if e["event"] == "done")["outcomes"]["node2"] == "failed"
-    assert http("http://127.0.1.3:8081/version")[1] == before["node3"]  # never saw v3
+    assert http(f"http://{node_address(3)}:8081/version")[1] == before["node3"]  # never saw v3
     entry = json.loads((repo / ".funops" / "journal.jsonl").read_text().splitlines()[-1])
     assert entry["halted"] is True and entry["exitCode"] == 3
     assert entry["nodes"]["node2"]["status"] == "failed" and entry["nodes"]["node3"]["status"] == "skipped"
@@ -136,7 +137,7 @@ def test_nginx_test_failure_keeps_the_old_config_serving(lab: Lab, repo: Path) -
     assert failed and failed[0]["task"] == "nginx -t"
     assert lab.exec("node1", f"sha256sum {site}").stdout == old
     assert lab.exec("node1", "nginx -t").returncode == 0
-    assert http("http://127.0.1.1/", host="demo.funops.test")[0] == 200
+    assert http(f"http://{node_address(1)}/", host="demo.funops.test")[0] == 200
     broken.write_text(override)
     assert apply(repo)[0] == 0
 
@@ -158,7 +159,7 @@ def test_a_node_killed_during_apply_is_reported_and_converges_on_rerun(lab: Lab,
         lab.start_node("node3")
     code, _, err = apply(repo)
     assert code == 0, err
-    assert http("http://127.0.1.3:8080/")[1] == "<h1>web 3 on node3</h1>\n"
+    assert http(f"http://{node_address(3)}:8080/")[1] == "<h1>web 3 on node3</h1>\n"
 
 
 def test_two_applies_at_once_exactly_one_proceeds(lab: Lab, repo: Path) -> None:
@@ -251,4 +252,4 @@ def test_an_unknown_host_key_is_refused(lab: Lab, repo: Path, tmp_path: Path) ->
     strange.write_text(inventory.replace(str(lab.known_hosts_path), str(empty)))
     done = funops(repo, "plan", "--inventory", str(strange))
     assert done.returncode == 1
-    assert "unknown host key for 127.0.1.1:22; refusing to connect" in done.stdout + done.stderr
+    assert f"unknown host key for {node_address(1)}:22; refusing to connect" in done.stdout + done.stderr

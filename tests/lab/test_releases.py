@@ -15,6 +15,7 @@ import jsonschema
 import pytest
 
 from lab import Lab
+from lab.config import node_address
 
 from .fleet import apply, edit_yaml, funops, http, kill, make_repo, reset, start, wait_for_event
 
@@ -169,8 +170,8 @@ def test_auto_rollback_returns_the_first_batch_and_the_revision_stays_rolled_bac
     dones = [e for e in evs if e["event"] == "done"]
     assert dones[0]["halted"] is True and dones[0]["outcomes"]["node3"] == "skipped"
     assert dones[1]["outcomes"]["node2"] == "succeeded"  # the rollback went through its health gate
-    assert http("http://127.0.1.2:8081/version")[1] == "v2"
-    assert http("http://127.0.1.3:8081/version")[1] == "v2"  # the later batch never saw v3
+    assert http(f"http://{node_address(2)}:8081/version")[1] == "v2"
+    assert http(f"http://{node_address(3)}:8081/version")[1] == "v2"  # the later batch never saw v3
     assert lab.exec(lab.nodes[2], "docker inspect -f '{{.State.StartedAt}}' api").stdout == started_node3
 
     api = {r["id"]: r for r in history(repo, "api")}
@@ -262,5 +263,5 @@ def test_a_saved_plan_is_refused_once_a_node_changed_and_a_fresh_one_applies(
     code, _, err = apply(repo, str(saved))
     assert code == 0, err
     assert web_pages(lab)["node1"] == "<h1>web 8 on node1</h1>\n"
-    assert http("http://127.0.1.2:8080/health") == (200, "ok\n")
+    assert http(f"http://{node_address(2)}:8080/health") == (200, "ok\n")
     git(repo, "checkout", "--", ".")
