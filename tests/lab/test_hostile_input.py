@@ -64,7 +64,7 @@ VARIANTS = {
     ),
     "a config file over funops's state": (
         _web(lambda s: s["configFiles"].append({"path": "/var/lib/funops/state.json", "content": "{}\n"})),
-        r"manifests/web\.yaml:\d+: spec\.configFiles\.2\.path: "
+        r"manifests/web\.yaml:\d+: spec\.configFiles\.\d+\.path: "
         r"/var/lib/funops/state\.json is funops's own file",
     ),
 }  # fmt: skip
