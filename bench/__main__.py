@@ -27,11 +27,11 @@ systemctl daemon-reload; rm -rf /etc/funops /srv/bench /var/lib/funops /etc/ngin
 systemctl reload nginx 2>/dev/null || true"""
 
 
-def timed(repo: Path, *args: str) -> tuple[float, int]:
+def timed(repo: Path | None, *args: str) -> tuple[float, int]:
+    """One funops run, timed as a whole process; `repo` None for commands that take no repo."""
     began = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "funops", *args, "-C", str(repo)], capture_output=True, text=True
-    )
+    where = ["-C", str(repo)] if repo else []
+    done = subprocess.run([sys.executable, "-m", "funops", *args, *where], capture_output=True, text=True)
     elapsed = time.perf_counter() - began
     if done.returncode not in (0, 2):
         sys.stderr.write(done.stdout + done.stderr)
@@ -58,7 +58,7 @@ def main() -> int:
         plans = [timed(repo, "plan") for _ in range(args.runs)]
         assert all(code == 0 for _, code in plans), "a plan after apply must be a no-op (exit 0)"
         applies = [timed(repo, "apply", "--auto-approve")[0] for _ in range(args.runs)]
-        startup = [timed(repo, "version")[0] for _ in range(args.runs)]
+        startup = [timed(None, "version")[0] for _ in range(args.runs)]
 
     n = args.nodes
     rows = [
