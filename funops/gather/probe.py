@@ -44,6 +44,12 @@ if command -v docker >/dev/null 2>&1 && docker version -f '{{{{.Server.Version}}
   docker inspect --type container --format {fmt} -- {names} 2>/dev/null
 else echo 'nodocker'; fi
 """
+# Artifacts (issue 15): where each `current` link points, and the sha256 its release dir was made from.
+_ARTIFACTS = """\
+echo '@@funops artifacts'
+for a in {links}; do if [ -L "$a" ]; then printf '%s|%s|%s\\n' "$a" "$(readlink -- "$a")" \\
+  "$(head -c 64 -- "$a/.funops-artifact" 2>/dev/null)"; fi; done
+"""
 _NODE = """\
 echo '@@funops df'; df -P -- {root} 2>/dev/null | tail -n 1
 echo '@@funops nginx'; (command -v nginx >/dev/null 2>&1 && nginx -v 2>&1) || echo absent
@@ -66,6 +72,7 @@ class LiveFacts:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # node path → sha256/mode/owner/group/type
     units: dict[str, dict[str, str]] = field(default_factory=dict)  # unit → systemctl show properties
     containers: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → inspect fields
+    artifacts: dict[str, dict[str, str]] = field(default_factory=dict)  # current link → release/sha256
     systemd: bool = True
     docker: bool = True
     disk_free_pct: float | None = None
@@ -81,7 +88,7 @@ class LiveFacts:
 
 def build_script(resource_ids: Iterable[str], state_path: str, path: Callable[[str], str]) -> str:
     """The probe for the resources with these ids (`file:/etc/x`, `unit:web.service`, …)."""
-    by_kind: dict[str, set[str]] = {"file": set(), "unit": set(), "container": set()}
+    by_kind: dict[str, set[str]] = {"file": set(), "unit": set(), "container": set(), "artifact": set()}
     for rid in resource_ids:
         kind, name = rid.split(":", 1)
         by_kind[kind].add(name)
@@ -96,6 +103,10 @@ def build_script(resource_ids: Iterable[str], state_path: str, path: Callable[[s
             _CONTAINERS.format(
                 fmt=shlex.quote(_CONTAINER_FORMAT), names=" ".join(shlex.quote(c) for c in containers)
             )
+        )
+    if by_kind["artifact"]:
+        parts.append(
+            _ARTIFACTS.format(links=" ".join(shlex.quote(path(a)) for a in sorted(by_kind["artifact"])))
         )
     state_dir = state_path.rsplit("/", 1)[0]
     lock, key = state_dir + "/lock", state_dir + "/" + KEY_FILE  # beside the state file (apply/lock.py)
@@ -142,6 +153,9 @@ def parse(output: str, path: Callable[[str], str]) -> LiveFacts:
         for line in containers:
             data = json.loads(line)
             facts.containers[data["name"].lstrip("/")] = data
+    for line in sections.get("artifacts", []):
+        link, target, sha = [*line.split("|"), "", ""][:3]
+        facts.artifacts[unmap(link)] = {"release": target.rstrip("/").rsplit("/", 1)[-1], "sha256": sha}
     df = sections.get("df", [])
     if df:
         fields = df[0].split()
