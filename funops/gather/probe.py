@@ -47,8 +47,9 @@ else echo 'nodocker'; fi
 # Artifacts (issue 15): where each `current` link points, and the sha256 its release dir was made from.
 _ARTIFACTS = """\
 echo '@@funops artifacts'
-for a in {links}; do if [ -L "$a" ]; then printf '%s|%s|%s\\n' "$a" "$(readlink -- "$a")" \\
-  "$(head -c 64 -- "$a/.funops-artifact" 2>/dev/null)"; fi; done
+funops_artifact() {{ if [ -L "$1" ]; then printf '%s|%s|%s\\n' "$1" "$(readlink -- "$1")" \\
+  "$(head -c 64 -- "$1/.funops-artifact" 2>/dev/null)"; fi; }}
+{calls}
 """
 _NODE = """\
 echo '@@funops df'; df -P -- {root} 2>/dev/null | tail -n 1
@@ -106,7 +107,11 @@ def build_script(resource_ids: Iterable[str], state_path: str, path: Callable[[s
         )
     if by_kind["artifact"]:
         parts.append(
-            _ARTIFACTS.format(links=" ".join(shlex.quote(path(a)) for a in sorted(by_kind["artifact"])))
+            _ARTIFACTS.format(
+                calls="\n".join(
+                    f"funops_artifact {shlex.quote(path(a))}" for a in sorted(by_kind["artifact"])
+                )
+            )
         )
     state_dir = state_path.rsplit("/", 1)[0]
     lock, key = state_dir + "/lock", state_dir + "/" + KEY_FILE  # beside the state file (apply/lock.py)
