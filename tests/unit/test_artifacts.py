@@ -132,3 +132,20 @@ def test_place_switches_only_a_complete_release_keeps_k_and_reuses_a_kept_dir(tm
 
     assert run(remove_artifact(LINK, path), root).returncode == 0
     assert not (root / "opt/funops/apps/site").exists()
+
+
+def test_a_commit_tree_gives_the_same_artifact_as_the_working_tree(example: Path) -> None:
+    from funops.compile.compiler import compile_project
+    from funops.load.loader import load_project
+
+    subprocess.run(["git", "-C", str(example), "init", "-q"], check=True)
+    subprocess.run(["git", "-C", str(example), "add", "-A"], check=True)
+    subprocess.run(
+        ["git", "-C", str(example), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+        check=True,
+    )
+    link = "artifact:/opt/funops/apps/docs/current"
+    tree = compile_project(load_project(example)).nodes["node2"].resource(link)
+    head = compile_project(load_project(example, revision="HEAD")).nodes["node2"].resource(link)
+    assert tree is not None and head is not None
+    assert tree.desired == head.desired and tree.content == head.content
