@@ -122,8 +122,9 @@ class _Compiler:
                 "name": release.metadata.name if release else None,
                 "version": version,
                 "artifact": artifact.model_dump(exclude_none=True) if artifact else None,
-                # Where the artifact is unpacked (the command and config templates point there).
-                "dir": artifacts.release_dir(app.metadata.name, version) if artifact else None,
+                # Where the artifact is unpacked (the command and config templates point there);
+                # absent without one, so a template using it fails to render instead of saying "None".
+                **({"dir": artifacts.release_dir(app.metadata.name, version)} if artifact else {}),
             },
         }
 
