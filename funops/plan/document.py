@@ -56,10 +56,8 @@ class FileDiffDoc(_Doc):
 
 
 class ChangeDoc(_Doc):
-    id: str = Field(
-        description="stable resource id: file:<path>, unit:<name>, container:<name>, artifact:<current link>"
-    )
-    kind: Literal["file", "unit", "container", "artifact"]
+    id: str = Field(description="stable resource id: file:<path>, unit:<name>, container:<name>")
+    kind: Literal["file", "unit", "container"]
     owner: str = Field(description="app/<name> or ingress/<name>")
     action: Literal["create", "update", "delete"]
     fields: list[FieldChangeDoc]
