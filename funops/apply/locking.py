@@ -47,8 +47,14 @@ class NodeLocks:
             except (lock.LockHeld, TransportError) as exc:
                 return name, exc
 
-        with ThreadPoolExecutor(max_workers=max(1, min(16, len(names) or 1))) as pool:
-            results = list(pool.map(one, names))
+        # The first node (in name order) alone, then the rest in parallel: two applies of the same
+        # nodes meet on that one, so exactly one goes on — taken all in parallel, each could win
+        # some nodes and both would refuse.
+        ordered = sorted(names)
+        results = [one(ordered[0])] if ordered else []
+        if not isinstance(results[0][1] if results else None, lock.LockHeld):
+            with ThreadPoolExecutor(max_workers=max(1, min(16, len(ordered) or 1))) as pool:
+                results += list(pool.map(one, ordered[1:]))
         self.taken = [n for n, e in results if e is None]
         held = [e for _, e in results if isinstance(e, lock.LockHeld)]
         if held:
