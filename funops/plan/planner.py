@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..compile.compiler import DesiredState, Facts, compile_project
 from ..compile.placement import NodeCapacity
@@ -174,10 +175,21 @@ def observed_digest(g: NodeGather) -> str:
     import json
 
     assert g.facts is not None
-    seen = {rid: live_attributes(rid, g.facts) for rid in sorted(g.probed)}
+    seen = {rid: _settled(live_attributes(rid, g.facts)) for rid in sorted(g.probed)}
     body = json.dumps({"resources": seen, "state": g.facts.state}, sort_keys=True, default=str).encode()
     key = g.facts.fingerprint_key  # it covers secret files' hashes: keyed, else guessable from plan JSON
     return hmac.new(key, body, hashlib.sha256).hexdigest() if key else hashlib.sha256(body).hexdigest()
+
+
+# A unit on its way somewhere (its start still running when the plan was made, settled by the time
+# apply re-reads it under the lock) has not been changed by anyone: compare where it is going.
+SETTLING = {"activating": "active", "reloading": "active", "deactivating": "inactive"}
+
+
+def _settled(live: dict[str, Any] | None) -> dict[str, Any] | None:
+    if live and live.get("active") in SETTLING:
+        return {**live, "active": SETTLING[live["active"]]}
+    return live
 
 
 def _interrupted(g: NodeGather) -> list[str]:

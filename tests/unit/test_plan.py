@@ -103,3 +103,19 @@ def test_plan_exit_code_is_1_and_nothing_is_touched_on_bad_input(example: Path) 
 def test_plan_of_an_unknown_node_is_an_error(example: Path) -> None:
     done = funops("plan", "-C", str(example), "--node", "nope")
     assert done.returncode == 1 and "unknown node(s): nope" in done.stderr
+
+
+def test_a_unit_settling_between_plan_and_lock_is_not_a_change() -> None:
+    """apply re-reads its nodes under the lock: a unit that was still starting when the plan was
+    made and is running now was changed by nobody (a killed apply's restart finishing, say)."""
+    from funops.gather.gatherer import NodeGather
+    from funops.gather.probe import LiveFacts
+    from funops.plan.planner import observed_digest
+
+    def seen(active: str) -> str:
+        unit = {"LoadState": "loaded", "UnitFileState": "enabled", "ActiveState": active}
+        facts = LiveFacts(units={"web.service": unit}, state={"version": 1})
+        return observed_digest(NodeGather(node="n", facts=facts, probed={"unit:web.service"}))
+
+    assert seen("activating") == seen("active") and seen("deactivating") == seen("inactive")
+    assert seen("failed") != seen("active") and seen("inactive") != seen("active")
