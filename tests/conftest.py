@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE_PARTS = ["funops.yaml", "inventory", "manifests", "templates", "certs", "secrets"]
+EXAMPLE_PARTS = ["funops.yaml", "inventory", "manifests", "templates", "certs", "secrets", "artifacts"]
 
 
 def copy_example(dest: Path) -> Path:

@@ -31,6 +31,7 @@ from ..release.recorder import NodeReleases, now
 from ..state.node_state import AppRecord, ManagedResource, NodeState, secrecy_record, state_path
 from ..transports import Transport, TransportError
 from . import tasks as t
+from .artifact_tasks import place_artifact, remove_artifact
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -153,9 +154,13 @@ class NodeRun:
         state.owed = sorted(set(state.owed) | set(handlers))
         changes = [self._record(state)]
         self._recorded = state.model_copy(deep=True)
+        # Artifacts first: a failed or corrupt download stops the node before anything changed.
+        changes += [place_artifact(by_id[c.id], path) for c in writes if c.kind == "artifact"]
         # Deletions: what runs first (containers, units), then the files they used.
         kept_images = state.images()  # a kept release may still need a removed container's image
-        for change in sorted(deletes, key=lambda c: {"container": 0, "unit": 1}.get(c.kind, 2)):
+        for change in sorted(
+            deletes, key=lambda c: {"container": 0, "unit": 1, "artifact": 3}.get(c.kind, 2)
+        ):
             changes.append(self._delete(change, kept_images))
         # Users of `createUser` apps come before the files they may own (idempotent: `id -u` first).
         changes += [
@@ -266,7 +271,7 @@ class NodeRun:
         } | {
             r.run_spec["image"]
             for r in self.desired.resources
-            if r.run_spec and r.owner.split("/", 1)[-1] in self.cleanup_images
+            if r.kind == "container" and r.run_spec and r.owner.split("/", 1)[-1] in self.cleanup_images
         }
         repositories = {image_repository(image) for image in images if "@" not in image}
         if repositories:
@@ -280,6 +285,8 @@ class NodeRun:
             return t.remove_container(name, remove_image=app in self.cleanup_images, keep_images=kept_images)
         if change.kind == "unit":
             return t.stop_unit(name)
+        if change.kind == "artifact":
+            return remove_artifact(name, self.transport.path)
         return t.remove_file(name, self.state_dir, self.transport.path)
 
     def _health_checks(self, pending: list[Change], handlers: list[str]) -> list[tuple[t.Task, str]]:

@@ -17,8 +17,9 @@ import jinja2
 from ..errors import InputError, Problem
 from ..load.project import Project
 from ..model.inventory import Node
-from ..model.manifests import Application, Ingress, SecretRef
+from ..model.manifests import Application, Artifact, Ingress, SecretRef
 from ..model.text import bad_char, shown, single_line_problem
+from . import artifacts
 from . import resources as r
 from .hardening import container_security, unit_directives
 from .placement import NodeCapacity, place
@@ -69,6 +70,7 @@ class _Compiler:
         self.facts = facts
         self.renderer = Renderer(project.source)
         self.problems: list[Problem] = []
+        self._artifacts: dict[tuple[str, str], r.Resource | None] = {}
         self.state = DesiredState(
             nodes={name: r.NodeDesired(node) for name, node in sorted(project.nodes.items())},
             placements={},
@@ -107,6 +109,7 @@ class _Compiler:
 
     def _context(self, app: Application, node: Node, version: str) -> dict[str, Any]:
         release = self.project.release_for(app.metadata.name)
+        artifact = self._artifact(app)
         return {
             "project": {"name": self.project.settings.project},
             "node": _node_context(node),
@@ -118,9 +121,44 @@ class _Compiler:
             "release": {
                 "name": release.metadata.name if release else None,
                 "version": version,
-                "artifact": release.spec.artifact if release else None,
+                "artifact": artifact.model_dump(exclude_none=True) if artifact else None,
+                # Where the artifact is unpacked (the command and config templates point there);
+                # absent without one, so a template using it fails to render instead of saying "None".
+                **({"dir": artifacts.release_dir(app.metadata.name, version)} if artifact else {}),
             },
         }
+
+    def _artifact(self, app: Application) -> Artifact | None:
+        release = self.project.release_for(app.metadata.name)
+        return (release.spec.artifact if release else None) or app.spec.artifact
+
+    def _artifact_resource(self, app: Application, version: str, restart: str) -> r.Resource | None:
+        """The app's artifact at `version` (built once per version: every node gets the same)."""
+        artifact, name = self._artifact(app), app.metadata.name
+        if artifact is None:
+            return None
+        if (name, version) in self._artifacts:
+            return self._artifacts[(name, version)]
+        release = self.project.release_for(name)
+        from_release = release is not None and release.spec.artifact is not None
+        where = self.project.origin(
+            *(("Release", release.metadata.name) if release and from_release else ("Application", name))
+        )
+        res, error = None, None
+        if app.spec.type != "systemd":
+            error = f"not valid for a {app.spec.type} app"
+        else:
+            keep = self.project.settings.keep_releases
+            res, error = artifacts.resource(name, version, artifact, self.project.source, keep, restart)
+        if error is not None:
+            field = (
+                ("spec", "artifact")
+                if res is None and app.spec.type != "systemd"
+                else ("spec", "artifact", "path")
+            )
+            self.problems.append(where.problem(field, error))
+        self._artifacts[(name, version)] = res
+        return res
 
     def _app_on_node(self, app: Application, node: Node, version: str) -> None:
         desired = self.state.nodes[node.name]
@@ -131,6 +169,9 @@ class _Compiler:
         is_container = app.spec.type == "container"
         unit = app_unit(name)
         restart = r.restart_container(name) if is_container else r.restart_unit(unit)
+        artifact = self._artifact_resource(app, version, restart)
+        if artifact is not None:
+            desired.resources.append(artifact)
 
         for i, cfg in enumerate(app.spec.config_files):
             path = ("spec", "configFiles", i)

@@ -11,9 +11,11 @@ from ..model.inventory import Node
 from ..model.strategy import HealthCheck
 from .render import TemplateOrigin
 
-Kind = Literal["file", "unit", "container"]
+Kind = Literal["file", "unit", "container", "artifact"]
 
-# Apply order within a node (DESIGN §2): files → unit files → units → containers → nginx sites.
+# Apply order within a node (DESIGN §2): artifacts → files → unit files → units → containers → nginx
+# sites. An artifact comes first: a failed download leaves everything else as it was.
+ORDER_ARTIFACT = 5
 ORDER_FILE, ORDER_UNIT_FILE, ORDER_UNIT, ORDER_CONTAINER, ORDER_NGINX = 10, 20, 30, 40, 50
 
 # Handlers a change owes; run once per node after the tasks, in this order.

@@ -81,6 +81,9 @@ def live_attributes(resource_id: str, facts: LiveFacts) -> dict[str, Any] | None
             "specHash": (info.get("labels") or {}).get("funops.spec-hash"),
             "status": info.get("status"),
         }
+    if kind == "artifact":
+        info = facts.artifacts.get(name)
+        return None if info is None else {"release": info["release"], "sha256": info["sha256"]}
     raise ValueError(f"unknown resource kind in {resource_id!r}")
 
 

@@ -267,7 +267,9 @@ def _item(
 
 
 def _what(kind: str) -> str:
-    return {"file": "a file", "unit": "a unit", "container": "a container"}.get(kind, kind)
+    return {"file": "a file", "unit": "a unit", "container": "a container", "artifact": "an artifact"}.get(
+        kind, kind
+    )
 
 
 def _show(field_name: str, value: Any) -> Any:

@@ -43,10 +43,11 @@ class AckDoc(_Doc):
 
 class DriftItemDoc(_Doc):
     id: str = Field(
-        description="resource id (file:<path>, unit:<name>, container:<name>), handler:<handler> for an "
+        description="resource id (file:<path>, unit:<name>, container:<name>, artifact:<link>), "
+        "handler:<handler> for an "
         "owed handler, nginx:config for a failing `nginx -t`"
     )
-    kind: Literal["file", "unit", "container", "handler", "nginx"]
+    kind: Literal["file", "unit", "container", "artifact", "handler", "nginx"]
     owner: str | None = Field(description="app/<name> or ingress/<name>; null when funops does not know it")
     drift_class: DriftClass = Field(alias="class")
     summary: str = Field(description="one line for people")
@@ -68,7 +69,7 @@ class DriftItemDoc(_Doc):
 
 class PendingDoc(_Doc):
     id: str
-    kind: Literal["file", "unit", "container"]
+    kind: Literal["file", "unit", "container", "artifact"]
     owner: str
     action: Literal["create", "update", "delete"]
     fields: list[FieldChangeDoc] = Field(description="old: live (= last applied), new: desired")

@@ -44,6 +44,13 @@ if command -v docker >/dev/null 2>&1 && docker version -f '{{{{.Server.Version}}
   docker inspect --type container --format {fmt} -- {names} 2>/dev/null
 else echo 'nodocker'; fi
 """
+# Artifacts (issue 15): where each `current` link points, and the sha256 its release dir was made from.
+_ARTIFACTS = """\
+echo '@@funops artifacts'
+funops_artifact() {{ if [ -L "$1" ]; then printf '%s|%s|%s\\n' "$1" "$(readlink -- "$1")" \\
+  "$(head -c 64 -- "$1/.funops-artifact" 2>/dev/null)"; fi; }}
+{calls}
+"""
 _NODE = """\
 echo '@@funops df'; df -P -- {root} 2>/dev/null | tail -n 1
 echo '@@funops nginx'; (command -v nginx >/dev/null 2>&1 && nginx -v 2>&1) || echo absent
@@ -66,6 +73,7 @@ class LiveFacts:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)  # node path → sha256/mode/owner/group/type
     units: dict[str, dict[str, str]] = field(default_factory=dict)  # unit → systemctl show properties
     containers: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → inspect fields
+    artifacts: dict[str, dict[str, str]] = field(default_factory=dict)  # current link → release/sha256
     systemd: bool = True
     docker: bool = True
     disk_free_pct: float | None = None
@@ -81,7 +89,7 @@ class LiveFacts:
 
 def build_script(resource_ids: Iterable[str], state_path: str, path: Callable[[str], str]) -> str:
     """The probe for the resources with these ids (`file:/etc/x`, `unit:web.service`, …)."""
-    by_kind: dict[str, set[str]] = {"file": set(), "unit": set(), "container": set()}
+    by_kind: dict[str, set[str]] = {"file": set(), "unit": set(), "container": set(), "artifact": set()}
     for rid in resource_ids:
         kind, name = rid.split(":", 1)
         by_kind[kind].add(name)
@@ -95,6 +103,14 @@ def build_script(resource_ids: Iterable[str], state_path: str, path: Callable[[s
         parts.append(
             _CONTAINERS.format(
                 fmt=shlex.quote(_CONTAINER_FORMAT), names=" ".join(shlex.quote(c) for c in containers)
+            )
+        )
+    if by_kind["artifact"]:
+        parts.append(
+            _ARTIFACTS.format(
+                calls="\n".join(
+                    f"funops_artifact {shlex.quote(path(a))}" for a in sorted(by_kind["artifact"])
+                )
             )
         )
     state_dir = state_path.rsplit("/", 1)[0]
@@ -142,6 +158,9 @@ def parse(output: str, path: Callable[[str], str]) -> LiveFacts:
         for line in containers:
             data = json.loads(line)
             facts.containers[data["name"].lstrip("/")] = data
+    for line in sections.get("artifacts", []):
+        link, target, sha = [*line.split("|"), "", ""][:3]
+        facts.artifacts[unmap(link)] = {"release": target.rstrip("/").rsplit("/", 1)[-1], "sha256": sha}
     df = sections.get("df", [])
     if df:
         fields = df[0].split()

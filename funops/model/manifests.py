@@ -42,6 +42,26 @@ ImageRef = Annotated[
 ]
 
 
+class Artifact(Strict):
+    """What a systemd app runs (issue 15): fetched on the node from `url` and checked against
+    `sha256`, or a file or directory of the repo (`path`) uploaded by funops. A `.tar`, `.tar.gz` or
+    `.tgz` download is unpacked; any other file is placed as is, under its own name."""
+
+    url: Annotated[str, Field(pattern=pattern(r"^https?://[^\s'\"\\]+$", "an http(s) URL"))] | None = None
+    sha256: Annotated[str, Field(pattern=pattern(r"^[0-9a-f]{64}$", "64 lowercase hex digits"))] | None = None
+    path: RepoPath | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Artifact:
+        if (self.url is None) == (self.path is None):
+            raise ValueError("an artifact needs exactly one of url or path")
+        if self.url is not None and self.sha256 is None:
+            raise FieldError(("sha256",), "an artifact url needs its sha256 (checked on the node)")
+        if self.path is not None and self.sha256 is not None:
+            raise FieldError(("sha256",), "a path artifact's sha256 is computed from the repo: drop it")
+        return self
+
+
 class ConfigFile(Strict):
     """A file the app needs: inline content, or a file of the repo; rendered with jinja2."""
 
@@ -113,6 +133,7 @@ class ApplicationSpec(Strict):
     # systemd
     command: str | None = None
     working_directory: AbsolutePath | None = None
+    artifact: Artifact | None = None  # a Release's artifact wins
     create_user: bool = False  # create `user` on the node (a system user without login)
     hardening_overrides: dict[HardeningDirective, DirectiveValue | bool | None] = {}  # null drops one
     # container
@@ -174,9 +195,9 @@ class ApplicationSpec(Strict):
     def _fields_of_type(self) -> ApplicationSpec:
         wrong = {
             "systemd": ["image", "volumes", "backends", "pids_limit", "read_only_rootfs"],
-            "container": ["command", "backends", "create_user", "hardening_overrides"],
+            "container": ["command", "backends", "create_user", "hardening_overrides", "artifact"],
             "proxy": ["command", "image", "volumes", "selector", "replicas", "config_files", "env", "user",
-                      "hardening", "cap_add", "create_user", "hardening_overrides"],
+                      "hardening", "cap_add", "create_user", "hardening_overrides", "artifact"],
         }[self.type]  # fmt: skip
         present = [f for f in wrong if f in self.model_fields_set]
         if present:
@@ -297,7 +318,7 @@ class ReleaseSpec(Strict):
     version: Version | None = None
     versions: list[CanaryVersion] = []
     image: ImageRef | None = None  # the image repository, when it is not the app's
-    artifact: str | None = None  # for systemd apps: what the command runs (exposed to templates)
+    artifact: Artifact | None = None  # for systemd apps: what the command runs (see Artifact)
     strategy: UpdateStrategy | None = None
 
     @model_validator(mode="after")

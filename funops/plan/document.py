@@ -56,8 +56,10 @@ class FileDiffDoc(_Doc):
 
 
 class ChangeDoc(_Doc):
-    id: str = Field(description="stable resource id: file:<path>, unit:<name>, container:<name>")
-    kind: Literal["file", "unit", "container"]
+    id: str = Field(
+        description="stable resource id: file:<path>, unit:<name>, container:<name>, artifact:<current link>"
+    )
+    kind: Literal["file", "unit", "container", "artifact"]
     owner: str = Field(description="app/<name> or ingress/<name>")
     action: Literal["create", "update", "delete"]
     fields: list[FieldChangeDoc]

@@ -26,7 +26,7 @@ def change_summary(change: ChangeDoc) -> str:
         shown = [
             short(f.new) if f.field == "sha256" else f"{f.field}={short(f.new)}"
             for f in change.fields
-            if f.field in ("sha256", "image", "mode", "enabled", "active")
+            if f.field in ("release", "sha256", "image", "mode", "enabled", "active")
         ]
         return " ".join(shown)
     return ", ".join(_field_change(f.field, f.old, f.new) for f in change.fields)

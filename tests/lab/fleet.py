@@ -98,9 +98,10 @@ def kill(proc: subprocess.Popen[str]) -> None:
 
 RESET = """\
 systemctl disable --now web.service 2>/dev/null; rm -f /etc/systemd/system/web.service
+systemctl disable --now docs.service 2>/dev/null; rm -f /etc/systemd/system/docs.service
 systemctl daemon-reload
 docker rm -f api >/dev/null 2>&1
-rm -rf /etc/funops /srv/web /var/lib/funops /etc/nginx/conf.d/funops-*.conf
+rm -rf /etc/funops /srv/web /opt/funops /var/lib/funops /etc/nginx/conf.d/funops-*.conf
 systemctl reload nginx 2>/dev/null || true
 """
 

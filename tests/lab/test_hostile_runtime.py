@@ -135,7 +135,7 @@ def secret_digests(repo: Path) -> set[str]:
                 if res.name.endswith(".env"):
                     env_sha = digest
         for res in desired.resources:
-            if res.run_spec is not None and env_sha:
+            if res.kind == "container" and res.run_spec is not None and env_sha:  # artifacts have one too
                 spec = copy.deepcopy(res.run_spec)
                 spec["labels"].pop("funops.spec-hash", None)
                 old = hashlib.sha256(json.dumps({"spec": spec, "env": env_sha}, sort_keys=True).encode())

@@ -14,11 +14,13 @@ import json
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from funops.apply import tasks as t
+from funops.apply.artifact_tasks import place_artifact, remove_artifact
 from funops.compile.compiler import DesiredState, compile_project
 from funops.gather.probe import build_script
 from funops.load.loader import load_project
@@ -232,6 +234,16 @@ def test_task_bundles_pass_shellcheck(variant: Path, tmp_path: Path) -> None:
                 ]
             elif res.kind == "unit":
                 tasks += [t.start_unit(res.name, restart=True), t.stop_unit(res.name)]
+            elif res.kind == "artifact":  # uploaded, restored from a record (no upload), fetched by url
+                fetched = replace(
+                    res, content=None, run_spec={**(res.run_spec or {}), "url": "http://h/a.tgz"}
+                )
+                tasks += [
+                    place_artifact(res, path),
+                    place_artifact(replace(res, content=None), path),
+                    place_artifact(fetched, path),
+                    remove_artifact(res.name, path),
+                ]
             else:
                 tasks += [
                     t.run_container(res, path),
