@@ -10,13 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..model.strategy import HealthCheck
 from ..plan.planner import Plan
+from ..tasks import model as m
+from ..tasks.shell import run_bundle
 from ..transports import Transport, TransportError
-from . import tasks as t
 from .drain import touched_apps
 from .executor import Emit
 
 
-def checks(plan: Plan, node: str) -> list[t.Task]:
+def checks(plan: Plan, node: str) -> list[m.Task]:
     """One probe round for the apps the rollout touched on `node`: a few tries, no hold."""
     tasks = []
     for name in sorted(touched_apps(plan, node)):
@@ -26,7 +27,7 @@ def checks(plan: Plan, node: str) -> list[t.Task]:
         check = app.health or HealthCheck()
         once = check.model_copy(update={"retries": min(3, check.retries)})
         tasks.append(
-            t.health_check(
+            m.CheckHealth(
                 name,
                 once,
                 host=app.bind,
@@ -57,10 +58,9 @@ def bake(
 
     def probe(node: str) -> tuple[str, str | None]:
         try:
-            result = connect(node).run(t.BUNDLE_RUNNER, stdin=t.bundle(rounds[node]).encode())
+            results, _ = run_bundle(connect(node), rounds[node])
         except TransportError as exc:
             return node, str(exc)
-        results = t.parse_bundle(result.text())
         bad = next((r for r in results if r.exit_code != 0), None)
         if bad is not None:
             return (

@@ -20,21 +20,23 @@ their batch has made them healthy.
 from __future__ import annotations
 
 import contextlib
-import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..compile.compiler import Facts, compile_project
-from ..compile.resources import NGINX_RELOAD, Resource, app_of_handler
+from ..compile.resources import NGINX_RELOAD, Resource
+from ..diff.differ import Change, live_attributes
+from ..kinds import app_of_handler, kind_of
+from ..kinds.base import NodeWork
 from ..plan.planner import Plan, live_facts
 from ..state.node_state import NodeState
+from ..tasks import model as m
+from ..tasks.shell import run_bundle
 from ..transports import Transport, TransportError
-from . import tasks as t
 from .executor import Emit
 
 Pair = tuple[str, str]  # (app, node)
-q = shlex.quote
 
 
 def touched_apps(plan: Plan, node: str) -> set[str]:
@@ -42,7 +44,7 @@ def touched_apps(plan: Plan, node: str) -> set[str]:
     diff = plan.diffs.get(node)
     if diff is None:
         return set()
-    apps = {c.owner.split("/", 1)[1] for c in diff.pending if c.owner.startswith("app/")}
+    apps = {app for c in diff.pending if (app := c.owner.app)}
     return apps | {app for h in diff.handlers() if (app := app_of_handler(h))}
 
 
@@ -63,7 +65,7 @@ class Drainer:
         for app, nodes in desired.placements.items():
             for node in nodes:
                 g = self.plan.gathered.get(node)
-                if g and g.facts is not None and app not in NodeState.from_facts(g.facts.state).apps:
+                if g and g.facts is not None and app not in g.facts.node_state.apps:
                     self.down.add((app, node))
 
     # ---- the rollout's hooks ----------------------------------------------------------------
@@ -110,17 +112,15 @@ class Drainer:
             return
         for node, written in sorted(self._written.items()):
             nd = self.plan.desired.nodes.get(node)
-            sites = [r for name in sorted(written) if nd and (r := nd.resource(f"file:{name}"))]
+            sites = [r for r in (nd.resources if nd else []) if r.name in written and r.routes]
             if not sites:
                 continue
             with contextlib.suppress(TransportError):
                 transport = self.connect(node)
                 state_dir = self.plan.project.settings.state_dir
-                tasks = [t.write_file(r, state_dir, transport.path) for r in sites]
-                tasks += [t.nginx_test(), t.nginx_reload()]
-                results = t.parse_bundle(
-                    transport.run(t.BUNDLE_RUNNER, stdin=t.bundle(tasks).encode()).text()
-                )
+                group = kind_of(sites[0].id).gated(_sites_work(sites, state_dir))
+                tasks = group.tasks if group else []
+                results, _ = run_bundle(transport, tasks)
                 ok = len(results) == len(tasks) and all(r.exit_code == 0 for r in results)
                 self.emit({"event": "drain", "node": node, "ok": ok, "what": "as the plan renders"})
 
@@ -133,11 +133,7 @@ class Drainer:
         return {
             name: sites
             for name, nd in desired.nodes.items()
-            if (
-                sites := [
-                    r for r in nd.resources if r.kind == "file" and NGINX_RELOAD in r.handlers and r.routes
-                ]
-            )
+            if (sites := [r for r in nd.resources if NGINX_RELOAD in r.handlers and r.routes])
         }
 
     def _reachable(self, node: str) -> bool:
@@ -159,12 +155,11 @@ class Drainer:
                 continue
             try:
                 transport = self.connect(node)
-                tasks = _swap_tasks(todo, transport)
-                result = transport.run(t.BUNDLE_RUNNER, stdin=t.bundle(tasks).encode())
+                tasks = _swap_tasks(todo)
+                results, result = run_bundle(transport, tasks)
             except TransportError as exc:
                 self.emit({"event": "drain", "node": node, "ok": False, "what": why, "error": str(exc)})
                 continue
-            results = t.parse_bundle(result.text())
             ok = len(results) == len(tasks) and all(r.exit_code == 0 for r in results)
             error = "" if ok else (results[-1].output if results else result.stderr.decode(errors="replace"))
             self.emit({"event": "drain", "node": node, "ok": ok, "what": why}
@@ -179,7 +174,7 @@ class Drainer:
         g = self.plan.gathered.get(node)
         if g is None:
             return None
-        return ((g.facts.files.get(res.name) or {}) if g.facts else {}).get("sha256")
+        return ((live_attributes(res.id, g.facts) or {}) if g.facts else {}).get("sha256")
 
     def _wait(self, pairs: set[Pair]) -> None:
         """Until no connection is established to the drained instances (their in-flight requests
@@ -200,7 +195,7 @@ class Drainer:
                 continue
             started = time.monotonic()
             with contextlib.suppress(TransportError):
-                self.connect(node).run(_wait_script(ports, timeout), timeout=timeout + 30)
+                run_bundle(self.connect(node), [m.AwaitIdle(tuple(ports), timeout)], timeout=timeout + 30)
             self.emit({"event": "drained", "node": node, "ports": ports,
                        "seconds": round(time.monotonic() - started, 3)})  # fmt: skip
 
@@ -209,42 +204,15 @@ def _names(pairs: set[Pair]) -> str:
     return ", ".join(f"{app}@{node}" for app, node in sorted(pairs))
 
 
-def _swap_tasks(sites: list[Resource], transport: Transport) -> list[t.Task]:
+def _swap_tasks(sites: list[Resource]) -> list[m.Task]:
     """Write every site (the old one kept aside), `nginx -t`; a failed test puts the old ones back
-    and fails, else nginx reloads. Files beside the site do not end in .conf: nginx ignores them."""
-    paths = [transport.path(r.name) for r in sites]
-    tasks = [
-        t.Task(
-            f"drain-write {r.id}",
-            f"""set -e
-p={q(p)}
-rm -f -- "$p.funops-drain"
-[ -f "$p" ] || exit 0  # only a site nginx serves already: a first deploy writes it in its batch
-cp -p -- "$p" "$p.funops-drain"
-cat > "$p.funops-new"
-chmod {q(r.desired["mode"])} "$p.funops-new"
-mv -f -- "$p.funops-new" "$p"
-""",
-            r.content,
-        )
-        for r, p in zip(sites, paths, strict=True)
-    ]
-    undo = " ".join(f'b={q(p + ".funops-drain")}; [ -f "$b" ] && mv -f -- "$b" {q(p)};' for p in paths)
-    keep = " ".join(f"rm -f -- {q(p + '.funops-drain')};" for p in paths)
-    tasks.append(
-        t.Task("nginx -t", f'if ! out=$(nginx -t -q 2>&1); then {undo} echo "$out"; exit 1; fi; {keep}')
-    )
-    return [*tasks, t.nginx_reload()]
+    and fails, else nginx reloads."""
+    tasks: list[m.Task] = [m.DrainWrite(r.name, r.desired["mode"], r.content or b"", r.id) for r in sites]
+    return [*tasks, m.DrainTest(tuple(r.name for r in sites)), m.NginxReload()]
 
 
-def _wait_script(ports: list[int], timeout: float) -> str:
-    """Poll `ss` for established connections whose local port is one of `ports`."""
-    filt = " or ".join(f"sport = :{p}" for p in sorted(set(ports)))
-    return f"""command -v ss >/dev/null 2>&1 || {{ sleep {timeout:g}; exit 0; }}
-sleep 0.2
-end=$(( $(date +%s) + {int(timeout + 0.999)} ))
-while [ "$(date +%s)" -lt "$end" ]; do
-  [ -z "$(ss -Htn state established {q(f"( {filt} )")} 2>/dev/null)" ] && exit 0
-  sleep 0.1
-done
-"""
+def _sites_work(sites: list[Resource], state_dir: str) -> NodeWork:
+    """The sites as pending writes: their kind's gated group writes them, tests and reloads."""
+    writes = [(Change(id=r.id, kind=r.kind, owner=r.owner, action="update"), r) for r in sites]
+    return NodeWork(desired={r.id: r for r in sites}, writes=writes, deletes=[], handlers=[NGINX_RELOAD],
+                    state=NodeState(), state_dir=state_dir)  # fmt: skip

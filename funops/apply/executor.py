@@ -14,24 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..compile.resources import (
-    DAEMON_RELOAD,
-    NGINX_RELOAD,
-    RESTART_CONTAINER,
-    RESTART_UNIT,
-    NodeDesired,
-    Resource,
-    app_of_handler,
-)
-from ..compile.versions import image_repository
-from ..diff.differ import Change, NodeDiff
+from ..compile.resources import NodeDesired
+from ..diff.differ import NodeDiff
+from ..errors import FunopsError
 from ..gather.probe import LiveFacts
+from ..kinds.base import GatedGroup
 from ..model.strategy import UpdateStrategy
 from ..release.recorder import NodeReleases, now
 from ..state.node_state import AppRecord, ManagedResource, NodeState, secrecy_record, state_path
+from ..tasks import model as m
+from ..tasks.shell import run_bundle
 from ..transports import Transport, TransportError
-from . import tasks as t
-from .artifact_tasks import place_artifact, remove_artifact
+from .taskplan import plan_node
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -57,7 +51,7 @@ class NodeOutcome:
         return self.status in ("failed", "unreachable")
 
 
-class TaskFailed(Exception):
+class TaskFailed(FunopsError):
     def __init__(self, message: str, ran: int) -> None:
         super().__init__(message)
         self.ran = ran  # how many tasks of the bundle ran, the failed one included
@@ -97,13 +91,12 @@ class NodeRun:
 
     # ---------------------------------------------------------------------------------------
 
-    def _run(self, tasks: list[t.Task], health: dict[int, str] | None = None) -> None:
+    def _run(self, tasks: list[m.Task], health: dict[int, str] | None = None) -> None:
         """Run `tasks` in one round trip (a bundle); an event per task; TaskFailed at the first
         failure, carrying how many tasks ran. `health`: task index → app, for `healthy` events."""
         if not tasks:
             return
-        result = self.transport.run(t.BUNDLE_RUNNER, stdin=t.bundle(tasks).encode())
-        results = t.parse_bundle(result.text())
+        results, result = run_bundle(self.transport, tasks)
         for r in results:
             task, ok = tasks[r.index], r.exit_code == 0
             output = r.output[-2000:]
@@ -137,73 +130,25 @@ class NodeRun:
             self._run([self._record(state)])
 
     def _converge(self) -> None:
-        path = self.transport.path
-        state = NodeState.from_facts(self.facts.state)
+        state = self.facts.node_state.model_copy(deep=True)
         state.settle_interrupted()  # this run holds the node's lock: anything unfinished is dead
         keep = self.releases.keep
         for rec in self.releases.records:
             state.record(rec.model_copy(update={"status": "running"}), keep)
-        handlers = self.diff.handlers()
-        pending = self.diff.pending
-        by_id = {r.id: r for r in self.desired.resources}
-        deletes = [c for c in pending if c.action == "delete"]
-        writes = [c for c in pending if c.action != "delete"]
-        nginx_files = [by_id[c.id] for c in writes if c.kind == "file" and NGINX_RELOAD in c.handlers]
+        planned = plan_node(
+            self.desired, self.diff, state, state_dir=self.state_dir,
+            strategies=self.strategies, cleanup_images=self.cleanup_images, records=self.releases.records,
+        )  # fmt: skip
 
         # Round trip 1 — the changes. What the changes owe is recorded first.
-        state.owed = sorted(set(state.owed) | set(handlers))
-        changes = [self._record(state)]
+        state.owed = sorted(set(state.owed) | set(self.diff.handlers()))
+        changes = [self._record(state), *planned.changes]
         self._recorded = state.model_copy(deep=True)
-        # Artifacts first: a failed or corrupt download stops the node before anything changed.
-        changes += [place_artifact(by_id[c.id], path) for c in writes if c.kind == "artifact"]
-        # Deletions: what runs first (containers, units), then the files they used.
-        kept_images = state.images()  # a kept release may still need a removed container's image
-        for change in sorted(
-            deletes, key=lambda c: {"container": 0, "unit": 1, "artifact": 3}.get(c.kind, 2)
-        ):
-            changes.append(self._delete(change, kept_images))
-        # Users of `createUser` apps come before the files they may own (idempotent: `id -u` first).
-        changes += [
-            t.ensure_user(u) for u in sorted({a.create_user for a in self.desired.apps.values()} - {None})
-        ]
-        changes += [
-            t.write_file(by_id[c.id], self.state_dir, path)
-            for c in writes
-            if c.kind == "file" and by_id[c.id] not in nginx_files
-        ]
-        if DAEMON_RELOAD in handlers or any(c.kind == "unit" for c in deletes):
-            changes.append(t.daemon_reload())
-        restart_units = {h[len(RESTART_UNIT) :] for h in handlers if h.startswith(RESTART_UNIT)}
-        start_units = {c.id.split(":", 1)[1] for c in writes if c.kind == "unit"}
-        changes += [
-            t.start_unit(unit, restart=unit in restart_units)
-            for unit in sorted(restart_units | start_units)
-            if f"unit:{unit}" in by_id
-        ]
-        recreated = set()
-        for change in (c for c in writes if c.kind == "container"):
-            res = by_id[change.id]
-            if {f.field for f in change.fields} == {"status"}:
-                changes.append(t.start_container(res.name))
-            else:
-                changes.append(t.run_container(res, path))
-                recreated.add(res.name)
-        for handler in handlers:
-            name = handler[len(RESTART_CONTAINER) :]
-            if (
-                handler.startswith(RESTART_CONTAINER)
-                and name not in recreated
-                and f"container:{name}" in by_id
-            ):
-                changes.append(t.run_container(by_id[f"container:{name}"], path))  # re-reads its env file
         self._run(changes)
 
-        # Round trip 2 — health gate, then nginx (tested before the reload), then the record.
-        checks = self._health_checks(pending, handlers)
-        nginx = [t.write_file(res, self.state_dir, path) for res in nginx_files]
-        if nginx_files or NGINX_RELOAD in handlers:
-            nginx += [t.nginx_test(), t.nginx_reload()]
-        deleted = {c.id for c in deletes}
+        # Round trip 2 — health gate, then the gated groups (nginx: tested before the reload), then
+        # housekeeping and the record.
+        deleted = {c.id for c in self.diff.pending if c.action == "delete"}
         state.managed = {k: v for k, v in state.managed.items() if k not in deleted}
         for res in self.desired.resources:
             state.managed[res.id] = ManagedResource(
@@ -225,88 +170,45 @@ class NodeRun:
             state.record(rec.model_copy(update={"status": "succeeded", "finished": now()}), keep)
         for undone in self.releases.rolls_back:
             state.set_status(undone, "rolled_back")
-        tasks = [task for task, _ in checks] + nginx + self._housekeeping(state) + [self._record(state)]
+        checks = [task for task, _ in planned.checks]
+        gated = [task for group in planned.gated for task in group.tasks]
+        tasks = [*checks, *gated, *planned.housekeeping(state), self._record(state)]
         try:
-            self._run(tasks, health={i: app for i, (_, app) in enumerate(checks)})
+            self._run(tasks, health={i: app for i, (_, app) in enumerate(planned.checks)})
         except TaskFailed as exc:
-            reloaded = len(nginx) > len(nginx_files) and exc.ran > len(checks) + len(nginx)
-            if reloaded:  # a later task failed: nginx runs the new files, so they stay and are recorded
-                self._record_live(nginx_files)
-                raise
-            # Files of the nginx step that were (or may have been) written go back to their old
-            # version; nginx was not reloaded, so it keeps serving the old config.
-            written = [res.name for i, res in enumerate(nginx_files) if len(checks) + i < exc.ran]
-            if written:
-                self._run([t.restore_file(name, self.state_dir, path) for name in reversed(written)])
+            self._settle_gated(planned.gated, len(checks), exc.ran)
             raise
 
-    def _record_live(self, nginx_files: list[Resource]) -> None:
-        """What the failure record says is live: the nginx files a successful reload activated."""
-        if self._recorded is not None:
-            for res in nginx_files:
+    def _settle_gated(self, groups: list[GatedGroup], start: int, ran: int) -> None:
+        """After a failure in the second round trip: a group that finished is live (its files stay
+        and are recorded); what a group that stopped midway wrote goes back to its old version — nginx
+        was not reloaded, so it keeps serving the old config."""
+        finished, undo = [], []
+        for group in groups:
+            end = start + len(group.tasks)
+            if ran > end:
+                finished.append(group)
+            else:
+                undo += [task for i, task in enumerate(group.undo) if start + i < ran]
+            start = end
+        if finished:
+            self._record_live(finished)
+        if undo:
+            self._run(list(reversed(undo)))
+
+    def _record_live(self, groups: list[GatedGroup]) -> None:
+        """What the failure record says is live: what a finished group activated."""
+        if self._recorded is None:
+            return
+        for group in groups:
+            for res in group.resources:
                 self._recorded.managed[res.id] = ManagedResource(
                     owner=res.owner, kind=res.kind, applied=dict(res.desired)
                 )
-            self._recorded.owed = [h for h in self._recorded.owed if h != NGINX_RELOAD]
-            if not self.releases.records:  # else _record_failure writes it, with the releases
-                with contextlib.suppress(TaskFailed, TransportError):
-                    self._run([self._record(self._recorded)])
+            self._recorded.owed = [h for h in self._recorded.owed if h != group.handler]
+        if not self.releases.records:  # else _record_failure writes it, with the releases
+            with contextlib.suppress(TaskFailed, TransportError):
+                self._run([self._record(self._recorded)])
 
-    def _housekeeping(self, state: NodeState) -> list[t.Task]:
-        """Keep what the kept releases need to be restored, and only that: file contents in the
-        artifact store, and (for apps that clean their images up) the images."""
-        files = [
-            (spec.desired["sha256"], spec.id.split(":", 1)[1])
-            for rec in self.releases.records
-            for spec in rec.resources
-            if spec.kind == "file"
-        ]
-        tasks = [t.keep_artifacts(self.state_dir, files, state.artifacts(), self.transport.path)]
-        images = {
-            image
-            for recs in state.releases.values()
-            for rec in recs
-            if rec.app in self.cleanup_images
-            for image in rec.images()
-        } | {
-            r.run_spec["image"]
-            for r in self.desired.resources
-            if r.kind == "container" and r.run_spec and r.owner.split("/", 1)[-1] in self.cleanup_images
-        }
-        repositories = {image_repository(image) for image in images if "@" not in image}
-        if repositories:
-            tasks.append(t.prune_images(repositories, state.images() | images))
-        return tasks
-
-    def _delete(self, change: Change, kept_images: set[str]) -> t.Task:
-        name = change.id.split(":", 1)[1]
-        if change.kind == "container":
-            app = change.owner.split("/", 1)[-1]
-            return t.remove_container(name, remove_image=app in self.cleanup_images, keep_images=kept_images)
-        if change.kind == "unit":
-            return t.stop_unit(name)
-        if change.kind == "artifact":
-            return remove_artifact(name, self.transport.path)
-        return t.remove_file(name, self.state_dir, self.transport.path)
-
-    def _health_checks(self, pending: list[Change], handlers: list[str]) -> list[tuple[t.Task, str]]:
-        """A health check for every app this run touched on the node (with the app it gates)."""
-        touched = {
-            c.owner.split("/", 1)[1] for c in pending if c.owner.startswith("app/") and c.action != "delete"
-        }
-        touched |= {app for h in handlers if (app := app_of_handler(h))}
-        checks = []
-        for name in sorted(touched):
-            app = self.desired.apps.get(name)
-            if app is None:
-                continue
-            strategy = self.strategies.get(name) or UpdateStrategy()
-            task = t.health_check(
-                name, app.health, host=app.bind, port=app.port, unit=app.unit, container=app.container,
-                min_healthy_seconds=strategy.min_healthy_seconds,
-            )  # fmt: skip
-            checks.append((task, name))
-        return checks
-
-    def _record(self, state: NodeState) -> t.Task:
-        return t.write_state(state_path(self.state_dir), state.to_json().encode(), self.transport.path)
+    def _record(self, state: NodeState) -> m.Task:
+        return m.WriteState(state_path(self.state_dir), state.to_json().encode())

@@ -15,8 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 
 from ..gather.probe import KEY_FILE
+from ..tasks.shell import q
 from ..transports import Transport
-from .tasks import q
 
 HELD_EXIT = 3
 TTL_SECONDS = 900

@@ -80,7 +80,7 @@ def removing_only(plan: Plan) -> set[str]:
         name
         for name, diff in plan.diffs.items()
         if diff.pending
-        and all(c.action == "delete" or not c.owner.startswith("app/") for c in diff.pending)
+        and all(c.action == "delete" or c.owner.app is None for c in diff.pending)
         and any(c.action == "delete" for c in diff.pending)
     }
 

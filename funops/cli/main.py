@@ -393,6 +393,7 @@ def render(
     from rich.markup import escape
 
     from ..compile.compiler import compile_project
+    from ..kinds import is_file_kind
 
     project = _load(repo, revision, inventory)
     if node not in project.nodes:
@@ -402,7 +403,7 @@ def render(
     con = console()
     for res in desired.resources:
         origin = f"  [dim]from {escape(res.template.describe())}[/]" if res.template else ""
-        if res.kind != "file" or res.content is None:
+        if not is_file_kind(res.kind) or res.content is None:
             detail = res.run_spec if res.run_spec is not None else dict(res.desired)
             con.print(f"[dim]{escape(res.id)}[/] {escape(str(detail))}{origin}")
             continue

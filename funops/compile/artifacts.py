@@ -15,12 +15,12 @@ import stat
 import tarfile
 from pathlib import Path
 
+from ..ids import Owner, ResourceId
 from ..load.source import GitRevision, Source, SourceError
 from ..model.manifests import Artifact
 from . import resources as r
 
 APPS_ROOT = "/opt/funops/apps"
-MARKER = ".funops-artifact"  # in each complete release dir: the sha256 of what it was made from
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 
 
@@ -56,9 +56,9 @@ def resource(
     unpack = name == "" or name.endswith(TAR_SUFFIXES)
     return (
         r.Resource(
-            id=f"artifact:{current_link(app)}",
+            id=ResourceId.of("artifact", current_link(app)),
             kind="artifact",
-            owner=f"app/{app}",
+            owner=Owner.of_app(app),
             desired={"release": version, "sha256": sha},
             order=r.ORDER_ARTIFACT,
             handlers=(restart,),

@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 
 from ..errors import InputError, Problem
+from ..ids import Handler, Owner, ResourceId
 from ..load.project import Project
 from ..model.inventory import Node
 from ..model.manifests import Application, Artifact, Ingress, SecretRef
@@ -163,12 +164,12 @@ class _Compiler:
     def _app_on_node(self, app: Application, node: Node, version: str) -> None:
         desired = self.state.nodes[node.name]
         name = app.metadata.name
-        owner = f"app/{name}"
+        owner = Owner.of_app(name)
         ctx = self._context(app, node, version)
         where = self.project.origin("Application", name)
         is_container = app.spec.type == "container"
         unit = app_unit(name)
-        restart = r.restart_container(name) if is_container else r.restart_unit(unit)
+        restart = Handler.restart("container", name) if is_container else Handler.restart("unit", unit)
         artifact = self._artifact_resource(app, version, restart)
         if artifact is not None:
             desired.resources.append(artifact)
@@ -233,7 +234,7 @@ class _Compiler:
                 spec["labels"]["funops.spec-hash"] = spec_hash
                 desired.resources.append(
                     r.Resource(
-                        id=f"container:{name}",
+                        id=ResourceId.of("container", name),
                         kind="container",
                         owner=owner,
                         order=r.ORDER_CONTAINER,
@@ -272,7 +273,7 @@ class _Compiler:
                 )
             desired.resources.append(
                 r.Resource(
-                    id=f"unit:{unit}",
+                    id=ResourceId.of("unit", unit),
                     kind="unit",
                     owner=owner,
                     order=r.ORDER_UNIT,
@@ -408,7 +409,7 @@ class _Compiler:
     def _ingress(self, ingress: Ingress) -> None:
         name = ingress.metadata.name
         spec = ingress.spec
-        owner = f"ingress/{name}"
+        owner = Owner.of_ingress(name)
         where = self.project.origin("Ingress", name)
         upstreams, rules = self._upstreams(ingress)
         tls_files = None
@@ -603,7 +604,7 @@ def _file(
     diff: bool = True,
 ) -> r.Resource:
     return r.Resource(
-        id=f"file:{path}",
+        id=ResourceId.of("file", path),
         kind="file",
         owner=owner,
         order=order,

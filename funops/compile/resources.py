@@ -5,44 +5,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from ..ids import Handler, Owner, ResourceId
 from ..model.inventory import Node
 from ..model.strategy import HealthCheck
 from .render import TemplateOrigin
 
-Kind = Literal["file", "unit", "container", "artifact"]
-
-# Apply order within a node (DESIGN §2): artifacts → files → unit files → units → containers → nginx
-# sites. An artifact comes first: a failed download leaves everything else as it was.
-ORDER_ARTIFACT = 5
+# Apply order within a node (DESIGN §2): artifacts → directories → files → unit files → units →
+# containers → nginx sites. An artifact comes first: a failed download leaves everything else as it was.
+ORDER_ARTIFACT, ORDER_DIRECTORY = 5, 8
 ORDER_FILE, ORDER_UNIT_FILE, ORDER_UNIT, ORDER_CONTAINER, ORDER_NGINX = 10, 20, 30, 40, 50
 
-# Handlers a change owes; run once per node after the tasks, in this order.
-DAEMON_RELOAD = "daemon-reload"
-NGINX_RELOAD = "reload:nginx"
-
-
-RESTART_UNIT = "restart:unit:"
-RESTART_CONTAINER = "restart:container:"
-
-
-def restart_unit(unit: str) -> str:
-    return f"{RESTART_UNIT}{unit}"
-
-
-def restart_container(name: str) -> str:
-    return f"{RESTART_CONTAINER}{name}"
-
-
-def app_of_handler(handler: str) -> str | None:
-    """The app a restart handler restarts (units are `<app>.service`, containers are named after
-    their app); None for node-wide handlers (daemon-reload, nginx)."""
-    if handler.startswith(RESTART_UNIT):
-        return handler[len(RESTART_UNIT) :].removesuffix(".service")
-    if handler.startswith(RESTART_CONTAINER):
-        return handler[len(RESTART_CONTAINER) :]
-    return None
+# Node-wide handlers a change owes; run once per node after the tasks (see kinds.handler_order).
+DAEMON_RELOAD = Handler("daemon-reload")
+NGINX_RELOAD = Handler("reload:nginx")
 
 
 def sha256(data: bytes) -> str:
@@ -51,12 +28,12 @@ def sha256(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class Resource:
-    id: str  # "file:/etc/nginx/conf.d/funops-site.conf", "unit:web.service", "container:api"
-    kind: Kind
-    owner: str  # "app/web" or "ingress/site": who asked for it
+    id: ResourceId  # "file:/etc/nginx/conf.d/funops-site.conf", "unit:web.service", "container:api"
+    kind: str  # the id's prefix: the module in funops/kinds/ that gathers, diffs and applies it
+    owner: Owner  # "app/web" or "ingress/site": who asked for it
     desired: Mapping[str, Any]  # the attributes compared with the live ones
     order: int
-    handlers: tuple[str, ...] = ()
+    handlers: tuple[Handler, ...] = ()
     secret: bool = False  # never print content or values, only fingerprints
     content: bytes | None = field(default=None, repr=False)  # files
     run_spec: Mapping[str, Any] | None = None  # containers: what `docker run` gets
@@ -66,14 +43,19 @@ class Resource:
     secret_keys: tuple[str, ...] | None = None
     diff: bool = True  # plans show what changes inside the file (`diff: false` for noisy generated files)
 
+    def __post_init__(self) -> None:  # typed names, also when built from plain strings (records, tests)
+        object.__setattr__(self, "id", ResourceId(self.id))
+        object.__setattr__(self, "owner", Owner(self.owner))
+        object.__setattr__(self, "handlers", tuple(Handler(h) for h in self.handlers))
+
     def in_release_of(self, app: str) -> bool:
         """Part of `app`'s release (recorded with it, restored by its rollback): what the app owns,
         and the ingress files that route to it (its endpoints and canary weights live there)."""
-        return self.owner == f"app/{app}" or app in self.routes
+        return self.owner.app == app or app in self.routes
 
     @property
     def name(self) -> str:
-        return self.id.split(":", 1)[1]
+        return self.id.name
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..compile.resources import DAEMON_RELOAD, NGINX_RELOAD, RESTART_UNIT, NodeDesired, Resource
+from .. import kinds
+from ..compile.resources import NodeDesired, Resource
 from ..gather.probe import LiveFacts
-from ..state.node_state import NodeState
+from ..ids import Handler, Owner, ResourceId
 
-Action = Literal["create", "update", "delete", "unchanged"]
+# replace: the resource is deleted and created anew (a container with a new image); its kind decides.
+Action = Literal["create", "update", "replace", "delete", "unchanged"]
 
 
 @dataclass(frozen=True)
@@ -25,78 +27,51 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class Change:
-    id: str
+    id: ResourceId
     kind: str
-    owner: str
+    owner: Owner
     action: Action
     fields: tuple[FieldChange, ...] = ()
-    handlers: tuple[str, ...] = ()
+    handlers: tuple[Handler, ...] = ()
     secret: bool = False
+
+    def __post_init__(self) -> None:  # typed names, also from a state file's or a saved plan's strings
+        object.__setattr__(self, "id", ResourceId(self.id))
+        object.__setattr__(self, "owner", Owner(self.owner))
+        object.__setattr__(self, "handlers", tuple(Handler(h) for h in self.handlers))
 
 
 @dataclass
 class NodeDiff:
     node: str
     changes: list[Change] = field(default_factory=list)
-    owed: list[str] = field(default_factory=list)  # handlers owed by an earlier, unfinished apply
+    owed: list[Handler] = field(default_factory=list)  # handlers owed by an earlier, unfinished apply
 
     @property
     def pending(self) -> list[Change]:
         return [c for c in self.changes if c.action != "unchanged"]
 
-    def handlers(self) -> list[str]:
+    def handlers(self) -> list[Handler]:
         """What this node's changes and earlier debts trigger, each once, in a stable order."""
         wanted = dict.fromkeys([*self.owed, *(h for c in self.pending for h in c.handlers)])
-        return sorted(wanted, key=_handler_order)
-
-
-def _handler_order(handler: str) -> tuple[int, str]:
-    return (
-        {DAEMON_RELOAD: 0, NGINX_RELOAD: 3}.get(handler, 1 if handler.startswith(RESTART_UNIT) else 2),
-        handler,
-    )
+        return [Handler(h) for h in sorted(wanted, key=kinds.handler_order)]
 
 
 def live_attributes(resource_id: str, facts: LiveFacts) -> dict[str, Any] | None:
     """The live counterpart of a resource's desired attributes; None when it does not exist."""
-    kind, name = resource_id.split(":", 1)
-    if kind == "file":
-        info = facts.files.get(name)
-        if info is None:
-            return None
-        if info.get("type") != "file":
-            return {"type": info.get("type")}
-        return {k: info.get(k) for k in ("sha256", "mode", "owner", "group")}
-    if kind == "unit":
-        unit = facts.units.get(name)
-        if unit is None or unit.get("LoadState") in (None, "not-found"):
-            return None
-        return {"enabled": unit.get("UnitFileState", ""), "active": unit.get("ActiveState", "")}
-    if kind == "container":
-        info = facts.containers.get(name)
-        if info is None:
-            return None
-        return {
-            "image": info.get("image"),
-            "specHash": (info.get("labels") or {}).get("funops.spec-hash"),
-            "status": info.get("status"),
-        }
-    if kind == "artifact":
-        info = facts.artifacts.get(name)
-        return None if info is None else {"release": info["release"], "sha256": info["sha256"]}
-    raise ValueError(f"unknown resource kind in {resource_id!r}")
+    return kinds.kind_of(resource_id).live(ResourceId(resource_id).name, facts)
 
 
 def diff_node(desired: NodeDesired, facts: LiveFacts, apps: set[str] | None = None) -> NodeDiff:
     """`apps`: the plan covers only these apps (a rollback): only their resources may be deleted."""
-    state = NodeState.from_facts(facts.state)
-    result = NodeDiff(node=desired.node.name, owed=list(state.owed))
+    state = facts.node_state
+    result = NodeDiff(node=desired.node.name, owed=[Handler(h) for h in state.owed])
     for res in desired.resources:
         live = live_attributes(res.id, facts)
         result.changes.append(_compare(res, live))
     wanted = {r.id for r in desired.resources}
     for rid, managed in sorted(state.managed.items()):
-        in_scope = apps is None or managed.owner in {f"app/{a}" for a in apps}
+        in_scope = apps is None or Owner(managed.owner).app in apps
         if rid not in wanted and in_scope and live_attributes(rid, facts) is not None:
             result.changes.append(Change(id=rid, kind=managed.kind, owner=managed.owner, action="delete"))
     return result
@@ -124,7 +99,8 @@ def _compare(res: Resource, live: Mapping[str, Any] | None) -> Change:
         fields.append(FieldChange(name, old, new))
     if not fields:
         return Change(action="unchanged", handlers=(), **{k: v for k, v in base.items() if k != "handlers"})
-    return Change(action="update", fields=tuple(fields), **base)
+    action = kinds.kind_of(res.id).update_action({f.field.split(".", 1)[0] for f in fields})
+    return Change(action=action, fields=tuple(fields), **base)
 
 
 def _missing(value: Any) -> bool:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InputError, Problem
+from ..kinds import NAMES
 from ..load.loader import _validate  # the loader's pydantic → file:line:field problems
 from ..load.project import Origin, Project
 from ..load.yaml_marks import YamlError, load_documents
@@ -23,7 +24,7 @@ from .document import AckDoc, NodeDriftDoc
 
 ACK_FILE = "drift-ack.yaml"
 ACK_KIND = "DriftAcknowledgements"
-RESOURCE_PATTERN = r"^(file:/\S.*|unit:\S+|container:\S+|handler:\S+|nginx:config)$"
+RESOURCE_PATTERN = rf"^(({'|'.join(NAMES)}):\S.*|handler:\S+|nginx:config)$"
 FINGERPRINT_PATTERN = r"^sha256:[0-9a-f]{16}$"
 HEADER = """\
 # Known drift, acknowledged (written by `funops drift ack`; review it like any change).
@@ -36,7 +37,7 @@ class Ack(BaseModel):
     model_config = ConfigDict(extra="forbid")
     node: str = Field(min_length=1)
     resource: str = Field(
-        pattern=RESOURCE_PATTERN, description="file:<path>, unit:<name>, container:<name>, …"
+        pattern=RESOURCE_PATTERN, description=f"<kind>:<name> ({', '.join(NAMES)}), handler:<h>, nginx:config"
     )
     reason: str = Field(min_length=1)
     until: dt.date = Field(description="YYYY-MM-DD: covered through this day (UTC)")

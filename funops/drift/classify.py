@@ -28,9 +28,11 @@ from typing import Any
 from ..compile.resources import NodeDesired
 from ..diff.differ import live_attributes
 from ..gather.probe import LiveFacts
+from ..kinds import kind_of
+from ..kinds.file import KIND as FILE
 from ..plan.document import FieldChangeDoc
 from ..redact import is_sha256, keyed_fingerprint
-from ..state.node_state import ManagedResource, NodeState
+from ..state.node_state import ManagedResource
 from .document import Baseline, DriftClass, DriftItemDoc, FieldDriftDoc, NginxTestDoc, PendingDoc
 from .extras import NodeExtras
 
@@ -68,7 +70,7 @@ def classify_node(desired: NodeDesired, facts: LiveFacts, extras: NodeExtras | N
 
 
 def _classify(desired: NodeDesired, facts: LiveFacts, extras: NodeExtras | None) -> NodeFindings:
-    state = NodeState.from_facts(facts.state)
+    state = facts.node_state
     found = NodeFindings()
     wanted = {r.id for r in desired.resources}
     for res in desired.resources:
@@ -111,7 +113,7 @@ def _classify(desired: NodeDesired, facts: LiveFacts, extras: NodeExtras | None)
                 handler,
             )
         )
-    found.notices += _restarts(desired, facts)
+    found.notices += [note for res in desired.resources for note in kind_of(res.id).notices(res, facts)]
     if extras is not None:
         _add_extras(found, extras, wanted | set(state.managed))
     return found
@@ -148,7 +150,7 @@ def _resource_drift(
             kind,
             owner,
             "missing",
-            f"gone from the node ({_what(kind)} funops applied)",
+            f"gone from the node ({kind_of(rid).article} funops applied)",
             basis,
             fields,
             None,
@@ -157,18 +159,14 @@ def _resource_drift(
     if "type" in live:  # the path is no longer a regular file
         diff = {"type": ("regular file", live["type"])}
     fields = [FieldDriftDoc(field=k, expected=_show(k, e), live=_show(k, v)) for k, (e, v) in diff.items()]
-    drift_class: DriftClass = "modified"
-    if kind == "unit" and ("active" in diff or "enabled" in diff):
-        drift_class = "stopped"  # inactive, failed or disabled by hand
-    elif kind == "container" and set(diff) == {"status"}:
-        drift_class = "stopped"
+    of_kind = kind_of(rid)
+    drift_class: DriftClass = of_kind.drift_class(set(diff)) if "type" not in live else "modified"
     summary = ", ".join(
         # A hash already reads `sha256:…`: no `sha256: sha256:…` label before it.
         f"{'' if f.field == 'sha256' else f.field + ': '}{_text(f.expected)} → {_text(f.live)}"
         for f in fields
     )
-    if kind == "file" and drift_class == "modified":
-        summary = "edited by hand: " + summary
+    summary = of_kind.drift_summary(drift_class, summary)
     return _item(rid, kind, owner, drift_class, summary, basis, fields, dict(live))
 
 
@@ -185,19 +183,6 @@ def _pending(
     )
 
 
-def _restarts(desired: NodeDesired, facts: LiveFacts) -> list[str]:
-    """A container that restarted is a health matter, not drift: `--fix` could not undo a restart
-    count, and a check that cannot be cleared gets ignored. Shown, never a failure."""
-    notes = []
-    for res in desired.resources:
-        info = facts.containers.get(res.name) if res.kind == "container" else None
-        if info and int(info.get("restarts") or 0) > 0:
-            notes.append(
-                f"{res.id} restarted {info['restarts']} time(s); running since {info.get('startedAt', '?')}"
-            )
-    return notes
-
-
 def _add_extras(found: NodeFindings, extras: NodeExtras, known: set[str]) -> None:
     if extras.error:
         found.notices.append(
@@ -205,12 +190,13 @@ def _add_extras(found: NodeFindings, extras: NodeExtras, known: set[str]) -> Non
         )
         return
     for path, digest in sorted(extras.own_files.items()):
-        if f"file:{path}" in known:
+        rid = FILE.resource_id(path)
+        if rid in known:
             continue
         found.drift.append(
             _item(
-                f"file:{path}",
-                "file",
+                rid,
+                FILE.name,
                 None,
                 "extra",
                 "in a place only funops writes, but funops did not create it (not removed by --fix)",
@@ -263,12 +249,6 @@ def _item(
         fixable=fixable,
         acknowledged=False,
         ack=None,
-    )
-
-
-def _what(kind: str) -> str:
-    return {"file": "a file", "unit": "a unit", "container": "a container", "artifact": "an artifact"}.get(
-        kind, kind
     )
 
 

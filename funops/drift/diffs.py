@@ -13,11 +13,11 @@ from dataclasses import replace
 from ..compile.resources import NodeDesired
 from ..diff.differ import live_attributes
 from ..gather.probe import LiveFacts
+from ..kinds import is_file_kind
+from ..kinds.file import artifact_path
 from ..plan.diffs import OFF, DiffOptions, Want, node_secrets, redaction
 from ..plan.document import FileDiffDoc
 from ..plan.filediff import render
-from ..state.node_state import NodeState
-from ..state.records import artifact_path
 
 LABELS = ("applied", "live")
 
@@ -27,13 +27,13 @@ def drift_wants(
 ) -> tuple[dict[str, Want], dict[str, FileDiffDoc]]:
     """Per file id whose live content differs from what funops applied: what its diff needs to fetch
     (wants), or its diff already (settled: off, hidden)."""
-    state = NodeState.from_facts(facts.state)
+    state = facts.node_state
     secrets = node_secrets(desired.resources)
     wants: dict[str, Want] = {}
     settled: dict[str, FileDiffDoc] = {}
     for res in desired.resources:
         managed = state.managed.get(res.id)
-        if res.kind != "file" or managed is None or not managed.applied:
+        if not is_file_kind(res.kind) or managed is None or not managed.applied:
             continue
         live = live_attributes(res.id, facts)
         applied_sha = managed.applied.get("sha256")
@@ -59,7 +59,7 @@ def with_diffs(
 ) -> None:
     """Set `diff` on the `modified` file items."""
     for item in items:
-        if item.drift_class != "modified" or item.kind != "file":
+        if item.drift_class != "modified" or not is_file_kind(item.kind):
             continue
         if item.id in settled:
             item.diff = settled[item.id]

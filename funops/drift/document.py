@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from ..kinds import KindName
 from ..plan.document import FieldChangeDoc, FileDiffDoc, RevisionDoc
 
 FORMAT_VERSION = 1
@@ -43,11 +44,11 @@ class AckDoc(_Doc):
 
 class DriftItemDoc(_Doc):
     id: str = Field(
-        description="resource id (file:<path>, unit:<name>, container:<name>, artifact:<link>), "
+        description="resource id (<kind>:<name>: file:<path>, unit:<name>, container:<name>, …), "
         "handler:<handler> for an "
         "owed handler, nginx:config for a failing `nginx -t`"
     )
-    kind: Literal["file", "unit", "container", "artifact", "handler", "nginx"]
+    kind: KindName | Literal["handler", "nginx"]
     owner: str | None = Field(description="app/<name> or ingress/<name>; null when funops does not know it")
     drift_class: DriftClass = Field(alias="class")
     summary: str = Field(description="one line for people")
@@ -69,7 +70,7 @@ class DriftItemDoc(_Doc):
 
 class PendingDoc(_Doc):
     id: str
-    kind: Literal["file", "unit", "container", "artifact"]
+    kind: KindName
     owner: str
     action: Literal["create", "update", "delete"]
     fields: list[FieldChangeDoc] = Field(description="old: live (= last applied), new: desired")

@@ -38,7 +38,7 @@ class NodeExtras:
 
 
 def manages_nginx(desired: NodeDesired) -> bool:
-    return any(NGINX_RELOAD in r.handlers for r in desired.resources if r.kind == "file")
+    return any(NGINX_RELOAD in r.handlers for r in desired.resources)
 
 
 def build_script(

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from ..compile.resources import NodeDesired
 from ..errors import FunopsError
-from ..state.node_state import NodeState, state_path
+from ..state.node_state import state_path
 from ..transports import Transport, TransportError
 from .probe import LiveFacts, build_script, parse
 
@@ -42,7 +42,7 @@ def probe_node(
         ) from exc
     if facts.state is not None:
         try:
-            NodeState.from_facts(facts.state)
+            facts.node_state  # noqa: B018 (parsed once here: what does not fit the format is refused)
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"])
@@ -85,7 +85,7 @@ def gather(
             transport = connect(name)
             ids = {r.id for r in desired[name].resources}
             facts = probe_node(transport, ids, state_dir, timeout)
-            managed = set(NodeState.from_facts(facts.state).managed) if facts.state else set()
+            managed = set(facts.node_state.managed) if facts.state else set()
             if follow_managed and managed - ids:
                 ids |= managed
                 facts = probe_node(transport, ids, state_dir, timeout)

@@ -1,7 +1,8 @@
 """The gather probe: one POSIX sh script per node (no Python needed there) and its pure parser.
 
-Each resource kind contributes a fragment that prints a tagged section; `parse` turns the output
-into data. The script is built from data with shlex.quote, so it can be asserted in unit tests.
+Each resource kind (funops/kinds/) contributes a fragment that prints tagged sections and parses
+them back; this module adds the node's own facts (disk, nginx, state file, lock, key). The script is
+built from data with shlex.quote, so it can be asserted in unit tests.
 """
 
 from __future__ import annotations
@@ -12,45 +13,18 @@ import contextlib
 import json
 import shlex
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+
+from .. import kinds
+from ..ids import ResourceId
+from ..state.node_state import NodeState
 
 MARK = "@@funops "
 KEY_FILE = "fingerprint.key"
 
 # The node's own files (state, lock info) are printed base64-encoded: no content can end a section early
 # or forge a marker (a state file without a final newline once put the next marker on its last line).
-# File facts: `stat` and `sha256sum` once for all files; a missing file just prints nothing.
-_FILES = """\
-echo '@@funops stat'; stat -c '%a|%U|%G|%F|%n' -- {paths} 2>/dev/null
-echo '@@funops sha256'; sha256sum -- {paths} 2>/dev/null
-"""
-# Units: only where systemd is the running init; `systemctl show` prints one block per unit.
-_UNITS = """\
-echo '@@funops units'
-if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-  systemctl show -p Id -p LoadState -p ActiveState -p SubState -p UnitFileState \
--p ActiveEnterTimestamp -p NRestarts -- {units} 2>/dev/null
-else echo 'nosystemd'; fi
-"""
-_CONTAINER_FORMAT = (
-    '{"name":{{json .Name}},"image":{{json .Config.Image}},"status":{{json .State.Status}},'
-    '"startedAt":{{json .State.StartedAt}},"restarts":{{json .RestartCount}},'
-    '"labels":{{json .Config.Labels}}}'
-)
-_CONTAINERS = """\
-echo '@@funops containers'
-if command -v docker >/dev/null 2>&1 && docker version -f '{{{{.Server.Version}}}}' >/dev/null 2>&1; then
-  docker inspect --type container --format {fmt} -- {names} 2>/dev/null
-else echo 'nodocker'; fi
-"""
-# Artifacts (issue 15): where each `current` link points, and the sha256 its release dir was made from.
-_ARTIFACTS = """\
-echo '@@funops artifacts'
-funops_artifact() {{ if [ -L "$1" ]; then printf '%s|%s|%s\\n' "$1" "$(readlink -- "$1")" \\
-  "$(head -c 64 -- "$1/.funops-artifact" 2>/dev/null)"; fi; }}
-{calls}
-"""
 _NODE = """\
 echo '@@funops df'; df -P -- {root} 2>/dev/null | tail -n 1
 echo '@@funops nginx'; (command -v nginx >/dev/null 2>&1 && nginx -v 2>&1) || echo absent
@@ -66,53 +40,68 @@ echo '@@funops end'
 """
 
 
-@dataclass
-class LiveFacts:
-    """What one node looks like now, for the resources in play."""
+_ALIASES = {k.facts_alias: k.name for k in kinds.REGISTRY.values()}  # facts.files → live["file"]
 
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)  # node path → sha256/mode/owner/group/type
-    units: dict[str, dict[str, str]] = field(default_factory=dict)  # unit → systemctl show properties
-    containers: dict[str, dict[str, Any]] = field(default_factory=dict)  # name → inspect fields
-    artifacts: dict[str, dict[str, str]] = field(default_factory=dict)  # current link → release/sha256
-    systemd: bool = True
-    docker: bool = True
-    disk_free_pct: float | None = None
-    container_count: int | None = None
-    nginx: str | None = None
-    state: dict[str, Any] | None = None  # the node's funops state file, if any
-    state_error: str | None = None
-    lock: dict[str, Any] | None = None  # the apply lock, if held: holder info, expires, the node's now
-    # The node's fingerprint key (see redact.py): secret-derived digests are shown only keyed with it.
-    # Held in memory, never printed; None until the first apply created it.
-    fingerprint_key: bytes | None = field(default=None, repr=False)
+
+class LiveFacts:
+    """What one node looks like now, for the resources in play: each kind's facts by resource name
+    (`live[kind][name]`, also `facts.<kind alias>`, e.g. `facts.files`), and the node's own facts."""
+
+    def __init__(
+        self,
+        live: dict[str, dict[str, dict[str, Any]]] | None = None,
+        *,
+        state: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
+        self.live: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in kinds.NAMES} | (live or {})
+        self.systemd = True
+        self.docker = True
+        self.disk_free_pct: float | None = None
+        self.container_count: int | None = None
+        self.nginx: str | None = None
+        self.state = state  # the node's funops state file, if any
+        self.state_error: str | None = None
+        self.lock: dict[str, Any] | None = None  # the apply lock, if held: holder info, expires, node's now
+        # The node's fingerprint key (see redact.py): secret-derived digests are shown only keyed with it.
+        # Held in memory, never printed; None until the first apply created it.
+        self.fingerprint_key: bytes | None = None
+        for key, value in fields.items():
+            if key in _ALIASES or key in self.__dict__:
+                setattr(self, key, value)
+            else:
+                raise TypeError(f"LiveFacts has no field {key!r}")
+
+    def __getattr__(self, alias: str) -> dict[str, dict[str, Any]]:
+        kind = _ALIASES.get(alias)
+        if kind is None:
+            raise AttributeError(alias)
+        return self.live[kind]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _ALIASES:
+            self.live[_ALIASES[name]] = value
+        else:
+            super().__setattr__(name, value)
+
+    def __repr__(self) -> str:
+        return f"LiveFacts(live={self.live!r}, state={self.state!r})"
+
+    @cached_property
+    def node_state(self) -> NodeState:
+        """The state file, parsed once per run (gather checked it fits the format)."""
+        return NodeState.from_facts(self.state)
 
 
 def build_script(resource_ids: Iterable[str], state_path: str, path: Callable[[str], str]) -> str:
     """The probe for the resources with these ids (`file:/etc/x`, `unit:web.service`, …)."""
-    by_kind: dict[str, set[str]] = {"file": set(), "unit": set(), "container": set(), "artifact": set()}
+    by_kind: dict[str, set[str]] = {}
     for rid in resource_ids:
-        kind, name = rid.split(":", 1)
-        by_kind[kind].add(name)
-    files, units, containers = (sorted(by_kind[k]) for k in ("file", "unit", "container"))
+        by_kind.setdefault(kinds.kind_of(rid).name, set()).add(ResourceId(rid).name)
     parts = ["export LC_ALL=C"]
-    if files:
-        parts.append(_FILES.format(paths=" ".join(shlex.quote(path(f)) for f in files)))
-    if units:
-        parts.append(_UNITS.format(units=" ".join(shlex.quote(u) for u in units)))
-    if containers:
-        parts.append(
-            _CONTAINERS.format(
-                fmt=shlex.quote(_CONTAINER_FORMAT), names=" ".join(shlex.quote(c) for c in containers)
-            )
-        )
-    if by_kind["artifact"]:
-        parts.append(
-            _ARTIFACTS.format(
-                calls="\n".join(
-                    f"funops_artifact {shlex.quote(path(a))}" for a in sorted(by_kind["artifact"])
-                )
-            )
-        )
+    parts += [
+        kind.probe(sorted(by_kind[name]), path) for name, kind in kinds.REGISTRY.items() if name in by_kind
+    ]
     state_dir = state_path.rsplit("/", 1)[0]
     lock, key = state_dir + "/lock", state_dir + "/" + KEY_FILE  # beside the state file (apply/lock.py)
     parts.append(
@@ -132,35 +121,9 @@ def parse(output: str, path: Callable[[str], str]) -> LiveFacts:
     if "end" not in sections:
         raise ValueError("the probe did not finish (no end marker)")
     facts = LiveFacts()
-    unmap = _unprefix(path)
-    for line in sections.get("stat", []):
-        mode, owner, group, ftype, name = line.split("|", 4)
-        facts.files[unmap(name)] = {
-            "mode": mode.rjust(4, "0"),
-            "owner": owner,
-            "group": group,
-            "type": "file" if ftype.startswith("regular") else ftype,
-        }
-    for line in sections.get("sha256", []):
-        digest, _, name = line.partition("  ")
-        entry = facts.files.get(unmap(name))
-        if entry is not None:
-            entry["sha256"] = digest
-    units = sections.get("units", [])
-    if units[:1] == ["nosystemd"]:
-        facts.systemd = False
-    else:
-        facts.units = _unit_blocks(units)
-    containers = sections.get("containers", [])
-    if containers[:1] == ["nodocker"]:
-        facts.docker = False
-    else:
-        for line in containers:
-            data = json.loads(line)
-            facts.containers[data["name"].lstrip("/")] = data
-    for line in sections.get("artifacts", []):
-        link, target, sha = [*line.split("|"), "", ""][:3]
-        facts.artifacts[unmap(link)] = {"release": target.rstrip("/").rsplit("/", 1)[-1], "sha256": sha}
+    unmap = unprefix(path)
+    for kind in kinds.REGISTRY.values():
+        facts.live[kind.name] = kind.parse(sections, unmap, facts)
     df = sections.get("df", [])
     if df:
         fields = df[0].split()
@@ -234,22 +197,6 @@ def _sections(output: str) -> dict[str, list[str]]:
     return sections
 
 
-def _unit_blocks(lines: list[str]) -> dict[str, dict[str, str]]:
-    """`systemctl show` of several units: blank-line separated blocks (blank lines were dropped,
-    so a new block starts whenever a property repeats)."""
-    units: dict[str, dict[str, str]] = {}
-    block: dict[str, str] = {}
-    for line in lines:
-        key, _, value = line.partition("=")
-        if key in block:
-            units[block.get("Id", "")] = block
-            block = {}
-        block[key] = value
-    if block:
-        units[block.get("Id", "")] = block
-    return units
-
-
-def _unprefix(path: Callable[[str], str]) -> Callable[[str], str]:
+def unprefix(path: Callable[[str], str]) -> Callable[[str], str]:
     prefix = path("/")[:-1]
     return (lambda p: p[len(prefix) :] if p.startswith(prefix) else p) if prefix else (lambda p: p)

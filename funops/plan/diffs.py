@@ -15,8 +15,10 @@ from dataclasses import dataclass, replace
 from ..compile.compiler import APPS_DIR, TLS_DIR
 from ..compile.resources import Resource
 from ..gather.contents import Content, fetch
+from ..ids import ResourceId
+from ..kinds import is_file_kind
+from ..kinds.file import artifact_path
 from ..state.node_state import NodeState, applied_secrecy
-from ..state.records import artifact_path
 from ..transports import Transport, TransportError
 from .document import ChangeDoc, FileDiffDoc
 from .filediff import MAX_BYTES, Redaction, render, secret_values
@@ -35,7 +37,7 @@ def redaction(res: Resource | None, state: NodeState, rid: str) -> Redaction:
     (a value that was a secret then stays hidden). Files no record describes (deleted, or applied by
     an older funops) are judged by funops's own places: env files and TLS keys."""
     was_secret, old_keys = applied_secrecy(state, rid)
-    path = rid.split(":", 1)[1]
+    path = ResourceId(rid).name
     is_env = (res is not None and res.secret_keys is not None) or bool(old_keys)
     if res is None and path.startswith(f"{APPS_DIR}/") and path.endswith(".env"):
         is_env = True
@@ -55,7 +57,7 @@ def node_secrets(resources: Iterable[Resource]) -> frozenset[str]:
     """Every secret value the node's desired files hold (env secrets, TLS keys)."""
     found: set[str] = set()
     for res in resources:
-        if res.kind == "file" and res.secret:
+        if is_file_kind(res.kind) and res.secret:
             keys = frozenset(res.secret_keys) if res.secret_keys is not None else None
             found |= secret_values(res.content, keys)
     return frozenset(found)
@@ -132,7 +134,7 @@ def attach(
     for node, (changes, resources, state) in plan_nodes.items():
         secrets = node_secrets(resources.values())
         for change in changes:
-            if change.kind == "file":
+            if is_file_kind(change.kind):
                 want = _want(change, resources.get(change.id), state, state_dir)
                 if want is not None:
                     want.redaction = replace(want.redaction, scrub=secrets)
@@ -149,7 +151,7 @@ def attach(
 
 def _want(change: ChangeDoc, res: Resource | None, state: NodeState, state_dir: str) -> Want | None:
     """What the change's diff needs; None when it is settled here (off, hidden, no content change)."""
-    path = change.id.split(":", 1)[1]
+    path = ResourceId(change.id).name
     if res is not None and not res.diff:
         change.diff = OFF
         return None

@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from ..kinds import KindName
+
 FORMAT_VERSION = 1
 
 
@@ -59,9 +61,11 @@ class ChangeDoc(_Doc):
     id: str = Field(
         description="stable resource id: file:<path>, unit:<name>, container:<name>, artifact:<current link>"
     )
-    kind: Literal["file", "unit", "container", "artifact"]
+    kind: KindName
     owner: str = Field(description="app/<name> or ingress/<name>")
-    action: Literal["create", "update", "delete"]
+    action: Literal["create", "update", "replace", "delete"] = Field(
+        description="replace: deleted and created anew (a container with a new image or spec)"
+    )
     fields: list[FieldChangeDoc]
     handlers: list[str] = Field(
         description="what the change triggers: daemon-reload, restart:…, reload:nginx"
@@ -99,6 +103,7 @@ class NodeDoc(_Doc):
 class SummaryDoc(_Doc):
     create: int
     update: int
+    replace: int = 0
     delete: int
     unchanged: int
     owed: int
@@ -135,7 +140,8 @@ class PlanDoc(_Doc):
     schedule: ScheduleDoc | None = Field(None, description="the batch schedule apply follows")
 
     def has_changes(self) -> bool:
-        return bool(self.summary.create or self.summary.update or self.summary.delete or self.summary.owed)
+        s = self.summary
+        return bool(s.create or s.update or s.replace or s.delete or s.owed)
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, indent=2) + "\n"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+from .. import kinds
 from ..compile.compiler import DesiredState, Facts, compile_project
 from ..compile.placement import NodeCapacity
 from ..compile.render import TemplateOrigin
@@ -16,7 +16,6 @@ from ..gather.gatherer import NodeGather, gather, refuse_unreadable_states
 from ..load.project import Project
 from ..model.strategy import UpdateStrategy
 from ..redact import keyed_fingerprint
-from ..state.node_state import NodeState
 from ..state.records import UNFINISHED, RevisionRef
 from ..transports import Connections, Transport
 from .diffs import DiffOptions, attach
@@ -113,7 +112,7 @@ def attach_diffs(plan: Plan, connect: Callable[[str], Transport], options: DiffO
         if g.facts is None or not node_doc.changes:
             continue
         resources = {r.id: r for r in plan.desired.nodes[node_doc.name].resources}
-        nodes[node_doc.name] = (node_doc.changes, resources, NodeState.from_facts(g.facts.state))
+        nodes[node_doc.name] = (node_doc.changes, resources, g.facts.node_state)
     settings = plan.project.settings
     return attach(nodes, connect, options, settings.state_dir, settings.parallel)
 
@@ -162,7 +161,7 @@ def live_facts(gathered: dict[str, NodeGather]) -> Facts:
         if g.facts is None:
             continue
         capacity[name] = NodeCapacity(g.facts.disk_free_pct, g.facts.container_count)
-        for app in NodeState.from_facts(g.facts.state).apps:
+        for app in g.facts.node_state.apps:
             placements.setdefault(app, set()).add(name)
     return Facts(capacity=capacity, placements={a: frozenset(n) for a, n in placements.items()})
 
@@ -175,21 +174,10 @@ def observed_digest(g: NodeGather) -> str:
     import json
 
     assert g.facts is not None
-    seen = {rid: _settled(live_attributes(rid, g.facts)) for rid in sorted(g.probed)}
+    seen = {rid: kinds.kind_of(rid).observed(live_attributes(rid, g.facts)) for rid in sorted(g.probed)}
     body = json.dumps({"resources": seen, "state": g.facts.state}, sort_keys=True, default=str).encode()
     key = g.facts.fingerprint_key  # it covers secret files' hashes: keyed, else guessable from plan JSON
     return hmac.new(key, body, hashlib.sha256).hexdigest() if key else hashlib.sha256(body).hexdigest()
-
-
-# A unit on its way somewhere (its start still running when the plan was made, settled by the time
-# apply re-reads it under the lock) has not been changed by anyone: compare where it is going.
-SETTLING = {"activating": "active", "reloading": "active", "deactivating": "inactive"}
-
-
-def _settled(live: dict[str, Any] | None) -> dict[str, Any] | None:
-    if live and live.get("active") in SETTLING:
-        return {**live, "active": SETTLING[live["active"]]}
-    return live
 
 
 def _interrupted(g: NodeGather) -> list[str]:
@@ -198,7 +186,7 @@ def _interrupted(g: NodeGather) -> list[str]:
     assert g.facts is not None
     if held(g.facts.lock):
         return []
-    state = NodeState.from_facts(g.facts.state)
+    state = g.facts.node_state
     return sorted(r.id for recs in state.releases.values() for r in recs if r.status in UNFINISHED)
 
 
@@ -239,7 +227,7 @@ def _document(
     diffs: dict[str, NodeDiff],
 ) -> PlanDoc:
     nodes = []
-    counts = {"create": 0, "update": 0, "delete": 0, "unchanged": 0, "owed": 0}
+    counts = {"create": 0, "update": 0, "replace": 0, "delete": 0, "unchanged": 0, "owed": 0}
     for name in names:
         node = project.nodes[name]
         g = gathered[name]
@@ -257,6 +245,8 @@ def _document(
                 "systemd": g.facts.systemd,
                 "docker": g.facts.docker,
             }
+            for kind in kinds.REGISTRY.values():
+                facts |= kind.reported(g.facts)
         nodes.append(
             NodeDoc(
                 observed=observed_digest(g) if g.facts else None,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..kinds import kind_of
 from ..markdown import md_code, md_text
 from ..redact import fingerprint, is_sha256
 from .document import ChangeDoc, FileDiffDoc, NodeDoc, PlanDoc, TemplateDoc
 
-SYMBOL = {"create": "+", "update": "~", "delete": "-"}
-STYLE = {"create": "green", "update": "yellow", "delete": "red"}
+SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
+STYLE = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red"}
 
 
 def short(value: Any) -> str:
@@ -23,13 +24,15 @@ def change_summary(change: ChangeDoc) -> str:
     if change.action == "delete":
         return "remove (created by funops)"
     if change.action == "create":
+        wanted = kind_of(change.id).summary_fields
         shown = [
             short(f.new) if f.field == "sha256" else f"{f.field}={short(f.new)}"
             for f in change.fields
-            if f.field in ("release", "sha256", "image", "mode", "enabled", "active")
+            if f.field in wanted
         ]
         return " ".join(shown)
-    return ", ".join(_field_change(f.field, f.old, f.new) for f in change.fields)
+    fields = ", ".join(_field_change(f.field, f.old, f.new) for f in change.fields)
+    return f"replace: {fields}" if change.action == "replace" else fields
 
 
 def _field_change(field: str, old: Any, new: Any) -> str:
@@ -47,7 +50,9 @@ def template_summary(t: TemplateDoc) -> str:
 def summary_line(doc: PlanDoc) -> str:
     s = doc.summary
     line = (
-        f"Plan: {s.create} to create, {s.update} to update, {s.delete} to delete, "
+        f"Plan: {s.create} to create, {s.update} to update, "
+        + (f"{s.replace} to replace, " if s.replace else "")
+        + f"{s.delete} to delete, "
         f"{s.unchanged} unchanged on {s.nodes} node(s)"
     )
     if s.owed:

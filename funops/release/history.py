@@ -57,7 +57,7 @@ def node_states(gathered: dict[str, NodeGather]) -> dict[str, NodeState]:
     for name, g in gathered.items():
         if g.facts is None:
             continue
-        state = NodeState.from_facts(g.facts.state)
+        state = g.facts.node_state
         if not lock.held(g.facts.lock):
             state.settle_interrupted()
         out[name] = state

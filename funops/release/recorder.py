@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from ..compile.resources import app_of_handler
 from ..diff.differ import NodeDiff
+from ..kinds import app_of_handler
 from ..plan.planner import Plan
-from ..state.node_state import NodeState
 from ..state.records import PlacementSpec, ReleaseRecord, ResourceSpec, RevisionRef, release_id
 
 
@@ -34,8 +33,8 @@ def releasing_apps(plan: Plan) -> set[str]:
         # A restart owed by an unfinished apply completes that app's change: it is released again.
         apps |= {app for h in diff.owed if (app := app_of_handler(h)) in plan.desired.nodes[name].apps}
         for change in diff.pending:
-            if change.owner.startswith("app/"):
-                apps.add(change.owner.split("/", 1)[1])
+            if change.owner.app:
+                apps.add(change.owner.app)
             res = plan.desired.nodes[name].resource(change.id)
             for app in plan.intent.apps or ():
                 if res is not None and res.in_release_of(app):
@@ -48,7 +47,7 @@ def next_number(plan: Plan, app: str) -> int:
         r.number
         for g in plan.gathered.values()
         if g.facts is not None
-        for r in NodeState.from_facts(g.facts.state).releases.get(app, [])
+        for r in g.facts.node_state.releases.get(app, [])
     ]
     return max(numbers, default=0) + 1
 
@@ -94,6 +93,6 @@ def _touches(plan: Plan, node: str, diff: NodeDiff, app: str) -> bool:
         return True
     for change in diff.pending:
         res = desired.resource(change.id)
-        if change.owner == f"app/{app}" or (res is not None and res.in_release_of(app)):
+        if change.owner.app == app or (res is not None and res.in_release_of(app)):
             return True
     return False

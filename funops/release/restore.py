@@ -14,6 +14,7 @@ from ..compile.compiler import DesiredState
 from ..compile.resources import NodeDesired
 from ..errors import FunopsError
 from ..gather.gatherer import NodeGather, gather
+from ..ids import Owner
 from ..load.project import Project
 from ..plan.planner import Intent, Plan, make_plan, plan_from
 from ..state.node_state import NodeState
@@ -156,4 +157,4 @@ def _recorded(state: NodeState, app: str) -> bool:
 
 
 def _has_app(state: NodeState, app: str) -> bool:
-    return app in state.apps or any(m.owner == f"app/{app}" for m in state.managed.values())
+    return app in state.apps or any(Owner(m.owner).app == app for m in state.managed.values())

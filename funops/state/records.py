@@ -13,12 +13,12 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from ..compile.resources import AppPlacement, Resource
+from ..kinds import kind_of
 from ..model.strategy import HealthCheck, UpdateStrategy
 
 Status = Literal["created", "running", "succeeded", "failed", "rolled_back"]
 Kind = Literal["deploy", "rollback", "auto-rollback"]
 UNFINISHED = ("created", "running")
-ARTIFACTS_DIR = "artifacts"
 
 
 class _Model(BaseModel):
@@ -105,21 +105,14 @@ class ReleaseRecord(_Model):
     resources: list[ResourceSpec] = []
 
     def artifacts(self) -> set[str]:
-        return {r.desired["sha256"] for r in self.resources if r.kind == "file" and "sha256" in r.desired}
+        """The content hashes the node's artifact store keeps for this release (its files')."""
+        return {sha for r in self.resources if (sha := kind_of(r.id).stored(r.desired))}
 
     def images(self) -> set[str]:
         return {r.run_spec["image"] for r in self.resources if r.run_spec and r.run_spec.get("image")}
 
     def update_strategy(self) -> UpdateStrategy | None:
         return UpdateStrategy.model_validate(self.strategy) if self.strategy else None
-
-
-def artifacts_dir(state_dir: str) -> str:
-    return f"{state_dir.rstrip('/')}/{ARTIFACTS_DIR}"
-
-
-def artifact_path(state_dir: str, sha256: str) -> str:
-    return f"{artifacts_dir(state_dir)}/{sha256}"
 
 
 def release_id(app: str, number: int) -> str:

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from funops.apply import tasks as t
-from funops.apply.artifact_tasks import place_artifact, remove_artifact
 from funops.compile.compiler import DesiredState, compile_project
 from funops.gather.probe import build_script
 from funops.load.loader import load_project
 from funops.model.strategy import HealthCheck
+from tests.unit import shell_tasks as t
+from tests.unit.shell_tasks import every_task, place_artifact
 
 GIXY = shutil.which("gixy") or str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "gixy")
 STRICT_THRESHOLD = 2.5  # "OK" in systemd-analyze's words
@@ -225,32 +225,15 @@ def test_task_bundles_pass_shellcheck(variant: Path, tmp_path: Path) -> None:
     for name, desired in state.nodes.items():
         tasks = [t.write_state("/var/lib/funops/state.json", b"{}", path)]
         tasks += [t.ensure_user(a.create_user) for a in desired.apps.values() if a.create_user]
+        tasks += every_task(desired, path)
         for res in desired.resources:
-            if res.kind == "file":
-                tasks += [
-                    t.write_file(res, "/var/lib/funops", path),
-                    t.restore_file(res.name, "/var/lib/funops", path),
-                    t.remove_file(res.name, "/var/lib/funops", path),
-                ]
-            elif res.kind == "unit":
-                tasks += [t.start_unit(res.name, restart=True), t.stop_unit(res.name)]
-            elif res.kind == "artifact":  # uploaded, restored from a record (no upload), fetched by url
+            if res.kind == "artifact":  # uploaded, restored from a record (no upload), fetched by url
                 fetched = replace(
                     res, content=None, run_spec={**(res.run_spec or {}), "url": "http://h/a.tgz"}
                 )
-                tasks += [
-                    place_artifact(res, path),
-                    place_artifact(replace(res, content=None), path),
-                    place_artifact(fetched, path),
-                    remove_artifact(res.name, path),
-                ]
-            else:
-                tasks += [
-                    t.run_container(res, path),
-                    t.start_container(res.name),
-                    t.restart_container(res.name),
-                    t.remove_container(res.name, remove_image=True, keep_images={"a:v1"}),
-                ]
+                tasks += [place_artifact(replace(res, content=None), path), place_artifact(fetched, path)]
+            elif res.kind == "container":
+                tasks += [t.start_container(res.name), t.restart_container(res.name)]
         for app in desired.apps.values():
             for check in (HealthCheck(type="http"), HealthCheck(type="tcp"), HealthCheck(type="process")):
                 tasks.append(

@@ -9,13 +9,13 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from funops.apply.artifact_tasks import place_artifact, remove_artifact
 from funops.compile import artifacts
-from funops.compile.resources import restart_unit
 from funops.diff.differ import live_attributes
 from funops.gather.probe import build_script, parse
+from funops.ids import Handler
 from funops.load.source import WorkingTree
 from funops.model.manifests import Artifact
+from tests.unit.shell_tasks import place_artifact, remove_artifact
 
 LINK = "/opt/funops/apps/site/current"
 
@@ -29,7 +29,12 @@ def site_dir(root: Path, text: str) -> None:
 
 def resource(repo: Path, version: str, keep: int = 5):
     res, error = artifacts.resource(
-        "site", version, Artifact(path="art"), WorkingTree(repo), keep, restart_unit("site.service")
+        "site",
+        version,
+        Artifact(path="art"),
+        WorkingTree(repo),
+        keep,
+        Handler.restart("unit", "site.service"),
     )
     assert error is None and res is not None
     return res

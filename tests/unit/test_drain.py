@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from funops.apply.drain import _swap_tasks, _wait_script
 from funops.compile.resources import NGINX_RELOAD, Resource
+from tests.unit.shell_tasks import swap_tasks as _swap_tasks
+from tests.unit.shell_tasks import wait_script as _wait_script
 
 
 class _Local:

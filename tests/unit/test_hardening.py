@@ -9,11 +9,11 @@ from typing import Any
 
 import yaml
 
-from funops.apply.tasks import run_container
 from funops.compile.compiler import compile_project
 from funops.compile.hardening import LEVELS, container_security, unit_directives
 from funops.load.loader import load_project
 from funops.model.manifests import HARDENING_DIRECTIVES, ApplicationSpec
+from tests.unit.shell_tasks import run_container
 
 
 def spec(**fields: Any) -> ApplicationSpec:

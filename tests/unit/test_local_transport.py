@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from funops.apply import tasks
 from funops.model.inventory import Node
 from funops.transports.local import LocalTransport
+from tests.unit import shell_tasks as tasks
 
 
 def test_a_local_root_node_never_reaches_the_hosts_services(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from funops.apply import tasks
 from funops.cli.output import worst
 from funops.compile.resources import Resource
 from funops.errors import FunopsError
@@ -17,6 +16,7 @@ from funops.release.history import bad_revisions, releases
 from funops.release.restore import is_release_ref, pick_target
 from funops.state.node_state import NodeState
 from funops.state.records import ReleaseRecord, RevisionRef
+from tests.unit import shell_tasks as tasks
 
 
 def rec(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from funops.apply.tasks import BUNDLE_RUNNER, Task, bundle, parse_bundle
+from tests.unit.shell_tasks import BUNDLE_RUNNER, Task, bundle, parse_bundle
 
 
 def run(tasks: list[Task]) -> list:
@@ -35,8 +35,8 @@ def test_directories_a_write_creates_get_their_own_mode_not_the_bundles_umask(tm
     import hashlib
     import stat
 
-    from funops.apply.tasks import write_file
     from funops.compile.resources import Resource
+    from tests.unit.shell_tasks import write_file
 
     def file(name: str, secret: bool) -> Resource:
         data = b"x=1\n"

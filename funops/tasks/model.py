@@ -1,0 +1,353 @@
+"""Tasks as values: what to do on a node, never how. Paths are node paths.
+
+Resource kinds plan these (funops/kinds/), the apply runner sends them, and a transport decides how
+to run them: `shell.py` renders them into one `sh -s` bundle for ssh and local nodes; the agent runs
+the same values natively. Each has the `name` people see in events, journals and errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..model.strategy import HealthCheck
+
+ARTIFACT_MARKER = ".funops-artifact"  # in each complete release dir: the sha256 it was made from
+
+
+@dataclass(frozen=True)
+class Task:
+    @property
+    def name(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def stdin(self) -> bytes | None:
+        """Data the task reads (file contents, an upload): sent on stdin, never on a command line."""
+        return None
+
+
+# ---- files and directories -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteFile(Task):
+    """Atomic write (temp file in the same dir, fsync, rename); with `backup` the previous version is
+    kept there. Without `content` it comes from the node's artifact store (by `sha256`), checked."""
+
+    path: str
+    sha256: str
+    mode: str
+    owner: str
+    group: str
+    backup: str | None
+    content: bytes | None = field(default=None, repr=False)
+    store: str | None = None  # the artifact store path of `sha256`, when there is no content
+    private_dirs: bool = False  # directories it creates: 0700 owned by the file's owner (secrets)
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"write {self.label or self.path}"
+
+    @property
+    def stdin(self) -> bytes | None:
+        return self.content
+
+
+@dataclass(frozen=True)
+class RestoreFile(Task):
+    """Undo a write: put the kept previous version back, or remove a file that was new."""
+
+    path: str
+    backup: str
+
+    @property
+    def name(self) -> str:
+        return f"restore file:{self.path}"
+
+
+@dataclass(frozen=True)
+class RemoveFile(Task):
+    path: str
+    backup: str
+
+    @property
+    def name(self) -> str:
+        return f"remove file:{self.path}"
+
+
+@dataclass(frozen=True)
+class EnsureDirectory(Task):
+    """Create (with parents) and set owner, group and mode; an existing one only gets those set."""
+
+    path: str
+    mode: str
+    owner: str
+    group: str
+
+    @property
+    def name(self) -> str:
+        return f"ensure directory:{self.path}"
+
+
+@dataclass(frozen=True)
+class RemoveDirectory(Task):
+    """Only an empty directory goes: what an app left in it is data, not funops's to delete."""
+
+    path: str
+
+    @property
+    def name(self) -> str:
+        return f"remove directory:{self.path}"
+
+
+@dataclass(frozen=True)
+class KeepArtifacts(Task):
+    """The artifact store keeps the content of every file a kept release names, and only that."""
+
+    store: str
+    files: tuple[tuple[str, str], ...]  # (sha256, node path) to copy in while the live file has it
+    keep: frozenset[str]
+
+    @property
+    def name(self) -> str:
+        return "keep release artifacts"
+
+
+# ---- systemd ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DaemonReload(Task):
+    @property
+    def name(self) -> str:
+        return "daemon-reload"
+
+
+@dataclass(frozen=True)
+class StartUnit(Task):
+    """Enable and start; `restart` when its unit file, env or config changed."""
+
+    unit: str
+    restart: bool
+
+    @property
+    def name(self) -> str:
+        return f"{'restart' if self.restart else 'start'} unit:{self.unit}"
+
+
+@dataclass(frozen=True)
+class StopUnit(Task):
+    """Disable and stop (a unit that is already gone is fine)."""
+
+    unit: str
+
+    @property
+    def name(self) -> str:
+        return f"stop unit:{self.unit}"
+
+
+@dataclass(frozen=True)
+class EnsureUser(Task):
+    """A system user without login or home; left alone if it exists."""
+
+    user: str
+
+    @property
+    def name(self) -> str:
+        return f"ensure user {self.user}"
+
+
+# ---- containers -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunContainer(Task):
+    """Pull if missing, stop gracefully and remove the old container, run the new one."""
+
+    spec: Mapping[str, Any]  # the run spec (compile/container/run.json.j2); envFile is a node path
+
+    @property
+    def name(self) -> str:
+        return f"run container:{self.spec['name']}"
+
+
+@dataclass(frozen=True)
+class StartContainer(Task):
+    container: str
+
+    @property
+    def name(self) -> str:
+        return f"start container:{self.container}"
+
+
+@dataclass(frozen=True)
+class RestartContainer(Task):
+    container: str
+
+    @property
+    def name(self) -> str:
+        return f"restart container:{self.container}"
+
+
+@dataclass(frozen=True)
+class RemoveContainer(Task):
+    """Stop gracefully and remove; with `remove_image`, its image too unless a kept release needs it."""
+
+    container: str
+    remove_image: bool
+    keep_images: frozenset[str] = frozenset()
+
+    @property
+    def name(self) -> str:
+        return f"remove container:{self.container}"
+
+
+@dataclass(frozen=True)
+class PruneImages(Task):
+    """Images of these repositories that no kept release needs (and no container uses)."""
+
+    repositories: frozenset[str]
+    keep: frozenset[str]
+
+    @property
+    def name(self) -> str:
+        return "prune images"
+
+
+# ---- artifacts --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlaceArtifact(Task):
+    """Fetch (`url`) or receive (`content`) into a temp dir, check the sha256, unpack, rename into the
+    release dir, switch the `link` by renaming a new link over it, keep the newest `keep`."""
+
+    link: str
+    directory: str  # the release dir
+    release: str
+    sha256: str
+    keep: int
+    url: str | None = None
+    upload: str | None = None  # the repo path an upload came from (for messages)
+    file: str = ""  # a single file kept under this name; "" to unpack a tar
+    content: bytes | None = field(default=None, repr=False)
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"place {self.label or self.link}"
+
+    @property
+    def stdin(self) -> bytes | None:
+        return self.content
+
+
+@dataclass(frozen=True)
+class RemoveArtifact(Task):
+    link: str
+
+    @property
+    def name(self) -> str:
+        return f"remove artifact:{self.link}"
+
+
+# ---- nginx ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NginxTest(Task):
+    @property
+    def name(self) -> str:
+        return "nginx -t"
+
+
+@dataclass(frozen=True)
+class NginxReload(Task):
+    @property
+    def name(self) -> str:
+        return "reload nginx"
+
+
+# ---- the app and the node ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckHealth(Task):
+    """Retry the check until it passes (or give up), then hold for `min_healthy_seconds` and check
+    again, so a process that crashes right after start fails. `unit`/`container`: it must be running."""
+
+    app: str
+    check: HealthCheck
+    host: str
+    port: int | None
+    unit: str | None
+    container: str | None
+    min_healthy_seconds: float
+
+    @property
+    def name(self) -> str:
+        return f"health {self.check.type} {self.app}"
+
+
+@dataclass(frozen=True)
+class WriteState(Task):
+    """The node state file: atomic, root only."""
+
+    path: str
+    content: bytes = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return "record state"
+
+    @property
+    def stdin(self) -> bytes | None:
+        return self.content
+
+
+# ---- draining an instance behind the ingress (apply/drain.py) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class DrainWrite(Task):
+    """Swap a site nginx already serves for one with some instances marked down, the old one kept
+    beside it (`.funops-drain`, not `.conf`: nginx ignores it) until `DrainTest` settles it."""
+
+    path: str
+    mode: str
+    content: bytes = field(repr=False)
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"drain-write {self.label or self.path}"
+
+    @property
+    def stdin(self) -> bytes | None:
+        return self.content
+
+
+@dataclass(frozen=True)
+class DrainTest(Task):
+    """`nginx -t`: a failure puts the old sites back and fails; a pass drops the kept ones."""
+
+    paths: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return "nginx -t"
+
+
+@dataclass(frozen=True)
+class AwaitIdle(Task):
+    """Until no connection is established to these local ports, at most `timeout` seconds."""
+
+    ports: tuple[int, ...]
+    timeout: float
+
+    @property
+    def name(self) -> str:
+        return "await idle"

@@ -1,0 +1,486 @@
+"""Typed tasks rendered as POSIX sh, and many of them as one bundle: one round trip per node.
+
+Quoting lives here only (shlex.quote). `path` maps node paths for the transport (a root prefix for
+local nodes), so the same task runs over ssh and locally. The data a task reads comes on its own
+stdin (base64 in a here-doc of the bundle), never on a command line.
+"""
+
+from __future__ import annotations
+
+import base64
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import singledispatch
+
+from ..transports.base import CommandResult, Transport
+from . import model as m
+
+PathMap = Callable[[str], str]
+q = shlex.quote
+
+
+@dataclass(frozen=True)
+class ShellStep:
+    name: str  # what people see: "write file:/etc/x", "restart unit:web.service"
+    script: str
+    stdin: bytes | None = field(default=None, repr=False)
+
+
+def render(task: m.Task, path: PathMap) -> ShellStep:
+    return ShellStep(task.name, _script(task, path), task.stdin)
+
+
+@singledispatch
+def _script(task: m.Task, path: PathMap) -> str:
+    raise TypeError(f"no shell rendering for {type(task).__name__}")
+
+
+# ---- files and directories -------------------------------------------------------------------------
+
+
+def _mkdirs(mode: str, owner: str) -> str:
+    """A function making the missing parents of a path, each with this mode and owner (not the
+    bundle's umask 077: an app running as its user must still reach its files)."""
+    return f"""funops_mkdir() {{ [ -d "$1" ] && return 0; funops_mkdir "$(dirname -- "$1")" || return 1
+  mkdir -m {mode} -- "$1" && chown {owner} -- "$1"; }}
+"""
+
+
+@_script.register
+def _(task: m.WriteFile, path: PathMap) -> str:
+    """Directories it creates (never existing ones) get 0755 root, or with `private_dirs` (a
+    secret's) 0700 owned by the file's owner."""
+    owner, group = q(task.owner), q(task.group)
+    dir_mode, dir_owner = ("0700", f"{owner}:{group}") if task.private_dirs else ("0755", "root:root")
+    if task.content is None and task.store:
+        source = f"""a={q(path(task.store))}
+[ -f "$a" ] || {{ echo "the kept content of $p is no longer on this node"; exit 1; }}
+cat -- "$a" > "$t"
+[ "$(sha256sum < "$t" | cut -c1-64)" = {q(task.sha256)} ] ||
+  {{ echo "the kept content of $p is damaged"; exit 1; }}"""
+    else:
+        source = 'cat > "$t"'
+    keep = ""
+    if task.backup:
+        keep = f'b={q(path(task.backup))}; if [ -f "$p" ]; then mkdir -p -- "$(dirname -- "$b")"; '
+        keep += 'cp -p -- "$p" "$b"; else rm -f -- "$b"; fi\n'
+    return f"""set -e
+p={q(path(task.path))}
+{_mkdirs(dir_mode, dir_owner)}funops_mkdir "$(dirname -- "$p")"
+t=$(mktemp "$(dirname -- "$p")/.funops.XXXXXX")
+trap 'rm -f -- "$t"' EXIT
+{source}
+chmod {q(task.mode)} "$t"
+chown {owner}:{group} "$t"
+sync -- "$t" 2>/dev/null || true
+{keep}mv -f -- "$t" "$p"
+trap - EXIT
+"""
+
+
+@_script.register
+def _(task: m.RestoreFile, path: PathMap) -> str:
+    return f"""p={q(path(task.path))}; b={q(path(task.backup))}
+if [ -f "$b" ]; then cp -p -- "$b" "$p"; else rm -f -- "$p"; fi
+"""
+
+
+@_script.register
+def _(task: m.RemoveFile, path: PathMap) -> str:
+    return f"""set -e
+p={q(path(task.path))}; b={q(path(task.backup))}
+if [ -f "$p" ]; then mkdir -p -- "$(dirname -- "$b")"; cp -p -- "$p" "$b"; rm -f -- "$p"; fi
+"""
+
+
+@_script.register
+def _(task: m.EnsureDirectory, path: PathMap) -> str:
+    return f"""set -e
+d={q(path(task.path))}
+[ ! -e "$d" ] || [ -d "$d" ] || {{ echo "$d exists and is not a directory"; exit 1; }}
+{_mkdirs("0755", "root:root")}funops_mkdir "$(dirname -- "$d")"
+[ -d "$d" ] || mkdir -- "$d"
+chown {q(task.owner)}:{q(task.group)} "$d"
+chmod {q(task.mode)} "$d"
+"""
+
+
+@_script.register
+def _(task: m.RemoveDirectory, path: PathMap) -> str:
+    d = q(path(task.path))
+    return f"""if [ -d {d} ]; then rmdir -- {d} 2>/dev/null ||
+  echo "kept {task.path}: not empty (what is in it is not funops's to delete)"; fi
+"""
+
+
+@_script.register
+def _(task: m.KeepArtifacts, path: PathMap) -> str:
+    lines = [f"d={q(path(task.store))}", 'mkdir -p -- "$d"', 'chmod 0700 "$d"']
+    for sha, node_path in sorted(set(task.files)):
+        p = q(path(node_path))
+        lines.append(
+            f'[ -f "$d/{sha}" ] || {{ [ -f {p} ] && [ "$(sha256sum < {p} | cut -c1-64)" = {sha} ] '
+            f'&& cp -- {p} "$d/.{sha}" && mv -f -- "$d/.{sha}" "$d/{sha}"; }} || true'
+        )
+    lines.append(f"keep={q(_words(task.keep))}")
+    lines.append(
+        'for f in "$d"/*; do [ -f "$f" ] || continue; '
+        'case "$keep" in *" ${f##*/} "*) ;; *) rm -f -- "$f";; esac; done'
+    )
+    return "\n".join(lines) + "\n"
+
+
+@_script.register
+def _(task: m.WriteState, path: PathMap) -> str:
+    return _script(
+        m.WriteFile(task.path, "", "0600", "root", "root", None, task.content, private_dirs=True), path
+    )
+
+
+# ---- systemd ----------------------------------------------------------------------------------------
+
+
+@_script.register
+def _(task: m.DaemonReload, path: PathMap) -> str:
+    return "systemctl daemon-reload"
+
+
+@_script.register
+def _(task: m.StartUnit, path: PathMap) -> str:
+    # `enable` reloads systemd by itself (slow on a busy node); the unit file was loaded by the
+    # daemon-reload before, so --no-reload is enough for the [Install] symlinks.
+    unit = q(task.unit)
+    return f"""set -e
+systemctl is-enabled --quiet {unit} 2>/dev/null || systemctl enable --no-reload --quiet {unit}
+systemctl {"restart" if task.restart else "start"} {unit}
+"""
+
+
+@_script.register
+def _(task: m.StopUnit, path: PathMap) -> str:
+    return f"systemctl disable --now --quiet {q(task.unit)} 2>/dev/null || true\n"
+
+
+@_script.register
+def _(task: m.EnsureUser, path: PathMap) -> str:
+    name = q(task.user)
+    return (
+        f"id -u {name} >/dev/null 2>&1 || useradd --system --user-group --no-create-home "
+        f"--home-dir /nonexistent --shell /usr/sbin/nologin {name}\n"
+    )
+
+
+# ---- containers -------------------------------------------------------------------------------------
+
+
+def _graceful_stop(name: str) -> str:
+    """`docker stop` first: its stop signal and timeout (given at run) let requests finish; `rm -f`
+    alone kills at once."""
+    return f"docker stop {q(name)} >/dev/null 2>&1 || true\n"
+
+
+@_script.register
+def _(task: m.RunContainer, path: PathMap) -> str:
+    spec = task.spec
+    name, image = spec["name"], spec["image"]
+    args = ["docker", "run", "-d", "--name", name, "--network", spec.get("network", "host"),
+            "--restart", spec.get("restart", "unless-stopped")]  # fmt: skip
+    if spec.get("envFile"):
+        args += ["--env-file", path(spec["envFile"])]
+    for volume in spec.get("volumes") or []:
+        args += ["-v", volume]
+    if spec.get("stopSignal"):
+        args += ["--stop-signal", spec["stopSignal"], "--stop-timeout", str(spec["stopTimeout"])]
+    if spec.get("memory"):
+        args += ["--memory", str(spec["memory"])]
+    if spec.get("cpus"):
+        args += ["--cpus", str(spec["cpus"])]
+    args += _security_args(spec.get("security") or {})
+    for key, value in sorted((spec.get("labels") or {}).items()):
+        args += ["--label", f"{key}={value}"]
+    args.append(image)
+    return f"""set -e
+docker image inspect {q(image)} >/dev/null 2>&1 || docker pull -q {q(image)} >/dev/null
+{_graceful_stop(name)}docker rm -f {q(name)} >/dev/null 2>&1 || true
+{shlex.join(args)} >/dev/null
+"""
+
+
+def _security_args(security: dict) -> list[str]:
+    """`docker run` flags of the run spec's `security` (see compile/hardening.py)."""
+    args = []
+    if security.get("noNewPrivileges"):
+        args += ["--security-opt", "no-new-privileges"]
+    for cap in security.get("capDrop") or []:
+        args += ["--cap-drop", cap]
+    for cap in security.get("capAdd") or []:
+        args += ["--cap-add", cap]
+    if security.get("pidsLimit"):
+        args += ["--pids-limit", str(security["pidsLimit"])]
+    if security.get("readOnlyRootfs"):
+        # A read-only root still gets a private, non-executable /tmp: most runtimes need one.
+        args += ["--read-only", "--tmpfs", "/tmp:rw,noexec,nosuid,size=64m"]
+    if security.get("user"):
+        args += ["--user", security["user"]]
+    return args
+
+
+@_script.register
+def _(task: m.StartContainer, path: PathMap) -> str:
+    return f"docker start {q(task.container)} >/dev/null\n"
+
+
+@_script.register
+def _(task: m.RestartContainer, path: PathMap) -> str:
+    return f"docker restart {q(task.container)} >/dev/null\n"
+
+
+@_script.register
+def _(task: m.RemoveContainer, path: PathMap) -> str:
+    """Seed 000: stop = remove the container and clean its image up — unless a kept release still
+    needs that image for a rollback (Kamal's pruning broke rollback: basecamp/kamal#270)."""
+    name = task.container
+    script = f"""img=$(docker inspect -f '{{{{.Config.Image}}}}' {q(name)} 2>/dev/null || true)
+{_graceful_stop(name)}docker rm -f {q(name)} >/dev/null 2>&1 || true
+"""
+    if task.remove_image:
+        script += (
+            f'keep={q(_words(task.keep_images))}; case "$keep" in *" $img "*) ;; *) '
+            'if [ -n "$img" ]; then docker rmi "$img" >/dev/null 2>&1 || true; fi;; esac\n'
+        )
+    return script
+
+
+@_script.register
+def _(task: m.PruneImages, path: PathMap) -> str:
+    script = f"keep={q(_words(task.keep))}\n"
+    for repo in sorted(task.repositories):
+        script += (
+            f"docker images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' {q(repo)} 2>/dev/null | "
+            'while read -r i; do case "$keep" in *" $i "*) ;; *) docker rmi "$i" >/dev/null 2>&1 || true;; '
+            "esac; done\n"
+        )
+    return script
+
+
+def _words(items: frozenset[str] | set[str]) -> str:
+    return " " + " ".join(sorted(items)) + " "
+
+
+# ---- artifacts --------------------------------------------------------------------------------------
+
+
+@_script.register
+def _(task: m.PlaceArtifact, path: PathMap) -> str:
+    """The release dir is built under a temp name and renamed into place only once complete (its
+    marker names the sha256 it was made from), and `current` is switched with a rename of a new link
+    over it: a failed or corrupt download changes nothing a running app sees. A release dir still on
+    the node with the wanted sha256 is reused: a rollback just switches the link back."""
+    if task.url:
+        fetch = f'curl -fsSL --retry 2 --connect-timeout 10 --max-time 600 -o "$t/.download" -- {q(task.url)}'
+        what = task.url
+    else:
+        fetch, what = 'cat > "$t/.download"', f"the upload of {task.upload}"
+    place = (
+        f'mv -- "$t/.download" "$t/r/"{q(task.file)}; chmod 0644 -- "$t/r/"{q(task.file)}'
+        if task.file
+        else 'tar -xf "$t/.download" -C "$t/r" --no-same-owner'
+    )
+    build = f"""  t=$(mktemp -d "$rels/.funops.XXXXXX")
+  trap 'rm -rf -- "$t"' EXIT
+  {fetch}
+  got=$(sha256sum < "$t/.download" | cut -c1-64)
+  [ "$got" = "$want" ] || {{
+    printf 'sha256 mismatch for %s: got %s, want %s (nothing switched)\\n' {q(what)} "$got" "$want"
+    exit 1; }}
+  mkdir -m 0755 -- "$t/r"
+  {place}
+  printf '%s\\n' "$want" > "$t/r/{m.ARTIFACT_MARKER}"
+  rm -rf -- "$d"
+  mv -T -- "$t/r" "$d"
+"""
+    if task.content is None and not task.url:  # from a release record: an upload is not kept
+        gone = f"is no longer on this node (uploaded from {task.upload}): apply that revision again"
+        build = f'  echo "release dir $d "{q(gone)}; exit 1'
+    # Release dirs are named by versions (letters, digits, '._-'): the newest `keep` stay, and the
+    # one `current` names; temp dirs (dot names) are never pruned here.
+    return f"""set -e
+umask 022
+l={q(path(task.link))}; d={q(path(task.directory))}; want={q(task.sha256)}; keep={int(task.keep)}
+rels=$(dirname -- "$d")
+mkdir -p -- "$rels"
+if [ "$(head -c 64 -- "$d/{m.ARTIFACT_MARKER}" 2>/dev/null)" = "$want" ]; then
+  echo "release dir $d is on the node: nothing to fetch"
+else
+{build.rstrip()}
+fi
+touch -- "$d"
+ln -sfn -- {q("releases/" + task.release)} "$l.funops-new"
+mv -T -- "$l.funops-new" "$l"
+find "$rels" -mindepth 1 -maxdepth 1 ! -name '.*' -printf '%T@ %f\\n' | sort -rn | tail -n +$((keep + 1)) |
+  while read -r _ old; do [ "$old" = {q(task.release)} ] || rm -rf -- "${{rels:?}}/$old"; done
+"""
+
+
+@_script.register
+def _(task: m.RemoveArtifact, path: PathMap) -> str:
+    """The app is gone from the node: its releases go with it."""
+    return f"rm -rf -- {q(path(task.link.rsplit('/', 1)[0]))}\n"
+
+
+# ---- nginx ------------------------------------------------------------------------------------------
+
+
+@_script.register
+def _(task: m.NginxTest, path: PathMap) -> str:
+    return "nginx -t -q 2>&1"
+
+
+@_script.register
+def _(task: m.NginxReload, path: PathMap) -> str:
+    # `systemctl reload` where systemd runs nginx; a signal otherwise (e.g. a container without systemd).
+    return """if [ -d /run/systemd/system ] && systemctl is-active --quiet nginx
+then systemctl reload nginx
+elif [ -d /run/systemd/system ]; then systemctl start nginx
+else nginx -s reload; fi
+"""
+
+
+# ---- draining ---------------------------------------------------------------------------------------
+
+
+@_script.register
+def _(task: m.DrainWrite, path: PathMap) -> str:
+    return f"""set -e
+p={q(path(task.path))}
+rm -f -- "$p.funops-drain"
+[ -f "$p" ] || exit 0  # only a site nginx serves already: a first deploy writes it in its batch
+cp -p -- "$p" "$p.funops-drain"
+cat > "$p.funops-new"
+chmod {q(task.mode)} "$p.funops-new"
+mv -f -- "$p.funops-new" "$p"
+"""
+
+
+@_script.register
+def _(task: m.DrainTest, path: PathMap) -> str:
+    paths = [path(p) for p in task.paths]
+    undo = " ".join(f'b={q(p + ".funops-drain")}; [ -f "$b" ] && mv -f -- "$b" {q(p)};' for p in paths)
+    keep = " ".join(f"rm -f -- {q(p + '.funops-drain')};" for p in paths)
+    return f'if ! out=$(nginx -t -q 2>&1); then {undo} echo "$out"; exit 1; fi; {keep}'
+
+
+@_script.register
+def _(task: m.AwaitIdle, path: PathMap) -> str:
+    """Poll `ss` for established connections whose local port is one of `ports`."""
+    filt = " or ".join(f"sport = :{p}" for p in sorted(set(task.ports)))
+    return f"""command -v ss >/dev/null 2>&1 || {{ sleep {task.timeout:g}; exit 0; }}
+sleep 0.2
+end=$(( $(date +%s) + {int(task.timeout + 0.999)} ))
+while [ "$(date +%s)" -lt "$end" ]; do
+  [ -z "$(ss -Htn state established {q(f"( {filt} )")} 2>/dev/null)" ] && exit 0
+  sleep 0.1
+done
+"""
+
+
+# ---- health -----------------------------------------------------------------------------------------
+
+
+@_script.register
+def _(task: m.CheckHealth, path: PathMap) -> str:
+    check = task.check
+    host = "127.0.0.1" if task.host in ("0.0.0.0", "") else task.host
+    if task.unit:
+        alive = f"systemctl is-active --quiet {q(task.unit)}"
+    elif task.container:
+        alive = f'[ "$(docker inspect -f "{{{{.State.Running}}}}" {q(task.container)} 2>/dev/null)" = true ]'
+    else:
+        alive = "true"
+    port = check.port or task.port
+    timeout = f"{check.timeout:g}"
+    if check.type == "http":
+        url = f"http://{host}:{port}{check.path}"
+        probe = (
+            f'[ "$(curl -s -o /dev/null -w "%{{http_code}}" --max-time {timeout} {q(url)})" '
+            f"= {check.expect_status} ]"
+        )
+    elif check.type == "tcp":
+        probe = f"timeout {timeout} bash -c {q(f'exec 3<>/dev/tcp/{host}/{port}')} 2>/dev/null"
+    else:
+        probe = "true"
+    script = f"""check() {{ {alive} && {probe}; }}
+i=0
+until check; do
+  i=$((i+1)); if [ "$i" -ge {check.retries} ]; then echo "unhealthy after {check.retries} tries"; exit 1; fi
+  sleep {check.interval:g}
+done
+"""
+    if task.min_healthy_seconds:
+        secs = f"{task.min_healthy_seconds:g}"
+        script += f"sleep {secs}\ncheck || {{ echo 'unhealthy after {secs}s'; exit 1; }}\n"
+    return script
+
+
+# ---- bundles: many tasks, one round trip ---------------------------------------------------------
+
+BUNDLE_RUNNER = "exec sh -s"  # the bundle comes on stdin: no content (or secret) on a command line
+_TASK_MARK = "@@funops-task "
+
+
+@dataclass(frozen=True)
+class StepResult:
+    index: int
+    exit_code: int
+    seconds: float
+    output: str
+
+
+def bundle(steps: list[ShellStep]) -> str:
+    """One sh script running `steps` in order, each in its own subshell with its own stdin (its data,
+    base64 in a here-doc, else /dev/null), stopping at the first failure. Each step's exit code,
+    duration and output follow a marker line that `parse_bundle` reads back."""
+    lines = ["umask 077", "o=$(mktemp -d) || exit 1", "trap 'rm -rf \"$o\"' EXIT"]
+    # Functions first: a here-doc's data starts on the line after its `<<`, so each step runs on one line.
+    for i, step in enumerate(steps):
+        lines.append(f"funops_task_{i}() {{\n{step.script.rstrip()}\n}}")
+    for i, step in enumerate(steps):
+        run = f'( funops_task_{i} ) > "$o/out" 2>&1'
+        lines.append("s=$(date +%s%N)")
+        if step.stdin is not None:
+            data = base64.encodebytes(step.stdin).decode()
+            lines.append(f"base64 -d <<'FUNOPS_DATA' | {run}\n{data}FUNOPS_DATA")
+        else:
+            lines.append(f"{run} < /dev/null")
+        lines.append("rc=$?; e=$(date +%s%N)")
+        lines.append(f'printf "\\n{_TASK_MARK}{i} %s %s\\n" "$rc" "$((e - s))"; cat "$o/out"')
+        lines.append('[ "$rc" -eq 0 ] || exit 0')
+    return "\n".join(lines) + "\n"
+
+
+def run_bundle(
+    transport: Transport, tasks: list[m.Task], timeout: float | None = None
+) -> tuple[list[StepResult], CommandResult]:
+    """Run typed tasks on a node in one round trip; the results of those that ran, and the run's."""
+    result = transport.run(
+        BUNDLE_RUNNER, stdin=bundle([render(t, transport.path) for t in tasks]).encode(), timeout=timeout
+    )
+    return parse_bundle(result.text()), result
+
+
+def parse_bundle(output: str) -> list[StepResult]:
+    """The results of the steps that ran (all, or up to and including the first failure)."""
+    heads: list[tuple[int, int, float]] = []
+    bodies: list[list[str]] = []
+    for line in output.split("\n"):
+        if line.startswith(_TASK_MARK):
+            index, code, nanos = line[len(_TASK_MARK) :].split()
+            heads.append((int(index), int(code), round(int(nanos) / 1e9, 3)))
+            bodies.append([])
+        elif bodies:
+            bodies[-1].append(line)
+    return [
+        StepResult(i, code, secs, "\n".join(body).strip())
+        for (i, code, secs), body in zip(heads, bodies, strict=True)
+    ]
