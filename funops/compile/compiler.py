@@ -16,7 +16,7 @@ import jinja2
 
 from ..errors import InputError, Problem
 from ..ids import Handler, Owner, ResourceId
-from ..load.project import Project
+from ..load.project import Origin, Project
 from ..model.inventory import Node
 from ..model.manifests import Application, Artifact, Ingress, SecretRef
 from ..model.text import bad_char, shown, single_line_problem
@@ -59,6 +59,10 @@ def compile_project(project: Project, facts: Facts | None = None) -> DesiredStat
 
 def app_unit(app: str) -> str:
     return f"{app}.service"
+
+
+def timer_unit(app: str) -> str:
+    return f"{app}.timer"
 
 
 def env_path(app: str) -> str:
@@ -146,7 +150,7 @@ class _Compiler:
             *(("Release", release.metadata.name) if release and from_release else ("Application", name))
         )
         res, error = None, None
-        if app.spec.type != "systemd":
+        if app.spec.type not in ("systemd", "job"):
             error = f"not valid for a {app.spec.type} app"
         else:
             keep = self.project.settings.keep_releases
@@ -154,7 +158,7 @@ class _Compiler:
         if error is not None:
             field = (
                 ("spec", "artifact")
-                if res is None and app.spec.type != "systemd"
+                if res is None and app.spec.type not in ("systemd", "job")
                 else ("spec", "artifact", "path")
             )
             self.problems.append(where.problem(field, error))
@@ -167,12 +171,16 @@ class _Compiler:
         owner = Owner.of_app(name)
         ctx = self._context(app, node, version)
         where = self.project.origin("Application", name)
-        is_container = app.spec.type == "container"
+        is_container, is_job = app.spec.type == "container", app.spec.type == "job"
         unit = app_unit(name)
-        restart = Handler.restart("container", name) if is_container else Handler.restart("unit", unit)
+        if is_container:
+            restart = Handler.restart("container", name)
+        else:
+            restart = Handler.restart("job", name) if is_job else Handler.restart("unit", unit)
         artifact = self._artifact_resource(app, version, restart)
         if artifact is not None:
             desired.resources.append(artifact)
+        desired.resources += self._directories(app, owner)
 
         for i, cfg in enumerate(app.spec.config_files):
             path = ("spec", "configFiles", i)
@@ -255,6 +263,7 @@ class _Compiler:
                 command=command,
                 env_file=env_file,
                 sandbox=unit_directives(name, app.spec),
+                job=is_job,
             )
             text = self._structured(text or None, "systemd/app.service.j2", UNIT_LINE, where, ("spec",))
             if text:
@@ -271,15 +280,18 @@ class _Compiler:
                         template=self._origin("systemd/app.service.j2"),
                     )
                 )
-            desired.resources.append(
-                r.Resource(
-                    id=ResourceId.of("unit", unit),
-                    kind="unit",
-                    owner=owner,
-                    order=r.ORDER_UNIT,
-                    desired={"enabled": "enabled", "active": "active"},
+            if is_job:
+                desired.resources += self._timer(app, ctx, where, owner, restart)
+            else:
+                desired.resources.append(
+                    r.Resource(
+                        id=ResourceId.of("unit", unit),
+                        kind="unit",
+                        owner=owner,
+                        order=r.ORDER_UNIT,
+                        desired={"enabled": "enabled", "active": "active"},
+                    )
                 )
-            )
         release = self.project.release_for(name)
         desired.apps[name] = r.AppPlacement(
             app=name,
@@ -289,10 +301,48 @@ class _Compiler:
             port=app.spec.port,
             bind=_bind(node),
             health=app.spec.health_check,
-            unit=None if is_container else unit,
+            unit=None if is_container else (timer_unit(name) if is_job else unit),
             container=name if is_container else None,
             create_user=app.spec.user if app.spec.create_user else None,
         )
+
+    def _directories(self, app: Application, owner: Owner) -> list[r.Resource]:
+        """The app's `directories`: owned by its user unless they say otherwise."""
+        user = app.spec.user or "root"
+        return [
+            r.Resource(
+                id=ResourceId.of("directory", d.path),
+                kind="directory",
+                owner=owner,
+                order=r.ORDER_DIRECTORY,
+                desired={
+                    "owner": d.owner or user,
+                    "group": d.group or d.owner or user,
+                    "mode": d.mode.rjust(4, "0"),
+                },
+            )
+            for d in app.spec.directories
+        ]
+
+    def _timer(
+        self, app: Application, ctx: dict[str, Any], where: Origin, owner: Owner, restart: Handler
+    ) -> list[r.Resource]:
+        """A job's timer unit file and the job resource (its timer enabled and active)."""
+        name = app.metadata.name
+        text = self._render("systemd/job.timer.j2", where, ("spec", "schedule"), **ctx)
+        text = self._structured(text or None, "systemd/job.timer.j2", UNIT_LINE, where, ("spec", "schedule"))
+        if not text:
+            return []
+        timer_file = _file(
+            f"{UNIT_DIR}/{timer_unit(name)}", text.encode(), owner, "0644", "root", "root",
+            (r.DAEMON_RELOAD, restart), order=r.ORDER_UNIT_FILE,
+            template=self._origin("systemd/job.timer.j2"),
+        )  # fmt: skip
+        job = r.Resource(
+            id=ResourceId.of("job", name), kind="job", owner=owner, order=r.ORDER_UNIT,
+            desired={"enabled": "enabled", "active": "active"},
+        )  # fmt: skip
+        return [timer_file, job]
 
     def _env(self, app: Application, ctx: dict[str, Any]) -> tuple[dict[str, str], set[str]]:
         """The app's environment: injected variables first, the app's own win. Secrets resolved;

@@ -97,6 +97,8 @@ def unit_directives(app: str, spec: ApplicationSpec) -> list[tuple[str, str]]:
         lines["CapabilityBoundingSet"] = caps
         lines["AmbientCapabilities"] = caps
     lines |= LEVELS[spec.hardening]
+    if spec.directories and "ProtectSystem" in lines:  # the app's own directories stay writable
+        lines["ReadWritePaths"] = " ".join(sorted({d.path for d in spec.directories}))
     for key, value in spec.hardening_overrides.items():
         if value is None:
             lines.pop(key, None)

@@ -13,7 +13,7 @@ from ..ids import Handler, ResourceId
 from .base import ResourceKind
 
 # Registry order is planning order within a stage (files before containers in housekeeping, …).
-_MODULES = ("file", "unit", "container", "artifact")
+_MODULES = ("file", "directory", "unit", "job", "container", "artifact")
 
 
 def _load() -> dict[str, ResourceKind]:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from .calendar import calendar_problem
 from .common import (
     AbsolutePath,
     EnvName,
@@ -40,6 +41,15 @@ ImageRef = Annotated[
         )
     ),
 ]
+
+
+class Directory(Strict):
+    """A directory the app needs on the node, made before its files (they may go inside)."""
+
+    path: AbsolutePath
+    owner: UnixName | None = None  # default: the app's user (root when it has none)
+    group: UnixName | None = None  # default: the owner
+    mode: FileMode = "0755"
 
 
 class Artifact(Strict):
@@ -125,7 +135,7 @@ class Backend(Strict):
 
 
 class ApplicationSpec(Strict):
-    type: Literal["systemd", "container", "proxy"]
+    type: Literal["systemd", "container", "proxy", "job"]
     selector: Selector | None = None
     replicas: Annotated[int, Field(ge=1)] | None = None
     placement: Literal["disk-aware", "spread"] = "disk-aware"
@@ -136,6 +146,9 @@ class ApplicationSpec(Strict):
     artifact: Artifact | None = None  # a Release's artifact wins
     create_user: bool = False  # create `user` on the node (a system user without login)
     hardening_overrides: dict[HardeningDirective, DirectiveValue | bool | None] = {}  # null drops one
+    # job: a oneshot service run by a timer
+    schedule: str | None = None  # systemd calendar syntax (OnCalendar=)
+    persistent: bool = True  # a run missed while the node was off happens at boot
     # container
     image: ImageRef | None = None
     volumes: list[
@@ -151,6 +164,7 @@ class ApplicationSpec(Strict):
     # common
     env: dict[EnvName, str | SecretRef] = {}
     config_files: list[ConfigFile] = []
+    directories: list[Directory] = []
     port: Port | None = None
     health_check: HealthCheck | None = None
     resources: Resources = Resources()
@@ -194,20 +208,35 @@ class ApplicationSpec(Strict):
     @model_validator(mode="after")
     def _fields_of_type(self) -> ApplicationSpec:
         wrong = {
-            "systemd": ["image", "volumes", "backends", "pids_limit", "read_only_rootfs"],
-            "container": ["command", "backends", "create_user", "hardening_overrides", "artifact"],
+            "systemd": ["image", "volumes", "backends", "pids_limit", "read_only_rootfs", "schedule",
+                        "persistent"],
+            "container": ["command", "backends", "create_user", "hardening_overrides", "artifact", "schedule",
+                          "persistent"],
             "proxy": ["command", "image", "volumes", "selector", "replicas", "config_files", "env", "user",
-                      "hardening", "cap_add", "create_user", "hardening_overrides", "artifact"],
+                      "hardening", "cap_add", "create_user", "hardening_overrides", "artifact", "directories",
+                      "schedule", "persistent"],
+            "job": ["image", "volumes", "backends", "pids_limit", "read_only_rootfs", "port", "health_check",
+                    "strategy"],
         }[self.type]  # fmt: skip
         present = [f for f in wrong if f in self.model_fields_set]
         if present:
             raise FieldError((to_camel(present[0]),), f"not valid for a {self.type} app")
-        if self.type == "systemd" and not self.command:
-            raise FieldError(("command",), "a systemd app needs a command")
+        if self.type in ("systemd", "job") and not self.command:
+            raise FieldError(("command",), f"a {self.type} app needs a command")
+        if self.type == "job":
+            problem = calendar_problem(self.schedule or "")
+            if self.schedule is None:
+                raise FieldError(
+                    ("schedule",), "a job needs a schedule (systemd calendar syntax, e.g. daily)"
+                )
+            if problem:
+                raise FieldError(
+                    ("schedule",), f"{self.schedule!r} is not a systemd calendar expression: {problem}"
+                )
         if self.type == "container" and not self.image:
             raise FieldError(("image",), "a container app needs an image")
-        if self.type == "systemd" and self.user and ":" in self.user:
-            raise FieldError(("user",), "a systemd app's user is a name or a uid (no :group)")
+        if self.type in ("systemd", "job") and self.user and ":" in self.user:
+            raise FieldError(("user",), f"a {self.type} app's user is a name or a uid (no :group)")
         if self.create_user and (not self.user or self.user == "root" or self.user.isdigit()):
             raise FieldError(("createUser",), "createUser needs a user name (not root, not a uid)")
         if self.type == "proxy" and not self.backends:

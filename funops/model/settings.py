@@ -30,7 +30,7 @@ class InjectedEnv(Strict):
 
     name: EnvName
     template: str
-    types: list[Literal["systemd", "container"]] = ["systemd", "container"]
+    types: list[Literal["systemd", "container", "job"]] = ["systemd", "container", "job"]
 
 
 class Settings(Strict):

@@ -1,0 +1,58 @@
+"""Directories an app needs (`spec.directories`): path, owner, group, mode.
+
+Made before the app's files (they may go inside) and after the users that own them. A directory
+funops made and no longer wants goes only when empty: what an app left in it is data.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING, Any
+
+from ..tasks import model as m
+from .base import DELETE, DIRECTORIES, NodeWork, PathMap, ResourceKind, Sections, Step
+
+if TYPE_CHECKING:
+    from ..gather.probe import LiveFacts
+
+_PROBE = "echo '@@funops dirs'; stat -c '%a|%U|%G|%F|%n' -- {paths} 2>/dev/null\n"
+
+
+class DirectoryKind(ResourceKind):
+    name = "directory"
+    article = "a directory"
+    facts_alias = "directories"
+    delete_rank = 3  # after the files that were in it
+    summary_fields = ("mode", "owner", "group")
+
+    def probe(self, names: list[str], path: PathMap) -> str:
+        return _PROBE.format(paths=" ".join(shlex.quote(path(d)) for d in names))
+
+    def parse(self, sections: Sections, unmap: PathMap, facts: LiveFacts) -> dict[str, dict[str, Any]]:
+        found = {}
+        for line in sections.get("dirs", []):
+            mode, owner, group, ftype, name = line.split("|", 4)
+            found[unmap(name)] = {"mode": mode.rjust(4, "0"), "owner": owner, "group": group, "type": ftype}
+        return found
+
+    def live(self, name: str, facts: LiveFacts) -> dict[str, Any] | None:
+        info = facts.live[self.name].get(name)
+        if info is None:
+            return None
+        if info["type"] != "directory":
+            return {"type": info["type"]}
+        return {k: info[k] for k in ("owner", "group", "mode")}
+
+    def tasks(self, work: NodeWork) -> list[Step]:
+        steps = [
+            Step(
+                DIRECTORIES,
+                m.EnsureDirectory(res.name, res.desired["mode"], res.desired["owner"], res.desired["group"]),
+            )
+            for _, res in work.writes
+        ]
+        steps += [Step(DELETE + self.delete_rank, m.RemoveDirectory(c.id.name)) for c in work.deletes]
+        return steps
+
+
+KIND = DirectoryKind()

@@ -1,0 +1,69 @@
+"""The probe fragments and fact parsers of the directory and job kinds: a real sh for directories,
+captured `systemctl show` output for jobs (the lab runs both on nodes)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from funops.diff.differ import live_attributes
+from funops.gather.probe import build_script, parse
+
+
+def test_a_directory_is_read_with_its_owner_group_mode_and_type(tmp_path: Path) -> None:
+    (tmp_path / "var/lib/report").mkdir(parents=True, mode=0o750)
+    os.chmod(tmp_path / "var/lib/report", 0o750)
+    (tmp_path / "var/lib/plain").write_text("not a dir\n")
+
+    def path(p: str) -> str:
+        return f"{tmp_path}{p}"
+
+    ids = ["directory:/var/lib/report", "directory:/var/lib/plain", "directory:/var/lib/gone"]
+    out = subprocess.run(["sh", "-c", build_script(ids, "/var/lib/funops/state.json", path)],
+                         capture_output=True, text=True).stdout  # fmt: skip
+    facts = parse(out, path)
+    live = live_attributes("directory:/var/lib/report", facts)
+    assert live is not None and live["mode"] == "0750" and set(live) == {"owner", "group", "mode"}
+    assert live_attributes("directory:/var/lib/plain", facts) == {"type": "regular file"}
+    assert live_attributes("directory:/var/lib/gone", facts) is None
+
+
+CAPTURED_JOB = """\
+@@funops jobs
+Id=report.timer
+LoadState=loaded
+ActiveState=active
+UnitFileState=enabled
+NextElapseUSecRealtime=Wed 2026-11-25 05:00:00 UTC
+Result=success
+ExecMainStatus=0
+ExecMainExitTimestamp=
+Id=report.service
+LoadState=loaded
+ActiveState=inactive
+UnitFileState=static
+NextElapseUSecRealtime=
+Result=exit-code
+ExecMainStatus=3
+ExecMainExitTimestamp=Wed 2026-11-25 04:00:01 UTC
+@@funops end
+"""
+
+
+def test_a_job_compares_its_timer_and_reports_its_last_run() -> None:
+    from funops.kinds.job import KIND
+
+    script = build_script(["job:report"], "/var/lib/funops/state.json", lambda p: p)
+    assert "report.timer report.service" in script
+    facts = parse(CAPTURED_JOB, lambda p: p)
+    assert live_attributes("job:report", facts) == {"enabled": "enabled", "active": "active"}
+    assert KIND.reported(facts) == {
+        "jobs": {
+            "report": {
+                "lastRun": {"result": "exit-code", "exitStatus": "3", "at": "Wed 2026-11-25 04:00:01 UTC"},
+                "next": "Wed 2026-11-25 05:00:00 UTC",
+            }
+        }
+    }
+    assert live_attributes("job:other", facts) is None
