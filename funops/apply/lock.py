@@ -14,6 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from ..errors import FunopsError
 from ..gather.probe import KEY_FILE
 from ..tasks.shell import q
 from ..transports import Transport
@@ -34,13 +35,13 @@ class LockInfo:
         return f"{self.holder} (pid {self.pid}, since {when})"
 
 
-class LockLost(Exception):
+class LockLost(FunopsError):
     def __init__(self, node: str, why: str) -> None:
         self.node = node
         super().__init__(f"node {node}: lost its apply lock ({why})")
 
 
-class LockHeld(Exception):
+class LockHeld(FunopsError):
     def __init__(self, node: str, holder: str, holder_info: LockInfo | None = None) -> None:
         self.node, self.holder, self.holder_info = node, holder, holder_info
         super().__init__(f"node {node} is locked by another apply: {holder}")

@@ -9,13 +9,14 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from ..errors import FunopsError
 from ..gather.gatherer import NodeGather, probe_node
 from ..plan.planner import Plan, observed_digest
 from ..transports import Transport, TransportError
 from . import lock
 
 
-class PlanStale(Exception):
+class PlanStale(FunopsError):
     """A node changed between the plan and taking its lock (another apply ran, someone edited it)."""
 
     def __init__(self, changed: list[str]) -> None:

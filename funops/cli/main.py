@@ -41,7 +41,7 @@ app = typer.Typer(
     name="funops",
     help="GitOps for plain servers: plan and apply nginx, systemd and docker from a git repo.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # funops --install-completion [bash|zsh|fish|powershell]
     pretty_exceptions_enable=False,
 )
 
@@ -73,14 +73,7 @@ def _load(repo: Path, revision: str | None, inventory: list[Path] | None) -> Pro
     from ..load.loader import load_project
 
     with reported():
-        try:
-            return load_project(
-                repo.resolve(), revision, [p.resolve() for p in inventory] if inventory else None
-            )
-        except Exception as exc:  # a bad --revision: gitpython's errors are not ours to list
-            if type(exc).__module__.startswith("git"):
-                fail(f"cannot read revision {revision!r}: {exc}")
-            raise
+        return load_project(repo.resolve(), revision, [p.resolve() for p in inventory] if inventory else None)
 
 
 @app.command()

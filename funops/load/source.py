@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
+from ..errors import FunopsError
+
 
 @dataclass(frozen=True)
 class Revision:
@@ -33,6 +35,10 @@ class SourceError(ValueError):
 
 
 _MAX_LINKS = 8  # symlinks followed inside a commit's tree before giving up (a loop)
+
+
+class RevisionError(FunopsError):
+    """A --revision that git cannot read (gitpython's errors end here, as ours)."""
 
 
 class Source(Protocol):
@@ -86,10 +92,14 @@ class GitRevision:
 
     def __init__(self, root: Path, rev: str) -> None:
         import git  # gitpython is slow to import: only when a revision is asked for
+        from gitdb.exc import ODBError
 
         self.root = root
-        repo = git.Repo(root, search_parent_directories=True)
-        commit = repo.commit(rev)
+        try:
+            repo = git.Repo(root, search_parent_directories=True)
+            commit = repo.commit(rev)
+        except (git.exc.GitError, ODBError, ValueError) as exc:  # not a repo, no such revision
+            raise RevisionError(f"cannot read revision {rev!r}: {exc}") from exc
         self._tree = commit.tree
         self._prefix = PurePosixPath(os.path.relpath(root.resolve(), Path(repo.working_tree_dir).resolve()))
         self.revision = Revision(commit=commit.hexsha, dirty=False, ref=rev)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..errors import FunopsError
 from ..model.inventory import Node
 
 
-class TransportError(Exception):
+class TransportError(FunopsError):
     """The node could not be reached or the command could not be run (not: it ran and failed)."""
 
 
