@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..model.strategy import HealthCheck
 from ..plan.planner import Plan
+from ..plan.schedule import touched_apps
 from ..tasks import model as m
 from ..tasks.shell import run_bundle
 from ..transports import Transport, TransportError
-from .drain import touched_apps
 from .executor import Emit
 
 

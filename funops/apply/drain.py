@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from ..compile.compiler import Facts, compile_project
 from ..compile.resources import NGINX_RELOAD, Resource
 from ..diff.differ import Change, live_attributes
-from ..kinds import app_of_handler, kind_of
+from ..kinds import kind_of
 from ..kinds.base import NodeWork
 from ..plan.planner import Plan, live_facts
+from ..plan.schedule import touched_apps
 from ..state.node_state import NodeState
 from ..tasks import model as m
 from ..tasks.shell import run_bundle
@@ -37,15 +38,6 @@ from ..transports import Transport, TransportError
 from .executor import Emit
 
 Pair = tuple[str, str]  # (app, node)
-
-
-def touched_apps(plan: Plan, node: str) -> set[str]:
-    """The apps whose instance on `node` the node's run restarts, replaces or stops."""
-    diff = plan.diffs.get(node)
-    if diff is None:
-        return set()
-    apps = {app for c in diff.pending if (app := c.owner.app)}
-    return apps | {app for h in diff.handlers() if (app := app_of_handler(h))}
 
 
 @dataclass

@@ -6,33 +6,16 @@ holder's token raises LockLost, and the apply stops touching that node."""
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-import socket
-import time
-import uuid
-from dataclasses import dataclass, field
 
 from ..errors import FunopsError
 from ..gather.probe import KEY_FILE
+from ..state.lock import LockInfo, dead_here, held  # noqa: F401 (held: re-exported for apply)
 from ..tasks.shell import q
 from ..transports import Transport
 
 HELD_EXIT = 3
 TTL_SECONDS = 900
-
-
-@dataclass
-class LockInfo:
-    holder: str = field(default_factory=lambda: f"{getpass.getuser()}@{socket.gethostname()}")
-    pid: int = field(default_factory=os.getpid)
-    started: float = field(default_factory=time.time)
-    token: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-    def describe(self) -> str:
-        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.started))
-        return f"{self.holder} (pid {self.pid}, since {when})"
 
 
 class LockLost(FunopsError):
@@ -57,35 +40,10 @@ def acquire(transport: Transport, state_dir: str, info: LockInfo, ttl: int = TTL
     try:
         _try_acquire(transport, state_dir, info, ttl)
     except LockHeld as exc:
-        if exc.holder_info is None or not _dead_here(exc.holder_info):
+        if exc.holder_info is None or not dead_here(exc.holder_info):
             raise
         _break(transport, state_dir, exc.holder_info)
         _try_acquire(transport, state_dir, info, ttl)
-
-
-def held(lock: dict | None) -> bool:
-    """From a gathered lock (see gather/probe.py): is an apply still running on the node?"""
-    if not lock:
-        return False
-    if lock.get("expires", 0) < lock.get("now", 0):
-        return False
-    try:
-        info = LockInfo(lock["holder"], lock["pid"], lock["started"], lock.get("token", ""))
-    except KeyError:
-        return True  # being taken right now
-    return not _dead_here(info)
-
-
-def _dead_here(holder: LockInfo) -> bool:
-    if holder.holder.rsplit("@", 1)[-1] != socket.gethostname():
-        return False
-    try:
-        os.kill(holder.pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def _break(transport: Transport, state_dir: str, holder: LockInfo) -> None:

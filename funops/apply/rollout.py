@@ -22,7 +22,8 @@ from typing import Any
 
 from ..model.strategy import UpdateStrategy
 from ..plan.planner import Plan
-from ..release.recorder import NodeReleases, plan_releases, releasing_apps
+from ..plan.schedule import make_batches, releasing_apps, removing_only, rollout_strategy
+from ..release.recorder import NodeReleases, plan_releases
 from ..transports import Transport, TransportError
 from .bake import bake
 from .drain import Drainer
@@ -48,41 +49,6 @@ class RolloutResult:
     @property
     def failed(self) -> list[str]:
         return sorted(n for n, o in self.outcomes.items() if o.failed)
-
-
-def rollout_strategy(plan: Plan, changing_apps: set[str]) -> UpdateStrategy:
-    """The strictest strategy among the apps that change (the project default if none does)."""
-    strategies = [plan.strategy_of(a) for a in sorted(changing_apps)] or [plan.project.settings.strategy]
-    nodes = max(1, sum(1 for n in plan.doc.nodes if n.changes or n.owed))
-    smallest = min(strategies, key=lambda s: s.batch_count(nodes))
-    return UpdateStrategy(
-        batch_size=smallest.batch_count(nodes),
-        max_failures=min(s.max_failures for s in strategies),
-        pause_seconds=max(s.pause_seconds for s in strategies),
-        min_healthy_seconds=max(s.min_healthy_seconds for s in strategies),
-        auto_rollback=any(s.auto_rollback for s in strategies),
-        bake_seconds=max(s.bake_seconds for s in strategies),
-    )
-
-
-def make_batches(
-    nodes: list[str], size: int, last: set[str] | frozenset[str] = frozenset()
-) -> list[list[str]]:
-    """By name; the nodes in `last` (they only remove instances) after the others, so an instance
-    that moves starts on its new node before it stops on the old one."""
-    ordered = sorted(nodes, key=lambda n: (n in last, n))
-    return [ordered[i : i + size] for i in range(0, len(ordered), size)]
-
-
-def removing_only(plan: Plan) -> set[str]:
-    """Nodes whose only changes remove app instances (what `drain NODE` leaves on NODE)."""
-    return {
-        name
-        for name, diff in plan.diffs.items()
-        if diff.pending
-        and all(c.action == "delete" or c.owner.app is None for c in diff.pending)
-        and any(c.action == "delete" for c in diff.pending)
-    }
 
 
 def plan_digest(plan: Plan) -> str:

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
 def bad_revision_hits(plan: Plan) -> list[tuple[str, str]]:
     """(app, release id) for each app the plan would deploy at a commit that was rolled back."""
+    from ..plan.schedule import releasing_apps
     from ..release.history import bad_revisions, node_states
-    from ..release.recorder import releasing_apps
 
     rev = plan.project.revision
     if not rev.commit or rev.dirty or plan.intent.kind != "deploy":

@@ -16,6 +16,7 @@ from ..gather.gatherer import NodeGather, gather, refuse_unreadable_states
 from ..load.project import Project
 from ..model.strategy import UpdateStrategy
 from ..redact import keyed_fingerprint
+from ..state.lock import held
 from ..state.records import UNFINISHED, RevisionRef
 from ..transports import Connections, Transport
 from .diffs import DiffOptions, attach
@@ -28,6 +29,7 @@ from .document import (
     SummaryDoc,
     TemplateDoc,
 )
+from .schedule import schedule
 
 
 @dataclass
@@ -135,7 +137,6 @@ def plan_from(
     }
     doc = _document(project, names, desired, gathered, diffs)
     plan = Plan(project, desired, gathered, diffs, doc, intent)
-    from ..apply.schedule import schedule  # the rollout's own rules (apply imports plan)
 
     doc.schedule = schedule(plan)
     return plan
@@ -181,7 +182,6 @@ def observed_digest(g: NodeGather) -> str:
 
 
 def _interrupted(g: NodeGather) -> list[str]:
-    from ..apply.lock import held
 
     assert g.facts is not None
     if held(g.facts.lock):

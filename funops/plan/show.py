@@ -8,6 +8,7 @@ from ..kinds import kind_of
 from ..markdown import md_code, md_text
 from ..redact import fingerprint, is_sha256
 from .document import ChangeDoc, FileDiffDoc, NodeDoc, PlanDoc, TemplateDoc
+from .schedule import schedule_lines
 
 SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
 STYLE = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red"}
@@ -95,8 +96,6 @@ def print_text(doc: PlanDoc, console: Any) -> None:
             console.print(f"  [dim]then:[/] {escape(', '.join(node.handlers))}")
     console.print()
     if doc.schedule:
-        from ..apply.schedule import schedule_lines
-
         console.print("[bold]Schedule[/]")
         for line in schedule_lines(doc.schedule):
             console.print(f"  {escape(line)}")
@@ -191,8 +190,6 @@ def to_markdown(doc: PlanDoc) -> str:
         for c in node.changes:
             lines += diff_markdown(c.id, c.diff)
     if doc.schedule:
-        from ..apply.schedule import schedule_lines
-
         lines += ["#### Schedule", "", *(f"- {_md(line)}" for line in schedule_lines(doc.schedule)), ""]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ..diff.differ import NodeDiff
 from ..kinds import app_of_handler
 from ..plan.planner import Plan
+from ..plan.schedule import releasing_apps
 from ..state.records import PlacementSpec, ReleaseRecord, ResourceSpec, RevisionRef, release_id
 
 
@@ -23,23 +24,6 @@ class NodeReleases:
 
 def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def releasing_apps(plan: Plan) -> set[str]:
-    """Apps that get a release: those whose own resources change (a deploy), or whose release
-    resources change in a plan that covers them (a rollback may only touch an ingress file)."""
-    apps = set()
-    for name, diff in plan.diffs.items():
-        # A restart owed by an unfinished apply completes that app's change: it is released again.
-        apps |= {app for h in diff.owed if (app := app_of_handler(h)) in plan.desired.nodes[name].apps}
-        for change in diff.pending:
-            if change.owner.app:
-                apps.add(change.owner.app)
-            res = plan.desired.nodes[name].resource(change.id)
-            for app in plan.intent.apps or ():
-                if res is not None and res.in_release_of(app):
-                    apps.add(app)
-    return apps if plan.intent.apps is None else apps & plan.intent.apps
 
 
 def next_number(plan: Plan, app: str) -> int:
