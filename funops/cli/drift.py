@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .main import DiffContextOpt, InventoryOpt, NodeOpt, NoDiffOpt, OutputOpt, RepoOpt, RevisionOpt, _load
+from .options import DiffContextOpt, InventoryOpt, NodeOpt, NoDiffOpt, OutputOpt, RepoOpt, RevisionOpt, load
 from .output import Output, console, fail, reported
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def drift(
             fail(f"--notify-file {notify_file}: cannot read it ({getattr(exc, 'strerror', None) or exc})")
     if notify and (problem := webhook.check_url(notify)):
         fail(problem)
-    project = _load(repo, revision, inventory)
+    project = load(repo, revision, inventory)
     if fix and not auto_approve and not sys.stdin.isatty():
         fail("refusing to fix without a terminal to confirm: pass --auto-approve (CI, cron)")
     connections = Connections(project.nodes, project.settings, project.root)
@@ -207,7 +207,7 @@ def ack(
         fail(f"--until {until} has passed; an acknowledgement must end in the future")
     if not reason.strip():
         fail("--reason must say why")
-    project = _load(repo, None, inventory)
+    project = load(repo, None, inventory)
     if node_name not in project.nodes:
         fail(f"unknown node {node_name!r}; known: {', '.join(sorted(project.nodes))}")
     connections = Connections(project.nodes, project.settings, project.root)

@@ -8,11 +8,24 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from .options import (
+    AutoApproveOpt,
+    DiffContextOpt,
+    InventoryOpt,
+    NodeOpt,
+    NoDiffOpt,
+    OutputOpt,
+    ParallelOpt,
+    RepoOpt,
+    RevisionOpt,
+    SkipUnreachableOpt,
+    load,
+    show_plan,
+)
 from .output import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_UNREACHABLE, Output, console, fail, reported
 
 if TYPE_CHECKING:
     from ..load.project import Project
-    from ..plan.document import PlanDoc
 
 # Click's usage errors (unknown option, bad --output value) exit 2, which the contract keeps for
 # "changes pending" (DESIGN §5): they are errors before anything was done, exit 1. (typer vendors
@@ -45,43 +58,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-RepoOpt = Annotated[Path, typer.Option("--repo", "-C", help="The funops repo (default: current directory).")]
-RevisionOpt = Annotated[
-    str | None, typer.Option("--revision", "-r", help="Read manifests from this git commit/branch/tag.")
-]
-InventoryOpt = Annotated[
-    list[Path] | None,
-    typer.Option("--inventory", "-i", help="Inventory file(s) to use instead of inventory/*.yaml."),
-]
-NodeOpt = Annotated[list[str] | None, typer.Option("--node", "-n", help="Only these nodes (repeatable).")]
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text, json or markdown.")]
-SkipUnreachableOpt = Annotated[
-    bool, typer.Option("--skip-unreachable", help="Leave unreachable nodes out instead of failing.")
-]
-AutoApproveOpt = Annotated[bool, typer.Option("--auto-approve", help="Do not ask (required without a TTY).")]
-ParallelOpt = Annotated[int | None, typer.Option("--parallel", "-p", min=1, help="Nodes at once in a batch.")]
-DiffContextOpt = Annotated[
-    int,
-    typer.Option("--diff-context", min=0, max=1000, help="Lines of context around each change in a file."),
-]
-NoDiffOpt = Annotated[
-    bool, typer.Option("--no-diff", help="Do not show what changes inside files (no extra round trip).")
-]
-
-
-def _load(repo: Path, revision: str | None, inventory: list[Path] | None) -> Project:
-    from ..load.loader import load_project
-
-    with reported():
-        return load_project(repo.resolve(), revision, [p.resolve() for p in inventory] if inventory else None)
-
 
 @app.command()
 def validate(repo: RepoOpt = Path("."), revision: RevisionOpt = None, inventory: InventoryOpt = None) -> None:
     """Check the repo's files (schema and cross-references); touches no node."""
     from ..compile.compiler import compile_project
 
-    project = _load(repo, revision, inventory)
+    project = load(repo, revision, inventory)
     with reported():
         compile_project(project)
     console().print(
@@ -108,7 +91,7 @@ def plan(
     from ..plan.diffs import DiffOptions
     from ..plan.planner import make_plan
 
-    project = _load(repo, revision, inventory)
+    project = load(repo, revision, inventory)
     with reported():
         result = make_plan(project, node, diff=None if no_diff else DiffOptions(context=diff_context))
     doc = result.doc
@@ -117,7 +100,7 @@ def plan(
             out.write_text(doc.to_json(), encoding="utf-8")
         except OSError as exc:
             fail(f"--out {out}: cannot write the plan there: {exc.strerror or exc}")
-    _show_plan(doc, output)
+    show_plan(doc, output)
     from .converge import bad_revision_hits
 
     for app_name, rid in bad_revision_hits(result):
@@ -178,8 +161,8 @@ def apply(
 
         with reported():
             saved = read_saved_plan(plan_file)
-            revision, node = saved.revision_to_load(revision), saved.targets
-    project = _load(repo, revision, inventory)
+            revision, node = saved.revision_toload(revision), saved.targets
+    project = load(repo, revision, inventory)
     if project.revision.commit and project.revision.dirty and not allow_dirty and not sys.stdin.isatty():
         fail(
             f"the working tree has uncommitted changes ({project.revision.describe()}): without a "
@@ -198,7 +181,7 @@ def apply(
             )
             if saved is not None:
                 saved.check_still_valid(result_plan, project.settings.saved_plan_max_age_seconds)
-        _show_plan(result_plan.doc, output, for_apply=True)
+        show_plan(result_plan.doc, output, for_apply=True)
         refuse_bad_revision(result_plan, force)
         code = confirm_and_run(
             result_plan, connections, output,
@@ -207,21 +190,6 @@ def apply(
         raise typer.Exit(code)
     finally:
         connections.close()
-
-
-def _show_plan(doc: PlanDoc, output: Output, for_apply: bool = False) -> None:
-    """The plan as `plan` prints it; apply and rollback print text, or nothing beside JSON events."""
-    if output is Output.json:
-        if not for_apply:
-            typer.echo(doc.to_json(), nl=False)
-    elif output is Output.markdown:
-        from ..plan.show import to_markdown
-
-        typer.echo(to_markdown(doc), nl=False)
-    else:
-        from ..plan.show import print_text
-
-        print_text(doc, console())
 
 
 def _resume_targets(entries: list[dict]) -> list[str]:
@@ -305,7 +273,7 @@ def rollback(
                 )
             rels = releases(node_states(gathered), app_name)
             if to is not None and not is_release_ref(app_name, to):
-                at = _load(repo, to, inventory)
+                at = load(repo, to, inventory)
                 extra.append(Connections(at.nodes, at.settings, at.root))
                 current = current_release(rels, app_name) if rels else None
                 result_plan = revision_plan(at, app_name, current, extra[0])
@@ -327,7 +295,7 @@ def rollback(
 
             attach_diffs(result_plan, conns, DiffOptions())
         console(stderr=output is Output.json).print(f"[bold]Rollback[/] {what}")
-        _show_plan(result_plan.doc, output, for_apply=True)
+        show_plan(result_plan.doc, output, for_apply=True)
         code = confirm_and_run(
             result_plan, conns, output,
             auto_approve=auto_approve, parallel=parallel, skip_unreachable=skip_unreachable,
@@ -388,7 +356,7 @@ def render(
     from ..compile.compiler import compile_project
     from ..kinds import is_file_kind
 
-    project = _load(repo, revision, inventory)
+    project = load(repo, revision, inventory)
     if node not in project.nodes:
         fail(f"unknown node {node!r}; known: {', '.join(sorted(project.nodes))}")
     with reported():

@@ -56,7 +56,7 @@ def drain(
     from ..plan.planner import make_plan
     from ..transports import Connections
     from .converge import confirm_and_run
-    from .main import _show_plan
+    from .options import show_plan
     from .output import Output, fail
 
     with reported():
@@ -69,7 +69,7 @@ def drain(
     try:
         with reported():
             plan = make_plan(project, None, connections, drain=node)
-        _show_plan(plan.doc, out, for_apply=True)
+        show_plan(plan.doc, out, for_apply=True)
         code = confirm_and_run(
             plan, connections, out, auto_approve=auto_approve, parallel=None, skip_unreachable=False,
             question=f"Drain {node} with these changes?",

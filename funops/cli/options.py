@@ -1,0 +1,60 @@
+"""What every command group shares: the options, loading the project, printing a plan. The command
+modules import this one (and output.py), never each other: the CLI has no import cycle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from .output import Output, console, reported
+
+if TYPE_CHECKING:
+    from ..load.project import Project
+    from ..plan.document import PlanDoc
+
+RepoOpt = Annotated[Path, typer.Option("--repo", "-C", help="The funops repo (default: current directory).")]
+RevisionOpt = Annotated[
+    str | None, typer.Option("--revision", "-r", help="Read manifests from this git commit/branch/tag.")
+]
+InventoryOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--inventory", "-i", help="Inventory file(s) to use instead of inventory/*.yaml."),
+]
+NodeOpt = Annotated[list[str] | None, typer.Option("--node", "-n", help="Only these nodes (repeatable).")]
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text, json or markdown.")]
+SkipUnreachableOpt = Annotated[
+    bool, typer.Option("--skip-unreachable", help="Leave unreachable nodes out instead of failing.")
+]
+AutoApproveOpt = Annotated[bool, typer.Option("--auto-approve", help="Do not ask (required without a TTY).")]
+ParallelOpt = Annotated[int | None, typer.Option("--parallel", "-p", min=1, help="Nodes at once in a batch.")]
+DiffContextOpt = Annotated[
+    int,
+    typer.Option("--diff-context", min=0, max=1000, help="Lines of context around each change in a file."),
+]
+NoDiffOpt = Annotated[
+    bool, typer.Option("--no-diff", help="Do not show what changes inside files (no extra round trip).")
+]
+
+
+def load(repo: Path, revision: str | None, inventory: list[Path] | None) -> Project:
+    from ..load.loader import load_project
+
+    with reported():
+        return load_project(repo.resolve(), revision, [p.resolve() for p in inventory] if inventory else None)
+
+
+def show_plan(doc: PlanDoc, output: Output, for_apply: bool = False) -> None:
+    """The plan as `plan` prints it; apply and rollback print text, or nothing beside JSON events."""
+    if output is Output.json:
+        if not for_apply:
+            typer.echo(doc.to_json(), nl=False)
+    elif output is Output.markdown:
+        from ..plan.show import to_markdown
+
+        typer.echo(to_markdown(doc), nl=False)
+    else:
+        from ..plan.show import print_text
+
+        print_text(doc, console())
