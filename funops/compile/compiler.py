@@ -180,7 +180,7 @@ class _Compiler:
         artifact = self._artifact_resource(app, version, restart)
         if artifact is not None:
             desired.resources.append(artifact)
-        desired.resources += self._directories(app, owner)
+        desired.resources += self._directories(app, owner, desired)
 
         for i, cfg in enumerate(app.spec.config_files):
             path = ("spec", "configFiles", i)
@@ -306,22 +306,21 @@ class _Compiler:
             create_user=app.spec.user if app.spec.create_user else None,
         )
 
-    def _directories(self, app: Application, owner: Owner) -> list[r.Resource]:
-        """The app's `directories`: owned by its user unless they say otherwise."""
-        user = app.spec.user or "root"
+    def _directories(self, app: Application, owner: Owner, desired: r.NodeDesired) -> list[r.Resource]:
+        """The app's `directories`: owned by its user unless they say otherwise. Apps may share one
+        with the same attributes (load/checks.py refuses different ones): the first app by name owns
+        its resource, since a node holds one resource per id."""
+        taken = {res.id for res in desired.resources}
         return [
             r.Resource(
-                id=ResourceId.of("directory", d.path),
+                id=rid,
                 kind="directory",
                 owner=owner,
                 order=r.ORDER_DIRECTORY,
-                desired={
-                    "owner": d.owner or user,
-                    "group": d.group or d.owner or user,
-                    "mode": d.mode.rjust(4, "0"),
-                },
+                desired=d.attributes(app.spec.user),
             )
             for d in app.spec.directories
+            if (rid := ResourceId.of("directory", d.path)) not in taken
         ]
 
     def _timer(

@@ -97,13 +97,18 @@ def unit_directives(app: str, spec: ApplicationSpec) -> list[tuple[str, str]]:
         lines["CapabilityBoundingSet"] = caps
         lines["AmbientCapabilities"] = caps
     lines |= LEVELS[spec.hardening]
-    if spec.directories and "ProtectSystem" in lines:  # the app's own directories stay writable
-        lines["ReadWritePaths"] = " ".join(sorted({d.path for d in spec.directories}))
     for key, value in spec.hardening_overrides.items():
         if value is None:
             lines.pop(key, None)
         else:
             lines[key] = _word(value)
+    # ProtectSystem=strict (full: /etc) mounts the file system read-only for the app: the directories
+    # it declares are there to be written, so they join ReadWritePaths (after an override of it too:
+    # the override adds paths, it does not take the app's own directories away; `null` still drops it).
+    dropped = spec.hardening_overrides.get("ReadWritePaths", "") is None
+    if spec.directories and "ProtectSystem" in lines and not dropped:
+        paths = [*lines.get("ReadWritePaths", "").split(), *sorted(d.path for d in spec.directories)]
+        lines["ReadWritePaths"] = " ".join(dict.fromkeys(paths))
     return list(lines.items())
 
 

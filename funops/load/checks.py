@@ -107,13 +107,50 @@ def _check_apps(project: Project) -> list[Problem]:
         for i, path in enumerate(paths):
             if path in paths[:i]:
                 problems.append(origin.problem(("spec", "configFiles", i, "path"), f"{path} is listed twice"))
+        problems += _check_directories(project, origin, [d.path for d in spec.directories])
     return problems
+
+
+def _check_directories(project: Project, origin: Origin, paths: list[str]) -> list[Problem]:
+    """An app's `directories` are chowned to it: only below an allowed root (never a root itself, such
+    as /var/lib), never funops's own nor one holding funops's own files (/etc, /etc/funops)."""
+    problems = []
+    roots = project.settings.allowed_roots
+    for i, path in enumerate(paths):
+        field = ("spec", "directories", i, "path")
+        if not any(path.startswith(r.rstrip("/") + "/") for r in roots):
+            where = "an allowed root itself" if path in roots else "outside the allowed roots"
+            message = f"{path} is {where} ({', '.join(roots)}): declare a directory below one"
+            problems.append(origin.problem(field, message + "; see allowedRoots in funops.yaml"))
+        owned = _funops_file(project, path) or _holds_funops_files(project, path)
+        if owned:
+            problems.append(origin.problem(field, f"{path} is funops's own ({owned}): an app may not own it"))
+        if path in paths[:i]:
+            problems.append(origin.problem(field, f"{path} is listed twice"))
+    return problems
+
+
+def _holds_funops_files(project: Project, path: str) -> str | None:
+    """What of funops's own lies inside the directory `path` (an app owning it could replace it)."""
+    from ..compile.compiler import APPS_DIR, NGINX_DIR, TLS_DIR, UNIT_DIR
+
+    inside = path.rstrip("/") + "/"
+    for root, what in (
+        (project.settings.state_dir, "the state directory"),
+        (APPS_DIR, "the apps' env files"),
+        (TLS_DIR, "the ingresses' TLS files"),
+        (UNIT_DIR, "the systemd units"),
+        (NGINX_DIR, "the nginx sites"),
+    ):
+        if root == path.rstrip("/") or root.startswith(inside):
+            return f"it holds {what}"
+    return None
 
 
 def _funops_file(project: Project, path: str) -> str | None:
     """What of funops's own a node path is (its state and lock, the env/TLS files and units and nginx
     sites it renders), or None. The per-node conflict check covers two config files with one path."""
-    from ..compile.compiler import APPS_DIR, NGINX_DIR, TLS_DIR, UNIT_DIR, app_unit
+    from ..compile.compiler import APPS_DIR, NGINX_DIR, TLS_DIR, UNIT_DIR, app_unit, timer_unit
 
     def under(root: str) -> bool:
         return path == root or path.startswith(root.rstrip("/") + "/")
@@ -128,6 +165,10 @@ def _funops_file(project: Project, path: str) -> str | None:
         return "an ingress's nginx site"
     if any(path == f"{UNIT_DIR}/{app_unit(name)}" for name in project.apps):
         return "an app's systemd unit"
+    if any(
+        path == f"{UNIT_DIR}/{timer_unit(n)}" for n, app in project.apps.items() if app.spec.type == "job"
+    ):
+        return "a job's systemd timer"
     return None
 
 
@@ -147,6 +188,9 @@ def _check_services(project: Project) -> list[Problem]:
         app = project.apps.get(svc.spec.app)
         if app is None:
             problems.append(origin.problem(("spec", "app"), f"unknown Application {svc.spec.app!r}"))
+        elif app.spec.type == "job":
+            message = f"Application {svc.spec.app!r} is a job (run on a timer): it serves no port to route to"
+            problems.append(origin.problem(("spec", "app"), message))
         elif app.spec.type != "proxy" and not (svc.spec.port or app.spec.port):
             problems.append(
                 origin.problem(
@@ -211,7 +255,7 @@ def _check_node_conflicts(project: Project) -> list[Problem]:
                     claims[(node.name, f"port {ing.spec.https_port}")].append(
                         ("Ingress", name, ("spec", "httpsPort"))
                     )
-    problems = []
+    problems = _directory_conflicts(project)
     for (node, what), owners in sorted(claims.items()):
         # Ingresses share nginx's listening ports by design (server_name tells them apart).
         if len(owners) < 2 or all(kind == "Ingress" for kind, _, _ in owners):
@@ -225,3 +269,46 @@ def _check_node_conflicts(project: Project) -> list[Problem]:
             )
             problems.append(project.origin(kind, name).problem(path, message))
     return problems
+
+
+def _directory_conflicts(project: Project) -> list[Problem]:
+    """Apps on one node may share a directory only when they want the same owner, group and mode (a
+    node holds one of each); a directory is not one of their config files either."""
+    wanted: dict[tuple[str, str], tuple[str, dict[str, str], tuple]] = {}
+    files: dict[tuple[str, str], tuple[str, tuple]] = {}
+    placed = [
+        (n, app, place(app, project.nodes, project.settings.placement))
+        for n, app in sorted(project.apps.items())
+    ]
+    for name, app, nodes in placed:
+        for node in nodes:
+            for i, cfg in enumerate(app.spec.config_files):
+                files.setdefault((node, cfg.path), (name, ("spec", "configFiles", i, "path")))
+    problems = []
+    for name, app, nodes in placed:
+        origin = project.origin("Application", name)
+        for node in nodes:
+            for i, directory in enumerate(app.spec.directories):
+                path, field = directory.path, ("spec", "directories", i, "path")
+                attributes = directory.attributes(app.spec.user)
+                first = wanted.setdefault((node, path), (name, attributes, field))
+                if (node, path) in files:
+                    other, other_field = files[(node, path)]
+                    at = project.origin("Application", other).problem(other_field, "")
+                    message = (
+                        f"directory {path} on node {node!r} is a config file of Application {other!r} "
+                        f"({at.file}:{at.line})"
+                    )
+                    problems.append(origin.problem(field, message))
+                elif first[1] != attributes:
+                    at = project.origin("Application", first[0]).problem(first[2], "")
+                    message = (
+                        f"directory {path} on node {node!r} is also claimed by Application {first[0]!r} "
+                        f"({at.file}:{at.line}) as {_shown(first[1])}; here it is {_shown(attributes)}"
+                    )
+                    problems.append(origin.problem(field, message))
+    return problems
+
+
+def _shown(attributes: dict[str, str]) -> str:
+    return f"{attributes['owner']}:{attributes['group']} {attributes['mode']}"

@@ -51,6 +51,15 @@ class Directory(Strict):
     group: UnixName | None = None  # default: the owner
     mode: FileMode = "0755"
 
+    def attributes(self, user: str | None) -> dict[str, str]:
+        """Owner, group and mode on the node, for an app running as `user` (None: DynamicUser or
+        root; its directories are root's; a container's `user:group` gives both). One place, so
+        compile and the per-node conflict check agree on what two apps sharing a directory want."""
+        name, _, group = (user or "root").partition(":")
+        owner = self.owner or name
+        group = self.group or (group if group and not self.owner else owner)
+        return {"owner": owner, "group": group, "mode": self.mode.rjust(4, "0")}
+
 
 class Artifact(Strict):
     """What a systemd app runs (issue 15): fetched on the node from `url` and checked against
@@ -149,6 +158,8 @@ class ApplicationSpec(Strict):
     # job: a oneshot service run by a timer
     schedule: str | None = None  # systemd calendar syntax (OnCalendar=)
     persistent: bool = True  # a run missed while the node was off happens at boot
+    # Spreads the runs of many nodes (RandomizedDelaySec=): each waits up to this many seconds.
+    randomized_delay: Annotated[int, Field(ge=0, le=86400)] = 0
     # container
     image: ImageRef | None = None
     volumes: list[
@@ -209,12 +220,12 @@ class ApplicationSpec(Strict):
     def _fields_of_type(self) -> ApplicationSpec:
         wrong = {
             "systemd": ["image", "volumes", "backends", "pids_limit", "read_only_rootfs", "schedule",
-                        "persistent"],
+                        "persistent", "randomized_delay"],
             "container": ["command", "backends", "create_user", "hardening_overrides", "artifact", "schedule",
-                          "persistent"],
+                          "persistent", "randomized_delay"],
             "proxy": ["command", "image", "volumes", "selector", "replicas", "config_files", "env", "user",
                       "hardening", "cap_add", "create_user", "hardening_overrides", "artifact", "directories",
-                      "schedule", "persistent"],
+                      "schedule", "persistent", "randomized_delay"],
             "job": ["image", "volumes", "backends", "pids_limit", "read_only_rootfs", "port", "health_check",
                     "strategy"],
         }[self.type]  # fmt: skip
