@@ -161,7 +161,7 @@ def apply(
 
         with reported():
             saved = read_saved_plan(plan_file)
-            revision, node = saved.revision_toload(revision), saved.targets
+            revision, node = saved.revision_to_load(revision), saved.targets
     project = load(repo, revision, inventory)
     if project.revision.commit and project.revision.dirty and not allow_dirty and not sys.stdin.isatty():
         fail(
