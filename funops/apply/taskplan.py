@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from .. import kinds
 from ..compile.resources import NodeDesired
 from ..diff.differ import NodeDiff
+from ..ids import Handler
 from ..kinds.base import USERS, GatedGroup, NodeWork, Step
 from ..model.strategy import HealthCheck, UpdateStrategy
 from ..state.node_state import NodeState
@@ -69,15 +70,15 @@ def plan_node(
     steps += [Step(USERS, m.EnsureUser(u)) for u in users if u]
     changes = list({s.task.name: s.task for s in sorted(steps, key=lambda s: s.stage)}.values())
     gated = [g for name, kind in kinds.REGISTRY.items() if (g := kind.gated(work[name]))]
-    return NodeTasks(changes, _health_checks(desired, diff, strategies), gated, work)
+    return NodeTasks(changes, _health_checks(desired, diff, handlers, strategies), gated, work)
 
 
 def _health_checks(
-    desired: NodeDesired, diff: NodeDiff, strategies: Mapping[str, UpdateStrategy]
+    desired: NodeDesired, diff: NodeDiff, handlers: list[Handler], strategies: Mapping[str, UpdateStrategy]
 ) -> list[tuple[m.CheckHealth, str]]:
     """A health check for every app this run touched on the node (with the app it gates)."""
     touched = {c.owner.app for c in diff.pending if c.owner.app and c.action != "delete"}
-    touched |= {app for h in diff.handlers() if (app := kinds.app_of_handler(h))}
+    touched |= {app for h in handlers if (app := kinds.app_of_handler(h))}
     checks = []
     for name in sorted(touched):
         app = desired.apps.get(name)

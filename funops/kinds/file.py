@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..compile.resources import Resource
+from ..ids import ResourceId
 from ..tasks import model as m
 from . import nginx_site
 from .base import DELETE, WRITE, DriftClass, GatedGroup, NodeWork, PathMap, ResourceKind, Sections, Step
@@ -117,7 +118,7 @@ class FileKind(ResourceKind):
         """The artifact store holds the content of every file the kept releases name (copied from the
         live file while it has that hash); what no kept release names goes."""
         files = tuple(
-            (sha, spec.id.split(":", 1)[1])
+            (sha, ResourceId(spec.id).name)
             for rec in work.records
             for spec in rec.resources
             if spec.kind == self.name and (sha := self.stored(spec.desired))

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..compile.resources import DAEMON_RELOAD
-from ..tasks import model as m
-from .base import DAEMON, DELETE, START, DriftClass, NodeWork, PathMap, ResourceKind, Sections, Step
+from .base import PathMap, Sections
+from .unit import UnitKind, enabled_active, show_blocks, show_probe
 
 if TYPE_CHECKING:
     from ..gather.probe import LiveFacts
-from .unit import enabled_active, settled, show_blocks, show_probe, stopped_or_modified
 
 TIMER_PROPERTIES = ("Id", "LoadState", "ActiveState", "UnitFileState", "NextElapseUSecRealtime")
 SERVICE_PROPERTIES = ("Id", "Result", "ExecMainStatus", "ExecMainExitTimestamp", "ActiveState")
@@ -29,13 +27,12 @@ def service(app: str) -> str:
     return f"{app}.service"
 
 
-class JobKind(ResourceKind):
+class JobKind(UnitKind):
+    """Planned like a unit (started, restarted, stopped with daemon-reload), on its timer."""
+
     name = "job"
     article = "a scheduled job"
     facts_alias = "jobs"
-    delete_rank = 1
-    summary_fields = ("enabled", "active")
-    handler_rank = 1
 
     def probe(self, names: list[str], path: PathMap) -> str:
         units = [u for app in names for u in (timer(app), service(app))]
@@ -49,9 +46,6 @@ class JobKind(ResourceKind):
     def live(self, name: str, facts: LiveFacts) -> dict[str, Any] | None:
         info = facts.live[self.name].get(name)
         return enabled_active(info["timer"]) if info else None
-
-    def observed(self, live: dict[str, Any] | None) -> dict[str, Any] | None:
-        return settled(live)
 
     def reported(self, facts: LiveFacts) -> dict[str, Any]:
         """`jobs`: each job's last run on the node (null: it never ran) and its next one."""
@@ -67,24 +61,11 @@ class JobKind(ResourceKind):
             }
         return {"jobs": jobs} if jobs else {}
 
-    def tasks(self, work: NodeWork) -> list[Step]:
-        steps = [Step(DELETE + self.delete_rank, m.StopUnit(timer(c.id.name))) for c in work.deletes]
-        if DAEMON_RELOAD in work.handlers or work.deletes:
-            steps.append(Step(DAEMON, m.DaemonReload()))
-        restart = set(work.restarts(self.name))
-        start = {c.id.name for c, _ in work.writes}
-        steps += [
-            Step(START, m.StartUnit(timer(app), restart=app in restart))
-            for app in sorted(restart | start)
-            if self.resource_id(app) in work.desired
-        ]
-        return steps
+    def unit_of(self, name: str) -> str:
+        return timer(name)
 
     def app_of(self, name: str) -> str | None:
         return name
-
-    def drift_class(self, changed: set[str]) -> DriftClass:
-        return stopped_or_modified(changed)
 
 
 KIND = JobKind()

@@ -95,16 +95,20 @@ class UnitKind(ResourceKind):
     def observed(self, live: dict[str, Any] | None) -> dict[str, Any] | None:
         return settled(live)
 
+    def unit_of(self, name: str) -> str:
+        """The systemd unit a resource of this kind starts and stops (a job: its timer)."""
+        return name
+
     def tasks(self, work: NodeWork) -> list[Step]:
-        steps = [Step(DELETE + self.delete_rank, m.StopUnit(c.id.name)) for c in work.deletes]
+        steps = [Step(DELETE + self.delete_rank, m.StopUnit(self.unit_of(c.id.name))) for c in work.deletes]
         if DAEMON_RELOAD in work.handlers or work.deletes:
             steps.append(Step(DAEMON, m.DaemonReload()))
         restart = set(work.restarts(self.name))
         start = {c.id.name for c, _ in work.writes}
         steps += [
-            Step(START, m.StartUnit(unit, restart=unit in restart))
-            for unit in sorted(restart | start)
-            if self.resource_id(unit) in work.desired
+            Step(START, m.StartUnit(self.unit_of(name), restart=name in restart))
+            for name in sorted(restart | start)
+            if self.resource_id(name) in work.desired
         ]
         return steps
 
