@@ -10,8 +10,12 @@ FUNOPS = str(Path(__file__).parents[2] / ".venv" / "bin" / "funops")
 
 
 def test_completion_installs_for_bash(tmp_path: Path) -> None:
+    # typer detects the shell from the process tree, as when a user types it in bash; the trailing
+    # `; exit $?` keeps bash from exec-ing funops in its place (CI's own parent is `sh`).
     env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
-    done = subprocess.run([FUNOPS, "--install-completion", "bash"], capture_output=True, text=True, env=env)
+    done = subprocess.run(
+        ["bash", "-c", f"{FUNOPS} --install-completion; exit $?"], capture_output=True, text=True, env=env
+    )
     assert done.returncode == 0, done.stderr
     script = (tmp_path / ".bash_completions" / "funops.sh").read_text()
     assert "_FUNOPS_COMPLETE" in script
