@@ -57,9 +57,14 @@ class NodeDiff:
         return [Handler(h) for h in sorted(wanted, key=kinds.handler_order)]
 
 
-def live_attributes(resource_id: str, facts: LiveFacts) -> dict[str, Any] | None:
-    """The live counterpart of a resource's desired attributes; None when it does not exist."""
-    return kinds.kind_of(resource_id).live(ResourceId(resource_id).name, facts)
+def live_attributes(
+    resource_id: str, facts: LiveFacts, desired: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """The live counterpart of a resource's desired attributes; None when it does not exist.
+    With `desired`, in its terms (a directory owned by uid 1000 is compared as "1000", not by name)."""
+    kind = kinds.kind_of(resource_id)
+    live = kind.live(ResourceId(resource_id).name, facts)
+    return kind.in_terms_of(desired, live, ResourceId(resource_id).name, facts) if desired and live else live
 
 
 def diff_node(desired: NodeDesired, facts: LiveFacts, apps: set[str] | None = None) -> NodeDiff:
@@ -67,7 +72,7 @@ def diff_node(desired: NodeDesired, facts: LiveFacts, apps: set[str] | None = No
     state = facts.node_state
     result = NodeDiff(node=desired.node.name, owed=[Handler(h) for h in state.owed])
     for res in desired.resources:
-        live = live_attributes(res.id, facts)
+        live = live_attributes(res.id, facts, res.desired)
         result.changes.append(_compare(res, live))
     wanted = {r.id for r in desired.resources}
     for rid, managed in sorted(state.managed.items()):

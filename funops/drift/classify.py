@@ -74,7 +74,7 @@ def _classify(desired: NodeDesired, facts: LiveFacts, extras: NodeExtras | None)
     found = NodeFindings()
     wanted = {r.id for r in desired.resources}
     for res in desired.resources:
-        live = live_attributes(res.id, facts)
+        live = live_attributes(res.id, facts, res.desired)
         if _same(live, res.desired):
             continue
         basis, expected = _baseline(state.managed.get(res.id), res.desired)

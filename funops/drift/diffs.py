@@ -35,7 +35,7 @@ def drift_wants(
         managed = state.managed.get(res.id)
         if not is_file_kind(res.kind) or managed is None or not managed.applied:
             continue
-        live = live_attributes(res.id, facts)
+        live = live_attributes(res.id, facts, res.desired)
         applied_sha = managed.applied.get("sha256")
         if live is None or "type" in live or not applied_sha or live.get("sha256") == applied_sha:
             continue

@@ -104,6 +104,12 @@ class ResourceKind:
         """The live counterpart of the desired attributes; None when the resource does not exist."""
         raise NotImplementedError
 
+    def in_terms_of(
+        self, desired: Mapping[str, Any], live: dict[str, Any], name: str, facts: LiveFacts
+    ) -> dict[str, Any]:
+        """`live` as the desired attributes express it, where the node allows two spellings."""
+        return live
+
     def reported(self, facts: LiveFacts) -> dict[str, Any]:
         """Facts of this kind worth showing with the node in a plan, beyond what is compared (a job's
         last run); keyed by what they are, e.g. {"jobs": {...}}."""

@@ -7,6 +7,7 @@ funops made and no longer wants goes only when empty: what an app left in it is 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..tasks import model as m
@@ -15,7 +16,7 @@ from .base import DELETE, DIRECTORIES, NodeWork, PathMap, ResourceKind, Sections
 if TYPE_CHECKING:
     from ..gather.probe import LiveFacts
 
-_PROBE = "echo '@@funops dirs'; stat -c '%a|%U|%G|%F|%n' -- {paths} 2>/dev/null\n"
+_PROBE = "echo '@@funops dirs'; stat -c '%a|%U|%G|%u|%g|%F|%n' -- {paths} 2>/dev/null\n"
 
 
 class DirectoryKind(ResourceKind):
@@ -31,8 +32,11 @@ class DirectoryKind(ResourceKind):
     def parse(self, sections: Sections, unmap: PathMap, facts: LiveFacts) -> dict[str, dict[str, Any]]:
         found = {}
         for line in sections.get("dirs", []):
-            mode, owner, group, ftype, name = line.split("|", 4)
-            found[unmap(name)] = {"mode": mode.rjust(4, "0"), "owner": owner, "group": group, "type": ftype}
+            mode, owner, group, uid, gid, ftype, name = line.split("|", 6)
+            found[unmap(name)] = {
+                "mode": mode.rjust(4, "0"),
+                **{"owner": owner, "group": group, "uid": uid, "gid": gid, "type": ftype},
+            }
         return found
 
     def live(self, name: str, facts: LiveFacts) -> dict[str, Any] | None:
@@ -42,6 +46,16 @@ class DirectoryKind(ResourceKind):
         if info["type"] != "directory":
             return {"type": info["type"]}
         return {k: info[k] for k in ("owner", "group", "mode")}
+
+    def in_terms_of(
+        self, desired: Mapping[str, Any], live: dict[str, Any], name: str, facts: LiveFacts
+    ) -> dict[str, Any]:
+        # An app's user may be a uid (`user: "1000"`): compare its directories' owner by number.
+        info = facts.live[self.name][name]
+        if "type" in live:
+            return live
+        ids = {"owner": info["uid"], "group": info["gid"]}
+        return {**live, **{k: v for k, v in ids.items() if str(desired.get(k, "")).isdigit()}}
 
     def tasks(self, work: NodeWork) -> list[Step]:
         steps = [

@@ -28,6 +28,13 @@ def test_a_directory_is_read_with_its_owner_group_mode_and_type(tmp_path: Path) 
     assert live_attributes("directory:/var/lib/plain", facts) == {"type": "regular file"}
     assert live_attributes("directory:/var/lib/gone", facts) is None
 
+    # An app whose user is a uid owns its directories by number: compared by number, not by name.
+    uid, gid = str(os.getuid()), str(os.getgid())
+    desired = {"owner": uid, "group": gid, "mode": "0750"}
+    assert live_attributes("directory:/var/lib/report", facts, desired) == desired
+    by_name = {**live, "mode": "0750"}
+    assert live_attributes("directory:/var/lib/report", facts, by_name) == live
+
 
 CAPTURED_JOB = """\
 @@funops jobs
