@@ -14,8 +14,6 @@ from lab import Lab
 
 from .fleet import apply, funops, make_repo, reset
 
-REPORT = Path(__file__).parents[2] / "examples" / "jobs" / "report.yaml"
-
 
 @pytest.fixture(scope="module")
 def repo(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
@@ -32,7 +30,6 @@ def test_a_job_runs_on_its_timer_as_its_user_and_goes_cleanly(lab: Lab, repo: Pa
         "systemctl disable --now report.timer 2>/dev/null; rm -f /etc/systemd/system/report.*; "
         "systemctl daemon-reload; rm -rf /var/lib/report; userdel report 2>/dev/null || true",
     )
-    (repo / "manifests" / "report.yaml").write_text(REPORT.read_text())
     code, evs, err = apply(repo)
     assert code == 0, err
     ran = [e["task"] for e in evs if e["event"] == "task" and e["node"] == "node1"]

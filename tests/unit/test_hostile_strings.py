@@ -139,16 +139,18 @@ UNIT_KEYS = {
     "ProtectSystem", "ProtectHome", "WantedBy", "DynamicUser", "StateDirectory", "KillSignal",
     *HARDENING_DIRECTIVES,  # the sandbox (spec.hardening, spec.hardeningOverrides)
 }  # fmt: skip
+TIMER_KEYS = {"Description", "OnCalendar", "Persistent", "RandomizedDelaySec", "Unit", "WantedBy"}  # a job's
 
 
-def _check_unit(text: str) -> None:
+def _check_unit(text: str, timer: bool = False) -> None:
+    allowed, section = (TIMER_KEYS, "[Timer]") if timer else (UNIT_KEYS, "[Service]")
     keys = []
     for line in text.split("\n"):
         assert not line.endswith("\\"), line
-        if not line or line.startswith("#") or line in ("[Unit]", "[Service]", "[Install]"):
+        if not line or line.startswith("#") or line in ("[Unit]", section, "[Install]"):
             continue
         key, sep, _ = line.partition("=")
-        assert sep and key in UNIT_KEYS, f"unexpected unit line {line!r}"
+        assert sep and key in allowed, f"unexpected unit line {line!r}"
         keys.append(key)
     assert len(keys) == len(set(keys)), keys
 
@@ -293,7 +295,7 @@ def _check_rendered(state: Any, project: Any, repo: Path) -> None:
                 continue
             text = (res.content or b"").decode("utf-8")
             if res.name.startswith("/etc/systemd/system/"):
-                _check_unit(text)
+                _check_unit(text, timer=res.name.endswith(".timer"))
             elif res.name.startswith("/etc/funops/apps/"):
                 app = project.apps[res.name.rsplit("/", 1)[1].removesuffix(".env")]
                 injected = {i.name for i in project.settings.inject_env if app.spec.type in i.types}

@@ -68,7 +68,7 @@ spec:
 
 @pytest.fixture
 def jobs(example: Path) -> Path:
-    (example / "manifests" / "zz-jobs.yaml").write_text(JOBS)
+    (example / "manifests" / "report.yaml").write_text(JOBS)  # in place of the example's job
     return example
 
 
@@ -111,7 +111,7 @@ def test_the_timer_carries_schedule_delay_and_persistence(jobs: Path) -> None:
 
 
 def test_a_timer_without_a_delay_has_no_delay_line(example: Path) -> None:
-    (example / "manifests" / "zz-jobs.yaml").write_text(
+    (example / "manifests" / "report.yaml").write_text(  # in place of the example's job
         JOBS.split("---")[0].replace("  randomizedDelay: 300\n", "").replace("  persistent: false\n", "")
     )
     timer = _state(example).nodes["node1"].resource("file:/etc/systemd/system/report.timer")

@@ -13,7 +13,7 @@ from funops.compile.compiler import compile_project
 from funops.errors import InputError
 from funops.load.loader import load_project
 
-REPORT = Path(__file__).parents[2] / "examples" / "jobs" / "report.yaml"
+REPORT = Path(__file__).parents[2] / "manifests" / "report.yaml"
 
 
 def with_report(example: Path, edit: str = "") -> Path:

@@ -74,10 +74,12 @@ def test_rendered_files_written_into_a_node_root_plan_as_unchanged(example: Path
     doc = json.loads(funops("plan", "-C", str(example), "-o", "json").stdout)
     pending_files = [c["id"] for n in doc["nodes"] for c in n["changes"] if c["kind"] == "file"]
     assert pending_files == []
-    # What is left is what files cannot express here: units, containers and artifacts (a release dir
-    # and its `current` link, which `render` does not write) of this machine.
-    assert {c["kind"] for n in doc["nodes"] for c in n["changes"]} <= {"unit", "container", "artifact"}
-    assert doc["summary"]["unchanged"] == 19  # 7 files on the edge node, 6 on each app node (docs.service)
+    # What is left is what files cannot express here: units, jobs, containers, directories (owned by
+    # a user this machine lacks) and artifacts (a release dir and its `current` link, which `render`
+    # does not write) of this machine.
+    assert {c["kind"] for n in doc["nodes"] for c in n["changes"]} <= {"unit", "container", "artifact", "job", "directory"}
+    # 9 files on the edge node (the report job's .service and .timer among them), 6 on each app node
+    assert doc["summary"]["unchanged"] == 21
 
 
 def test_a_hand_edit_shows_as_a_field_level_update(example: Path) -> None:
