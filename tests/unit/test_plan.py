@@ -77,7 +77,13 @@ def test_rendered_files_written_into_a_node_root_plan_as_unchanged(example: Path
     # What is left is what files cannot express here: units, jobs, containers, directories (owned by
     # a user this machine lacks) and artifacts (a release dir and its `current` link, which `render`
     # does not write) of this machine.
-    assert {c["kind"] for n in doc["nodes"] for c in n["changes"]} <= {"unit", "container", "artifact", "job", "directory"}
+    assert {c["kind"] for n in doc["nodes"] for c in n["changes"]} <= {
+        "unit",
+        "container",
+        "artifact",
+        "job",
+        "directory",
+    }
     # 9 files on the edge node (the report job's .service and .timer among them), 6 on each app node
     assert doc["summary"]["unchanged"] == 21
 
