@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..errors import FunopsError
+
 
 def journal_path(repo_root: Path, configured: str) -> Path:
     path = Path(configured)
@@ -36,3 +38,23 @@ def entries(path: Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 continue  # a line cut by a crash: skip it, keep the rest
     return out
+
+
+def resume_targets(path: Path) -> list[str]:
+    """`apply --resume`: the nodes the last deploy did not finish (failed, unreachable, skipped)."""
+    last = next(
+        (
+            e
+            for e in reversed(entries(path))
+            if e.get("event") == "apply" and e.get("kind", "deploy") == "deploy"
+        ),
+        None,
+    )
+    if last is None:
+        raise FunopsError("nothing to resume: the journal has no apply")
+    targets = sorted(
+        n for n, o in last["nodes"].items() if o["status"] in ("failed", "unreachable", "skipped")
+    )
+    if not targets:
+        raise FunopsError(f"nothing to resume: apply {last['id']} finished on every node")
+    return targets

@@ -47,6 +47,17 @@ class RolloutResult:
         return {r.app: r.id for nr in self.releases.values() for r in nr.records}
 
     @property
+    def changed(self) -> dict[str, list[str]]:
+        """app → the nodes where this rollout released it and ran (succeeded, or failed midway)."""
+        ran = {n for n, o in self.outcomes.items() if o.status in ("succeeded", "failed")}
+        found: dict[str, set[str]] = {}
+        for name, node in self.releases.items():
+            for record in node.records:
+                if name in ran:
+                    found.setdefault(record.app, set()).add(name)
+        return {app: sorted(nodes) for app, nodes in found.items()}
+
+    @property
     def failed(self) -> list[str]:
         return sorted(n for n, o in self.outcomes.items() if o.failed)
 

@@ -1,5 +1,5 @@
-"""The part `apply`, `rollback` and `drift --fix` share: confirm, roll out, journal, auto-rollback,
-and the exit code."""
+"""The part `apply`, `rollback` and `drift --fix` share: confirm, roll out, journal, run the
+auto-rollbacks release/ decides, and the exit code."""
 
 from __future__ import annotations
 
@@ -17,32 +17,6 @@ if TYPE_CHECKING:
     from ..plan.planner import Plan
     from ..transports import Connections
     from .progress import Progress
-
-
-def bad_revision_hits(plan: Plan) -> list[tuple[str, str]]:
-    """(app, release id) for each app the plan would deploy at a commit that was rolled back."""
-    from ..plan.schedule import releasing_apps
-    from ..release.history import bad_revisions, node_states
-
-    rev = plan.project.revision
-    if not rev.commit or rev.dirty or plan.intent.kind != "deploy":
-        return []
-    bad = bad_revisions(node_states(plan.gathered))
-    return sorted(
-        (app, bad[app][rev.commit]) for app in releasing_apps(plan) if rev.commit in bad.get(app, {})
-    )
-
-
-def refuse_bad_revision(plan: Plan, force: bool) -> None:
-    """A revision that was rolled back stays rolled back: re-running CI on it (or a cron fix) must not
-    bring it back by itself (argoproj/argo-cd#9570). --force deploys it anyway."""
-    hits = [] if force else bad_revision_hits(plan)
-    if hits:
-        which = ", ".join(f"{app} (release {rid} was rolled back)" for app, rid in hits)
-        fail(
-            f"revision {plan.project.revision.commit[:12]} was rolled back for {which}: refusing to deploy "
-            "it again. Commit a fix, or pass --force to deploy this revision anyway."
-        )
 
 
 def confirm_and_run(
@@ -134,35 +108,20 @@ def run_rollout(
 def _auto_rollback(
     plan: Plan, result: RolloutResult, connections: Connections, progress: Progress, parallel: int | None
 ) -> int:
-    """A halted rollout returns the nodes it updated to the previous release of every app whose
-    strategy says autoRollback — through the same batches and health gates (a revert that skips
-    them caused outages: hashicorp/nomad#14200). The exit code still reports the failure."""
-    from ..errors import FunopsError
-    from ..release.restore import auto_rollback_plan
-    from ..transports import TransportError
+    """Run the auto-rollbacks release/ decides after a halted rollout; the exit code still reports
+    the failure (3)."""
+    from ..release.rollback import auto_rollbacks
 
     code = EXIT_PARTIAL
-    for app, failed in sorted(result.release_ids.items()):
-        if not plan.strategy_of(app).auto_rollback:
+    for back in auto_rollbacks(plan, result.release_ids, result.changed, connections):
+        if back.error is not None:
+            console(stderr=True).print(f"[red]error:[/] auto-rollback of {back.app}: {escape(back.error)}")
             continue
-        nodes = sorted(
-            name
-            for name, node in result.releases.items()
-            if any(r.app == app for r in node.records)
-            and result.outcomes.get(name) is not None
-            and result.outcomes[name].status in ("succeeded", "failed")
-        )
-        if not nodes:
-            continue
-        try:
-            back = auto_rollback_plan(plan.project, app, failed, nodes, connections)
-        except (FunopsError, TransportError) as exc:  # nodes were changed: report, exit 3, go on
-            console(stderr=True).print(f"[red]error:[/] auto-rollback of {app}: {escape(str(exc))}")
-            continue
-        target = back.intent.restores[app] if back else None
-        progress.emit({"event": "auto-rollback", "app": app, "from": failed, "to": target, "nodes": nodes})
-        if back is not None:
-            _, rolled = run_rollout(back, connections, progress, parallel, after_changes=True)
+        target = back.plan.intent.restores[back.app] if back.plan else None
+        progress.emit({"event": "auto-rollback", "app": back.app, "from": back.failed, "to": target,
+                       "nodes": back.nodes})  # fmt: skip
+        if back.plan is not None:
+            _, rolled = run_rollout(back.plan, connections, progress, parallel, after_changes=True)
             code = worst(code, rolled)
     return code
 

@@ -119,62 +119,31 @@ def _print(check: DriftCheck, output: Output) -> None:
 def _fix(
     project: Project, check: DriftCheck, connections: Connections, output: Output, auto_approve: bool
 ) -> None:
-    """Converge the drifted nodes with the apply engine, then check again for the exit code.
-
-    Only drift is fixed: a node that also has repo changes not applied yet, or acknowledged drift that
-    a converge would overwrite, is refused (that is a deploy: `funops apply`)."""
+    """Converge the drifted nodes with the apply engine (what drift/fix.py allows), then check again
+    for the exit code."""
     from ..drift.check import run_check, settle
-    from ..drift.document import FixDoc, FixOutcomeDoc
-    from ..plan.planner import make_plan
+    from ..drift.document import FixDoc
+    from ..drift.fix import fix_doc, fixable, plan_fix
     from .converge import run_rollout
     from .progress import Progress
 
     doc = check.doc
-    todo = {n.name: {i.id for i in n.drift if not i.acknowledged and i.fixable} for n in doc.nodes}
-    todo = {n: ids for n, ids in todo.items() if ids}
     con = console(stderr=output is not Output.text)
-    if not todo:
+    with reported():
+        plan = plan_fix(project, doc, connections)
+    if plan is None:
         settle(doc, FixDoc(rollout=None, halted=False, nodes={}))
         return
-    blockers = [
-        f"{n.name}: {why} {', '.join(ids)}"
-        for n in doc.nodes
-        if n.name in todo
-        for why, ids in (
-            ("repo changes not applied yet:", [p.id for p in n.pending]),
-            ("acknowledged drift a converge would overwrite:", [i.id for i in n.drift if i.acknowledged]),
-        )
-        if ids
-    ]
-    if blockers:
-        fail(
-            "--fix converges whole nodes and would also touch what is not drift; run `funops apply` "
-            "to deploy the repo, or fix these by hand:\n  " + "\n  ".join(blockers)
-        )
-    with reported():
-        plan = make_plan(project, sorted(todo), connections)
-    # The nodes may have moved since the check: apply only what was found and reviewed as drift.
-    surprise = [
-        f"{n.name}: {c.id}" for n in plan.doc.nodes for c in n.changes if c.id not in todo.get(n.name, set())
-    ]
-    if surprise:
-        fail("the nodes changed since the drift check (" + ", ".join(surprise) + "); run it again")
     if not auto_approve:
         _print(check, Output.text)
-        if not typer.confirm(f"Fix the drift on {', '.join(sorted(todo))}?", default=False):
+        if not typer.confirm(f"Fix the drift on {', '.join(sorted(fixable(doc)))}?", default=False):
             con.print("Cancelled; nothing was changed.")
             raise typer.Exit(doc.exit_code)
-    progress = Progress(con, json_events=False)
-    result, _ = run_rollout(plan, connections, progress, trigger="drift --fix")
+    result, _ = run_rollout(plan, connections, Progress(con, json_events=False), trigger="drift --fix")
     assert result is not None  # a refused rollout failed (exit 1) before anything changed
     with reported():
         after = run_check(project, doc.targets, connections)
-    fixed = FixDoc(
-        rollout=result.id,
-        halted=result.halted,
-        nodes={n: FixOutcomeDoc(status=o.status, error=o.error) for n, o in sorted(result.outcomes.items())},
-    )
-    settle(doc, fixed, remaining=after.doc.summary.drift)
+    settle(doc, fix_doc(result), remaining=after.doc.summary.drift)
     con.print(f"After the fix: {after.doc.summary.drift} unacknowledged drift item(s) left.")
 
 

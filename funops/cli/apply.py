@@ -1,0 +1,97 @@
+"""`funops apply`: plan, confirm, then converge the nodes in health-gated batches."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .options import (
+    AutoApproveOpt,
+    DiffContextOpt,
+    InventoryOpt,
+    NodeOpt,
+    NoDiffOpt,
+    OutputOpt,
+    ParallelOpt,
+    RepoOpt,
+    RevisionOpt,
+    SkipUnreachableOpt,
+    load,
+    show_plan,
+)
+from .output import Output, fail, reported
+
+
+def apply(
+    plan_file: Annotated[
+        Path | None, typer.Argument(help="A plan saved by `funops plan --out`: apply exactly that.")
+    ] = None,
+    repo: RepoOpt = Path("."),
+    revision: RevisionOpt = None,
+    inventory: InventoryOpt = None,
+    node: NodeOpt = None,
+    output: OutputOpt = Output.text,
+    auto_approve: AutoApproveOpt = False,
+    parallel: ParallelOpt = None,
+    skip_unreachable: SkipUnreachableOpt = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the last halted apply.")] = False,
+    allow_dirty: Annotated[
+        bool, typer.Option("--allow-dirty", help="Apply uncommitted changes without a terminal (CI).")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Deploy a revision even though it was rolled back.")
+    ] = False,
+    diff_context: DiffContextOpt = 3,
+    no_diff: NoDiffOpt = False,
+) -> None:
+    """Converge the nodes: plan, confirm, then apply in health-gated batches.
+    Exit 0: done; 1: error before any change; 3: some nodes failed or the rollout halted; 4: unreachable."""
+    from ..apply import journal
+    from ..plan.diffs import DiffOptions
+    from ..plan.planner import make_plan
+    from ..release.rollback import refuse_rolled_back
+    from ..transports import Connections
+    from .converge import confirm_and_run
+
+    if output is Output.markdown:
+        fail("apply prints text or json; use `funops plan -o markdown` for a report")
+    saved = None
+    if plan_file is not None:
+        from ..plan.saved import read_saved_plan
+
+        with reported():
+            saved = read_saved_plan(plan_file)
+            revision, node = saved.revision_to_load(revision), saved.targets
+    project = load(repo, revision, inventory)
+    if project.revision.commit and project.revision.dirty and not allow_dirty and not sys.stdin.isatty():
+        fail(
+            f"the working tree has uncommitted changes ({project.revision.describe()}): without a "
+            "terminal, apply deploys commits only. Commit them, use --revision, or pass --allow-dirty."
+        )
+    if resume:
+        with reported():
+            node = journal.resume_targets(journal.journal_path(project.root, project.settings.journal))
+    connections = Connections(project.nodes, project.settings, project.root)
+    try:
+        with reported():
+            # The text plan a person confirms shows each file's diff; JSON events carry none.
+            shown = output is Output.text and not no_diff
+            result_plan = make_plan(
+                project, node, connections, diff=DiffOptions(context=diff_context) if shown else None
+            )
+            if saved is not None:
+                saved.check_still_valid(result_plan, project.settings.saved_plan_max_age_seconds)
+        show_plan(result_plan.doc, output, for_apply=True)
+        if not force:
+            with reported():
+                refuse_rolled_back(result_plan)
+        code = confirm_and_run(
+            result_plan, connections, output,
+            auto_approve=auto_approve, parallel=parallel, skip_unreachable=skip_unreachable,
+        )  # fmt: skip
+        raise typer.Exit(code)
+    finally:
+        connections.close()

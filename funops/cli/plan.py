@@ -1,0 +1,66 @@
+"""`funops plan`: what apply would change on every node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .options import (
+    DiffContextOpt,
+    InventoryOpt,
+    NodeOpt,
+    NoDiffOpt,
+    OutputOpt,
+    RepoOpt,
+    RevisionOpt,
+    SkipUnreachableOpt,
+    load,
+    show_plan,
+)
+from .output import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_UNREACHABLE, Output, console, fail, reported
+
+
+def plan(
+    repo: RepoOpt = Path("."),
+    revision: RevisionOpt = None,
+    inventory: InventoryOpt = None,
+    node: NodeOpt = None,
+    output: OutputOpt = Output.text,
+    out: Annotated[Path | None, typer.Option("--out", help="Also save the plan as JSON here.")] = None,
+    skip_unreachable: SkipUnreachableOpt = False,
+    diff_context: DiffContextOpt = 3,
+    no_diff: NoDiffOpt = False,
+) -> None:
+    """Show what apply would change on every node, with a unified diff of every changed file.
+    Exit 0: nothing to do; 2: changes pending; 1: error or an unreachable node; 4: unreachable skipped."""
+    from ..plan.diffs import DiffOptions
+    from ..plan.planner import make_plan
+    from ..release.rollback import rolled_back_hits
+
+    project = load(repo, revision, inventory)
+    with reported():
+        result = make_plan(project, node, diff=None if no_diff else DiffOptions(context=diff_context))
+    doc = result.doc
+    if out:
+        try:
+            out.write_text(doc.to_json(), encoding="utf-8")
+        except OSError as exc:
+            fail(f"--out {out}: cannot write the plan there: {exc.strerror or exc}")
+    show_plan(doc, output)
+    for app_name, rid in rolled_back_hits(result):
+        console(stderr=True).print(
+            f"[yellow]warning:[/] this revision of {app_name} was rolled back ({rid}); apply will refuse it "
+            "without --force"
+        )
+    unreachable = [n for n in doc.nodes if not n.reachable]
+    if unreachable and not skip_unreachable:
+        console(stderr=True).print(
+            f"[red]error:[/] unreachable: {', '.join(n.name for n in unreachable)} "
+            "(pass --skip-unreachable to plan the others)"
+        )
+        raise typer.Exit(EXIT_ERROR)
+    if unreachable:
+        raise typer.Exit(EXIT_UNREACHABLE)
+    raise typer.Exit(EXIT_CHANGES if doc.has_changes() else EXIT_OK)

@@ -1,0 +1,129 @@
+"""`funops rollback` and `funops history`: the releases every node records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from .options import (
+    AutoApproveOpt,
+    InventoryOpt,
+    OutputOpt,
+    ParallelOpt,
+    RepoOpt,
+    SkipUnreachableOpt,
+    show_plan,
+)
+from .output import EXIT_OK, EXIT_UNREACHABLE, Output, console, fail, reported
+
+if TYPE_CHECKING:
+    from ..load.project import Project
+
+
+def rollback(
+    app_name: Annotated[str, typer.Argument(metavar="APP", help="The application to roll back.")],
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="A release id (web-3, or 3) to restore its recorded artifacts, or a git revision "
+            "to apply the app's manifests of that commit. Default: the last succeeded release "
+            "before the current one.",
+        ),
+    ] = None,
+    repo: RepoOpt = Path("."),
+    inventory: InventoryOpt = None,
+    output: OutputOpt = Output.text,
+    auto_approve: AutoApproveOpt = False,
+    parallel: ParallelOpt = None,
+    skip_unreachable: SkipUnreachableOpt = False,
+) -> None:
+    """Return APP to an earlier release: plan first (printed like `plan`), then apply through the
+    same batches and health gates as a deploy. The release rolled back from is marked, and its
+    revision will not be deployed again without --force.
+    Exit codes as apply; 1 when there is nothing to roll back to."""
+    from ..release.rollback import plan_rollback
+    from ..transports import Connections
+    from .converge import confirm_and_run
+
+    if output is Output.markdown:
+        fail("rollback prints text or json; the plan it prints is the same as `funops plan`'s")
+    project = _load_for_nodes(repo, inventory)
+    connections = Connections(project.nodes, project.settings, project.root)
+    opened = [connections]
+    try:
+        with reported():
+            inventory_files = [p.resolve() for p in inventory] if inventory else None
+            back = plan_rollback(project, app_name, to, connections, skip_unreachable, inventory_files)
+        opened.append(back.connections)
+        if output is Output.text:  # restored files' contents come from the nodes' artifact stores
+            from ..plan.diffs import DiffOptions
+            from ..plan.planner import attach_diffs
+
+            attach_diffs(back.plan, back.connections, DiffOptions())
+        console(stderr=output is Output.json).print(f"[bold]Rollback[/] {back.what}")
+        show_plan(back.plan.doc, output, for_apply=True)
+        code = confirm_and_run(
+            back.plan, back.connections, output,
+            auto_approve=auto_approve, parallel=parallel, skip_unreachable=skip_unreachable,
+            question="Roll back?",
+        )  # fmt: skip
+        raise typer.Exit(code)
+    finally:
+        for c in {id(c): c for c in opened}.values():
+            c.close()
+
+
+def history(
+    app_name: Annotated[str | None, typer.Argument(metavar="[APP]", help="Only this application.")] = None,
+    repo: RepoOpt = Path("."),
+    inventory: InventoryOpt = None,
+    output: OutputOpt = Output.text,
+) -> None:
+    """Releases newest first, read from every node's records: revision, version, nodes, status,
+    duration. Exit 0; 4 when some nodes were unreachable (their records are missing)."""
+    from ..release.document import history_doc
+    from ..release.history import gather_states, node_states, releases
+    from ..release.show import print_history
+    from ..transports import Connections
+
+    if output is Output.markdown:
+        fail("history prints text or json")
+    project = _load_for_nodes(repo, inventory)
+    connections = Connections(project.nodes, project.settings, project.root)
+    try:
+        with reported():
+            gathered = gather_states(project, connections)
+    finally:
+        connections.close()
+    unreachable = sorted(n for n, g in gathered.items() if not g.reachable)
+    doc = history_doc(
+        project.settings.project, app_name, releases(node_states(gathered), app_name), unreachable
+    )
+    if output is Output.json:
+        typer.echo(doc.to_json(), nl=False)
+    else:
+        print_history(doc, console())
+    raise typer.Exit(EXIT_UNREACHABLE if unreachable else EXIT_OK)
+
+
+def _load_for_nodes(repo: Path, inventory: list[Path] | None) -> Project:
+    """The repo for reaching its nodes: when the manifests no longer validate (the reason to roll
+    back, sometimes), settings and inventory are enough."""
+    from rich.markup import escape
+
+    from ..errors import InputError
+    from ..load.loader import load_project
+
+    inventory_files = [p.resolve() for p in inventory] if inventory else None
+    try:
+        return load_project(repo.resolve(), None, inventory_files)
+    except InputError as exc:
+        console(stderr=True).print(
+            f"[yellow]warning:[/] the repo does not validate ({len(exc.problems)} problem(s), "
+            f"first: {escape(str(exc.problems[0]))}); using its settings and inventory only"
+        )
+    with reported():
+        return load_project(repo.resolve(), None, inventory_files, manifests=False)

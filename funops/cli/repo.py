@@ -1,0 +1,93 @@
+"""The commands about the repo alone (no node is contacted): `validate`, `render`, `schema`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .options import InventoryOpt, RepoOpt, RevisionOpt, load
+from .output import console, fail, reported
+
+
+def validate(repo: RepoOpt = Path("."), revision: RevisionOpt = None, inventory: InventoryOpt = None) -> None:
+    """Check the repo's files (schema and cross-references); touches no node."""
+    from ..compile.compiler import compile_project
+
+    project = load(repo, revision, inventory)
+    with reported():
+        compile_project(project)
+    console().print(
+        f"[green]valid:[/] {len(project.nodes)} node(s), {len(project.apps)} app(s), "
+        f"{len(project.services)} service(s), {len(project.ingresses)} ingress(es), "
+        f"{len(project.releases)} release(s) · {project.revision.describe()}"
+    )
+
+
+def render(
+    node: Annotated[str, typer.Option("--node", "-n", help="The node whose files to render.")],
+    repo: RepoOpt = Path("."),
+    revision: RevisionOpt = None,
+    inventory: InventoryOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the files under this directory.")] = None,
+) -> None:
+    """Render the files funops would write on NODE (secrets included: --out files are mode 0600), and
+    the template each came from (bundled, or the repo's templates/)."""
+    from rich.markup import escape
+
+    from ..compile.compiler import compile_project
+    from ..kinds import is_file_kind
+
+    project = load(repo, revision, inventory)
+    if node not in project.nodes:
+        fail(f"unknown node {node!r}; known: {', '.join(sorted(project.nodes))}")
+    with reported():
+        desired = compile_project(project).nodes[node]
+    con = console()
+    for res in desired.resources:
+        origin = f"  [dim]from {escape(res.template.describe())}[/]" if res.template else ""
+        if not is_file_kind(res.kind) or res.content is None:
+            detail = res.run_spec if res.run_spec is not None else dict(res.desired)
+            con.print(f"[dim]{escape(res.id)}[/] {escape(str(detail))}{origin}")
+            continue
+        if out is None:
+            con.print(
+                f"[bold]{escape(res.id)}[/] mode {res.desired['mode']}"
+                + (" [yellow](secret)[/]" if res.secret else "")
+                + origin
+            )
+            continue
+        target = out / res.name.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_private(target, res.content, 0o600 if res.secret else int(res.desired["mode"], 8))
+        con.print(f"wrote {escape(str(target))}{origin}")
+
+
+def _write_private(target: Path, data: bytes, mode: int) -> None:
+    """Created 0600 from the start (a secret is never readable by others, not even for a moment),
+    and only then given its mode; a symlink planted at `target` is not followed."""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an older file may have had a wider mode
+        os.write(fd, data)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def schema(
+    what: Annotated[
+        str, typer.Argument(help="manifest, inventory, settings, plan, drift or history")
+    ] = "manifest",
+) -> None:
+    """Print a JSON Schema (for editors, CI checks of --output json)."""
+    import json
+
+    from ..schemas import schema_for
+
+    try:
+        typer.echo(json.dumps(schema_for(what), indent=2, sort_keys=True))
+    except KeyError:
+        fail(f"unknown schema {what!r}; choose manifest, inventory, settings, plan, drift or history")
