@@ -29,7 +29,7 @@ def checks(plan: Plan, node: str) -> list[m.Task]:
         tasks.append(
             m.CheckHealth(
                 name,
-                once,
+                m.HealthProbe.of(once),
                 host=app.bind,
                 port=app.port,
                 unit=app.unit,

@@ -86,7 +86,7 @@ def _health_checks(
             continue
         strategy = strategies.get(name) or UpdateStrategy()
         task = m.CheckHealth(
-            name, app.health or HealthCheck(), host=app.bind, port=app.port, unit=app.unit,
+            name, m.HealthProbe.of(app.health or HealthCheck()), host=app.bind, port=app.port, unit=app.unit,
             container=app.container, min_healthy_seconds=strategy.min_healthy_seconds,
         )  # fmt: skip
         checks.append((task, name))

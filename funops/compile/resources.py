@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..ids import Handler, Owner, ResourceId
-from ..model.inventory import Node
-from ..model.strategy import HealthCheck
-from .render import TemplateOrigin
+
+if TYPE_CHECKING:  # the node side (the agent) imports this module with the standard library only
+    from ..model.inventory import Node
+    from ..model.strategy import HealthCheck
+    from .render import TemplateOrigin
 
 # Apply order within a node (DESIGN §2): artifacts → directories → files → unit files → units →
 # containers → nginx sites. An artifact comes first: a failed download leaves everything else as it was.

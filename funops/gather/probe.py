@@ -14,11 +14,13 @@ import json
 import shlex
 from collections.abc import Callable, Iterable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import kinds
 from ..ids import ResourceId
-from ..state.node_state import NodeState
+
+if TYPE_CHECKING:  # the node side builds probes with the standard library only
+    from ..state.node_state import NodeState
 
 MARK = "@@funops "
 KEY_FILE = "fingerprint.key"
@@ -90,6 +92,8 @@ class LiveFacts:
     @cached_property
     def node_state(self) -> NodeState:
         """The state file, parsed once per run (gather checked it fits the format)."""
+        from ..state.node_state import NodeState  # pydantic: the controller's side only
+
         return NodeState.from_facts(self.state)
 
 

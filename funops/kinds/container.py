@@ -9,7 +9,6 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from ..compile.resources import Resource
-from ..compile.versions import image_repository
 from ..tasks import model as m
 from .base import DELETE, RUN, DriftClass, NodeWork, PathMap, ResourceKind, Sections, Step
 
@@ -102,6 +101,8 @@ class ContainerKind(ResourceKind):
             for r in work.desired.values()
             if r.kind == self.name and r.run_spec and r.owner.app in work.cleanup_images
         }
+        from ..compile.versions import image_repository  # controller side only (pydantic)
+
         repositories = frozenset(image_repository(image) for image in images if "@" not in image)
         if not repositories:
             return []

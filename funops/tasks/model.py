@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model.strategy import HealthCheck
-
 ARTIFACT_MARKER = ".funops-artifact"  # in each complete release dir: the sha256 it was made from
 
 
@@ -275,12 +273,30 @@ class NginxReload(Task):
 
 
 @dataclass(frozen=True)
+class HealthProbe:
+    """An app's health check as a task carries it (the manifest's `healthCheck`, in plain values)."""
+
+    type: str  # http, tcp or process
+    path: str
+    port: int | None
+    expect_status: int
+    interval: float
+    timeout: float
+    retries: int
+
+    @classmethod
+    def of(cls, check: Any) -> HealthProbe:
+        """From the manifest's HealthCheck model."""
+        return cls(**{f: getattr(check, f) for f in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
 class CheckHealth(Task):
     """Retry the check until it passes (or give up), then hold for `min_healthy_seconds` and check
     again, so a process that crashes right after start fails. `unit`/`container`: it must be running."""
 
     app: str
-    check: HealthCheck
+    check: HealthProbe
     host: str
     port: int | None
     unit: str | None

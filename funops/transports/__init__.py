@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..model.inventory import Node
-from ..model.settings import Settings
 from .base import CommandResult, Transport, TransportError
+
+if TYPE_CHECKING:
+    from ..model.inventory import Node
+    from ..model.settings import Settings
 
 __all__ = ["CommandResult", "Connections", "Transport", "TransportError", "open_transport"]
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import FunopsError
-from ..model.inventory import Node
+
+if TYPE_CHECKING:
+    from ..model.inventory import Node
 
 
 class TransportError(FunopsError):

@@ -82,7 +82,8 @@ def nginx_reload() -> Task:
 
 def health_check(app: str, check: HealthCheck | None, *, host: str, port: int | None, unit: str | None,
                  container: str | None, min_healthy_seconds: float) -> Task:  # fmt: skip
-    task = m.CheckHealth(app, check or HealthCheck(), host, port, unit, container, min_healthy_seconds)
+    probe = m.HealthProbe.of(check or HealthCheck())
+    task = m.CheckHealth(app, probe, host, port, unit, container, min_healthy_seconds)
     return render(task, str)
 
 

@@ -25,8 +25,7 @@ from funops.compile.resources import AppPlacement, NodeDesired, Resource
 from funops.diff.differ import diff_node
 from funops.gather.probe import LiveFacts
 from funops.model.inventory import Node
-from funops.model.strategy import HealthCheck
-from funops.tasks.model import Task
+from funops.tasks.model import HealthProbe, Task
 
 FIXTURES = Path(__file__).parent / "task_fixtures"
 CASES = sorted(FIXTURES.rglob("*.json"))
@@ -41,7 +40,7 @@ def as_data(task: Task) -> dict[str, Any]:
             return sorted(plain(v) for v in value)
         if isinstance(value, tuple | list):
             return [plain(v) for v in value]
-        if isinstance(value, HealthCheck):
+        if isinstance(value, HealthProbe):
             return value.type
         if isinstance(value, dict):
             return {k: plain(v) for k, v in value.items()}

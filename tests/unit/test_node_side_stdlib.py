@@ -1,0 +1,31 @@
+"""The code the agent runs on a node imports the standard library only (issue 13): nodes get no
+third-party packages. Checked in a fresh interpreter that refuses every dependency funops has."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+# Every runtime and dev dependency (and what they pull in) that a node must not need.
+BLOCKED = ("pydantic", "jinja2", "markupsafe", "yaml", "paramiko", "cryptography", "deepdiff", "git",
+           "typer", "click", "rich", "docker")  # fmt: skip
+NODE_SIDE = ("funops.tasks.model", "funops.tasks.shell", "funops.kinds", "funops.gather.probe")
+
+CHECK = f"""
+import importlib, importlib.abc, sys
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in {BLOCKED!r}:
+            raise ImportError("the node side imports " + name)
+sys.meta_path.insert(0, Refuse())
+for module in {NODE_SIDE!r}:
+    importlib.import_module(module)
+from funops.gather.probe import build_script
+ids = ["file:/etc/x", "directory:/d", "unit:web.service", "job:r", "container:api", "artifact:/srv/a"]
+assert "@@funops" in build_script(ids, "/var/lib/funops/state.json", str)
+"""
+
+
+def test_the_node_side_imports_the_standard_library_only() -> None:
+    done = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
