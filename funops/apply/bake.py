@@ -12,7 +12,6 @@ from ..model.strategy import HealthCheck
 from ..plan.planner import Plan
 from ..plan.schedule import touched_apps
 from ..tasks import model as m
-from ..tasks.shell import run_bundle
 from ..transports import Transport, TransportError
 from .executor import Emit
 
@@ -58,7 +57,7 @@ def bake(
 
     def probe(node: str) -> tuple[str, str | None]:
         try:
-            results, _ = run_bundle(connect(node), rounds[node])
+            results, _ = connect(node).run_tasks(rounds[node])
         except TransportError as exc:
             return node, str(exc)
         bad = next((r for r in results if r.exit_code != 0), None)

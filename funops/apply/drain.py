@@ -33,7 +33,6 @@ from ..plan.planner import Plan, live_facts
 from ..plan.schedule import touched_apps
 from ..state.node_state import NodeState
 from ..tasks import model as m
-from ..tasks.shell import run_bundle
 from ..transports import Transport, TransportError
 from .executor import Emit
 
@@ -112,7 +111,7 @@ class Drainer:
                 state_dir = self.plan.project.settings.state_dir
                 group = kind_of(sites[0].id).gated(_sites_work(sites, state_dir))
                 tasks = group.tasks if group else []
-                results, _ = run_bundle(transport, tasks)
+                results, _ = transport.run_tasks(tasks)
                 ok = len(results) == len(tasks) and all(r.exit_code == 0 for r in results)
                 self.emit({"event": "drain", "node": node, "ok": ok, "what": "as the plan renders"})
 
@@ -148,7 +147,7 @@ class Drainer:
             try:
                 transport = self.connect(node)
                 tasks = _swap_tasks(todo)
-                results, result = run_bundle(transport, tasks)
+                results, result = transport.run_tasks(tasks)
             except TransportError as exc:
                 self.emit({"event": "drain", "node": node, "ok": False, "what": why, "error": str(exc)})
                 continue
@@ -187,7 +186,7 @@ class Drainer:
                 continue
             started = time.monotonic()
             with contextlib.suppress(TransportError):
-                run_bundle(self.connect(node), [m.AwaitIdle(tuple(ports), timeout)], timeout=timeout + 30)
+                self.connect(node).run_tasks([m.AwaitIdle(tuple(ports), timeout)], timeout=timeout + 30)
             self.emit({"event": "drained", "node": node, "ports": ports,
                        "seconds": round(time.monotonic() - started, 3)})  # fmt: skip
 

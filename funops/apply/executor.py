@@ -23,7 +23,6 @@ from ..model.strategy import UpdateStrategy
 from ..release.recorder import NodeReleases, now
 from ..state.node_state import AppRecord, ManagedResource, NodeState, secrecy_record, state_path
 from ..tasks import model as m
-from ..tasks.shell import run_bundle
 from ..transports import Transport, TransportError
 from .taskplan import plan_node
 
@@ -96,7 +95,7 @@ class NodeRun:
         failure, carrying how many tasks ran. `health`: task index → app, for `healthy` events."""
         if not tasks:
             return
-        results, result = run_bundle(self.transport, tasks)
+        results, result = self.transport.run_tasks(tasks)
         for r in results:
             task, ok = tasks[r.index], r.exit_code == 0
             output = r.output[-2000:]

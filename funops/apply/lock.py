@@ -11,10 +11,9 @@ import json
 from ..errors import FunopsError
 from ..gather.probe import KEY_FILE
 from ..state.lock import LockInfo, dead_here, held  # noqa: F401 (held: re-exported for apply)
-from ..tasks.shell import q
+from ..tasks import model as m
 from ..transports import Transport
 
-HELD_EXIT = 3
 TTL_SECONDS = 900
 
 
@@ -48,49 +47,15 @@ def acquire(transport: Transport, state_dir: str, info: LockInfo, ttl: int = TTL
 
 def _break(transport: Transport, state_dir: str, holder: LockInfo) -> None:
     """Remove a dead holder's lock, but only if it is still that holder's (its token unchanged),
-    under the breakers' mutex (see _try_acquire): check and removal are one step for other breakers."""
-    d = transport.path(lock_dir(state_dir))
-    transport.run(
-        f'd={q(d)}; mkdir -- "$d.break" 2>/dev/null || exit 0\n'
-        f'[ "$(cat -- "$d/token" 2>/dev/null)" = {q(holder.token)} ] && rm -rf -- "$d"; rmdir -- "$d.break"',
-        timeout=30,
-    )
+    under the breakers' mutex: check and removal are one step for other breakers."""
+    transport.call(m.BreakLock(lock_dir(state_dir), holder.token), timeout=30)
 
 
 def _try_acquire(transport: Transport, state_dir: str, info: LockInfo, ttl: int) -> None:
-    d = transport.path(lock_dir(state_dir))
-    key = transport.path(f"{state_dir.rstrip('/')}/{KEY_FILE}")  # made once, by the first lock holder
-    # An expired lock is broken only under a second, short-lived mutex (`$d.break`, mkdir): two
-    # acquirers that both saw it expire must not both break it (the second would break the lock
-    # the first just took). A breaker killed mid-way leaves a mutex that goes after a minute.
-    script = f"""d={q(d)}; now=$(date +%s); t="$d.new.$$"; b="$d.break"; k={q(key)}
-mkdir -p -- "$(dirname -- "$d")" && rm -rf -- "$t" && mkdir -m 0700 -- "$t" && cat > "$t/info" \\
-  && echo {q(info.token)} > "$t/token" && echo $((now + {ttl})) > "$t/expires" || exit 1
-i=0
-while [ $i -lt 20 ]; do
-  i=$((i + 1))
-  if mv -T -- "$t" "$d" 2>/dev/null; then
-    [ -s "$k" ] || {{ (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \\n' > "$k.$$") \\
-      && mv -f -- "$k.$$" "$k"; }}
-    exit 0
-  fi
-  [ -d "$d" ] || continue
-  if mkdir -- "$b" 2>/dev/null; then
-    exp=$(cat -- "$d/expires" 2>/dev/null)
-    case "$exp" in ''|*[!0-9]*) exp=0;; esac
-    [ -s "$d/token" ] || exp=0
-    [ "$exp" -lt "$now" ] && rm -rf -- "$d"
-    rmdir -- "$b"
-    [ "$exp" -lt "$now" ] || break
-  else
-    find "$b" -maxdepth 0 -mmin +1 -exec rmdir -- {{}} \\; 2>/dev/null; sleep 0.1
-  fi
-done
-rm -rf -- "$t"; cat -- "$d/info" 2>/dev/null; exit {HELD_EXIT}
-"""
     body = json.dumps({"holder": info.holder, "pid": info.pid, "started": info.started, "token": info.token})
-    result = transport.run(script, stdin=body.encode(), timeout=30)
-    if result.exit_code == HELD_EXIT:
+    key = f"{state_dir.rstrip('/')}/{KEY_FILE}"  # made once, by the first lock holder
+    result = transport.call(m.TakeLock(lock_dir(state_dir), key, info.token, ttl, body.encode()), timeout=30)
+    if result.exit_code == m.LOCK_HELD:
         try:
             data = json.loads(result.text() or "{}")
             holder = LockInfo(data["holder"], data["pid"], data["started"], data.get("token", ""))
@@ -105,14 +70,9 @@ rm -rf -- "$t"; cat -- "$d/info" 2>/dev/null; exit {HELD_EXIT}
 
 def renew(transport: Transport, state_dir: str, info: LockInfo, ttl: int = TTL_SECONDS) -> None:
     """Push the expiry out; LockLost when the lock is no longer ours (it expired and was taken, or
-    removed by hand). The new expiry is written aside and renamed: a reader never sees it empty."""
-    d = transport.path(lock_dir(state_dir))
-    result = transport.run(
-        f'd={q(d)}; [ "$(cat -- "$d/token" 2>/dev/null)" = {q(info.token)} ] || exit {HELD_EXIT}\n'
-        f'echo $(( $(date +%s) + {ttl} )) > "$d/expires.$$" && mv -f -- "$d/expires.$$" "$d/expires"',
-        timeout=30,
-    )
-    if result.exit_code == HELD_EXIT:
+    removed by hand)."""
+    result = transport.call(m.RenewLock(lock_dir(state_dir), info.token, ttl), timeout=30)
+    if result.exit_code == m.LOCK_HELD:
         raise LockLost(transport.node.name, "another holder's token is in the lock, or it is gone")
     if not result.ok:
         why = result.stderr.decode(errors="replace").strip()[:200]
@@ -120,7 +80,4 @@ def renew(transport: Transport, state_dir: str, info: LockInfo, ttl: int = TTL_S
 
 
 def release(transport: Transport, state_dir: str, info: LockInfo) -> None:
-    d = transport.path(lock_dir(state_dir))
-    transport.run(
-        f'd={q(d)}; [ "$(cat -- "$d/token" 2>/dev/null)" = {q(info.token)} ] && rm -rf -- "$d"', timeout=30
-    )
+    transport.call(m.ReleaseLock(lock_dir(state_dir), info.token), timeout=30)

@@ -1,9 +1,8 @@
 """The drift check's one extra round trip per node: funops-looking files that funops did not write,
-and `nginx -t` where funops manages nginx files. The script is built from data; `parse` is pure."""
+and `nginx -t` where funops manages nginx files: the ProbeExtras task, and its pure parser."""
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -12,19 +11,11 @@ from ..compile.resources import NGINX_RELOAD, NodeDesired
 from ..gather import contents
 from ..gather.contents import Content
 from ..plan.filediff import MAX_BYTES
+from ..tasks.model import ProbeExtras
+from ..tasks.shell import render
 from ..transports import Transport, TransportError
 
 MARK = "@@funops "
-# Where only funops writes: a file here that funops did not create is `extra`. Unit files are funops's
-# when they carry the header of the bundled template (funops/templates/systemd/app.service.j2).
-OWN_GLOBS = (
-    "/etc/nginx/conf.d/funops-*.conf",
-    "/etc/funops/apps/*.env",
-    "/etc/funops/tls/*.crt",
-    "/etc/funops/tls/*.key",
-)
-UNIT_GLOB = "/etc/systemd/system/*.service"
-UNIT_HEADER = "# Managed by funops"
 NGINX_OUTPUT_LINES = 6  # the tail of a failing `nginx -t` kept in the report
 
 
@@ -44,23 +35,8 @@ def manages_nginx(desired: NodeDesired) -> bool:
 def build_script(
     path: Callable[[str], str], nginx_test: bool, fetch: Sequence[str] = (), limit: int = MAX_BYTES
 ) -> str:
-    globs = " ".join(_glob(path, g) for g in OWN_GLOBS)
-    lines = [
-        "export LC_ALL=C",
-        "echo '@@funops own'",
-        f'for f in {globs}; do [ -f "$f" ] && sha256sum -- "$f"; done',
-        f'for f in {_glob(path, UNIT_GLOB)}; do [ -f "$f" ] && '
-        f'head -n 1 -- "$f" | grep -q {shlex.quote("^" + UNIT_HEADER)} && sha256sum -- "$f"; done',
-    ]
-    if nginx_test:
-        lines.append(
-            "if command -v nginx >/dev/null 2>&1; then "
-            "echo '@@funops nginx'; nginx -t 2>&1; echo \"@@funops nginx-rc $?\"; fi"
-        )
-    if fetch:  # the contents drift diffs need: in this same round trip
-        lines.append(contents.fragment([path(p) for p in fetch], limit).rstrip("\n"))
-    lines.append("echo '@@funops end'")
-    return "\n".join(lines) + "\n"
+    """The extra look as sh (tasks/shell.py renders it; what it covers: shell.OWN_GLOBS)."""
+    return render(ProbeExtras(nginx_test, tuple(fetch), limit), path).script
 
 
 def parse(output: str, path: Callable[[str], str]) -> NodeExtras:
@@ -104,7 +80,7 @@ def probe_extras(
             # `nginx -t` under a root prefix would test this machine's nginx, not the node's.
             test = manages_nginx(targets[name]) and transport.path("/") == "/"
             paths = sorted(set((fetch or {}).get(name, ())))
-            result = transport.run(build_script(transport.path, test, paths, limit), timeout=timeout)
+            result = transport.call(ProbeExtras(test, tuple(paths), limit), timeout=timeout)
             extras = parse(result.text(), transport.path)
             if paths:
                 extras.contents = dict(zip(paths, contents.parse(result.text(), len(paths)), strict=True))
@@ -117,9 +93,3 @@ def probe_extras(
         return {}
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(names)))) as pool:
         return dict(zip(names, pool.map(one, names), strict=True))
-
-
-def _glob(path: Callable[[str], str], pattern: str) -> str:
-    """A glob under the transport's root: the prefix quoted, the pattern itself left to the shell."""
-    prefix = path("/")[:-1]
-    return (shlex.quote(prefix) if prefix else "") + pattern

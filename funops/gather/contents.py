@@ -1,39 +1,25 @@
-"""File contents for diffs: a sh fragment that prints each asked file (bounded, base64-framed so any
-bytes survive) and its pure parser. Asked only for files a plan or drift report will change or show,
+"""File contents for diffs: the ReadFiles task prints each asked file (bounded, base64-framed so any
+bytes survive); this is its pure parser. Asked only for files a plan or drift report will change or show,
 so a node with nothing to change never pays for it."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..tasks.model import ReadFiles
+from ..tasks.shell import CONTENT_END, CONTENT_MARK
 from ..transports import Transport, TransportError
 
-MARK = "@@funops content "
-END = "@@funops content-end"
+MARK, END = CONTENT_MARK, CONTENT_END
 
 
 @dataclass(frozen=True)
 class Content:
     size: int  # the file's full size in bytes
     data: bytes | None  # None: larger than the limit, not fetched
-
-
-def fragment(paths: Sequence[str], limit: int) -> str:
-    """Print `paths` (as the transport sees them): per file its size, then its bytes in base64 when
-    the size is within `limit`; a missing file, a symlink or a non-regular file prints `missing`."""
-    lines = []
-    for i, p in enumerate(paths):
-        q = shlex.quote(p)
-        lines.append(
-            f"echo '{MARK}{i}'; if [ -f {q} ] && [ ! -L {q} ]; then n=$(wc -c < {q}); echo \"$n\"; "
-            f'[ "$n" -le {int(limit)} ] && base64 < {q}; else echo missing; fi'
-        )
-    lines.append(f"echo '{END}'")
-    return "\n".join(lines) + "\n"
 
 
 def parse(output: str, count: int) -> list[Content | None]:
@@ -75,9 +61,7 @@ def fetch(
     paths = sorted(set(node_paths))
     if not paths:
         return {}
-    result = transport.run(
-        "export LC_ALL=C\n" + fragment([transport.path(p) for p in paths], limit), timeout=timeout
-    )
+    result = transport.call(ReadFiles(tuple(paths), limit), timeout=timeout)
     try:
         return dict(zip(paths, parse(result.text(), len(paths)), strict=True))
     except ValueError as exc:

@@ -12,8 +12,9 @@ from pydantic import ValidationError
 from ..compile.resources import NodeDesired
 from ..errors import FunopsError
 from ..state.node_state import state_path
+from ..tasks.model import Probe
 from ..transports import Transport, TransportError
-from .probe import LiveFacts, build_script, parse
+from .probe import LiveFacts, parse
 
 
 @dataclass
@@ -32,8 +33,7 @@ class NodeGather:
 def probe_node(
     transport: Transport, resource_ids: Iterable[str], state_dir: str, timeout: float
 ) -> LiveFacts:
-    script = build_script(resource_ids, state_path(state_dir), transport.path)
-    result = transport.run(script, timeout=timeout)
+    result = transport.call(Probe(tuple(resource_ids), state_path(state_dir)), timeout=timeout)
     try:
         facts = parse(result.text(), transport.path)
     except ValueError as exc:

@@ -367,3 +367,107 @@ class AwaitIdle(Task):
     @property
     def name(self) -> str:
         return "await idle"
+
+
+# ---- reads: run alone, their output parsed by the controller (gather, diffs, the drift check) ------
+
+
+@dataclass(frozen=True)
+class Probe(Task):
+    """The live facts of these resources, the node's state file and lock (gather/probe.py's script,
+    built from each kind's fragment)."""
+
+    ids: tuple[str, ...]
+    state_file: str
+
+    @property
+    def name(self) -> str:
+        return "probe"
+
+
+@dataclass(frozen=True)
+class ReadFiles(Task):
+    """Each file's size, and its bytes when within `limit` (what a diff shows)."""
+
+    paths: tuple[str, ...]
+    limit: int
+
+    @property
+    def name(self) -> str:
+        return "read files"
+
+
+@dataclass(frozen=True)
+class ProbeExtras(Task):
+    """The drift check's extra look: files in funops's own places, `nginx -t`, contents for diffs."""
+
+    nginx_test: bool
+    fetch: tuple[str, ...]
+    limit: int
+
+    @property
+    def name(self) -> str:
+        return "probe extras"
+
+
+# ---- the node's apply lock (apply/lock.py) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TakeLock(Task):
+    """Build the lock aside and rename it into place; an expired one is broken under a mutex. Exit
+    LOCK_HELD with the holder's info on stdout when another holder has it."""
+
+    lock_dir: str
+    key_file: str  # the node's digest key, made by the first lock holder
+    token: str
+    ttl: int
+    info: bytes = field(repr=False)  # the holder's JSON
+
+    @property
+    def name(self) -> str:
+        return "take lock"
+
+    @property
+    def stdin(self) -> bytes | None:
+        return self.info
+
+
+@dataclass(frozen=True)
+class RenewLock(Task):
+    """Push the expiry out if the lock still holds `token`; else exit LOCK_HELD."""
+
+    lock_dir: str
+    token: str
+    ttl: int
+
+    @property
+    def name(self) -> str:
+        return "renew lock"
+
+
+@dataclass(frozen=True)
+class ReleaseLock(Task):
+    """Remove the lock if it still holds `token`."""
+
+    lock_dir: str
+    token: str
+
+    @property
+    def name(self) -> str:
+        return "release lock"
+
+
+@dataclass(frozen=True)
+class BreakLock(Task):
+    """Remove a dead holder's lock if it still holds that holder's `token`, under the breakers' mutex."""
+
+    lock_dir: str
+    token: str
+
+    @property
+    def name(self) -> str:
+        return "break lock"
+
+
+LOCK_HELD = 3  # TakeLock / RenewLock: another holder has the lock

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import base64
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import singledispatch
 
-from ..transports.base import CommandResult, Transport
+from ..transports.base import CommandResult, StepResult
 from . import model as m
 
 PathMap = Callable[[str], str]
@@ -423,18 +423,141 @@ done
     return script
 
 
+# ---- reads -----------------------------------------------------------------------------------------
+
+CONTENT_MARK = "@@funops content "
+CONTENT_END = "@@funops content-end"
+# Where only funops writes: a file here that funops did not create is drift's `extra`. Unit files are
+# funops's when they carry the header of the bundled template (funops/templates/systemd/app.service.j2).
+OWN_GLOBS = (
+    "/etc/nginx/conf.d/funops-*.conf",
+    "/etc/funops/apps/*.env",
+    "/etc/funops/tls/*.crt",
+    "/etc/funops/tls/*.key",
+)
+UNIT_GLOB = "/etc/systemd/system/*.service"
+UNIT_HEADER = "# Managed by funops"
+
+
+@_script.register
+def _(task: m.Probe, path: PathMap) -> str:
+    from ..gather.probe import build_script  # the kinds' fragments, assembled
+
+    return build_script(task.ids, task.state_file, path)
+
+
+def _contents(paths: Sequence[str], limit: int) -> str:
+    """Print `paths` (as the transport sees them): per file its size, then its bytes in base64 when
+    the size is within `limit`; a missing file, a symlink or a non-regular file prints `missing`."""
+    lines = []
+    for i, p in enumerate(paths):
+        lines.append(
+            f"echo '{CONTENT_MARK}{i}'; if [ -f {q(p)} ] && [ ! -L {q(p)} ]; then n=$(wc -c < {q(p)}); "
+            f'echo "$n"; [ "$n" -le {int(limit)} ] && base64 < {q(p)}; else echo missing; fi'
+        )
+    lines.append(f"echo '{CONTENT_END}'")
+    return "\n".join(lines) + "\n"
+
+
+@_script.register
+def _(task: m.ReadFiles, path: PathMap) -> str:
+    return "export LC_ALL=C\n" + _contents([path(p) for p in task.paths], task.limit)
+
+
+def _glob(path: PathMap, pattern: str) -> str:
+    """A glob under the transport's root: the prefix quoted, the pattern itself left to the shell."""
+    prefix = path("/")[:-1]
+    return (q(prefix) if prefix else "") + pattern
+
+
+@_script.register
+def _(task: m.ProbeExtras, path: PathMap) -> str:
+    globs = " ".join(_glob(path, g) for g in OWN_GLOBS)
+    lines = [
+        "export LC_ALL=C",
+        "echo '@@funops own'",
+        f'for f in {globs}; do [ -f "$f" ] && sha256sum -- "$f"; done',
+        f'for f in {_glob(path, UNIT_GLOB)}; do [ -f "$f" ] && '
+        f'head -n 1 -- "$f" | grep -q {q("^" + UNIT_HEADER)} && sha256sum -- "$f"; done',
+    ]
+    if task.nginx_test:
+        lines.append(
+            "if command -v nginx >/dev/null 2>&1; then "
+            "echo '@@funops nginx'; nginx -t 2>&1; echo \"@@funops nginx-rc $?\"; fi"
+        )
+    if task.fetch:  # the contents drift diffs need: in this same round trip
+        lines.append(_contents([path(p) for p in task.fetch], task.limit).rstrip("\n"))
+    lines.append("echo '@@funops end'")
+    return "\n".join(lines) + "\n"
+
+
+# ---- the apply lock ----------------------------------------------------------------------------------
+
+
+@_script.register
+def _(task: m.TakeLock, path: PathMap) -> str:
+    # An expired lock is broken only under a second, short-lived mutex (`$d.break`, mkdir): two
+    # acquirers that both saw it expire must not both break it (the second would break the lock
+    # the first just took). A breaker killed mid-way leaves a mutex that goes after a minute.
+    d, k = q(path(task.lock_dir)), q(path(task.key_file))
+    return f"""d={d}; now=$(date +%s); t="$d.new.$$"; b="$d.break"; k={k}
+mkdir -p -- "$(dirname -- "$d")" && rm -rf -- "$t" && mkdir -m 0700 -- "$t" && cat > "$t/info" \\
+  && echo {q(task.token)} > "$t/token" && echo $((now + {int(task.ttl)})) > "$t/expires" || exit 1
+i=0
+while [ $i -lt 20 ]; do
+  i=$((i + 1))
+  if mv -T -- "$t" "$d" 2>/dev/null; then
+    [ -s "$k" ] || {{ (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \\n' > "$k.$$") \\
+      && mv -f -- "$k.$$" "$k"; }}
+    exit 0
+  fi
+  [ -d "$d" ] || continue
+  if mkdir -- "$b" 2>/dev/null; then
+    exp=$(cat -- "$d/expires" 2>/dev/null)
+    case "$exp" in ''|*[!0-9]*) exp=0;; esac
+    [ -s "$d/token" ] || exp=0
+    [ "$exp" -lt "$now" ] && rm -rf -- "$d"
+    rmdir -- "$b"
+    [ "$exp" -lt "$now" ] || break
+  else
+    find "$b" -maxdepth 0 -mmin +1 -exec rmdir -- {{}} \\; 2>/dev/null; sleep 0.1
+  fi
+done
+rm -rf -- "$t"; cat -- "$d/info" 2>/dev/null; exit {m.LOCK_HELD}
+"""
+
+
+@_script.register
+def _(task: m.RenewLock, path: PathMap) -> str:
+    """The new expiry is written aside and renamed: a reader never sees it empty."""
+    return (
+        f'd={q(path(task.lock_dir))}; [ "$(cat -- "$d/token" 2>/dev/null)" = {q(task.token)} ] '
+        f"|| exit {m.LOCK_HELD}\n"
+        f'echo $(( $(date +%s) + {int(task.ttl)} )) > "$d/expires.$$" '
+        '&& mv -f -- "$d/expires.$$" "$d/expires"'
+    )
+
+
+@_script.register
+def _(task: m.ReleaseLock, path: PathMap) -> str:
+    return (
+        f'd={q(path(task.lock_dir))}; [ "$(cat -- "$d/token" 2>/dev/null)" = {q(task.token)} ] '
+        '&& rm -rf -- "$d"'
+    )
+
+
+@_script.register
+def _(task: m.BreakLock, path: PathMap) -> str:
+    return (
+        f'd={q(path(task.lock_dir))}; mkdir -- "$d.break" 2>/dev/null || exit 0\n'
+        f'[ "$(cat -- "$d/token" 2>/dev/null)" = {q(task.token)} ] && rm -rf -- "$d"; rmdir -- "$d.break"'
+    )
+
+
 # ---- bundles: many tasks, one round trip ---------------------------------------------------------
 
 BUNDLE_RUNNER = "exec sh -s"  # the bundle comes on stdin: no content (or secret) on a command line
 _TASK_MARK = "@@funops-task "
-
-
-@dataclass(frozen=True)
-class StepResult:
-    index: int
-    exit_code: int
-    seconds: float
-    output: str
 
 
 def bundle(steps: list[ShellStep]) -> str:
@@ -459,14 +582,26 @@ def bundle(steps: list[ShellStep]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_bundle(
-    transport: Transport, tasks: list[m.Task], timeout: float | None = None
-) -> tuple[list[StepResult], CommandResult]:
-    """Run typed tasks on a node in one round trip; the results of those that ran, and the run's."""
-    result = transport.run(
-        BUNDLE_RUNNER, stdin=bundle([render(t, transport.path) for t in tasks]).encode(), timeout=timeout
-    )
-    return parse_bundle(result.text()), result
+class ShellRunner:
+    """What ssh and local nodes share: typed tasks rendered into sh and run with the transport's
+    `run` (the one place a script reaches a node)."""
+
+    def run(self, script: str, *, stdin: bytes | None = None, timeout: float | None = None) -> CommandResult:
+        raise NotImplementedError
+
+    def path(self, node_path: str) -> str:
+        raise NotImplementedError
+
+    def call(self, task: m.Task, timeout: float | None = None) -> CommandResult:
+        step = render(task, self.path)
+        return self.run(step.script, stdin=step.stdin, timeout=timeout)
+
+    def run_tasks(
+        self, tasks: list[m.Task], timeout: float | None = None
+    ) -> tuple[list[StepResult], CommandResult]:
+        steps = bundle([render(t, self.path) for t in tasks])
+        result = self.run(BUNDLE_RUNNER, stdin=steps.encode(), timeout=timeout)
+        return parse_bundle(result.text()), result
 
 
 def parse_bundle(output: str) -> list[StepResult]:

@@ -9,6 +9,7 @@ from ..errors import FunopsError
 
 if TYPE_CHECKING:
     from ..model.inventory import Node
+    from ..tasks.model import Task
 
 
 class TransportError(FunopsError):
@@ -29,11 +30,30 @@ class CommandResult:
         return self.stdout.decode("utf-8", errors="replace")
 
 
+@dataclass(frozen=True)
+class StepResult:
+    """One task of a batch: its index in the batch, exit code, duration and output."""
+
+    index: int
+    exit_code: int
+    seconds: float
+    output: str
+
+
 class Transport(Protocol):
+    """Typed tasks in, results out: how they reach the node (a sh bundle, the agent) is the
+    transport's. Raises TransportError when the node cannot be reached or the task cannot be run."""
+
     node: Node
 
-    def run(self, script: str, *, stdin: bytes | None = None, timeout: float | None = None) -> CommandResult:
-        """Run a POSIX sh script on the node as root; raise TransportError if it cannot be run."""
+    def call(self, task: Task, timeout: float | None = None) -> CommandResult:
+        """Run one task alone (a read, a lock step): its exit code and output."""
+
+    def run_tasks(
+        self, tasks: list[Task], timeout: float | None = None
+    ) -> tuple[list[StepResult], CommandResult]:
+        """Run tasks in order in one round trip, stopping at the first failure: the results of those
+        that ran, and the run's own."""
 
     def path(self, node_path: str) -> str:
         """Where `node_path` is for the scripts this transport runs (a root prefix for local nodes)."""

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from ..model.inventory import Node
+from ..tasks.shell import ShellRunner
 from .base import CommandResult, TransportError
 
 HOST_SERVICES = ("systemctl", "service", "journalctl", "docker", "nginx", "invoke-rc.d")
@@ -25,7 +26,7 @@ exit 1
 """
 
 
-class LocalTransport:
+class LocalTransport(ShellRunner):
     def __init__(self, node: Node, repo_root: Path) -> None:
         self.node = node
         root = Path(node.root) if node.root else None

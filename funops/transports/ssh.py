@@ -15,12 +15,13 @@ from typing import Any
 
 from ..model.inventory import Node
 from ..model.settings import SshSettings
+from ..tasks.shell import ShellRunner
 from .base import CommandResult, TransportError
 
 _BUFSIZE = 65536
 
 
-class SshTransport:
+class SshTransport(ShellRunner):
     def __init__(self, node: Node, settings: SshSettings, repo_root: Path) -> None:
         self.node = node
         self.settings = settings

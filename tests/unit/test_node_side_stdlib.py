@@ -29,3 +29,21 @@ assert "@@funops" in build_script(ids, "/var/lib/funops/state.json", str)
 def test_the_node_side_imports_the_standard_library_only() -> None:
     done = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_every_node_interaction_is_a_typed_task() -> None:
+    """Outside the transports and the shell renderer nothing sends a script: gather, diffs, the drift
+    check, locks and apply all send task values (`call`, `run_tasks`), which an agent runs itself."""
+    import re
+    from pathlib import Path
+
+    package = Path(__file__).parents[2] / "funops"
+    sends = re.compile(r"(transport|conn\w*|connect\([^)]*\))\.run\(")
+    offenders = [
+        f"{path.relative_to(package)}:{n}"
+        for path in package.rglob("*.py")
+        if path.parent.name != "transports" and path.name != "shell.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if sends.search(line)
+    ]
+    assert offenders == []
