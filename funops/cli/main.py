@@ -8,6 +8,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from .agent import agent_app
 from .apply import apply
 from .drift import drift_app
 from .nodes import cordon, drain, uncordon
@@ -63,6 +64,7 @@ app.command()(uncordon)
 app.command()(drain)
 
 app.add_typer(drift_app, name="drift")
+app.add_typer(agent_app, name="agent")
 
 
 def run() -> None:

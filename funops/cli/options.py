@@ -45,6 +45,15 @@ def load(repo: Path, revision: str | None, inventory: list[Path] | None) -> Proj
         return load_project(repo.resolve(), revision, [p.resolve() for p in inventory] if inventory else None)
 
 
+def load_inventory(repo: Path, inventory: list[Path] | None) -> Project:
+    """Settings and nodes only: for commands about nodes, not apps (the manifests are not read)."""
+    from ..load.loader import load_project
+
+    files = [p.resolve() for p in inventory] if inventory else None
+    with reported():
+        return load_project(repo.resolve(), None, files, manifests=False)
+
+
 def show_plan(doc: PlanDoc, output: Output, for_apply: bool = False) -> None:
     """The plan as `plan` prints it; apply and rollback print text, or nothing beside JSON events."""
     if output is Output.json:

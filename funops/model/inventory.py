@@ -18,8 +18,15 @@ class NodeSsh(Strict):
 
 
 class NodeAgent(Strict):
-    url: Annotated[str, Field(pattern=pattern(r"^https?://", "an http:// or https:// URL"))]
-    token_from_env: EnvName
+    """How to reach `funops agent serve` on the node (see `funops agent install`)."""
+
+    url: Annotated[
+        str, Field(pattern=pattern(r"^https://[^/]+/?$", "https://HOST:PORT (the agent speaks TLS only)"))
+    ]
+    token_from_env: EnvName | None = None  # else token_file
+    token_file: str | None = None  # default .funops/agent/<node>.token, which `agent install` writes
+    known_hosts_file: str = "agent_known_hosts"  # the pinned certificate fingerprints
+    fallback: Literal["ssh"] | None = None  # when the agent does not answer (not: when it refuses)
 
 
 class Node(Strict):

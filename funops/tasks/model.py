@@ -471,3 +471,32 @@ class BreakLock(Task):
 
 
 LOCK_HELD = 3  # TakeLock / RenewLock: another holder has the lock
+
+
+# ---- the agent's own installation (agent/install.py, over ssh) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class MakeCertificate(Task):
+    """The node makes its own TLS key and self-signed certificate, once (its private key never leaves
+    it); prints `sha256:<hex>` of the certificate for the controller to pin."""
+
+    cert: str
+    key: str
+    subject: str
+
+    @property
+    def name(self) -> str:
+        return f"certificate {self.cert}"
+
+
+@dataclass(frozen=True)
+class PointLink(Task):
+    """Point `link` at `target` (atomically: a new link renamed over the old one)."""
+
+    link: str
+    target: str
+
+    @property
+    def name(self) -> str:
+        return f"link {self.link} → {self.target}"

@@ -554,6 +554,29 @@ def _(task: m.BreakLock, path: PathMap) -> str:
     )
 
 
+# ---- the agent's installation ------------------------------------------------------------------------
+
+
+@_script.register
+def _(task: m.MakeCertificate, path: PathMap) -> str:
+    cert, key = q(path(task.cert)), q(path(task.key))
+    return f"""set -e
+if [ ! -s {cert} ] || [ ! -s {key} ]; then
+  mkdir -p -- "$(dirname -- {cert})" "$(dirname -- {key})"
+  (umask 077; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \\
+    -subj {q("/CN=" + task.subject)} -keyout {key}.new -out {cert}.new 2>/dev/null)
+  mv -f -- {key}.new {key}; chmod 0644 -- {cert}.new; mv -f -- {cert}.new {cert}
+fi
+echo "sha256:$(openssl x509 -in {cert} -outform der | sha256sum | cut -c1-64)"
+"""
+
+
+@_script.register
+def _(task: m.PointLink, path: PathMap) -> str:
+    link = q(path(task.link))
+    return f"ln -sfn -- {q(task.target)} {link}.new && mv -fT -- {link}.new {link}"
+
+
 # ---- bundles: many tasks, one round trip ---------------------------------------------------------
 
 BUNDLE_RUNNER = "exec sh -s"  # the bundle comes on stdin: no content (or secret) on a command line

@@ -24,7 +24,11 @@ def open_transport(node: Node, settings: Settings, repo_root: Path) -> Transport
         from .ssh import SshTransport
 
         return SshTransport(node, settings.ssh, repo_root)
-    raise TransportError(f"node {node.name}: the {node.transport} transport is not available yet")
+    if node.transport == "agent":
+        from .agent import AgentTransport
+
+        return AgentTransport(node, settings, repo_root)
+    raise TransportError(f"node {node.name}: the {node.transport} transport is not available")
 
 
 class Connections:

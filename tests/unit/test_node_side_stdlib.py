@@ -9,7 +9,8 @@ import sys
 # Every runtime and dev dependency (and what they pull in) that a node must not need.
 BLOCKED = ("pydantic", "jinja2", "markupsafe", "yaml", "paramiko", "cryptography", "deepdiff", "git",
            "typer", "click", "rich", "docker")  # fmt: skip
-NODE_SIDE = ("funops.tasks.model", "funops.tasks.shell", "funops.kinds", "funops.gather.probe")
+NODE_SIDE = ("funops.tasks.model", "funops.tasks.shell", "funops.kinds", "funops.gather.probe",
+             "funops.agent.server", "funops.agent.__main__")  # fmt: skip
 
 CHECK = f"""
 import importlib, importlib.abc, sys

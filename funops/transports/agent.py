@@ -1,0 +1,233 @@
+"""The agent transport: typed tasks to `funops agent serve` over HTTPS, one kept-alive connection per
+node. Trust without trust-on-first-use: the agent's certificate must match the fingerprint `funops
+agent install` read back over verified SSH (agent_known_hosts, like known_hosts); the token goes out
+only after that check."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import secrets
+import socket
+import ssl
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..agent import DEFAULT_PORT, PROTOCOL
+from ..agent.wire import encode
+from ..model.inventory import Node
+from ..model.settings import Settings
+from ..tasks import model as m
+from ..tasks.shell import parse_bundle
+from .base import CommandResult, StepResult, TransportError
+
+READS = (m.Probe, m.ReadFiles, m.ProbeExtras)
+PINS_FILE = "agent_known_hosts"
+
+
+def token_path(repo_root: Path, node: Node) -> Path:
+    """Where `agent install` keeps a node's token on the controller (0600, not in git)."""
+    configured = node.agent.token_file if node.agent else None
+    path = (
+        Path(os.path.expanduser(configured)) if configured else Path(".funops/agent") / f"{node.name}.token"
+    )
+    return path if path.is_absolute() else repo_root / path
+
+
+def pins_path(repo_root: Path, node: Node) -> Path:
+    path = Path(node.agent.known_hosts_file if node.agent else PINS_FILE)
+    return path if path.is_absolute() else repo_root / path
+
+
+def endpoint(node: Node) -> tuple[str, int]:
+    assert node.agent is not None
+    url = urlsplit(node.agent.url)
+    return url.hostname or node.address, url.port or DEFAULT_PORT
+
+
+def read_pin(repo_root: Path, node: Node) -> str | None:
+    """The pinned sha256 of the node's agent certificate, keyed by host:port like known_hosts."""
+    host, port = endpoint(node)
+    try:
+        lines = pins_path(repo_root, node).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return None
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == f"{host}:{port}" and parts[1].startswith("sha256:"):
+            return parts[1][len("sha256:") :]
+    return None
+
+
+class _PinnedConnection(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, pin: str, node: str, timeout: float) -> None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.check_hostname = False  # the pin below is the check: a self-signed cert, no CA
+        context.verify_mode = ssl.CERT_NONE
+        super().__init__(host, port, timeout=timeout, context=context)
+        self.pin, self.node = pin, node
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        der = self.sock.getpeercert(binary_form=True) or b""
+        got = hashlib.sha256(der).hexdigest()
+        if not hmac.compare_digest(got, self.pin):
+            self.sock.close()
+            raise TransportError(
+                f"node {self.node}: the agent's certificate (sha256:{got}) does not match the pinned "
+                f"sha256:{self.pin}: refusing to send it the token. If the agent was reinstalled, run "
+                f"`funops agent install {self.node}` again (it reads the new one over verified SSH)"
+            )
+
+
+class AgentTransport:
+    def __init__(self, node: Node, settings: Settings, repo_root: Path) -> None:
+        if node.agent is None:
+            raise TransportError(f"node {node.name}: transport: agent needs an agent: section")
+        self.node, self.settings, self.repo_root = node, settings, repo_root
+        self._conn: _PinnedConnection | None = None
+        self._lock = threading.Lock()
+
+    # ---- the Transport interface -------------------------------------------------------------------
+
+    def call(self, task: m.Task, timeout: float | None = None) -> CommandResult:
+        if isinstance(task, READS):
+            body: dict[str, Any] = {"task": encode(task)}
+            return _result(self._post("gather", {**body, "timeout": timeout}, timeout))
+        return _result(self._post("tasks", self._batch([task], False, timeout), timeout))
+
+    def run_tasks(
+        self, tasks: list[m.Task], timeout: float | None = None
+    ) -> tuple[list[StepResult], CommandResult]:
+        result = _result(self._post("tasks", self._batch(tasks, True, timeout), timeout))
+        return parse_bundle(result.text()), result
+
+    def path(self, node_path: str) -> str:
+        return node_path
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # ---- beyond tasks --------------------------------------------------------------------------------
+
+    def hello(self) -> dict[str, Any]:
+        return self._post("hello", {}, None)
+
+    def status(self) -> dict[str, Any]:
+        return self._post("status", {}, None)
+
+    # ---- the wire ----------------------------------------------------------------------------------
+
+    def _batch(self, tasks: list[m.Task], batch: bool, timeout: float | None) -> dict[str, Any]:
+        # The id is the idempotency key: a retry after a lost reply gets the stored result.
+        task_id = f"{int(time.time() * 1000)}-{secrets.token_hex(12)}"
+        return {"taskId": task_id, "batch": batch, "tasks": [encode(t) for t in tasks], "timeout": timeout}
+
+    def _credentials(self) -> tuple[str, str]:
+        name = self.node.name
+        pin = read_pin(self.repo_root, self.node)
+        if pin is None:
+            host, port = endpoint(self.node)
+            raise TransportError(
+                f"node {name}: no pinned certificate for {host}:{port} in "
+                f"{pins_path(self.repo_root, self.node)}: run `funops agent install {name}`"
+            )
+        env = self.node.agent.token_from_env if self.node.agent else None
+        if env:
+            token = os.environ.get(env)
+            if not token:
+                raise TransportError(f"node {name}: the agent token variable {env} is not set")
+            return pin, token.strip()
+        path = token_path(self.repo_root, self.node)
+        try:
+            return pin, path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise TransportError(
+                f"node {name}: cannot read the agent token {path}: {exc.strerror or exc}"
+            ) from exc
+
+    def _post(self, what: str, body: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+        payload = json.dumps(body).encode()
+        wait = (timeout or self.settings.ssh.command_timeout) + 30
+        with self._lock:
+            pin, token = self._credentials()
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                       "X-Funops-Protocol": str(PROTOCOL[1])}  # fmt: skip
+            for attempt in (1, 2):
+                fresh = self._conn is None
+                if fresh:
+                    host, port = endpoint(self.node)
+                    self._conn = _PinnedConnection(
+                        host, port, pin, self.node.name, self.settings.ssh.connect_timeout
+                    )
+                conn = self._conn
+                try:
+                    if conn.sock is None:
+                        conn.connect()
+                    conn.sock.settimeout(wait)
+                    conn.request("POST", f"/v1/{what}", body=payload, headers=headers)
+                    response = conn.getresponse()
+                    data = response.read()
+                    break
+                except TransportError:
+                    self._drop()
+                    raise
+                except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                    # An idle kept-alive connection the agent closed: retry once on a fresh one (every
+                    # request is idempotent: reads, or tasks under their id).
+                    self._drop()
+                    if fresh or attempt == 2:
+                        raise TransportError(f"node {self.node.name}: agent connection lost: {exc}") from exc
+                except (OSError, http.client.HTTPException) as exc:
+                    self._drop()
+                    raise TransportError(
+                        f"node {self.node.name}: cannot reach the agent at {self.node.agent.url}: "  # type: ignore[union-attr]
+                        f"{exc or type(exc).__name__}"
+                    ) from exc
+            if response.getheader("Connection", "").lower() == "close":
+                self._drop()
+        return self._answer(response.status, data)
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _answer(self, status: int, data: bytes) -> dict[str, Any]:
+        try:
+            doc = json.loads(data or b"{}")
+        except ValueError:
+            doc = {"error": data[:200].decode(errors="replace")}
+        if status == 200:
+            return doc
+        name, why = self.node.name, doc.get("error", "")
+        if status == 401:
+            where = token_path(self.repo_root, self.node)
+            raise TransportError(
+                f"node {name}: the agent refused the token (401): check {where}, or run "
+                f"`funops agent install {name}` (or `funops agent rotate-token {name}`)"
+            )
+        if status == 426:
+            raise TransportError(f"node {name}: version skew: {why}; run `funops agent upgrade {name}`")
+        raise TransportError(f"node {name}: the agent answered {status}: {why}")
+
+
+def _result(doc: dict[str, Any]) -> CommandResult:
+    try:
+        return CommandResult(
+            int(doc["exit"]), base64.b64decode(doc["stdout"]), base64.b64decode(doc["stderr"])
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise TransportError(f"a malformed agent reply: {exc}") from exc
