@@ -34,13 +34,14 @@ PACKAGE = Path(__file__).resolve().parents[1]  # funops/
 
 # Root, because it manages units, containers and files anywhere funops may write; the sandbox takes
 # what it never needs (kernel tunables, modules, the clock, realtime, new privileges).
-UNIT_TEXT = f"""# Managed by funops (agent install). Do not edit by hand.
+UNIT_TEXT = f"""# Written by `funops agent install` (not an app: drift leaves it be). Do not edit by hand.
 [Unit]
 Description=funops agent
 After=network-online.target
 Wants=network-online.target
 
 [Service]
+Type=notify
 ExecStart=/usr/bin/python3 {HOME}/current/funops-agent.pyz serve --config {CONFIG_DIR}/agent.json
 Restart=always
 RestartSec=1

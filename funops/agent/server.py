@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import io
 import json
+import os
 import socket
 import ssl
 import threading
@@ -267,4 +268,15 @@ def _issued_at(task_id: Any) -> float:
 
 def serve(config: Config) -> None:
     with AgentServer(config) as server:
+        _notify_ready()
         server.serve_forever()
+
+
+def _notify_ready() -> None:
+    """Type=notify: `systemctl start` returns once the agent listens (sd_notify, without libsystemd)."""
+    where = os.environ.get("NOTIFY_SOCKET")
+    if not where:
+        return
+    address = "\0" + where[1:] if where.startswith("@") else where
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(b"READY=1", address)

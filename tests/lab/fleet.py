@@ -99,6 +99,7 @@ def kill(proc: subprocess.Popen[str]) -> None:
 RESET = """\
 systemctl disable --now web.service 2>/dev/null; rm -f /etc/systemd/system/web.service
 systemctl disable --now docs.service 2>/dev/null; rm -f /etc/systemd/system/docs.service
+systemctl disable --now report.timer 2>/dev/null; rm -f /etc/systemd/system/report.*
 systemctl daemon-reload
 docker rm -f api >/dev/null 2>&1
 rm -rf /etc/funops /srv/web /opt/funops /var/lib/funops /etc/nginx/conf.d/funops-*.conf

@@ -1,0 +1,119 @@
+"""Issue 13: the agent on real nodes. Installed over verified SSH (the certificate the node made is
+pinned), then a drop-in for ssh: the example converges through it, and a no-op plan stays a no-op.
+A replaced certificate and a rotated token are refused with a message naming the node."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab import Lab
+
+from .fleet import apply, funops, make_repo, reset
+
+PORT = 7391
+CERT = "/etc/funops-agent/tls/agent.crt"
+
+
+def _inventory(repo: Path, transport: str) -> None:
+    path = repo / "inventory" / "lab.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["defaults"]["transport"] = transport
+    for node in doc["nodes"]:
+        node["agent"] = {"url": f"https://{node['address']}:{PORT}"}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    reset(lab)
+    repo = make_repo(lab, tmp_path_factory.mktemp("agent") / "repo")
+    _inventory(repo, "ssh")  # install goes over ssh
+    done = funops(repo, "agent", "install", *(n.name for n in lab.nodes))
+    assert done.returncode == 0, done.stderr
+    _inventory(repo, "agent")
+    yield repo
+    reset(lab)
+
+
+def _pins(repo: Path) -> dict[str, str]:
+    return dict(line.split() for line in (repo / "agent_known_hosts").read_text().splitlines())
+
+
+def test_install_pins_the_certificate_the_node_made(lab: Lab, repo: Path) -> None:
+    for node in lab.nodes:
+        address = node.address
+        der_sha = lab.exec(
+            node, f"openssl x509 -in {CERT} -outform der | sha256sum | cut -c1-64"
+        ).stdout.strip()
+        assert _pins(repo)[f"{address}:{PORT}"] == f"sha256:{der_sha}"
+        mode = lab.exec(
+            node, "stat -c %a /etc/funops-agent/tls/agent.key /etc/funops-agent/token.sha256"
+        ).stdout
+        assert mode.split() == ["600", "600"]
+    assert oct((repo / ".funops" / "agent" / "node1.token").stat().st_mode & 0o777) == "0o600"
+
+
+def test_install_again_changes_nothing_and_restarts_nothing(lab: Lab, repo: Path) -> None:
+    pid = lab.exec("node1", "systemctl show -p MainPID --value funops-agent").stdout.strip()
+    _inventory(repo, "ssh")
+    done = funops(repo, "agent", "install", "node1")
+    _inventory(repo, "agent")
+    assert done.returncode == 0 and "up to date" in done.stdout, done.stderr
+    assert lab.exec("node1", "systemctl show -p MainPID --value funops-agent").stdout.strip() == pid
+
+
+def test_the_example_converges_through_the_agent(lab: Lab, repo: Path) -> None:
+    code, evs, err = apply(repo)
+    assert code == 0, err
+    assert {e["node"] for e in evs if e["event"] == "node-done" and e.get("status") == "succeeded"} == {
+        n.name for n in lab.nodes
+    }
+    plan = funops(repo, "plan", "--no-diff")
+    assert plan.returncode == 0, plan.stdout + plan.stderr  # a no-op, as over ssh
+    drift = funops(repo, "drift")
+    assert drift.returncode == 0, drift.stdout + drift.stderr
+    history = funops(repo, "history", "web")
+    assert history.returncode == 0 and "web-1" in history.stdout, history.stderr
+
+
+def test_a_replaced_certificate_is_refused_until_pinned_again(lab: Lab, repo: Path) -> None:
+    key = "/etc/funops-agent/tls/agent.key"
+    lab.exec("node2", f"rm -f {CERT} {key}; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+                      f"-nodes -days 1 -subj /CN=x -keyout {key} -out {CERT} 2>/dev/null; "
+                      "systemctl restart funops-agent")  # fmt: skip
+    plan = funops(repo, "plan", "-o", "json")
+    assert plan.returncode == 1 and "unreachable: node2" in plan.stderr
+    error = {n["name"]: n.get("error") for n in json.loads(plan.stdout)["nodes"]}["node2"]
+    assert "node node2: the agent's certificate" in error and "does not match the pinned" in error
+    _inventory(repo, "ssh")
+    assert funops(repo, "agent", "install", "node2").returncode == 0  # read back over verified ssh
+    _inventory(repo, "agent")
+    assert funops(repo, "plan", "--no-diff").returncode == 0
+
+
+def test_a_rotated_token_replaces_the_old_one(lab: Lab, repo: Path) -> None:
+    old = (repo / ".funops" / "agent" / "node3.token").read_text().strip()
+    _inventory(repo, "ssh")
+    assert funops(repo, "agent", "rotate-token", "node3").returncode == 0
+    _inventory(repo, "agent")
+    assert (repo / ".funops" / "agent" / "node3.token").read_text().strip() != old
+    assert funops(repo, "plan", "--no-diff", "--node", "node3").returncode == 0
+    conn = http.client.HTTPSConnection(
+        lab.node("node3").address, PORT, context=ssl._create_unverified_context()
+    )
+    conn.request(
+        "POST", "/v1/hello", body=b"{}", headers={"Authorization": f"Bearer {old}", "X-Funops-Protocol": "1"}
+    )
+    assert conn.getresponse().status == 401
+    assert (
+        hashlib.sha256(old.encode()).hexdigest()
+        not in lab.exec("node3", "cat /etc/funops-agent/token.sha256").stdout
+    )
