@@ -218,6 +218,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
+        self.send_header("X-Funops-Agent", AGENT_VERSION)
         self.end_headers()
         self.wfile.write(payload)
 

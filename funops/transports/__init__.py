@@ -25,9 +25,15 @@ def open_transport(node: Node, settings: Settings, repo_root: Path) -> Transport
 
         return SshTransport(node, settings.ssh, repo_root)
     if node.transport == "agent":
-        from .agent import AgentTransport
+        from .agent import AgentTransport, WithFallback
 
-        return AgentTransport(node, settings, repo_root)
+        agent = AgentTransport(node, settings, repo_root)
+        if node.agent is not None and node.agent.fallback == "ssh":
+            from .ssh import SshTransport
+
+            over_ssh = node.model_copy(update={"transport": "ssh"})
+            return WithFallback(agent, lambda: SshTransport(over_ssh, settings.ssh, repo_root))
+        return agent
     raise TransportError(f"node {node.name}: the {node.transport} transport is not available")
 
 

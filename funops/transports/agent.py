@@ -16,11 +16,12 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..agent import DEFAULT_PORT, PROTOCOL
+from ..agent import AGENT_VERSION, DEFAULT_PORT, PROTOCOL
 from ..agent.wire import encode
 from ..model.inventory import Node
 from ..model.settings import Settings
@@ -64,6 +65,10 @@ def read_pin(repo_root: Path, node: Node) -> str | None:
         if len(parts) == 2 and parts[0] == f"{host}:{port}" and parts[1].startswith("sha256:"):
             return parts[1][len("sha256:") :]
     return None
+
+
+class AgentUnreachable(TransportError):
+    """Nothing answered at the agent's address (not: it answered and refused)."""
 
 
 class _PinnedConnection(http.client.HTTPSConnection):
@@ -173,9 +178,9 @@ class AgentTransport:
                         host, port, pin, self.node.name, self.settings.ssh.connect_timeout
                     )
                 conn = self._conn
+                if conn.sock is None:
+                    self._connect(conn)
                 try:
-                    if conn.sock is None:
-                        conn.connect()
                     conn.sock.settimeout(wait)
                     conn.request("POST", f"/v1/{what}", body=payload, headers=headers)
                     response = conn.getresponse()
@@ -193,12 +198,33 @@ class AgentTransport:
                 except (OSError, http.client.HTTPException) as exc:
                     self._drop()
                     raise TransportError(
-                        f"node {self.node.name}: cannot reach the agent at {self.node.agent.url}: "  # type: ignore[union-attr]
-                        f"{exc or type(exc).__name__}"
+                        f"node {self.node.name}: the agent stopped answering: {exc or type(exc).__name__}"
                     ) from exc
             if response.getheader("Connection", "").lower() == "close":
                 self._drop()
+        self._check_version(response.getheader("X-Funops-Agent") or "")
         return self._answer(response.status, data)
+
+    def _check_version(self, agent: str) -> None:
+        """An agent newer than this CLI may run tasks this CLI does not know the effects of: refused."""
+        if _version(agent) > _version(AGENT_VERSION):
+            raise TransportError(
+                f"node {self.node.name}: its agent ({agent}) is newer than this funops ({AGENT_VERSION}): "
+                "upgrade funops here, or install this version's agent (`funops agent upgrade`)"
+            )
+
+    def _connect(self, conn: _PinnedConnection) -> None:
+        try:
+            conn.connect()
+        except TransportError:
+            self._drop()
+            raise
+        except OSError as exc:  # refused, timed out, no route: nothing answered
+            self._drop()
+            url = self.node.agent.url if self.node.agent else "?"
+            raise AgentUnreachable(
+                f"node {self.node.name}: cannot reach the agent at {url}: {exc or type(exc).__name__}"
+            ) from exc
 
     def _drop(self) -> None:
         if self._conn is not None:
@@ -224,6 +250,12 @@ class AgentTransport:
         raise TransportError(f"node {name}: the agent answered {status}: {why}")
 
 
+def _version(text: str) -> tuple[int, ...]:
+    """0.1.0 → (0, 1, 0); anything unreadable sorts lowest."""
+    parts = text.split("-")[0].split(".")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else ()
+
+
 def _result(doc: dict[str, Any]) -> CommandResult:
     try:
         return CommandResult(
@@ -231,3 +263,36 @@ def _result(doc: dict[str, Any]) -> CommandResult:
         )
     except (KeyError, ValueError, TypeError) as exc:
         raise TransportError(f"a malformed agent reply: {exc}") from exc
+
+
+class WithFallback:
+    """`fallback: ssh`: when the agent does not answer at all, the rest of the run goes over ssh. An
+    agent that answers and refuses (a wrong certificate or token, version skew) is never bypassed."""
+
+    def __init__(self, agent: AgentTransport, ssh: Callable[[], Any]) -> None:
+        self.node, self._agent, self._make_ssh = agent.node, agent, ssh
+        self._ssh: Any = None
+
+    def _use(self, op: Callable[[Any], Any]) -> Any:
+        if self._ssh is None:
+            try:
+                return op(self._agent)
+            except AgentUnreachable:
+                self._ssh = self._make_ssh()
+        return op(self._ssh)
+
+    def call(self, task: m.Task, timeout: float | None = None) -> CommandResult:
+        return self._use(lambda t: t.call(task, timeout))
+
+    def run_tasks(
+        self, tasks: list[m.Task], timeout: float | None = None
+    ) -> tuple[list[StepResult], CommandResult]:
+        return self._use(lambda t: t.run_tasks(tasks, timeout))
+
+    def path(self, node_path: str) -> str:
+        return node_path
+
+    def close(self) -> None:
+        self._agent.close()
+        if self._ssh is not None:
+            self._ssh.close()

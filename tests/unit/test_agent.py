@@ -261,3 +261,37 @@ def test_a_slow_client_is_dropped_and_others_are_served_meanwhile(agent: dict[st
         dropped = slow.recv(1) == b""
     assert dropped and time.monotonic() - began < 8  # the request deadline is 2 s
     slow.close()
+
+
+def test_fallback_to_ssh_only_when_nothing_answers(agent: dict[str, Any], tmp_path: Path) -> None:
+    """The fallback here is a local transport standing in for ssh (the lab has the real one)."""
+    from funops.transports.agent import WithFallback
+    from funops.transports.local import LocalTransport
+
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "hostname").write_text("fallback\n")
+    standin = Node.model_validate(
+        {"name": "n1", "address": ADDRESS, "transport": "local", "root": str(tmp_path)}
+    )
+    dead = _transport(agent, knownHostsFile=str(tmp_path / "pins"))
+    (tmp_path / "pins").write_text(f"{ADDRESS}:1 sha256:{agent['fingerprint']}\n")
+    dead.node = dead.node.model_copy(
+        update={"agent": dead.node.agent.model_copy(update={"url": f"https://{ADDRESS}:1"})}
+    )
+    read = WithFallback(dead, lambda: LocalTransport(standin, tmp_path)).call(
+        m.ReadFiles(("/etc/hostname",), 100)
+    )
+    assert b"ZmFsbGJhY2sK" in read.stdout  # base64 of "fallback\n", read through the stand-in
+
+    bad = agent["repo"] / "bad.token"
+    bad.write_text("wrong\n")
+    refusing = WithFallback(_transport(agent, tokenFile=str(bad)), lambda: LocalTransport(standin, tmp_path))
+    with pytest.raises(TransportError, match="refused the token"):  # answered and refused: no fallback
+        refusing.call(m.ReadFiles(("/etc/hostname",), 100))
+
+
+def test_an_agent_newer_than_this_funops_is_refused(agent: dict[str, Any]) -> None:
+    transport = _transport(agent)
+    transport._check_version("0.1.0")
+    with pytest.raises(TransportError, match=r"node n1: its agent \(99.0.0\) is newer than this funops"):
+        transport._check_version("99.0.0")
