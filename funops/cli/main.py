@@ -11,7 +11,7 @@ from typer.core import TyperGroup
 from .agent import agent_app
 from .apply import apply
 from .drift import drift_app
-from .nodes import cordon, drain, uncordon
+from .nodes import cordon, drain, nodes, uncordon
 from .output import EXIT_ERROR
 from .plan import plan
 from .release import history, rollback
@@ -59,6 +59,7 @@ def version() -> None:
 # In the order `funops --help` lists them.
 for command in (validate, plan, apply, rollback, history, render, schema, version):
     app.command()(command)
+app.command()(nodes)
 app.command()(cordon)
 app.command()(uncordon)
 app.command()(drain)

@@ -77,3 +77,53 @@ def drain(
         raise typer.Exit(code)
     finally:
         connections.close()
+
+
+def nodes(
+    repo: Repo = Path("."),
+    inventory: Annotated[
+        list[Path] | None,
+        typer.Option("--inventory", "-i", help="Inventory file(s) instead of inventory/*.yaml."),
+    ] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+) -> None:
+    """Every node: address, transport, reachable, agent version, capabilities, free disk, containers,
+    cordoned, the revision its apps were last applied from, the host key or certificate verified.
+    Exit 0; 4 when some node is unreachable."""
+    import json
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..nodes.status import node_statuses
+    from ..transports import Connections
+    from .options import load_inventory
+    from .output import EXIT_OK, EXIT_UNREACHABLE, fail
+
+    if output not in ("text", "json"):
+        fail("nodes prints text or json")
+    project = load_inventory(repo, inventory)
+    connections = Connections(project.nodes, project.settings, project.root)
+    try:
+        rows = node_statuses(project, connections)
+    finally:
+        connections.close()
+    if output == "json":
+        typer.echo(json.dumps({"nodes": [r.to_json() for r in rows]}, indent=2))
+    else:
+        table = Table("node", "address", "transport", "reachable", "agent", "can", "disk free", "containers",
+                      "cordoned", "revision", "key / certificate")  # fmt: skip
+        for r in rows:
+            table.add_row(
+                r.name, r.address, r.transport,
+                "[green]yes[/]" if r.reachable else "[red]no[/]",
+                r.agent or "-", ",".join(r.capabilities) or "-",
+                "-" if r.disk_free_pct is None else f"{r.disk_free_pct:g}%",
+                "-" if r.containers is None else str(r.containers),
+                "yes" if r.cordoned else "no", ",".join(r.revisions) or "-", r.fingerprint or "-",
+            )  # fmt: skip
+        console().print(table)
+        for r in rows:
+            if r.error:
+                console().print(f"[red]{r.name}:[/] {escape(r.error)}")
+    raise typer.Exit(EXIT_OK if all(r.reachable for r in rows) else EXIT_UNREACHABLE)

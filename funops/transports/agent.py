@@ -133,6 +133,10 @@ class AgentTransport:
     def status(self) -> dict[str, Any]:
         return self._post("status", {}, None)
 
+    def fingerprint(self) -> str:
+        """The certificate pinned for this node (every connection is checked against it)."""
+        return f"sha256:{read_pin(self.repo_root, self.node)}"
+
     # ---- the wire ----------------------------------------------------------------------------------
 
     def _batch(self, tasks: list[m.Task], batch: bool, timeout: float | None) -> dict[str, Any]:

@@ -6,6 +6,8 @@ script (file contents) goes on its stdin, so nothing secret is ever on a command
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import shlex
 import threading
@@ -140,6 +142,14 @@ class SshTransport(ShellRunner):
 
     def path(self, node_path: str) -> str:
         return node_path
+
+    def fingerprint(self) -> str:
+        """The host key this connection verified, as `ssh-keygen -l` shows it (SHA256:…)."""
+        with self._lock:
+            if self._client is None or self._client.get_transport() is None:
+                self._client = self._connect()
+            key = self._client.get_transport().get_remote_server_key()
+        return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
 
     def close(self) -> None:
         with self._lock:
