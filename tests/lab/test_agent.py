@@ -82,6 +82,12 @@ def test_the_example_converges_through_the_agent(lab: Lab, repo: Path) -> None:
     assert drift.returncode == 0, drift.stdout + drift.stderr
     history = funops(repo, "history", "web")
     assert history.returncode == 0 and "web-1" in history.stdout, history.stderr
+    rows = json.loads(funops(repo, "nodes", "-o", "json").stdout)["nodes"]
+    pins = _pins(repo)
+    for row in rows:
+        assert row["reachable"] and row["agent"] and row["revisions"] == [] or row["revisions"]
+        assert row["fingerprint"] == pins[f"{row['address']}:{PORT}"]
+        assert set(row["capabilities"]) == {"docker", "nginx", "systemd"}
 
 
 def test_a_replaced_certificate_is_refused_until_pinned_again(lab: Lab, repo: Path) -> None:
