@@ -13,6 +13,8 @@ import os
 import secrets
 import time
 import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +103,7 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
     token = None if rotate or not token_file.exists() else token_file.read_text(encoding="utf-8").strip()
     token = token or secrets.token_urlsafe(32)
     config = {
+        "build": version,
         **{
             "bind": host,
             "port": port,
@@ -145,7 +148,7 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
         ssh.close()
     _pin(pins_path(project.root, node), f"{host}:{port}", fingerprint)
     _keep_token(token_file, token)
-    _await(AgentTransport(node, project.settings, project.root))
+    _await(AgentTransport(node, project.settings, project.root), version)
     return Installed(node.name, bool(writes) or relink, fingerprint, version)
 
 
@@ -175,16 +178,31 @@ def _keep_token(path: Path, token: str) -> None:
         f.write(token + "\n")
 
 
-def _await(agent: AgentTransport, seconds: float = 15) -> None:
-    """The (re)started agent answers with the pinned certificate and the token."""
+def _await(agent: AgentTransport, build: str, seconds: float = 15) -> None:
+    """The health gate: the (re)started agent answers, with the pinned certificate and the token, as
+    this build."""
     deadline = time.monotonic() + seconds
     while True:
         try:
-            agent.hello()
-            return
-        except TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+            running = agent.hello().get("build")
+            if running == build:
+                return
+            why = f"node {agent.node.name}: the agent still runs {running}, not {build}"
+        except TransportError as exc:
+            why = str(exc)
         finally:
             agent.close()
+        if time.monotonic() > deadline:
+            raise FunopsError(f"{why} (after {seconds:g} s)")
+        time.sleep(0.2)
+
+
+def upgrade(project: Project, names: list[str], batch_size: int) -> Iterator[list[Installed]]:
+    """Install this build in batches, each node's agent answering as this build before the next batch;
+    the first failure halts (FunopsError), the nodes after it untouched."""
+    code = bundle()
+    version = f"{AGENT_VERSION}-{hashlib.sha256(code).hexdigest()[:12]}"
+    for start in range(0, len(names), batch_size):
+        batch = names[start : start + batch_size]
+        with ThreadPoolExecutor(max_workers=len(batch)) as pool:
+            yield list(pool.map(lambda n: _install(project, project.nodes[n], code, version, False), batch))

@@ -38,6 +38,7 @@ class Config:
     key: str
     token_sha256_file: str
     state_dir: str = "/var/lib/funops"
+    build: str = ""  # the installed code's version and digest (`agent install` writes it)
     workers: int = 8
     max_body: int = 64 << 20  # an upload (artifact) travels in the body
     request_seconds: float = 10  # from a request's first byte to its last
@@ -227,6 +228,7 @@ class Handler(BaseHTTPRequestHandler):
     def _hello(self, body: dict[str, Any]) -> dict[str, Any]:
         return {
             "agent": AGENT_VERSION,
+            "build": self.server.config.build,
             "protocol": list(PROTOCOL),
             "capabilities": self.server.capabilities,
             "facts": node.facts(self.server.config.state_dir),

@@ -123,3 +123,11 @@ def test_a_rotated_token_replaces_the_old_one(lab: Lab, repo: Path) -> None:
         hashlib.sha256(old.encode()).hexdigest()
         not in lab.exec("node3", "cat /etc/funops-agent/token.sha256").stdout
     )
+
+
+def test_upgrade_goes_in_health_gated_batches(lab: Lab, repo: Path) -> None:
+    _inventory(repo, "ssh")
+    done = funops(repo, "agent", "upgrade", "node1", "node2", "node3", "--batch-size", "2")
+    _inventory(repo, "agent")
+    assert done.returncode == 0, done.stderr
+    assert "batch 1: node1" in done.stdout and "batch 2: node3" in done.stdout and "healthy" in done.stdout
