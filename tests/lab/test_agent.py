@@ -16,7 +16,7 @@ import yaml
 
 from lab import Lab
 
-from .fleet import apply, funops, make_repo, reset
+from .fleet import apply, edit_yaml, funops, make_repo, reset, start, wait_for_event
 
 PORT = 7391
 CERT = "/etc/funops-agent/tls/agent.crt"
@@ -88,6 +88,27 @@ def test_the_example_converges_through_the_agent(lab: Lab, repo: Path) -> None:
         assert row["reachable"] and row["agent"], row
         assert row["fingerprint"] == pins[f"{row['address']}:{PORT}"]
         assert set(row["capabilities"]) == {"docker", "nginx", "systemd"}
+
+
+def test_the_agent_killed_mid_apply_leaves_a_recorded_state_and_the_rerun_converges(
+    lab: Lab, repo: Path
+) -> None:
+    def bump(docs: list[dict]) -> None:
+        docs[0]["spec"]["version"] = "2"
+        docs[0]["spec"]["strategy"] = {"batchSize": "100%", "maxFailures": 1, "minHealthySeconds": 4}
+
+    edit_yaml(repo / "manifests" / "web.yaml", bump)
+    proc = start(repo, "apply", "--auto-approve", "-o", "json")
+    restarted = "restart unit:web.service"
+    wait_for_event(proc, lambda e: e["event"] == "task" and e["node"] == "node3" and e["task"] == restarted)
+    lab.exec("node3", "systemctl kill -s KILL funops-agent")  # during the 4 s health hold
+    out, err = proc.communicate(timeout=180)
+    done = [json.loads(x) for x in out.splitlines() if x.startswith("{")][-1]
+    assert done["outcomes"]["node1"] == done["outcomes"]["node2"] == "succeeded"
+    assert done["outcomes"]["node3"] in ("failed", "unreachable") and proc.returncode in (3, 4), err
+    code, _, err = apply(repo)  # the agent is back (Restart=always): the rerun finishes node3
+    assert code == 0, err
+    assert funops(repo, "plan", "--no-diff").returncode == 0
 
 
 def test_a_replaced_certificate_is_refused_until_pinned_again(lab: Lab, repo: Path) -> None:
