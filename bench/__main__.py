@@ -42,20 +42,26 @@ def reset(the_lab: lab.Lab) -> None:
                 raise SystemExit(f"reset failed: {done.stdout}{done.stderr}")
 
 
+def render(argv: list[str]) -> str:
+    done = subprocess.run([sys.executable, "-m", "funops", "render", *argv], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"funops render failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
 def expected_files(repo: Path, the_lab: lab.Lab, out: Path) -> dict[str, dict[str, str]]:
-    """Per node, `path -> "mode sha256"` of every file `funops render` says the node should have."""
+    """Per node, `path -> "mode sha256"` of every file `funops render` says the node should have
+    (the listing gives the modes; the files written with --out, the contents)."""
     expected: dict[str, dict[str, str]] = {}
     for node in the_lab.nodes:
-        argv = [sys.executable, "-m", "funops", "render", "-C", str(repo), "--node", node.name]
-        listing = subprocess.run([*argv, "--out", str(out / node.name)], capture_output=True, text=True)
-        if listing.returncode != 0:
-            raise SystemExit(f"funops render failed:\n{listing.stdout}{listing.stderr}")
+        listing = render(["-C", str(repo), "--node", node.name])
+        render(["-C", str(repo), "--node", node.name, "--out", str(out / node.name)])
         expected[node.name] = {
             path: f"{int(mode, 8):o} {hashlib.sha256((out / node.name / path[1:]).read_bytes()).hexdigest()}"
-            for path, mode in re.findall(r"^file:(\S+) mode (\d+)", listing.stdout, re.M)
+            for path, mode in re.findall(r"^file:(\S+) mode (\d+)", listing, re.M)
         }
-        if not expected[node.name]:
-            raise SystemExit(f"funops render listed no files for {node.name}:\n{listing.stdout}")
+        if len(expected[node.name]) != 4:
+            raise SystemExit(f"funops render: not the 4 files of bench/repo on {node.name}:\n{listing}")
     return expected
 
 
