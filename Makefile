@@ -3,6 +3,8 @@ PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 N       ?= 3
+RUNS    ?= 3
+TOOLS   ?= funops,pyinfra,ansible
 
 .PHONY: install demo test test-unit lint lab-host lab-image lab-up lab-down lab-status bench clean
 
@@ -47,8 +49,13 @@ lab-down: install
 lab-status: install
 	$(BIN)/python -m lab status
 
-bench: install lab-host
-	$(BIN)/python -m bench --nodes $(N)
+# The peers (pyinfra, Ansible) come from the `bench` extra, installed into the same venv first.
+$(VENV)/.bench-extra: pyproject.toml | install
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	@touch $@
+
+bench: install lab-host $(VENV)/.bench-extra
+	$(BIN)/python -m bench --nodes $(N) --runs $(RUNS) --tools $(TOOLS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
