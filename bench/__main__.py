@@ -101,15 +101,17 @@ def measure(tool: Tool, expected: dict[str, dict[str, str]]) -> dict[str, float]
 
 
 def table(timings: dict[str, dict[str, list[float]]], nodes: int, runs: int) -> str:
+    """Medians per tool, then each funops flavour (ssh, agent) over each peer."""
     medians = {t: {m: statistics.median(v) for m, v in by.items()} for t, by in timings.items()}
-    peers = [t for t in timings if t != Funops.name] if Funops.name in timings else []
-    head = ["measure", *(f"{t} (s)" for t in timings), *(f"funops/{p}" for p in peers)]
+    ours = [t for t in timings if t.startswith(Funops.name)]
+    pairs = [(o, p) for o in ours for p in timings if p not in ours]
+    head = ["measure", *(f"{t} (s)" for t in timings), *(f"{o}/{p}" for o, p in pairs)]
     rows = [head]
     for m in MEASURES:
-        ratios = [f"{medians[Funops.name][m] / medians[p][m]:.2f}" for p in peers]
+        ratios = [f"{medians[o][m] / medians[p][m]:.2f}" for o, p in pairs]
         rows.append([m, *(f"{medians[t][m]:.2f}" for t in timings), *ratios])
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    lines = [f"Median wall time of {runs} run(s) on {nodes} lab node(s) over SSH"]
+    lines = [f"Median wall time of {runs} run(s) on {nodes} lab node(s)"]
     for row in rows:
         cells = [row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True))]
         lines.append("  ".join(cells))

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+import yaml
+
 import lab
 
 HERE = Path(__file__).resolve().parent
@@ -116,6 +118,34 @@ class Funops(Tool):
         if "Nothing to do: every node is as declared." in run.output:
             return False
         return run.returncode == 2 or "Apply " in run.output
+
+
+@register
+class FunopsAgent(Funops):
+    """funops through its node agent: installed over ssh once, untimed (a reset leaves it running)."""
+
+    name = "funops-agent"
+
+    def prepare(self) -> None:
+        super().prepare()
+        path = self.repo / "inventory" / "lab.yaml"
+        inventory = yaml.safe_load(path.read_text())
+        for node in inventory["nodes"]:  # each node's agent on its own address
+            node["agent"] = {"url": f"https://{node['address']}:7391"}
+        path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+        install = [
+            sys.executable,
+            "-m",
+            "funops",
+            "agent",
+            "install",
+            *(n["name"] for n in inventory["nodes"]),
+        ]
+        done = subprocess.run([*install, "-C", str(self.repo)], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"funops agent install failed:\n{done.stdout}{done.stderr}")
+        inventory["defaults"]["transport"] = "agent"
+        path.write_text(yaml.safe_dump(inventory, sort_keys=False))
 
 
 def peer_hosts(the_lab: lab.Lab) -> dict[str, dict[str, str]]:
