@@ -93,7 +93,9 @@ def _compare(res: Resource, live: Mapping[str, Any] | None) -> Change:
     if live is None:
         fields = tuple(FieldChange(k, None, v) for k, v in res.desired.items())
         return Change(action="create", fields=fields, **base)
-    from deepdiff import DeepDiff  # slow to import: only once there is something to compare
+    if dict(live) == dict(res.desired):  # the common case, a no-op: no deepdiff import, no tree walk
+        return Change(action="unchanged", handlers=(), **{k: v for k, v in base.items() if k != "handlers"})
+    from deepdiff import DeepDiff  # slow to import (~40 ms): only once something differs
 
     delta = DeepDiff(dict(live), dict(res.desired), view="tree", verbose_level=2)
     fields = []
