@@ -19,15 +19,36 @@ from lab import Lab
 from tests.conftest import copy_example
 
 FUNOPS = [sys.executable, "-m", "funops"]
+AGENT_PORT = 7391
 
 
-def make_repo(lab: Lab, dest: Path) -> Path:
-    """The bundled example, with the lab's inventory instead of the local demo nodes."""
+def make_repo(lab: Lab, dest: Path, transport: str = "ssh") -> Path:
+    """The bundled example, with the lab's inventory instead of the local demo nodes; with transport
+    "agent", each node's agent installed (over ssh) with this repo's tokens and pins, and used."""
     repo = copy_example(dest)
     shutil.rmtree(repo / "inventory")
     (repo / "inventory").mkdir()
     shutil.copy(lab.inventory_path, repo / "inventory" / "lab.yaml")
+    if transport == "agent":
+        use_agents(lab, repo)
     return repo
+
+
+def set_transport(repo: Path, transport: str) -> None:
+    """The lab inventory's transport, every node with its agent's address."""
+    path = repo / "inventory" / "lab.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["defaults"]["transport"] = transport
+    for node in doc["nodes"]:
+        node["agent"] = {"url": f"https://{node['address']}:{AGENT_PORT}"}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def use_agents(lab: Lab, repo: Path) -> None:
+    set_transport(repo, "ssh")  # the install goes over ssh
+    done = funops(repo, "agent", "install", *(n.name for n in lab.nodes))
+    assert done.returncode == 0, done.stdout + done.stderr
+    set_transport(repo, "agent")
 
 
 def funops(repo: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

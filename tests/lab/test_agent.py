@@ -12,34 +12,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lab import Lab
 
-from .fleet import apply, edit_yaml, funops, make_repo, reset, start, wait_for_event
+from .fleet import (
+    AGENT_PORT,
+    apply,
+    edit_yaml,
+    funops,
+    make_repo,
+    reset,
+    set_transport,
+    start,
+    wait_for_event,
+)
 
-PORT = 7391
+PORT = AGENT_PORT
 CERT = "/etc/funops-agent/tls/agent.crt"
-
-
-def _inventory(repo: Path, transport: str) -> None:
-    path = repo / "inventory" / "lab.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["defaults"]["transport"] = transport
-    for node in doc["nodes"]:
-        node["agent"] = {"url": f"https://{node['address']}:{PORT}"}
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
 @pytest.fixture(scope="module")
 def repo(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     reset(lab)
-    repo = make_repo(lab, tmp_path_factory.mktemp("agent") / "repo")
-    _inventory(repo, "ssh")  # install goes over ssh
-    done = funops(repo, "agent", "install", *(n.name for n in lab.nodes))
-    assert done.returncode == 0, done.stderr
-    _inventory(repo, "agent")
-    yield repo
+    yield make_repo(lab, tmp_path_factory.mktemp("agent") / "repo", transport="agent")
     reset(lab)
 
 
@@ -63,9 +58,9 @@ def test_install_pins_the_certificate_the_node_made(lab: Lab, repo: Path) -> Non
 
 def test_install_again_changes_nothing_and_restarts_nothing(lab: Lab, repo: Path) -> None:
     pid = lab.exec("node1", "systemctl show -p MainPID --value funops-agent").stdout.strip()
-    _inventory(repo, "ssh")
+    set_transport(repo, "ssh")
     done = funops(repo, "agent", "install", "node1")
-    _inventory(repo, "agent")
+    set_transport(repo, "agent")
     assert done.returncode == 0 and "up to date" in done.stdout, done.stderr
     assert lab.exec("node1", "systemctl show -p MainPID --value funops-agent").stdout.strip() == pid
 
@@ -120,17 +115,17 @@ def test_a_replaced_certificate_is_refused_until_pinned_again(lab: Lab, repo: Pa
     assert plan.returncode == 1 and "unreachable: node2" in plan.stderr
     error = {n["name"]: n.get("error") for n in json.loads(plan.stdout)["nodes"]}["node2"]
     assert "node node2: the agent's certificate" in error and "does not match the pinned" in error
-    _inventory(repo, "ssh")
+    set_transport(repo, "ssh")
     assert funops(repo, "agent", "install", "node2").returncode == 0  # read back over verified ssh
-    _inventory(repo, "agent")
+    set_transport(repo, "agent")
     assert funops(repo, "plan", "--no-diff").returncode == 0
 
 
 def test_a_rotated_token_replaces_the_old_one(lab: Lab, repo: Path) -> None:
     old = (repo / ".funops" / "agent" / "node3.token").read_text().strip()
-    _inventory(repo, "ssh")
+    set_transport(repo, "ssh")
     assert funops(repo, "agent", "rotate-token", "node3").returncode == 0
-    _inventory(repo, "agent")
+    set_transport(repo, "agent")
     assert (repo / ".funops" / "agent" / "node3.token").read_text().strip() != old
     assert funops(repo, "plan", "--no-diff", "--node", "node3").returncode == 0
     conn = http.client.HTTPSConnection(
@@ -147,8 +142,8 @@ def test_a_rotated_token_replaces_the_old_one(lab: Lab, repo: Path) -> None:
 
 
 def test_upgrade_goes_in_health_gated_batches(lab: Lab, repo: Path) -> None:
-    _inventory(repo, "ssh")
+    set_transport(repo, "ssh")
     done = funops(repo, "agent", "upgrade", "node1", "node2", "node3", "--batch-size", "2")
-    _inventory(repo, "agent")
+    set_transport(repo, "agent")
     assert done.returncode == 0, done.stderr
     assert "batch 1: node1" in done.stdout and "batch 2: node3" in done.stdout and "healthy" in done.stdout

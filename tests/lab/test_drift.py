@@ -33,10 +33,13 @@ ENV_FILE = "file:/etc/funops/apps/api.env"
 FUNOPS_LINE = re.compile(r"^\s*(- )?funops (plan|apply|drift)\b", re.M)
 
 
-@pytest.fixture(scope="module")
-def repo(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+@pytest.fixture(scope="module", params=["ssh", "agent"])
+def repo(
+    lab: Lab, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Path]:
+    """Every test over both transports (issue 13: the agent is a drop-in for ssh)."""
     reset(lab)
-    path = make_repo(lab, tmp_path_factory.mktemp("drift") / "repo")
+    path = make_repo(lab, tmp_path_factory.mktemp("drift") / "repo", transport=request.param)
     code, _, err = apply(path)
     assert code == 0, err
     yield path
@@ -153,6 +156,7 @@ def test_notify_posts_the_json_report_when_drift_is_found(lab: Lab, repo: Path) 
     server = http.server.HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/hooks/s3cr3t-token"
+    _Hook.received.clear()  # the module runs once per transport
     try:
         assert funops(repo, "drift", "--notify", url).returncode == 0
         assert _Hook.received == []  # clean: nothing sent
