@@ -42,10 +42,13 @@ def commit(repo: Path, message: str) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
-@pytest.fixture(scope="module")
-def repo(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+@pytest.fixture(scope="module", params=["ssh", "agent"])
+def repo(
+    lab: Lab, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Path]:
+    """Every test over both transports (issue 13: the agent is a drop-in for ssh)."""
     reset(lab)
-    path = make_repo(lab, tmp_path_factory.mktemp("releases") / "repo")
+    path = make_repo(lab, tmp_path_factory.mktemp("releases") / "repo", transport=request.param)
     (path / ".gitignore").write_text(".funops/\n")
     git(path, "init", "-q")
     commit(path, "example")
