@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 from .agent import agent_app
 from .apply import apply
 from .drift import drift_app
+from .init import init
 from .nodes import cordon, drain, nodes, uncordon
 from .output import EXIT_ERROR
 from .plan import plan
@@ -63,6 +64,7 @@ app.command()(nodes)
 app.command()(cordon)
 app.command()(uncordon)
 app.command()(drain)
+app.command()(init)
 
 app.add_typer(drift_app, name="drift")
 app.add_typer(agent_app, name="agent")
