@@ -12,6 +12,7 @@ from .agent import agent_app
 from .apply import apply
 from .drift import drift_app
 from .init import init
+from .logs import logs
 from .nodes import cordon, drain, nodes, uncordon
 from .output import EXIT_ERROR
 from .plan import plan
@@ -65,6 +66,7 @@ app.command()(cordon)
 app.command()(uncordon)
 app.command()(drain)
 app.command()(init)
+app.command()(logs)
 
 app.add_typer(drift_app, name="drift")
 app.add_typer(agent_app, name="agent")
