@@ -42,3 +42,15 @@ def test_init_scans_and_trusts_the_nodes_keys(lab: Lab, tmp_path: Path) -> None:
     plan = funops(repo, "plan")
     assert plan.returncode == 2, plan.stdout + plan.stderr
     assert "node1" in plan.stdout and "unit:hello.service" in plan.stdout
+
+
+def test_answering_no_writes_nothing(lab: Lab, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    done = subprocess.run(
+        [*FUNOPS, "init", str(repo), "--host", f"node1={lab.node('node1').address}"],
+        input="n\n", capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "SHA256:" in done.stdout and "not confirmed; nothing written" in done.stderr
+    assert not repo.exists()
