@@ -100,12 +100,11 @@ def project_name(root: Path) -> str:
 
 
 def files(project: str, hosts: Sequence[Host]) -> dict[str, str]:
-    """The new repo's files, by path relative to its root."""
+    """The new repo's files, by path relative to its root (and .gitignore, see write)."""
     out = {
         "funops.yaml": SETTINGS.format(project=json.dumps(project)),
         "inventory/nodes.yaml": ssh_inventory(hosts) if hosts else LOCAL_INVENTORY,
         "manifests/hello.yaml": SAMPLE_APP,
-        ".gitignore": GITIGNORE,
     }
     if hosts:
         out[KNOWN_HOSTS] = "".join(f"{key.line}\n" for host in hosts for key in host.keys)
@@ -146,4 +145,12 @@ def write(root: Path, project: str, hosts: Sequence[Host]) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
         written.append(path)
+    # An existing .gitignore (init in a git repo) keeps its lines and gains ours.
+    ignore = root / ".gitignore"
+    old = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
+    if ".funops/" not in old.splitlines():
+        ignore.write_text(
+            old + ("\n" if old and not old.endswith("\n") else "") + GITIGNORE, encoding="utf-8"
+        )
+        written.append(ignore)
     return written

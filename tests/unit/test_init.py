@@ -34,6 +34,16 @@ def test_init_makes_a_repo_that_validates(tmp_path: Path) -> None:
     assert "1 node(s), 1 app(s)" in valid.stdout
 
 
+def test_init_in_a_git_checkout_keeps_its_gitignore(tmp_path: Path) -> None:
+    (tmp_path / ".gitignore").write_text("*.pyc")
+    assert funops("init", str(tmp_path)).returncode == 0
+    assert (tmp_path / ".gitignore").read_text().splitlines() == [
+        "*.pyc",
+        "# funops's local state: the apply journal and the local nodes' files",
+        ".funops/",
+    ]
+
+
 def test_init_refuses_an_existing_repo(tmp_path: Path) -> None:
     (tmp_path / "funops.yaml").write_text("project: mine\n")
     done = funops("init", str(tmp_path))
