@@ -116,3 +116,18 @@ def test_cli_unknown_app_and_bad_since(example: Path) -> None:
     assert done.returncode == 1 and "unknown app 'nope'" in done.stderr and "Traceback" not in done.stderr
     done = funops("web", "--since", "yesterday")
     assert done.returncode == 1 and "--since 'yesterday'" in done.stderr
+
+
+def test_the_agent_transport_refuses_to_follow(tmp_path: Path) -> None:
+    from funops.model.inventory import Node
+    from funops.model.settings import Settings
+    from funops.transports import TransportError
+    from funops.transports.agent import AgentTransport
+
+    node = Node.model_validate(
+        {"name": "a1", "address": "127.0.3.77", "transport": "agent",
+         "agent": {"url": "https://127.0.3.77:1", "tokenFromEnv": "T"}}
+    )  # fmt: skip
+    transport = AgentTransport(node, Settings(), tmp_path)
+    with pytest.raises(TransportError, match="not available over the agent transport yet; run without -f"):
+        transport.stream(ReadLogs(units=("web.service",), follow=True), print)
