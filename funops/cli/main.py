@@ -11,6 +11,8 @@ from typer.core import TyperGroup
 from .agent import agent_app
 from .apply import apply
 from .drift import drift_app
+from .init import init
+from .logs import logs
 from .nodes import cordon, drain, nodes, uncordon
 from .output import EXIT_ERROR
 from .plan import plan
@@ -57,13 +59,9 @@ def version() -> None:
 
 
 # In the order `funops --help` lists them.
-for command in (validate, plan, apply, rollback, history, render, schema, version):
+for command in (init, validate, plan, apply, rollback, history, logs, render, nodes, cordon, uncordon, drain,
+                schema, version):  # fmt: skip
     app.command()(command)
-app.command()(nodes)
-app.command()(cordon)
-app.command()(uncordon)
-app.command()(drain)
-
 app.add_typer(drift_app, name="drift")
 app.add_typer(agent_app, name="agent")
 

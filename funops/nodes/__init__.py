@@ -1,1 +1,1 @@
-"""Node operations, GitOps style: they edit the repo; apply carries them out."""
+"""Node operations: GitOps edits of the repo (cordon; apply carries them out) and reads (logs)."""

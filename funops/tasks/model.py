@@ -410,6 +410,23 @@ class ProbeExtras(Task):
         return "probe extras"
 
 
+@dataclass(frozen=True)
+class ReadLogs(Task):
+    """An app's logs as its runtime keeps them (the journal of its units, or its container's log),
+    streamed: only what the app wrote, never its env or secrets. A node without them prints nothing."""
+
+    units: tuple[str, ...] = ()  # systemd units; empty for a container
+    container: str | None = None
+    since_seconds: int | None = None  # only entries from this many seconds ago on …
+    since_time: str | None = None  # … or from this node-local time, YYYY-MM-DDTHH:MM:SS
+    lines: int | None = None  # the last N entries (then new ones, with follow)
+    follow: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"read logs of {self.container or ', '.join(self.units)}"
+
+
 # ---- the node's apply lock (apply/lock.py) -----------------------------------------------------------
 
 

@@ -605,6 +605,39 @@ def bundle(steps: list[ShellStep]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@_script.register
+def _(task: m.ReadLogs, path: PathMap) -> str:
+    # stderr joins stdout: a container's stderr is its log too, and a failure shows with its node.
+    if task.container is not None:
+        args = ["docker", "logs", "--timestamps"]
+        if task.since_seconds is not None:
+            args += ["--since", f"{task.since_seconds}s"]
+        if task.since_time is not None:
+            args += ["--since", task.since_time]
+        if task.lines is not None:
+            args += ["--tail", str(task.lines)]
+        if task.follow:
+            args.append("--follow")
+        name = q(task.container)
+        # A replicas app runs on some of its matching nodes only: the others have no container.
+        return f"""docker container inspect {name} >/dev/null 2>&1 || exit 0
+exec {" ".join(q(a) for a in args)} {name} 2>&1
+"""
+    # No colours: ssh streams through a pty, where journalctl would otherwise add escapes.
+    args = ["env", "SYSTEMD_COLORS=0", "journalctl", "--no-pager", "--quiet", "--output", "short-iso"]
+    for unit in task.units:
+        args += ["--unit", unit]
+    if task.since_seconds is not None:
+        args += ["--since", f"-{task.since_seconds}s"]
+    if task.since_time is not None:
+        args += ["--since", task.since_time.replace("T", " ")]
+    if task.lines is not None:
+        args += ["--lines", str(task.lines)]
+    if task.follow:
+        args.append("--follow")
+    return f"exec {' '.join(q(a) for a in args)} 2>&1\n"
+
+
 class ShellRunner:
     """What ssh and local nodes share: typed tasks rendered into sh and run with the transport's
     `run` (the one place a script reaches a node)."""
@@ -615,9 +648,16 @@ class ShellRunner:
     def path(self, node_path: str) -> str:
         raise NotImplementedError
 
+    def stream_script(self, script: str, on_line: Callable[[str], None], timeout: float | None = None) -> int:
+        raise NotImplementedError
+
     def call(self, task: m.Task, timeout: float | None = None) -> CommandResult:
         step = render(task, self.path)
         return self.run(step.script, stdin=step.stdin, timeout=timeout)
+
+    def stream(self, task: m.Task, on_line: Callable[[str], None], timeout: float | None = None) -> int:
+        step = render(task, self.path)
+        return self.stream_script(step.script, on_line, timeout)
 
     def run_tasks(
         self, tasks: list[m.Task], timeout: float | None = None

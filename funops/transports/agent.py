@@ -116,6 +116,19 @@ class AgentTransport:
         result = _result(self._post("tasks", self._batch(tasks, True, timeout), timeout))
         return parse_bundle(result.text()), result
 
+    def stream(self, task: m.Task, on_line: Callable[[str], None], timeout: float | None = None) -> int:
+        # The agent answers whole requests: a finite read comes back at once, an endless one
+        # (`logs -f`) would need a streaming endpoint the agent does not have yet.
+        if isinstance(task, m.ReadLogs) and task.follow:
+            raise TransportError(
+                f"node {self.node.name}: following a stream is not available over the agent transport "
+                "yet; run without -f"
+            )
+        result = self.call(task, timeout)
+        for line in result.text().splitlines():
+            on_line(line)
+        return result.exit_code
+
     def path(self, node_path: str) -> str:
         return node_path
 
@@ -292,6 +305,9 @@ class WithFallback:
         self, tasks: list[m.Task], timeout: float | None = None
     ) -> tuple[list[StepResult], CommandResult]:
         return self._use(lambda t: t.run_tasks(tasks, timeout))
+
+    def stream(self, task: m.Task, on_line: Callable[[str], None], timeout: float | None = None) -> int:
+        return self._use(lambda t: t.stream(task, on_line, timeout))
 
     def path(self, node_path: str) -> str:
         return node_path

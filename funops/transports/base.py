@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -54,6 +55,10 @@ class Transport(Protocol):
     ) -> tuple[list[StepResult], CommandResult]:
         """Run tasks in order in one round trip, stopping at the first failure: the results of those
         that ran, and the run's own."""
+
+    def stream(self, task: Task, on_line: Callable[[str], None], timeout: float | None = None) -> int:
+        """Run a task whose output is a stream of lines (logs, possibly endless), calling `on_line`
+        with each line as it arrives; its exit code. `close()` from another thread ends it."""
 
     def path(self, node_path: str) -> str:
         """Where `node_path` is for the scripts this transport runs (a root prefix for local nodes)."""

@@ -7,10 +7,14 @@ of the example can never reload the host's nginx, restart its units or touch its
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from ..model.inventory import Node
@@ -32,6 +36,7 @@ class LocalTransport(ShellRunner):
         root = Path(node.root) if node.root else None
         self.root = None if root is None else (root if root.is_absolute() else repo_root / root).resolve()
         self._shims: str | None = None
+        self._streams: set[subprocess.Popen[bytes]] = set()
 
     def _env(self) -> dict[str, str] | None:
         if self.root is None:
@@ -59,10 +64,45 @@ class LocalTransport(ShellRunner):
             raise TransportError(f"node {self.node.name}: {exc}") from exc
         return CommandResult(done.returncode, done.stdout, done.stderr)
 
+    def stream_script(self, script: str, on_line: Callable[[str], None], timeout: float | None = None) -> int:
+        try:
+            proc = subprocess.Popen(
+                ["/bin/sh", "-c", script],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=self._env(),
+                start_new_session=True,  # its own process group: close() ends it and its children
+            )
+        except OSError as exc:
+            raise TransportError(f"node {self.node.name}: {exc}") from exc
+        self._streams.add(proc)
+        timer = threading.Timer(timeout, _end, (proc,)) if timeout else None
+        if timer is not None:
+            timer.start()
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                on_line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+            return proc.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if proc.stdout is not None:
+                proc.stdout.close()
+            self._streams.discard(proc)
+
     def path(self, node_path: str) -> str:
         return node_path if self.root is None else f"{self.root}{node_path}"
 
     def close(self) -> None:
+        for proc in list(self._streams):
+            _end(proc)
         if self._shims is not None:
             shutil.rmtree(self._shims, ignore_errors=True)
             self._shims = None
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)

@@ -12,6 +12,7 @@ import os
 import shlex
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,10 +110,14 @@ class SshTransport(ShellRunner):
 
     # -- the Transport interface --------------------------------------------------------------
 
-    def run(self, script: str, *, stdin: bytes | None = None, timeout: float | None = None) -> CommandResult:
+    def _command(self, script: str) -> str:
         command = f"sh -c {shlex.quote(script)}"
         if self.node.user != "root" and self.node.ssh.become:
             command = f"sudo -n -- {command}"
+        return command
+
+    def run(self, script: str, *, stdin: bytes | None = None, timeout: float | None = None) -> CommandResult:
+        command = self._command(script)
         timeout = timeout or self.settings.command_timeout
         try:
             chan = self._session()
@@ -139,6 +144,38 @@ class SshTransport(ShellRunner):
                 f"node {self.node.name}: the command ended without an exit status (link lost)"
             )
         return CommandResult(code, out, err)
+
+    def stream_script(self, script: str, on_line: Callable[[str], None], timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            chan = self._session()
+            # A pty: closing the channel hangs up the remote command (`journalctl -f` would otherwise
+            # live on until its next write); its \r\n line ends are undone below.
+            chan.get_pty(width=500)
+            chan.exec_command(self._command(script))
+            pending = b""
+            while True:
+                if deadline is not None:
+                    chan.settimeout(max(deadline - time.monotonic(), 0.01))
+                data = chan.recv(_BUFSIZE)
+                if not data:
+                    break
+                *lines, pending = (pending + data).split(b"\n")
+                for line in lines:
+                    on_line(line.decode("utf-8", errors="replace").rstrip("\r"))
+            if pending:
+                on_line(pending.decode("utf-8", errors="replace").rstrip("\r"))
+            if not chan.exit_status_ready() and (chan.closed or not chan.status_event.wait(5)):
+                raise TransportError(f"node {self.node.name}: the stream ended without an exit status")
+            code: int = chan.recv_exit_status()
+            chan.close()
+            return code
+        except TransportError:
+            raise
+        except (OSError, EOFError, TimeoutError) as exc:
+            raise TransportError(f"node {self.node.name}: {exc or type(exc).__name__}") from exc
+        except Exception as exc:  # paramiko.SSHException and friends
+            raise TransportError(f"node {self.node.name}: ssh: {exc}") from exc
 
     def path(self, node_path: str) -> str:
         return node_path

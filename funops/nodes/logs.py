@@ -1,0 +1,85 @@
+"""`funops logs APP`: on which nodes to read an app's logs, and the ReadLogs task that reads them.
+
+The nodes are those whose labels the app's selector matches (cordoned ones too: they keep what they
+run). A `replicas` app runs on some of them only; the task prints nothing on the others, so no
+node's state has to be gathered first."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..compile.compiler import app_unit, timer_unit
+from ..compile.placement import matching_nodes
+from ..errors import FunopsError
+from ..load.project import Project
+from ..tasks.model import ReadLogs
+
+
+class LogsError(FunopsError):
+    """An unknown app or node, a bad --since, or an app with no logs of its own."""
+
+
+@dataclass(frozen=True)
+class Since:
+    seconds: int | None = None  # so long ago
+    time: str | None = None  # node-local time, YYYY-MM-DDTHH:MM:SS
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d{1,9})([smhd])")
+
+
+def parse_since(value: str) -> Since:
+    """A duration (30s, 10m, 2h, 1d) or a time (2026-11-25, 2026-11-25T08:00, …:30): one syntax that
+    funops translates for both journalctl and docker, which disagree on theirs."""
+    if match := _DURATION.fullmatch(value):
+        return Since(seconds=int(match[1]) * _UNITS[match[2]])
+    for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return Since(time=datetime.strptime(value, fmt).strftime("%Y-%m-%dT%H:%M:%S"))
+        except ValueError:
+            continue
+    raise LogsError(
+        f"--since {value!r}: expected a duration such as 30s, 10m, 2h or 1d, or a time such as "
+        "2026-11-25T08:00 (the node's local time)"
+    )
+
+
+def log_nodes(project: Project, app_name: str, only: list[str] | None = None) -> list[str]:
+    """The nodes to ask for `app_name`'s logs, sorted; `only` restricts them (each must be one)."""
+    app = project.apps.get(app_name)
+    if app is None:
+        known = ", ".join(sorted(project.apps)) or "none"
+        raise LogsError(f"unknown app {app_name!r}; the apps in this repo: {known}")
+    if app.spec.type == "proxy":
+        raise LogsError(f"app {app_name} is a proxy: funops runs nothing for it, so it has no logs")
+    nodes = [n.name for n in matching_nodes(app, project.nodes)]
+    for name in only or []:
+        if name not in project.nodes:
+            raise LogsError(f"unknown node {name!r}; the nodes: {', '.join(sorted(project.nodes))}")
+        if name not in nodes:
+            raise LogsError(
+                f"app {app_name} does not run on {name} (its nodes: {', '.join(nodes) or 'none'})"
+            )
+    if not nodes:
+        raise LogsError(f"app {app_name} runs on no node: its selector matches none")
+    return [n for n in nodes if not only or n in only]
+
+
+def logs_task(
+    project: Project, app_name: str, since: Since | None, lines: int | None, follow: bool
+) -> ReadLogs:
+    """Containers keep their logs in docker (the container is named after the app); systemd apps
+    and jobs in the journal (a job's timer too: when it fired)."""
+    kind = project.apps[app_name].spec.type
+    units = (app_unit(app_name), timer_unit(app_name)) if kind == "job" else (app_unit(app_name),)
+    return ReadLogs(
+        units=() if kind == "container" else units,
+        container=app_name if kind == "container" else None,
+        since_seconds=since.seconds if since else None,
+        since_time=since.time if since else None,
+        lines=lines,
+        follow=follow,
+    )
