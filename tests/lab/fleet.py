@@ -121,6 +121,8 @@ RESET = """\
 systemctl disable --now web.service 2>/dev/null; rm -f /etc/systemd/system/web.service
 systemctl disable --now docs.service 2>/dev/null; rm -f /etc/systemd/system/docs.service
 systemctl disable --now report.timer 2>/dev/null; rm -f /etc/systemd/system/report.*
+systemctl disable --now funops-agent 2>/dev/null; rm -f /etc/systemd/system/funops-agent.service
+rm -rf /etc/funops-agent /opt/funops-agent
 systemctl daemon-reload
 docker rm -f api >/dev/null 2>&1
 rm -rf /etc/funops /srv/web /opt/funops /var/lib/funops /etc/nginx/conf.d/funops-*.conf
