@@ -26,7 +26,6 @@ from ..tasks import model as m
 from ..transports.base import TransportError
 from . import AGENT_VERSION, PROTOCOL, node, wire
 
-READS = (m.Probe, m.ReadFiles, m.ProbeExtras)  # what /v1/gather runs: nothing that changes the node
 TASK_WINDOW_SECONDS = 300  # a task id older (or newer) than this is refused: replays need a fresh id
 
 
@@ -236,8 +235,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _gather(self, body: dict[str, Any]) -> dict[str, Any]:
         task = wire.decode(body.get("task"))
-        if not isinstance(task, READS):
+        if not isinstance(task, wire.READS):
             raise wire.WireError(f"gather runs reads only, not {type(task).__name__}")
+        if isinstance(task, m.ReadLogs) and task.follow:  # would hold a worker: no streaming endpoint yet
+            raise wire.WireError("gather answers whole: no following a log")
         return node.run([task], batch=False, timeout=body.get("timeout"))
 
     def _tasks(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,10 @@ TASK_TYPES: dict[str, type[m.Task]] = {
 }
 
 
+# Tasks that only read: what the agent's `gather` endpoint runs (no task id needed, nothing changes).
+READS = (m.Probe, m.ReadFiles, m.ProbeExtras, m.ReadLogs)
+
+
 class WireError(ValueError):
     """A request that is not a valid task (unknown type, missing or unknown field)."""
 

@@ -22,14 +22,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..agent import AGENT_VERSION, DEFAULT_PORT, PROTOCOL
-from ..agent.wire import encode
+from ..agent.wire import READS, encode
 from ..model.inventory import Node
 from ..model.settings import Settings
 from ..tasks import model as m
 from ..tasks.shell import parse_bundle
 from .base import CommandResult, StepResult, TransportError
 
-READS = (m.Probe, m.ReadFiles, m.ProbeExtras)
 PINS_FILE = "agent_known_hosts"
 
 
