@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import http.client
 import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 from typing import Any
 
+from ..gather.probe import build_script, node_section
 from ..tasks import model as m
 from ..tasks.shell import ShellRunner
 from ..transports.base import CommandResult, TransportError
@@ -38,6 +41,59 @@ class NodeShell(ShellRunner):
 
     def path(self, node_path: str) -> str:
         return node_path
+
+
+def gather(task: m.Probe, timeout: float | None) -> dict[str, Any]:
+    """The probe, its node part read in-process: the kinds' fragments still run in one sh, while free
+    disk, nginx's version, the running containers (the engine's API: the docker CLI costs ~20 ms of
+    CPU a call), the state file, key and lock are read here. The output is the ssh probe's, byte for
+    byte in format, so the controller parses both alike."""
+    kinds_part = NodeShell().run(
+        build_script(task.ids, task.state_file, str, node_facts=False), timeout=timeout
+    )
+    node_part = node_section(task.state_file, _nginx_version, _running_containers).encode()
+    return _answer(CommandResult(kinds_part.exit_code, kinds_part.stdout + node_part, kinds_part.stderr))
+
+
+_nginx_seen: dict[tuple[str, float], str | None] = {}
+
+
+def _nginx_version() -> str | None:
+    """`nginx -v` once per nginx binary (its path and mtime): an upgrade is seen, a no-op costs nothing."""
+    binary = shutil.which("nginx")
+    if binary is None:
+        return None
+    key = (binary, os.stat(binary).st_mtime)
+    if key not in _nginx_seen:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            out = subprocess.run([binary, "-v"], capture_output=True, text=True, timeout=5).stderr
+            _nginx_seen[key] = out.strip().split("/", 1)[-1] or None  # as gather/probe.py's parse reads it
+    return _nginx_seen.get(key)
+
+
+def _running_containers() -> int:
+    """`docker ps -q | wc -l`, from the engine's API socket; 0 without an engine (as the probe)."""
+    conn = _UnixHTTP("/var/run/docker.sock")
+    try:
+        conn.request("GET", "/containers/json")
+        response = conn.getresponse()
+        data = json.loads(response.read()) if response.status == 200 else []
+        return len(data) if isinstance(data, list) else 0
+    except (OSError, ValueError, http.client.HTTPException):
+        return 0
+    finally:
+        conn.close()
+
+
+class _UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, socket_path: str) -> None:
+        super().__init__("localhost", timeout=5)
+        self.socket_path = socket_path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
 
 
 def capabilities() -> dict[str, Any]:
@@ -84,6 +140,10 @@ def run(tasks: list[m.Task], batch: bool, timeout: float | None) -> dict[str, An
     else:
         (task,) = tasks
         result = shell.call(task, timeout)
+    return _answer(result)
+
+
+def _answer(result: CommandResult) -> dict[str, Any]:
     return {
         "exit": result.exit_code,
         "stdout": base64.b64encode(result.stdout).decode(),

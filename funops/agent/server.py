@@ -239,6 +239,8 @@ class Handler(BaseHTTPRequestHandler):
             raise wire.WireError(f"gather runs reads only, not {type(task).__name__}")
         if isinstance(task, m.ReadLogs) and task.follow:  # would hold a worker: no streaming endpoint yet
             raise wire.WireError("gather answers whole: no following a log")
+        if isinstance(task, m.Probe):
+            return node.gather(task, body.get("timeout"))
         return node.run([task], batch=False, timeout=body.get("timeout"))
 
     def _tasks(self, body: dict[str, Any]) -> dict[str, Any]:

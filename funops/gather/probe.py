@@ -11,7 +11,9 @@ import base64
 import binascii
 import contextlib
 import json
+import os
 import shlex
+import time
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -38,8 +40,8 @@ fi
 echo '@@funops key'; base64 < {key} 2>/dev/null
 echo '@@funops lock'; if [ -d {lock} ]; then printf '%s\n' "$(base64 < {lock}/info 2>/dev/null)"
   echo "expires=$(cat -- {lock}/expires 2>/dev/null)"; echo "now=$(date +%s)"; fi
-echo '@@funops end'
 """
+_END = "echo '@@funops end'\n"
 
 
 _ALIASES = {k.facts_alias: k.name for k in kinds.REGISTRY.values()}  # facts.files → live["file"]
@@ -97,8 +99,12 @@ class LiveFacts:
         return NodeState.from_facts(self.state)
 
 
-def build_script(resource_ids: Iterable[str], state_path: str, path: Callable[[str], str]) -> str:
-    """The probe for the resources with these ids (`file:/etc/x`, `unit:web.service`, …)."""
+def build_script(
+    resource_ids: Iterable[str], state_path: str, path: Callable[[str], str], node_facts: bool = True
+) -> str:
+    """The probe for the resources with these ids (`file:/etc/x`, `unit:web.service`, …). Without
+    `node_facts` it prints only the kinds' sections and no end marker: the agent adds those itself
+    (`node_section`)."""
     by_kind: dict[str, set[str]] = {}
     for rid in resource_ids:
         by_kind.setdefault(kinds.kind_of(rid).name, set()).add(ResourceId(rid).name)
@@ -106,6 +112,8 @@ def build_script(resource_ids: Iterable[str], state_path: str, path: Callable[[s
     parts += [
         kind.probe(sorted(by_kind[name]), path) for name, kind in kinds.REGISTRY.items() if name in by_kind
     ]
+    if not node_facts:
+        return "\n".join(parts)
     state_dir = state_path.rsplit("/", 1)[0]
     lock, key = state_dir + "/lock", state_dir + "/" + KEY_FILE  # beside the state file (apply/lock.py)
     parts.append(
@@ -116,7 +124,47 @@ def build_script(resource_ids: Iterable[str], state_path: str, path: Callable[[s
             key=shlex.quote(path(key)),
         )
     )
-    return "\n".join(parts)
+    return "\n".join(parts) + _END
+
+
+def node_section(
+    state_path: str, nginx_version: Callable[[], str | None], containers: Callable[[], int]
+) -> str:
+    """What `_NODE` prints, read in-process (the agent): free disk, nginx's version, the running
+    containers, the state file, the digest key and the lock, then the end marker. The caller says how
+    to learn nginx's version (it caches it) and the container count (the engine's API)."""
+    state_dir = state_path.rsplit("/", 1)[0]
+    disk = os.statvfs("/")
+    kib = disk.f_frsize // 1024 or 1
+    total, free, avail = disk.f_blocks * kib, disk.f_bfree * kib, disk.f_bavail * kib
+    used_pct = round(100 * (total - free) / max(total - free + avail, 1))
+    out = [f"{MARK}df", f"rootfs {total} {total - free} {avail} {used_pct}% /", f"{MARK}nginx"]
+    out.append(f"nginx version: nginx/{v}" if (v := nginx_version()) else "absent")
+    out += [f"{MARK}dockerps", str(containers()), f"{MARK}state"]
+    if os.path.lexists(state_path):
+        data = _read(state_path)
+        out += ["unreadable"] if data is None else ["present", base64.b64encode(data).decode()]
+    out.append(f"{MARK}key")
+    key = _read(f"{state_dir}/{KEY_FILE}")
+    if key is not None:
+        out.append(base64.b64encode(key).decode())
+    out.append(f"{MARK}lock")
+    lock = f"{state_dir}/lock"
+    if os.path.isdir(lock):
+        info, expires = (
+            _read(f"{lock}/info") or b"",
+            (_read(f"{lock}/expires") or b"").decode(errors="replace"),
+        )
+        out += [base64.b64encode(info).decode(), f"expires={expires.strip()}", f"now={int(time.time())}"]
+    return "\n".join([*out, f"{MARK}end"]) + "\n"
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def parse(output: str, path: Callable[[str], str]) -> LiveFacts:

@@ -4,6 +4,7 @@ tests install it on real nodes over SSH and converge through it."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import hashlib
@@ -295,3 +296,40 @@ def test_an_agent_newer_than_this_funops_is_refused(agent: dict[str, Any]) -> No
     transport._check_version("0.1.0")
     with pytest.raises(TransportError, match=r"node n1: its agent \(99.0.0\) is newer than this funops"):
         transport._check_version("99.0.0")
+
+
+def test_the_agents_in_process_node_facts_equal_the_probes(tmp_path: Path) -> None:
+    """The agent reads disk, nginx, containers, state, key and lock itself (no docker CLI per probe);
+    what the controller parses from it equals what it parses from the ssh probe's sh, here."""
+    from funops.agent import node as agent_node
+    from funops.gather.probe import build_script, parse
+
+    state_dir = tmp_path / "state"
+    (state_dir / "lock").mkdir(parents=True)
+    (state_dir / "state.json").write_text('{"formatVersion": 1, "apps": {"web": {"version": "2"}}}')
+    (state_dir / "fingerprint.key").write_text("k" * 64)
+    (state_dir / "lock" / "info").write_text(
+        '{"holder": "me@here", "pid": 1, "started": "now", "token": "t"}'
+    )
+    (state_dir / "lock" / "expires").write_text("4102444800\n")
+    (tmp_path / "x.conf").write_text("x\n")
+    task = m.Probe((f"file:{tmp_path}/x.conf",), str(state_dir / "state.json"))
+    shell = subprocess.run(["sh", "-c", build_script(task.ids, task.state_file, str)], capture_output=True)
+    via_sh = parse(shell.stdout.decode(), str)
+    answer = agent_node.gather(task, 30)
+    via_agent = parse(base64.b64decode(answer["stdout"]).decode(), str)
+    assert via_agent.live == via_sh.live and via_agent.state == via_sh.state
+    assert via_agent.fingerprint_key == via_sh.fingerprint_key and via_agent.nginx == via_sh.nginx
+    assert via_agent.container_count == via_sh.container_count
+    assert {k: v for k, v in (via_agent.lock or {}).items() if k != "now"} == {
+        k: v for k, v in (via_sh.lock or {}).items() if k != "now"
+    }
+    assert via_agent.disk_free_pct is not None and via_sh.disk_free_pct is not None
+    assert abs(via_agent.disk_free_pct - via_sh.disk_free_pct) < 1
+    # A state file that is there but cannot be read is `unreadable` either way, never "no state".
+    (state_dir / "state.json").unlink()
+    (state_dir / "state.json").mkdir()
+    shell = subprocess.run(["sh", "-c", build_script(task.ids, task.state_file, str)], capture_output=True)
+    answer = agent_node.gather(task, 30)
+    unreadable = parse(base64.b64decode(answer["stdout"]).decode(), str).state_error
+    assert unreadable is not None and unreadable == parse(shell.stdout.decode(), str).state_error
