@@ -11,6 +11,7 @@ import io
 import json
 import os
 import secrets
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -164,11 +165,18 @@ def _live(ssh: Transport, files: list[str], link: str, state_dir: str) -> dict[s
     return found
 
 
+_PINS = threading.Lock()  # `upgrade` installs a batch's nodes in parallel: one writer of the pins at a time
+
+
 def _pin(path: Path, where: str, fingerprint: str) -> None:
-    """Record the fingerprint for `where` (host:port), replacing an older one (like ssh-keygen -R)."""
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    kept = [line for line in lines if line.split()[:1] != [where]]
-    path.write_text("\n".join([*kept, f"{where} sha256:{fingerprint}"]) + "\n", encoding="utf-8")
+    """Record the fingerprint for `where` (host:port), replacing an older one (like ssh-keygen -R);
+    written aside and renamed, so a reader never sees half a file."""
+    with _PINS:
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        kept = [line for line in lines if line.split()[:1] != [where]]
+        aside = path.with_name(f".{path.name}.new")
+        aside.write_text("\n".join([*kept, f"{where} sha256:{fingerprint}"]) + "\n", encoding="utf-8")
+        os.replace(aside, path)
 
 
 def _keep_token(path: Path, token: str) -> None:

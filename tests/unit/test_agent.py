@@ -333,3 +333,19 @@ def test_the_agents_in_process_node_facts_equal_the_probes(tmp_path: Path) -> No
     answer = agent_node.gather(task, 30)
     unreadable = parse(base64.b64decode(answer["stdout"]).decode(), str).state_error
     assert unreadable is not None and unreadable == parse(shell.stdout.decode(), str).state_error
+
+
+def test_pins_written_at_once_by_a_parallel_upgrade_batch_are_all_kept(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from funops.agent.install import _pin
+
+    pins = tmp_path / "agent_known_hosts"
+    pins.write_text("127.0.0.1:7391 sha256:old\n")
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(lambda k: _pin(pins, f"127.0.1.{k}:7391", f"{k:064x}"), range(1, 41)))
+    _pin(pins, "127.0.0.1:7391", "new")
+    lines = pins.read_text().splitlines()
+    assert sorted(lines) == sorted(
+        [f"127.0.1.{k}:7391 sha256:{k:064x}" for k in range(1, 41)] + ["127.0.0.1:7391 sha256:new"]
+    )
