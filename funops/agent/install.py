@@ -86,10 +86,15 @@ def bundle() -> bytes:
     return out.getvalue()
 
 
+def build() -> tuple[bytes, str]:
+    """This funops's agent: its zip and its version, `<funops version>-<the zip's digest>`."""
+    code = bundle()
+    return code, f"{AGENT_VERSION}-{hashlib.sha256(code).hexdigest()[:12]}"
+
+
 def install(project: Project, names: list[str], rotate: bool = False) -> list[Installed]:
     """Install (or bring up to date) the agent on each node, one after the other over SSH."""
-    code = bundle()
-    version = f"{AGENT_VERSION}-{hashlib.sha256(code).hexdigest()[:12]}"
+    code, version = build()
     return [_install(project, project.nodes[name], code, version, rotate) for name in names]
 
 
@@ -105,13 +110,12 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
     token = token or secrets.token_urlsafe(32)
     config = {
         "build": version,
-        **{
-            "bind": host,
-            "port": port,
-            "stateDir": state_dir,
-            "tokenSha256File": f"{CONFIG_DIR}/token.sha256",
-        },
-        **{"cert": f"{CONFIG_DIR}/tls/agent.crt", "key": f"{CONFIG_DIR}/tls/agent.key"},
+        "bind": host,
+        "port": port,
+        "stateDir": state_dir,
+        "tokenSha256File": f"{CONFIG_DIR}/token.sha256",
+        "cert": f"{CONFIG_DIR}/tls/agent.crt",
+        "key": f"{CONFIG_DIR}/tls/agent.key",
     }
     files = {
         f"{HOME}/{version}/funops-agent.pyz": (code, "0644"),
@@ -208,8 +212,7 @@ def _await(agent: AgentTransport, build: str, seconds: float = 15) -> None:
 def upgrade(project: Project, names: list[str], batch_size: int) -> Iterator[list[Installed]]:
     """Install this build in batches, each node's agent answering as this build before the next batch;
     the first failure halts (FunopsError), the nodes after it untouched."""
-    code = bundle()
-    version = f"{AGENT_VERSION}-{hashlib.sha256(code).hexdigest()[:12]}"
+    code, version = build()
     for start in range(0, len(names), batch_size):
         batch = names[start : start + batch_size]
         with ThreadPoolExecutor(max_workers=len(batch)) as pool:

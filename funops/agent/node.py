@@ -18,7 +18,8 @@ from typing import Any
 from ..gather.probe import build_script, node_section
 from ..tasks import model as m
 from ..tasks.shell import ShellRunner
-from ..transports.base import CommandResult, TransportError
+from ..transports.base import CommandResult
+from ..transports.local import run_sh
 
 MAX_TASK_SECONDS = 3600
 
@@ -27,17 +28,7 @@ class NodeShell(ShellRunner):
     """This node, unprefixed: tasks rendered to sh and run here."""
 
     def run(self, script: str, *, stdin: bytes | None = None, timeout: float | None = None) -> CommandResult:
-        try:
-            done = subprocess.run(
-                ["/bin/sh", "-c", script],
-                input=stdin,
-                capture_output=True,
-                timeout=min(timeout or MAX_TASK_SECONDS, MAX_TASK_SECONDS),
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise TransportError(str(exc)) from exc
-        return CommandResult(done.returncode, done.stdout, done.stderr)
+        return run_sh(script, stdin, min(timeout or MAX_TASK_SECONDS, MAX_TASK_SECONDS), None)
 
     def path(self, node_path: str) -> str:
         return node_path
@@ -112,11 +103,7 @@ def capabilities() -> dict[str, Any]:
 def facts(state_dir: str) -> dict[str, Any]:
     """Cheap live facts for `funops nodes`: free disk under the state dir, containers running."""
     disk = shutil.disk_usage(state_dir if os.path.isdir(state_dir) else "/")
-    containers = None
-    if shutil.which("docker"):
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run(["docker", "ps", "-q"], capture_output=True, timeout=5, check=False).stdout
-            containers = len(out.split())
+    containers = _running_containers() if shutil.which("docker") else None
     return {"diskFreePct": round(100 * disk.free / disk.total, 1), "containers": containers}
 
 

@@ -14,6 +14,7 @@ import hmac
 import io
 import json
 import os
+import re
 import socket
 import ssl
 import threading
@@ -45,11 +46,10 @@ class Config:
 
     @classmethod
     def load(cls, path: str) -> Config:
+        """agent.json's camelCase keys (as `agent install` writes them) as these fields."""
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-        names = {"tokenSha256File": "token_sha256_file", "stateDir": "state_dir", "maxBody": "max_body",
-                 "requestSeconds": "request_seconds", "idleSeconds": "idle_seconds"}  # fmt: skip
-        return cls(**{names.get(k, k): v for k, v in data.items()})
+        return cls(**{re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower(): v for k, v in data.items()})
 
 
 class _Deadline(io.RawIOBase):

@@ -1,4 +1,5 @@
-"""`funops cordon NODE` / `uncordon NODE`: edit the inventory in the repo, then say to commit."""
+"""`funops cordon NODE` / `uncordon NODE`: edit the inventory in the repo, then say to commit;
+`funops drain NODE`; `funops nodes`: what every node is and runs."""
 
 from __future__ import annotations
 
@@ -7,18 +8,18 @@ from typing import Annotated
 
 import typer
 
-from .output import console, reported
+from .options import InventoryOpt, OutputOpt, RepoOpt, load_inventory, show_plan
+from .output import EXIT_OK, EXIT_UNREACHABLE, Output, console, fail, reported
 
 NodeArg = Annotated[str, typer.Argument(metavar="NODE", help="The node, by its inventory name.")]
-Repo = Annotated[Path, typer.Option("--repo", "-C", help="The funops repo (default: current directory).")]
 
 
-def cordon(node: NodeArg, repo: Repo = Path(".")) -> None:
+def cordon(node: NodeArg, repo: RepoOpt = Path(".")) -> None:
     """Mark NODE cordoned in the inventory: no new placements; what runs there keeps running."""
     _set(repo, node, True)
 
 
-def uncordon(node: NodeArg, repo: Repo = Path(".")) -> None:
+def uncordon(node: NodeArg, repo: RepoOpt = Path(".")) -> None:
     """Clear NODE's cordon in the inventory: placement may use it again."""
     _set(repo, node, False)
 
@@ -44,7 +45,7 @@ AutoApprove = Annotated[bool, typer.Option("--auto-approve", help="Do not ask (C
 
 def drain(
     node: NodeArg,
-    repo: Repo = Path("."),
+    repo: RepoOpt = Path("."),
     output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
     auto_approve: AutoApprove = False,
 ) -> None:
@@ -56,8 +57,6 @@ def drain(
     from ..plan.planner import make_plan
     from ..transports import Connections
     from .converge import confirm_and_run
-    from .options import show_plan
-    from .output import Output, fail
 
     with reported():
         project = load_project(repo.resolve())
@@ -80,12 +79,9 @@ def drain(
 
 
 def nodes(
-    repo: Repo = Path("."),
-    inventory: Annotated[
-        list[Path] | None,
-        typer.Option("--inventory", "-i", help="Inventory file(s) instead of inventory/*.yaml."),
-    ] = None,
-    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+    repo: RepoOpt = Path("."),
+    inventory: InventoryOpt = None,
+    output: OutputOpt = Output.text,
 ) -> None:
     """Every node: address, transport, reachable, agent version, capabilities, free disk, containers,
     cordoned, the revision its apps were last applied from, the host key or certificate verified.
@@ -97,10 +93,8 @@ def nodes(
 
     from ..nodes.status import node_statuses
     from ..transports import Connections
-    from .options import load_inventory
-    from .output import EXIT_OK, EXIT_UNREACHABLE, fail
 
-    if output not in ("text", "json"):
+    if output is Output.markdown:
         fail("nodes prints text or json")
     project = load_inventory(repo, inventory)
     connections = Connections(project.nodes, project.settings, project.root)
@@ -108,7 +102,7 @@ def nodes(
         rows = node_statuses(project, connections)
     finally:
         connections.close()
-    if output == "json":
+    if output is Output.json:
         typer.echo(json.dumps({"nodes": [r.to_json() for r in rows]}, indent=2))
     else:
         # Narrow enough for 80 columns: the JSON has the capabilities and whole fingerprints.

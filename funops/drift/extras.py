@@ -12,7 +12,6 @@ from ..gather import contents
 from ..gather.contents import Content
 from ..plan.filediff import MAX_BYTES
 from ..tasks.model import ProbeExtras
-from ..tasks.shell import render
 from ..transports import Transport, TransportError
 
 MARK = "@@funops "
@@ -30,13 +29,6 @@ class NodeExtras:
 
 def manages_nginx(desired: NodeDesired) -> bool:
     return any(NGINX_RELOAD in r.handlers for r in desired.resources)
-
-
-def build_script(
-    path: Callable[[str], str], nginx_test: bool, fetch: Sequence[str] = (), limit: int = MAX_BYTES
-) -> str:
-    """The extra look as sh (tasks/shell.py renders it; what it covers: shell.OWN_GLOBS)."""
-    return render(ProbeExtras(nginx_test, tuple(fetch), limit), path).script
 
 
 def parse(output: str, path: Callable[[str], str]) -> NodeExtras:

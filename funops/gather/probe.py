@@ -114,8 +114,7 @@ def build_script(
     ]
     if not node_facts:
         return "\n".join(parts)
-    state_dir = state_path.rsplit("/", 1)[0]
-    lock, key = state_dir + "/lock", state_dir + "/" + KEY_FILE  # beside the state file (apply/lock.py)
+    lock, key = _beside_state(state_path)
     parts.append(
         _NODE.format(
             root=shlex.quote(path("/")),
@@ -133,7 +132,7 @@ def node_section(
     """What `_NODE` prints, read in-process (the agent): free disk, nginx's version, the running
     containers, the state file, the digest key and the lock, then the end marker. The caller says how
     to learn nginx's version (it caches it) and the container count (the engine's API)."""
-    state_dir = state_path.rsplit("/", 1)[0]
+    lock, key_file = _beside_state(state_path)
     disk = os.statvfs("/")
     kib = disk.f_frsize // 1024 or 1
     total, free, avail = disk.f_blocks * kib, disk.f_bfree * kib, disk.f_bavail * kib
@@ -145,11 +144,10 @@ def node_section(
         data = _read(state_path)
         out += ["unreadable"] if data is None else ["present", base64.b64encode(data).decode()]
     out.append(f"{MARK}key")
-    key = _read(f"{state_dir}/{KEY_FILE}")
+    key = _read(key_file)
     if key is not None:
         out.append(base64.b64encode(key).decode())
     out.append(f"{MARK}lock")
-    lock = f"{state_dir}/lock"
     if os.path.isdir(lock):
         info, expires = (
             _read(f"{lock}/info") or b"",
@@ -157,6 +155,12 @@ def node_section(
         )
         out += [base64.b64encode(info).decode(), f"expires={expires.strip()}", f"now={int(time.time())}"]
     return "\n".join([*out, f"{MARK}end"]) + "\n"
+
+
+def _beside_state(state_path: str) -> tuple[str, str]:
+    """The apply lock and the digest key, beside the state file (apply/lock.py)."""
+    state_dir = state_path.rsplit("/", 1)[0]
+    return f"{state_dir}/lock", f"{state_dir}/{KEY_FILE}"
 
 
 def _read(path: str) -> bytes | None:

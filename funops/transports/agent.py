@@ -100,13 +100,13 @@ class AgentTransport:
         self.node, self.settings, self.repo_root = node, settings, repo_root
         self._conn: _PinnedConnection | None = None
         self._lock = threading.Lock()
+        self._creds: tuple[str, str] | None = None  # (pin, token): read once per run, at first use
 
     # ---- the Transport interface -------------------------------------------------------------------
 
     def call(self, task: m.Task, timeout: float | None = None) -> CommandResult:
         if isinstance(task, READS):
-            body: dict[str, Any] = {"task": encode(task)}
-            return _result(self._post("gather", {**body, "timeout": timeout}, timeout))
+            return _result(self._post("gather", {"task": encode(task), "timeout": timeout}, timeout))
         return _result(self._post("tasks", self._batch([task], False, timeout), timeout))
 
     def run_tasks(
@@ -157,6 +157,11 @@ class AgentTransport:
         return {"taskId": task_id, "batch": batch, "tasks": [encode(t) for t in tasks], "timeout": timeout}
 
     def _credentials(self) -> tuple[str, str]:
+        if self._creds is None:
+            self._creds = self._read_credentials()
+        return self._creds
+
+    def _read_credentials(self) -> tuple[str, str]:
         name = self.node.name
         pin = read_pin(self.repo_root, self.node)
         if pin is None:

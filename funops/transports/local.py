@@ -16,10 +16,13 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..model.inventory import Node
 from ..tasks.shell import ShellRunner
 from .base import CommandResult, TransportError
+
+if TYPE_CHECKING:
+    from ..model.inventory import Node
 
 HOST_SERVICES = ("systemctl", "service", "journalctl", "docker", "nginx", "invoke-rc.d")
 
@@ -51,18 +54,7 @@ class LocalTransport(ShellRunner):
         return {**os.environ, "PATH": f"{self._shims}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
 
     def run(self, script: str, *, stdin: bytes | None = None, timeout: float | None = None) -> CommandResult:
-        try:
-            done = subprocess.run(
-                ["/bin/sh", "-c", script],
-                input=stdin,
-                capture_output=True,
-                timeout=timeout,
-                check=False,
-                env=self._env(),
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise TransportError(f"node {self.node.name}: {exc}") from exc
-        return CommandResult(done.returncode, done.stdout, done.stderr)
+        return run_sh(script, stdin, timeout, self._env(), f"node {self.node.name}: ")
 
     def stream_script(self, script: str, on_line: Callable[[str], None], timeout: float | None = None) -> int:
         try:
@@ -101,6 +93,20 @@ class LocalTransport(ShellRunner):
         if self._shims is not None:
             shutil.rmtree(self._shims, ignore_errors=True)
             self._shims = None
+
+
+def run_sh(
+    script: str, stdin: bytes | None, timeout: float | None, env: dict[str, str] | None, who: str = ""
+) -> CommandResult:
+    """A script run by this machine's /bin/sh (a local node's, the agent's): its exit code and output;
+    TransportError, prefixed with `who`, when it cannot be run or times out."""
+    try:
+        done = subprocess.run(
+            ["/bin/sh", "-c", script], input=stdin, capture_output=True, timeout=timeout, check=False, env=env
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise TransportError(f"{who}{exc}") from exc
+    return CommandResult(done.returncode, done.stdout, done.stderr)
 
 
 def _end(proc: subprocess.Popen[bytes]) -> None:

@@ -8,10 +8,13 @@ from typing import Any
 
 from funops.compile.resources import NGINX_RELOAD, NodeDesired, Resource
 from funops.drift.classify import NGINX_ID, classify_node, drift_fingerprint
-from funops.drift.extras import NodeExtras, build_script, parse
+from funops.drift.extras import NodeExtras, parse
 from funops.gather.probe import LiveFacts
 from funops.model.inventory import Node
+from funops.plan.filediff import MAX_BYTES
 from funops.redact import keyed_fingerprint
+from funops.tasks.model import ProbeExtras
+from funops.tasks.shell import render
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 KEY = b"k" * 64  # the node's fingerprint key
@@ -225,7 +228,9 @@ def test_the_extras_probe_finds_funops_looking_files_under_a_root(tmp_path: Path
         return f"{root}{p}"
 
     out = subprocess.run(
-        ["/bin/sh", "-c", build_script(path, nginx_test=False)], capture_output=True, text=True
+        ["/bin/sh", "-c", render(ProbeExtras(False, (), MAX_BYTES), path).script],
+        capture_output=True,
+        text=True,
     )
     extras = parse(out.stdout, path)
     assert set(extras.own_files) == {
@@ -238,5 +243,5 @@ def test_the_extras_probe_reads_the_nginx_test() -> None:
     out = "@@funops own\n@@funops nginx\nnginx: [emerg] bad\nnginx: configuration file test failed\n"
     extras = parse(out + "@@funops nginx-rc 1\n@@funops end\n", lambda p: p)
     assert extras.nginx_ok is False and "test failed" in extras.nginx_output
-    assert "nginx -t" in build_script(lambda p: p, nginx_test=True)
+    assert "nginx -t" in render(ProbeExtras(True, (), MAX_BYTES), lambda p: p).script
     assert NGINX_RELOAD  # nginx files are the ones whose change reloads nginx

@@ -9,7 +9,6 @@ from typing import Any
 
 import yaml
 
-from funops.drift.extras import build_script as extras_script
 from funops.drift.extras import parse as extras_parse
 from funops.gather.contents import Content, fetch
 from funops.load.loader import load_project
@@ -17,6 +16,8 @@ from funops.model.inventory import Node
 from funops.plan.diffs import DiffOptions
 from funops.plan.planner import Plan, make_plan
 from funops.plan.show import change_summary, to_markdown
+from funops.tasks.model import ProbeExtras
+from funops.tasks.shell import render
 from funops.transports import Connections
 from funops.transports.local import LocalTransport
 
@@ -135,7 +136,8 @@ def test_the_drift_probe_carries_the_fetch_without_disturbing_its_own_sections(t
     apps = tmp_path / "etc" / "funops" / "apps"
     apps.mkdir(parents=True)
     (apps / "x.env").write_text("A=1\n")
-    script = extras_script(transport.path, False, [transport.path("/etc/funops/apps/x.env")], 1000)
+    extra_look = ProbeExtras(False, (transport.path("/etc/funops/apps/x.env"),), 1000)
+    script = render(extra_look, transport.path).script
     out = transport.run(script).text()
     extras = extras_parse(out, transport.path)
     assert list(extras.own_files) == ["/etc/funops/apps/x.env"]
