@@ -57,6 +57,21 @@ def compile_project(project: Project, facts: Facts | None = None) -> DesiredStat
     return _Compiler(project, facts or Facts()).run()
 
 
+def compile_with_facts(project: Project, facts: Facts, without: DesiredState) -> DesiredState:
+    """The compile with live facts, reusing `without` (this project compiled with no facts, perhaps
+    scoped to some apps) when the facts change nothing in it: every app placed on the same nodes and
+    no backend down. Placement and the down backends are all that facts feed, so a no-op plan
+    renders every template once."""
+    settings = project.settings.placement
+    unmoved = all(
+        place(app, project.nodes, settings, facts.capacity, facts.placements.get(name, frozenset()))
+        == without.placements.get(name)
+        for name, app in project.apps.items()
+        if app.spec.type != "proxy"
+    )
+    return without if unmoved and not facts.unhealthy else compile_project(project, facts)
+
+
 def app_unit(app: str) -> str:
     return f"{app}.service"
 

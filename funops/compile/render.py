@@ -108,6 +108,7 @@ class Renderer:
         self.env.filters["systemd_escape"] = systemd_escape
         self.env.policies["json.dumps_kwargs"] = {"sort_keys": True}
         self._origins: dict[str, TemplateOrigin] = {}
+        self._strings: dict[str, jinja2.Template] = {}  # an app's command is rendered once per node
 
     def render(self, template: str, **context: Any) -> str:
         return self.env.get_template(template).render(**context)
@@ -116,7 +117,9 @@ class Renderer:
         """A user-given value (command, env value, config content) that may hold jinja2 expressions."""
         if "{{" not in text and "{%" not in text:
             return text
-        return self.env.from_string(text).render(**context)
+        if text not in self._strings:
+            self._strings[text] = self.env.from_string(text)
+        return self._strings[text].render(**context)
 
     def origin(self, template: str) -> TemplateOrigin:
         """Where `template` is loaded from (bundled or the repo's), once per template per run."""

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import kinds
-from ..compile.compiler import DesiredState, Facts, compile_project
+from ..compile.compiler import DesiredState, Facts, compile_project, compile_with_facts
 from ..compile.placement import NodeCapacity
 from ..compile.render import TemplateOrigin
 from ..diff.differ import Change, NodeDiff, diff_node, live_attributes
@@ -90,7 +90,7 @@ def make_plan(
     if drain:  # `funops drain NODE`: its replicas apps are placed anew, elsewhere (it is cordoned)
         moving = {a for a, app in project.apps.items() if app.spec.replicas}
         facts.placements = {a: n - {drain} if a in moving else n for a, n in facts.placements.items()}
-    desired = _scoped(compile_project(project, facts), intent.apps)
+    desired = _scoped(compile_with_facts(project, facts, first), intent.apps)
     # Placement may move with live facts: probe again the nodes whose resources the first pass missed.
     again = {
         n: desired.nodes[n]
