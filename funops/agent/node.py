@@ -15,7 +15,7 @@ import socket
 import subprocess
 from typing import Any
 
-from ..gather.probe import build_script, node_section
+from ..gather.probe import build_script, node_section, read_kinds
 from ..tasks import model as m
 from ..tasks.shell import ShellRunner
 from ..transports.base import CommandResult
@@ -35,15 +35,19 @@ class NodeShell(ShellRunner):
 
 
 def gather(task: m.Probe, timeout: float | None) -> dict[str, Any]:
-    """The probe, its node part read in-process: the kinds' fragments still run in one sh, while free
-    disk, nginx's version, the running containers (the engine's API: the docker CLI costs ~20 ms of
-    CPU a call), the state file, key and lock are read here. The output is the ssh probe's, byte for
-    byte in format, so the controller parses both alike."""
-    kinds_part = NodeShell().run(
-        build_script(task.ids, task.state_file, str, node_facts=False), timeout=timeout
-    )
+    """The probe, read in-process: the kinds' facts by their readers (`ResourceKind.read`: stat and
+    sha256 here, `systemctl show` without a shell), a kind without one by its sh fragment; free disk,
+    nginx's version, the running containers (the engine's API: the docker CLI costs ~20 ms of CPU a
+    call), the state file, key and lock read here too. The output is the ssh probe's, byte for byte
+    in format, so the controller parses both alike."""
+    read, rest = read_kinds(task.ids, str)
+    kinds_part = CommandResult(0, b"", b"")
+    if rest:
+        script = build_script(rest, task.state_file, str, node_facts=False)
+        kinds_part = NodeShell().run(script, timeout=timeout)
     node_part = node_section(task.state_file, _nginx_version, _running_containers).encode()
-    return _answer(CommandResult(kinds_part.exit_code, kinds_part.stdout + node_part, kinds_part.stderr))
+    out = read.encode() + kinds_part.stdout + node_part
+    return _answer(CommandResult(kinds_part.exit_code, out, kinds_part.stderr))
 
 
 _nginx_seen: dict[tuple[str, float], str | None] = {}

@@ -105,13 +105,8 @@ def build_script(
     """The probe for the resources with these ids (`file:/etc/x`, `unit:web.service`, …). Without
     `node_facts` it prints only the kinds' sections and no end marker: the agent adds those itself
     (`node_section`)."""
-    by_kind: dict[str, set[str]] = {}
-    for rid in resource_ids:
-        by_kind.setdefault(kinds.kind_of(rid).name, set()).add(ResourceId(rid).name)
     parts = ["export LC_ALL=C"]
-    parts += [
-        kind.probe(sorted(by_kind[name]), path) for name, kind in kinds.REGISTRY.items() if name in by_kind
-    ]
+    parts += [kind.probe(names, path) for kind, names in _by_kind(resource_ids)]
     if not node_facts:
         return "\n".join(parts)
     lock, key = _beside_state(state_path)
@@ -124,6 +119,27 @@ def build_script(
         )
     )
     return "\n".join(parts) + _END
+
+
+def read_kinds(resource_ids: Iterable[str], path: Callable[[str], str]) -> tuple[str, list[str]]:
+    """The kinds' sections read in this process (`ResourceKind.read`: the agent), and the ids of the
+    resources whose kinds still need their sh fragment (`build_script`)."""
+    read, rest = [], []
+    for kind, names in _by_kind(resource_ids):
+        text = kind.read(names, path)
+        if text is None:
+            rest += [kind.resource_id(n) for n in names]
+        else:
+            read.append(text)
+    return "".join(read), rest
+
+
+def _by_kind(resource_ids: Iterable[str]) -> list[tuple[kinds.ResourceKind, list[str]]]:
+    """The resources' names by kind, in the registry's order (the probe's sections' order)."""
+    by_kind: dict[str, set[str]] = {}
+    for rid in resource_ids:
+        by_kind.setdefault(kinds.kind_of(rid).name, set()).add(ResourceId(rid).name)
+    return [(kind, sorted(by_kind[name])) for name, kind in kinds.REGISTRY.items() if name in by_kind]
 
 
 def node_section(
