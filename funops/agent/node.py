@@ -45,7 +45,8 @@ def gather(task: m.Probe, timeout: float | None) -> dict[str, Any]:
     if rest:
         script = build_script(rest, task.state_file, str, node_facts=False)
         kinds_part = NodeShell().run(script, timeout=timeout)
-    node_part = node_section(task.state_file, _nginx_version, _running_containers).encode()
+    containers = _running_containers if task.containers else None
+    node_part = node_section(task.state_file, _nginx_version, containers).encode()
     out = read.encode() + kinds_part.stdout + node_part
     return _answer(CommandResult(kinds_part.exit_code, out, kinds_part.stderr))
 

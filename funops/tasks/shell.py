@@ -443,7 +443,7 @@ UNIT_HEADER = "# Managed by funops"
 def _(task: m.Probe, path: PathMap) -> str:
     from ..gather.probe import build_script  # the kinds' fragments, assembled
 
-    return build_script(task.ids, task.state_file, path)
+    return build_script(task.ids, task.state_file, path, containers=task.containers)
 
 
 def _contents(paths: Sequence[str], limit: int) -> str:
