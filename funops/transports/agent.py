@@ -268,6 +268,10 @@ class AgentTransport:
             )
         if status == 426:
             raise TransportError(f"node {name}: version skew: {why}; run `funops agent upgrade {name}`")
+        if status == 400 and ("unknown field" in why or "unknown task type" in why):
+            raise TransportError(
+                f"node {name}: its agent is older than this funops ({why}): run `funops agent upgrade {name}`"
+            )
         raise TransportError(f"node {name}: the agent answered {status}: {why}")
 
 
