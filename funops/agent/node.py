@@ -17,8 +17,9 @@ from typing import Any
 
 from ..gather.probe import build_script, node_section, read_kinds
 from ..tasks import model as m
-from ..tasks.shell import ShellRunner
-from ..transports.base import CommandResult
+from ..tasks import native
+from ..tasks.shell import ShellRunner, parse_bundle
+from ..transports.base import CommandResult, StepResult
 from ..transports.local import run_sh
 
 MAX_TASK_SECONDS = 3600
@@ -32,6 +33,13 @@ class NodeShell(ShellRunner):
 
     def path(self, node_path: str) -> str:
         return node_path
+
+    def run_tasks(
+        self, tasks: list[m.Task], timeout: float | None = None
+    ) -> tuple[list[StepResult], CommandResult]:
+        """File writes in-process (tasks/native.py), the other tasks each as its own sh."""
+        result = native.run_tasks(tasks, self.path, lambda s, i, t: self.run(s, stdin=i, timeout=t), timeout)
+        return parse_bundle(result.text()), result
 
 
 def gather(task: m.Probe, timeout: float | None) -> dict[str, Any]:
