@@ -5,6 +5,9 @@ compared in constant time with the node's token file, read per request so a rota
 restart) and `X-Funops-Protocol`. Endpoints: hello, gather (read tasks), tasks (a task id that is
 an idempotency key with a timestamp: a repeat returns the stored result, a stale one is refused),
 status. A slow client is dropped at a deadline; bodies are capped (413); workers are bounded.
+
+mTLS, optional: with `clientCa` in agent.json, a connection whose TLS client certificate verified
+against that operator CA needs no token; a certificate from another CA fails the handshake.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class Config:
     cert: str
     key: str
     token_sha256_file: str
+    client_ca: str = ""  # the operator CA's certificate: its client certificates authenticate (mTLS)
     state_dir: str = "/var/lib/funops"
     build: str = ""  # the installed code's version and digest (`agent install` writes it)
     workers: int = 8
@@ -126,6 +130,11 @@ class AgentServer(ThreadingHTTPServer):
         self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.tls.minimum_version = ssl.TLSVersion.TLSv1_2
         self.tls.load_cert_chain(config.cert, config.key)
+        if config.client_ca:
+            # Optional, not required: a token alone still authenticates. Only this CA is trusted (no
+            # system store): a presented certificate that does not verify fails the handshake.
+            self.tls.load_verify_locations(cafile=config.client_ca)
+            self.tls.verify_mode = ssl.CERT_OPTIONAL
         super().__init__((config.bind, config.port), Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -181,11 +190,18 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             self._reader.deadline = None  # the next request on this connection starts a new one
 
-    def _post(self) -> None:
+    def _authorized(self) -> bool:
+        """A client certificate that verified against the operator CA (only then does the handshake
+        leave one here), or the node's token."""
+        if self.server.config.client_ca and self.connection.getpeercert():
+            return True
         auth = self.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or not self.server.token_ok(auth[len("Bearer ") :]):
+        return auth.startswith("Bearer ") and self.server.token_ok(auth[len("Bearer ") :])
+
+    def _post(self) -> None:
+        if not self._authorized():
             self.close_connection = True
-            return self._reply(401, {"error": "unauthorized"})
+            return self._reply(401, {"error": "unauthorized: no valid token or client certificate"})
         try:
             version = int(self.headers.get("X-Funops-Protocol", "0"))
         except ValueError:
