@@ -149,7 +149,12 @@ class AgentServer(ThreadingHTTPServer):
         try:
             request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else ~40 ms per request
             request.settimeout(self.config.request_seconds)
-            tls = self.tls.wrap_socket(request, server_side=True)  # the handshake, in this worker
+            tls = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+            try:
+                tls.do_handshake()  # in this worker
+            except ssl.SSLError:
+                _linger(tls, min(1.0, self.config.request_seconds))
+                raise
             super().process_request_thread(tls, client_address)
         except (OSError, ssl.SSLError):
             self.shutdown_request(request)
@@ -278,6 +283,25 @@ class Handler(BaseHTTPRequestHandler):
 
     def _status(self, body: dict[str, Any]) -> dict[str, Any]:
         return {**node.status(self.server.config.state_dir), "running": self.server.results.running()}
+
+
+def _linger(tls: ssl.SSLSocket, seconds: float) -> None:
+    """Close a refused handshake (a client certificate from another CA) so that its alert arrives: TLS
+    1.3 lets the client send its request before the server has checked its certificate, and a close
+    over those unread bytes sends a RST that can overtake the alert (the client sees a bare EOF, not
+    "unknown ca"). So: FIN after the alert, then read what still comes until the client closes, within
+    `seconds` in all (a trickle cannot hold the worker)."""
+    deadline = time.monotonic() + seconds
+    try:
+        tls.shutdown(socket.SHUT_WR)  # the TLS layer is done: from here on the plain socket
+        while (left := deadline - time.monotonic()) > 0:
+            tls.settimeout(left)
+            if not tls.recv(4096):
+                break
+    except OSError:
+        pass
+    finally:
+        tls.close()
 
 
 def _issued_at(task_id: Any) -> float:

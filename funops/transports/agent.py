@@ -312,7 +312,7 @@ class AgentTransport:
         name, why = self.node.name, doc.get("error", "")
         if status == 401:
             where = token_path(self.repo_root, self.node)
-            if self._creds is not None and self._creds[1] is None:  # a client certificate, no token
+            if self._creds is not None and self._creds[1] is None and self._creds[2] is not None:
                 raise TransportError(
                     f"node {name}: the agent refused the request (401): no token in {where}, and the "
                     f"agent does not take client certificates: run `funops agent install {name}` "
