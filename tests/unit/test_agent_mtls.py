@@ -5,6 +5,7 @@ agent processes on a loopback address of their own (test_agent.py's is 127.0.3.7
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import http.client
 import json
@@ -18,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from funops.agent import ca
 from funops.errors import FunopsError
@@ -135,6 +140,30 @@ def test_a_certificate_from_another_ca_is_refused_with_the_nodes_name(agents: di
         WithFallback(refusing, lambda: pytest.fail("fell back to ssh")).call(m.ReadFiles(("/x",), 10))
     with pytest.raises(ssl.SSLError, match="UNKNOWN_CA"):
         _raw(agents["mtls"], None, (foreign.cert, foreign.key))
+
+
+def test_an_expired_certificate_from_the_operator_ca_is_refused(
+    agents: dict[str, Any], tmp_path: Path
+) -> None:
+    """No revocation list: expiry is how a client certificate stops working."""
+    repo = agents["repo"]
+    ca_cert = x509.load_pem_x509_certificate(ca.ca_cert_path(repo).read_bytes())
+    ca_key = serialization.load_pem_private_key((repo / ca.CA_KEY).read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old")]))
+        .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=91)).not_valid_after(now - dt.timedelta(days=1))
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    (tmp_path / "old.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "old.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
+    old = _transport(agents, clientCert=str(tmp_path / "old.crt"), clientKey=str(tmp_path / "old.key"))
+    with pytest.raises(TransportError, match=r"node n1: client certificate not accepted .*EXPIRED"):
+        old.hello()
 
 
 def test_neither_certificate_nor_token_is_refused_before_any_work(
