@@ -241,9 +241,6 @@ class AgentTransport:
                 except TransportError:
                     self._drop()
                     raise
-                except ssl.SSLError as exc:  # TLS 1.3: the refusal of a client certificate comes here
-                    self._drop()
-                    raise self._refused(exc) from exc
                 except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                     # An idle kept-alive connection the agent closed: retry once on a fresh one (every
                     # request is idempotent: reads, or tasks under their id).
@@ -252,6 +249,9 @@ class AgentTransport:
                         raise TransportError(f"node {self.node.name}: agent connection lost: {exc}") from exc
                 except (OSError, http.client.HTTPException) as exc:
                     self._drop()
+                    # TLS 1.3: a refused client certificate is known at the first read, not at connect
+                    if isinstance(exc, OSError) and (refused := self._cert_refused(exc)):
+                        raise refused from exc
                     raise TransportError(
                         f"node {self.node.name}: the agent stopped answering: {exc or type(exc).__name__}"
                     ) from exc
@@ -274,28 +274,29 @@ class AgentTransport:
         except TransportError:
             self._drop()
             raise
-        except ssl.SSLError as exc:  # it answered: a TLS refusal is not "unreachable"
-            self._drop()
-            raise self._refused(exc) from exc
         except OSError as exc:  # refused, timed out, no route: nothing answered
             self._drop()
+            refused = self._cert_refused(exc)
+            if refused is not None:  # it answered, and refused the certificate: not "unreachable"
+                raise refused from exc
             url = self.node.agent.url if self.node.agent else "?"
             raise AgentUnreachable(
                 f"node {self.node.name}: cannot reach the agent at {url}: {exc or type(exc).__name__}"
             ) from exc
 
-    def _refused(self, exc: ssl.SSLError) -> TransportError:
-        """An agent that broke off the TLS handshake: for a client certificate, say so plainly."""
-        name, reason = self.node.name, exc.reason or ""
+    def _cert_refused(self, exc: OSError) -> TransportError | None:
+        """The agent's TLS alert refusing the client certificate presented, said plainly; None when
+        the error is something else."""
+        name, reason = self.node.name, getattr(exc, "reason", None) or ""
         client = self._creds[2] if self._creds else None
-        if client is not None and any(word in reason for word in REFUSED_CERT):
+        if isinstance(exc, ssl.SSLError) and client is not None and any(w in reason for w in REFUSED_CERT):
             return TransportError(
                 f"node {name}: client certificate not accepted by the agent ({reason}): {client[0]} is "
                 "not from the operator CA the agent was installed with, or it expired; issue one with "
                 "`funops agent ca issue NAME` where the CA is, or run `funops agent install "
                 f"{name}` to ship this repo's CA"
             )
-        return TransportError(f"node {name}: TLS with the agent failed: {reason or exc}")
+        return None
 
     def _drop(self) -> None:
         if self._conn is not None:
