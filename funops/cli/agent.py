@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..agent.ca import Issued
     from ..load.project import Project
 
-agent_app = typer.Typer(help="The funops agent: install it on nodes (over SSH), roll tokens, serve.")
+agent_app = typer.Typer(help="The funops agent: install it on nodes (over SSH), roll tokens, mTLS CA, serve.")
 
 ca_app = typer.Typer(help="The operator CA: client certificates the agents accept instead of a token.")
 agent_app.add_typer(ca_app, name="ca")
@@ -126,7 +126,7 @@ def ca_init(
 
 @ca_app.command("issue")
 def ca_issue(
-    name: Annotated[str, typer.Argument(help="Who it is for: another operator, a CI runner.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Another operator, a CI runner.")],
     days: DaysOpt = 90,
     repo: RepoOpt = Path("."),
 ) -> None:
