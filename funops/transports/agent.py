@@ -6,6 +6,7 @@ only after that check."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -101,6 +102,8 @@ class AgentTransport:
         self._conn: _PinnedConnection | None = None
         self._lock = threading.Lock()
         self._creds: tuple[str, str] | None = None  # (pin, token): read once per run, at first use
+        self._streams: set[_PinnedConnection] = set()  # `logs -f`: a connection each, close() ends them
+        self._streams_lock = threading.Lock()
 
     # ---- the Transport interface -------------------------------------------------------------------
 
@@ -116,13 +119,9 @@ class AgentTransport:
         return parse_bundle(result.text()), result
 
     def stream(self, task: m.Task, on_line: Callable[[str], None], timeout: float | None = None) -> int:
-        # The agent answers whole requests: a finite read comes back at once, an endless one
-        # (`logs -f`) would need a streaming endpoint the agent does not have yet.
+        # A finite read comes back whole, at once; an endless one (`logs -f`) over /v1/stream.
         if isinstance(task, m.ReadLogs) and task.follow:
-            raise TransportError(
-                f"node {self.node.name}: following a stream is not available over the agent transport "
-                "yet; run without -f"
-            )
+            return self._follow(task, on_line, timeout)
         result = self.call(task, timeout)
         for line in result.text().splitlines():
             on_line(line)
@@ -132,6 +131,12 @@ class AgentTransport:
         return node_path
 
     def close(self) -> None:
+        with self._streams_lock:
+            streams, self._streams = self._streams, set()
+        for conn in streams:  # wakes the reading thread; the agent sees the close and ends the reader
+            if conn.sock is not None:
+                with contextlib.suppress(OSError):
+                    conn.sock.shutdown(socket.SHUT_RDWR)
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -150,6 +155,63 @@ class AgentTransport:
         return f"sha256:{read_pin(self.repo_root, self.node)}"
 
     # ---- the wire ----------------------------------------------------------------------------------
+
+    def _follow(self, task: m.ReadLogs, on_line: Callable[[str], None], timeout: float | None) -> int:
+        """The task over a connection of its own (the kept-alive one stays free for requests), its
+        chunks read as they come: `| line`, then `= exit code` (see agent/stream.py)."""
+        name = self.node.name
+        with self._lock:
+            pin, token = self._credentials()
+        host, port = endpoint(self.node)
+        conn = _PinnedConnection(host, port, pin, name, self.settings.ssh.connect_timeout)
+        with self._streams_lock:
+            self._streams.add(conn)
+        try:
+            self._dial(conn)
+            conn.sock.settimeout(timeout)  # None: a quiet log is no failure; close() ends the wait
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)  # a vanished agent shows
+            conn.request("POST", "/v1/stream", body=json.dumps({"task": encode(task), "timeout": timeout}),
+                         headers=self._headers(token))  # fmt: skip
+            response = conn.getresponse()
+            self._check_version(response.getheader("X-Funops-Agent") or "")
+            if response.status == 404:
+                raise TransportError(
+                    f"node {name}: its agent has no log stream (older than this funops): "
+                    f"run `funops agent upgrade {name}`"
+                )
+            if response.status != 200:
+                self._answer(response.status, response.read())
+            for raw in iter(response.readline, b""):
+                line = raw.decode("utf-8", errors="replace").rstrip("\n")
+                mark, text = line[:2], line[2:]
+                if mark == "| ":
+                    on_line(text)
+                elif mark == "= ":
+                    return int(text)
+                elif mark == "! ":
+                    raise TransportError(f"node {name}: the agent's log stream: {text}")
+            if self._hung_up(conn):
+                return 0
+            raise TransportError(f"node {name}: the agent's log stream ended early")
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            if self._hung_up(conn):
+                return 0
+            raise TransportError(
+                f"node {name}: the agent's log stream broke: {exc or type(exc).__name__}"
+            ) from exc
+        finally:
+            with self._streams_lock:
+                self._streams.discard(conn)
+            conn.close()
+
+    def _hung_up(self, conn: _PinnedConnection) -> bool:
+        """close() ended this stream (Ctrl-C, or the run is over): not a failure."""
+        with self._streams_lock:
+            return conn not in self._streams
+
+    def _headers(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                "X-Funops-Protocol": str(PROTOCOL[1])}  # fmt: skip
 
     def _batch(self, tasks: list[m.Task], batch: bool, timeout: float | None) -> dict[str, Any]:
         # The id is the idempotency key: a retry after a lost reply gets the stored result.
@@ -189,8 +251,7 @@ class AgentTransport:
         wait = (timeout or self.settings.ssh.command_timeout) + 30
         with self._lock:
             pin, token = self._credentials()
-            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                       "X-Funops-Protocol": str(PROTOCOL[1])}  # fmt: skip
+            headers = self._headers(token)
             for attempt in (1, 2):
                 fresh = self._conn is None
                 if fresh:
@@ -236,12 +297,17 @@ class AgentTransport:
 
     def _connect(self, conn: _PinnedConnection) -> None:
         try:
-            conn.connect()
+            self._dial(conn)
         except TransportError:
             self._drop()
             raise
+
+    def _dial(self, conn: _PinnedConnection) -> None:
+        try:
+            conn.connect()
+        except TransportError:
+            raise
         except OSError as exc:  # refused, timed out, no route: nothing answered
-            self._drop()
             url = self.node.agent.url if self.node.agent else "?"
             raise AgentUnreachable(
                 f"node {self.node.name}: cannot reach the agent at {url}: {exc or type(exc).__name__}"
