@@ -13,6 +13,7 @@ import http.client
 import json
 import os
 import secrets
+import select
 import socket
 import ssl
 import threading
@@ -31,6 +32,8 @@ from ..tasks.shell import parse_bundle
 from .base import CommandResult, StepResult, TransportError
 
 PINS_FILE = "agent_known_hosts"
+IDLE_REUSE_SECONDS = 45  # a kept-alive connection idle longer is not reused (the agent drops it at 60)
+RESTART_PATIENCE_SECONDS = 5  # `systemctl restart funops-agent` listens again within about a second
 
 
 def token_path(repo_root: Path, node: Node) -> Path:
@@ -79,6 +82,7 @@ class _PinnedConnection(http.client.HTTPSConnection):
         context.verify_mode = ssl.CERT_NONE
         super().__init__(host, port, timeout=timeout, context=context)
         self.pin, self.node = pin, node
+        self.used = time.monotonic()  # the end of its last exchange
 
     def connect(self) -> None:
         super().connect()
@@ -253,28 +257,39 @@ class AgentTransport:
             pin, token = self._credentials()
             headers = self._headers(token)
             for attempt in (1, 2):
-                fresh = self._conn is None
-                if fresh:
+                if self._conn is not None and _stale(self._conn):
+                    self._drop()  # the agent closed it while idle (its idle timeout, a restart)
+                if self._conn is None:
                     host, port = endpoint(self.node)
                     self._conn = _PinnedConnection(
                         host, port, pin, self.node.name, self.settings.ssh.connect_timeout
                     )
                 conn = self._conn
-                if conn.sock is None:
-                    self._connect(conn)
+                fresh = conn.sock is None
+                if fresh:
+                    # A read retried after a lost connection waits a little for a restarting agent.
+                    self._connect(conn, patience=RESTART_PATIENCE_SECONDS if attempt == 2 else 0)
                 try:
                     conn.sock.settimeout(wait)
                     conn.request("POST", f"/v1/{what}", body=payload, headers=headers)
                     response = conn.getresponse()
                     data = response.read()
+                    conn.used = time.monotonic()
                     break
                 except TransportError:
                     self._drop()
                     raise
                 except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
-                    # An idle kept-alive connection the agent closed: retry once on a fresh one (every
-                    # request is idempotent: reads, or tasks under their id).
+                    # Lost after the request went out: the agent died or restarted under it. A read
+                    # is retried once on a fresh connection; tasks are not: the agent may have run
+                    # them, and a restarted agent has forgotten their ids (results live in memory).
                     self._drop()
+                    if what == "tasks":
+                        raise TransportError(
+                            f"node {self.node.name}: the agent connection was lost with tasks in flight "
+                            f"({exc or type(exc).__name__}); not retried, as they may have run (was the "
+                            "agent restarted?): run again to converge the node"
+                        ) from exc
                     if fresh or attempt == 2:
                         raise TransportError(f"node {self.node.name}: agent connection lost: {exc}") from exc
                 except (OSError, http.client.HTTPException) as exc:
@@ -295,12 +310,20 @@ class AgentTransport:
                 "upgrade funops here, or install this version's agent (`funops agent upgrade`)"
             )
 
-    def _connect(self, conn: _PinnedConnection) -> None:
-        try:
-            self._dial(conn)
-        except TransportError:
-            self._drop()
-            raise
+    def _connect(self, conn: _PinnedConnection, patience: float = 0) -> None:
+        """Dial; while nothing answers, again every quarter second for `patience` seconds."""
+        give_up = time.monotonic() + patience
+        while True:
+            try:
+                return self._dial(conn)
+            except AgentUnreachable:
+                if time.monotonic() >= give_up:
+                    self._drop()
+                    raise
+                time.sleep(0.25)
+            except TransportError:
+                self._drop()
+                raise
 
     def _dial(self, conn: _PinnedConnection) -> None:
         try:
@@ -335,6 +358,20 @@ class AgentTransport:
         if status == 426:
             raise TransportError(f"node {name}: version skew: {why}; run `funops agent upgrade {name}`")
         raise TransportError(f"node {name}: the agent answered {status}: {why}")
+
+
+def _stale(conn: _PinnedConnection) -> bool:
+    """A kept-alive connection not to reuse: idle long enough for the agent to close it, or closed
+    already (an idle connection has nothing to read: readable means EOF or a reset is waiting)."""
+    if conn.sock is None:
+        return False
+    if time.monotonic() - conn.used > IDLE_REUSE_SECONDS:
+        return True
+    try:
+        readable, _, _ = select.select([conn.sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def _version(text: str) -> tuple[int, ...]:

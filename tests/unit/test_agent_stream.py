@@ -5,14 +5,10 @@ file), so the test needs no systemd."""
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
-import socket
 import ssl
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,12 +18,11 @@ from typing import Any
 import pytest
 
 from funops.agent import wire
-from funops.model.inventory import Node
-from funops.model.settings import Settings
 from funops.tasks import model as m
 from funops.transports import TransportError
 from funops.transports.agent import AgentTransport
-from tests.unit.test_agent import TOKEN, _certificate
+from tests.unit.agentproc import AgentProcess
+from tests.unit.test_agent import TOKEN
 
 ADDRESS = "127.0.3.79"
 
@@ -43,46 +38,20 @@ FOLLOW = m.ReadLogs(units=("web.service",), follow=True)
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     here = tmp_path_factory.mktemp("agent-stream")
-    cert, key, fingerprint = _certificate(here)
-    (here / "token.sha256").write_text(hashlib.sha256(TOKEN.encode()).hexdigest() + "\n")
     (here / "bin").mkdir()
     (here / "bin" / "journalctl").write_text(JOURNALCTL)
     (here / "bin" / "journalctl").chmod(0o755)
     log = here / "app.log"
     log.write_text("first line\nsecond line\n")
-    with socket.socket() as s:
-        s.bind((ADDRESS, 0))
-        port = int(s.getsockname()[1])
-    config = {"bind": ADDRESS, "port": port, "cert": str(cert), "key": str(key), "requestSeconds": 2,
-              "tokenSha256File": str(here / "token.sha256"), "stateDir": str(here / "state"),
-              "workers": 4}  # fmt: skip
-    (here / "agent.json").write_text(json.dumps(config))
-    env = {**os.environ, "PATH": f"{here / 'bin'}:{os.environ['PATH']}", "FAKE_LOG": str(log)}
-    serve = [sys.executable, "-m", "funops.agent", "serve", "--config", str(here / "agent.json")]
-    proc = subprocess.Popen(serve, stderr=subprocess.PIPE, env=env)
-    repo = here / "repo"
-    (repo / ".funops" / "agent").mkdir(parents=True)
-    (repo / "agent_known_hosts").write_text(f"{ADDRESS}:{port} sha256:{fingerprint}\n")
-    (repo / ".funops" / "agent" / "n1.token").write_text(TOKEN + "\n")
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection((ADDRESS, port), timeout=1).close()
-            break
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-    yield {"port": port, "repo": repo, "log": log}
-    proc.terminate()
-    proc.wait(10)
+    env = {"PATH": f"{here / 'bin'}:{os.environ['PATH']}", "FAKE_LOG": str(log)}
+    process = AgentProcess(here, ADDRESS, env)
+    process.start()
+    yield {"port": process.port, "log": log, "process": process}
+    process.stop()
 
 
 def _transport(agent: dict[str, Any]) -> AgentTransport:
-    node = Node.model_validate(
-        {"name": "n1", "address": ADDRESS, "transport": "agent",
-         "agent": {"url": f"https://{ADDRESS}:{agent['port']}"}}
-    )  # fmt: skip
-    return AgentTransport(node, Settings(), agent["repo"])
+    return agent["process"].transport()
 
 
 def _raw_stream(
@@ -179,7 +148,12 @@ def test_streams_are_capped_and_a_worker_stays_free_for_plans(agent: dict[str, A
     finally:
         for follower in followers:
             assert follower.stop() == 0
-    third = _Follower(agent)  # the slots are given back
+    deadline = time.monotonic() + 5  # the agent gives the slots back as it sees the connections close
+    while True:
+        third = _Follower(agent)
+        third.thread.join(0.5)
+        if not third.outcome or time.monotonic() > deadline:
+            break
     third.wait_for("first line")
     assert third.stop() == 0
 
