@@ -1,7 +1,9 @@
 """`funops agent install NODE...` (controller side, over the node's verified SSH): the agent's code in
 a versioned directory with a `current` link, its config, its token's hash, its systemd unit; the node
 makes its own TLS key, and the certificate's fingerprint read back over SSH is pinned in
-agent_known_hosts. Idempotent: a node already as wanted is not touched and its agent not restarted.
+agent_known_hosts. With an operator CA in the repo (`agent ca init`), its certificate (never its key)
+goes to the node too and the agent takes client certificates from it (mTLS). Idempotent: a node
+already as wanted is not touched and its agent not restarted.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ..tasks import model as m
 from ..transports import Transport, TransportError
 from ..transports.agent import AgentTransport, endpoint, pins_path, token_path
 from . import AGENT_VERSION
+from .ca import certificate_to_ship
 
 HOME = "/opt/funops-agent"
 CONFIG_DIR = "/etc/funops-agent"
@@ -117,12 +120,18 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
         "cert": f"{CONFIG_DIR}/tls/agent.crt",
         "key": f"{CONFIG_DIR}/tls/agent.key",
     }
+    client_ca = certificate_to_ship(project.root)
+    ca_file = f"{CONFIG_DIR}/tls/client-ca.pem"
+    if client_ca is not None:
+        config["clientCa"] = ca_file
     files = {
         f"{HOME}/{version}/funops-agent.pyz": (code, "0644"),
         f"{CONFIG_DIR}/agent.json": (json.dumps(config, indent=2).encode() + b"\n", "0644"),
         f"{CONFIG_DIR}/token.sha256": (hashlib.sha256(token.encode()).hexdigest().encode() + b"\n", "0600"),
         UNIT_FILE: (UNIT_TEXT.encode(), "0644"),
     }
+    if client_ca is not None:  # read at the agent's start: a new CA restarts it, like any write
+        files[ca_file] = (client_ca, "0644")
     ssh = SshTransport(node.model_copy(update={"transport": "ssh"}), project.settings.ssh, project.root)
     try:
         live = _live(ssh, list(files), f"{HOME}/current", state_dir)

@@ -15,10 +15,11 @@ import socket
 import subprocess
 from typing import Any
 
-from ..gather.probe import build_script, node_section
+from ..gather.probe import build_script, node_section, read_kinds
 from ..tasks import model as m
-from ..tasks.shell import ShellRunner
-from ..transports.base import CommandResult
+from ..tasks import native
+from ..tasks.shell import ShellRunner, parse_bundle
+from ..transports.base import CommandResult, StepResult
 from ..transports.local import run_sh
 
 MAX_TASK_SECONDS = 3600
@@ -33,17 +34,29 @@ class NodeShell(ShellRunner):
     def path(self, node_path: str) -> str:
         return node_path
 
+    def run_tasks(
+        self, tasks: list[m.Task], timeout: float | None = None
+    ) -> tuple[list[StepResult], CommandResult]:
+        """File writes in-process (tasks/native.py), the other tasks each as its own sh."""
+        result = native.run_tasks(tasks, self.path, lambda s, i, t: self.run(s, stdin=i, timeout=t), timeout)
+        return parse_bundle(result.text()), result
+
 
 def gather(task: m.Probe, timeout: float | None) -> dict[str, Any]:
-    """The probe, its node part read in-process: the kinds' fragments still run in one sh, while free
-    disk, nginx's version, the running containers (the engine's API: the docker CLI costs ~20 ms of
-    CPU a call), the state file, key and lock are read here. The output is the ssh probe's, byte for
-    byte in format, so the controller parses both alike."""
-    kinds_part = NodeShell().run(
-        build_script(task.ids, task.state_file, str, node_facts=False), timeout=timeout
-    )
-    node_part = node_section(task.state_file, _nginx_version, _running_containers).encode()
-    return _answer(CommandResult(kinds_part.exit_code, kinds_part.stdout + node_part, kinds_part.stderr))
+    """The probe, read in-process: the kinds' facts by their readers (`ResourceKind.read`: stat and
+    sha256 here, `systemctl show` without a shell), a kind without one by its sh fragment; free disk,
+    nginx's version, the running containers (the engine's API: the docker CLI costs ~20 ms of CPU a
+    call), the state file, key and lock read here too. The output is the ssh probe's, byte for byte
+    in format, so the controller parses both alike."""
+    read, rest = read_kinds(task.ids, str)
+    kinds_part = CommandResult(0, b"", b"")
+    if rest:
+        script = build_script(rest, task.state_file, str, node_facts=False)
+        kinds_part = NodeShell().run(script, timeout=timeout)
+    containers = _running_containers if task.containers else None
+    node_part = node_section(task.state_file, _nginx_version, containers).encode()
+    out = read.encode() + kinds_part.stdout + node_part
+    return _answer(CommandResult(kinds_part.exit_code, out, kinds_part.stderr))
 
 
 _nginx_seen: dict[tuple[str, float], str | None] = {}

@@ -26,9 +26,13 @@ class WireError(ValueError):
 
 
 def encode(task: m.Task) -> dict[str, Any]:
+    """A field at its default is left out: an agent older than a new optional field then still reads
+    every task that does not use it."""
     out: dict[str, Any] = {"type": type(task).__name__}
     for f in dataclasses.fields(task):
-        out[f.name] = _plain(getattr(task, f.name))
+        value = getattr(task, f.name)
+        if f.default is dataclasses.MISSING or value != f.default:
+            out[f.name] = _plain(value)
     return out
 
 

@@ -71,7 +71,8 @@ class NodeLocks:
         def one(name: str) -> str | None:
             g = plan.gathered[name]
             try:
-                facts = probe_node(self.connect(name), g.probed, self.state_dir, timeout)
+                # The container count is not in the digest: not counted again.
+                facts = probe_node(self.connect(name), g.probed, self.state_dir, timeout, containers=False)
             except TransportError as exc:
                 self.failed[name] = f"unreachable after locking: {exc}"
                 return None

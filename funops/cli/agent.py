@@ -1,5 +1,5 @@
-"""`funops agent install|rotate-token|serve`: put the agent on nodes over SSH, roll its token, or run
-it (what funops-agent.service does on the node)."""
+"""`funops agent install|rotate-token|upgrade|serve|ca`: put the agent on nodes over SSH, roll its
+token, run it (what funops-agent.service does on the node), keep the operator CA for mTLS."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ from .options import InventoryOpt, RepoOpt, load_inventory
 from .output import console, fail, reported
 
 if TYPE_CHECKING:
+    from ..agent.ca import Issued
     from ..load.project import Project
 
-agent_app = typer.Typer(help="The funops agent: install it on nodes (over SSH), roll tokens, serve.")
+agent_app = typer.Typer(help="The funops agent: install it on nodes (over SSH), roll tokens, mTLS CA, serve.")
+
+ca_app = typer.Typer(help="The operator CA: client certificates the agents accept instead of a token.")
+agent_app.add_typer(ca_app, name="ca")
 
 NodesArg = Annotated[list[str], typer.Argument(metavar="NODE...", help="Nodes by inventory name.")]
 
@@ -92,3 +96,58 @@ def _install(nodes: list[str], repo: Path, inventory: list[Path] | None, rotate:
             console().print(
                 f"{done.node}: agent {done.version} {what}, certificate sha256:{done.fingerprint}"
             )
+
+
+DaysOpt = Annotated[int, typer.Option("--days", min=1, help="Validity of the client certificate.")]
+
+
+@ca_app.command("init")
+def ca_init(
+    name: Annotated[str | None, typer.Option("--name", help="This operator (default: user@host).")] = None,
+    days: DaysOpt = 90,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing CA.")] = False,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Make the operator CA (agent_client_ca.pem: commit it; its key in .funops/agent/ca/, 0600) and
+    this operator's client certificate (.funops/agent/client.crt, .key). `funops agent install` then
+    ships the CA's certificate to nodes, and their agents accept its client certificates (mTLS)."""
+    import getpass
+    import socket
+
+    from ..agent import ca
+
+    root = _repo_root(repo)
+    with reported():
+        done = ca.init(root, name or f"{getpass.getuser()}@{socket.gethostname()}", days, force)
+    console().print(f"operator CA: {ca.ca_cert_path(root)} (commit it); its key: {root / ca.CA_KEY} (0600)")
+    _print_issued(done)
+    console().print("next: `funops agent install NODE...` ships the CA to the nodes")
+
+
+@ca_app.command("issue")
+def ca_issue(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Another operator, a CI runner.")],
+    days: DaysOpt = 90,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """A client certificate for NAME from the operator CA (.funops/agent/clients/NAME.crt, .key): hand
+    it over, and point the inventory's agent clientCert/clientKey at it (or put it at
+    .funops/agent/client.crt, .key in that checkout)."""
+    from ..agent import ca
+
+    with reported():
+        _print_issued(ca.issue(_repo_root(repo), name, days))
+
+
+def _repo_root(repo: Path) -> Path:
+    root = repo.resolve()
+    if not (root / "funops.yaml").is_file():
+        fail(f"{root}: not a funops repo (no funops.yaml)")
+    return root
+
+
+def _print_issued(done: Issued) -> None:
+    console().print(
+        f"client certificate {escape(done.name)}: {done.cert}, key {done.key} (0600), "
+        f"valid until {done.not_after:%Y-%m-%d %H:%M} UTC"
+    )

@@ -31,9 +31,11 @@ class NodeGather:
 
 
 def probe_node(
-    transport: Transport, resource_ids: Iterable[str], state_dir: str, timeout: float
+    transport: Transport, resource_ids: Iterable[str], state_dir: str, timeout: float, containers: bool = True
 ) -> LiveFacts:
-    result = transport.call(Probe(tuple(resource_ids), state_path(state_dir)), timeout=timeout)
+    """The node's facts for these resources (`containers`: count its running containers too)."""
+    probe = Probe(tuple(resource_ids), state_path(state_dir), containers)
+    result = transport.call(probe, timeout=timeout)
     try:
         facts = parse(result.text(), transport.path)
     except ValueError as exc:
@@ -73,10 +75,11 @@ def gather(
     parallel: int,
     timeout: float = 60,
     follow_managed: bool = True,
+    containers: bool = True,
 ) -> dict[str, NodeGather]:
     """Facts for the resources each node should have, plus what its state file says funops manages
     (a second round trip only when those differ, i.e. when something is to be deleted; never
-    without `follow_managed`)."""
+    without `follow_managed`). `containers`: count each node's running containers too."""
 
     def one(name: str) -> NodeGather:
         started = time.monotonic()
@@ -84,11 +87,11 @@ def gather(
         try:
             transport = connect(name)
             ids = {r.id for r in desired[name].resources}
-            facts = probe_node(transport, ids, state_dir, timeout)
+            facts = probe_node(transport, ids, state_dir, timeout, containers)
             managed = set(facts.node_state.managed) if facts.state else set()
             if follow_managed and managed - ids:
                 ids |= managed
-                facts = probe_node(transport, ids, state_dir, timeout)
+                facts = probe_node(transport, ids, state_dir, timeout, containers)
             result.facts, result.probed = facts, ids
         except TransportError as exc:
             result.error = str(exc)

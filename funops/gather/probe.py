@@ -32,8 +32,7 @@ KEY_FILE = "fingerprint.key"
 _NODE = """\
 echo '@@funops df'; df -P -- {root} 2>/dev/null | tail -n 1
 echo '@@funops nginx'; (command -v nginx >/dev/null 2>&1 && nginx -v 2>&1) || echo absent
-echo '@@funops dockerps'; (docker ps -q 2>/dev/null | wc -l) || echo 0
-echo '@@funops state'
+{dockerps}echo '@@funops state'
 if [ -e {state} ] || [ -L {state} ]; then
   if s=$(base64 < {state} 2>/dev/null); then echo present; printf '%s\n' "$s"; else echo unreadable; fi
 fi
@@ -42,6 +41,7 @@ echo '@@funops lock'; if [ -d {lock} ]; then printf '%s\n' "$(base64 < {lock}/in
   echo "expires=$(cat -- {lock}/expires 2>/dev/null)"; echo "now=$(date +%s)"; fi
 """
 _END = "echo '@@funops end'\n"
+_DOCKERPS = "echo '@@funops dockerps'; (docker ps -q 2>/dev/null | wc -l) || echo 0\n"
 
 
 _ALIASES = {k.facts_alias: k.name for k in kinds.REGISTRY.values()}  # facts.files → live["file"]
@@ -100,18 +100,17 @@ class LiveFacts:
 
 
 def build_script(
-    resource_ids: Iterable[str], state_path: str, path: Callable[[str], str], node_facts: bool = True
+    resource_ids: Iterable[str],
+    state_path: str,
+    path: Callable[[str], str],
+    node_facts: bool = True,
+    containers: bool = True,
 ) -> str:
     """The probe for the resources with these ids (`file:/etc/x`, `unit:web.service`, …). Without
     `node_facts` it prints only the kinds' sections and no end marker: the agent adds those itself
-    (`node_section`)."""
-    by_kind: dict[str, set[str]] = {}
-    for rid in resource_ids:
-        by_kind.setdefault(kinds.kind_of(rid).name, set()).add(ResourceId(rid).name)
+    (`node_section`). Without `containers` the running containers are not counted."""
     parts = ["export LC_ALL=C"]
-    parts += [
-        kind.probe(sorted(by_kind[name]), path) for name, kind in kinds.REGISTRY.items() if name in by_kind
-    ]
+    parts += [kind.probe(names, path) for kind, names in _by_kind(resource_ids)]
     if not node_facts:
         return "\n".join(parts)
     lock, key = _beside_state(state_path)
@@ -121,17 +120,40 @@ def build_script(
             state=shlex.quote(path(state_path)),
             lock=shlex.quote(path(lock)),
             key=shlex.quote(path(key)),
+            dockerps=_DOCKERPS if containers else "",
         )
     )
     return "\n".join(parts) + _END
 
 
+def read_kinds(resource_ids: Iterable[str], path: Callable[[str], str]) -> tuple[str, list[str]]:
+    """The kinds' sections read in this process (`ResourceKind.read`: the agent), and the ids of the
+    resources whose kinds still need their sh fragment (`build_script`)."""
+    read, rest = [], []
+    for kind, names in _by_kind(resource_ids):
+        text = kind.read(names, path)
+        if text is None:
+            rest += [kind.resource_id(n) for n in names]
+        else:
+            read.append(text)
+    return "".join(read), rest
+
+
+def _by_kind(resource_ids: Iterable[str]) -> list[tuple[kinds.ResourceKind, list[str]]]:
+    """The resources' names by kind, in the registry's order (the probe's sections' order)."""
+    by_kind: dict[str, set[str]] = {}
+    for rid in resource_ids:
+        by_kind.setdefault(kinds.kind_of(rid).name, set()).add(ResourceId(rid).name)
+    return [(kind, sorted(by_kind[name])) for name, kind in kinds.REGISTRY.items() if name in by_kind]
+
+
 def node_section(
-    state_path: str, nginx_version: Callable[[], str | None], containers: Callable[[], int]
+    state_path: str, nginx_version: Callable[[], str | None], containers: Callable[[], int] | None
 ) -> str:
     """What `_NODE` prints, read in-process (the agent): free disk, nginx's version, the running
     containers, the state file, the digest key and the lock, then the end marker. The caller says how
-    to learn nginx's version (it caches it) and the container count (the engine's API)."""
+    to learn nginx's version (it caches it) and the container count (the engine's API; None: not
+    counted)."""
     lock, key_file = _beside_state(state_path)
     disk = os.statvfs("/")
     kib = disk.f_frsize // 1024 or 1
@@ -139,7 +161,9 @@ def node_section(
     used_pct = round(100 * (total - free) / max(total - free + avail, 1))
     out = [f"{MARK}df", f"rootfs {total} {total - free} {avail} {used_pct}% /", f"{MARK}nginx"]
     out.append(f"nginx version: nginx/{v}" if (v := nginx_version()) else "absent")
-    out += [f"{MARK}dockerps", str(containers()), f"{MARK}state"]
+    if containers is not None:
+        out += [f"{MARK}dockerps", str(containers())]
+    out.append(f"{MARK}state")
     if os.path.lexists(state_path):
         data = _read(state_path)
         out += ["unreadable"] if data is None else ["present", base64.b64encode(data).decode()]
@@ -189,10 +213,9 @@ def parse(output: str, path: Callable[[str], str]) -> LiveFacts:
             facts.disk_free_pct = None
     nginx = " ".join(sections.get("nginx", []))
     facts.nginx = None if nginx in ("", "absent") else nginx.split("/", 1)[-1]
-    try:
-        facts.container_count = int((sections.get("dockerps") or ["0"])[0])
-    except ValueError:
-        facts.container_count = None
+    if "dockerps" in sections:  # absent: not counted
+        with contextlib.suppress(ValueError, IndexError):
+            facts.container_count = int(sections["dockerps"][0])
     facts.state, facts.state_error = parse_state(sections.get("state", []))
     facts.lock = _lock(sections.get("lock", []))
     with contextlib.suppress(binascii.Error, ValueError):

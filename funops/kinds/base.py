@@ -94,6 +94,11 @@ class ResourceKind:
         """A sh fragment printing `@@funops <tag>` sections with the facts of these resources."""
         raise NotImplementedError
 
+    def read(self, names: list[str], path: PathMap) -> str | None:
+        """What `probe`'s fragment prints, read in this process (the agent, on its node: no fork per
+        tool); None when this kind has no such reader or these names need the fragment."""
+        return None
+
     def parse(self, sections: Sections, unmap: PathMap, facts: LiveFacts) -> dict[str, dict[str, Any]]:
         """The facts of this kind's resources by name (may also set node facts such as `systemd`)."""
         raise NotImplementedError

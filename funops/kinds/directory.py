@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..tasks import model as m
+from . import native
 from .base import DELETE, DIRECTORIES, NodeWork, PathMap, ResourceKind, Sections, Step
 
 if TYPE_CHECKING:
@@ -28,6 +29,12 @@ class DirectoryKind(ResourceKind):
 
     def probe(self, names: list[str], path: PathMap) -> str:
         return _PROBE.format(paths=" ".join(shlex.quote(path(d)) for d in names))
+
+    def read(self, names: list[str], path: PathMap) -> str | None:
+        paths = [path(d) for d in names]
+        if not native.plain(paths):
+            return None
+        return native.stat_sections([("dirs", [native.stat_line(p, numeric_ids=True) for p in paths])])
 
     def parse(self, sections: Sections, unmap: PathMap, facts: LiveFacts) -> dict[str, dict[str, Any]]:
         found = {}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..compile.resources import Resource
 from ..ids import ResourceId
 from ..tasks import model as m
-from . import nginx_site
+from . import native, nginx_site
 from .base import DELETE, WRITE, DriftClass, GatedGroup, NodeWork, PathMap, ResourceKind, Sections, Step
 
 if TYPE_CHECKING:
@@ -52,6 +52,13 @@ class FileKind(ResourceKind):
 
     def probe(self, names: list[str], path: PathMap) -> str:
         return _PROBE.format(paths=" ".join(shlex.quote(path(f)) for f in names))
+
+    def read(self, names: list[str], path: PathMap) -> str | None:
+        paths = [path(f) for f in names]
+        if not native.plain(paths):
+            return None
+        stats = [native.stat_line(p, numeric_ids=False) for p in paths]
+        return native.stat_sections([("stat", stats), ("sha256", [native.sha256_line(p) for p in paths])])
 
     def parse(self, sections: Sections, unmap: PathMap, facts: LiveFacts) -> dict[str, dict[str, Any]]:
         files: dict[str, dict[str, Any]] = {}

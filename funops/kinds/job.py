@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import native
 from .base import PathMap, Sections
 from .unit import UnitKind, enabled_active, show_blocks, show_probe
 
@@ -27,6 +28,13 @@ def service(app: str) -> str:
     return f"{app}.service"
 
 
+_PROPERTIES = tuple(dict.fromkeys(TIMER_PROPERTIES + SERVICE_PROPERTIES))
+
+
+def _units(apps: list[str]) -> list[str]:
+    return [u for app in apps for u in (timer(app), service(app))]
+
+
 class JobKind(UnitKind):
     """Planned like a unit (started, restarted, stopped with daemon-reload), on its timer."""
 
@@ -35,8 +43,10 @@ class JobKind(UnitKind):
     facts_alias = "jobs"
 
     def probe(self, names: list[str], path: PathMap) -> str:
-        units = [u for app in names for u in (timer(app), service(app))]
-        return show_probe("jobs", units, tuple(dict.fromkeys(TIMER_PROPERTIES + SERVICE_PROPERTIES)))
+        return show_probe("jobs", _units(names), _PROPERTIES)
+
+    def read(self, names: list[str], path: PathMap) -> str | None:
+        return native.systemctl_show("jobs", _units(names), _PROPERTIES) if path("/") == "/" else None
 
     def parse(self, sections: Sections, unmap: PathMap, facts: LiveFacts) -> dict[str, dict[str, Any]]:
         units = show_blocks(sections.get("jobs", []), facts)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..compile.resources import DAEMON_RELOAD
 from ..tasks import model as m
+from . import native
 from .base import DAEMON, DELETE, START, DriftClass, NodeWork, PathMap, ResourceKind, Sections, Step
 
 if TYPE_CHECKING:
@@ -85,6 +86,9 @@ class UnitKind(ResourceKind):
 
     def probe(self, names: list[str], path: PathMap) -> str:
         return show_probe("units", names)
+
+    def read(self, names: list[str], path: PathMap) -> str | None:
+        return native.systemctl_show("units", names, PROPERTIES) if path("/") == "/" else None
 
     def parse(self, sections: Sections, unmap: PathMap, facts: LiveFacts) -> dict[str, dict[str, Any]]:
         return show_blocks(sections.get("units", []), facts)

@@ -26,7 +26,18 @@ class NodeAgent(Strict):
     token_from_env: EnvName | None = None  # else token_file
     token_file: str | None = None  # default .funops/agent/<node>.token, which `agent install` writes
     known_hosts_file: str = "agent_known_hosts"  # the pinned certificate fingerprints
+    # mTLS: the client certificate and key presented (default .funops/agent/client.{crt,key} when
+    # `agent ca init` made them); with one, a token is sent only if there is one.
+    client_cert: str | None = None
+    client_key: str | None = None
     fallback: Literal["ssh"] | None = None  # when the agent does not answer (not: when it refuses)
+
+    @model_validator(mode="after")
+    def _client_pair(self) -> NodeAgent:
+        if (self.client_cert is None) != (self.client_key is None):
+            raise FieldError(("clientKey" if self.client_key is None else "clientCert",),
+                             "clientCert and clientKey go together")  # fmt: skip
+        return self
 
 
 class Node(Strict):

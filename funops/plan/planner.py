@@ -85,7 +85,10 @@ def make_plan(
     connect = connect or Connections(project.nodes, project.settings, project.root)
     first = _scoped(compile_project(project), intent.apps)
     wanted = {n: first.nodes[n] for n in names}
-    gathered = gather(wanted, connect, project.settings.state_dir, project.settings.parallel)
+    # Only placement by count reads the running containers (each count: the docker CLI on the node).
+    count = any(app.spec.replicas for app in project.apps.values())
+    state_dir, parallel = project.settings.state_dir, project.settings.parallel
+    gathered = gather(wanted, connect, state_dir, parallel, containers=count)
     facts = live_facts(gathered)
     if drain:  # `funops drain NODE`: its replicas apps are placed anew, elsewhere (it is cordoned)
         moving = {a for a, app in project.apps.items() if app.spec.replicas}
@@ -98,7 +101,7 @@ def make_plan(
         if g.reachable and {r.id for r in desired.nodes[n].resources} - g.probed
     }
     if again:
-        gathered.update(gather(again, connect, project.settings.state_dir, project.settings.parallel))
+        gathered.update(gather(again, connect, state_dir, parallel, containers=count))
     plan = plan_from(project, names, desired, gathered, intent, unreadable_state_ok)
     if diff is not None:
         attach_diffs(plan, connect, diff)

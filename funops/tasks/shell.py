@@ -443,7 +443,7 @@ UNIT_HEADER = "# Managed by funops"
 def _(task: m.Probe, path: PathMap) -> str:
     from ..gather.probe import build_script  # the kinds' fragments, assembled
 
-    return build_script(task.ids, task.state_file, path)
+    return build_script(task.ids, task.state_file, path, containers=task.containers)
 
 
 def _contents(paths: Sequence[str], limit: int) -> str:
@@ -580,7 +580,7 @@ def _(task: m.PointLink, path: PathMap) -> str:
 # ---- bundles: many tasks, one round trip ---------------------------------------------------------
 
 BUNDLE_RUNNER = "exec sh -s"  # the bundle comes on stdin: no content (or secret) on a command line
-_TASK_MARK = "@@funops-task "
+TASK_MARK = "@@funops-task "
 
 
 def bundle(steps: list[ShellStep]) -> str:
@@ -600,7 +600,7 @@ def bundle(steps: list[ShellStep]) -> str:
         else:
             lines.append(f"{run} < /dev/null")
         lines.append("rc=$?; e=$(date +%s%N)")
-        lines.append(f'printf "\\n{_TASK_MARK}{i} %s %s\\n" "$rc" "$((e - s))"; cat "$o/out"')
+        lines.append(f'printf "\\n{TASK_MARK}{i} %s %s\\n" "$rc" "$((e - s))"; cat "$o/out"')
         lines.append('[ "$rc" -eq 0 ] || exit 0')
     return "\n".join(lines) + "\n"
 
@@ -672,8 +672,8 @@ def parse_bundle(output: str) -> list[StepResult]:
     heads: list[tuple[int, int, float]] = []
     bodies: list[list[str]] = []
     for line in output.split("\n"):
-        if line.startswith(_TASK_MARK):
-            index, code, nanos = line[len(_TASK_MARK) :].split()
+        if line.startswith(TASK_MARK):
+            index, code, nanos = line[len(TASK_MARK) :].split()
             heads.append((int(index), int(code), round(int(nanos) / 1e9, 3)))
             bodies.append([])
         elif bodies:

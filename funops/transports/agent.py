@@ -1,7 +1,8 @@
 """The agent transport: typed tasks to `funops agent serve` over HTTPS, one kept-alive connection per
 node. Trust without trust-on-first-use: the agent's certificate must match the fingerprint `funops
 agent install` read back over verified SSH (agent_known_hosts, like known_hosts); the token goes out
-only after that check."""
+only after that check. With an operator CA (`funops agent ca init`) the client certificate is
+presented too, and a token is then optional."""
 
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ from .base import CommandResult, StepResult, TransportError
 PINS_FILE = "agent_known_hosts"
 IDLE_REUSE_SECONDS = 45  # a kept-alive connection idle longer is not reused (the agent drops it at 60)
 RESTART_PATIENCE_SECONDS = 5  # `systemctl restart funops-agent` listens again within about a second
+CLIENT_CERT, CLIENT_KEY = ".funops/agent/client.crt", ".funops/agent/client.key"  # `agent ca init`
+# TLS alerts by which an agent refuses the presented client certificate (another CA, expired, not for
+# client authentication): it answered and refused, never "unreachable" (no ssh fallback).
+REFUSED_CERT = ("UNKNOWN_CA", "CERTIFICATE", "ACCESS_DENIED", "DECRYPT_ERROR")
 
 
 def token_path(repo_root: Path, node: Node) -> Path:
@@ -43,6 +48,17 @@ def token_path(repo_root: Path, node: Node) -> Path:
         Path(os.path.expanduser(configured)) if configured else Path(".funops/agent") / f"{node.name}.token"
     )
     return path if path.is_absolute() else repo_root / path
+
+
+def client_paths(repo_root: Path, node: Node) -> tuple[Path, Path] | None:
+    """The client certificate and key to present: the node's agent clientCert/clientKey, else this
+    operator's from `agent ca init` when both are there; None: no mTLS from this side."""
+    agent = node.agent
+    if agent is not None and agent.client_cert and agent.client_key:
+        pair = (Path(os.path.expanduser(agent.client_cert)), Path(os.path.expanduser(agent.client_key)))
+        return (repo_root / pair[0], repo_root / pair[1])  # an absolute one stays itself
+    cert, key = repo_root / CLIENT_CERT, repo_root / CLIENT_KEY
+    return (cert, key) if cert.exists() and key.exists() else None
 
 
 def pins_path(repo_root: Path, node: Node) -> Path:
@@ -75,11 +91,21 @@ class AgentUnreachable(TransportError):
 
 
 class _PinnedConnection(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, pin: str, node: str, timeout: float) -> None:
+    def __init__(
+        self, host: str, port: int, pin: str, node: str, timeout: float, client: tuple[Path, Path] | None
+    ) -> None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.check_hostname = False  # the pin below is the check: a self-signed cert, no CA
         context.verify_mode = ssl.CERT_NONE
+        if client is not None:
+            try:
+                context.load_cert_chain(*client)
+            except (OSError, ssl.SSLError) as exc:
+                raise TransportError(
+                    f"node {node}: cannot load the client certificate {client[0]} (key {client[1]}): "
+                    f"{getattr(exc, 'strerror', None) or exc}"
+                ) from exc
         super().__init__(host, port, timeout=timeout, context=context)
         self.pin, self.node = pin, node
         self.used = time.monotonic()  # the end of its last exchange
@@ -105,7 +131,8 @@ class AgentTransport:
         self.node, self.settings, self.repo_root = node, settings, repo_root
         self._conn: _PinnedConnection | None = None
         self._lock = threading.Lock()
-        self._creds: tuple[str, str] | None = None  # (pin, token): read once per run, at first use
+        # (pin, token, client cert and key): read once per run, at first use
+        self._creds: tuple[str, str | None, tuple[Path, Path] | None] | None = None
         self._streams: set[_PinnedConnection] = set()  # `logs -f`: a connection each, close() ends them
         self._streams_lock = threading.Lock()
 
@@ -165,9 +192,9 @@ class AgentTransport:
         chunks read as they come: `| line`, then `= exit code` (see agent/stream.py)."""
         name = self.node.name
         with self._lock:
-            pin, token = self._credentials()
+            pin, token, client = self._credentials()
         host, port = endpoint(self.node)
-        conn = _PinnedConnection(host, port, pin, name, self.settings.ssh.connect_timeout)
+        conn = _PinnedConnection(host, port, pin, name, self.settings.ssh.connect_timeout, client)
         with self._streams_lock:
             self._streams.add(conn)
         try:
@@ -200,6 +227,8 @@ class AgentTransport:
         except (OSError, http.client.HTTPException, ValueError) as exc:
             if self._hung_up(conn):
                 return 0
+            if isinstance(exc, OSError) and (refused := self._cert_refused(exc)):
+                raise refused from exc  # TLS 1.3: known at the first read
             raise TransportError(
                 f"node {name}: the agent's log stream broke: {exc or type(exc).__name__}"
             ) from exc
@@ -213,21 +242,23 @@ class AgentTransport:
         with self._streams_lock:
             return conn not in self._streams
 
-    def _headers(self, token: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                "X-Funops-Protocol": str(PROTOCOL[1])}  # fmt: skip
+    def _headers(self, token: str | None) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "X-Funops-Protocol": str(PROTOCOL[1])}
+        if token:  # none with a client certificate only
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
 
     def _batch(self, tasks: list[m.Task], batch: bool, timeout: float | None) -> dict[str, Any]:
         # The id is the idempotency key: a retry after a lost reply gets the stored result.
         task_id = f"{int(time.time() * 1000)}-{secrets.token_hex(12)}"
         return {"taskId": task_id, "batch": batch, "tasks": [encode(t) for t in tasks], "timeout": timeout}
 
-    def _credentials(self) -> tuple[str, str]:
+    def _credentials(self) -> tuple[str, str | None, tuple[Path, Path] | None]:
         if self._creds is None:
             self._creds = self._read_credentials()
         return self._creds
 
-    def _read_credentials(self) -> tuple[str, str]:
+    def _read_credentials(self) -> tuple[str, str | None, tuple[Path, Path] | None]:
         name = self.node.name
         pin = read_pin(self.repo_root, self.node)
         if pin is None:
@@ -236,16 +267,19 @@ class AgentTransport:
                 f"node {name}: no pinned certificate for {host}:{port} in "
                 f"{pins_path(self.repo_root, self.node)}: run `funops agent install {name}`"
             )
+        client = client_paths(self.repo_root, self.node)
         env = self.node.agent.token_from_env if self.node.agent else None
         if env:
             token = os.environ.get(env)
-            if not token:
+            if not token and client is None:
                 raise TransportError(f"node {name}: the agent token variable {env} is not set")
-            return pin, token.strip()
+            return pin, (token or "").strip() or None, client
         path = token_path(self.repo_root, self.node)
         try:
-            return pin, path.read_text(encoding="utf-8").strip()
+            return pin, path.read_text(encoding="utf-8").strip() or None, client
         except OSError as exc:
+            if client is not None and isinstance(exc, FileNotFoundError):
+                return pin, None, client  # the client certificate alone authenticates
             raise TransportError(
                 f"node {name}: cannot read the agent token {path}: {exc.strerror or exc}"
             ) from exc
@@ -254,7 +288,7 @@ class AgentTransport:
         payload = json.dumps(body).encode()
         wait = (timeout or self.settings.ssh.command_timeout) + 30
         with self._lock:
-            pin, token = self._credentials()
+            pin, token, client = self._credentials()
             headers = self._headers(token)
             for attempt in (1, 2):
                 if self._conn is not None and _stale(self._conn):
@@ -262,7 +296,7 @@ class AgentTransport:
                 if self._conn is None:
                     host, port = endpoint(self.node)
                     self._conn = _PinnedConnection(
-                        host, port, pin, self.node.name, self.settings.ssh.connect_timeout
+                        host, port, pin, self.node.name, self.settings.ssh.connect_timeout, client
                     )
                 conn = self._conn
                 fresh = conn.sock is None
@@ -294,6 +328,9 @@ class AgentTransport:
                         raise TransportError(f"node {self.node.name}: agent connection lost: {exc}") from exc
                 except (OSError, http.client.HTTPException) as exc:
                     self._drop()
+                    # TLS 1.3: a refused client certificate is known at the first read, not at connect
+                    if isinstance(exc, OSError) and (refused := self._cert_refused(exc)):
+                        raise refused from exc
                     raise TransportError(
                         f"node {self.node.name}: the agent stopped answering: {exc or type(exc).__name__}"
                     ) from exc
@@ -331,10 +368,27 @@ class AgentTransport:
         except TransportError:
             raise
         except OSError as exc:  # refused, timed out, no route: nothing answered
+            refused = self._cert_refused(exc)
+            if refused is not None:  # it answered, and refused the certificate: not "unreachable"
+                raise refused from exc
             url = self.node.agent.url if self.node.agent else "?"
             raise AgentUnreachable(
                 f"node {self.node.name}: cannot reach the agent at {url}: {exc or type(exc).__name__}"
             ) from exc
+
+    def _cert_refused(self, exc: OSError) -> TransportError | None:
+        """The agent's TLS alert refusing the client certificate presented, said plainly; None when
+        the error is something else."""
+        name, reason = self.node.name, getattr(exc, "reason", None) or ""
+        client = self._creds[2] if self._creds else None
+        if isinstance(exc, ssl.SSLError) and client is not None and any(w in reason for w in REFUSED_CERT):
+            return TransportError(
+                f"node {name}: client certificate not accepted by the agent ({reason}): {client[0]} is "
+                "not from the operator CA the agent was installed with, or it expired; issue one with "
+                "`funops agent ca issue NAME` where the CA is, or run `funops agent install "
+                f"{name}` to ship this repo's CA"
+            )
+        return None
 
     def _drop(self) -> None:
         if self._conn is not None:
@@ -351,12 +405,22 @@ class AgentTransport:
         name, why = self.node.name, doc.get("error", "")
         if status == 401:
             where = token_path(self.repo_root, self.node)
+            if self._creds is not None and self._creds[1] is None and self._creds[2] is not None:
+                raise TransportError(
+                    f"node {name}: the agent refused the request (401): no token in {where}, and the "
+                    f"agent does not take client certificates: run `funops agent install {name}` "
+                    "(it ships this repo's operator CA)"
+                )
             raise TransportError(
                 f"node {name}: the agent refused the token (401): check {where}, or run "
                 f"`funops agent install {name}` (or `funops agent rotate-token {name}`)"
             )
         if status == 426:
             raise TransportError(f"node {name}: version skew: {why}; run `funops agent upgrade {name}`")
+        if status == 400 and ("unknown field" in why or "unknown task type" in why):
+            raise TransportError(
+                f"node {name}: its agent is older than this funops ({why}): run `funops agent upgrade {name}`"
+            )
         raise TransportError(f"node {name}: the agent answered {status}: {why}")
 
 

@@ -167,3 +167,13 @@ def test_the_probe_reports_a_state_file_it_cannot_read(tmp_path: Path) -> None:
     (tmp_path / "var/lib/funops/state.json").mkdir(parents=True)  # a directory: cannot be read
     facts = _probe_locally(tmp_path)
     assert facts.state is None and facts.state_error  # type: ignore[attr-defined]
+
+
+def test_the_running_containers_are_counted_only_when_asked() -> None:
+    """Counting runs the docker CLI (~20 ms of a node's CPU over ssh): a plan with no replicas app
+    (nothing placed by count) does not ask, and then the count is unknown, never 0."""
+    assert "docker ps" in build_script(["file:/etc/x"], "/var/lib/funops/state.json", str)
+    uncounted = build_script(["file:/etc/x"], "/var/lib/funops/state.json", str, containers=False)
+    assert "docker ps" not in uncounted and "dockerps" not in uncounted
+    done = subprocess.run(["sh", "-c", uncounted], capture_output=True, text=True, check=False)
+    assert parse(done.stdout, str).container_count is None

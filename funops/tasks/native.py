@@ -1,0 +1,221 @@
+"""Typed tasks run in this process (the agent, on its node) instead of through sh: a file write is
+then a few system calls, not a dozen processes (dirname, mktemp, cat, chmod, chown, sync, cp, mv),
+the bulk of a first apply's CPU on the node. Each does what its sh rendering (tasks/shell.py) does,
+to the mode, owner and error exit; the unit tests run both on the same trees and compare them.
+A task without an entry here runs as its sh. Standard library only (the node side)."""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import hashlib
+import os
+import pwd
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Callable
+from functools import singledispatch
+
+from ..transports.base import CommandResult
+from . import model as m
+from .shell import TASK_MARK, render
+
+PathMap = Callable[[str], str]
+Outcome = tuple[int, str]  # exit code, output
+
+
+@singledispatch
+def run(task: m.Task, path: PathMap) -> Outcome | None:
+    """The task run here: its exit code and output; None when it has no in-process form."""
+    return None
+
+
+@run.register
+def _(task: m.WriteFile, path: PathMap) -> Outcome | None:
+    p = path(task.path)
+    try:
+        uid, gid = _ids(task.owner, task.group)
+        if task.private_dirs:
+            _make_parents(os.path.dirname(p), 0o700, (uid, gid))
+        else:
+            _make_parents(os.path.dirname(p), 0o755, (0, 0))
+        if task.content is None and task.store:
+            content = _kept(path(task.store), p, task.sha256)
+            if isinstance(content, str):
+                return 1, content
+        else:
+            content = task.content or b""
+        fd, temp = tempfile.mkstemp(prefix=".funops.", dir=os.path.dirname(p))
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(content)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(temp, int(task.mode, 8))
+            os.chown(temp, uid, gid)
+            if task.backup:
+                _keep_previous(p, path(task.backup))
+            os.replace(temp, p)
+        except BaseException:
+            _remove(temp)
+            raise
+    except (OSError, LookupError) as exc:
+        return 1, _message(exc)
+    return 0, ""
+
+
+@run.register
+def _(task: m.WriteState, path: PathMap) -> Outcome | None:
+    return run(
+        m.WriteFile(task.path, "", "0600", "root", "root", None, task.content, private_dirs=True), path
+    )
+
+
+@run.register
+def _(task: m.RestoreFile, path: PathMap) -> Outcome | None:
+    p, b = path(task.path), path(task.backup)
+    try:
+        if os.path.isfile(b):
+            _copy(b, p)
+        else:
+            _remove(p)
+    except OSError as exc:
+        return 1, _message(exc)
+    return 0, ""
+
+
+@run.register
+def _(task: m.RemoveFile, path: PathMap) -> Outcome | None:
+    p, b = path(task.path), path(task.backup)
+    try:
+        if os.path.isfile(p):
+            _keep_previous(p, b)
+            _remove(p)
+    except OSError as exc:
+        return 1, _message(exc)
+    return 0, ""
+
+
+@run.register
+def _(task: m.KeepArtifacts, path: PathMap) -> Outcome | None:
+    store = path(task.store)
+    try:
+        _make_parents(store, 0o700, None)
+        os.chmod(store, 0o700)
+        for sha, node_path in sorted(set(task.files)):
+            p = os.path.join(store, sha)
+            if not os.path.isfile(p):
+                _keep_copy(path(node_path), sha, store)
+        for name in os.listdir(store):  # as the sh's glob: dot files (a copy cut short) stay
+            if not name.startswith(".") and os.path.isfile(f"{store}/{name}") and name not in task.keep:
+                _remove(f"{store}/{name}")
+    except OSError as exc:
+        return 1, _message(exc)
+    return 0, ""
+
+
+def _keep_copy(live: str, sha256: str, store: str) -> None:
+    """The live file into the store under its digest, if it still has that content (best effort,
+    as the sh's `|| true`)."""
+    try:
+        if not os.path.isfile(live):
+            return
+        with open(live, "rb") as f:
+            content = f.read()
+        if hashlib.sha256(content).hexdigest() != sha256:
+            return
+        aside = f"{store}/.{sha256}"
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, os.stat(live).st_mode & 0o700)
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        os.replace(aside, f"{store}/{sha256}")
+    except OSError:
+        return
+
+
+def _ids(owner: str, group: str) -> tuple[int, int]:
+    """As chown takes them: a name, or a number."""
+    uid = int(owner) if owner.isdigit() else pwd.getpwnam(owner).pw_uid
+    gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    return uid, gid
+
+
+def _make_parents(directory: str, mode: int, owner: tuple[int, int] | None) -> None:
+    """The missing directories down to `directory`, each with exactly this mode (and owner; None:
+    this process's), never touching one that exists."""
+    missing = []
+    while not os.path.isdir(directory):
+        missing.append(directory)
+        directory = os.path.dirname(directory)
+    for d in reversed(missing):
+        os.mkdir(d)
+        os.chmod(d, mode)
+        if owner is not None:
+            os.chown(d, *owner)
+
+
+def _kept(store: str, p: str, sha256: str) -> bytes | str:
+    """The content kept in the artifact store, checked; a message when it is gone or damaged."""
+    if not os.path.isfile(store):
+        return f"the kept content of {p} is no longer on this node"
+    with open(store, "rb") as f:
+        content = f.read()
+    if hashlib.sha256(content).hexdigest() != sha256:
+        return f"the kept content of {p} is damaged"
+    return content
+
+
+def _keep_previous(p: str, backup: str) -> None:
+    """The file's present version aside (as `cp -p`: mode, owner, times), or no stale backup."""
+    if os.path.isfile(p):
+        _make_parents(os.path.dirname(backup), 0o700, None)  # as `mkdir -p` under the bundle's umask 077
+        _copy(p, backup)
+    else:
+        _remove(backup)
+
+
+def _copy(source: str, target: str) -> None:
+    shutil.copy2(source, target)
+    st = os.stat(source)
+    os.chown(target, st.st_uid, st.st_gid)
+    os.chmod(target, stat.S_IMODE(st.st_mode))  # chown drops setuid bits: set the mode again
+
+
+def _remove(p: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(p)
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"no such user or group: {exc.args[0] if exc.args else exc}"
+    return str(exc)
+
+
+def run_tasks(
+    tasks: list[m.Task],
+    path: PathMap,
+    run_sh: Callable[[str, bytes | None, float | None], CommandResult],
+    timeout: float | None,
+) -> CommandResult:
+    """A batch as the sh bundle runs it (in order, stopping at the first failure, umask 077 for the
+    sh ones) and answers it: each step's marker, exit code, nanoseconds and output, so the controller
+    reads both alike (`parse_bundle`). A task with an in-process form runs here; another, as its
+    own sh, without the bundle's per-step wrapping (a subshell, two `date`s and a `cat` each)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    out = []
+    for i, task in enumerate(tasks):
+        started = time.monotonic_ns()
+        done = run(task, path)
+        if done is None:
+            step = render(task, path)
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+            result = run_sh(f"umask 077\n{step.script}", step.stdin, left)
+            done = (result.exit_code, (result.stdout + result.stderr).decode("utf-8", errors="replace"))
+        code, output = done
+        out.append(f"\n{TASK_MARK}{i} {code} {time.monotonic_ns() - started}\n{output}")
+        if code != 0:
+            break
+    return CommandResult(0, "".join(out).encode(), b"")

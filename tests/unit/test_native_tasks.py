@@ -1,0 +1,120 @@
+"""The agent runs file tasks in-process (tasks/native.py): the same batches, run once by the sh
+bundle ssh nodes get and once natively, under two roots, must leave the same trees (paths, types,
+modes, owners, contents) and the same exit codes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from funops.tasks import model as m
+from funops.tasks import native
+from funops.tasks.shell import BUNDLE_RUNNER, bundle, parse_bundle, render
+from funops.transports.base import CommandResult
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the tasks chown to root, as on a node")
+
+OLD, NEW = b"old = 1\n", b"new = 2\n"
+
+
+def _batches(store: str) -> list[list[m.Task]]:
+    sha = hashlib.sha256(NEW).hexdigest()
+    return [
+        [
+            m.WriteFile(
+                "/etc/app/deep/a.conf", "", "0640", "root", "root", "/state/backup/etc/app/deep/a.conf", OLD
+            ),
+            m.WriteFile("/etc/app/secret.env", "", "0600", "nobody", "nogroup", None, OLD, private_dirs=True),
+            m.WriteFile("/srv/s/b", sha, "0644", "root", "root", None, None, store=f"{store}/{sha}"),
+            m.WriteState("/state/state.json", b'{"formatVersion": 1}'),
+        ],
+        [
+            m.WriteFile(
+                "/etc/app/deep/a.conf", "", "4755", "0", "0", "/state/backup/etc/app/deep/a.conf", NEW
+            ),
+            m.RemoveFile("/etc/app/secret.env", "/state/backup/etc/app/secret.env"),
+        ],
+        [m.RestoreFile("/etc/app/deep/a.conf", "/state/backup/etc/app/deep/a.conf")],
+        [
+            m.RestoreFile("/etc/app/new", "/state/backup/etc/app/none"),
+            m.WriteFile("/srv/s/c", "0" * 64, "0644", "root", "root", None, None, store=f"{store}/missing"),
+            m.WriteFile("/srv/s/never", "", "0644", "root", "root", None, b"x"),
+        ],
+        [m.WriteFile("/srv/s/d", "", "0644", "no-such-user", "root", None, b"x")],
+        [
+            m.KeepArtifacts(
+                "/state/artifacts",
+                ((hashlib.sha256(OLD).hexdigest(), "/etc/app/deep/a.conf"), ("1" * 64, "/srv/s/b")),
+                frozenset({hashlib.sha256(OLD).hexdigest(), sha}),
+            ),
+        ],
+    ]
+
+
+def _tree(root: Path) -> dict[str, tuple[str, str, int, int, bytes]]:
+    found = {}
+    for p in sorted(root.rglob("*")):
+        st = p.lstat()
+        content = p.read_bytes() if stat.S_ISREG(st.st_mode) else b""
+        found[str(p.relative_to(root))] = (
+            stat.filemode(st.st_mode),
+            oct(st.st_mode & 0o7777),
+            st.st_uid,
+            st.st_gid,
+            content,
+        )
+    return found
+
+
+def _via_sh(tasks: list[m.Task], root: Path) -> list[tuple[int, int]]:
+    steps = bundle([render(t, lambda p: f"{root}{p}") for t in tasks])
+    done = subprocess.run(["sh", "-c", BUNDLE_RUNNER], input=steps.encode(), capture_output=True, check=False)
+    return [(r.index, r.exit_code) for r in parse_bundle(done.stdout.decode())]
+
+
+def _natively(tasks: list[m.Task], root: Path) -> list[tuple[int, int]]:
+    def run_sh(script: str, stdin: bytes | None, timeout: float | None) -> CommandResult:
+        done = subprocess.run(
+            ["sh", "-c", script], input=stdin, capture_output=True, timeout=timeout, check=False
+        )
+        return CommandResult(done.returncode, done.stdout, done.stderr)
+
+    result = native.run_tasks(tasks, lambda p: f"{root}{p}", run_sh, 30)
+    return [(r.index, r.exit_code) for r in parse_bundle(result.text())]
+
+
+def test_file_tasks_run_natively_leave_what_their_sh_leaves(tmp_path: Path) -> None:
+    by_sh, natively = tmp_path / "sh", tmp_path / "native"
+    for root in (by_sh, natively):
+        (root / "store").mkdir(parents=True)
+        (root / "store" / hashlib.sha256(NEW).hexdigest()).write_bytes(NEW)
+    for root in (by_sh, natively):  # the artifact store: a stale entry goes, a dot file stays
+        (root / "state" / "artifacts").mkdir(parents=True, mode=0o755)
+        (root / "state" / "artifacts" / ("2" * 64)).write_bytes(b"stale")
+        (root / "state" / "artifacts" / f".{'3' * 64}").write_bytes(b"cut short")
+    for batch in _batches("/store"):
+        assert _natively(batch, natively) == _via_sh(batch, by_sh), batch
+        assert _tree(natively) == _tree(by_sh), batch
+    codes = _natively(_batches("/store")[3], natively)
+    assert codes == [(0, 0), (1, 1)]  # the missing kept content fails its step, the rest do not run
+
+
+def test_tasks_without_a_native_form_run_as_their_sh(tmp_path: Path) -> None:
+    assert native.run(m.DaemonReload(), str) is None
+    calls: list[str] = []
+
+    def run_sh(script: str, stdin: bytes | None, timeout: float | None) -> CommandResult:
+        calls.append(script)
+        return CommandResult(3, b"out\n", b"err\n")
+
+    result = native.run_tasks([m.DaemonReload(), m.DaemonReload()], str, run_sh, None)
+    (step,) = parse_bundle(result.text())
+    assert calls == ["umask 077\nsystemctl daemon-reload"] and (step.exit_code, step.output) == (
+        3,
+        "out\nerr",
+    )
