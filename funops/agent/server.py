@@ -4,7 +4,8 @@ Every request is a POST of JSON to /v1/<endpoint> with `Authorization: Bearer <t
 compared in constant time with the node's token file, read per request so a rotation needs no
 restart) and `X-Funops-Protocol`. Endpoints: hello, gather (read tasks), tasks (a task id that is
 an idempotency key with a timestamp: a repeat returns the stored result, a stale one is refused),
-status. A slow client is dropped at a deadline; bodies are capped (413); workers are bounded.
+status, stream (an app's logs as they come, chunked: stream.py). A slow client is dropped at a
+deadline; bodies are capped (413); workers are bounded.
 
 mTLS, optional: with `clientCa` in agent.json, a connection whose TLS client certificate verified
 against that operator CA needs no token; a certificate from another CA fails the handshake.
@@ -30,7 +31,7 @@ from typing import Any
 
 from ..tasks import model as m
 from ..transports.base import TransportError
-from . import AGENT_VERSION, PROTOCOL, node, wire
+from . import AGENT_VERSION, PROTOCOL, node, stream, wire
 
 TASK_WINDOW_SECONDS = 300  # a task id older (or newer) than this is refused: replays need a fresh id
 
@@ -127,6 +128,7 @@ class AgentServer(ThreadingHTTPServer):
         self.results = _Results()
         self.capabilities = node.capabilities()
         self._slots = threading.BoundedSemaphore(config.workers)
+        self.streams = stream.Slots(config.workers - 2)  # a stream holds a worker: leave some to plans
         self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.tls.minimum_version = ssl.TLSVersion.TLSv1_2
         self.tls.load_cert_chain(config.cert, config.key)
@@ -225,6 +227,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._reply(413, {"error": f"body over {self.server.config.max_body} bytes"})
         try:
             body = json.loads(self.rfile.read(int(length)) or b"{}")
+            if self.path == "/v1/stream":
+                return self._stream(body)
             endpoint = {"/v1/hello": self._hello, "/v1/gather": self._gather, "/v1/tasks": self._tasks,
                         "/v1/status": self._status}.get(self.path)  # fmt: skip
             if endpoint is None:
@@ -260,8 +264,8 @@ class Handler(BaseHTTPRequestHandler):
         task = wire.decode(body.get("task"))
         if not isinstance(task, wire.READS):
             raise wire.WireError(f"gather runs reads only, not {type(task).__name__}")
-        if isinstance(task, m.ReadLogs) and task.follow:  # would hold a worker: no streaming endpoint yet
-            raise wire.WireError("gather answers whole: no following a log")
+        if isinstance(task, m.ReadLogs) and task.follow:  # would hold a worker uncapped: /v1/stream
+            raise wire.WireError("gather answers whole: follow a log with /v1/stream")
         if isinstance(task, m.Probe):
             return node.gather(task, body.get("timeout"))
         return node.run([task], batch=False, timeout=body.get("timeout"))
@@ -283,6 +287,40 @@ class Handler(BaseHTTPRequestHandler):
 
     def _status(self, body: dict[str, Any]) -> dict[str, Any]:
         return {**node.status(self.server.config.state_dir), "running": self.server.results.running()}
+
+    def _stream(self, body: dict[str, Any]) -> None:
+        """A ReadLogs task's output, chunk by chunk, on a connection of its own (closed after)."""
+        task = wire.decode(body.get("task"))
+        if not isinstance(task, m.ReadLogs):
+            raise wire.WireError(f"stream runs a ReadLogs task only, not {type(task).__name__}")
+        self.close_connection = True
+        if not self.server.streams.take():
+            return self._reply(503, {"error": f"{self.server.streams.cap} log streams are open already"})
+        try:
+            self._reader.deadline = None  # the request is read: its deadline does not bound the answer
+            timeout = float(body.get("timeout") or 0) or None
+            try:
+                proc = stream.start(task)  # before the headers: a reader that cannot start is a 500
+            except OSError as exc:
+                return self._reply(500, {"error": f"cannot start the log reader: {exc}"})
+            self.connection.settimeout(self.server.config.request_seconds)  # per write: a stuck client
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("X-Funops-Agent", AGENT_VERSION)
+                self.end_headers()
+                stream.pump(proc, self.connection, self._chunk, timeout)
+                self._chunk(b"")  # the last chunk: the stream is whole
+            except OSError:
+                pass  # the client went away mid-write
+            finally:
+                stream.end(proc)  # in every case: no reader outlives its stream
+        finally:
+            self.server.streams.give()
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
 
 def _linger(tls: ssl.SSLSocket, seconds: float) -> None:

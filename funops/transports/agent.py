@@ -7,12 +7,14 @@ presented too, and a token is then optional."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import http.client
 import json
 import os
 import secrets
+import select
 import socket
 import ssl
 import threading
@@ -31,6 +33,8 @@ from ..tasks.shell import parse_bundle
 from .base import CommandResult, StepResult, TransportError
 
 PINS_FILE = "agent_known_hosts"
+IDLE_REUSE_SECONDS = 45  # a kept-alive connection idle longer is not reused (the agent drops it at 60)
+RESTART_PATIENCE_SECONDS = 5  # `systemctl restart funops-agent` listens again within about a second
 CLIENT_CERT, CLIENT_KEY = ".funops/agent/client.crt", ".funops/agent/client.key"  # `agent ca init`
 # TLS alerts by which an agent refuses the presented client certificate (another CA, expired, not for
 # client authentication): it answered and refused, never "unreachable" (no ssh fallback).
@@ -104,6 +108,7 @@ class _PinnedConnection(http.client.HTTPSConnection):
                 ) from exc
         super().__init__(host, port, timeout=timeout, context=context)
         self.pin, self.node = pin, node
+        self.used = time.monotonic()  # the end of its last exchange
 
     def connect(self) -> None:
         super().connect()
@@ -128,6 +133,8 @@ class AgentTransport:
         self._lock = threading.Lock()
         # (pin, token, client cert and key): read once per run, at first use
         self._creds: tuple[str, str | None, tuple[Path, Path] | None] | None = None
+        self._streams: set[_PinnedConnection] = set()  # `logs -f`: a connection each, close() ends them
+        self._streams_lock = threading.Lock()
 
     # ---- the Transport interface -------------------------------------------------------------------
 
@@ -143,13 +150,9 @@ class AgentTransport:
         return parse_bundle(result.text()), result
 
     def stream(self, task: m.Task, on_line: Callable[[str], None], timeout: float | None = None) -> int:
-        # The agent answers whole requests: a finite read comes back at once, an endless one
-        # (`logs -f`) would need a streaming endpoint the agent does not have yet.
+        # A finite read comes back whole, at once; an endless one (`logs -f`) over /v1/stream.
         if isinstance(task, m.ReadLogs) and task.follow:
-            raise TransportError(
-                f"node {self.node.name}: following a stream is not available over the agent transport "
-                "yet; run without -f"
-            )
+            return self._follow(task, on_line, timeout)
         result = self.call(task, timeout)
         for line in result.text().splitlines():
             on_line(line)
@@ -159,6 +162,12 @@ class AgentTransport:
         return node_path
 
     def close(self) -> None:
+        with self._streams_lock:
+            streams, self._streams = self._streams, set()
+        for conn in streams:  # wakes the reading thread; the agent sees the close and ends the reader
+            if conn.sock is not None:
+                with contextlib.suppress(OSError):
+                    conn.sock.shutdown(socket.SHUT_RDWR)
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -177,6 +186,67 @@ class AgentTransport:
         return f"sha256:{read_pin(self.repo_root, self.node)}"
 
     # ---- the wire ----------------------------------------------------------------------------------
+
+    def _follow(self, task: m.ReadLogs, on_line: Callable[[str], None], timeout: float | None) -> int:
+        """The task over a connection of its own (the kept-alive one stays free for requests), its
+        chunks read as they come: `| line`, then `= exit code` (see agent/stream.py)."""
+        name = self.node.name
+        with self._lock:
+            pin, token, client = self._credentials()
+        host, port = endpoint(self.node)
+        conn = _PinnedConnection(host, port, pin, name, self.settings.ssh.connect_timeout, client)
+        with self._streams_lock:
+            self._streams.add(conn)
+        try:
+            self._dial(conn)
+            conn.sock.settimeout(timeout)  # None: a quiet log is no failure; close() ends the wait
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)  # a vanished agent shows
+            conn.request("POST", "/v1/stream", body=json.dumps({"task": encode(task), "timeout": timeout}),
+                         headers=self._headers(token))  # fmt: skip
+            response = conn.getresponse()
+            self._check_version(response.getheader("X-Funops-Agent") or "")
+            if response.status == 404:
+                raise TransportError(
+                    f"node {name}: its agent has no log stream (older than this funops): "
+                    f"run `funops agent upgrade {name}`"
+                )
+            if response.status != 200:
+                self._answer(response.status, response.read())
+            for raw in iter(response.readline, b""):
+                line = raw.decode("utf-8", errors="replace").rstrip("\n")
+                mark, text = line[:2], line[2:]
+                if mark == "| ":
+                    on_line(text)
+                elif mark == "= ":
+                    return int(text)
+                elif mark == "! ":
+                    raise TransportError(f"node {name}: the agent's log stream: {text}")
+            if self._hung_up(conn):
+                return 0
+            raise TransportError(f"node {name}: the agent's log stream ended early")
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            if self._hung_up(conn):
+                return 0
+            if isinstance(exc, OSError) and (refused := self._cert_refused(exc)):
+                raise refused from exc  # TLS 1.3: known at the first read
+            raise TransportError(
+                f"node {name}: the agent's log stream broke: {exc or type(exc).__name__}"
+            ) from exc
+        finally:
+            with self._streams_lock:
+                self._streams.discard(conn)
+            conn.close()
+
+    def _hung_up(self, conn: _PinnedConnection) -> bool:
+        """close() ended this stream (Ctrl-C, or the run is over): not a failure."""
+        with self._streams_lock:
+            return conn not in self._streams
+
+    def _headers(self, token: str | None) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "X-Funops-Protocol": str(PROTOCOL[1])}
+        if token:  # none with a client certificate only
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
 
     def _batch(self, tasks: list[m.Task], batch: bool, timeout: float | None) -> dict[str, Any]:
         # The id is the idempotency key: a retry after a lost reply gets the stored result.
@@ -219,32 +289,41 @@ class AgentTransport:
         wait = (timeout or self.settings.ssh.command_timeout) + 30
         with self._lock:
             pin, token, client = self._credentials()
-            headers = {"Content-Type": "application/json", "X-Funops-Protocol": str(PROTOCOL[1])}
-            if token:
-                headers["Authorization"] = f"Bearer {token}"
+            headers = self._headers(token)
             for attempt in (1, 2):
-                fresh = self._conn is None
-                if fresh:
+                if self._conn is not None and _stale(self._conn):
+                    self._drop()  # the agent closed it while idle (its idle timeout, a restart)
+                if self._conn is None:
                     host, port = endpoint(self.node)
                     self._conn = _PinnedConnection(
                         host, port, pin, self.node.name, self.settings.ssh.connect_timeout, client
                     )
                 conn = self._conn
-                if conn.sock is None:
-                    self._connect(conn)
+                fresh = conn.sock is None
+                if fresh:
+                    # A read retried after a lost connection waits a little for a restarting agent.
+                    self._connect(conn, patience=RESTART_PATIENCE_SECONDS if attempt == 2 else 0)
                 try:
                     conn.sock.settimeout(wait)
                     conn.request("POST", f"/v1/{what}", body=payload, headers=headers)
                     response = conn.getresponse()
                     data = response.read()
+                    conn.used = time.monotonic()
                     break
                 except TransportError:
                     self._drop()
                     raise
                 except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
-                    # An idle kept-alive connection the agent closed: retry once on a fresh one (every
-                    # request is idempotent: reads, or tasks under their id).
+                    # Lost after the request went out: the agent died or restarted under it. A read
+                    # is retried once on a fresh connection; tasks are not: the agent may have run
+                    # them, and a restarted agent has forgotten their ids (results live in memory).
                     self._drop()
+                    if what == "tasks":
+                        raise TransportError(
+                            f"node {self.node.name}: the agent connection was lost with tasks in flight "
+                            f"({exc or type(exc).__name__}); not retried, as they may have run (was the "
+                            "agent restarted?): run again to converge the node"
+                        ) from exc
                     if fresh or attempt == 2:
                         raise TransportError(f"node {self.node.name}: agent connection lost: {exc}") from exc
                 except (OSError, http.client.HTTPException) as exc:
@@ -268,14 +347,27 @@ class AgentTransport:
                 "upgrade funops here, or install this version's agent (`funops agent upgrade`)"
             )
 
-    def _connect(self, conn: _PinnedConnection) -> None:
+    def _connect(self, conn: _PinnedConnection, patience: float = 0) -> None:
+        """Dial; while nothing answers, again every quarter second for `patience` seconds."""
+        give_up = time.monotonic() + patience
+        while True:
+            try:
+                return self._dial(conn)
+            except AgentUnreachable:
+                if time.monotonic() >= give_up:
+                    self._drop()
+                    raise
+                time.sleep(0.25)
+            except TransportError:
+                self._drop()
+                raise
+
+    def _dial(self, conn: _PinnedConnection) -> None:
         try:
             conn.connect()
         except TransportError:
-            self._drop()
             raise
         except OSError as exc:  # refused, timed out, no route: nothing answered
-            self._drop()
             refused = self._cert_refused(exc)
             if refused is not None:  # it answered, and refused the certificate: not "unreachable"
                 raise refused from exc
@@ -330,6 +422,20 @@ class AgentTransport:
                 f"node {name}: its agent is older than this funops ({why}): run `funops agent upgrade {name}`"
             )
         raise TransportError(f"node {name}: the agent answered {status}: {why}")
+
+
+def _stale(conn: _PinnedConnection) -> bool:
+    """A kept-alive connection not to reuse: idle long enough for the agent to close it, or closed
+    already (an idle connection has nothing to read: readable means EOF or a reset is waiting)."""
+    if conn.sock is None:
+        return False
+    if time.monotonic() - conn.used > IDLE_REUSE_SECONDS:
+        return True
+    try:
+        readable, _, _ = select.select([conn.sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def _version(text: str) -> tuple[int, ...]:

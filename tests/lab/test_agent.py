@@ -1,13 +1,20 @@
 """Issue 13: the agent on real nodes. Installed over verified SSH (the certificate the node made is
 pinned), then a drop-in for ssh: the example converges through it, and a no-op plan stays a no-op.
-A replaced certificate and a rotated token are refused with a message naming the node."""
+A replaced certificate and a rotated token are refused with a message naming the node. `logs -f`
+streams through it; a restarted agent is no failure between requests, and fails the node it was
+running tasks on (named, exit 4) rather than run them twice."""
 
 from __future__ import annotations
 
 import hashlib
 import http.client
 import json
+import queue
+import signal
 import ssl
+import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +33,7 @@ from .fleet import (
     start,
     wait_for_event,
 )
+from .fleet import http as http_get
 
 PORT = AGENT_PORT
 CERT = "/etc/funops-agent/tls/agent.crt"
@@ -85,6 +93,48 @@ def test_the_example_converges_through_the_agent(lab: Lab, repo: Path) -> None:
         assert set(row["capabilities"]) == {"docker", "nginx", "systemd"}
 
 
+def test_logs_follow_over_the_agent_shows_a_line_written_after_it_started(lab: Lab, repo: Path) -> None:
+    proc = start(repo, "logs", "web", "-f", "-n", "1", "--node", "node2")
+    assert proc.stdout is not None and proc.stderr is not None
+    out = proc.stdout
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:  # readline would block the test past any deadline
+        for line in out:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+
+    def wait_for(text: str) -> None:
+        deadline = time.monotonic() + 20
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no line with {text!r} from logs -f over the agent"
+            try:
+                line = lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            assert line.startswith("node2 | "), line
+            if text in line:
+                return
+
+    try:
+        wait_for("")  # the one line from before (-n 1): the stream is open
+        marker = f"/written-after-start-{time.time_ns()}"
+        http_get(f"http://{lab.node('node2').address}:8080{marker}")  # http.server logs it to its journal
+        wait_for(marker)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 130
+    except (AssertionError, subprocess.TimeoutExpired):
+        proc.kill()
+        raise
+    assert "Traceback" not in proc.stderr.read()
+    deadline = time.monotonic() + 5  # the agent sees the connection close and ends the reader
+    while lab.exec("node2", "pgrep -f '[j]ournalctl.*--follow' || true").stdout.strip():
+        assert time.monotonic() < deadline, "journalctl -f outlived logs -f on node2"
+        time.sleep(0.2)
+
+
 def test_the_agent_killed_mid_apply_leaves_a_recorded_state_and_the_rerun_converges(
     lab: Lab, repo: Path
 ) -> None:
@@ -102,6 +152,49 @@ def test_the_agent_killed_mid_apply_leaves_a_recorded_state_and_the_rerun_conver
     assert done["outcomes"]["node1"] == done["outcomes"]["node2"] == "succeeded"
     assert done["outcomes"]["node3"] in ("failed", "unreachable") and proc.returncode in (3, 4), err
     code, _, err = apply(repo)  # the agent is back (Restart=always): the rerun finishes node3
+    assert code == 0, err
+    assert funops(repo, "plan", "--no-diff").returncode == 0
+
+
+def test_an_agent_restarted_while_its_connection_is_idle_is_no_failure(lab: Lab, repo: Path) -> None:
+    """The kept-alive connection the restart closed is seen closed before node3's batch uses it."""
+
+    def bump(docs: list[dict]) -> None:
+        docs[0]["spec"]["version"] = "3"
+        docs[0]["spec"]["strategy"] = {"batchSize": 1, "maxFailures": 0, "minHealthySeconds": 2}
+
+    edit_yaml(repo / "manifests" / "web.yaml", bump)
+    proc = start(repo, "apply", "--auto-approve", "-o", "json")
+    wait_for_event(proc, lambda e: e["event"] == "node-start" and e["node"] == "node1")
+    lab.exec("node3", "systemctl restart funops-agent", check=True)  # node3 waits for batch 3
+    out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err + out[-2000:]
+    done = [json.loads(x) for x in out.splitlines() if x.startswith("{")][-1]
+    assert done["outcomes"]["node3"] == "succeeded"
+
+
+def test_an_agent_restarted_with_a_task_in_flight_fails_its_node_naming_it(lab: Lab, repo: Path) -> None:
+    """The health check in flight on node3 is lost with the agent: not sent again (the restarted agent
+    does not know its id; a task may not be idempotent): node3 is unreachable, exit 4, named; the
+    rerun converges it."""
+
+    def bump(docs: list[dict]) -> None:
+        docs[0]["spec"]["version"] = "4"
+        docs[0]["spec"]["strategy"] = {"batchSize": "100%", "maxFailures": 1, "minHealthySeconds": 4}
+
+    edit_yaml(repo / "manifests" / "web.yaml", bump)
+    proc = start(repo, "apply", "--auto-approve", "-o", "json")
+    restarted = "restart unit:web.service"
+    wait_for_event(proc, lambda e: e["event"] == "task" and e["node"] == "node3" and e["task"] == restarted)
+    lab.exec("node3", "systemctl restart funops-agent", check=True)  # during the 4 s health hold
+    out, err = proc.communicate(timeout=180)
+    evs = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    assert proc.returncode == 4, err + out[-2000:]
+    assert evs[-1]["outcomes"] == {"node1": "succeeded", "node2": "succeeded", "node3": "unreachable"}
+    error = next(e["error"] for e in evs if e["event"] == "node-done" and e["node"] == "node3")
+    assert error.startswith("node node3: the agent connection was lost with tasks in flight"), error
+    assert "not retried" in error
+    code, _, err = apply(repo)
     assert code == 0, err
     assert funops(repo, "plan", "--no-diff").returncode == 0
 

@@ -1,13 +1,17 @@
-"""Issue 4 acceptance: plan and apply against real nodes over SSH (sshd, systemd, nginx, docker).
+"""Issue 4 acceptance: plan and apply against real nodes (sshd, systemd, nginx, docker), over SSH and
+over the agent (issue 13: a drop-in for ssh).
 
-The tests run in file order on one repo (the bundled example with the lab's inventory): converge,
-re-apply (no-op), rolling version bump, failing health check, broken nginx template, dead node,
-concurrent applies, owed restart after a killed run, unknown host key.
+The tests run in file order on one repo per transport (the bundled example with the lab's inventory):
+converge, re-apply (no-op), rolling version bump, failing health check, broken nginx template, dead
+node, concurrent applies, owed restart after a killed run, unknown host key. Over the agent a node
+down is its agent unreachable; what only ssh has (host keys, sudo, a session that dies with its
+controller) runs over ssh alone.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,14 +21,37 @@ import pytest
 from lab import Lab
 from lab.config import node_address
 
-from .fleet import apply, edit_yaml, funops, http, kill, make_repo, reset, start, wait_for_event
+from .fleet import AGENT_PORT, apply, edit_yaml, funops, http, kill, make_repo, reset, start, wait_for_event
+
+
+@pytest.fixture(scope="module", params=["ssh", "agent"])
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
-def repo(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def repo(lab: Lab, tmp_path_factory: pytest.TempPathFactory, transport: str) -> Iterator[Path]:
     reset(lab)
-    yield make_repo(lab, tmp_path_factory.mktemp("fleet") / "repo")
+    yield make_repo(lab, tmp_path_factory.mktemp("fleet") / "repo", transport=transport)
     reset(lab)
+
+
+def ssh_only(transport: str, why: str) -> None:
+    if transport != "ssh":
+        pytest.skip(f"over ssh only: {why}")
+
+
+def start_node(lab: Lab, node: str, transport: str) -> None:
+    """Boot a stopped node; over the agent, until its agent (enabled: it starts at boot) listens."""
+    lab.start_node(node)
+    deadline = time.monotonic() + 60
+    while transport == "agent":
+        try:
+            socket.create_connection((lab.node(node).address, AGENT_PORT), timeout=1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"the agent on {node} did not come back"
+            time.sleep(0.2)
 
 
 def unit_started(lab: Lab, node: str) -> str:
@@ -142,7 +169,9 @@ def test_nginx_test_failure_keeps_the_old_config_serving(lab: Lab, repo: Path) -
     assert apply(repo)[0] == 0
 
 
-def test_a_node_killed_during_apply_is_reported_and_converges_on_rerun(lab: Lab, repo: Path) -> None:
+def test_a_node_killed_during_apply_is_reported_and_converges_on_rerun(
+    lab: Lab, repo: Path, transport: str
+) -> None:
     set_web_version(repo, "3", batchSize="100%", maxFailures=1, minHealthySeconds=4)
     proc = start(repo, "apply", "--auto-approve", "-o", "json")
     restarted = "restart unit:web.service"
@@ -156,7 +185,7 @@ def test_a_node_killed_during_apply_is_reported_and_converges_on_rerun(lab: Lab,
         expected_code = {"unreachable": 4, "failed": 3}[done["outcomes"]["node3"]]
         assert proc.returncode == expected_code, err
     finally:
-        lab.start_node("node3")
+        start_node(lab, "node3", transport)
     code, _, err = apply(repo)
     assert code == 0, err
     assert http(f"http://{node_address(3)}:8080/")[1] == "<h1>web 3 on node3</h1>\n"
@@ -173,7 +202,12 @@ def test_two_applies_at_once_exactly_one_proceeds(lab: Lab, repo: Path) -> None:
     assert "locked by another apply" in second.stderr and "pid" in second.stderr
 
 
-def test_a_run_killed_between_unit_write_and_restart_leaves_an_owed_restart(lab: Lab, repo: Path) -> None:
+def test_a_run_killed_between_unit_write_and_restart_leaves_an_owed_restart(
+    lab: Lab, repo: Path, transport: str
+) -> None:
+    # A killed controller's ssh session ends the bundle mid-way; an agent runs a bundle it was sent to
+    # its end, with nobody to read the answer: no restart is left owed there.
+    ssh_only(transport, "the agent finishes a bundle whose controller died")
     # A unit whose start takes a few seconds gives the kill a window inside the restart task.
     template = Path(__file__).parents[2] / "funops" / "templates" / "systemd" / "app.service.j2"
     slow = repo / "templates" / "systemd" / "app.service.j2"
@@ -215,7 +249,9 @@ def test_deletes_touch_only_what_funops_created(lab: Lab, repo: Path) -> None:
     assert funops(repo, "plan").returncode == 0
 
 
-def test_skip_unreachable_converges_the_others_and_records_the_dead_node(lab: Lab, repo: Path) -> None:
+def test_skip_unreachable_converges_the_others_and_records_the_dead_node(
+    lab: Lab, repo: Path, transport: str
+) -> None:
     set_web_version(repo, "6", batchSize="100%")
     lab.stop_node("node3")
     try:
@@ -228,12 +264,13 @@ def test_skip_unreachable_converges_the_others_and_records_the_dead_node(lab: La
         entry = json.loads((repo / ".funops" / "journal.jsonl").read_text().splitlines()[-1])
         assert entry["nodes"]["node3"]["status"] == "unreachable" and entry["exitCode"] == 4
     finally:
-        lab.start_node("node3")
+        start_node(lab, "node3", transport)
     assert apply(repo)[0] == 0
     assert funops(repo, "plan").returncode == 0
 
 
-def test_a_non_root_user_works_through_sudo(lab: Lab, repo: Path) -> None:
+def test_a_non_root_user_works_through_sudo(lab: Lab, repo: Path, transport: str) -> None:
+    ssh_only(transport, "the agent runs as root")
     inventory = (repo / "inventory" / "lab.yaml").read_text()
     deploy = repo.parent / "deploy-inventory.yaml"
     deploy.write_text(
@@ -244,7 +281,8 @@ def test_a_non_root_user_works_through_sudo(lab: Lab, repo: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr  # it reads root-only files (the 0600 env file)
 
 
-def test_an_unknown_host_key_is_refused(lab: Lab, repo: Path, tmp_path: Path) -> None:
+def test_an_unknown_host_key_is_refused(lab: Lab, repo: Path, transport: str, tmp_path: Path) -> None:
+    ssh_only(transport, "the agent's pinned certificate is test_agent.py's")
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     inventory = (repo / "inventory" / "lab.yaml").read_text()

@@ -118,7 +118,9 @@ def test_cli_unknown_app_and_bad_since(example: Path) -> None:
     assert done.returncode == 1 and "--since 'yesterday'" in done.stderr
 
 
-def test_the_agent_transport_refuses_to_follow(tmp_path: Path) -> None:
+def test_following_over_an_unpinned_agent_is_refused_naming_the_node(tmp_path: Path) -> None:
+    """Following goes over the agent's /v1/stream (tests/unit/test_agent_stream.py); like any request,
+    only to a pinned certificate."""
     from funops.model.inventory import Node
     from funops.model.settings import Settings
     from funops.transports import TransportError
@@ -129,5 +131,5 @@ def test_the_agent_transport_refuses_to_follow(tmp_path: Path) -> None:
          "agent": {"url": "https://127.0.3.77:1", "tokenFromEnv": "T"}}
     )  # fmt: skip
     transport = AgentTransport(node, Settings(), tmp_path)
-    with pytest.raises(TransportError, match="not available over the agent transport yet; run without -f"):
+    with pytest.raises(TransportError, match=r"node a1: no pinned certificate for 127\.0\.3\.77:1"):
         transport.stream(ReadLogs(units=("web.service",), follow=True), print)
