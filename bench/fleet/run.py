@@ -1,0 +1,147 @@
+"""Time the real controller against a simulated fleet: per fleet size, start the node processes,
+write the repo, then per run reset the nodes' roots and time a first apply, a no-op plan and a
+no-op apply (wall time of the whole `funops` process), each with the controller's peak RSS."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import repo as fleet_repo
+from . import serve
+
+PER_PROCESS = 125  # simulated nodes per serving process
+FIRST = "127.0.200.1"
+PORT = 7391
+STEPS = ("first apply", "no-op plan", "no-op apply")
+NOTHING = "Nothing to do: every node is as declared."
+
+
+@dataclass
+class Sample:
+    nodes: int
+    run: int
+    step: str
+    seconds: float
+    max_rss_mb: float
+    returncode: int
+
+
+class NodeProcesses:
+    """ceil(N / PER_PROCESS) processes serving N simulated nodes; stopped on exit."""
+
+    def __init__(
+        self, directory: Path, count: int, port: int = PORT, workers: int = 16, first: str = FIRST
+    ) -> None:
+        self.addresses = serve.addresses(first, count)
+        self.procs: list[subprocess.Popen[str]] = []
+        for start in range(0, count, PER_PROCESS):
+            chunk = self.addresses[start : start + PER_PROCESS]
+            where = ["--dir", str(directory), "--first", chunk[0], "--count", str(len(chunk))]
+            argv = [sys.executable, "-m", "bench.fleet", "serve", *where, "--port", str(port),
+                    "--workers", str(workers)]  # fmt: skip
+            self.procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, text=True))
+        for proc in self.procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if not line.startswith("ready"):
+                self.stop()
+                raise SystemExit(f"a fleet process did not start (exit {proc.poll()})")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(10)
+
+    def __enter__(self) -> NodeProcesses:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def reset(directory: Path) -> None:
+    """Every simulated node as never applied: all under its root goes but its shims and systemd mark."""
+    for root in (directory / "roots").iterdir():
+        for child in root.iterdir():
+            if child.name not in (".sim", "run"):
+                shutil.rmtree(child)
+        shutil.rmtree(root / "run" / "fleet-sim", ignore_errors=True)
+
+
+def timed(argv: list[str]) -> tuple[float, float, int, str]:
+    """(seconds, the process's peak RSS in MB, exit code, output) of one command run alone."""
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return seconds, usage.ru_maxrss / 1024, proc.returncode, output
+
+
+def funops(repo: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "funops", *args, "-C", str(repo)]
+
+
+def check(step: str, code: int, output: str) -> None:
+    """A step that did not do what it must stops the bench, saying what it printed."""
+    if step == "first apply":
+        ok = code == 0 and NOTHING not in output
+    elif step == "no-op plan":
+        ok = code == 0
+    else:
+        ok = code == 0 and NOTHING in output
+    if not ok:
+        raise SystemExit(f"{step} failed (exit {code}):\n{output[-3000:]}")
+
+
+def bench_size(workdir: Path, count: int, runs: int, fingerprint: str, token: str) -> list[Sample]:
+    samples = []
+    with NodeProcesses(workdir, count) as fleet:
+        repo = workdir / f"repo-{count}"
+        fleet_repo.write_repo(repo, fleet.addresses, PORT, fingerprint, token)
+        commands = {
+            "first apply": funops(repo, "apply", "--auto-approve"),
+            "no-op plan": funops(repo, "plan"),
+            "no-op apply": funops(repo, "apply", "--auto-approve"),
+        }
+        for run in range(1, runs + 1):
+            reset(workdir)
+            for step in STEPS:
+                seconds, rss, code, output = timed(commands[step])
+                check(step, code, output)
+                samples.append(Sample(count, run, step, round(seconds, 3), round(rss, 1), code))
+                print(f"  N={count} run {run} {step}: {seconds:.2f} s, {rss:.0f} MB", file=sys.stderr)
+        shutil.rmtree(workdir / "roots")
+    return samples
+
+
+def table(samples: list[Sample]) -> str:
+    sizes = sorted({s.nodes for s in samples})
+    head = (
+        "| N | "
+        + " | ".join(f"{step} (s)" for step in STEPS)
+        + " | peak RSS plan (MB) | peak RSS apply (MB) |"
+    )
+    lines = [head, "|" + "---|" * (len(STEPS) + 3)]
+    for n in sizes:
+        of = [s for s in samples if s.nodes == n]
+        times = [statistics.median(s.seconds for s in of if s.step == step) for step in STEPS]
+        rss_plan = max(s.max_rss_mb for s in of if s.step == "no-op plan")
+        rss_apply = max(s.max_rss_mb for s in of if s.step != "no-op plan")
+        cells = " | ".join(f"{t:.2f}" for t in times)
+        lines.append(f"| {n} | {cells} | {rss_plan:.0f} | {rss_apply:.0f} |")
+    return "\n".join(lines)
+
+
+def as_json(samples: list[Sample]) -> list[dict[str, object]]:
+    return [asdict(s) for s in samples]
