@@ -1,6 +1,8 @@
 """Time the real controller against a simulated fleet: per fleet size, start the node processes,
 write the repo, then per run reset the nodes' roots and time a first apply, a no-op plan and a
-no-op apply (wall time of the whole `funops` process), each with the controller's peak RSS."""
+no-op apply (wall time of the whole `funops` process), each with the controller's CPU time and peak
+RSS and the CPU the simulated nodes spent meanwhile (on a real fleet that is spread over the nodes;
+here it shares this machine's CPUs with the controller)."""
 
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ class Sample:
     run: int
     step: str
     seconds: float
+    cpu_seconds: float  # the controller's user + system time
+    node_cpu_seconds: float  # the simulated nodes' (their processes and the scripts they ran)
     max_rss_mb: float
     returncode: int
 
@@ -54,6 +58,14 @@ class NodeProcesses:
                 self.stop()
                 raise SystemExit(f"a fleet process did not start (exit {proc.poll()})")
 
+    def cpu(self) -> float:
+        """CPU seconds the node processes used so far, with the scripts they ran (waited children)."""
+        total = 0
+        for proc in self.procs:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         for proc in self.procs:
             proc.terminate()
@@ -76,8 +88,8 @@ def reset(directory: Path) -> None:
         shutil.rmtree(root / "run" / "fleet-sim", ignore_errors=True)
 
 
-def timed(argv: list[str]) -> tuple[float, float, int, str]:
-    """(seconds, the process's peak RSS in MB, exit code, output) of one command run alone."""
+def timed(argv: list[str]) -> tuple[float, float, float, int, str]:
+    """(seconds, CPU seconds, peak RSS in MB, exit code, output) of one command's process alone."""
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
@@ -85,7 +97,7 @@ def timed(argv: list[str]) -> tuple[float, float, int, str]:
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.monotonic() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return seconds, usage.ru_maxrss / 1024, proc.returncode, output
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, output
 
 
 def funops(repo: Path, *args: str) -> list[str]:
@@ -117,10 +129,14 @@ def bench_size(workdir: Path, count: int, runs: int, fingerprint: str, token: st
         for run in range(1, runs + 1):
             reset(workdir)
             for step in STEPS:
-                seconds, rss, code, output = timed(commands[step])
+                before = fleet.cpu()
+                seconds, cpu, rss, code, output = timed(commands[step])
+                node_cpu = fleet.cpu() - before
                 check(step, code, output)
-                samples.append(Sample(count, run, step, round(seconds, 3), round(rss, 1), code))
-                print(f"  N={count} run {run} {step}: {seconds:.2f} s, {rss:.0f} MB", file=sys.stderr)
+                samples.append(Sample(count, run, step, round(seconds, 3), round(cpu, 2), round(node_cpu, 2),
+                                      round(rss, 1), code))  # fmt: skip
+                print(f"  N={count} run {run} {step}: {seconds:.2f} s, controller CPU {cpu:.2f} s, "
+                      f"nodes' CPU {node_cpu:.2f} s, {rss:.0f} MB", file=sys.stderr)  # fmt: skip
         shutil.rmtree(workdir / "roots")
     return samples
 

@@ -13,6 +13,7 @@ import ipaddress
 import queue
 import selectors
 import socket
+import socketserver
 import ssl
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,14 @@ def addresses(first: str, count: int) -> list[str]:
     return out
 
 
+class _SimAgentServer(AgentServer):
+    def server_bind(self) -> None:
+        # HTTPServer's would look the address's name up (gethostbyaddr: ~40 ms each, 5 s per 125)
+        # only to set SERVER_NAME, which the agent never uses.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
 class _OneRequest(Handler):
     """The agent's handler, answering one request per call (the connection goes back to the selector)."""
 
@@ -62,7 +71,7 @@ class _Conn:
 
 class Fleet:
     def __init__(self, configs: list[Config], roots: list[Path], workers: int) -> None:
-        self.servers = [AgentServer(c, node_side=SimNode(r)) for c, r in zip(configs, roots, strict=True)]
+        self.servers = [_SimAgentServer(c, node_side=SimNode(r)) for c, r in zip(configs, roots, strict=True)]
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="fleet-worker")
         self.selector = selectors.DefaultSelector()
         self._back: queue.SimpleQueue[_Conn] = queue.SimpleQueue()  # connections done with a request
