@@ -142,20 +142,16 @@ def bench_size(workdir: Path, count: int, runs: int, fingerprint: str, token: st
 
 
 def table(samples: list[Sample]) -> str:
-    sizes = sorted({s.nodes for s in samples})
-    head = (
-        "| N | "
-        + " | ".join(f"{step} (s)" for step in STEPS)
-        + " | peak RSS plan (MB) | peak RSS apply (MB) |"
-    )
-    lines = [head, "|" + "---|" * (len(STEPS) + 3)]
-    for n in sizes:
-        of = [s for s in samples if s.nodes == n]
-        times = [statistics.median(s.seconds for s in of if s.step == step) for step in STEPS]
-        rss_plan = max(s.max_rss_mb for s in of if s.step == "no-op plan")
-        rss_apply = max(s.max_rss_mb for s in of if s.step != "no-op plan")
-        cells = " | ".join(f"{t:.2f}" for t in times)
-        lines.append(f"| {n} | {cells} | {rss_plan:.0f} | {rss_apply:.0f} |")
+    """Per fleet size and step: medians of wall time, the controller's CPU and the nodes' CPU, and
+    the controller's highest peak RSS."""
+    lines = ["| N | step | wall (s) | controller CPU (s) | nodes' CPU (s) | controller peak RSS (MB) |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for n in sorted({s.nodes for s in samples}):
+        for step in STEPS:
+            of = [s for s in samples if s.nodes == n and s.step == step]
+            wall, cpu = statistics.median(s.seconds for s in of), statistics.median(s.cpu_seconds for s in of)
+            nodes, rss = statistics.median(s.node_cpu_seconds for s in of), max(s.max_rss_mb for s in of)
+            lines.append(f"| {n} | {step} | {wall:.2f} | {cpu:.2f} | {nodes:.2f} | {rss:.0f} |")
     return "\n".join(lines)
 
 
