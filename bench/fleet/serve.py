@@ -15,6 +15,7 @@ import selectors
 import socket
 import socketserver
 import ssl
+import traceback
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -137,8 +138,12 @@ class Fleet:
                     return
                 if not conn.sock.pending():  # a request already read into TLS buffers: answer it too
                     break
-        except (OSError, ssl.SSLError):
+        except (OSError, ssl.SSLError):  # the client went away
             conn.sock.close()
+            return
+        except Exception:  # a bug: closed, so the client is not left waiting; said, as the pool would not
+            conn.sock.close()
+            traceback.print_exc()
             return
         self._back.put(conn)
         self._wake_w.send(b"\0")
