@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from funops.agent import node
-from funops.gather.probe import build_script, node_section
+from funops.gather.probe import build_script, node_section, read_kinds
 from funops.tasks import model as m
-from funops.tasks.shell import ShellRunner
 from funops.transports.base import CommandResult
 from funops.transports.local import run_sh
 
 from . import shims
 
 
-class SimShell(ShellRunner):
-    """Tasks rendered to sh with paths under the root and run with the node's shims first on PATH."""
+class SimShell(node.NodeShell):
+    """The agent's shell (file tasks in-process, the others as sh) with paths under the root, its sh
+    run with the node's shims first on PATH."""
 
     def __init__(self, root: Path, bin_dir: Path) -> None:
         self.root = str(root)
@@ -58,12 +58,17 @@ class SimNode:
         return node.status(self.shell.path(state_dir))
 
     def gather(self, task: m.Probe, timeout: float | None) -> dict[str, Any]:
-        """The probe as the agent answers it, its paths given back as the node's (the controller
-        reads them as an unrooted node's: the agent transport maps no paths)."""
-        script = build_script(task.ids, task.state_file, self.shell.path, node_facts=False)
-        kinds_part = self.shell.run(script, timeout=timeout)
-        stdout = kinds_part.stdout.replace(self.shell.root.encode() + b"/", b"/")
-        node_part = node_section(self.shell.path(task.state_file), lambda: shims.NGINX_VERSION, lambda: 0)
+        """The probe as the agent reads it (funops/agent/node.py's gather), its paths given back as
+        the node's: the controller reads them as an unrooted node's (the agent transport maps none).
+        Under a root the units have no in-process reader: their sh fragment asks the shims."""
+        read, rest = read_kinds(task.ids, self.shell.path)
+        kinds_part = CommandResult(0, b"", b"")
+        if rest:
+            script = build_script(rest, task.state_file, self.shell.path, node_facts=False)
+            kinds_part = self.shell.run(script, timeout=timeout)
+        stdout = (read.encode() + kinds_part.stdout).replace(self.shell.root.encode() + b"/", b"/")
+        containers = (lambda: 0) if task.containers else None
+        node_part = node_section(self.shell.path(task.state_file), lambda: shims.NGINX_VERSION, containers)
         return _answer(CommandResult(kinds_part.exit_code, stdout + node_part.encode(), kinds_part.stderr))
 
     def run(self, tasks: list[m.Task], batch: bool, timeout: float | None) -> dict[str, Any]:
