@@ -6,7 +6,7 @@ N       ?= 3
 RUNS    ?= 3
 TOOLS   ?= funops,pyinfra,ansible
 
-.PHONY: install demo test test-unit lint lab-host lab-image lab-up lab-down lab-status bench clean
+.PHONY: install demo test test-unit lint lab-host lab-image lab-up lab-down lab-status bench bench-fleet clean
 
 $(BIN)/funops: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -56,6 +56,11 @@ $(VENV)/.bench-extra: pyproject.toml | install
 
 bench: install lab-host $(VENV)/.bench-extra
 	$(BIN)/python -m bench --nodes $(N) --runs $(RUNS) --tools $(TOOLS)
+
+# The simulated fleet (bench/fleet): agent endpoints on 127.0.200.x/127.0.201.x, no lab needed.
+FLEET   ?= 100,250,500
+bench-fleet: install
+	$(BIN)/python -m bench.fleet --nodes $(FLEET) --runs $(RUNS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -123,10 +123,11 @@ class AgentServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, node_side: Any = node) -> None:
         self.config = config
+        self.node = node_side  # what runs the tasks: this node (a simulated one in bench/fleet)
         self.results = _Results()
-        self.capabilities = node.capabilities()
+        self.capabilities = self.node.capabilities()
         self._slots = threading.BoundedSemaphore(config.workers)
         self.streams = stream.Slots(config.workers - 2)  # a stream holds a worker: leave some to plans
         self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -257,7 +258,7 @@ class Handler(BaseHTTPRequestHandler):
             "build": self.server.config.build,
             "protocol": list(PROTOCOL),
             "capabilities": self.server.capabilities,
-            "facts": node.facts(self.server.config.state_dir),
+            "facts": self.server.node.facts(self.server.config.state_dir),
         }
 
     def _gather(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -267,8 +268,8 @@ class Handler(BaseHTTPRequestHandler):
         if isinstance(task, m.ReadLogs) and task.follow:  # would hold a worker uncapped: /v1/stream
             raise wire.WireError("gather answers whole: follow a log with /v1/stream")
         if isinstance(task, m.Probe):
-            return node.gather(task, body.get("timeout"))
-        return node.run([task], batch=False, timeout=body.get("timeout"))
+            return self.server.node.gather(task, body.get("timeout"))
+        return self.server.node.run([task], batch=False, timeout=body.get("timeout"))
 
     def _tasks(self, body: dict[str, Any]) -> dict[str, Any]:
         task_id = body.get("taskId")
@@ -281,12 +282,15 @@ class Handler(BaseHTTPRequestHandler):
         if not tasks or (not body.get("batch") and len(tasks) != 1):
             raise wire.WireError("tasks: one task, or a batch of them")
         result, replayed = self.server.results.run_once(
-            task_id, lambda: node.run(tasks, bool(body.get("batch")), body.get("timeout"))
+            task_id, lambda: self.server.node.run(tasks, bool(body.get("batch")), body.get("timeout"))
         )
         return {**result, "replayed": replayed}
 
     def _status(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {**node.status(self.server.config.state_dir), "running": self.server.results.running()}
+        return {
+            **self.server.node.status(self.server.config.state_dir),
+            "running": self.server.results.running(),
+        }
 
     def _stream(self, body: dict[str, Any]) -> None:
         """A ReadLogs task's output, chunk by chunk, on a connection of its own (closed after)."""
