@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
 import http.client
@@ -75,37 +76,57 @@ def endpoint(node: Node) -> tuple[str, int]:
 def read_pin(repo_root: Path, node: Node) -> str | None:
     """The pinned sha256 of the node's agent certificate, keyed by host:port like known_hosts."""
     host, port = endpoint(node)
+    path = pins_path(repo_root, node)
     try:
-        lines = pins_path(repo_root, node).read_text(encoding="utf-8").splitlines()
+        st = path.stat()
     except FileNotFoundError:
         return None
-    for line in lines:
+    return _pins(path, st.st_mtime_ns, st.st_size).get(f"{host}:{port}")
+
+
+@functools.lru_cache(maxsize=8)
+def _pins(path: Path, mtime_ns: int, size: int) -> dict[str, str]:
+    """The pins file parsed once per version of it (a fleet's nodes each look theirs up: reading the
+    whole file per node was quadratic)."""
+    pins: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[0] == f"{host}:{port}" and parts[1].startswith("sha256:"):
-            return parts[1][len("sha256:") :]
-    return None
+        if len(parts) == 2 and parts[1].startswith("sha256:"):
+            pins.setdefault(parts[0], parts[1][len("sha256:") :])
+    return pins
 
 
 class AgentUnreachable(TransportError):
     """Nothing answered at the agent's address (not: it answered and refused)."""
 
 
+@functools.lru_cache(maxsize=8)
+def _client_context(client: tuple[Path, Path] | None, stamp: tuple[int, ...]) -> ssl.SSLContext:
+    """One TLS context per client certificate for the run (thread-safe to share; making one per
+    connection was a measurable part of a 500-node gather)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = False  # the pin is the check: a self-signed cert, no CA
+    context.verify_mode = ssl.CERT_NONE
+    if client is not None:
+        context.load_cert_chain(*client)
+    return context
+
+
 class _PinnedConnection(http.client.HTTPSConnection):
     def __init__(
         self, host: str, port: int, pin: str, node: str, timeout: float, client: tuple[Path, Path] | None
     ) -> None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.check_hostname = False  # the pin below is the check: a self-signed cert, no CA
-        context.verify_mode = ssl.CERT_NONE
-        if client is not None:
-            try:
-                context.load_cert_chain(*client)
-            except (OSError, ssl.SSLError) as exc:
-                raise TransportError(
-                    f"node {node}: cannot load the client certificate {client[0]} (key {client[1]}): "
-                    f"{getattr(exc, 'strerror', None) or exc}"
-                ) from exc
+        try:
+            # Keyed by the files' versions too: a certificate renewed in place is read again.
+            stamp = tuple(f.stat().st_mtime_ns for f in client) if client else ()
+            context = _client_context(client, stamp)
+        except (OSError, ssl.SSLError) as exc:
+            assert client is not None
+            raise TransportError(
+                f"node {node}: cannot load the client certificate {client[0]} (key {client[1]}): "
+                f"{getattr(exc, 'strerror', None) or exc}"
+            ) from exc
         super().__init__(host, port, timeout=timeout, context=context)
         self.pin, self.node = pin, node
         self.used = time.monotonic()  # the end of its last exchange
