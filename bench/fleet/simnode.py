@@ -5,7 +5,6 @@ node_side=SimNode(root))`): the HTTP, TLS, token, task-id and wire handling stay
 
 from __future__ import annotations
 
-import base64
 import os
 import platform
 import shutil
@@ -69,21 +68,9 @@ class SimNode:
         stdout = (read.encode() + kinds_part.stdout).replace(self.shell.root.encode() + b"/", b"/")
         containers = (lambda: 0) if task.containers else None
         node_part = node_section(self.shell.path(task.state_file), lambda: shims.NGINX_VERSION, containers)
-        return _answer(CommandResult(kinds_part.exit_code, stdout + node_part.encode(), kinds_part.stderr))
+        return node.answer(
+            CommandResult(kinds_part.exit_code, stdout + node_part.encode(), kinds_part.stderr)
+        )
 
     def run(self, tasks: list[m.Task], batch: bool, timeout: float | None) -> dict[str, Any]:
-        if batch:
-            _, result = self.shell.run_tasks(tasks, timeout)
-        else:
-            (task,) = tasks
-            result = self.shell.call(task, timeout)
-        return _answer(result)
-
-
-def _answer(result: CommandResult) -> dict[str, Any]:
-    """As the agent's node module answers (exit code, output base64)."""
-    return {
-        "exit": result.exit_code,
-        "stdout": base64.b64encode(result.stdout).decode(),
-        "stderr": base64.b64encode(result.stderr).decode(),
-    }
+        return node.run(tasks, batch, timeout, self.shell)

@@ -56,7 +56,7 @@ def gather(task: m.Probe, timeout: float | None) -> dict[str, Any]:
     containers = _running_containers if task.containers else None
     node_part = node_section(task.state_file, _nginx_version, containers).encode()
     out = read.encode() + kinds_part.stdout + node_part
-    return _answer(CommandResult(kinds_part.exit_code, out, kinds_part.stderr))
+    return answer(CommandResult(kinds_part.exit_code, out, kinds_part.stderr))
 
 
 _nginx_seen: dict[tuple[str, float], str | None] = {}
@@ -133,17 +133,21 @@ def status(state_dir: str) -> dict[str, Any]:
     return {"apps": apps if isinstance(apps, dict) else {}}
 
 
-def run(tasks: list[m.Task], batch: bool, timeout: float | None) -> dict[str, Any]:
-    shell = NodeShell()
+def run(
+    tasks: list[m.Task], batch: bool, timeout: float | None, shell: ShellRunner | None = None
+) -> dict[str, Any]:
+    """A batch (or one task) on this node, or on `shell`'s (the bench's simulated nodes)."""
+    shell = shell or NodeShell()
     if batch:
         _, result = shell.run_tasks(tasks, timeout)
     else:
         (task,) = tasks
         result = shell.call(task, timeout)
-    return _answer(result)
+    return answer(result)
 
 
-def _answer(result: CommandResult) -> dict[str, Any]:
+def answer(result: CommandResult) -> dict[str, Any]:
+    """A command's result as the agent sends it (exit code, output base64)."""
     return {
         "exit": result.exit_code,
         "stdout": base64.b64encode(result.stdout).decode(),
