@@ -9,10 +9,13 @@ from __future__ import annotations
 import contextlib
 import grp
 import hashlib
+import http.client
 import os
 import pwd
 import shutil
+import socket
 import stat
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -133,6 +136,68 @@ def _keep_copy(live: str, sha256: str, store: str) -> None:
         os.replace(aside, f"{store}/{sha256}")
     except OSError:
         return
+
+
+@run.register
+def _(task: m.CheckHealth, path: PathMap) -> Outcome | None:
+    """The sh's loop without a curl, a sleep and a shell per try (the unit's `systemctl is-active`
+    stays: systemd is asked the way the sh asks it). A container's liveness stays in sh (docker)."""
+    check = task.check
+    if task.container is not None or check.type not in ("http", "tcp", "process"):
+        return None
+    host = "127.0.0.1" if task.host in ("0.0.0.0", "") else task.host
+    port = check.port or task.port
+
+    def healthy() -> bool:
+        if task.unit and not _unit_active(task.unit):
+            return False
+        if check.type == "http":
+            return _http_status(host, port, check.path, check.timeout) == check.expect_status
+        if check.type == "tcp":
+            return _tcp_open(host, port, check.timeout)
+        return True
+
+    tries = 0
+    while not healthy():
+        tries += 1
+        if tries >= check.retries:
+            return 1, f"unhealthy after {check.retries} tries"
+        time.sleep(check.interval)
+    if task.min_healthy_seconds:
+        time.sleep(task.min_healthy_seconds)
+        if not healthy():
+            return 1, f"unhealthy after {task.min_healthy_seconds:g}s"
+    return 0, ""
+
+
+def _unit_active(unit: str) -> bool:
+    systemctl = shutil.which("systemctl")
+    if systemctl is None:  # as the sh: `systemctl` not found is not active
+        return False
+    done = subprocess.run(
+        [systemctl, "is-active", "--quiet", unit], capture_output=True, check=False, timeout=30
+    )
+    return done.returncode == 0
+
+
+def _http_status(host: str, port: int | None, target: str, timeout: float) -> int | None:
+    """The status of a GET, as `curl -w %{http_code}` gives it (redirects not followed)."""
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request("GET", target, headers={"Accept": "*/*"})
+        return conn.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def _tcp_open(host: str, port: int | None, timeout: float) -> bool:
+    try:
+        with socket.create_connection((host, port or 0), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _ids(owner: str, group: str) -> tuple[int, int]:

@@ -118,3 +118,50 @@ def test_tasks_without_a_native_form_run_as_their_sh(tmp_path: Path) -> None:
         3,
         "out\nerr",
     )
+
+
+def _http_server() -> tuple[int, int]:
+    """A server answering /health 200 and anything else 500; (its port, a closed port)."""
+    import http.server
+    import socket
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/health" else 500)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    return server.server_address[1], closed
+
+
+def test_health_checks_run_natively_end_as_their_sh_ends() -> None:
+    port, closed = _http_server()
+
+    def probe(kind: str, target: str = "/health", at: int = port, status: int = 200) -> m.HealthProbe:
+        return m.HealthProbe(kind, target, at, status, 0.05, 1.0, 3)
+
+    cases = [
+        m.CheckHealth("web", probe("http"), "127.0.0.1", None, None, None, 0),
+        m.CheckHealth("web", probe("http"), "0.0.0.0", None, None, None, 0.1),
+        m.CheckHealth("web", probe("http", "/bad"), "127.0.0.1", None, None, None, 0),
+        m.CheckHealth("web", probe("http", "/bad", status=500), "127.0.0.1", None, None, None, 0),
+        m.CheckHealth("web", probe("http", at=closed), "127.0.0.1", None, None, None, 0),
+        m.CheckHealth("web", probe("tcp"), "127.0.0.1", None, None, None, 0),
+        m.CheckHealth("web", probe("tcp", at=closed), "127.0.0.1", None, None, None, 0),
+        m.CheckHealth("web", probe("process"), "127.0.0.1", None, None, None, 0),
+        m.CheckHealth("web", probe("process"), "127.0.0.1", None, "funops-no-such.service", None, 0),
+    ]
+    for task in cases:
+        step = render(task, str)
+        done = subprocess.run(["sh", "-c", step.script], capture_output=True, text=True, check=False)
+        assert native.run(task, str) == (done.returncode, done.stdout.strip()), task
+    container = m.CheckHealth("api", probe("http"), "127.0.0.1", None, None, "api", 0)
+    assert native.run(container, str) is None  # a container's liveness is docker's: its sh
