@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..compile.compiler import Facts, compile_project
@@ -88,10 +89,10 @@ class Drainer:
 
     def after(self, batch: list[str], healthy: list[str]) -> None:
         """Put back the endpoints of the nodes that came out of their batch healthy. An ingress node
-        in the batch may have written its own sites: they are written again as the drain wants."""
+        in the batch may have written its own sites: those differing from what the drain wants are
+        written again."""
         for node in batch:
-            if node in self._written:
-                self._written[node] = dict.fromkeys(self._written[node], "?")
+            self._written[node] = self._after_batch(node, node in healthy)
         back = {p for p in self.down if p[1] in healthy}
         self.down -= back
         self._render(f"restore {_names(back)}" if back else "keep drained")
@@ -115,6 +116,19 @@ class Drainer:
                 ok = len(results) == len(tasks) and all(r.exit_code == 0 for r in results)
                 self.emit({"event": "drain", "node": node, "ok": ok, "what": "as the plan renders"})
 
+    def _after_batch(self, node: str, succeeded: bool) -> dict[str, str]:
+        """What the node's sites hold after its batch: a site the batch wrote is the plan's (if the
+        node succeeded; else unknown, "?"), one it did not write still what the drain wrote. A first
+        apply's sites are then not written and reloaded a second time when nothing is left down."""
+        diff = self.plan.diffs.get(node)
+        wrote = {c.id.name for c in diff.pending} if diff else set()
+        nd = self.plan.desired.nodes.get(node)
+        planned = {r.name: r.desired.get("sha256") or "?" for r in (nd.resources if nd else []) if r.routes}
+        written = dict(self._written.get(node, {}))
+        for name in wrote & (set(planned) | set(written)):
+            written[name] = planned.get(name, "?") if succeeded else "?"
+        return written
+
     # ---- rendering ----------------------------------------------------------------------------
 
     def _sites(self, down: set[Pair]) -> dict[str, list[Resource]]:
@@ -133,8 +147,9 @@ class Drainer:
         return g is None or g.reachable
 
     def _render(self, why: str) -> bool:
-        """Write the sites that differ from what is live, `nginx -t`, reload. True if any changed."""
-        changed = False
+        """Write the sites that differ from what is live, `nginx -t`, reload (the ingress nodes in
+        parallel: each is a round trip). True if any changed."""
+        work: list[tuple[str, list[Resource]]] = []
         for node, sites in sorted(self._sites(self.down).items()):
             if not self._reachable(node):
                 continue
@@ -142,24 +157,29 @@ class Drainer:
             for r in sites:  # "?": not gathered, written whatever it holds
                 written.setdefault(r.name, self._live(node, r) or "?")
             todo = [r for r in sites if written[r.name] != r.desired["sha256"]]
-            if not todo:
-                continue
+            if todo:
+                work.append((node, todo))
+
+        def swap(node: str, todo: list[Resource]) -> str | None:
+            """None when done, else why not."""
             try:
-                transport = self.connect(node)
                 tasks = _swap_tasks(todo)
-                results, result = transport.run_tasks(tasks)
+                results, result = self.connect(node).run_tasks(tasks)
             except TransportError as exc:
-                self.emit({"event": "drain", "node": node, "ok": False, "what": why, "error": str(exc)})
-                continue
-            ok = len(results) == len(tasks) and all(r.exit_code == 0 for r in results)
-            error = "" if ok else (results[-1].output if results else result.stderr.decode(errors="replace"))
-            self.emit({"event": "drain", "node": node, "ok": ok, "what": why}
-                      | ({} if ok else {"error": error[-500:]}))  # fmt: skip
-            if ok:
+                return str(exc)
+            if len(results) == len(tasks) and all(r.exit_code == 0 for r in results):
+                return None
+            return results[-1].output if results else result.stderr.decode(errors="replace")
+
+        with ThreadPoolExecutor(max_workers=max(1, min(16, len(work)))) as pool:
+            errors = list(pool.map(lambda w: swap(*w), work))
+        for (node, todo), error in zip(work, errors, strict=True):
+            self.emit({"event": "drain", "node": node, "ok": error is None, "what": why}
+                      | ({} if error is None else {"error": error[-500:]}))  # fmt: skip
+            if error is None:
                 for r in todo:
-                    written[r.name] = r.desired["sha256"]
-                changed = True
-        return changed
+                    self._written[node][r.name] = r.desired["sha256"]
+        return any(error is None for error in errors)
 
     def _live(self, node: str, res: Resource) -> str | None:
         g = self.plan.gathered.get(node)
