@@ -40,6 +40,20 @@ class NodeAgent(Strict):
         return self
 
 
+class NodePull(Strict):
+    """Pull mode (`funops publish`, `funops agent pull`): the node converges itself from the signed
+    revision published for it; a push `apply` leaves it alone."""
+
+    # Where the node fetches its index and bundles: the web server (or object store endpoint) in front
+    # of the directory `funops publish` writes. http is enough for integrity (everything is signed);
+    # https keeps the revision private.
+    store: Annotated[str, Field(pattern=pattern(r"^(https?|file)://\S+$", "an https://, http:// or file:// URL"))]
+    interval_seconds: Annotated[float, Field(ge=5, le=86400)] = 60
+    splay_seconds: Annotated[float, Field(ge=0, le=86400)] = 30  # the timer's RandomizedDelaySec
+    cohort: SafeName = "default"  # `funops publish --cohort K` publishes to one cohort at a time
+    ca_file: str | None = None  # on the node: the CA bundle for an https store (default: the system's)
+
+
 class Node(Strict):
     name: SafeName
     address: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9.:\-\[\]]+$")]
@@ -57,6 +71,7 @@ class Node(Strict):
     root: Annotated[str, AfterValidator(no_dotdot)] | None = None
     ssh: NodeSsh = NodeSsh()
     agent: NodeAgent | None = None
+    pull: NodePull | None = None
 
     @model_validator(mode="after")
     def _transport_options(self) -> Node:
@@ -64,6 +79,8 @@ class Node(Strict):
             raise FieldError(("root",), "root is only valid with transport: local")
         if self.transport == "agent" and self.agent is None:
             raise FieldError(("agent",), "transport: agent needs an agent: {url, tokenFromEnv} section")
+        if self.pull is not None and self.agent is None:  # its status is read through the agent
+            raise FieldError(("pull",), "pull mode needs the agent: give the node an agent: {url} section")
         return self
 
     def matches(self, match_labels: dict[str, str], names: list[str]) -> bool:

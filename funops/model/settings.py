@@ -33,6 +33,17 @@ class InjectedEnv(Strict):
     types: list[Literal["systemd", "container", "job"]] = ["systemd", "container", "job"]
 
 
+class PullSettings(Strict):
+    """Pull mode: where `funops publish` writes, and the ed25519 key pair that signs what it writes."""
+
+    store: str | None = None  # a directory (what a web server serves to the nodes); --store overrides
+    public_key: str = "certs/pull-signing.pub"  # in the repo; `agent install` gives it to the nodes
+    signing_key_from_env: EnvName = "FUNOPS_PULL_SIGNING_KEY"  # the private key (PEM), where CI runs
+    signing_key_file: str | None = None  # else this file (default .funops/pull-signing.key)
+    # An index older than this is refused by the nodes (a frozen store cannot hold them on old code).
+    not_after_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 24 * 7
+
+
 class Settings(Strict):
     api_version: Literal["funops/v1"] = "funops/v1"
     project: SafeName = "funops"
@@ -44,6 +55,7 @@ class Settings(Strict):
     ssh: SshSettings = SshSettings()
     placement: PlacementSettings = PlacementSettings()
     inject_env: list[InjectedEnv] = []
+    pull: PullSettings = PullSettings()
     # Releases each node keeps with their artifacts (files, images), for rollback and history.
     keep_releases: Annotated[int, Field(ge=1, le=100)] = 5
     # `apply PLANFILE` refuses a saved plan older than this.
