@@ -28,6 +28,8 @@ MAX_TASK_SECONDS = 3600
 class NodeShell(ShellRunner):
     """This node, unprefixed: tasks rendered to sh and run here."""
 
+    env: dict[str, str] | None = None  # the sh's environment (None: the agent's)
+
     def run(self, script: str, *, stdin: bytes | None = None, timeout: float | None = None) -> CommandResult:
         return run_sh(script, stdin, min(timeout or MAX_TASK_SECONDS, MAX_TASK_SECONDS), None)
 
@@ -38,7 +40,8 @@ class NodeShell(ShellRunner):
         self, tasks: list[m.Task], timeout: float | None = None
     ) -> tuple[list[StepResult], CommandResult]:
         """File writes in-process (tasks/native.py), the other tasks each as its own sh."""
-        result = native.run_tasks(tasks, self.path, lambda s, i, t: self.run(s, stdin=i, timeout=t), timeout)
+        run = lambda s, i, t: self.run(s, stdin=i, timeout=t)  # noqa: E731
+        result = native.run_tasks(tasks, self.path, run, timeout, self.env)
         return parse_bundle(result.text()), result
 
 

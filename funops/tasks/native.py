@@ -18,7 +18,7 @@ import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import singledispatch
 
 from ..transports.base import CommandResult
@@ -140,6 +140,10 @@ def _keep_copy(live: str, sha256: str, store: str) -> None:
 
 @run.register
 def _(task: m.CheckHealth, path: PathMap) -> Outcome | None:
+    return check_health(task, None)
+
+
+def check_health(task: m.CheckHealth, env: Mapping[str, str] | None) -> Outcome | None:
     """The sh's loop without a curl, a sleep and a shell per try (the unit's `systemctl is-active`
     stays: systemd is asked the way the sh asks it). A container's liveness stays in sh (docker)."""
     check = task.check
@@ -149,7 +153,7 @@ def _(task: m.CheckHealth, path: PathMap) -> Outcome | None:
     port = check.port or task.port
 
     def healthy() -> bool:
-        if task.unit and not _unit_active(task.unit):
+        if task.unit and not _unit_active(task.unit, env):
             return False
         if check.type == "http":
             return _http_status(host, port, check.path, check.timeout) == check.expect_status
@@ -170,12 +174,13 @@ def _(task: m.CheckHealth, path: PathMap) -> Outcome | None:
     return 0, ""
 
 
-def _unit_active(unit: str) -> bool:
-    systemctl = shutil.which("systemctl")
+def _unit_active(unit: str, env: Mapping[str, str] | None) -> bool:
+    """`env`: the sh's environment (its PATH finds systemctl), None: this process's."""
+    systemctl = shutil.which("systemctl", path=(env or os.environ).get("PATH"))
     if systemctl is None:  # as the sh: `systemctl` not found is not active
         return False
     done = subprocess.run(
-        [systemctl, "is-active", "--quiet", unit], capture_output=True, check=False, timeout=30
+        [systemctl, "is-active", "--quiet", unit], capture_output=True, check=False, timeout=30, env=env
     )
     return done.returncode == 0
 
@@ -264,16 +269,18 @@ def run_tasks(
     path: PathMap,
     run_sh: Callable[[str, bytes | None, float | None], CommandResult],
     timeout: float | None,
+    env: Mapping[str, str] | None = None,
 ) -> CommandResult:
     """A batch as the sh bundle runs it (in order, stopping at the first failure, umask 077 for the
     sh ones) and answers it: each step's marker, exit code, nanoseconds and output, so the controller
     reads both alike (`parse_bundle`). A task with an in-process form runs here; another, as its
-    own sh, without the bundle's per-step wrapping (a subshell, two `date`s and a `cat` each)."""
+    own sh, without the bundle's per-step wrapping (a subshell, two `date`s and a `cat` each). `env`:
+    the sh's environment, which a health check's `systemctl` is found and run with too."""
     deadline = None if timeout is None else time.monotonic() + timeout
     out = []
     for i, task in enumerate(tasks):
         started = time.monotonic_ns()
-        done = run(task, path)
+        done = check_health(task, env) if isinstance(task, m.CheckHealth) else run(task, path)
         if done is None:
             step = render(task, path)
             left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
