@@ -16,6 +16,7 @@ from .logs import logs
 from .nodes import cordon, drain, nodes, uncordon
 from .output import EXIT_ERROR
 from .plan import plan
+from .publish import publish, status
 from .release import history, rollback
 from .repo import render, schema, validate
 
@@ -60,7 +61,7 @@ def version() -> None:
 
 # In the order `funops --help` lists them.
 for command in (init, validate, plan, apply, rollback, history, logs, render, nodes, cordon, uncordon, drain,
-                schema, version):  # fmt: skip
+                publish, status, schema, version):  # fmt: skip
     app.command()(command)
 app.add_typer(drift_app, name="drift")
 app.add_typer(agent_app, name="agent")

@@ -9,6 +9,7 @@ from ..errors import Problem
 from ..model.inventory import Node
 from ..model.manifests import Application, Ingress, Release, Service
 from ..model.settings import Settings
+from ..model.strategy import UpdateStrategy
 from .source import Revision, Source
 from .yaml_marks import Document
 from .yaml_marks import Path as YamlPath
@@ -53,3 +54,11 @@ class Project:
     def release_for(self, app: str) -> Release | None:
         """The Release that names `app` (the checks make sure there is at most one)."""
         return next((r for _, r in sorted(self.releases.items()) if r.spec.app == app), None)
+
+    def strategy_of(self, app: str) -> UpdateStrategy:
+        """The Release's strategy, else the app's, else the project default."""
+        release = self.release_for(app)
+        if release and release.spec.strategy:
+            return release.spec.strategy
+        spec = self.apps[app].spec if app in self.apps else None
+        return (spec.strategy if spec else None) or self.settings.strategy

@@ -47,7 +47,9 @@ class NodePull(Strict):
     # Where the node fetches its index and bundles: the web server (or object store endpoint) in front
     # of the directory `funops publish` writes. http is enough for integrity (everything is signed);
     # https keeps the revision private.
-    store: Annotated[str, Field(pattern=pattern(r"^(https?|file)://\S+$", "an https://, http:// or file:// URL"))]
+    store: Annotated[
+        str, Field(pattern=pattern(r"^(https?|file)://\S+$", "an https://, http:// or file:// URL"))
+    ]
     interval_seconds: Annotated[float, Field(ge=5, le=86400)] = 60
     splay_seconds: Annotated[float, Field(ge=0, le=86400)] = 30  # the timer's RandomizedDelaySec
     cohort: SafeName = "default"  # `funops publish --cohort K` publishes to one cohort at a time

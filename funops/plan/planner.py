@@ -58,11 +58,7 @@ class Plan:
         """As recorded with a restored release; else the Release's, the app's, the project default."""
         if app in self.intent.strategies:
             return self.intent.strategies[app]
-        release = self.project.release_for(app)
-        if release and release.spec.strategy:
-            return release.spec.strategy
-        spec = self.project.apps[app].spec if app in self.project.apps else None
-        return (spec.strategy if spec else None) or self.project.settings.strategy
+        return self.project.strategy_of(app)
 
 
 def make_plan(

@@ -1,12 +1,32 @@
 """`funops-agent pull` on the node (run by funops-pull.timer): one poll of the store. Standard library
-only until there is something to converge; then converge.py (the engine, from the agent's runtime)."""
+only until there is something to converge; then converge.py (the engine, from the agent's runtime).
+
+A poll: fetch the index with If-None-Match (unchanged: a 304, nothing else happens); check its
+signature (openssl, the project's public key), that it is this node's, not older than what was
+applied, not expired, and due; fetch the sealed bundle, check its sha256, open it with the agent's
+key; converge; record the outcome in the status file (the agent's `status` serves it). A failed
+converge keeps no ETag, so the next poll tries again; a refused index is recorded and kept refused
+until the store holds another."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
+import os
+import ssl
+import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
 
-from . import CONFIG_FILE, PUBLIC_KEY_FILE
+from . import CONFIG_FILE, PUBLIC_KEY_FILE, STATUS_FILE, bundle_key, index_key, openssl
+from . import index as idx
+
+AGENT_TLS = "/etc/funops-agent/tls"
+KEEP = ("current", "previous")  # the sealed bundles kept on the node: this generation and the one before
 
 
 @dataclass
@@ -19,7 +39,11 @@ class PullConfig:
     state_dir: str = "/var/lib/funops"
     ca_file: str | None = None
     timeout: float = 30
-    root: str | None = None  # tests only: the node is a directory (paths mapped under it)
+    interval: float = 60
+    splay: float = 30
+    cert: str = f"{AGENT_TLS}/agent.crt"  # the agent's own: bundles are sealed to it
+    key: str = f"{AGENT_TLS}/agent.key"
+    root: str | None = None  # tests only: the node's files are under this directory
 
     @classmethod
     def load(cls, path: str) -> PullConfig:
@@ -32,9 +56,170 @@ class PullConfig:
             state_dir=raw.get("stateDir", "/var/lib/funops"),
             ca_file=raw.get("caFile"),
             timeout=float(raw.get("timeoutSeconds", 30)),
+            interval=float(raw.get("intervalSeconds", 60)),
+            splay=float(raw.get("splaySeconds", 30)),
+            cert=raw.get("cert", f"{AGENT_TLS}/agent.crt"),
+            key=raw.get("key", f"{AGENT_TLS}/agent.key"),
             root=raw.get("root"),
         )
 
+    def local(self, path: str) -> str:
+        return f"{self.root}{path}" if self.root else path
+
+
+class FetchError(Exception):
+    pass
+
 
 def main(config_path: str = CONFIG_FILE) -> int:
-    raise NotImplementedError
+    """One poll; its outcome as a JSON line on stdout (the journal keeps it); exit 1 if it failed."""
+    report = poll(PullConfig.load(config_path))
+    print(json.dumps(report, sort_keys=True))
+    return 1 if report.get("result") in ("failed", "refused") or report.get("storeError") else 0
+
+
+def poll(config: PullConfig, now: dt.datetime | None = None, transport: Any = None) -> dict[str, Any]:
+    """One poll (`transport`: the node converged, for tests; default this machine)."""
+    now = now or dt.datetime.now(dt.UTC)
+    status = read_status(config)
+    status.update(
+        node=config.node, mode="pull", store=config.store, intervalSeconds=config.interval,
+        splaySeconds=config.splay, lastPoll=now.isoformat(timespec="seconds"),
+    )  # fmt: skip
+    try:
+        fetched = fetch(config, index_key(config.node), status.get("indexEtag"))
+    except FetchError as exc:  # the node keeps running what it has; `funops status` shows it stale
+        status["storeError"] = f"cannot reach the store: {exc}"
+        return _save(config, status)
+    status["lastContact"], status["storeError"] = status["lastPoll"], None
+    if fetched is None:  # 304: the index did not change; what the last poll concluded stands
+        return _save(config, status, polled="not-modified")
+    data, etag = fetched
+    applied = int(status.get("generation") or 0)
+    try:
+        index = idx.read(data, lambda d, s: openssl.verify(config.local(config.public_key), d, s))
+        idx.check(index, config.node, applied, now)
+    except (idx.IndexRefused, openssl.OpensslError) as exc:
+        status["indexEtag"] = etag  # refused until the store holds another index
+        _result(status, "refused", str(exc))
+        return _save(config, status)
+    status["published"] = {"generation": index.generation, "revision": index.revision, "cohort": index.cohort}
+    if index.generation == applied and status.get("result") == "converged":
+        status["indexEtag"] = etag  # signed again (a new notAfter), nothing new to converge
+        return _save(config, status)
+    if not idx.due(index, now):
+        _result(status, "waiting", f"generation {index.generation} applies from {index.earliest_apply_at}")
+        return _save(config, status)
+    try:
+        content = _open_bundle(config, index)
+    except (FetchError, openssl.OpensslError, ValueError) as exc:
+        _result(status, "failed", f"generation {index.generation}: {exc}")
+        return _save(config, status)
+    status.update(_converge(index, content, transport))
+    if status["result"] == "converged":
+        status["indexEtag"] = etag
+    return _save(config, status)
+
+
+def _open_bundle(config: PullConfig, index: idx.Index) -> bytes:
+    if index.bundle != bundle_key(config.node, index.bundle_sha256):
+        raise ValueError(f"the index names {index.bundle}, not this node's bundle of that digest")
+    fetched = fetch(config, index.bundle, None)
+    assert fetched is not None
+    sealed = fetched[0]
+    got = hashlib.sha256(sealed).hexdigest()
+    if got != index.bundle_sha256:
+        raise ValueError(f"the bundle's sha256 is {got}, the signed index says {index.bundle_sha256}")
+    _keep(config, sealed)
+    return openssl.open_sealed(config.local(config.cert), config.local(config.key), sealed)
+
+
+def _converge(index: idx.Index, content: bytes, transport: Any) -> dict[str, Any]:
+    """The engine, imported only now (pydantic, jinja2: the agent's runtime): a no-op poll never pays it."""
+    from .bundle import from_json
+    from .converge import converge
+
+    bundle = from_json(content)
+    done = converge(bundle, index.generation, transport)
+    out: dict[str, Any] = {"attempt": {"generation": index.generation, "status": done.status,
+                                       "seconds": done.seconds, "changes": done.changes[:50]}}  # fmt: skip
+    if done.status in ("succeeded", "unchanged"):
+        out.update(
+            result="converged", error=None, generation=index.generation, revision=index.revision,
+            appliedAt=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )  # fmt: skip
+    else:
+        out.update(result="failed", error=f"generation {index.generation}: {done.status}: {done.error}")
+    return out
+
+
+def fetch(config: PullConfig, key: str, etag: str | None) -> tuple[bytes, str] | None:
+    """(body, its ETag), or None when it is unchanged since `etag` (an HTTP 304)."""
+    url = f"{config.store.rstrip('/')}/{key}"
+    if urlsplit(url).scheme == "file":
+        try:
+            with open(urlsplit(url).path, "rb") as f:
+                body = f.read()
+        except OSError as exc:
+            raise FetchError(f"{url}: {exc.strerror or exc}") from exc
+        tag = f'"{hashlib.sha256(body).hexdigest()}"'
+        return None if tag == etag else (body, tag)
+    request = urllib.request.Request(url, headers={"If-None-Match": etag} if etag else {})
+    context = ssl.create_default_context(cafile=config.ca_file) if url.startswith("https:") else None
+    try:
+        with urllib.request.urlopen(request, timeout=config.timeout, context=context) as response:
+            body = response.read()
+            return body, response.headers.get("ETag") or f'"{hashlib.sha256(body).hexdigest()}"'
+    except urllib.error.HTTPError as exc:
+        if exc.code == 304:
+            return None
+        raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise FetchError(f"{url}: {getattr(exc, 'reason', None) or exc}") from exc
+
+
+def status_path(config: PullConfig) -> str:
+    return config.local(f"{config.state_dir.rstrip('/')}/{STATUS_FILE}")
+
+
+def read_status(config: PullConfig) -> dict[str, Any]:
+    try:
+        with open(status_path(config), encoding="utf-8") as f:
+            doc = json.load(f)
+        return doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _result(status: dict[str, Any], result: str, error: str | None) -> None:
+    status["result"], status["error"] = result, error
+
+
+def _save(config: PullConfig, status: dict[str, Any], polled: str = "fetched") -> dict[str, Any]:
+    status["lastPollFetch"] = polled
+    path = status_path(config)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    aside = f"{path}.new"
+    with open(aside, "w", encoding="utf-8") as f:
+        json.dump(status, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(aside, path)
+    return status
+
+
+def _keep(config: PullConfig, sealed: bytes) -> None:
+    """The sealed bundle beside the state (only this node's key opens it); the one before stays too."""
+    where = config.local(f"{config.state_dir.rstrip('/')}/pull")
+    os.makedirs(where, mode=0o700, exist_ok=True)
+    current, previous = (f"{where}/{name}.cms" for name in KEEP)
+    if os.path.exists(current):
+        with open(current, "rb") as f:
+            if f.read() == sealed:
+                return
+        os.replace(current, previous)
+    with open(current, "wb") as f:
+        f.write(sealed)
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:2]))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from ..compile.resources import NodeDesired
 from ..diff.differ import NodeDiff
 from ..kinds import app_of_handler
+from ..model.strategy import UpdateStrategy
 from ..plan.planner import Plan
 from ..plan.schedule import releasing_apps
 from ..state.records import PlacementSpec, ReleaseRecord, ResourceSpec, RevisionRef, release_id
@@ -47,32 +49,59 @@ def plan_releases(plan: Plan, rollout: str, who: str) -> dict[str, NodeReleases]
     for name, diff in plan.diffs.items():
         desired = plan.desired.nodes[name]
         records = [
-            ReleaseRecord(
-                id=release_id(app, numbers[app]),
-                app=app,
-                number=numbers[app],
-                kind=plan.intent.kind,  # type: ignore[arg-type]
+            release_record(
+                desired,
+                app,
+                numbers[app],
+                rollout,
+                who,
+                started,
+                plan.strategy_of(app),
                 revision=plan.intent.revisions.get(app, revision),
-                version=placement.version if placement else None,
+                kind=plan.intent.kind,
                 restores=plan.intent.restores.get(app),
-                rollout=rollout,
-                who=who,
-                started=started,
-                strategy=plan.strategy_of(app).model_dump(by_alias=True),
-                placement=PlacementSpec.of(placement) if placement else None,
-                resources=[ResourceSpec.of(r) for r in desired.resources if r.in_release_of(app)],
             )
             for app in sorted(apps)
-            if _touches(plan, name, diff, app)
-            for placement in [desired.apps.get(app)]
+            if touches(desired, diff, app)
         ]
         rolls_back = [plan.intent.rolls_back[a] for a in sorted(apps) if a in plan.intent.rolls_back]
         out[name] = NodeReleases(records, rolls_back, keep)
     return out
 
 
-def _touches(plan: Plan, node: str, diff: NodeDiff, app: str) -> bool:
-    desired = plan.desired.nodes[node]
+def release_record(
+    desired: NodeDesired,
+    app: str,
+    number: int,
+    rollout: str,
+    who: str,
+    started: str,
+    strategy: UpdateStrategy,
+    revision: RevisionRef,
+    kind: str = "deploy",
+    restores: str | None = None,
+) -> ReleaseRecord:
+    """`app`'s release on this node: its placement and the resources of its release, as desired."""
+    placement = desired.apps.get(app)
+    return ReleaseRecord(
+        id=release_id(app, number),
+        app=app,
+        number=number,
+        kind=kind,  # type: ignore[arg-type]
+        revision=revision,
+        version=placement.version if placement else None,
+        restores=restores,
+        rollout=rollout,
+        who=who,
+        started=started,
+        strategy=strategy.model_dump(by_alias=True),
+        placement=PlacementSpec.of(placement) if placement else None,
+        resources=[ResourceSpec.of(r) for r in desired.resources if r.in_release_of(app)],
+    )
+
+
+def touches(desired: NodeDesired, diff: NodeDiff, app: str) -> bool:
+    """Does this node's diff change `app` (its resources, its release's, a restart it still owes)?"""
     if any(app_of_handler(h) == app for h in diff.owed):
         return True
     for change in diff.pending:

@@ -1,0 +1,139 @@
+"""`funops publish`: the repo at a revision, compiled into one sealed bundle and one signed index per
+pull-mode node, written to the store (bundles first, indexes last: an index never names a bundle that
+is not there yet).
+
+A generation counts publishes that change something: one number for the whole run, above every
+generation in the store, so a fleet's status reads "generation 7 converged on 48 of 50 nodes". A node
+whose bundle did not change keeps its generation and bundle; its index is signed again with a new
+notAfter (a cron publish keeps a quiet fleet from expiring)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import FunopsError
+from ..load.project import Project
+from ..transports.agent import read_pin
+from . import bundle as bundles
+from . import bundle_key, index_key, keys, openssl
+from . import index as idx
+from .store import Store
+
+CERTS_DIR = "certs/agents"  # each pull node's agent certificate, recorded by `funops agent install`
+
+
+@dataclass
+class Published:
+    node: str
+    generation: int
+    changed: bool  # a new bundle (else: the same one, signed again)
+    cohort: str
+
+
+def pull_nodes(project: Project, cohort: str | None = None) -> list[str]:
+    return sorted(
+        name
+        for name, node in project.nodes.items()
+        if node.pull is not None and (cohort is None or node.pull.cohort == cohort)
+    )
+
+
+def certificate_file(project: Project, node: str) -> Path:
+    return project.root / CERTS_DIR / f"{node}.pem"
+
+
+def publish(
+    project: Project,
+    store: Store,
+    cohort: str | None = None,
+    apply_after: float = 0,
+    now: dt.datetime | None = None,
+) -> list[Published]:
+    """Publish the project to its pull-mode nodes (those of `cohort` only, with one)."""
+    from ..compile.compiler import compile_project
+
+    names = pull_nodes(project, cohort)
+    if not names:
+        which = f" in cohort {cohort!r}" if cohort else ""
+        raise FunopsError(f"no node{which} is in pull mode (an inventory node's pull: section)")
+    certificates = {name: _certificate(project, name) for name in names}
+    key = keys.load_private(project)
+    verify = keys.verifier(keys.nodes_public_key(project, key))
+    digest_key = keys.digest_key(key)
+    desired = compile_project(project)
+    now = now or dt.datetime.now(dt.UTC)
+    published_at = now.isoformat(timespec="seconds")
+    not_after = (now + dt.timedelta(hours=project.settings.pull.not_after_hours)).isoformat(
+        timespec="seconds"
+    )
+    earliest = (
+        (now + dt.timedelta(seconds=apply_after)).isoformat(timespec="seconds") if apply_after else None
+    )
+    rev = project.revision
+
+    previous = {name: _previous(store, name, verify) for name in pull_nodes(project)}
+    top = max((p.generation for p in previous.values() if p is not None), default=0)
+    plans: list[tuple[idx.Index, bytes | None]] = []
+    for name in names:
+        content = bundles.to_json(bundles.of_node(project, desired.nodes[name]))
+        digest = hmac.new(digest_key, content, hashlib.sha256).hexdigest()
+        before, node_cohort = previous[name], project.nodes[name].pull.cohort  # type: ignore[union-attr]
+        if before is not None and before.digest == digest:  # unchanged: the same bundle, signed again
+            plans.append((_renewed(before, node_cohort, published_at, not_after), None))
+            continue
+        sealed = openssl.seal(certificates[name], content)
+        sha = hashlib.sha256(sealed).hexdigest()
+        index = idx.Index(
+            node=name, project=project.settings.project, generation=top + 1, revision=rev.commit,
+            ref=rev.ref, bundle=bundle_key(name, sha), bundle_sha256=sha, digest=digest,
+            cohort=node_cohort, published_at=published_at, not_after=not_after, earliest_apply_at=earliest,
+        )  # fmt: skip
+        plans.append((index, sealed))
+    for index, sealed in plans:
+        if sealed is not None:
+            store.write(index.bundle, sealed)
+    for index, _ in plans:
+        store.write(index_key(index.node), idx.signed(index, key.sign))
+    return [Published(i.node, i.generation, s is not None, i.cohort) for i, s in plans]
+
+
+def _renewed(before: idx.Index, cohort: str, published_at: str, not_after: str) -> idx.Index:
+    from dataclasses import replace
+
+    return replace(before, cohort=cohort, published_at=published_at, not_after=not_after)
+
+
+def _previous(store: Store, node: str, verify: keys.Verify) -> idx.Index | None:
+    """The node's index in the store, if this key signed it (another's is replaced, not trusted)."""
+    data = store.read(index_key(node))
+    if data is None:
+        return None
+    try:
+        return idx.read(data, verify)
+    except idx.IndexRefused:
+        return None
+
+
+def _certificate(project: Project, node: str) -> bytes:
+    """The node's agent certificate as recorded by `agent install`, checked against its pin."""
+    path = certificate_file(project, node)
+    try:
+        pem = path.read_bytes()
+        der = ssl.PEM_cert_to_DER_cert(pem.decode("ascii"))
+    except (OSError, ValueError) as exc:
+        raise FunopsError(
+            f"node {node}: no agent certificate at {path} ({exc}): run `funops agent install {node}` "
+            "(it records the certificate the bundles are sealed to)"
+        ) from exc
+    pin = read_pin(project.root, project.nodes[node])
+    if pin is None or not hmac.compare_digest(hashlib.sha256(der).hexdigest(), pin):
+        raise FunopsError(
+            f"node {node}: {path} is not the certificate pinned for its agent: run "
+            f"`funops agent install {node}` again"
+        )
+    return pem

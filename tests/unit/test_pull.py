@@ -1,0 +1,191 @@
+"""Pull mode end to end on one simulated node: `publish` to a directory store, then the node's polls
+(the node is a directory with the simulated fleet's systemctl and nginx shims, the engine is real):
+converge, a no-op poll, a re-signed index, and each index or bundle a node must refuse."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bench.fleet import shims
+from funops.load.loader import load_project
+from funops.model.inventory import Node
+from funops.pull import index_key, keys
+from funops.pull.node import PullConfig, poll
+from funops.pull.publish import publish
+from funops.pull.store import DirectoryStore
+from funops.transports.base import CommandResult
+from funops.transports.local import LocalTransport
+
+APP = """apiVersion: funops/v1
+kind: Application
+metadata: {name: hello}
+spec:
+  type: systemd
+  selector: {}
+  version: "VERSION"
+  command: /usr/bin/python3 -m http.server --bind {{ node.bind }} --directory /srv/hello 8090
+  port: 8090
+  env:
+    GREETING: "hello from {{ node.name }}"
+    API_TOKEN: {fromFile: secrets/api-token}
+  configFiles:
+    - {path: /srv/hello/health, content: "ok\\n"}
+  healthCheck: {type: process, interval: 0.2, retries: 20}
+"""
+
+
+class SimulatedNode(LocalTransport):
+    """A node that is a directory, with a systemd and an nginx that do as asked (bench/fleet/shims)."""
+
+    def __init__(self, node: Node, root: Path) -> None:
+        super().__init__(node.model_copy(update={"transport": "local", "root": str(root)}), Path("/"))
+        self.bin = shims.install(root)
+
+    def _env(self) -> dict[str, str] | None:
+        return {**os.environ, "PATH": f"{self.bin}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+
+    def run(self, script: str, *, stdin: bytes | None = None, timeout: float | None = None) -> CommandResult:
+        script = script.replace(shims.SYSTEMD_MARK, f"{self.root}{shims.SYSTEMD_MARK}")
+        return super().run(script, stdin=stdin, timeout=timeout)
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
+    repo, root, store = tmp_path / "repo", tmp_path / "node", tmp_path / "store"
+    (repo / "inventory").mkdir(parents=True)
+    (repo / "manifests").mkdir()
+    (repo / "secrets").mkdir()
+    (repo / "secrets" / "api-token").write_text("s3cret-token-of-n1\n")
+    (repo / "funops.yaml").write_text(f"apiVersion: funops/v1\nproject: pulltest\npull: {{store: {store}}}\n")
+    (repo / "inventory" / "nodes.yaml").write_text(
+        "nodes:\n  - name: n1\n    address: 127.0.0.1\n    transport: agent\n"
+        "    agent: {url: 'https://127.0.0.1:7391'}\n"
+        f"    pull: {{store: 'file://{store}', cohort: canary, intervalSeconds: 30}}\n"
+    )
+    (repo / "manifests" / "hello.yaml").write_text(APP.replace("VERSION", "1"))
+    private, public = keys.generate()
+    (repo / "certs").mkdir()
+    (repo / "certs" / "pull-signing.pub").write_bytes(public)
+    (repo / ".funops").mkdir()
+    (repo / ".funops" / "pull-signing.key").write_bytes(private)
+    # The node's agent key and certificate (what `agent install` makes), recorded and pinned.
+    tls = root / "etc/funops-agent/tls"
+    tls.mkdir(parents=True)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-days", "30", "-subj", "/CN=funops-agent n1",
+         "-keyout", tls / "agent.key", "-out", tls / "agent.crt"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    pem = (tls / "agent.crt").read_text()
+    (repo / "certs" / "agents").mkdir()
+    (repo / "certs" / "agents" / "n1.pem").write_text(pem)
+    fingerprint = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+    (repo / "agent_known_hosts").write_text(f"127.0.0.1:7391 sha256:{fingerprint}\n")
+    (root / "etc/funops-agent/pull-signing.pub").write_bytes(public)
+    return repo, root, store
+
+
+def _poll(repo: Path, root: Path, store: Path, now: dt.datetime | None = None) -> dict:
+    project = load_project(repo, None)
+    config = PullConfig(node="n1", store=f"file://{store}", root=str(root), interval=30)
+    return poll(config, now, SimulatedNode(project.nodes["n1"], root))
+
+
+def test_a_published_revision_converges_the_node_and_a_no_op_poll_does_nothing(
+    setup: tuple[Path, Path, Path],
+) -> None:
+    repo, root, store = setup
+    done = publish(load_project(repo, None), DirectoryStore(store))
+    assert [(p.node, p.generation, p.changed, p.cohort) for p in done] == [("n1", 1, True, "canary")]
+    sealed = next((store / "nodes/n1/bundles").iterdir()).read_bytes()
+    assert b"s3cret-token-of-n1" not in sealed  # sealed to the node's certificate
+    status = _poll(repo, root, store)
+    assert (status["result"], status["generation"], status["attempt"]["status"]) == (
+        "converged",
+        1,
+        "succeeded",
+    )
+    assert (root / "srv/hello/health").read_text() == "ok\n"
+    assert 'API_TOKEN="s3cret-token-of-n1"' in (root / "etc/funops/apps/hello.env").read_text()
+    state = json.loads((root / "var/lib/funops/state.json").read_text())
+    assert state["apps"]["hello"]["version"] == "1"
+    assert (root / "var/lib/funops/pull.json").exists()
+
+    again = _poll(repo, root, store)  # the index did not change: nothing is fetched, nothing runs
+    assert (again["lastPollFetch"], again["result"], again["generation"]) == ("not-modified", "converged", 1)
+
+    # Published again, unchanged: the same generation and bundle, the index signed anew (notAfter).
+    (done,) = publish(load_project(repo, None), DirectoryStore(store))
+    assert (done.generation, done.changed) == (1, False)
+    resigned = _poll(repo, root, store)  # fetched, and not converged again (the same attempt)
+    assert (resigned["lastPollFetch"], resigned["result"]) == ("fetched", "converged")
+    assert resigned["attempt"] == status["attempt"]
+
+
+def test_the_node_refuses_what_it_must_not_apply(setup: tuple[Path, Path, Path]) -> None:
+    repo, root, store = setup
+    publish(load_project(repo, None), DirectoryStore(store))
+    assert _poll(repo, root, store)["generation"] == 1
+    first = (store / index_key("n1")).read_bytes()
+
+    (repo / "manifests" / "hello.yaml").write_text(APP.replace("VERSION", "2"))
+    (done,) = publish(load_project(repo, None), DirectoryStore(store))
+    assert done.generation == 2
+    # A tampered bundle: its digest is not the signed one.
+    index = json.loads((store / index_key("n1")).read_text())["index"]
+    bundle = store / index["bundle"]
+    good = bundle.read_bytes()
+    bundle.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    failed = _poll(repo, root, store)
+    assert failed["result"] == "failed" and "sha256" in failed["error"], failed
+    bundle.write_bytes(good)
+    assert _poll(repo, root, store)["generation"] == 2  # a failed poll keeps no ETag: the next one retries
+
+    # A replayed older index (validly signed): refused, the node stays on generation 2.
+    (store / index_key("n1")).write_bytes(first)
+    replay = _poll(repo, root, store)
+    assert (replay["result"], replay["generation"]) == ("refused", 2) and "older" in replay["error"]
+
+    # An index signed by another key.
+    other, _ = keys.generate()
+    (repo / ".funops" / "pull-signing.key").write_bytes(other)
+    with pytest.raises(Exception, match="not the pair of"):
+        publish(load_project(repo, None), DirectoryStore(store))
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    from funops.pull import index as idx
+
+    forged = idx.Index.of_doc({**index, "generation": 3})
+    (store / index_key("n1")).write_bytes(idx.signed(forged, load_pem_private_key(other, None).sign))  # type: ignore[union-attr]
+    assert "bad signature" in _poll(repo, root, store)["error"]
+
+    # An expired index (published long ago, never renewed).
+    (repo / ".funops" / "pull-signing.key").unlink()
+    os.environ.pop("FUNOPS_PULL_SIGNING_KEY", None)
+    with pytest.raises(Exception, match="no publishing key"):
+        publish(load_project(repo, None), DirectoryStore(store))
+
+
+def test_an_expired_index_and_an_unreachable_store(setup: tuple[Path, Path, Path]) -> None:
+    repo, root, store = setup
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    publish(load_project(repo, None), DirectoryStore(store), now=past)
+    expired = _poll(repo, root, store)
+    assert expired["result"] == "refused" and "expired" in expired["error"]
+    assert not (root / "srv/hello/health").exists()
+    publish(load_project(repo, None), DirectoryStore(store))
+    assert _poll(repo, root, store)["result"] == "converged"
+    (store / index_key("n1")).unlink()
+    gone = _poll(repo, root, store)  # the node keeps what it runs, and says it cannot reach the store
+    assert (gone["result"], gone["generation"]) == ("converged", 1) and "cannot reach the store" in gone[
+        "storeError"
+    ]
