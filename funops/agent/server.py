@@ -34,6 +34,12 @@ from ..transports.base import TransportError
 from . import AGENT_VERSION, PROTOCOL, node, stream, wire
 
 TASK_WINDOW_SECONDS = 300  # a task id older (or newer) than this is refused: replays need a fresh id
+# What a node in pull mode still runs for a controller: reads (plan, drift, nodes, logs, a bake's checks).
+READ_ONLY = (m.Probe, m.ReadFiles, m.ProbeExtras, m.ReadLogs, m.CheckHealth)
+
+
+class PullMode(Exception):
+    """A change pushed to a node in pull mode: refused (409), whoever holds the lock."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class Config:
     max_body: int = 64 << 20  # an upload (artifact) travels in the body
     request_seconds: float = 10  # from a request's first byte to its last
     idle_seconds: float = 60  # a kept-alive connection with no request
+    pull_config: str = "/etc/funops-agent/pull.json"  # there: the node is in pull mode (refuses pushes)
 
     @classmethod
     def load(cls, path: str) -> Config:
@@ -235,6 +242,8 @@ class Handler(BaseHTTPRequestHandler):
             if endpoint is None:
                 return self._reply(404, {"error": f"no endpoint {self.path}"})
             self._reply(200, endpoint(body))
+        except PullMode as exc:
+            self._reply(409, {"error": str(exc)})
         except (ValueError, TypeError, wire.WireError) as exc:
             self._reply(400, {"error": str(exc)})
         except TransportError as exc:  # the task could not be run here (a timeout)
@@ -281,6 +290,13 @@ class Handler(BaseHTTPRequestHandler):
         tasks = [wire.decode(t) for t in body.get("tasks") or []]
         if not tasks or (not body.get("batch") and len(tasks) != 1):
             raise wire.WireError("tasks: one task, or a batch of them")
+        if not all(isinstance(t, READ_ONLY) for t in tasks) and os.path.exists(
+            self.server.config.pull_config
+        ):
+            raise PullMode(
+                "this node is in pull mode: it converges from what `funops publish` writes, and refuses "
+                "changes pushed to it (to push again: drop its pull: section, then `funops agent install`)"
+            )
         result, replayed = self.server.results.run_once(
             task_id, lambda: self.server.node.run(tasks, bool(body.get("batch")), body.get("timeout"))
         )

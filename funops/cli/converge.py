@@ -35,6 +35,12 @@ def confirm_and_run(
     if not doc.has_changes() and not doc.summary.nodes_unreachable:
         con.print("[green]Nothing to do: every node is as declared.[/]")
         return EXIT_OK
+    pulled = sorted(n.name for n in doc.nodes if (n.changes or n.owed) and plan.project.nodes[n.name].pull)
+    if pulled:
+        fail(
+            f"{', '.join(pulled)}: in pull mode (the inventory's pull: section): they converge from what "
+            "`funops publish` writes, a push would fight it. Publish instead (or leave them out: --node)."
+        )
     if not auto_approve:
         if not sys.stdin.isatty():
             fail("refusing to change nodes without a terminal to confirm: pass --auto-approve (CI)")

@@ -189,3 +189,50 @@ def test_an_expired_index_and_an_unreachable_store(setup: tuple[Path, Path, Path
     assert (gone["result"], gone["generation"]) == ("converged", 1) and "cannot reach the store" in gone[
         "storeError"
     ]
+
+
+def test_an_agent_in_pull_mode_serves_reads_and_refuses_pushed_changes(tmp_path: Path) -> None:
+    from funops.tasks import model as m
+    from funops.transports import TransportError
+    from tests.unit.agentproc import AgentProcess
+
+    pull_config = tmp_path / "pull.json"
+    pull_config.write_text("{}")
+    agent = AgentProcess(tmp_path, "127.0.0.1", pullConfig=str(pull_config))
+    agent.start()
+    transport = agent.transport()
+    try:
+        assert transport.call(m.ReadFiles((str(pull_config),), 1000), timeout=10).ok  # a read: served
+        with pytest.raises(TransportError, match="409: this node is in pull mode"):
+            transport.run_tasks([m.DaemonReload()])
+        pull_config.unlink()  # no longer in pull mode
+        results, _ = transport.run_tasks([m.RemoveFile(str(tmp_path / "nothing-here"), "")])
+        assert results[0].exit_code == 0
+    finally:
+        transport.close()
+        agent.stop()
+
+
+def test_status_tells_converged_pending_stale_failed_and_not_reporting(
+    setup: tuple[Path, Path, Path],
+) -> None:
+    from funops.pull import status as st
+
+    repo, _, _ = setup
+    project = load_project(repo, None)
+    now = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)
+    fresh = (now - dt.timedelta(seconds=40)).isoformat()
+    doc = {"lastPoll": fresh, "lastContact": fresh, "intervalSeconds": 30, "splaySeconds": 10,
+           "result": "converged", "generation": 4, "revision": "abc"}  # fmt: skip
+
+    def state(published: int | None, **changes: object) -> str:
+        return st.judge(project, "n1", published, {**doc, **changes}, now).state
+
+    assert state(4) == st.CONVERGED
+    assert state(5) == st.PENDING  # published, not polled yet
+    assert state(5, result="failed", error="health") == st.FAILED
+    assert state(4, result="refused", error="bad signature") == st.FAILED
+    old = (now - dt.timedelta(seconds=71)).isoformat()  # over 2 intervals + splay ago
+    assert state(4, lastContact=old, storeError="cannot reach the store") == st.STALE
+    assert st.judge(project, "n1", 4, None, now).state == st.NOT_REPORTING
+    assert st.settled([st.judge(project, "n1", 4, doc, now)])
