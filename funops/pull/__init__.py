@@ -4,7 +4,7 @@
 that node's desired state and secrets only (bundle.py) — and a signed index per node (index.py):
 
     nodes/<node>/latest.json                 the signed index: generation, revision, bundle sha256, ...
-    nodes/<node>/bundles/<sha256>.json       the bundle it names
+    nodes/<node>/bundles/<sha256>.cms        the bundle it names, sealed to the node
 
 On the node, `funops-agent pull` (node.py, run by funops-pull.timer) fetches its index with
 If-None-Match (a no-op poll is a 304), checks the signature, the generation and the expiry, fetches
@@ -26,4 +26,4 @@ def index_key(node: str) -> str:
 
 
 def bundle_key(node: str, sha256: str) -> str:
-    return f"nodes/{node}/bundles/{sha256}.json"
+    return f"nodes/{node}/bundles/{sha256}.cms"

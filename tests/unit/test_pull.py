@@ -236,3 +236,43 @@ def test_status_tells_converged_pending_stale_failed_and_not_reporting(
     assert state(4, lastContact=old, storeError="cannot reach the store") == st.STALE
     assert st.judge(project, "n1", 4, None, now).state == st.NOT_REPORTING
     assert st.settled([st.judge(project, "n1", 4, doc, now)])
+
+
+def test_an_s3_store_publishes_and_the_node_polls_it_over_http(
+    setup: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """boto3 against an S3-compatible server on loopback (moto's, over real HTTP); the node reads the
+    bucket's objects over plain HTTP with If-None-Match, as it would read S3's endpoint."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from funops.pull.store import open_store
+
+    repo, root, _ = setup
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server._server.server_port}"  # type: ignore[union-attr]
+        env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+               "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="fleet")
+        # What the nodes read is public (everything is signed, bundles are sealed): a read-only policy.
+        public = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                  "Resource": "arn:aws:s3:::fleet/prod/*"}  # fmt: skip
+        s3.put_bucket_policy(
+            Bucket="fleet", Policy=json.dumps({"Version": "2012-10-17", "Statement": [public]})
+        )
+        store = open_store("s3://fleet/prod", repo)
+        (done,) = publish(load_project(repo, None), store)
+        assert done.generation == 1 and store.read(index_key("n1")) is not None
+        project = load_project(repo, None)
+        config = PullConfig(node="n1", store=f"{endpoint}/fleet/prod", root=str(root))
+        status = poll(config, None, SimulatedNode(project.nodes["n1"], root))
+        assert (status["result"], status["generation"]) == ("converged", 1), status
+        again = poll(config, None, SimulatedNode(project.nodes["n1"], root))
+        assert again["lastPollFetch"] == "not-modified"  # S3 answers If-None-Match with a 304
+    finally:
+        server.stop()
