@@ -3,9 +3,10 @@ pull-mode node, written to the store (bundles first, indexes last: an index neve
 is not there yet).
 
 A generation counts publishes that change something: one number for the whole run, above every
-generation in the store, so a fleet's status reads "generation 7 converged on 48 of 50 nodes". A node
-whose bundle did not change keeps its generation and bundle; its index is signed again with a new
-notAfter (a cron publish keeps a quiet fleet from expiring)."""
+generation in the store — or, for a commit already published to another cohort, that publish's number,
+so the waves of one commit share it and a fleet's status reads "generation 7 converged on 48 of 50
+nodes". Per node it only ever grows. A node whose bundle did not change keeps its generation and
+bundle; its index is signed again with a new notAfter (a cron publish keeps a quiet fleet from expiring)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,12 @@ def publish(
 
     previous = {name: _previous(store, name, verify) for name in pull_nodes(project)}
     top = max((p.generation for p in previous.values() if p is not None), default=0)
+    same = [
+        p.generation
+        for p in previous.values()
+        if p and rev.commit and not rev.dirty and p.revision == rev.commit
+    ]
+    generation = max(same, default=top + 1)
     plans: list[tuple[idx.Index, bytes | None]] = []
     for name in names:
         content = bundles.to_json(bundles.of_node(project, desired.nodes[name]))
@@ -86,10 +93,11 @@ def publish(
         if before is not None and before.digest == digest:  # unchanged: the same bundle, signed again
             plans.append((_renewed(before, node_cohort, published_at, not_after), None))
             continue
+        fresh = generation if before is None or before.generation < generation else top + 1
         sealed = openssl.seal(certificates[name], content)
         sha = hashlib.sha256(sealed).hexdigest()
         index = idx.Index(
-            node=name, project=project.settings.project, generation=top + 1, revision=rev.commit,
+            node=name, project=project.settings.project, generation=fresh, revision=rev.commit,
             ref=rev.ref, bundle=bundle_key(name, sha), bundle_sha256=sha, digest=digest,
             cohort=node_cohort, published_at=published_at, not_after=not_after, earliest_apply_at=earliest,
         )  # fmt: skip

@@ -276,3 +276,27 @@ def test_an_s3_store_publishes_and_the_node_polls_it_over_http(
         assert again["lastPollFetch"] == "not-modified"  # S3 answers If-None-Match with a 304
     finally:
         server.stop()
+
+
+def test_the_waves_of_one_commit_share_its_generation(setup: tuple[Path, Path, Path]) -> None:
+    repo, _, store = setup
+    inventory = repo / "inventory" / "nodes.yaml"
+    inventory.write_text(
+        inventory.read_text() + "  - name: n2\n    address: 127.0.0.2\n    transport: agent\n"
+        "    agent: {url: 'https://127.0.0.2:7391'}\n"
+        f"    pull: {{store: 'file://{store}', cohort: main}}\n"
+    )
+    (repo / "certs/agents/n2.pem").write_bytes((repo / "certs/agents/n1.pem").read_bytes())
+    pins = repo / "agent_known_hosts"
+    pins.write_text(pins.read_text() + pins.read_text().replace("127.0.0.1:", "127.0.0.2:"))
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    (repo / ".gitignore").write_text(".funops/\n")
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    assert [p.generation for p in publish(load_project(repo, None), DirectoryStore(store), "canary")] == [1]
+    assert [p.generation for p in publish(load_project(repo, None), DirectoryStore(store), "main")] == [1]
+    (repo / "manifests" / "hello.yaml").write_text(APP.replace("VERSION", "2"))
+    subprocess.run([*git, "commit", "-qam", "two"], check=True)
+    assert [p.generation for p in publish(load_project(repo, None), DirectoryStore(store), "canary")] == [2]
+    assert [p.generation for p in publish(load_project(repo, None), DirectoryStore(store), "main")] == [2]

@@ -1,0 +1,197 @@
+"""Issue 14: pull mode on real nodes. Every lab node gets its agent in pull mode (`agent install`: the
+engine's runtime, pull.json, the public key, funops-pull.timer); the store is a directory nginx serves
+on node1; `funops publish` writes it, the nodes' timers converge them, `funops status` reads them.
+Refused and reported: a tampered bundle, a replayed older index; a node cut off from the store keeps
+running and shows stale; a push apply is refused; a failing first cohort stops the wave before the
+second cohort is published."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab import Lab
+
+from .fleet import AGENT_PORT, funops, http, reset
+
+STORE_PORT = 8089
+STORE_DIR = "/srv/funops-store"
+INTERVAL = 5  # seconds between polls (the timer's OnUnitInactiveSec), splay 1
+CLEAN = """\
+systemctl disable --now funops-pull.timer hello.service 2>/dev/null
+rm -f /etc/systemd/system/funops-pull.* /etc/systemd/system/hello.service /etc/nginx/conf.d/funops-store.conf
+rm -rf /srv/funops-store /srv/hello
+systemctl daemon-reload; systemctl reload nginx 2>/dev/null || true
+"""
+
+APP = """apiVersion: funops/v1
+kind: Application
+metadata: {name: hello}
+spec:
+  type: systemd
+  selector: {}
+  version: "VERSION"
+  command: COMMAND
+  port: 8095
+  configFiles:
+    - {path: /srv/hello/health, content: "ok\\n"}
+    - {path: /srv/hello/version, content: "VERSION on {{ node.name }}\\n"}
+  healthCheck: {type: http, path: /health, interval: 0.5, retries: 10}
+"""
+SERVE = "/usr/bin/python3 -m http.server --bind {{ node.bind }} --directory /srv/hello {{ app.port }}"
+
+
+def _write_app(repo: Path, version: str, command: str = SERVE) -> None:
+    (repo / "manifests" / "hello.yaml").write_text(
+        APP.replace("VERSION", version).replace("COMMAND", command)
+    )
+
+
+@pytest.fixture(scope="module")
+def repo(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    reset(lab)
+    for node in lab.nodes:
+        lab.exec(node, CLEAN)
+    store_host = lab.nodes[0]
+    lab.exec(
+        store_host,
+        f"mkdir -p {STORE_DIR} && printf 'server {{ listen {store_host.address}:{STORE_PORT}; "
+        f"root {STORE_DIR}; }}\\n' > /etc/nginx/conf.d/funops-store.conf && nginx -t "
+        "&& systemctl reload nginx",
+        check=True,
+    )
+    repo = tmp_path_factory.mktemp("pull") / "repo"
+    for part in ("inventory", "manifests"):
+        (repo / part).mkdir(parents=True)
+    (repo / "funops.yaml").write_text(
+        f"apiVersion: funops/v1\nproject: pulllab\npull: {{store: {repo / 'store'}}}\n"
+    )
+    _write_app(repo, "1")
+    inventory = yaml.safe_load(lab.inventory_path.read_text())
+    for k, node in enumerate(inventory["nodes"]):
+        node["agent"] = {"url": f"https://{node['address']}:{AGENT_PORT}"}
+        node["pull"] = {"store": f"http://{store_host.address}:{STORE_PORT}", "intervalSeconds": INTERVAL,
+                        "splaySeconds": 1, "cohort": "c1" if k == 0 else "c2"}  # fmt: skip
+    inventory["defaults"]["transport"] = "ssh"  # the install goes over ssh
+    path = repo / "inventory" / "lab.yaml"
+    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    assert funops(repo, "agent", "pull-key", "init").returncode == 0
+    done = funops(repo, "agent", "install", *(n.name for n in lab.nodes), timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    inventory["defaults"]["transport"] = "agent"
+    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    yield repo
+    for node in lab.nodes:
+        lab.exec(node, CLEAN)
+    reset(lab)
+
+
+def _publish(lab: Lab, repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Publish into the repo's store directory, then copy it to the store node (bundles, then indexes)."""
+    done = funops(repo, "publish", *args)
+    if done.returncode == 0:
+        _sync(lab, repo)
+    return done
+
+
+def _sync(lab: Lab, repo: Path) -> None:
+    for indexes in (False, True):
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w") as tar:
+            for f in sorted((repo / "store").rglob("*")):
+                if f.is_file() and (f.name == "latest.json") == indexes:
+                    tar.add(f, arcname=str(f.relative_to(repo / "store")))
+        payload = base64.b64encode(out.getvalue()).decode()
+        lab.exec(lab.nodes[0], f"base64 -d | tar -x -C {STORE_DIR}", input=payload, check=True)
+
+
+def _status(repo: Path, *args: str, timeout: float = 60) -> tuple[int, list[dict]]:
+    done = funops(repo, "status", "-o", "json", "--timeout", str(timeout), *args, timeout=timeout + 60)
+    return done.returncode, json.loads(done.stdout or "[]")
+
+
+def test_the_fleet_converges_what_is_published_within_an_interval(lab: Lab, repo: Path) -> None:
+    for node in lab.nodes:
+        assert lab.exec(node, "systemctl is-active funops-pull.timer").stdout.strip() == "active"
+    assert _publish(lab, repo).returncode == 0
+    started = time.monotonic()
+    code, found = _status(repo, "--wait", timeout=90)
+    assert code == 0, found
+    assert {s["state"] for s in found} == {"converged"} and {s["applied"] for s in found} == {1}
+    print(f"{len(found)} nodes converged generation 1 in {time.monotonic() - started:.1f} s")
+    for node in lab.nodes:
+        assert http(f"http://{node.address}:8095/version")[1] == f"1 on {node.name}\n"
+    # A push to a pull node is refused before anything runs.
+    _write_app(repo, "pushed")
+    done = funops(repo, "apply", "--auto-approve")
+    assert done.returncode == 1 and "in pull mode" in done.stderr, done.stdout + done.stderr
+    _write_app(repo, "1")
+
+
+def test_a_tampered_bundle_and_a_replayed_index_are_refused_and_reported(lab: Lab, repo: Path) -> None:
+    node1 = lab.nodes[0]
+    first = (repo / "store" / "nodes" / node1.name / "latest.json").read_bytes()
+    _write_app(repo, "2")
+    assert _publish(lab, repo).returncode == 0
+    index = json.loads((repo / "store" / "nodes" / node1.name / "latest.json").read_text())["index"]
+    lab.exec(node1, f"printf x >> {STORE_DIR}/{index['bundle']}", check=True)  # tampered in the store
+    code, found = _status(repo, "--wait", "--cohort", "c1", timeout=60)
+    assert code == 3, found
+    assert "sha256" in found[0]["detail"]
+    assert http(f"http://{node1.address}:8095/version")[1] == f"1 on {node1.name}\n"  # still the old one
+    _sync(lab, repo)  # the good bundle again: the next poll converges
+    code, found = _status(repo, "--wait", timeout=90)
+    assert code == 0 and {s["applied"] for s in found} == {2}, found
+
+    lab.exec(node1, f"base64 -d > {STORE_DIR}/nodes/{node1.name}/latest.json",
+             input=base64.b64encode(first).decode(), check=True)  # fmt: skip
+    code, found = _status(repo, "--cohort", "c1", "--wait", timeout=30)
+    assert code == 3 and "older than the applied 2" in found[0]["detail"], found
+    assert found[0]["applied"] == 2
+    _sync(lab, repo)
+
+
+def test_a_node_cut_off_from_the_store_keeps_running_and_shows_stale(lab: Lab, repo: Path) -> None:
+    node1 = lab.nodes[0]
+    lab.exec(node1, "mv /etc/nginx/conf.d/funops-store.conf /root/ && systemctl reload nginx", check=True)
+    try:
+        time.sleep(2 * INTERVAL + 1 + 8)  # 2 intervals + splay, and a poll's own time
+        code, found = _status(repo)
+        assert code == 4, found
+        assert {s["state"] for s in found} == {"stale"}
+        assert "cannot reach the store" in found[0]["detail"]
+        for node in lab.nodes:  # what they run keeps running
+            assert http(f"http://{node.address}:8095/health")[0] == 200
+    finally:
+        lab.exec(node1, "mv /root/funops-store.conf /etc/nginx/conf.d/ && systemctl reload nginx", check=True)
+    code, found = _status(repo, "--wait", timeout=60)
+    assert code == 0, found
+
+
+def test_a_failing_first_cohort_stops_the_wave_before_the_second(lab: Lab, repo: Path) -> None:
+    if len(lab.nodes) < 2:
+        pytest.skip("needs two cohorts")
+    _write_app(repo, "3", "/bin/false")  # never healthy
+    # The pipeline of examples/ci/github-actions-pull.yml, wave by wave.
+    assert _publish(lab, repo, "--cohort", "c1").returncode == 0
+    code, found = _status(repo, "--cohort", "c1", "--wait", timeout=90)
+    assert code == 3 and found[0]["state"] == "failed", found
+    code, rest = _status(repo, "--cohort", "c2")
+    assert code == 0 and {s["applied"] for s in rest} == {2}  # cohort 2 never saw generation 3
+    _write_app(repo, "4")  # fixed: the next publish converges the first cohort, then the second
+    assert _publish(lab, repo, "--cohort", "c1").returncode == 0
+    assert _status(repo, "--cohort", "c1", "--wait", timeout=90)[0] == 0
+    assert _publish(lab, repo, "--cohort", "c2").returncode == 0
+    code, found = _status(repo, "--wait", timeout=90)
+    assert code == 0, found
+    for node in lab.nodes:
+        assert http(f"http://{node.address}:8095/version")[1] == f"4 on {node.name}\n"
