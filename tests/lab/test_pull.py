@@ -76,6 +76,13 @@ def repo(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         f"apiVersion: funops/v1\nproject: pulllab\npull: {{store: {repo / 'store'}}}\n"
     )
     _write_app(repo, "1")
+    # Drift reads pull nodes through their agents like any other.
+    assert funops(repo, "drift").returncode == 0
+    node1 = lab.nodes[0]
+    lab.exec(node1, "echo edited > /srv/hello/version", check=True)
+    done = funops(repo, "drift", "-o", "json")
+    assert done.returncode == 2 and "/srv/hello/version" in done.stdout, done.stdout + done.stderr
+    lab.exec(node1, f"echo '1 on {node1.name}' > /srv/hello/version", check=True)
     inventory = yaml.safe_load(lab.inventory_path.read_text())
     for k, node in enumerate(inventory["nodes"]):
         node["agent"] = {"url": f"https://{node['address']}:{AGENT_PORT}"}
