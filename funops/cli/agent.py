@@ -1,5 +1,6 @@
-"""`funops agent install|rotate-token|upgrade|serve|ca`: put the agent on nodes over SSH, roll its
-token, run it (what funops-agent.service does on the node), keep the operator CA for mTLS."""
+"""`funops agent install|rotate-token|upgrade|serve|ca|pull-key`: put the agent on nodes over SSH,
+roll its token, run it (what funops-agent.service does on the node), keep the operator CA for mTLS
+and pull mode's signing key."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ agent_app = typer.Typer(help="The funops agent: install it on nodes (over SSH), 
 
 ca_app = typer.Typer(help="The operator CA: client certificates the agents accept instead of a token.")
 agent_app.add_typer(ca_app, name="ca")
+
+pull_key_app = typer.Typer(help="Pull mode's signing key: CI signs what it publishes, nodes verify.")
+agent_app.add_typer(pull_key_app, name="pull-key")
 
 NodesArg = Annotated[list[str], typer.Argument(metavar="NODE...", help="Nodes by inventory name.")]
 
@@ -137,6 +141,28 @@ def ca_issue(
 
     with reported():
         _print_issued(ca.issue(_repo_root(repo), name, days))
+
+
+@pull_key_app.command("init")
+def pull_key_init(
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing key pair.")] = False,
+    repo: RepoOpt = Path("."),
+    inventory: InventoryOpt = None,
+) -> None:
+    """Make pull mode's ed25519 signing key pair: the public key in the repo (settings pull.publicKey:
+    commit it; `funops agent install` gives it to pull nodes), the private key in
+    .funops/pull-signing.key (or pull.signingKeyFile; 0600, never commit it)."""
+    from ..pull import keys
+
+    project = load_inventory(_repo_root(repo), inventory)
+    with reported():
+        private, public = keys.init(project, force)
+    env = project.settings.pull.signing_key_from_env
+    console().print(f"public key: {public} (commit it); private key: {private} (0600, keep it out of git)")
+    console().print(
+        f"CI that runs `funops publish` needs the private key in ${env}; "
+        "next: `funops agent install NODE...` gives the public key to the pull nodes"
+    )
 
 
 def _repo_root(repo: Path) -> Path:

@@ -36,6 +36,40 @@ def private_key_file(project: Project) -> Path:
     return project.root / (project.settings.pull.signing_key_file or DEFAULT_KEY_FILE)
 
 
+def public_key_file(project: Project) -> Path:
+    return project.root / project.settings.pull.public_key
+
+
+def init(project: Project, force: bool = False) -> tuple[Path, Path]:
+    """`funops agent pull-key init`: a new pair, the public key into the repo (to commit), the private
+    key beside it (0600, never for git). An existing key is kept unless `force`: a new one makes
+    every node refuse what it signs until `agent install` gives them its public key."""
+    private_path, public_path = private_key_file(project), public_key_file(project)
+    there = [p for p in (private_path, public_path) if p.exists()]
+    if there and not force:
+        raise FunopsError(
+            f"a pull signing key exists already ({', '.join(map(str, there))}); --force makes a new "
+            "one (nodes then refuse what is signed with it until `funops agent install` ships its "
+            "public key to them)"
+        )
+    private, public = generate()
+    _write_private(private_path, private)
+    public_path.parent.mkdir(parents=True, exist_ok=True)
+    public_path.write_bytes(public)
+    return private_path, public_path
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """0600 from the first byte (never a moment world-readable), replacing what was there."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = path.with_name(f".{path.name}.new")
+    aside.unlink(missing_ok=True)
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(aside, path)
+
+
 def load_private(project: Project) -> Ed25519PrivateKey:
     """From the env variable settings.pull.signingKeyFromEnv (CI), else the key file."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
