@@ -1,10 +1,14 @@
-"""`python3 -m funops.agent serve --config FILE`: how funops-agent.service starts the agent on a node
-(the standard library only: no typer here)."""
+"""`python3 funops-agent.pyz serve|pull --config FILE`: how funops-agent.service (the agent) and
+funops-pull.service (pull mode's poll) start on a node. The standard library only at import: no typer
+here, and the engine's packages (pull mode's runtime, beside the zip) only once a poll needs them."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
+from ..pull import CONFIG_FILE
 from .server import Config, serve
 
 
@@ -13,9 +17,33 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     serving = sub.add_parser("serve", help="serve the agent API on this node")
     serving.add_argument("--config", default="/etc/funops-agent/agent.json")
+    pulling = sub.add_parser("pull", help="poll the store once and converge this node (pull mode)")
+    pulling.add_argument("--config", default=CONFIG_FILE)
     args = parser.parse_args(argv)
+    if args.command == "pull":
+        return pull(args.config)
     serve(Config.load(args.config))
     return 0
+
+
+def pull(config: str) -> int:
+    site = runtime_site()
+    if site is not None and site not in sys.path:
+        sys.path.insert(0, site)
+    from ..pull.node import main as poll
+
+    return poll(config)
+
+
+def runtime_site() -> str | None:
+    """`site/` beside the zip this runs from (`agent install` links it to the runtime), resolved
+    once: an install switching `current` mid-poll does not mix two runtimes. None when not run from
+    a zip (a checkout: its environment has the packages) or when there is none."""
+    archive = getattr(__loader__, "archive", None)  # a zipimporter's: the zip's path
+    if not archive:
+        return None
+    site = os.path.realpath(os.path.join(os.path.dirname(archive), "site"))
+    return site if os.path.isdir(site) else None
 
 
 if __name__ == "__main__":

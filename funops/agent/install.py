@@ -24,12 +24,14 @@ from pathlib import Path
 from ..errors import FunopsError
 from ..gather.probe import parse
 from ..kinds import kind_of
+from ..kinds.file import backup_path
 from ..load.project import Project
 from ..model.inventory import Node
+from ..pull import PULL_TIMER
 from ..tasks import model as m
 from ..transports import Transport, TransportError
 from ..transports.agent import AgentTransport, endpoint, pins_path, token_path
-from . import AGENT_VERSION
+from . import AGENT_VERSION, pullsetup, runtime
 from .ca import certificate_to_ship
 
 HOME = "/opt/funops-agent"
@@ -106,6 +108,11 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
 
     if node.agent is None:
         raise FunopsError(f"node {node.name}: give it an agent: {{url: https://ADDRESS:PORT}} section first")
+    # Pull mode runs the engine on the node: its packages come along, and name the version (a new
+    # runtime is a new version dir, switched to like new code).
+    rt = runtime.build() if node.pull is not None else None
+    if rt is not None:
+        version = f"{version}-{rt.release[:8]}"
     host, port = endpoint(node)
     state_dir = project.settings.state_dir
     token_file = token_path(project.root, node)
@@ -132,22 +139,34 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
     }
     if client_ca is not None:  # read at the agent's start: a new CA restarts it, like any write
         files[ca_file] = (client_ca, "0644")
+    pull_files = pullsetup.files(project, node) if node.pull is not None else {}
+    site = f"{HOME}/{version}/site"
     ssh = SshTransport(node.model_copy(update={"transport": "ssh"}), project.settings.ssh, project.root)
     try:
-        live = _live(ssh, list(files), f"{HOME}/current", state_dir)
-        writes = [
-            m.WriteFile(path, sha, mode, "root", "root", None, content=data)
-            for path, (data, mode) in files.items()
-            if live.get(path) != (sha := hashlib.sha256(data).hexdigest(), mode)
-        ]
-        relink = live.get(f"{HOME}/current") != version
+        links = [f"{HOME}/current", f"{pullsetup.RUNTIME}/current", site]
+        paths = list({**files, **dict.fromkeys(pullsetup.FILES)})
+        live, python = _live(ssh, paths, links, state_dir, python=rt is not None)
+        if rt is not None:  # before anything is shipped: a runtime its python cannot load is no use
+            runtime.check_python(node.name, python, rt)
+        writes = _writes(files, live)
+        pull_writes = _writes(pull_files, live)
+        relink = live.get(f"{HOME}/current") != (version, None)
+        placed = _runtime_tasks(rt, site, live) if rt is not None else []
+        dropped = _drop_pull(live, state_dir) if node.pull is None else []
         tasks: list[m.Task] = [
             *writes,
+            *pull_writes,
             m.MakeCertificate(config["cert"], config["key"], f"funops-agent {node.name}"),
+            *placed,
             m.PointLink(f"{HOME}/current", f"{HOME}/{version}"),
+            *dropped,
             m.DaemonReload(),
+            # pull mode's files are read by each poll: they never restart the agent
             m.StartUnit(UNIT, restart=bool(writes) or relink),
         ]
+        if node.pull is not None:
+            retimed = any(w.path == pullsetup.TIMER_FILE for w in pull_writes)
+            tasks.append(m.StartUnit(PULL_TIMER, restart=retimed))
         results, result = ssh.run_tasks(tasks)
         failed = next((r for r in results if r.exit_code != 0), None)
         if failed is not None or len(results) != len(tasks):
@@ -155,7 +174,7 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
             raise FunopsError(
                 f"node {node.name}: agent install failed at {tasks[len(results) - 1].name}: {why}"
             )
-        fingerprint = results[len(writes)].output.strip().removeprefix("sha256:")
+        fingerprint = results[len(writes) + len(pull_writes)].output.strip().removeprefix("sha256:")
     except TransportError as exc:
         raise FunopsError(f"node {node.name}: agent install needs SSH: {exc}") from exc
     finally:
@@ -163,19 +182,65 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
     _pin(pins_path(project.root, node), f"{host}:{port}", fingerprint)
     _keep_token(token_file, token)
     _await(AgentTransport(node, project.settings, project.root), version)
-    return Installed(node.name, bool(writes) or relink, fingerprint, version)
+    changed = bool(writes or pull_writes or placed or dropped) or relink
+    return Installed(node.name, changed, fingerprint, version)
 
 
-def _live(ssh: Transport, files: list[str], link: str, state_dir: str) -> dict[str, object]:
-    """(sha256, mode) of each file there, and the version the `current` link points at."""
-    ids = (*(f"file:{p}" for p in files), f"artifact:{link}")
-    facts = parse(ssh.call(m.Probe(ids, f"{state_dir}/state.json")).text(), lambda p: p)
+def _writes(files: dict[str, tuple[bytes, str]], live: dict[str, object]) -> list[m.WriteFile]:
+    """A write for each file not there with this content and mode."""
+    return [
+        m.WriteFile(path, sha, mode, "root", "root", None, content=data)
+        for path, (data, mode) in files.items()
+        if live.get(path) != (sha := hashlib.sha256(data).hexdigest(), mode)
+    ]
+
+
+def _runtime_tasks(rt: runtime.Runtime, site: str, live: dict[str, object]) -> list[m.Task]:
+    """The runtime unpacked under RUNTIME/releases/ unless it is there (its marker names its digest:
+    no upload), and this version's `site` pointed at it."""
+    tasks: list[m.Task] = []
+    if live.get(f"{pullsetup.RUNTIME}/current") != (rt.release, rt.sha256):
+        place = m.PlaceArtifact(
+            link=f"{pullsetup.RUNTIME}/current", directory=f"{pullsetup.RUNTIME}/releases/{rt.release}",
+            release=rt.release, sha256=rt.sha256, keep=2, content=rt.data, label="the pull runtime",
+        )  # fmt: skip
+        tasks.append(place)
+    if live.get(site) != (rt.release, rt.sha256):
+        tasks.append(m.PointLink(site, f"{pullsetup.RUNTIME}/releases/{rt.release}"))
+    return tasks
+
+
+def _drop_pull(live: dict[str, object], state_dir: str) -> list[m.Task]:
+    """A node without `pull:` (any more): its timer stopped and disabled, pull mode's files gone (kept
+    in the state dir's backup, like any file funops removes)."""
+    there = [p for p in pullsetup.FILES if live.get(p, (None, None)) != (None, None)]
+    if not there:
+        return []
+    return [m.StopUnit(PULL_TIMER), *(m.RemoveFile(p, backup_path(state_dir, p)) for p in there)]
+
+
+def _live(
+    ssh: Transport, files: list[str], links: list[str], state_dir: str, python: bool
+) -> tuple[dict[str, object], dict[str, str]]:
+    """(sha256, mode) of each file there; (release, sha256 of its marker) of each link's target; with
+    `python`, what the node's python is (ProbePython) — one round trip."""
+    ids = (*(f"file:{p}" for p in files), *(f"artifact:{link}" for link in links))
+    tasks: list[m.Task] = [m.Probe(ids, f"{state_dir}/state.json")]
+    if python:
+        tasks.append(m.ProbePython())
+    results, result = ssh.run_tasks(tasks)
+    if len(results) != len(tasks) or any(r.exit_code != 0 for r in results):
+        raise TransportError(f"the probe failed: {results[-1].output if results else result.text()}")
+    facts = parse(results[0].output, lambda p: p)
     found: dict[str, object] = {}
     for path in files:
         live = kind_of(f"file:{path}").live(path, facts) or {}
         found[path] = (live.get("sha256"), live.get("mode"))
-    found[link] = (kind_of(f"artifact:{link}").live(link, facts) or {}).get("release")
-    return found
+    for link in links:
+        live = kind_of(f"artifact:{link}").live(link, facts) or {}
+        found[link] = (live.get("release"), live.get("sha256") or None)
+    there = results[1].output.strip().splitlines() if python else []
+    return found, json.loads(there[-1]) if there else {}
 
 
 _PINS = threading.Lock()  # `upgrade` installs a batch's nodes in parallel: one writer of the pins at a time

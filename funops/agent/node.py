@@ -16,6 +16,7 @@ import subprocess
 from typing import Any
 
 from ..gather.probe import build_script, node_section, read_kinds
+from ..pull import STATUS_FILE as PULL_STATUS
 from ..tasks import model as m
 from ..tasks import native
 from ..tasks.shell import ShellRunner, parse_bundle
@@ -124,16 +125,35 @@ def facts(state_dir: str) -> dict[str, Any]:
 
 
 def status(state_dir: str) -> dict[str, Any]:
-    """The last applied revision and release per app, from the node's state file."""
+    """The last applied revision and release per app, from the node's state file; in pull mode, what
+    the polls found and did (STATUS_FILE, written by `funops-agent pull`)."""
+    out: dict[str, Any] = {"apps": {}}
     try:
         with open(os.path.join(state_dir, "state.json"), encoding="utf-8") as f:
             state = json.load(f)
+        apps = state.get("apps") if isinstance(state, dict) else None
+        out["apps"] = apps if isinstance(apps, dict) else {}
     except FileNotFoundError:
-        return {"apps": {}}
+        pass
     except (OSError, ValueError) as exc:
-        return {"apps": {}, "error": f"state file unreadable: {exc}"}
-    apps = state.get("apps") if isinstance(state, dict) else None
-    return {"apps": apps if isinstance(apps, dict) else {}}
+        out["error"] = f"state file unreadable: {exc}"
+    pull = _pull_status(os.path.join(state_dir, PULL_STATUS))
+    if pull is not None:
+        out["pull"] = pull
+    return out
+
+
+def _pull_status(path: str) -> dict[str, Any] | None:
+    """None for a node not in pull mode (no file); a file that cannot be read is reported, not raised:
+    the status of the apps still answers."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        return {"error": f"{path} unreadable: {exc}"}
+    return doc if isinstance(doc, dict) else {"error": f"{path}: a JSON object expected"}
 
 
 def run(

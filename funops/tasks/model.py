@@ -520,3 +520,14 @@ class PointLink(Task):
     @property
     def name(self) -> str:
         return f"link {self.link} → {self.target}"
+
+
+@dataclass(frozen=True)
+class ProbePython(Task):
+    """The node's /usr/bin/python3 as one JSON line (cache tag, machine, libc and its version), or
+    `{}` when there is none: `agent install` ships a compiled runtime for pull mode only to a python
+    that can load it."""
+
+    @property
+    def name(self) -> str:
+        return "probe python"

@@ -577,6 +577,19 @@ def _(task: m.PointLink, path: PathMap) -> str:
     return f"ln -sfn -- {q(task.target)} {link}.new && mv -fT -- {link}.new {link}"
 
 
+_PYTHON_FACTS = (
+    "import json, platform, sys; libc, version = platform.libc_ver(); "
+    'print(json.dumps({"cacheTag": sys.implementation.cache_tag, "machine": platform.machine(), '
+    '"libc": libc, "libcVersion": version, "version": platform.python_version()}))'
+)
+
+
+@_script.register
+def _(task: m.ProbePython, path: PathMap) -> str:
+    py = "/usr/bin/python3"
+    return f"if [ -x {py} ]; then {py} -I -c {q(_PYTHON_FACTS)}; else echo '{{}}'; fi\n"
+
+
 # ---- bundles: many tasks, one round trip ---------------------------------------------------------
 
 BUNDLE_RUNNER = "exec sh -s"  # the bundle comes on stdin: no content (or secret) on a command line
