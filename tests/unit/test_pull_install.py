@@ -29,6 +29,9 @@ ENGINE = (
     "funops.apply.taskplan",
     "funops.apply.lock",
     "funops.diff.differ",
+    "funops.pull.node",
+    "funops.pull.converge",
+    "funops.pull.bundle",
     "funops.gather.gatherer",
     "funops.release.recorder",
     "funops.transports.local",
@@ -161,7 +164,7 @@ def _project(repo: Path, pull: dict[str, object] | None) -> Project:
 
 
 def test_the_pull_config_and_units(example: Path) -> None:
-    keys.init(example, _project(example, None).settings)
+    keys.init(_project(example, None))
     pull = {"store": "https://store.example/fleet", "intervalSeconds": 90, "splaySeconds": 12.5}
     project = _project(example, {**pull, "cohort": "canary", "caFile": "/etc/ssl/store.pem"})
     node1 = project.nodes["node1"]
