@@ -2,7 +2,8 @@
 a versioned directory with a `current` link, its config, its token's hash, its systemd unit; the node
 makes its own TLS key, and the certificate's fingerprint read back over SSH is pinned in
 agent_known_hosts. With an operator CA in the repo (`agent ca init`), its certificate (never its key)
-goes to the node too and the agent takes client certificates from it (mTLS). Idempotent: a node
+goes to the node too and the agent takes client certificates from it (mTLS). A node with `pull:`
+also gets pull mode's runtime, config, key and timer (runtime.py, pullsetup.py). Idempotent: a node
 already as wanted is not touched and its agent not restarted.
 """
 
@@ -287,6 +288,8 @@ def upgrade(project: Project, names: list[str], batch_size: int) -> Iterator[lis
     """Install this build in batches, each node's agent answering as this build before the next batch;
     the first failure halts (FunopsError), the nodes after it untouched."""
     code, version = build()
+    if any(project.nodes[n].pull is not None for n in names):
+        runtime.build()  # once, before a batch's threads each want it
     for start in range(0, len(names), batch_size):
         batch = names[start : start + batch_size]
         with ThreadPoolExecutor(max_workers=len(batch)) as pool:

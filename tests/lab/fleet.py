@@ -123,6 +123,7 @@ systemctl disable --now docs.service 2>/dev/null; rm -f /etc/systemd/system/docs
 systemctl disable --now report.timer 2>/dev/null; rm -f /etc/systemd/system/report.*
 systemctl disable --now funops-agent 2>/dev/null; rm -f /etc/systemd/system/funops-agent.service
 systemctl disable --now funops-pull.timer 2>/dev/null; rm -f /etc/systemd/system/funops-pull.*
+systemctl reset-failed funops-pull.service 2>/dev/null
 rm -rf /etc/funops-agent /opt/funops-agent
 systemctl daemon-reload
 docker rm -f api >/dev/null 2>&1
