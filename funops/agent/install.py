@@ -14,6 +14,7 @@ import io
 import json
 import os
 import secrets
+import ssl
 import threading
 import time
 import zipfile
@@ -23,12 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FunopsError
+from ..gather import contents
 from ..gather.probe import parse
 from ..kinds import kind_of
 from ..kinds.file import backup_path
 from ..load.project import Project
 from ..model.inventory import Node
 from ..pull import PULL_TIMER
+from ..pull.publish import certificate_file
 from ..tasks import model as m
 from ..transports import Transport, TransportError
 from ..transports.agent import AgentTransport, endpoint, pins_path, token_path
@@ -158,6 +161,8 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
             *writes,
             *pull_writes,
             m.MakeCertificate(config["cert"], config["key"], f"funops-agent {node.name}"),
+            # pull mode: `publish` seals each node's bundle to this certificate, recorded in the repo
+            *([m.ReadFiles((config["cert"],), 65536)] if node.pull is not None else []),
             *placed,
             m.PointLink(f"{HOME}/current", f"{HOME}/{version}"),
             *dropped,
@@ -175,13 +180,17 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
             raise FunopsError(
                 f"node {node.name}: agent install failed at {tasks[len(results) - 1].name}: {why}"
             )
-        fingerprint = results[len(writes) + len(pull_writes)].output.strip().removeprefix("sha256:")
+        cert_at = len(writes) + len(pull_writes)
+        fingerprint = results[cert_at].output.strip().removeprefix("sha256:")
+        cert_pem = _certificate(node, results[cert_at + 1].output, fingerprint) if node.pull else None
     except TransportError as exc:
         raise FunopsError(f"node {node.name}: agent install needs SSH: {exc}") from exc
     finally:
         ssh.close()
     _pin(pins_path(project.root, node), f"{host}:{port}", fingerprint)
     _keep_token(token_file, token)
+    if cert_pem is not None:
+        _record_certificate(certificate_file(project, node.name), cert_pem)
     _await(AgentTransport(node, project.settings, project.root), version)
     changed = bool(writes or pull_writes or placed or dropped) or relink
     return Installed(node.name, changed, fingerprint, version)
@@ -242,6 +251,32 @@ def _live(
         found[link] = (live.get("release"), live.get("sha256") or None)
     there = results[1].output.strip().splitlines() if python else []
     return found, json.loads(there[-1]) if there else {}
+
+
+def _certificate(node: Node, output: str, fingerprint: str) -> bytes:
+    """The agent's certificate (PEM) as read back over SSH, checked to be the one just pinned."""
+    try:
+        (found,) = contents.parse(output, 1)
+        pem = found.data if found is not None and found.data else b""
+        der = ssl.PEM_cert_to_DER_cert(pem.decode("ascii"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FunopsError(f"node {node.name}: its agent certificate could not be read back: {exc}") from exc
+    if hashlib.sha256(der).hexdigest() != fingerprint:
+        raise FunopsError(
+            f"node {node.name}: the agent certificate read back is not the one pinned "
+            f"(sha256:{fingerprint}): run `funops agent install {node.name}` again"
+        )
+    return pem
+
+
+def _record_certificate(path: Path, pem: bytes) -> None:
+    """certs/agents/<node>.pem, for `funops publish` (commit it); rewritten only when it changed."""
+    if path.exists() and path.read_bytes() == pem:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = path.with_name(f".{path.name}.new")
+    aside.write_bytes(pem)
+    os.replace(aside, path)
 
 
 _PINS = threading.Lock()  # `upgrade` installs a batch's nodes in parallel: one writer of the pins at a time

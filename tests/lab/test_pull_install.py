@@ -1,11 +1,14 @@
 """Issue 14: `funops agent install` for a node in pull mode, on a real node. Besides the agent, the
 node gets the engine's runtime (the controller's packages, compiled ones included), the poll's config,
-the signing public key and a running timer; its python loads the engine from that runtime; a second
-install is a no-op; dropping `pull:` stops the timer and removes the poll's config."""
+the signing public key and a running timer, and the repo records its agent's certificate; its python
+loads the engine from that runtime; a second install is a no-op; dropping `pull:` stops the timer and
+removes the poll's config."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,6 +70,10 @@ def test_the_timer_runs_and_the_poll_has_its_config_and_key(lab: Lab, repo: Path
     }  # fmt: skip
     key = lab.exec(NODE, "cat /etc/funops-agent/pull-signing.pub").stdout
     assert key == (repo / "certs" / "pull-signing.pub").read_text()
+    der = "openssl x509 -in /etc/funops-agent/tls/agent.crt -outform der | sha256sum"
+    der_sha = lab.exec(NODE, der).stdout
+    recorded = (repo / "certs" / "agents" / f"{NODE}.pem").read_bytes()  # what publish seals bundles to
+    assert hashlib.sha256(ssl.PEM_cert_to_DER_cert(recorded.decode())).hexdigest() == der_sha.split()[0]
     unit = lab.exec(NODE, "systemctl show -p ExecStart --value funops-pull.service").stdout
     assert "/opt/funops-agent/current/funops-agent.pyz pull --config /etc/funops-agent/pull.json" in unit
 

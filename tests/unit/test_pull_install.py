@@ -263,3 +263,29 @@ def test_the_agents_status_reports_the_polls(tmp_path: Path) -> None:
     assert "unreadable" in node.status(str(tmp_path))["pull"]["error"]
     (tmp_path / "pull.json").write_text("[1]")
     assert node.status(str(tmp_path))["pull"] == {"error": f"{tmp_path}/pull.json: a JSON object expected"}
+
+
+def test_the_agents_certificate_read_back_is_recorded_only_when_it_is_the_pinned_one(example: Path) -> None:
+    """`publish` seals bundles to certs/agents/<node>.pem: what install reads back must be what it pinned."""
+    import hashlib
+    import ssl
+
+    from funops.agent import ca
+
+    ca.init(example, "op@host")  # any certificate will do
+    cert = ca.ca_cert_path(example)
+    script = render(m.ReadFiles((str(cert),), 65536), str).script
+    output = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    pem = cert.read_bytes()
+    pin = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem.decode())).hexdigest()
+    node1 = _project(example, None).nodes["node1"]
+    assert install._certificate(node1, output, pin) == pem
+    with pytest.raises(
+        FunopsError, match="node node1: the agent certificate read back is not the one pinned"
+    ):
+        install._certificate(node1, output, "0" * 64)
+    with pytest.raises(FunopsError, match="node node1: its agent certificate could not be read back"):
+        install._certificate(node1, "", pin)
+    recorded = example / "certs" / "agents" / "node1.pem"
+    install._record_certificate(recorded, pem)
+    assert recorded.read_bytes() == pem
