@@ -72,10 +72,12 @@ class FetchError(Exception):
 
 
 def main(config_path: str = CONFIG_FILE) -> int:
-    """One poll; its outcome as a JSON line on stdout (the journal keeps it); exit 1 if it failed."""
+    """One poll; its outcome as a JSON line on stdout (the journal keeps it). Exit 1 when the node
+    failed to converge or refused what it found (funops-pull.service fails: the node's monitoring
+    sees it); a store out of reach is not the node's failure (`funops status` shows it stale)."""
     report = poll(PullConfig.load(config_path))
     print(json.dumps(report, sort_keys=True))
-    return 1 if report.get("result") in ("failed", "refused") or report.get("storeError") else 0
+    return 1 if report.get("result") in ("failed", "refused") else 0
 
 
 def poll(config: PullConfig, now: dt.datetime | None = None, transport: Any = None) -> dict[str, Any]:
