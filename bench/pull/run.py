@@ -38,6 +38,7 @@ class Sample:
     splay: float
     publish: dict[str, dict[str, float]] = field(default_factory=dict)  # gen → seconds, cpuSeconds
     converged: dict[str, dict[str, float | None]] = field(default_factory=dict)  # gen → p50/p95/p100
+    rollout: dict[str, dict[str, float]] = field(default_factory=dict)  # gen → the store's load meanwhile
     steady: dict[str, float] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)  # the pullers' polls by outcome, whole run
 
@@ -109,6 +110,19 @@ def watch(
     return out
 
 
+def rollout(nginx: Nginx, since: float, until: float) -> dict[str, float]:
+    """The store's load from a publish until the nodes converged it: requests/s, the bundles fetched."""
+    requests = nginx.requests(since, until)
+    return {
+        "seconds": round(until - since, 1),
+        "requestsPerSecond": round(len(requests) / (until - since), 1),
+        "bundles": sum(1 for r in requests if r.status == 200 and "/bundles/" in r.uri),
+        "indexes": sum(1 for r in requests if r.status == 200 and r.uri.endswith("/latest.json")),
+        "notModified": sum(1 for r in requests if r.status == 304),
+        "bytesSent": sum(r.bytes_sent for r in requests),
+    }
+
+
 def steady(nginx: Nginx, pullers: Pullers, seconds: float) -> dict[str, float]:
     """Requests, 304s, bytes and CPU over `seconds` with nothing new published."""
     cpu0, nginx0, t0 = pullers.cpu(), nginx.cpu(), time.time()
@@ -157,9 +171,11 @@ def bench_run(workdir: Path, creds: Path, nginx: Nginx, count: int, run: int, op
         time.sleep(opts.interval)  # the nodes poll an empty store (404s) for a while: their timers run
         for generation in (1, 2):
             pull_repo.set_version(repo, generation)
+            began = time.time()
             sample.publish[str(generation)] = publish(repo)
             since = time.monotonic()
             sample.converged[str(generation)] = watch(roots, nodes, generation, since, opts.timeout)
+            sample.rollout[str(generation)] = rollout(nginx, began, time.time())
             got = (sample.publish[str(generation)], sample.converged[str(generation)])
             print(f"  N={count} run {run} generation {generation}: publish {got[0]}, converged {got[1]}",
                   file=sys.stderr)  # fmt: skip
