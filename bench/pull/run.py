@@ -110,16 +110,20 @@ def watch(
     return out
 
 
-def rollout(nginx: Nginx, since: float, until: float) -> dict[str, float]:
-    """The store's load from a publish until the nodes converged it: requests/s, the bundles fetched."""
+def rollout(nginx: Nginx, since: float, until: float, pullers_cpu: float) -> dict[str, float]:
+    """The store's load from a publish until the nodes converged it (requests/s, the bundles fetched),
+    and the pullers' CPU meanwhile per bundle fetched (≈ per converge: openssl, the engine, the shims)."""
     requests = nginx.requests(since, until)
+    bundles = sum(1 for r in requests if r.status == 200 and "/bundles/" in r.uri)
     return {
         "seconds": round(until - since, 1),
         "requestsPerSecond": round(len(requests) / (until - since), 1),
-        "bundles": sum(1 for r in requests if r.status == 200 and "/bundles/" in r.uri),
+        "bundles": bundles,
         "indexes": sum(1 for r in requests if r.status == 200 and r.uri.endswith("/latest.json")),
         "notModified": sum(1 for r in requests if r.status == 304),
         "bytesSent": sum(r.bytes_sent for r in requests),
+        "pullersCpuSeconds": round(pullers_cpu, 2),
+        "cpuPerConvergeMs": round(1000 * pullers_cpu / max(1, bundles), 1),
     }
 
 
@@ -152,11 +156,13 @@ def own_process_polls(workdir: Path, roots: Path, node: str, store: str) -> dict
     config = workdir / f"pull-{node}.json"
     config.write_text(json.dumps({"node": node, "store": store, "root": str(roots / node)}))
     runs = [timed([sys.executable, "-m", "funops.pull.node", str(config)]) for _ in range(OWN_PROCESS_POLLS)]
+    bare = [timed([sys.executable, "-c", "pass"]) for _ in range(OWN_PROCESS_POLLS)]  # the interpreter alone
     for _, _, code, output in runs:
         if code != 0 or '"not-modified"' not in output:
             raise SystemExit(f"a no-op poll in its own process did not get a 304 (exit {code}): {output}")
     return {"processPollWallMs": round(1000 * statistics.median(r[0] for r in runs), 1),
-            "processPollCpuMs": round(1000 * statistics.median(r[1] for r in runs), 1)}  # fmt: skip
+            "processPollCpuMs": round(1000 * statistics.median(r[1] for r in runs), 1),
+            "interpreterStartCpuMs": round(1000 * statistics.median(r[1] for r in bare), 1)}  # fmt: skip
 
 
 def bench_run(workdir: Path, creds: Path, nginx: Nginx, count: int, run: int, opts: Options) -> Sample:
@@ -171,11 +177,11 @@ def bench_run(workdir: Path, creds: Path, nginx: Nginx, count: int, run: int, op
         time.sleep(opts.interval)  # the nodes poll an empty store (404s) for a while: their timers run
         for generation in (1, 2):
             pull_repo.set_version(repo, generation)
-            began = time.time()
+            began, cpu0 = time.time(), pullers.cpu()
             sample.publish[str(generation)] = publish(repo)
             since = time.monotonic()
             sample.converged[str(generation)] = watch(roots, nodes, generation, since, opts.timeout)
-            sample.rollout[str(generation)] = rollout(nginx, began, time.time())
+            sample.rollout[str(generation)] = rollout(nginx, began, time.time(), pullers.cpu() - cpu0)
             got = (sample.publish[str(generation)], sample.converged[str(generation)])
             print(f"  N={count} run {run} generation {generation}: publish {got[0]}, converged {got[1]}",
                   file=sys.stderr)  # fmt: skip
@@ -201,31 +207,39 @@ def bench(
     return samples
 
 
-def _median(values: list[float | None]) -> str:
+def _median(of: list[Sample], get: Any, digits: int = 1) -> str:
+    values = [get(x) for x in of]
     got = [v for v in values if v is not None]
-    return f"{statistics.median(got):.2f}" if len(got) == len(values) and got else "—"
+    return f"{statistics.median(got):.{digits}f}" if len(got) == len(values) and got else "—"
+
+
+ROLLOUT_HEAD = (
+    "| N | publish wall / CPU (s) | gen 1 converged 50 / 95 / 100 % (s) "
+    "| gen 2 converged 50 / 95 / 100 % (s) | store req/s (gen 2) | puller CPU per converge (ms) |"
+)
+NOOP_HEAD = ("| N | store req/s | bytes sent / received per poll | puller CPU per poll (ms) "
+             "| own-process poll CPU / interpreter alone (ms) | nginx CPU per request (ms) |")  # fmt: skip
 
 
 def table(samples: list[Sample]) -> str:
-    """Per fleet size, medians over the runs."""
-    lines = ["| N | publish wall / CPU (s) | gen 1: 50 % / 95 % / 100 % (s) | gen 2: 50 % / 95 % / 100 % (s) "
-             "| store req/s (no-op) | bytes per no-op poll (sent / request) | puller CPU per no-op poll (ms) "
-             "| own-process no-op poll CPU (ms) | nginx CPU per request (ms) |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    for n in sorted({s.nodes for s in samples}):
-        of = [s for s in samples if s.nodes == n]
-
-        def med(get: Any, of: list[Sample] = of) -> str:
-            return _median([get(s) for s in of])
-
-        pub = f"{med(lambda s: s.publish['1']['seconds'])} / {med(lambda s: s.publish['1']['cpuSeconds'])}"
-        gens = [" / ".join(med(lambda s, g=g, q=q: s.converged[g][q]) for q in ("p50", "p95", "p100"))
+    """Per fleet size, medians over the runs: a rollout table, then a no-op poll table."""
+    rollout, noop = [ROLLOUT_HEAD, "|---|---|---|---|---|---|"], [NOOP_HEAD, "|---|---|---|---|---|---|"]
+    for n in sorted({x.nodes for x in samples}):
+        of = [x for x in samples if x.nodes == n]
+        pub = [_median(of, lambda x, k=k: x.publish["1"][k]) for k in ("seconds", "cpuSeconds")]
+        gens = [" / ".join(_median(of, lambda x, g=g, q=q: x.converged[g][q]) for q in ("p50", "p95", "p100"))
                 for g in ("1", "2")]  # fmt: skip
-        st = {k: med(lambda s, k=k: s.steady[k]) for k in of[0].steady}
-        lines.append(f"| {n} | {pub} | {gens[0]} | {gens[1]} | {st['requestsPerSecond']} | "
-                     f"{st['noopBytesSent']} / {st['noopRequestBytes']} | {st['noopPollCpuMs']} | "
-                     f"{st['processPollCpuMs']} | {st['nginxCpuMsPerRequest']} |")  # fmt: skip
-    return "\n".join(lines)
+        rps = _median(of, lambda x: x.rollout["2"]["requestsPerSecond"])
+        conv = _median(of, lambda x: x.rollout["2"]["cpuPerConvergeMs"], 0)
+        rollout.append(f"| {n} | {pub[0]} / {pub[1]} | {gens[0]} | {gens[1]} | {rps} | {conv} |")
+        st = {k: _median(of, lambda x, k=k: x.steady[k], d) for k, d in (
+            ("requestsPerSecond", 1), ("noopBytesSent", 0), ("noopRequestBytes", 0), ("noopPollCpuMs", 1),
+            ("processPollCpuMs", 0), ("interpreterStartCpuMs", 0), ("nginxCpuMsPerRequest", 2))}  # fmt: skip
+        noop.append(f"| {n} | {st['requestsPerSecond']} | {st['noopBytesSent']} / {st['noopRequestBytes']} "
+                    f"| {st['noopPollCpuMs']} | {st['processPollCpuMs']} / {st['interpreterStartCpuMs']} "
+                    f"| {st['nginxCpuMsPerRequest']} |")  # fmt: skip
+    return "\n".join(["Rollouts (times from the end of `funops publish`):", *rollout, "",
+                      "No-op polls (steady state, nothing new published):", *noop])  # fmt: skip
 
 
 def as_json(samples: list[Sample]) -> list[dict[str, Any]]:
