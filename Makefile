@@ -6,7 +6,7 @@ N       ?= 3
 RUNS    ?= 3
 TOOLS   ?= funops,pyinfra,ansible
 
-.PHONY: install demo test test-unit lint lab-host lab-image lab-up lab-down lab-status bench bench-fleet clean
+.PHONY: install demo test test-unit lint lab-host lab-image lab-up lab-down lab-status bench bench-fleet bench-pull clean
 
 $(BIN)/funops: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -61,6 +61,11 @@ bench: install lab-host $(VENV)/.bench-extra
 FLEET   ?= 100,250,500
 bench-fleet: install
 	$(BIN)/python -m bench.fleet --nodes $(FLEET) --runs $(RUNS)
+
+# Pull mode (bench/pull): N simulated pullers against the host's nginx serving the store on 127.0.203.1.
+PULLERS ?= 100,500
+bench-pull: install
+	$(BIN)/python -m bench.pull --nodes $(PULLERS) --runs $(RUNS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -14,15 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.fleet import shims
+from bench.fleet.simlocal import SimulatedNode
 from funops.load.loader import load_project
-from funops.model.inventory import Node
 from funops.pull import index_key, keys
 from funops.pull.node import PullConfig, poll
 from funops.pull.publish import publish
 from funops.pull.store import DirectoryStore
-from funops.transports.base import CommandResult
-from funops.transports.local import LocalTransport
 
 APP = """apiVersion: funops/v1
 kind: Application
@@ -40,21 +37,6 @@ spec:
     - {path: /srv/hello/health, content: "ok\\n"}
   healthCheck: {type: process, interval: 0.2, retries: 20}
 """
-
-
-class SimulatedNode(LocalTransport):
-    """A node that is a directory, with a systemd and an nginx that do as asked (bench/fleet/shims)."""
-
-    def __init__(self, node: Node, root: Path) -> None:
-        super().__init__(node.model_copy(update={"transport": "local", "root": str(root)}), Path("/"))
-        self.bin = shims.install(root)
-
-    def _env(self) -> dict[str, str] | None:
-        return {**os.environ, "PATH": f"{self.bin}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
-
-    def run(self, script: str, *, stdin: bytes | None = None, timeout: float | None = None) -> CommandResult:
-        script = script.replace(shims.SYSTEMD_MARK, f"{self.root}{shims.SYSTEMD_MARK}")
-        return super().run(script, stdin=stdin, timeout=timeout)
 
 
 @pytest.fixture
