@@ -5,6 +5,7 @@ nodes only ever read, over http(s), with If-None-Match: both a web server and S3
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Protocol
@@ -40,6 +41,13 @@ class DirectoryStore:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            # nginx's ETag is the mtime in whole seconds and the size: a replaced index of the same
+            # size written within the same second would get the old ETag, and a node's If-None-Match a
+            # 304 for it. The new version's mtime is a later second.
+            before = int(path.stat().st_mtime)
+            if int(os.stat(aside).st_mtime) <= before:
+                os.utime(aside, (before + 1, before + 1))
         os.replace(aside, path)
 
 

@@ -35,7 +35,7 @@ spec:
     API_TOKEN: {fromFile: secrets/api-token}
   configFiles:
     - {path: /srv/hello/health, content: "ok\\n"}
-  healthCheck: {type: process, interval: 0.2, retries: 20}
+  healthCheck: {type: process, interval: 0.2, retries: 150}  # a loaded machine: up to 30 s
 """
 
 
@@ -282,3 +282,12 @@ def test_the_waves_of_one_commit_share_its_generation(setup: tuple[Path, Path, P
     subprocess.run([*git, "commit", "-qam", "two"], check=True)
     assert [p.generation for p in publish(load_project(repo, None), DirectoryStore(store), "canary")] == [2]
     assert [p.generation for p in publish(load_project(repo, None), DirectoryStore(store), "main")] == [2]
+
+
+def test_a_replaced_index_never_keeps_its_etag_on_a_web_server(tmp_path: Path) -> None:
+    """nginx's ETag is mtime (seconds) and size: two same-size versions in one second must differ."""
+    store = DirectoryStore(tmp_path)
+    store.write("nodes/n1/latest.json", b"a" * 17)
+    first = (tmp_path / "nodes/n1/latest.json").stat().st_mtime
+    store.write("nodes/n1/latest.json", b"b" * 17)
+    assert int((tmp_path / "nodes/n1/latest.json").stat().st_mtime) > int(first)
