@@ -35,7 +35,7 @@ spec:
     API_TOKEN: {fromFile: secrets/api-token}
   configFiles:
     - {path: /srv/pulled/health, content: "ok\\n"}
-  healthCheck: {type: process, interval: 0.2, retries: 20}
+  healthCheck: {type: process, interval: 0.2, retries: 150}
 """
 
 
