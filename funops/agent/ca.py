@@ -65,7 +65,7 @@ def init(repo_root: Path, operator: str, days: int = CLIENT_DAYS, force: bool = 
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(key_path, _pem_key(key))
+    write_private(key_path, _pem_key(key))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return _issue(repo_root, operator, days, repo_root / CLIENT_CERT, repo_root / CLIENT_KEY)
 
@@ -121,7 +121,7 @@ def _issue(repo_root: Path, name: str, days: int, cert_path: Path, key_path: Pat
         )
         .sign(ca_key, hashes.SHA256())
     )
-    _write_private(key_path, _pem_key(key))
+    write_private(key_path, _pem_key(key))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return Issued(name, cert_path, key_path, not_after)
 
@@ -175,7 +175,7 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """0600 from the first byte (never a moment world-readable), replacing what was there."""
     path.parent.mkdir(parents=True, exist_ok=True)
     aside = path.with_name(f".{path.name}.new")

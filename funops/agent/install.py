@@ -35,17 +35,16 @@ from ..pull.publish import certificate_file
 from ..tasks import model as m
 from ..transports import Transport, TransportError
 from ..transports.agent import AgentTransport, endpoint, pins_path, token_path
-from . import AGENT_VERSION, pullsetup, runtime
+from . import AGENT_VERSION, HOME, SANDBOX, pullsetup, runtime
 from .ca import certificate_to_ship
 
-HOME = "/opt/funops-agent"
 CONFIG_DIR = "/etc/funops-agent"
 UNIT = "funops-agent.service"
 UNIT_FILE = f"/etc/systemd/system/{UNIT}"
 PACKAGE = Path(__file__).resolve().parents[1]  # funops/
 
 # Root, because it manages units, containers and files anywhere funops may write; the sandbox takes
-# what it never needs (kernel tunables, modules, the clock, realtime, new privileges).
+# what it never needs (SANDBOX: kernel tunables, modules, the clock, realtime, new privileges).
 UNIT_TEXT = f"""# Written by `funops agent install` (not an app: drift leaves it be). Do not edit by hand.
 [Unit]
 Description=funops agent
@@ -57,17 +56,7 @@ Type=notify
 ExecStart=/usr/bin/python3 {HOME}/current/funops-agent.pyz serve --config {CONFIG_DIR}/agent.json
 Restart=always
 RestartSec=1
-NoNewPrivileges=yes
-PrivateTmp=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectClock=yes
-ProtectHostname=yes
-RestrictRealtime=yes
-LockPersonality=yes
-TasksMax=512
-
+{SANDBOX}
 [Install]
 WantedBy=multi-user.target
 """

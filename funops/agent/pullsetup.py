@@ -11,8 +11,8 @@ from ..errors import FunopsError
 from ..load.project import Project
 from ..model.inventory import Node
 from ..pull import CONFIG_FILE, PUBLIC_KEY_FILE, PULL_SERVICE, PULL_TIMER
+from . import HOME, SANDBOX
 
-HOME = "/opt/funops-agent"
 RUNTIME = f"{HOME}/runtime"  # releases/<digest>/: the packages, shared by the agent versions using them
 SERVICE_FILE = f"/etc/systemd/system/{PULL_SERVICE}"
 TIMER_FILE = f"/etc/systemd/system/{PULL_TIMER}"
@@ -33,17 +33,7 @@ ConditionPathExists={CONFIG_FILE}
 Type=oneshot
 ExecStart=/usr/bin/python3 {HOME}/current/funops-agent.pyz pull --config {CONFIG_FILE}
 TimeoutStartSec=15min
-NoNewPrivileges=yes
-PrivateTmp=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectKernelLogs=yes
-ProtectClock=yes
-ProtectHostname=yes
-RestrictRealtime=yes
-LockPersonality=yes
-TasksMax=512
-"""
+{SANDBOX}"""
 
 
 def timer_text(node: Node) -> str:

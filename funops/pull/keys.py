@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..agent.ca import write_private
 from ..errors import FunopsError
 
 if TYPE_CHECKING:
@@ -53,21 +54,10 @@ def init(project: Project, force: bool = False) -> tuple[Path, Path]:
             "public key to them)"
         )
     private, public = generate()
-    _write_private(private_path, private)
+    write_private(private_path, private)
     public_path.parent.mkdir(parents=True, exist_ok=True)
     public_path.write_bytes(public)
     return private_path, public_path
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """0600 from the first byte (never a moment world-readable), replacing what was there."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    aside = path.with_name(f".{path.name}.new")
-    aside.unlink(missing_ok=True)
-    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(aside, path)
 
 
 def load_private(project: Project) -> Ed25519PrivateKey:
