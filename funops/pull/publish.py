@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import hmac
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,23 +86,30 @@ def publish(
         if p and rev.commit and not rev.dirty and p.revision == rev.commit
     ]
     generation = max(same, default=top + 1)
+    contents = {name: bundles.to_json(bundles.of_node(project, desired.nodes[name])) for name in names}
+    digests = {name: hmac.new(digest_key, c, hashlib.sha256).hexdigest() for name, c in contents.items()}
+    changed = [n for n in names if (p := previous[n]) is None or p.digest != digests[n]]
+
+    def seal(name: str) -> bytes:
+        return openssl.seal(certificates[name], contents[name])
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(changed)))) as pool:  # an openssl process each
+        sealed = dict(zip(changed, pool.map(seal, changed), strict=True))
     plans: list[tuple[idx.Index, bytes | None]] = []
     for name in names:
-        content = bundles.to_json(bundles.of_node(project, desired.nodes[name]))
-        digest = hmac.new(digest_key, content, hashlib.sha256).hexdigest()
         before, node_cohort = previous[name], project.nodes[name].pull.cohort  # type: ignore[union-attr]
-        if before is not None and before.digest == digest:  # unchanged: the same bundle, signed again
+        if name not in sealed:  # unchanged: the same bundle, signed again
+            assert before is not None
             plans.append((_renewed(before, node_cohort, published_at, not_after), None))
             continue
         fresh = generation if before is None or before.generation < generation else top + 1
-        sealed = openssl.seal(certificates[name], content)
-        sha = hashlib.sha256(sealed).hexdigest()
+        sha = hashlib.sha256(sealed[name]).hexdigest()
         index = idx.Index(
             node=name, project=project.settings.project, generation=fresh, revision=rev.commit,
-            ref=rev.ref, bundle=bundle_key(name, sha), bundle_sha256=sha, digest=digest,
+            ref=rev.ref, bundle=bundle_key(name, sha), bundle_sha256=sha, digest=digests[name],
             cohort=node_cohort, published_at=published_at, not_after=not_after, earliest_apply_at=earliest,
         )  # fmt: skip
-        plans.append((index, sealed))
+        plans.append((index, sealed[name]))
     for index, sealed in plans:
         if sealed is not None:
             store.write(index.bundle, sealed)
