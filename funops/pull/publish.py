@@ -110,9 +110,9 @@ def publish(
             cohort=node_cohort, published_at=published_at, not_after=not_after, earliest_apply_at=earliest,
         )  # fmt: skip
         plans.append((index, sealed[name]))
-    for index, sealed in plans:
-        if sealed is not None:
-            store.write(index.bundle, sealed)
+    for index, data in plans:
+        if data is not None:
+            store.write(index.bundle, data)
     for index, _ in plans:
         store.write(index_key(index.node), idx.signed(index, key.sign))
     return [Published(i.node, i.generation, s is not None, i.cohort) for i, s in plans]
