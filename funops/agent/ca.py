@@ -10,7 +10,6 @@ revocation list, so expiry (or a new CA plus `agent install`) is how one stops w
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ..errors import FunopsError
+from ..private_file import write_private
 
 CA_CERT = "agent_client_ca.pem"  # in the repo, committed: what `agent install` ships to nodes
 CA_KEY = Path(".funops/agent/ca/ca.key")
@@ -173,14 +173,3 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """0600 from the first byte (never a moment world-readable), replacing what was there."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    aside = path.with_name(f".{path.name}.new")
-    aside.unlink(missing_ok=True)
-    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(aside, path)

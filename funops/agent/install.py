@@ -30,6 +30,7 @@ from ..kinds import kind_of
 from ..kinds.file import backup_path
 from ..load.project import Project
 from ..model.inventory import Node
+from ..private_file import write_private
 from ..pull import PULL_TIMER
 from ..pull.publish import certificate_file
 from ..tasks import model as m
@@ -283,10 +284,7 @@ def _pin(path: Path, where: str, fingerprint: str) -> None:
 
 
 def _keep_token(path: Path, token: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(token + "\n")
+    write_private(path, token.encode() + b"\n")
 
 
 def _await(agent: AgentTransport, build: str, seconds: float = 15) -> None:
