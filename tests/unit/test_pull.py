@@ -105,8 +105,10 @@ def test_a_published_revision_converges_the_node_and_a_no_op_poll_does_nothing(
     again = _poll(repo, root, store)  # the index did not change: nothing is fetched, nothing runs
     assert (again["lastPollFetch"], again["result"], again["generation"]) == ("not-modified", "converged", 1)
 
-    # Published again, unchanged: the same generation and bundle, the index signed anew (notAfter).
-    (done,) = publish(load_project(repo, None), DirectoryStore(store))
+    # Published again, unchanged: the same generation and bundle, the index signed anew (notAfter),
+    # a while later (within the same second the index would be the same bytes: nothing to fetch).
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    (done,) = publish(load_project(repo, None), DirectoryStore(store), now=later)
     assert (done.generation, done.changed) == (1, False)
     resigned = _poll(repo, root, store)  # fetched, and not converged again (the same attempt)
     assert (resigned["lastPollFetch"], resigned["result"]) == ("fetched", "converged")
