@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import FunopsError
 from ..load.project import Project
 from ..model.inventory import Node
-from ..pull import CONFIG_FILE, PUBLIC_KEY_FILE, PULL_SERVICE, PULL_TIMER
+from ..pull import CONFIG_FILE, PUBLIC_KEY_FILE, PULL_SERVICE, PULL_TIMER, keys
 from . import HOME, SANDBOX
 
 RUNTIME = f"{HOME}/runtime"  # releases/<digest>/: the packages, shared by the agent versions using them
@@ -78,7 +78,7 @@ def config(project: Project, node: Node) -> bytes:
 
 def public_key(project: Project, node: Node) -> bytes:
     """The repo's signing public key (settings pull.publicKey), checked to be a public key only."""
-    path = project.root / project.settings.pull.public_key
+    path = keys.public_key_file(project)
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ..pull import CONFIG_FILE as PULL_CONFIG
 from ..tasks import model as m
 from ..transports.base import TransportError
 from . import AGENT_VERSION, PROTOCOL, node, stream, wire
@@ -56,7 +57,7 @@ class Config:
     max_body: int = 64 << 20  # an upload (artifact) travels in the body
     request_seconds: float = 10  # from a request's first byte to its last
     idle_seconds: float = 60  # a kept-alive connection with no request
-    pull_config: str = "/etc/funops-agent/pull.json"  # there: the node is in pull mode (refuses pushes)
+    pull_config: str = PULL_CONFIG  # there: the node is in pull mode (refuses pushes)
 
     @classmethod
     def load(cls, path: str) -> Config:

@@ -28,9 +28,7 @@ def generate() -> tuple[bytes, bytes]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption())
-    public = key.public_key().public_bytes(s.Encoding.PEM, s.PublicFormat.SubjectPublicKeyInfo)
-    return private, public
+    return key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()), public_pem(key)
 
 
 def private_key_file(project: Project) -> Path:
@@ -85,10 +83,6 @@ def load_private(project: Project) -> Ed25519PrivateKey:
     return key
 
 
-def sign(key: Ed25519PrivateKey, data: bytes) -> bytes:
-    return key.sign(data)
-
-
 def public_pem(key: Ed25519PrivateKey) -> bytes:
     from cryptography.hazmat.primitives import serialization as s
 
@@ -97,7 +91,7 @@ def public_pem(key: Ed25519PrivateKey) -> bytes:
 
 def nodes_public_key(project: Project, key: Ed25519PrivateKey) -> bytes:
     """The repo's public key (what the nodes verify with), which must be this private key's half."""
-    path = project.root / project.settings.pull.public_key
+    path = public_key_file(project)
     try:
         pem = path.read_bytes()
     except OSError as exc:

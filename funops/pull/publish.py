@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import ssl
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import FunopsError
@@ -119,8 +119,6 @@ def publish(
 
 
 def _renewed(before: idx.Index, cohort: str, published_at: str, not_after: str) -> idx.Index:
-    from dataclasses import replace
-
     return replace(before, cohort=cohort, published_at=published_at, not_after=not_after)
 
 

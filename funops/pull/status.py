@@ -31,16 +31,15 @@ class PullStatus:
     detail: str | None = None
 
     def to_doc(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items()}
+        return asdict(self)
 
 
 def read_statuses(project: Project, names: list[str], store: Store | None) -> list[PullStatus]:
-    public = (project.root / project.settings.pull.public_key).read_bytes() if store is not None else b""
-    verify = keys.verifier(public) if store is not None else None
+    verify = keys.verifier(keys.public_key_file(project).read_bytes()) if store is not None else None
 
     def one(name: str) -> PullStatus:
         published = None
-        if store is not None and verify is not None and (data := store.read(index_key(name))) is not None:
+        if store is not None and verify is not None and (data := store.read(index_key(name))):
             try:
                 published = idx.read(data, verify).generation
             except idx.IndexRefused:

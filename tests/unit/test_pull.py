@@ -5,16 +5,16 @@ converge, a no-op poll, a re-signed index, and each index or bundle a node must 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
-import ssl
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from bench.fleet.simlocal import SimulatedNode
+from bench.pull.repo import credentials, prepare_root
 from funops.load.loader import load_project
 from funops.pull import index_key, keys
 from funops.pull.node import PullConfig, poll
@@ -53,26 +53,17 @@ def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
         f"    pull: {{store: 'file://{store}', cohort: canary, intervalSeconds: 30}}\n"
     )
     (repo / "manifests" / "hello.yaml").write_text(APP.replace("VERSION", "1"))
-    private, public = keys.generate()
-    (repo / "certs").mkdir()
-    (repo / "certs" / "pull-signing.pub").write_bytes(public)
+    # The publishing key pair, and the node's agent key and certificate (what `agent install` makes
+    # there), recorded and pinned in the repo.
+    creds = tmp_path / "creds"
+    fingerprint = credentials(creds)
+    prepare_root(root, creds)
+    (repo / "certs" / "agents").mkdir(parents=True)
     (repo / ".funops").mkdir()
-    (repo / ".funops" / "pull-signing.key").write_bytes(private)
-    # The node's agent key and certificate (what `agent install` makes), recorded and pinned.
-    tls = root / "etc/funops-agent/tls"
-    tls.mkdir(parents=True)
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-days", "30", "-subj", "/CN=funops-agent n1",
-         "-keyout", tls / "agent.key", "-out", tls / "agent.crt"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    pem = (tls / "agent.crt").read_text()
-    (repo / "certs" / "agents").mkdir()
-    (repo / "certs" / "agents" / "n1.pem").write_text(pem)
-    fingerprint = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+    shutil.copy(creds / "publish.pub", repo / "certs" / "pull-signing.pub")
+    shutil.copy(creds / "publish.key", repo / ".funops" / "pull-signing.key")
+    shutil.copy(creds / "agent.crt", repo / "certs" / "agents" / "n1.pem")
     (repo / "agent_known_hosts").write_text(f"127.0.0.1:7391 sha256:{fingerprint}\n")
-    (root / "etc/funops-agent/pull-signing.pub").write_bytes(public)
     return repo, root, store
 
 
