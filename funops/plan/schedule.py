@@ -11,6 +11,8 @@ from ..model.strategy import UpdateStrategy
 from .document import ScheduleDoc
 
 if TYPE_CHECKING:
+    from ..compile.resources import NodeDesired
+    from ..diff.differ import NodeDiff
     from .planner import Plan
 
 
@@ -19,16 +21,22 @@ def releasing_apps(plan: Plan) -> set[str]:
     resources change in a plan that covers them (a rollback may only touch an ingress file)."""
     apps = set()
     for name, diff in plan.diffs.items():
-        # A restart owed by an unfinished apply completes that app's change: it is released again.
-        apps |= {app for h in diff.owed if (app := app_of_handler(h)) in plan.desired.nodes[name].apps}
-        for change in diff.pending:
-            if change.owner.app:
-                apps.add(change.owner.app)
-            res = plan.desired.nodes[name].resource(change.id)
-            for app in plan.intent.apps or ():
-                if res is not None and res.in_release_of(app):
-                    apps.add(app)
+        apps |= node_releasing_apps(plan.desired.nodes[name], diff, plan.intent.apps)
     return apps if plan.intent.apps is None else apps & plan.intent.apps
+
+
+def node_releasing_apps(desired: NodeDesired, diff: NodeDiff, scope: set[str] | None = None) -> set[str]:
+    """The apps one node's diff releases (`scope`: the apps a plan covers, see releasing_apps)."""
+    # A restart owed by an unfinished apply completes that app's change: it is released again.
+    apps = {app for h in diff.owed if (app := app_of_handler(h)) in desired.apps}
+    for change in diff.pending:
+        if change.owner.app:
+            apps.add(change.owner.app)
+        res = desired.resource(change.id)
+        for app in scope or ():
+            if res is not None and res.in_release_of(app):
+                apps.add(app)
+    return apps
 
 
 def touched_apps(plan: Plan, node: str) -> set[str]:

@@ -13,12 +13,13 @@ from typing import Any
 
 from ..apply import lock
 from ..apply.executor import NodeRun
-from ..diff.differ import diff_node
+from ..diff.differ import NodeDiff, diff_node
 from ..errors import FunopsError
 from ..gather.gatherer import gather, refuse_unreadable_states
-from ..kinds import app_of_handler
+from ..plan.schedule import node_releasing_apps
 from ..release.recorder import NodeReleases, now, release_record, touches
 from ..state.lock import LockInfo
+from ..state.node_state import NodeState
 from ..state.records import RevisionRef
 from ..transports import Transport, TransportError
 from ..transports.local import LocalTransport
@@ -68,12 +69,11 @@ def converge(bundle: Bundle, generation: int, transport: Transport | None = None
         transport.close()
 
 
-def _releases(bundle: Bundle, diff: Any, state: Any, generation: int) -> NodeReleases:
+def _releases(bundle: Bundle, diff: NodeDiff, state: NodeState, generation: int) -> NodeReleases:
     """A release for each app this run changes, numbered after this node's last one for the app (a
     pull node numbers its own releases: no controller sees the fleet's)."""
     desired = bundle.desired
-    apps = {c.owner.app for c in diff.pending if c.owner.app}
-    apps |= {a for h in diff.owed if (a := app_of_handler(h)) in desired.apps}
+    apps = node_releasing_apps(desired, diff)
     revision = RevisionRef(**bundle.revision)
     started, who = now(), f"funops-pull@{socket.gethostname()}"
     records = [
