@@ -85,6 +85,9 @@ def status(
         typer.echo(json.dumps([s.to_doc() for s in found], indent=1))
     else:
         out = console()
+        if not found:
+            which = f" in cohort {cohort!r}" if cohort else ""
+            out.print(f"No node{which} is in pull mode (an inventory node's pull: section).")
         for s in found:
             color = {CONVERGED: "green", FAILED: "red"}.get(s.state, "yellow")
             gens = f"applied {s.applied if s.applied is not None else '-'} / published {s.published or '-'}"
