@@ -103,39 +103,51 @@ def _(task: m.RemoveFile, path: PathMap) -> Outcome | None:
 
 @run.register
 def _(task: m.KeepArtifacts, path: PathMap) -> Outcome | None:
+    """As the sh's: an entry whose digest does not match is copied again, and anything not kept
+    goes (a dot file of a copy cut short too). The entries are 0600: their mode is the restoring
+    task's to set."""
     store = path(task.store)
     try:
+        if not os.path.isdir(store) and os.path.isdir(f"{store}.old"):
+            os.rename(f"{store}.old", store)  # the sh's rebuild cut short
         _make_parents(store, 0o700, None)
         os.chmod(store, 0o700)
         for sha, node_path in sorted(set(task.files)):
-            p = os.path.join(store, sha)
-            if not os.path.isfile(p):
+            if _content(os.path.join(store, sha), sha) is None:
                 _keep_copy(path(node_path), sha, store)
-        for name in os.listdir(store):  # as the sh's glob: dot files (a copy cut short) stay
-            if not name.startswith(".") and os.path.isfile(f"{store}/{name}") and name not in task.keep:
-                _remove(f"{store}/{name}")
+        for name in os.listdir(store):
+            p = f"{store}/{name}"
+            if name not in task.keep or os.path.islink(p) or not os.path.isfile(p):
+                shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else _remove(p)
     except OSError as exc:
         return 1, _message(exc)
     return 0, ""
 
 
+def _content(p: str, sha256: str) -> bytes | None:
+    """A regular file's bytes if they have this digest."""
+    try:
+        if not os.path.isfile(p):
+            return None
+        with open(p, "rb") as f:
+            content = f.read()
+    except OSError:
+        return None
+    return content if hashlib.sha256(content).hexdigest() == sha256 else None
+
+
 def _keep_copy(live: str, sha256: str, store: str) -> None:
     """The live file into the store under its digest, if it still has that content (best effort,
     as the sh's `|| true`)."""
-    try:
-        if not os.path.isfile(live):
-            return
-        with open(live, "rb") as f:
-            content = f.read()
-        if hashlib.sha256(content).hexdigest() != sha256:
-            return
+    content = _content(live, sha256)
+    if content is None:
+        return
+    with contextlib.suppress(OSError):
         aside = f"{store}/.{sha256}"
-        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, os.stat(live).st_mode & 0o700)
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(content)
         os.replace(aside, f"{store}/{sha256}")
-    except OSError:
-        return
 
 
 @run.register

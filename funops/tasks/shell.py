@@ -56,7 +56,7 @@ def _(task: m.WriteFile, path: PathMap) -> str:
     if task.content is None and task.store:
         source = f"""a={q(path(task.store))}
 [ -f "$a" ] || {{ echo "the kept content of $p is no longer on this node"; exit 1; }}
-cat -- "$a" > "$t"
+cat < "$a" > "$t"
 [ "$(sha256sum < "$t" | cut -c1-64)" = {q(task.sha256)} ] ||
   {{ echo "the kept content of $p is damaged"; exit 1; }}"""
     else:
@@ -116,18 +116,34 @@ def _(task: m.RemoveDirectory, path: PathMap) -> str:
 
 @_script.register
 def _(task: m.KeepArtifacts, path: PathMap) -> str:
-    lines = [f"d={q(path(task.store))}", 'mkdir -p -- "$d"', 'chmod 0700 "$d"']
+    """Store entries are named by the sha256 of their content, a secret file's too: no store path
+    may reach the command line of a process (`ps` shows it to every user on the node, and a short
+    secret is found again from its digest). So content moves by the shell's redirections, `cat`
+    naming nothing, and stale entries go with the store they are left out of when it is rebuilt
+    (`rm -rf` names only the directory). An entry cut short is found by its digest, not kept."""
+    lines = [
+        f"d={q(path(task.store))}",
+        '[ -d "$d" ] || [ ! -d "$d.old" ] || mv -- "$d.old" "$d"',  # a rebuild cut short
+        'mkdir -p -- "$d"',
+        'chmod 0700 "$d"',
+        'funops_has() { [ -f "$1" ] && [ "$(sha256sum < "$1" | cut -c1-64)" = "$2" ]; }',
+    ]
     for sha, node_path in sorted(set(task.files)):
         p = q(path(node_path))
         lines.append(
-            f'[ -f "$d/{sha}" ] || {{ [ -f {p} ] && [ "$(sha256sum < {p} | cut -c1-64)" = {sha} ] '
-            f'&& cp -- {p} "$d/.{sha}" && mv -f -- "$d/.{sha}" "$d/{sha}"; }} || true'
+            f'funops_has "$d/{sha}" {sha} || {{ funops_has {p} {sha} && cat < {p} > "$d/{sha}"; }} || true'
         )
-    lines.append(f"keep={q(_words(task.keep))}")
-    lines.append(
-        'for f in "$d"/*; do [ -f "$f" ] || continue; '
-        'case "$keep" in *" ${f##*/} "*) ;; *) rm -f -- "$f";; esac; done'
-    )
+    lines += [
+        f"keep={q(_words(task.keep))}",
+        "stale=",
+        'for f in "$d"/* "$d"/.[!.]*; do [ -e "$f" ] || [ -L "$f" ] || continue; '
+        'case "$keep" in *" ${f##*/} "*) [ -f "$f" ] || stale=1;; *) stale=1;; esac; done',
+        'if [ -n "$stale" ]; then',
+        '  rm -rf -- "$d.new" && mkdir -m 0700 -- "$d.new" || exit 1',
+        '  for s in $keep; do [ -f "$d/$s" ] && { cat < "$d/$s" > "$d.new/$s" || exit 1; }; done',
+        '  rm -rf -- "$d.old" && mv -- "$d" "$d.old" && mv -- "$d.new" "$d" && rm -rf -- "$d.old"',
+        "fi",
+    ]
     return "\n".join(lines) + "\n"
 
 

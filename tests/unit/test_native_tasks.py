@@ -93,13 +93,17 @@ def test_file_tasks_run_natively_leave_what_their_sh_leaves(tmp_path: Path) -> N
     for root in (by_sh, natively):
         (root / "store").mkdir(parents=True)
         (root / "store" / hashlib.sha256(NEW).hexdigest()).write_bytes(NEW)
-    for root in (by_sh, natively):  # the artifact store: a stale entry goes, a dot file stays
+    for root in (by_sh, natively):  # the store: a stale entry, a copy cut short, a damaged one go
         (root / "state" / "artifacts").mkdir(parents=True, mode=0o755)
         (root / "state" / "artifacts" / ("2" * 64)).write_bytes(b"stale")
         (root / "state" / "artifacts" / f".{'3' * 64}").write_bytes(b"cut short")
+        (root / "state" / "artifacts" / hashlib.sha256(OLD).hexdigest()).write_bytes(OLD[:3])  # damaged
     for batch in _batches("/store"):
         assert _natively(batch, natively) == _via_sh(batch, by_sh), batch
         assert _tree(natively) == _tree(by_sh), batch
+    for root in (by_sh, natively):
+        kept = {f.name: f.read_bytes() for f in (root / "state" / "artifacts").iterdir()}
+        assert kept == {hashlib.sha256(OLD).hexdigest(): OLD}  # repaired; "1"*64 had no live copy
     codes = _natively(_batches("/store")[3], natively)
     assert codes == [(0, 0), (1, 1)]  # the missing kept content fails its step, the rest do not run
 
@@ -165,3 +169,33 @@ def test_health_checks_run_natively_end_as_their_sh_ends() -> None:
         assert native.run(task, str) == (done.returncode, done.stdout.strip()), task
     container = m.CheckHealth("api", probe("http"), "127.0.0.1", None, None, "api", 0)
     assert native.run(container, str) is None  # a container's liveness is docker's: its sh
+
+
+def test_no_digest_of_content_reaches_a_command_line(tmp_path: Path) -> None:
+    """`ps` shows every process's arguments to every user on the node: the store names its entries
+    by the content's sha256, a secret file's too, so no command the sh runs may be given one."""
+    shims, log = tmp_path / "shims", tmp_path / "argv.log"
+    shims.mkdir()
+    for real in Path("/usr/bin").iterdir():
+        if real.name.isidentifier() or real.name in ("[", "sha256sum"):
+            (shims / real.name).write_text(f'#!/bin/sh\necho "$0 $*" >> {log}\nexec {real} "$@"\n')
+            (shims / real.name).chmod(0o755)
+    root, secret, stale = tmp_path / "node", b"API_TOKEN=k3y7Qz\n", b"API_TOKEN=p4Ss9W\n"
+    digest, old = hashlib.sha256(secret).hexdigest(), hashlib.sha256(stale).hexdigest()
+    (root / "state" / "artifacts").mkdir(parents=True)
+    (root / "state" / "artifacts" / old).write_bytes(stale)
+    tasks: list[m.Task] = [
+        m.WriteFile("/etc/app/api.env", digest, "0600", "root", "root", "/state/b/api.env", secret),
+        m.WriteFile("/etc/app/old.env", old, "0600", "root", "root", None, None,
+                    store=f"/state/artifacts/{old}"),  # fmt: skip
+        m.KeepArtifacts("/state/artifacts", ((digest, "/etc/app/api.env"),), frozenset({digest})),
+    ]
+    steps = bundle([render(t, lambda p: f"{root}{p}") for t in tasks])
+    env = {"PATH": str(shims), "LC_ALL": "C"}
+    done = subprocess.run(["sh", "-c", BUNDLE_RUNNER], input=steps.encode(), env=env, capture_output=True)
+    codes = [(r.index, r.exit_code) for r in parse_bundle(done.stdout.decode())]
+    assert codes == [(0, 0), (1, 0), (2, 0)], done.stdout
+    assert sorted(p.name for p in (root / "state" / "artifacts").iterdir()) == [digest]
+    argv = log.read_text()
+    assert "cat" in argv and "rm" in argv and "mv" in argv  # the shims did see the commands
+    assert digest[:8] not in argv and old[:8] not in argv, argv
