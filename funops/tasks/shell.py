@@ -126,8 +126,9 @@ def _(task: m.KeepArtifacts, path: PathMap) -> str:
         '[ -d "$d" ] || [ ! -d "$d.old" ] || mv -- "$d.old" "$d"',  # a rebuild cut short
         'mkdir -p -- "$d"',
         'chmod 0700 "$d"',
-        'funops_has() { [ -f "$1" ] && [ "$(sha256sum < "$1" | cut -c1-64)" = "$2" ]; }',
     ]
+    if task.files:
+        lines.append('funops_has() { [ -f "$1" ] && [ "$(sha256sum < "$1" | cut -c1-64)" = "$2" ]; }')
     for sha, node_path in sorted(set(task.files)):
         p = q(path(node_path))
         lines.append(
