@@ -5,6 +5,7 @@ tests hold them to that. Standard library only (the node side)."""
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import hashlib
 import os
@@ -12,6 +13,8 @@ import pwd
 import shutil
 import stat
 import subprocess
+
+from . import systemd_bus
 
 MARK = "@@funops "
 
@@ -68,11 +71,14 @@ def stat_sections(tag_lines: list[tuple[str, list[str | None]]]) -> str:
 
 
 def systemctl_show(tag: str, units: list[str], properties: tuple[str, ...]) -> str:
-    """The unit fragment: `systemctl show` run directly (no sh), or `nosystemd`."""
+    """The unit fragment: what `systemctl show` prints, read from systemd's bus (else systemctl run
+    directly, no sh), or `nosystemd`."""
     out = f"{MARK}{tag}\n"
     systemctl = shutil.which("systemctl")
     if not os.path.isdir("/run/systemd/system") or systemctl is None:
         return out + "nosystemd\n"
+    with contextlib.suppress(systemd_bus.BusError):
+        return out + systemd_bus.show(units, properties)
     props = [arg for p in properties for arg in ("-p", p)]
     done = subprocess.run(
         [systemctl, "show", *props, "--", *units],

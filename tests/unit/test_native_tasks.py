@@ -186,8 +186,9 @@ def test_no_digest_of_content_reaches_a_command_line(tmp_path: Path) -> None:
     (root / "state" / "artifacts" / old).write_bytes(stale)
     tasks: list[m.Task] = [
         m.WriteFile("/etc/app/api.env", digest, "0600", "root", "root", "/state/b/api.env", secret),
-        m.WriteFile("/etc/app/old.env", old, "0600", "root", "root", None, None,
-                    store=f"/state/artifacts/{old}"),  # fmt: skip
+        m.WriteFile(
+            "/etc/app/old.env", old, "0600", "root", "root", None, None, store=f"/state/artifacts/{old}"
+        ),
         m.KeepArtifacts("/state/artifacts", ((digest, "/etc/app/api.env"),), frozenset({digest})),
     ]
     steps = bundle([render(t, lambda p: f"{root}{p}") for t in tasks])

@@ -1,0 +1,59 @@
+"""The agent reads units from systemd's bus (funops/kinds/systemd_bus.py) instead of running
+`systemctl show`: on a real node, for units in every state the kinds meet, both must print the same."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from funops.kinds import job, systemd_bus, unit
+from lab import Lab
+
+UNITS = """
+printf '[Service]\\nExecStart=/bin/false\\n' > /etc/systemd/system/busfail.service
+printf '[Service]\\nExecStart=/bin/sleep 600\\n[Install]\\nWantedBy=multi-user.target\\n' \
+  > /etc/systemd/system/1bus-x_y@.service
+printf '[Service]\\nType=oneshot\\nExecStart=/bin/true\\n' > /etc/systemd/system/bustick.service
+printf '[Timer]\\nOnCalendar=*-*-* 03:00:00\\n' > /etc/systemd/system/bustick.timer
+systemctl daemon-reload
+systemctl enable --now 1bus-x_y@a-b.service
+systemctl start busfail.service bustick.timer bustick.service || true
+"""
+CLEAN = """systemctl disable --now 1bus-x_y@a-b.service bustick.timer 2>/dev/null
+systemctl reset-failed busfail.service 2>/dev/null
+rm -f /etc/systemd/system/busfail.service /etc/systemd/system/1bus-x_y@.service \
+  /etc/systemd/system/bustick.service /etc/systemd/system/bustick.timer
+systemctl daemon-reload"""
+SERVICES = ["ssh.service", "busfail.service", "1bus-x_y@a-b.service", "bustick.service", "nosuch.service"]
+TIMERS = ["bustick.timer", "nosuch.timer", "apt-daily.timer"]  # apt-daily.timer is masked in the image
+COMPARE = """
+import json, os, subprocess, sys
+cases = json.loads(sys.argv[1])
+out = []
+for units, props in cases:
+    bus = show(units, tuple(props))
+    argv = ["systemctl", "show", *[a for p in props for a in ("-p", p)], "--", *units]
+    ctl = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"}).stdout
+    out.append([bus, ctl])
+print(json.dumps(out))
+"""
+
+
+def _blocks(text: str) -> list[list[str]]:
+    """Unit by unit, its lines in any order (systemctl prints them in the bus's property order)."""
+    return [sorted(block.splitlines()) for block in text.strip().split("\n\n")]
+
+
+def test_the_bus_reads_what_systemctl_show_prints(lab: Lab) -> None:
+    node = lab.nodes[-1].name
+    lab.exec(node, UNITS, check=True)
+    try:
+        source = Path(systemd_bus.__file__).read_text() + COMPARE
+        cases = [(SERVICES, unit.PROPERTIES), (SERVICES + TIMERS, job._PROPERTIES)]
+        done = lab.exec(node, ["python3", "-", json.dumps(cases)], input=source, check=True)
+        for bus, ctl in json.loads(done.stdout):
+            assert _blocks(bus) == _blocks(ctl)
+        assert "ActiveState=failed" in ctl and "NextElapseUSecRealtime=" in ctl
+        assert "LoadState=masked" in ctl and "LoadState=not-found" in ctl
+    finally:
+        lab.exec(node, CLEAN)
