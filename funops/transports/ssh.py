@@ -24,7 +24,7 @@ from .base import CommandResult, TransportError
 _BUFSIZE = 65536
 
 
-_KNOWN: dict[tuple[str, int], Any] = {}
+_KNOWN: dict[tuple[str, int, int], Any] = {}
 _KNOWN_LOCK = threading.Lock()
 
 
@@ -36,7 +36,8 @@ def _host_keys(path: Path, lookup: str) -> list[tuple[str, Any]]:
     import paramiko
 
     try:
-        version = (str(path), os.stat(path).st_mtime_ns)
+        st = os.stat(path)
+        version = (str(path), st.st_mtime_ns, st.st_size)
     except FileNotFoundError:
         if path == Path("~/.ssh/known_hosts").expanduser():
             return []
