@@ -193,11 +193,6 @@ class _Reader:
             return self.take("<i", 4)
         if code == "t":
             return self.take("<Q", 8)
-        if code == "x":
-            return self.take("<q", 8)
-        if code == "y":
-            self.at += 1
-            return self.data[self.at - 1]
         raise BusError(f"a value of type {code!r}")
 
 

@@ -28,18 +28,18 @@ _KNOWN: dict[tuple[str, int, int], Any] = {}
 _KNOWN_LOCK = threading.Lock()
 
 
-def _host_keys(path: Path, lookup: str) -> list[tuple[str, Any]]:
+def _host_keys(path: Path, lookup: str, required: bool) -> list[tuple[str, Any]]:
     """The known keys of one host, from a known_hosts file parsed once per run (and again when it
     changes): paramiko parses the whole file into keys on every connect, ~30 ms of the controller's
-    CPU per node with a known_hosts of 60 lines. A missing file knows no host, as paramiko's own
-    `load_system_host_keys`; a known_hosts named in the inventory must be readable."""
+    CPU per node with a known_hosts of 60 lines. A missing file knows no host unless `required` (one
+    the inventory names), as paramiko's `load_system_host_keys` and `load_host_keys`."""
     import paramiko
 
     try:
         st = os.stat(path)
         version = (str(path), st.st_mtime_ns, st.st_size)
     except FileNotFoundError:
-        if path == Path("~/.ssh/known_hosts").expanduser():
+        if not required:
             return []
         raise
     with _KNOWN_LOCK:
@@ -83,7 +83,7 @@ class SshTransport(ShellRunner):
         # paramiko keys the lookup so; only this node's keys are handed over (see _host_keys).
         lookup = hostname if self.node.port == 22 else f"[{hostname}]:{self.node.port}"
         try:
-            for keytype, key in _host_keys(known_file, lookup):
+            for keytype, key in _host_keys(known_file, lookup, required=known is not None):
                 client.get_host_keys().add(lookup, keytype, key)
         except OSError as exc:
             raise TransportError(f"node {self.node.name}: cannot read {known_file}: {exc}") from exc
