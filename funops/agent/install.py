@@ -40,6 +40,10 @@ from . import AGENT_VERSION, HOME, SANDBOX, pullsetup, runtime
 from .ca import certificate_to_ship
 
 CONFIG_DIR = "/etc/funops-agent"
+CACHE_DIR = "/var/cache/funops-agent"  # the unit's CacheDirectory=
+# -I -S: no PYTHON* variables, user or site packages (the agent needs the standard library only);
+# -OO and the bytecode in its cache directory: a smaller footprint (zipmain.py)
+PYTHON = f"/usr/bin/python3 -I -S -OO -X pycache_prefix={CACHE_DIR}/bytecode"
 UNIT = "funops-agent.service"
 UNIT_FILE = f"/etc/systemd/system/{UNIT}"
 PACKAGE = Path(__file__).resolve().parents[1]  # funops/
@@ -54,7 +58,9 @@ Wants=network-online.target
 
 [Service]
 Type=notify
-ExecStart=/usr/bin/python3 {HOME}/current/funops-agent.pyz serve --config {CONFIG_DIR}/agent.json
+ExecStart={PYTHON} {HOME}/current/funops-agent.pyz serve --config {CONFIG_DIR}/agent.json
+CacheDirectory=funops-agent
+CacheDirectoryMode=0700
 Restart=always
 RestartSec=1
 {SANDBOX}
@@ -81,7 +87,7 @@ def bundle() -> bytes:
             info.external_attr = 0o644 << 16
             z.writestr(info, p.read_bytes(), zipfile.ZIP_DEFLATED)
         main = zipfile.ZipInfo("__main__.py", (1980, 1, 1, 0, 0, 0))
-        z.writestr(main, "from funops.agent.__main__ import main\nraise SystemExit(main())\n")
+        z.writestr(main, (PACKAGE / "agent" / "zipmain.py").read_bytes(), zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 

@@ -13,8 +13,6 @@ against that operator CA needs no token; a certificate from another CA fails the
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import hmac
 import io
@@ -22,6 +20,7 @@ import json
 import os
 import re
 import socket
+import socketserver
 import ssl
 import threading
 import time
@@ -147,6 +146,13 @@ class AgentServer(ThreadingHTTPServer):
             self.tls.load_verify_locations(cafile=config.client_ca)
             self.tls.verify_mode = ssl.CERT_OPTIONAL
         super().__init__((config.bind, config.port), Handler)
+
+    def server_bind(self) -> None:
+        # Not HTTPServer's: it looks its own address up (socket.getfqdn), a reverse DNS query that
+        # hangs the start where the resolver does not answer and keeps the idna codec in memory.
+        # Nothing here reads server_name.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
 
     def process_request(self, request: Any, client_address: Any) -> None:
         self._slots.acquire()  # at most `workers` connections served; the rest wait in the backlog
@@ -375,19 +381,8 @@ def _issued_at(task_id: Any) -> float:
 
 def serve(config: Config) -> None:
     with AgentServer(config) as server:
-        _return_free_memory()
         _notify_ready()
         server.serve_forever()
-
-
-def _return_free_memory() -> None:
-    """Give the system back what starting freed: compiling the zipped sources leaves ~1 MB of free
-    heap in glibc's hands, and the agent's idle footprint is what every node pays all the time."""
-    import ctypes  # only here: nothing else needs it
-
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _notify_ready() -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .base import CommandResult, Transport, TransportError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..model.inventory import Node
     from ..model.settings import Settings
 

@@ -10,6 +10,7 @@ import hashlib
 import http.client
 import json
 import queue
+import re
 import signal
 import ssl
 import subprocess
@@ -62,6 +63,20 @@ def test_install_pins_the_certificate_the_node_made(lab: Lab, repo: Path) -> Non
         ).stdout
         assert mode.split() == ["600", "600"]
     assert oct((repo / ".funops" / "agent" / "node1.token").stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_agent_runs_from_its_zip_compiled_by_the_nodes_python(lab: Lab, repo: Path) -> None:
+    """zipmain.py: the agent runs with the unit's flags, and its first start made the copy and the
+    standard library's -OO bytecode in the cache directory."""
+    for node in lab.nodes:
+        found = lab.exec(
+            node,
+            "ls /var/cache/funops-agent/; ls /var/cache/funops-agent/bytecode/usr/lib/python3*/http/; "
+            "tr '\\0' ' ' < /proc/$(systemctl show -p MainPID --value funops-agent)/cmdline",
+        ).stdout
+        assert re.search(r"^[0-9a-f]{24}\.[0-9]+\.cpython-3[0-9]+\.pyz$", found, re.M), found
+        assert re.search(r"^server\.cpython-3[0-9]+\.opt-2\.pyc$", found, re.M), found
+        assert " -I -S -OO -X pycache_prefix=/var/cache/funops-agent/bytecode " in found, found
 
 
 def test_install_again_changes_nothing_and_restarts_nothing(lab: Lab, repo: Path) -> None:
