@@ -7,6 +7,7 @@ bench's desired state, and whether a run's output reports changes. Adding a tool
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from typing import ClassVar
 
 import yaml
 
+import funops
 import lab
 
 HERE = Path(__file__).resolve().parent
@@ -100,6 +102,9 @@ class Funops(Tool):
     ok_codes = (0, 2)  # plan: 2 = changes
 
     def prepare(self) -> None:
+        # funops's bytecode written, as a pip install leaves it (the peers' is): with
+        # PYTHONDONTWRITEBYTECODE in the environment each run would compile what changed since.
+        compileall.compile_dir(Path(funops.__file__).parent, quiet=1)
         self.repo = self.workdir / "repo"
         shutil.copytree(HERE / "repo", self.repo, dirs_exist_ok=True)
         (self.repo / "inventory").mkdir(exist_ok=True)

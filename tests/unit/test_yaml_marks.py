@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from funops.errors import InputError
+from funops.load import yaml_marks
 from funops.load.loader import MAX_YAML_BYTES, load_project
 from funops.load.yaml_marks import YamlError, load_documents
 
@@ -68,3 +70,30 @@ def test_a_file_above_the_size_limit_is_refused(example: Path) -> None:
         str(problem)
         == f"manifests/zz-big.yaml: {MAX_YAML_BYTES + 1} bytes is above the limit of {MAX_YAML_BYTES}"
     )
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(yaml_marks._CLoader is None, reason="PyYAML built without libyaml")
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for d in ("tests", "examples", "manifests", "inventory") for p in (ROOT / d).rglob("*.yaml")),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_libyaml_and_the_python_parser_read_every_yaml_file_of_the_repo_alike(path: Path) -> None:
+    """load_documents parses with libyaml and words errors as the Python parser does: the two must
+    read the same data at the same lines (the bad fixtures and the hostile ones included)."""
+
+    text = path.read_text(errors="surrogateescape")  # a fixture that is not UTF-8 on purpose
+    if yaml.reader.Reader.NON_PRINTABLE.search(text):
+        pytest.skip("load_documents reads it with the Python parser only")
+
+    def read(loader: type) -> object:
+        try:
+            return [(d.data, d.line, d.marks) for d in yaml_marks._documents(loader, text)]
+        except (YamlError, yaml.YAMLError, RecursionError) as exc:
+            return type(exc).__name__ if not isinstance(exc, YamlError) else (str(exc), exc.line)
+
+    fast, reference = read(yaml_marks._CLoader), read(yaml_marks._Loader)
+    assert fast == reference or (isinstance(fast, str) and isinstance(reference, str))
