@@ -68,7 +68,7 @@ def plan_node(
     # Users of `createUser` apps come before the files they may own (idempotent: `id -u` first).
     users = sorted({a.create_user for a in desired.apps.values()} - {None})
     steps += [Step(USERS, m.EnsureUser(u)) for u in users if u]
-    changes = list({s.task.name: s.task for s in sorted(steps, key=lambda s: s.stage)}.values())
+    changes = list({s.task.name: s.task for s in sorted(_one_reload(steps), key=lambda s: s.stage)}.values())
     gated = [g for name, kind in kinds.REGISTRY.items() if (g := kind.gated(work[name]))]
     return NodeTasks(changes, _health_checks(desired, diff, handlers, strategies), gated, work)
 
@@ -91,3 +91,13 @@ def _health_checks(
         )  # fmt: skip
         checks.append((task, name))
     return checks
+
+
+def _one_reload(steps: list[Step]) -> list[Step]:
+    """The unit kinds' daemon-reloads (a unit's, a job's) as one, for all their unit files."""
+    reloads = [s for s in steps if isinstance(s.task, m.DaemonReload)]
+    if len(reloads) < 2:
+        return steps
+    files = tuple(sorted({f for s in reloads for f in s.task.unit_files}))  # type: ignore[attr-defined]
+    joined = Step(reloads[0].stage, m.DaemonReload(files))
+    return [s for s in steps if s not in reloads] + [joined]

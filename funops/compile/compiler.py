@@ -33,7 +33,7 @@ ENV_LINE = re.compile(r"|#.*|[A-Za-z_][A-Za-z0-9_]*=.*")
 
 APPS_DIR = "/etc/funops/apps"
 TLS_DIR = "/etc/funops/tls"
-UNIT_DIR = "/etc/systemd/system"
+UNIT_DIR = r.UNIT_DIR
 NGINX_DIR = "/etc/nginx/conf.d"
 
 

@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # the node side (the agent) imports this module with the stan
 ORDER_ARTIFACT, ORDER_DIRECTORY = 5, 8
 ORDER_FILE, ORDER_UNIT_FILE, ORDER_UNIT, ORDER_CONTAINER, ORDER_NGINX = 10, 20, 30, 40, 50
 
+UNIT_DIR = "/etc/systemd/system"  # where funops writes the unit files of apps
+
 # Node-wide handlers a change owes; run once per node after the tasks (see kinds.handler_order).
 DAEMON_RELOAD = Handler("daemon-reload")
 NGINX_RELOAD = Handler("reload:nginx")

@@ -74,6 +74,9 @@ class JobKind(UnitKind):
     def unit_of(self, name: str) -> str:
         return timer(name)
 
+    def units_of(self, name: str) -> tuple[str, ...]:
+        return timer(name), service(name)
+
     def app_of(self, name: str) -> str | None:
         return name
 

@@ -2,7 +2,7 @@
 instead: a fork and exec of systemctl costs the node ~8 ms of CPU a probe, these few messages well
 under one. Standard library only (the agent runs it).
 
-Only what the kinds ask for is spoken: properties.Get of a string, an integer or a timestamp on a
+Only what the kinds ask for is spoken: properties.Get of a string, an integer, a boolean or a timestamp on a
 unit's object, the calls pipelined on one connection. Anything else — no socket, a unit name or a
 property this does not know, an error systemd did not foresee — raises BusError, and the caller runs
 systemctl as before. A property the unit's type does not have is left out, as systemctl leaves it.
@@ -19,13 +19,16 @@ SOCKET = "/run/systemd/private"  # systemd's own, peer to peer (no bus daemon, n
 _DEST, _ROOT = "org.freedesktop.systemd1", "/org/freedesktop/systemd1/unit/"
 _PROPS = "org.freedesktop.DBus.Properties"
 _UNIT = "Unit"  # the interface every unit has; the others are the unit type's (Service, Timer, …)
-# property → (its interface, how systemctl prints it: "s" as is, "n" a number, "t" a timestamp)
+# property → (its interface, how systemctl prints it: "s" as is, "n" a number, "t" a timestamp,
+# "b" yes or no)
 KNOWN = {
     "Id": (_UNIT, "s"),
     "LoadState": (_UNIT, "s"),
     "ActiveState": (_UNIT, "s"),
     "SubState": (_UNIT, "s"),
     "UnitFileState": (_UNIT, "s"),
+    "FragmentPath": (_UNIT, "s"),
+    "NeedDaemonReload": (_UNIT, "b"),
     "ActiveEnterTimestamp": (_UNIT, "t"),
     "NRestarts": (None, "n"),
     "Result": (None, "s"),
@@ -114,6 +117,8 @@ def _format(value: object, how: str) -> str:
         if usec in (0, 2**64 - 1):
             return ""
         return time.strftime("%a %Y-%m-%d %H:%M:%S %Z", time.localtime(usec // 1_000_000))
+    if how == "b":
+        return "yes" if value else "no"
     return str(value)
 
 

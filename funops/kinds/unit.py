@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from ..compile.resources import DAEMON_RELOAD
+from ..compile.resources import DAEMON_RELOAD, UNIT_DIR
 from ..tasks import model as m
 from . import native
 from .base import DAEMON, DELETE, START, DriftClass, NodeWork, PathMap, ResourceKind, Sections, Step
@@ -103,12 +103,20 @@ class UnitKind(ResourceKind):
         """The systemd unit a resource of this kind starts and stops (a job: its timer)."""
         return name
 
+    def units_of(self, name: str) -> tuple[str, ...]:
+        """The units whose files a resource of this kind has in UNIT_DIR."""
+        return (name,)
+
     def tasks(self, work: NodeWork) -> list[Step]:
         steps = [Step(DELETE + self.delete_rank, m.StopUnit(self.unit_of(c.id.name))) for c in work.deletes]
-        if DAEMON_RELOAD in work.handlers or work.deletes:
-            steps.append(Step(DAEMON, m.DaemonReload()))
         restart = set(work.restarts(self.name))
         start = {c.id.name for c, _ in work.writes}
+        # A unit file written comes with its unit's restart (compile): the units restarted, started
+        # or deleted are all whose files the reload may be for (taskplan joins the kinds' reloads).
+        touched = restart | start | {c.id.name for c in work.deletes}
+        if (DAEMON_RELOAD in work.handlers or work.deletes) and touched:
+            files = sorted(f"{UNIT_DIR}/{unit}" for name in touched for unit in self.units_of(name))
+            steps.append(Step(DAEMON, m.DaemonReload(tuple(files))))
         steps += [
             Step(START, m.StartUnit(self.unit_of(name), restart=name in restart))
             for name in sorted(restart | start)

@@ -119,6 +119,13 @@ class KeepArtifacts(Task):
 
 @dataclass(frozen=True)
 class DaemonReload(Task):
+    """systemd reads its unit files again. With `unit_files` (those this run wrote or removed), only
+    if one of them is not loaded from that file as it is now: systemd loads a unit file it had not
+    found when the unit is next used (v245 on), so a new unit needs no reload, and a reload makes
+    systemd parse every unit and re-serialize its state (seconds on a busy node)."""
+
+    unit_files: tuple[str, ...] = ()
+
     @property
     def name(self) -> str:
         return "daemon-reload"

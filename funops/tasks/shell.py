@@ -160,7 +160,24 @@ def _(task: m.WriteState, path: PathMap) -> str:
 
 @_script.register
 def _(task: m.DaemonReload, path: PathMap) -> str:
-    return "systemctl daemon-reload"
+    if not task.unit_files:
+        return "systemctl daemon-reload"
+    loaded = " && ".join(f"funops_loaded {q(unit)} {q(file)}" for unit, file in reload_checks(task))
+    return f"""funops_loaded() {{  # $1 (a unit) is loaded from $2 as $2 is now
+  [ "$(systemctl show -p {",".join(RELOAD_PROPERTIES)} -- "$1" 2>/dev/null | LC_ALL=C sort | tr '\\n' ' ')" \\
+    = "FragmentPath=$2 LoadState=loaded NeedDaemonReload=no " ]
+}}
+if {loaded}; then echo {q(NO_RELOAD)}; else systemctl daemon-reload; fi
+"""
+
+
+RELOAD_PROPERTIES = ("FragmentPath", "LoadState", "NeedDaemonReload")
+NO_RELOAD = "every unit file is loaded as written: no reload needed"
+
+
+def reload_checks(task: m.DaemonReload) -> list[tuple[str, str]]:
+    """(unit, its file) of each unit file the reload is for."""
+    return [(f.rpartition("/")[2], f) for f in task.unit_files]
 
 
 @_script.register

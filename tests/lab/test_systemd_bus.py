@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from funops.kinds import job, systemd_bus, unit
+from funops.tasks.shell import RELOAD_PROPERTIES
 from lab import Lab
 
 UNITS = """
@@ -18,6 +19,7 @@ printf '[Timer]\\nOnCalendar=*-*-* 03:00:00\\n' > /etc/systemd/system/bustick.ti
 systemctl daemon-reload
 systemctl enable --now 1bus-x_y@a-b.service
 systemctl start busfail.service bustick.timer bustick.service || true
+printf '[Service]\\nExecStart=/bin/false\\n# changed on disk\\n' > /etc/systemd/system/busfail.service
 """
 CLEAN = """systemctl disable --now 1bus-x_y@a-b.service bustick.timer 2>/dev/null
 systemctl reset-failed busfail.service 2>/dev/null
@@ -49,11 +51,18 @@ def test_the_bus_reads_what_systemctl_show_prints(lab: Lab) -> None:
     lab.exec(node, UNITS, check=True)
     try:
         source = Path(systemd_bus.__file__).read_text() + COMPARE
-        cases = [(SERVICES, unit.PROPERTIES), (SERVICES + TIMERS, job._PROPERTIES)]
+        cases = [
+            (SERVICES, unit.PROPERTIES),
+            (SERVICES + TIMERS, job._PROPERTIES),
+            (SERVICES + TIMERS, RELOAD_PROPERTIES),  # what a daemon-reload is decided on
+        ]
         done = lab.exec(node, ["python3", "-", json.dumps(cases)], input=source, check=True)
         for bus, ctl in json.loads(done.stdout):
             assert _blocks(bus) == _blocks(ctl)
-        assert "ActiveState=failed" in ctl and "NextElapseUSecRealtime=" in ctl
-        assert "LoadState=masked" in ctl and "LoadState=not-found" in ctl
+        (_, units), (_, jobs), (_, reload) = json.loads(done.stdout)
+        assert "ActiveState=failed" in units and "NextElapseUSecRealtime=" in jobs
+        assert "LoadState=masked" in jobs and "LoadState=not-found" in jobs
+        assert "NeedDaemonReload=yes" in reload and "NeedDaemonReload=no" in reload
+        assert "FragmentPath=/etc/systemd/system/busfail.service" in reload
     finally:
         lab.exec(node, CLEAN)
