@@ -459,17 +459,21 @@ def _ssh_answers(address: str) -> bool:
         return False
 
 
-def _host_keys(node: Node) -> list[str]:
-    """The node's real public host keys as known_hosts lines for its address."""
-    proc = _exec(node, ["sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub"])
-    lines = []
-    for line in sorted(proc.stdout.splitlines()):
-        parts = line.split()
-        if len(parts) >= 2:
-            lines.append(f"{node.address} {parts[0]} {parts[1]}")
-    if not lines:
-        raise LabError(f"{node.name}: no host keys in /etc/ssh")
-    return lines
+def _host_keys(node: Node, tries: int = 5) -> list[str]:
+    """The node's real public host keys as known_hosts lines for its address. Read again a few times:
+    an exec into a node that has just booted has come back empty on a loaded host."""
+    for attempt in range(tries):
+        proc = _exec(node, ["sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub"])
+        lines = []
+        for line in sorted(proc.stdout.splitlines()):
+            parts = line.split()
+            if len(parts) >= 2:
+                lines.append(f"{node.address} {parts[0]} {parts[1]}")
+        if lines:
+            return lines
+        if attempt + 1 < tries:
+            time.sleep(0.5)
+    raise LabError(f"{node.name}: no host keys in /etc/ssh ({proc.stdout}{proc.stderr})".strip())
 
 
 def _write_known_hosts(directory: Path, nodes: Sequence[Node]) -> None:

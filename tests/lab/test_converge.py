@@ -72,25 +72,26 @@ def set_web_version(repo: Path, version: str, **strategy: object) -> None:
     edit_yaml(repo / "manifests" / "web.yaml", edit)
 
 
-def journal_cursor(lab: Lab, node: str) -> str:
-    done = lab.exec(node, "journalctl --show-cursor -n 0 -q", check=True).stdout
-    return done.strip().removeprefix("-- cursor: ")
+def node_clock(lab: Lab, node: str) -> int:
+    """The node's realtime clock in microseconds (journal entries are stamped with it)."""
+    return int(lab.exec(node, "date +%s%6N", check=True).stdout)
 
 
-def reloads_since(lab: Lab, node: str, cursor: str) -> int:
-    """systemd's daemon-reloads on `node` since `cursor` (PID 1 logs each as "Reloading.")."""
-    log = lab.exec(node, f"journalctl -q -o cat --after-cursor='{cursor}' _PID=1", check=True).stdout
-    return log.splitlines().count("Reloading.")
+def reloads_since(lab: Lab, node: str, since: int) -> int:
+    """systemd's daemon-reloads on `node` since `since` (node_clock): PID 1 logs each "Reloading."."""
+    out = lab.exec(node, f"journalctl -q -o json _PID=1 --since=@{since // 1_000_000}", check=True).stdout
+    entries = [json.loads(line) for line in out.splitlines()]
+    return sum(e.get("MESSAGE") == "Reloading." and int(e["__REALTIME_TIMESTAMP"]) >= since for e in entries)
 
 
 def test_apply_converges_the_example(lab: Lab, repo: Path) -> None:
     plan = funops(repo, "plan", "-o", "json")
     assert plan.returncode == 2, plan.stderr
-    cursors = {n.name: journal_cursor(lab, n.name) for n in lab.nodes}
+    since = {n.name: node_clock(lab, n.name) for n in lab.nodes}
     code, evs, err = apply(repo)
     assert code == 0, err + json.dumps(evs[-1])
     # New unit files need no daemon-reload: systemd (v245 on) loads them when the unit first starts
-    assert {n: reloads_since(lab, n, c) for n, c in cursors.items()} == dict.fromkeys(cursors, 0)
+    assert {n: reloads_since(lab, n, t) for n, t in since.items()} == dict.fromkeys(since, 0)
     for node in lab.nodes:  # the systemd app answers on every node
         assert http(f"http://{node.address}:8080/health") == (200, "ok\n")
     status, env = http(f"http://{node_address(2)}:8081/env")  # the container app got its injected env
@@ -123,12 +124,12 @@ def test_a_changed_unit_file_is_reloaded_before_its_unit_restarts(lab: Lab, repo
     manifest = repo / "manifests" / "web.yaml"
     original = manifest.read_text()
     manifest.write_text(original.replace("--directory /srv/web ", "--directory /srv/web/ "))
-    cursors = {n.name: journal_cursor(lab, n.name) for n in lab.nodes}
+    since = {n.name: node_clock(lab, n.name) for n in lab.nodes}
     try:
         code, _, err = apply(repo)
         assert code == 0, err
         for node in lab.nodes:
-            assert reloads_since(lab, node.name, cursors[node.name]) == 1
+            assert reloads_since(lab, node.name, since[node.name]) == 1
             shown = lab.exec(node, "systemctl show -p NeedDaemonReload,ExecStart web.service").stdout
             assert "NeedDaemonReload=no" in shown and "--directory /srv/web/ " in shown
             assert http(f"http://{node.address}:8080/health") == (200, "ok\n")
