@@ -22,9 +22,8 @@ def main(argv: list[str] | None = None) -> int:
 def _arguments(argv: list[str]) -> tuple[str, str]:
     """(command, config). The units' own command lines are read without argparse: it and gettext
     would stay in the agent's memory for good (~0.4 MB of its idle RSS) to parse them once."""
-    match argv:
-        case ["serve" | "pull" as command, "--config", str(config)] if not config.startswith("-"):
-            return command, config
+    if len(argv) == 3 and argv[0] in ("serve", "pull") and argv[1] == "--config" and argv[2][:1] != "-":
+        return argv[0], argv[2]
     import argparse
 
     parser = argparse.ArgumentParser(prog="funops-agent")

@@ -54,8 +54,16 @@ def compiled_copy(archive: str, cache_dir: str) -> str | None:
     sys.path[0] = copy
     import funops.agent.server  # noqa: F401  (the warm-up: writes the standard library's bytecode)
 
-    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+    os.execv(sys.executable, [sys.executable, *_flags(), *sys.argv])
     return None  # not reached
+
+
+def _flags() -> list[str]:
+    """The interpreter's options this runs with (sys.orig_argv has them from python 3.10 only)."""
+    flags = ["-I"] if sys.flags.isolated else []
+    flags += ["-S"] if sys.flags.no_site else []
+    flags += ["-O"] * sys.flags.optimize
+    return flags + (["-X", f"pycache_prefix={sys.pycache_prefix}"] if sys.pycache_prefix else [])
 
 
 def _write_copy(archive: str, copy: str) -> None:

@@ -161,7 +161,9 @@ def _(task: m.DaemonReload, path: PathMap) -> Outcome | None:
         shown = systemd_bus.show([unit for unit, _ in checks], RELOAD_PROPERTIES).split("\n\n")
     except systemd_bus.BusError:
         return None
-    for (_, file), block in zip(checks, shown, strict=True):
+    if len(shown) != len(checks):
+        return None
+    for (_, file), block in zip(checks, shown):  # noqa: B905  (the node's python may predate strict=)
         props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
         if props != {"FragmentPath": file, "LoadState": "loaded", "NeedDaemonReload": "no"}:
             return None

@@ -182,8 +182,9 @@ def reload_checks(task: m.DaemonReload) -> list[tuple[str, str]]:
 
 @_script.register
 def _(task: m.StartUnit, path: PathMap) -> str:
-    # `enable` reloads systemd by itself (slow on a busy node); the unit file was loaded by the
-    # daemon-reload before, so --no-reload is enough for the [Install] symlinks.
+    # `enable` reloads systemd by itself (slow on a busy node); the unit file is loaded (by the
+    # daemon-reload before, or by systemd as the unit is used), so --no-reload is enough for the
+    # [Install] symlinks.
     unit = q(task.unit)
     return f"""set -e
 systemctl is-enabled --quiet {unit} 2>/dev/null || systemctl enable --no-reload --quiet {unit}

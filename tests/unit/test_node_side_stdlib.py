@@ -48,3 +48,20 @@ def test_every_node_interaction_is_a_typed_task() -> None:
         if sends.search(line)
     ]
     assert offenders == []
+
+
+def test_the_node_side_keeps_to_older_pythons_grammar() -> None:
+    """A node runs its distribution's python3 (Debian 11: 3.9): what the agent imports parses with
+    3.9's grammar (no `match`, no parenthesized context managers)."""
+    import ast
+
+    listing = (
+        CHECK
+        + "\nprint('\\n'.join(m.__file__ for n, m in sorted(sys.modules.items()) if n.startswith('funops')))"
+    )
+    done = subprocess.run([sys.executable, "-c", listing], capture_output=True, text=True, check=True)
+    files = done.stdout.split()
+    assert any(f.endswith("agent/server.py") for f in files)
+    for path in files:
+        with open(path, encoding="utf-8") as f:
+            ast.parse(f.read(), path, feature_version=(3, 9))

@@ -91,3 +91,16 @@ def test_task_planning(path: Path) -> None:
 def test_every_kind_has_task_planning_fixtures() -> None:
     covered = {p.parent.name for p in CASES}
     assert set(kinds.NAMES) <= covered, f"no task_fixtures/<kind>/ for {set(kinds.NAMES) - covered}"
+
+
+def test_a_units_and_a_jobs_daemon_reloads_are_one_for_all_their_unit_files() -> None:
+    from funops.apply.taskplan import _one_reload
+    from funops.kinds.base import DAEMON, START, Step
+    from funops.tasks import model as m
+
+    unit = Step(DAEMON, m.DaemonReload(("/etc/systemd/system/web.service",)))
+    start = Step(START, m.StartUnit("web.service", restart=True))
+    job = Step(DAEMON, m.DaemonReload(("/etc/systemd/system/r.service", "/etc/systemd/system/r.timer")))
+    joined = m.DaemonReload(tuple(sorted([*unit.task.unit_files, *job.task.unit_files])))
+    assert _one_reload([unit, start, job]) == [start, Step(DAEMON, joined)]
+    assert _one_reload([unit, start]) == [unit, start]
