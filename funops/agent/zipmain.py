@@ -62,7 +62,7 @@ def _flags() -> list[str]:
     """The interpreter's options this runs with (sys.orig_argv has them from python 3.10 only)."""
     flags = ["-I"] if sys.flags.isolated else []
     flags += ["-S"] if sys.flags.no_site else []
-    flags += ["-O"] * sys.flags.optimize
+    flags += [f"-{'O' * sys.flags.optimize}"] if sys.flags.optimize else []
     return flags + (["-X", f"pycache_prefix={sys.pycache_prefix}"] if sys.pycache_prefix else [])
 
 

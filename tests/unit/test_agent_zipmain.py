@@ -101,3 +101,12 @@ def test_bytecode_that_does_not_match_its_source_in_the_copy_is_not_run(
         for name, data in entries.items():
             z.writestr(name, data)
     serve(tmp_path, agent_zip)  # the source beside it no longer matches: compiled from the source
+
+
+def test_the_start_afresh_keeps_the_units_interpreter_options(tmp_path: Path, agent_zip: Path) -> None:
+    options = [*FLAGS, "-X", f"pycache_prefix={tmp_path / 'bytecode'}"]
+    code = f"import sys; sys.path.insert(0, {str(agent_zip)!r}); from funops.agent import zipmain; "
+    done = subprocess.run(
+        [sys.executable, *options, "-c", code + "print(zipmain._flags())"], capture_output=True, text=True
+    )
+    assert done.stdout.strip() == str(options), done.stderr
