@@ -81,9 +81,7 @@ def app_for(argv: list[str]) -> typer.Typer:
     command alone, which parses, helps and fails as the whole app does. `funops`, `funops --help`
     and shell completion get the whole app."""
     name = argv[0] if argv else ""
-    commands = [
-        c for c in app.registered_commands if (c.name or get_command_name(c.callback.__name__)) == name
-    ]
+    commands = [c for c in app.registered_commands if command_name(c) == name]
     groups = [g for g in app.registered_groups if g.name == name]
     if not (commands or groups) or "_FUNOPS_COMPLETE" in os.environ:
         return app

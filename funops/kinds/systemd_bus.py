@@ -2,10 +2,11 @@
 instead: a fork and exec of systemctl costs the node ~8 ms of CPU a probe, these few messages well
 under one. Standard library only (the agent runs it).
 
-Only what the kinds ask for is spoken: properties.Get of a string, an integer, a boolean or a timestamp on a
-unit's object, the calls pipelined on one connection. Anything else — no socket, a unit name or a
-property this does not know, an error systemd did not foresee — raises BusError, and the caller runs
-systemctl as before. A property the unit's type does not have is left out, as systemctl leaves it.
+Only what the kinds ask for is spoken: properties.Get of a string, an integer, a boolean or a
+timestamp on a unit's object, the calls pipelined on one connection. Anything else — no socket, a
+unit name or a property this does not know, an error systemd did not foresee — raises BusError, and
+the caller runs systemctl as before. A property the unit's type does not have is left out, as
+systemctl leaves it.
 """
 
 from __future__ import annotations
