@@ -66,41 +66,61 @@ def summary_line(doc: PlanDoc) -> str:
 def print_text(doc: PlanDoc, console: Any) -> None:
     from rich.markup import escape
 
-    console.print(f"[bold]Plan[/] for project [bold]{doc.project}[/] · {_revision(doc)}")
+    out = _Lines(console)
+    out.add(f"[bold]Plan[/] for project [bold]{doc.project}[/] · {_revision(doc)}")
     for node in doc.nodes:
-        console.print()
-        console.print(_node_header(node))
+        out.add()
+        out.add(_node_header(node))
         if not node.reachable:
-            console.print(f"  [red]unreachable:[/] {escape(node.error or '')}")
+            out.add(f"  [red]unreachable:[/] {escape(node.error or '')}")
             continue
         if not node.changes and not node.owed and not node.interrupted:
-            console.print(f"  [dim]no changes ({node.unchanged} resources as desired)[/]")
+            out.add(f"  [dim]no changes ({node.unchanged} resources as desired)[/]")
             continue
         width = max((len(c.id) for c in node.changes), default=0)
         for c in node.changes:
-            console.print(
+            out.add(
                 f"  [{STYLE[c.action]}]{SYMBOL[c.action]} {escape(c.id.ljust(width))}[/]  "
                 f"[dim]{escape(c.owner)}[/]  {escape(change_summary(c))}"
                 + (f"  [dim]from {escape(template_summary(c.template))}[/]" if c.template else "")
             )
             if c.diff is not None:
+                out.flush()
                 print_diff(c.diff, console)
         if node.owed:
-            console.print(f"  [magenta]! owed from an unfinished apply:[/] {escape(', '.join(node.owed))}")
+            out.add(f"  [magenta]! owed from an unfinished apply:[/] {escape(', '.join(node.owed))}")
         if node.interrupted:
-            console.print(
+            out.add(
                 f"  [magenta]! interrupted release(s):[/] {escape(', '.join(node.interrupted))} "
                 "(their apply stopped; the next apply records them as failed)"
             )
         if node.handlers:
-            console.print(f"  [dim]then:[/] {escape(', '.join(node.handlers))}")
-    console.print()
+            out.add(f"  [dim]then:[/] {escape(', '.join(node.handlers))}")
+    out.add()
     if doc.schedule:
-        console.print("[bold]Schedule[/]")
+        out.add("[bold]Schedule[/]")
         for line in schedule_lines(doc.schedule):
-            console.print(f"  {escape(line)}")
-        console.print()
-    console.print(f"[bold]{summary_line(doc)}[/]")
+            out.add(f"  {escape(line)}")
+        out.add()
+    out.add(f"[bold]{summary_line(doc)}[/]")
+    out.flush()
+
+
+class _Lines:
+    """Markup lines printed by one console.print: rich spends ~0.3 ms on each call, whatever it
+    prints (0.4 s for the 1,500 lines of a 500-node plan, 0.15 s as one print). Each line closes the
+    tags it opens, so the joined text renders as the lines one by one would."""
+
+    def __init__(self, console: Any) -> None:
+        self.console, self.lines = console, list[str]()
+
+    def add(self, markup: str = "") -> None:
+        self.lines.append(markup)
+
+    def flush(self) -> None:
+        if self.lines:
+            self.console.print("\n".join(self.lines))
+            self.lines.clear()
 
 
 DIFF_STYLE = {"+": "green", "-": "red", "@": "cyan", "\\": "dim"}
