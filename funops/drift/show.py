@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..markdown import md_code, md_text
-from ..plan.show import diff_markdown, print_diff
+from ..plan.show import Lines, diff_markdown, print_diff
 from .document import DRIFT_CLASSES, DriftDoc, DriftItemDoc, NodeDriftDoc, PendingDoc
 
 CLASS_STYLE = {"modified": "yellow", "missing": "red", "extra": "magenta", "stopped": "red", "owed": "cyan"}
@@ -49,15 +49,16 @@ def pending_text(p: PendingDoc) -> str:
 def print_text(doc: DriftDoc, console: Any) -> None:
     from rich.markup import escape
 
-    console.print(f"[bold]Drift[/] of project [bold]{escape(doc.project)}[/] · {escape(_revision(doc))}")
+    out = Lines(console)
+    out.add(f"[bold]Drift[/] of project [bold]{escape(doc.project)}[/] · {escape(_revision(doc))}")
     for node in doc.nodes:
-        console.print()
-        console.print(f"[bold cyan]{node.name}[/] [dim]({node.address}, {node.transport})[/]")
+        out.add()
+        out.add(f"[bold cyan]{node.name}[/] [dim]({node.address}, {node.transport})[/]")
         if not node.reachable:
-            console.print(f"  [red]unreachable:[/] {escape(node.error or '')}")
+            out.add(f"  [red]unreachable:[/] {escape(node.error or '')}")
             continue
         if not node.drift and not node.pending and not node.notices:
-            console.print("  [dim]no drift[/]")
+            out.add("  [dim]no drift[/]")
         width = max((len(i.id) for i in node.drift), default=0)
         for item in node.drift:
             if item.acknowledged:
@@ -66,28 +67,29 @@ def print_text(doc: DriftDoc, console: Any) -> None:
                 mark, style = "✗", CLASS_STYLE[item.drift_class]
             note = f"  [dim]({escape(ack_text(item))})[/]" if item.ack else ""
             fix = "" if item.fixable else "  [dim](--fix cannot remove it)[/]"
-            console.print(
+            out.add(
                 f"  [{style}]{mark} {item.drift_class:8} {escape(item.id.ljust(width))}[/]  "
                 f"[dim]{escape(item.owner or '-')}[/]  {escape(item.summary)}{note}{fix}"
             )
             if item.diff is not None:
-                print_diff(item.diff, console)
+                print_diff(item.diff, out)
         for p in node.pending:
-            console.print(
+            out.add(
                 f"  [blue]{ACTION_SYMBOL[p.action]} pending  {escape(p.id)}[/]  [dim]{escape(p.owner)}[/]  "
                 f"{escape(pending_text(p))}"
             )
         if node.nginx_test and not node.nginx_test.ok:
-            console.print(f"  [red]nginx -t:[/] {escape(node.nginx_test.output)}")
+            out.add(f"  [red]nginx -t:[/] {escape(node.nginx_test.output)}")
         for note in node.notices:
-            console.print(f"  [dim]note: {escape(note)}[/]")
-    console.print()
-    console.print(f"[bold]{escape(summary_line(doc))}[/]")
+            out.add(f"  [dim]note: {escape(note)}[/]")
+    out.add()
+    out.add(f"[bold]{escape(summary_line(doc))}[/]")
     if doc.summary.unused_acks:
-        console.print(
+        out.add(
             "[dim]Acknowledgements matching no drift (remove them?): "
             f"{escape(', '.join(doc.summary.unused_acks))}[/]"
         )
+    out.flush()
 
 
 def to_markdown(doc: DriftDoc) -> str:
