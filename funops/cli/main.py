@@ -3,6 +3,7 @@ parses its options, calls into the package and prints; the policy lives outside 
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Any
@@ -72,7 +73,13 @@ app.add_typer(agent_app, name="agent")
 
 
 def run() -> None:
-    app_for(sys.argv[1:])()
+    try:
+        app_for(sys.argv[1:])()
+    finally:
+        # Python's shutdown runs the cyclic collector over all that is still alive (every class of
+        # pydantic, typer and rich, the project, the plan): ~0.1 s of a no-op plan spent freeing
+        # memory the process is about to give back. Frozen objects are left out of collections.
+        gc.freeze()
 
 
 def app_for(argv: list[str]) -> typer.Typer:
