@@ -3,6 +3,7 @@ from where, what is fetched, `diff: false`, hidden secrets, the content fetch an
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from funops.load.loader import load_project
 from funops.model.inventory import Node
 from funops.plan.diffs import DiffOptions
 from funops.plan.planner import Plan, make_plan
-from funops.plan.show import change_summary, to_markdown
+from funops.plan.show import Lines, change_summary, print_text, to_markdown
 from funops.tasks.model import ProbeExtras
 from funops.tasks.shell import render
 from funops.transports import Connections
@@ -71,6 +72,23 @@ def test_creates_need_no_fetch_and_show_all_plus(example: Path) -> None:
     key = changes(result)["file:/etc/funops/tls/site.key"]
     assert key.diff is not None and (key.diff.format, key.diff.unified) == ("hidden", None)
     assert calls == {"node1": 1}  # only the gather: a create's content is known here
+
+
+def test_the_plan_text_is_the_same_printed_in_batches(example: Path, monkeypatch: Any) -> None:
+    """The plan's lines go to rich in bounded batches (memory), the same text as in one print."""
+    from rich.console import Console
+
+    doc = plan(example)[0].doc
+
+    def text(batch: int) -> str:
+        monkeypatch.setattr(Lines, "BATCH", batch)
+        console = Console(file=io.StringIO(), width=100, force_terminal=True, color_system="truecolor")
+        print_text(doc, console)
+        return console.file.getvalue()
+
+    whole = text(10**6)
+    assert whole.count("\n") > 40 and "\x1b[" in whole  # diffs, in colour
+    assert text(7) == text(1) == whole
 
 
 def test_an_update_fetches_the_live_file_once_and_a_mode_change_shows_no_diff(example: Path) -> None:
