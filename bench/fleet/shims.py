@@ -88,5 +88,26 @@ def install(root: Path) -> Path:
     return bin_dir
 
 
+def show(root: Path, units: list[str], properties: tuple[str, ...]) -> str:
+    """What the systemctl shim's `show -p … -- UNITS` prints, read in-process: the simulated node's
+    answer to what a real agent reads from systemd's bus without running systemctl."""
+    state = root / STATE.lstrip("/")
+    blocks = []
+    for unit in units:
+        loaded = (root / "etc/systemd/system" / unit).is_file()
+        try:
+            since = (state / f"{unit}.active").read_text().strip()
+            active, sub = "active", "running"
+        except FileNotFoundError:
+            since, active, sub = "", "inactive", "dead"
+        enabled = "enabled" if (state / f"{unit}.enabled").exists() else "disabled" if loaded else ""
+        values = {
+            "Id": unit, "LoadState": "loaded" if loaded else "not-found", "ActiveState": active,
+            "SubState": sub, "UnitFileState": enabled, "ActiveEnterTimestamp": since, "NRestarts": "0",
+        }  # fmt: skip
+        blocks.append("".join(f"{p}={values[p]}\n" for p in properties if p in values))
+    return "\n".join(blocks)
+
+
 def _sh_quote(text: str) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from funops.agent import node
-from funops.gather.probe import build_script, node_section, read_kinds
+from funops.gather.probe import MARK, build_script, node_section, read_kinds
+from funops.ids import ResourceId
+from funops.kinds import kind_of, unit
 from funops.tasks import model as m
 from funops.transports.base import CommandResult
 from funops.transports.local import run_sh
@@ -59,8 +61,13 @@ class SimNode:
     def gather(self, task: m.Probe, timeout: float | None) -> dict[str, Any]:
         """The probe as the agent reads it (funops/agent/node.py's gather), its paths given back as
         the node's: the controller reads them as an unrooted node's (the agent transport maps none).
-        Under a root the units have no in-process reader: their sh fragment asks the shims."""
+        Units are read in-process, as the agent reads them from systemd's bus: from the simulated
+        systemd's state (shims.show). Other kinds with no reader under a root run their sh."""
         read, rest = read_kinds(task.ids, self.shell.path)
+        units = sorted(ResourceId(r).name for r in rest if kind_of(r).name == unit.UnitKind.name)
+        if units:
+            read += f"{MARK}units\n{shims.show(self.root, units, unit.PROPERTIES)}"
+            rest = [r for r in rest if kind_of(r).name != unit.UnitKind.name]
         kinds_part = CommandResult(0, b"", b"")
         if rest:
             script = build_script(rest, task.state_file, self.shell.path, node_facts=False)

@@ -7,7 +7,8 @@ import socket
 import subprocess
 from pathlib import Path
 
-from bench.fleet import repo, run
+from bench.fleet import repo, run, shims
+from funops.kinds import unit
 
 FIRST = "127.0.202.1"  # not the bench's own addresses: a bench may be running
 
@@ -39,3 +40,24 @@ def test_a_simulated_fleet_converges_then_plans_no_changes(tmp_path: Path) -> No
     assert (root / "etc/systemd/system/fleet.service").is_file()
     assert (root / "run/fleet-sim/fleet.service.active").is_file()  # the simulated systemd started it
     assert (root / "etc/nginx/conf.d/funops-fleet.conf").is_file()  # n001 is an ingress node
+
+
+def test_the_simulated_systemd_reads_in_process_what_its_systemctl_shows(tmp_path: Path) -> None:
+    """The simulated node answers a probe's units in-process (shims.show) and its tasks through the
+    systemctl shim: both must tell the same state."""
+    bin_dir = shims.install(tmp_path)
+    (tmp_path / "etc/systemd/system").mkdir(parents=True)
+    for name in ("running.service", "stopped.service", "disabled.service"):
+        (tmp_path / "etc/systemd/system" / name).write_text("[Service]\n")
+
+    def systemctl(*args: str) -> str:
+        done = subprocess.run([bin_dir / "systemctl", *args], capture_output=True, text=True, check=True)
+        return done.stdout
+
+    systemctl("enable", "running.service", "stopped.service")
+    systemctl("start", "running.service")
+    units = ["disabled.service", "missing.service", "running.service", "stopped.service"]
+    for properties in (unit.PROPERTIES, ("Id", "ActiveState", "Result")):
+        props = [arg for p in properties for arg in ("-p", p)]
+        assert shims.show(tmp_path, units, properties) == systemctl("show", *props, "--", *units)
+    assert "ActiveState=active" in shims.show(tmp_path, ["running.service"], unit.PROPERTIES)
