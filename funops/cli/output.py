@@ -36,10 +36,15 @@ def styled(tty: bool) -> bool:
 def console(stderr: bool = False) -> Console:
     from rich.console import Console
 
-    # Lines are never wrapped off a terminal (CI logs, grep).
+    # Lines are never wrapped off a terminal (CI logs, grep). No emoji: rich would print a 👍 for
+    # `:thumbs_up:` in a path, a unit's name or a node's error, which markup escaping leaves as is.
     tty = (sys.stderr if stderr else sys.stdout).isatty()
     return Console(
-        stderr=stderr, soft_wrap=not tty, color_system="auto" if styled(tty) else None, highlight=False
+        stderr=stderr,
+        soft_wrap=not tty,
+        color_system="auto" if styled(tty) else None,
+        highlight=False,
+        emoji=False,
     )
 
 

@@ -70,3 +70,15 @@ def test_node_recorded_text_is_printed_not_interpreted() -> None:
     printed = out.getvalue()
     assert error in printed
     assert "[bold]v1" in printed and "[/who]" in printed
+
+
+def test_colons_in_printed_text_stay_colons(capsys: pytest.CaptureFixture[str]) -> None:
+    from rich.markup import escape
+
+    from funops.cli.output import console
+
+    text = "node1: /srv/:thumbs_up:/a.conf: unit x:fire:.service failed"
+    console().print(f"[red]error:[/] {escape(text)}")
+    console(stderr=True).print(escape(text))
+    out, err = capsys.readouterr()
+    assert text in out and text in err
