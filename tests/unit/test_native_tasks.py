@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import stat
 import subprocess
 from pathlib import Path
@@ -155,6 +156,7 @@ def test_health_checks_run_natively_end_as_their_sh_ends() -> None:
     cases = [
         m.CheckHealth("web", probe("http"), "127.0.0.1", None, None, None, 0),
         m.CheckHealth("web", probe("http"), "0.0.0.0", None, None, None, 0.1),
+        m.CheckHealth("web", probe("http"), "localhost", None, None, None, 0),  # a name: resolved
         m.CheckHealth("web", probe("http", "/bad"), "127.0.0.1", None, None, None, 0),
         m.CheckHealth("web", probe("http", "/bad", status=500), "127.0.0.1", None, None, None, 0),
         m.CheckHealth("web", probe("http", at=closed), "127.0.0.1", None, None, None, 0),
@@ -169,6 +171,20 @@ def test_health_checks_run_natively_end_as_their_sh_ends() -> None:
         assert native.run(task, str) == (done.returncode, done.stdout.strip()), task
     container = m.CheckHealth("api", probe("http"), "127.0.0.1", None, None, "api", 0)
     assert native.run(container, str) is None  # a container's liveness is docker's: its sh
+
+
+def test_a_check_dials_an_ip_address_without_resolving_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """getaddrinfo sets glibc's resolver up in the agent for good (~0.25 MB): an address is dialled
+    as it is; a name is still resolved."""
+    port, _ = _http_server()
+    asked: list[object] = []
+    real = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: asked.append(a[0]) or real(*a, **k))
+    assert native._http_status("127.0.0.1", port, "/health", 1.0) == 200
+    assert native._tcp_open("127.0.0.1", port, 1.0)
+    assert asked == []
+    assert native._http_status("localhost", port, "/health", 1.0) == 200
+    assert asked == ["localhost"]
 
 
 def test_no_digest_of_content_reaches_a_command_line(tmp_path: Path) -> None:
