@@ -63,11 +63,12 @@ class SimNode:
         the node's: the controller reads them as an unrooted node's (the agent transport maps none).
         Units are read in-process, as the agent reads them from systemd's bus: from the simulated
         systemd's state (shims.show). Other kinds with no reader under a root run their sh."""
-        read, rest = read_kinds(task.ids, self.shell.path)
-        units = sorted(ResourceId(r).name for r in rest if kind_of(r).name == unit.UnitKind.name)
+        read, unread = read_kinds(task.ids, self.shell.path)
+        units = [r for r in unread if kind_of(r).name == unit.UnitKind.name]
+        rest = [r for r in unread if r not in units]
         if units:
-            read += f"{MARK}units\n{shims.show(self.root, units, unit.PROPERTIES)}"
-            rest = [r for r in rest if kind_of(r).name != unit.UnitKind.name]
+            names = sorted(ResourceId(r).name for r in units)
+            read += f"{MARK}units\n{shims.show(self.root, names, unit.PROPERTIES)}"
         kinds_part = CommandResult(0, b"", b"")
         if rest:
             script = build_script(rest, task.state_file, self.shell.path, node_facts=False)
