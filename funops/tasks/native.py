@@ -23,6 +23,7 @@ from functools import singledispatch
 
 from ..kinds import systemd_bus
 from ..transports.base import CommandResult
+from ..transports.dial import dial
 from . import model as m
 from .shell import NO_RELOAD, RELOAD_PROPERTIES, TASK_MARK, reload_checks, render
 
@@ -219,7 +220,7 @@ def _unit_active(unit: str, env: Mapping[str, str] | None) -> bool:
 
 class _HTTPConnection(http.client.HTTPConnection):
     def connect(self) -> None:
-        self.sock = _connect(self.host, self.port, self.timeout)
+        self.sock = dial(self.host, self.port, self.timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
@@ -237,29 +238,10 @@ def _http_status(host: str, port: int | None, target: str, timeout: float) -> in
 
 def _tcp_open(host: str, port: int | None, timeout: float) -> bool:
     try:
-        with _connect(host, port or 0, timeout):
+        with dial(host, port or 0, timeout):
             return True
     except OSError:
         return False
-
-
-def _connect(host: str, port: int, timeout: float | None) -> socket.socket:
-    """A TCP connection. An IP address (a check's usual host: the node's bind address) is dialled
-    as it is: getaddrinfo would set glibc's resolver up in the agent, ~0.25 MB it keeps for good."""
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, host)
-        except OSError:
-            continue
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(timeout)
-            sock.connect((host, port))
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-    return socket.create_connection((host, port), timeout=timeout)
 
 
 def _ids(owner: str, group: str) -> tuple[int, int]:

@@ -32,6 +32,7 @@ from ..model.settings import Settings
 from ..tasks import model as m
 from ..tasks.shell import parse_bundle
 from .base import CommandResult, StepResult, TransportError
+from .dial import address_family, dial
 
 PINS_FILE = "agent_known_hosts"
 IDLE_REUSE_SECONDS = 45  # a kept-alive connection idle longer is not reused (the agent drops it at 60)
@@ -132,8 +133,16 @@ class _PinnedConnection(http.client.HTTPSConnection):
         self.used = time.monotonic()  # the end of its last exchange
 
     def connect(self) -> None:
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = dial(self.host, self.port, self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # An address gets no SNI (RFC 6066) and the pin is the check: no name to encode (which would
+        # cost every run the import of the idna codec).
+        name = None if address_family(self.host) else self.host
+        try:
+            self.sock = self._context.wrap_socket(sock, server_hostname=name)
+        except BaseException:
+            sock.close()
+            raise
         der = self.sock.getpeercert(binary_form=True) or b""
         got = hashlib.sha256(der).hexdigest()
         if not hmac.compare_digest(got, self.pin):

@@ -187,6 +187,28 @@ def test_tasks_run_and_reads_come_back(agent: dict[str, Any], tmp_path: Path) ->
     transport.close()
 
 
+def test_an_agent_at_an_address_is_dialled_as_it_is(
+    agent: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No lookup of an address and no server name (an address gets no SNI; the pin is the check):
+    every run paid getaddrinfo per node and the import of the idna codec to encode the name."""
+    asked: list[object] = []
+    real_lookup = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: asked.append(a[0]) or real_lookup(*a, **k))
+    names: list[str | None] = []
+    real_wrap = ssl.SSLContext.wrap_socket
+
+    def wrap(self: ssl.SSLContext, sock: socket.socket, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        names.append(kwargs.get("server_hostname"))
+        return real_wrap(self, sock, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "wrap_socket", wrap)
+    transport = _transport(agent)
+    assert transport.hello()["agent"]
+    transport.close()
+    assert asked == [] and names == [None]
+
+
 @pytest.mark.parametrize("token", ["", "wrong-token"])
 def test_no_or_a_wrong_token_is_refused_before_any_work(agent: dict[str, Any], token: str) -> None:
     bad = agent["repo"] / "bad.token"
