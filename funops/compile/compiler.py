@@ -48,6 +48,8 @@ class Facts:
 
 @dataclass
 class DesiredState:
+    """What the repo declares, compiled: each node's resources, where each app runs, at which version."""
+
     nodes: dict[str, r.NodeDesired]
     placements: dict[str, list[str]]  # app → node names
     versions: dict[str, dict[str, str]]  # app → node → version

@@ -17,6 +17,8 @@ from ..model.settings import PlacementSettings
 
 @dataclass(frozen=True)
 class NodeCapacity:
+    """What placement weighs of a node's live facts; None: not known (not gathered, or unreachable)."""
+
     disk_free_pct: float | None = None
     container_count: int | None = None
 

@@ -32,6 +32,8 @@ def sha256(data: bytes) -> str:
 
 @dataclass(frozen=True)
 class Resource:
+    """One thing on a node funops owns (a file, a unit, a container), as it should be."""
+
     id: ResourceId  # "file:/etc/nginx/conf.d/funops-site.conf", "unit:web.service", "container:api"
     kind: str  # the id's prefix: the module in funops/kinds/ that gathers, diffs and applies it
     owner: Owner  # "app/web" or "ingress/site": who asked for it
@@ -80,6 +82,8 @@ class AppPlacement:
 
 @dataclass
 class NodeDesired:
+    """Everything one node should have: its resources and the apps placed on it."""
+
     node: Node
     resources: list[Resource] = field(default_factory=list)
     apps: dict[str, AppPlacement] = field(default_factory=dict)

@@ -20,6 +20,8 @@ Action = Literal["create", "update", "replace", "delete", "unchanged"]
 
 @dataclass(frozen=True)
 class FieldChange:
+    """One attribute of a resource: live (`old`) against declared (`new`)."""
+
     field: str
     old: Any
     new: Any
@@ -27,6 +29,8 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class Change:
+    """What must happen to one resource on a node, and the fields that differ."""
+
     id: ResourceId
     kind: str
     owner: Owner
@@ -43,6 +47,8 @@ class Change:
 
 @dataclass
 class NodeDiff:
+    """A node's changes, unchanged resources included, and the handlers it still owes."""
+
     node: str
     changes: list[Change] = field(default_factory=list)
     owed: list[Handler] = field(default_factory=list)  # handlers owed by an earlier, unfinished apply

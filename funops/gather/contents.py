@@ -18,6 +18,8 @@ MARK, END = CONTENT_MARK, CONTENT_END
 
 @dataclass(frozen=True)
 class Content:
+    """A live file's bytes as read back for a diff."""
+
     size: int  # the file's full size in bytes
     data: bytes | None  # None: larger than the limit, not fetched
 

@@ -19,6 +19,8 @@ from .probe import LiveFacts, parse
 
 @dataclass
 class NodeGather:
+    """What gathering one node gave: its facts, or the error that kept them out."""
+
     node: str
     facts: LiveFacts | None = None
     error: str | None = None

@@ -40,6 +40,8 @@ RUN = 70
 
 @dataclass(frozen=True)
 class Step:
+    """A task and its stage (above): a node's tasks run in stage order."""
+
     stage: int
     task: Task
 

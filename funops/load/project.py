@@ -30,6 +30,8 @@ class Origin:
 
 @dataclass
 class Project:
+    """The repo as loaded and validated: settings, nodes and every manifest, with where each came from."""
+
     source: Source
     settings: Settings
     nodes: dict[str, Node] = field(default_factory=dict)

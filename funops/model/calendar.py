@@ -26,6 +26,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 @dataclass(frozen=True)
 class _Field:
+    """One field of a calendar expression (weekday, year, month ...): its bounds and how to check it."""
+
     what: str
     low: int
     high: float  # seconds may be fractional: up to 59.999999

@@ -28,6 +28,8 @@ OFF = FileDiffDoc(format="off", note="not shown (diff: false in the manifest)")
 
 @dataclass(frozen=True)
 class DiffOptions:
+    """How much of a changed file a plan shows."""
+
     context: int = 3
     max_bytes: int = MAX_BYTES
 

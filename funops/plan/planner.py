@@ -47,6 +47,8 @@ class Intent:
 
 @dataclass
 class Plan:
+    """A plan and what it was made from: what apply converges, and what its document shows."""
+
     project: Project
     desired: DesiredState
     gathered: dict[str, NodeGather]

@@ -20,6 +20,8 @@ _PRECEDENCE = ("rolled_back", "running", "created", "failed", "succeeded")
 
 @dataclass
 class Release:
+    """One release of an app as the nodes' records tell it, merged over the nodes."""
+
     id: str
     app: str
     number: int

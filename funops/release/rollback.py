@@ -50,6 +50,8 @@ def refuse_rolled_back(plan: Plan) -> None:
 
 @dataclass
 class Rollback:
+    """A rollback ready to apply: the plan back to the earlier release, and how to reach its nodes."""
+
     plan: Plan
     what: str  # one line for the person confirming: "web: web-4 (v2) → web-3 (v1, revision …)"
     connections: Connections  # the plan's nodes, as the release's inventory names them
@@ -95,6 +97,8 @@ def plan_rollback(
 
 @dataclass
 class AutoRollback:
+    """What a halted rollout returns to on the nodes it changed, or why it cannot."""
+
     app: str
     failed: str  # the release the halted rollout made
     nodes: list[str]  # the nodes it changed

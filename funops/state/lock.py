@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 @dataclass
 class LockInfo:
+    """Who holds a node's apply lock: shown to whoever finds it taken."""
+
     holder: str = field(default_factory=lambda: f"{getpass.getuser()}@{socket.gethostname()}")
     pid: int = field(default_factory=os.getpid)
     started: float = field(default_factory=time.time)

@@ -16,6 +16,8 @@ ARTIFACT_MARKER = ".funops-artifact"  # in each complete release dir: the sha256
 
 @dataclass(frozen=True)
 class Task:
+    """A task's base: its `name` for people, and the data it reads on stdin."""
+
     @property
     def name(self) -> str:
         raise NotImplementedError
@@ -68,6 +70,8 @@ class RestoreFile(Task):
 
 @dataclass(frozen=True)
 class RemoveFile(Task):
+    """Remove a file funops wrote, keeping it as `backup` for a rollback."""
+
     path: str
     backup: str
 
@@ -181,6 +185,8 @@ class RunContainer(Task):
 
 @dataclass(frozen=True)
 class StartContainer(Task):
+    """Start a stopped container as it is."""
+
     container: str
 
     @property
@@ -190,6 +196,8 @@ class StartContainer(Task):
 
 @dataclass(frozen=True)
 class RestartContainer(Task):
+    """Restart a container (its config or env file changed)."""
+
     container: str
 
     @property
@@ -252,6 +260,8 @@ class PlaceArtifact(Task):
 
 @dataclass(frozen=True)
 class RemoveArtifact(Task):
+    """The app is gone from the node: its release dirs go, `link` and all."""
+
     link: str
 
     @property
@@ -264,6 +274,8 @@ class RemoveArtifact(Task):
 
 @dataclass(frozen=True)
 class NginxTest(Task):
+    """`nginx -t`: a config that fails it is never reloaded."""
+
     @property
     def name(self) -> str:
         return "nginx -t"
@@ -271,6 +283,8 @@ class NginxTest(Task):
 
 @dataclass(frozen=True)
 class NginxReload(Task):
+    """Reload nginx to the config just tested."""
+
     @property
     def name(self) -> str:
         return "reload nginx"

@@ -22,6 +22,8 @@ q = shlex.quote
 
 @dataclass(frozen=True)
 class ShellStep:
+    """A task rendered for sh: the script, and the data it reads on stdin."""
+
     name: str  # what people see: "write file:/etc/x", "restart unit:web.service"
     script: str
     stdin: bytes | None = field(default=None, repr=False)

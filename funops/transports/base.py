@@ -19,6 +19,8 @@ class TransportError(FunopsError):
 
 @dataclass(frozen=True)
 class CommandResult:
+    """How a command or a task bundle ended on a node: its exit code and output."""
+
     exit_code: int
     stdout: bytes
     stderr: bytes
