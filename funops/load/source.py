@@ -155,24 +155,25 @@ def _file_type(mode: int) -> str:
 
 
 def _working_tree_revision(root: Path) -> Revision:
-    """HEAD and dirtiness via plain git plumbing: cheaper than importing gitpython on every plan."""
+    """HEAD and dirtiness from one `git status` (its v2 header carries HEAD's commit): cheaper than
+    importing gitpython, or than a second git, on every plan."""
     import subprocess
 
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(
-                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=True
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return out.stdout.strip()
-
-    commit = git("rev-parse", "--verify", "-q", "HEAD")
-    if not commit:
+    try:
+        out = subprocess.run(
+            # funops's own local files (the journal) do not make the tree dirty.
+            ["git", "-C", str(root), "status", "--porcelain=v2", "--branch", "--untracked-files=normal",
+             "--", ".", ":(exclude).funops"],
+            capture_output=True, text=True, errors="replace", timeout=10, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return Revision(commit=None, dirty=True, ref="working tree")  # not a git repo (or no git)
+    lines = out.stdout.splitlines()
+    oid = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), "(initial)")
+    if oid == "(initial)":  # no commit yet
         return Revision(commit=None, dirty=True, ref="working tree")
-    # funops's own local files (the journal) do not make the tree dirty.
-    status = git("status", "--porcelain", "--untracked-files=normal", "--", ".", ":(exclude).funops")
-    return Revision(commit=commit, dirty=bool(status), ref="working tree")
+    dirty = any(not line.startswith("#") for line in lines)
+    return Revision(commit=oid, dirty=dirty, ref="working tree")
 
 
 def open_source(root: Path, revision: str | None = None) -> Source:
