@@ -29,7 +29,7 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class Change:
-    """What must happen to one resource on a node, and the fields that differ."""
+    """One resource on a node: what happens to it (`unchanged` too) and the fields that differ."""
 
     id: ResourceId
     kind: str

@@ -195,17 +195,6 @@ class StartContainer(Task):
 
 
 @dataclass(frozen=True)
-class RestartContainer(Task):
-    """Restart a container (its config or env file changed)."""
-
-    container: str
-
-    @property
-    def name(self) -> str:
-        return f"restart container:{self.container}"
-
-
-@dataclass(frozen=True)
 class RemoveContainer(Task):
     """Stop gracefully and remove; with `remove_image`, its image too unless a kept release needs it."""
 

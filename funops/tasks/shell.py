@@ -269,11 +269,6 @@ def _(task: m.StartContainer, path: PathMap) -> str:
 
 
 @_script.register
-def _(task: m.RestartContainer, path: PathMap) -> str:
-    return f"docker restart {q(task.container)} >/dev/null\n"
-
-
-@_script.register
 def _(task: m.RemoveContainer, path: PathMap) -> str:
     """Seed 000: stop = remove the container and clean its image up — unless a kept release still
     needs that image for a rollback (Kamal's pruning broke rollback: basecamp/kamal#270)."""

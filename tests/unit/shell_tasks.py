@@ -44,10 +44,6 @@ def start_container(name: str) -> Task:
     return render(m.StartContainer(name), str)
 
 
-def restart_container(name: str) -> Task:
-    return render(m.RestartContainer(name), str)
-
-
 def remove_container(name: str, remove_image: bool, keep_images: set[str] = frozenset()) -> Task:
     return render(m.RemoveContainer(name, remove_image, frozenset(keep_images)), str)
 
