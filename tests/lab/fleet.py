@@ -62,12 +62,16 @@ def funops(repo: Path, *args: str, timeout: float = 300) -> subprocess.Completed
 
 
 def start(repo: Path, *args: str) -> subprocess.Popen[str]:
+    """funops in the background, as from a terminal: Ctrl-C (SIGINT) at its default. A test run
+    started in the background by a non-interactive shell inherits SIGINT ignored (POSIX), and
+    Python then raises no KeyboardInterrupt: the tests that press Ctrl-C would wait in vain."""
     return subprocess.Popen(
         [*FUNOPS, *args, "-C", str(repo)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "NO_COLOR": "1"},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
