@@ -16,28 +16,33 @@ def _git(root: Path, *args: str) -> str:
     ).stdout
 
 
+def _revision(repo: Path) -> tuple[str | None, bool]:
+    revision = WorkingTree(repo).revision
+    return revision.commit, revision.dirty
+
+
 def test_the_revision_follows_the_tree(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    assert (WorkingTree(repo).revision.commit, WorkingTree(repo).revision.dirty) == (None, True)  # no git
+    assert _revision(repo) == (None, True)  # no git
     _git(repo, "init", "-q")
     (repo / "funops.yaml").write_text("parallel: 2\n")
-    assert WorkingTree(repo).revision.commit is None  # no commit yet
+    assert _revision(repo) == (None, True)  # no commit yet
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "first")
     head = _git(repo, "rev-parse", "HEAD").strip()
-    assert (WorkingTree(repo).revision.commit, WorkingTree(repo).revision.dirty) == (head, False)
+    assert _revision(repo) == (head, False)
     (repo / ".funops").mkdir()
     (repo / ".funops" / "journal.json").write_text("{}")  # funops's own files: still clean
-    assert not WorkingTree(repo).revision.dirty
+    assert _revision(repo) == (head, False)
     (repo / "funops.yaml").write_text("parallel: 3\n")  # a tracked file changed
-    assert (WorkingTree(repo).revision.commit, WorkingTree(repo).revision.dirty) == (head, True)
+    assert _revision(repo) == (head, True)
     _git(repo, "checkout", "-q", "--", "funops.yaml")
     (repo / "manifests").mkdir()
     (repo / "manifests" / "web.yaml").write_text("kind: Application\n")  # an untracked one
-    assert WorkingTree(repo).revision.dirty
+    assert _revision(repo) == (head, True)
     _git(repo, "checkout", "-q", "--detach")
-    assert WorkingTree(repo).revision.commit == head
+    assert _revision(repo)[0] == head
 
 
 def test_only_the_funops_repo_counts_in_a_bigger_git_repo(tmp_path: Path) -> None:
@@ -49,4 +54,4 @@ def test_only_the_funops_repo_counts_in_a_bigger_git_repo(tmp_path: Path) -> Non
     _git(tmp_path, "add", "-A")
     _git(tmp_path, "commit", "-qm", "first")
     (tmp_path / "README").write_text("elsewhere\n")
-    assert not WorkingTree(repo).revision.dirty
+    assert not _revision(repo)[1]
