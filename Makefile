@@ -21,8 +21,9 @@ demo: install
 	$(BIN)/funops validate
 	$(BIN)/funops plan; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 2 ]
 
-# Everything: unit tests and the lab tests against real nodes (starts a docker engine if none answers).
-test: install lab-host
+# Everything: unit tests and the lab tests against real nodes. lab-host first: it installs the packages
+# (python3-venv, nginx, shellcheck, docker, ...) a fresh machine lacks and starts a docker engine.
+test: lab-host install
 	FUNOPS_REQUIRE_LAB=1 $(BIN)/pytest -q
 
 # Unit tests only (no engine, no nodes).
