@@ -75,6 +75,11 @@ def publish(repo: Path) -> dict[str, float]:
     return {"seconds": round(seconds, 3), "cpuSeconds": round(cpu, 2)}
 
 
+def published(store: Path, node: str) -> int:
+    """The generation the store's index for `node` names (the signer's clock: read, not guessed)."""
+    return int(json.loads((store / "nodes" / node / "latest.json").read_text())["index"]["generation"])
+
+
 def status(root: Path) -> dict[str, Any]:
     try:
         return json.loads((root / "var/lib/funops/pull.json").read_text())
@@ -180,7 +185,9 @@ def bench_run(workdir: Path, creds: Path, nginx: Nginx, count: int, run: int, op
             began, cpu0 = time.time(), pullers.cpu()
             sample.publish[str(generation)] = publish(repo)
             since = time.monotonic()
-            sample.converged[str(generation)] = watch(roots, nodes, generation, since, opts.timeout)
+            sample.converged[str(generation)] = watch(
+                roots, nodes, published(nginx.store, nodes[0]), since, opts.timeout
+            )
             sample.rollout[str(generation)] = rollout(nginx, began, time.time(), pullers.cpu() - cpu0)
             got = (sample.publish[str(generation)], sample.converged[str(generation)])
             print(f"  N={count} run {run} generation {generation}: publish {got[0]}, converged {got[1]}",

@@ -89,7 +89,7 @@ class Nginx:
         raise SystemExit(f"nginx does not listen on {self.url}")
 
     def clear(self) -> None:
-        """An empty store (a new run publishes generation 1 again)."""
+        """An empty store (a new run starts from nothing published)."""
         for child in self.store.iterdir():
             shutil.rmtree(child) if child.is_dir() else child.unlink()
 

@@ -19,6 +19,11 @@ PUBLIC_KEY_FILE = "/etc/funops-agent/pull-signing.pub"
 STATUS_FILE = "pull.json"  # in the state dir (/var/lib/funops): what the last polls found and did
 PULL_SERVICE = "funops-pull.service"
 PULL_TIMER = "funops-pull.timer"
+FLOOR_FILE = "pull/floor.json"  # in the state dir, beside the kept bundles: the replay floor, kept apart
+# What a node reads from the store, at most: an index is under 1 KiB, a bundle holds the node's files
+# (artifacts uploaded included). Above these the store is refused before the body is held in memory.
+MAX_INDEX_BYTES = 1 << 20
+MAX_BUNDLE_BYTES = 256 << 20
 
 
 def index_key(node: str) -> str:

@@ -3,9 +3,12 @@
     {"index": {"node", "generation", "revision", "bundle", "bundleSha256", "notAfter", ...},
      "signature": base64(ed25519(canonical JSON of "index"))}
 
-The node refuses an index not signed by the project's key, meant for another node, older than the
-generation it applied (a rollback is published as a new, higher generation) or past its notAfter (a
-frozen store cannot hold a node on old code forever). Standard library only (the node reads it)."""
+The generation is the signer's clock at signing, in milliseconds (never below the store's newest + 1),
+not a count kept in the store: a store restored from an older copy or wiped still gets, at the next
+publish, a generation above everything signed before. The node refuses an index not signed by the
+project's key, meant for another node, older than the newest generation it accepted (a replay; a
+rollback is published as a new generation) or past its notAfter (a frozen store cannot hold a node on
+old code forever). Standard library only (the node reads it)."""
 
 from __future__ import annotations
 
@@ -100,14 +103,19 @@ def read(data: bytes, verify: Callable[[bytes, bytes], bool]) -> Index:
     return Index.of_doc(doc)
 
 
-def check(index: Index, node: str, applied: int, now: dt.datetime) -> None:
-    """May `node`, which last applied generation `applied` (0: none), act on this index?"""
+def generation_at(now: dt.datetime, newest: int = 0) -> int:
+    """The generation of a publish signed at `now`: the clock in ms, above `newest` (the store's)."""
+    return max(int(now.timestamp() * 1000), newest + 1)
+
+
+def check(index: Index, node: str, floor: int, now: dt.datetime) -> None:
+    """May `node`, whose newest accepted generation is `floor` (0: none), act on this index?"""
     if index.node != node:
         raise IndexRefused(f"the index is for node {index.node!r}, not {node!r}")
-    if index.generation < applied:
+    if index.generation < floor:
         raise IndexRefused(
-            f"generation {index.generation} is older than the applied {applied} (a replayed index? "
-            "a rollback is published as a new generation)"
+            f"replay: generation {index.generation} is older than {floor}, the newest this node "
+            "accepted (an older index put back, or a store restored from an older copy): publish again"
         )
     if moment(index.not_after) < now:
         raise IndexRefused(f"the index expired at {index.not_after} (notAfter): publish again")

@@ -2,11 +2,16 @@
 only until there is something to converge; then converge.py (the engine, from the agent's runtime).
 
 A poll: fetch the index with If-None-Match (unchanged: a 304, nothing else happens); check its
-signature (openssl, the project's public key), that it is this node's, not older than what was
-applied, not expired, and due; fetch the sealed bundle, check its sha256, open it with the agent's
-key; converge; record the outcome in the status file (the agent's `status` serves it). A failed
-converge keeps no ETag, so the next poll tries again; a refused index is recorded and kept refused
-until the store holds another."""
+signature (openssl, the project's public key), that it is this node's, not older than the newest
+generation this node accepted (its replay floor, kept in FLOOR_FILE as well as the status file: losing
+one does not reopen replays), not expired, and due; fetch the sealed bundle, check its sha256, open it
+with the agent's key; converge; record the outcome in the status file (the agent's `status` serves
+it). The same content signed again (a newer generation, the same digest) is taken without converging.
+A failed converge keeps no ETag, so the next poll tries again; a refused index is recorded and kept
+refused until the store holds another.
+
+Reads from the store are capped (MAX_INDEX_BYTES, MAX_BUNDLE_BYTES) and follow redirects only within
+the store's own scheme and host: never from https to http, never to another server."""
 
 from __future__ import annotations
 
@@ -19,10 +24,21 @@ import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from email.message import Message
+from typing import IO, Any
+from urllib.parse import urljoin, urlsplit
 
-from . import CONFIG_FILE, PUBLIC_KEY_FILE, STATUS_FILE, bundle_key, index_key, openssl
+from . import (
+    CONFIG_FILE,
+    FLOOR_FILE,
+    MAX_BUNDLE_BYTES,
+    MAX_INDEX_BYTES,
+    PUBLIC_KEY_FILE,
+    STATUS_FILE,
+    bundle_key,
+    index_key,
+    openssl,
+)
 from . import index as idx
 
 AGENT_TLS = "/etc/funops-agent/tls"
@@ -89,7 +105,7 @@ def poll(config: PullConfig, now: dt.datetime | None = None, transport: Any = No
         splaySeconds=config.splay, lastPoll=now.isoformat(timespec="seconds"),
     )  # fmt: skip
     try:
-        fetched = fetch(config, index_key(config.node), status.get("indexEtag"))
+        fetched = fetch(config, index_key(config.node), status.get("indexEtag"), MAX_INDEX_BYTES)
     except FetchError as exc:  # the node keeps running what it has; `funops status` shows it stale
         status["storeError"] = f"cannot reach the store: {exc}"
         return _save(config, status)
@@ -98,16 +114,26 @@ def poll(config: PullConfig, now: dt.datetime | None = None, transport: Any = No
         return _save(config, status, polled="not-modified")
     data, etag = fetched
     applied = int(status.get("generation") or 0)
+    floor = max(applied, int(status.get("floor") or 0), read_floor(config))
     try:
         index = idx.read(data, lambda d, s: openssl.verify(config.local(config.public_key), d, s))
-        idx.check(index, config.node, applied, now)
+        idx.check(index, config.node, floor, now)
+        if index.generation == applied and status.get("digest") not in (None, index.digest):
+            raise idx.IndexRefused(
+                f"generation {applied} was applied here with other content: a generation signed twice "
+                "(the signer's clock went back?): publish again"
+            )
     except (idx.IndexRefused, openssl.OpensslError) as exc:
         status["indexEtag"] = etag  # refused until the store holds another index
         _result(status, "refused", str(exc))
         return _save(config, status)
-    status["published"] = {"generation": index.generation, "revision": index.revision, "cohort": index.cohort}
-    if index.generation == applied and status.get("result") == "converged":
-        status["indexEtag"] = etag  # signed again (a new notAfter), nothing new to converge
+    if index.generation > floor:
+        status["floor"] = _raise_floor(config, index.generation)
+    status["published"] = {"generation": index.generation, "revision": index.revision,
+                           "cohort": index.cohort, "digest": index.digest}  # fmt: skip
+    if index.digest == status.get("digest") and status.get("result") == "converged":
+        # The content applied, signed again (a new generation and notAfter): nothing to converge.
+        status.update(generation=index.generation, revision=index.revision, indexEtag=etag)
         return _save(config, status)
     if not idx.due(index, now):
         _result(status, "waiting", f"generation {index.generation} applies from {index.earliest_apply_at}")
@@ -126,7 +152,7 @@ def poll(config: PullConfig, now: dt.datetime | None = None, transport: Any = No
 def _open_bundle(config: PullConfig, index: idx.Index) -> bytes:
     if index.bundle != bundle_key(config.node, index.bundle_sha256):
         raise ValueError(f"the index names {index.bundle}, not this node's bundle of that digest")
-    fetched = fetch(config, index.bundle, None)
+    fetched = fetch(config, index.bundle, None, MAX_BUNDLE_BYTES)
     assert fetched is not None
     sealed = fetched[0]
     got = hashlib.sha256(sealed).hexdigest()
@@ -148,6 +174,7 @@ def _converge(index: idx.Index, content: bytes, transport: Any) -> dict[str, Any
     if done.status in ("succeeded", "unchanged"):
         out.update(
             result="converged", error=None, generation=index.generation, revision=index.revision,
+            digest=index.digest,
             appliedAt=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )  # fmt: skip
     else:
@@ -155,22 +182,27 @@ def _converge(index: idx.Index, content: bytes, transport: Any) -> dict[str, Any
     return out
 
 
-def fetch(config: PullConfig, key: str, etag: str | None) -> tuple[bytes, str] | None:
-    """(body, its ETag), or None when it is unchanged since `etag` (an HTTP 304)."""
+def fetch(config: PullConfig, key: str, etag: str | None, limit: int) -> tuple[bytes, str] | None:
+    """(body, its ETag), or None when it is unchanged since `etag` (an HTTP 304). A body over `limit`
+    bytes is refused before it is held (FetchError), as is a redirect off the store's scheme and host."""
     url = f"{config.store.rstrip('/')}/{key}"
     if urlsplit(url).scheme == "file":
         try:
             with open(urlsplit(url).path, "rb") as f:
-                body = f.read()
+                body = _capped(url, f, limit)
         except OSError as exc:
             raise FetchError(f"{url}: {exc.strerror or exc}") from exc
         tag = f'"{hashlib.sha256(body).hexdigest()}"'
         return None if tag == etag else (body, tag)
     request = urllib.request.Request(url, headers={"If-None-Match": etag} if etag else {})
     context = ssl.create_default_context(cafile=config.ca_file) if url.startswith("https:") else None
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context), _SameOrigin(url))
     try:
-        with urllib.request.urlopen(request, timeout=config.timeout, context=context) as response:
-            body = response.read()
+        with opener.open(request, timeout=config.timeout) as response:
+            size = response.headers.get("Content-Length")
+            if size and size.isdigit() and int(size) > limit:
+                raise FetchError(_oversize(url, int(size), limit))
+            body = _capped(url, response, limit)
             return body, response.headers.get("ETag") or f'"{hashlib.sha256(body).hexdigest()}"'
     except urllib.error.HTTPError as exc:
         if exc.code == 304:
@@ -178,6 +210,44 @@ def fetch(config: PullConfig, key: str, etag: str | None) -> tuple[bytes, str] |
         raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise FetchError(f"{url}: {getattr(exc, 'reason', None) or exc}") from exc
+
+
+class _SameOrigin(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to the store's own scheme and host: https never turns into http, and
+    the node never reads what it converges from a server it was not configured with."""
+
+    def __init__(self, url: str) -> None:
+        self.origin = _origin(url)
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: Message, newurl: str
+    ) -> urllib.request.Request | None:
+        target = urljoin(req.full_url, newurl)
+        if _origin(target) != self.origin:
+            fp.close()
+            raise FetchError(
+                f"{req.full_url}: HTTP {code} redirects to {target}, off the store's "
+                f"{self.origin[0]}://{self.origin[1]}: refused (a redirect must stay on the store's "
+                "scheme and host)"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, target)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.netloc.rpartition("@")[2]).lower()
+
+
+def _capped(url: str, stream: Any, limit: int) -> bytes:
+    body = stream.read(limit + 1)
+    if len(body) > limit:
+        raise FetchError(_oversize(url, None, limit))
+    return body
+
+
+def _oversize(url: str, size: int | None, limit: int) -> str:
+    said = f"{size} bytes" if size is not None else f"more than {limit} bytes"
+    return f"{url}: {said}, and a node reads at most {limit} bytes of it from the store: refused"
 
 
 def status_path(config: PullConfig) -> str:
@@ -191,6 +261,34 @@ def read_status(config: PullConfig) -> dict[str, Any]:
         return doc if isinstance(doc, dict) else {}
     except (OSError, ValueError):
         return {}
+
+
+def floor_path(config: PullConfig) -> str:
+    return config.local(f"{config.state_dir.rstrip('/')}/{FLOOR_FILE}")
+
+
+def read_floor(config: PullConfig) -> int:
+    """The replay floor kept apart from the status file (0 when there is none)."""
+    try:
+        with open(floor_path(config), encoding="utf-8") as f:
+            found = json.load(f).get("generation")
+        return found if isinstance(found, int) else 0
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
+def _raise_floor(config: PullConfig, generation: int) -> int:
+    """Record `generation` as the newest accepted, before the status file says so."""
+    path = floor_path(config)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    aside = f"{path}.new"
+    with open(aside, "w", encoding="utf-8") as f:
+        json.dump({"generation": generation}, f)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(aside, path)
+    return generation
 
 
 def _result(status: dict[str, Any], result: str, error: str | None) -> None:

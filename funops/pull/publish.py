@@ -2,11 +2,13 @@
 pull-mode node, written to the store (bundles first, indexes last: an index never names a bundle that
 is not there yet).
 
-A generation counts publishes that change something: one number for the whole run, above every
-generation in the store — or, for a commit already published to another cohort, that publish's number,
-so the waves of one commit share it and a fleet's status reads "generation 7 converged on 48 of 50
-nodes". Per node it only ever grows. A node whose bundle did not change keeps its generation and
-bundle; its index is signed again with a new notAfter (a cron publish keeps a quiet fleet from expiring)."""
+A generation is the signer's clock at signing, in milliseconds: one number for the whole run, above
+every generation in the store too (index.generation_at). It is not counted from the store, so a store
+restored from an older copy, or wiped, cannot make a publish reuse a generation a node already took:
+the next publish is newer than anything signed before, and the nodes converge it. Every publish gives
+each of its nodes the new generation; a node whose bundle did not change keeps its bundle, and its
+index is only signed again (a cron publish keeps a quiet fleet from expiring): the node sees the same
+content digest and takes it without converging."""
 
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ from pathlib import Path
 from ..errors import FunopsError
 from ..load.project import Project
 from ..transports.agent import read_pin
+from . import MAX_BUNDLE_BYTES, bundle_key, index_key, keys, openssl
 from . import bundle as bundles
-from . import bundle_key, index_key, keys, openssl
 from . import index as idx
 from .store import Store
 
@@ -80,12 +82,7 @@ def publish(
 
     previous = {name: _previous(store, name, verify) for name in pull_nodes(project)}
     top = max((p.generation for p in previous.values() if p is not None), default=0)
-    same = [
-        p.generation
-        for p in previous.values()
-        if p and rev.commit and not rev.dirty and p.revision == rev.commit
-    ]
-    generation = max(same, default=top + 1)
+    generation = idx.generation_at(now, top)
     contents = {name: bundles.to_json(bundles.of_node(project, desired.nodes[name])) for name in names}
     digests = {name: hmac.new(digest_key, c, hashlib.sha256).hexdigest() for name, c in contents.items()}
     changed = [n for n in names if (p := previous[n]) is None or p.digest != digests[n]]
@@ -95,17 +92,23 @@ def publish(
 
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(changed)))) as pool:  # an openssl process each
         sealed = dict(zip(changed, pool.map(seal, changed), strict=True))
+    for name, data in sealed.items():
+        if len(data) > MAX_BUNDLE_BYTES:
+            raise FunopsError(
+                f"node {name}: its sealed bundle is {len(data)} bytes, above the {MAX_BUNDLE_BYTES} a node "
+                "reads from the store (large artifacts: give them a url: the node fetches)"
+            )
     plans: list[tuple[idx.Index, bytes | None]] = []
     for name in names:
         before, node_cohort = previous[name], project.nodes[name].pull.cohort  # type: ignore[union-attr]
         if name not in sealed:  # unchanged: the same bundle, signed again
             assert before is not None
-            plans.append((_renewed(before, node_cohort, published_at, not_after), None))
+            renewed = _renewed(before, generation, node_cohort, published_at, not_after, earliest)
+            plans.append((renewed, None))
             continue
-        fresh = generation if before is None or before.generation < generation else top + 1
         sha = hashlib.sha256(sealed[name]).hexdigest()
         index = idx.Index(
-            node=name, project=project.settings.project, generation=fresh, revision=rev.commit,
+            node=name, project=project.settings.project, generation=generation, revision=rev.commit,
             ref=rev.ref, bundle=bundle_key(name, sha), bundle_sha256=sha, digest=digests[name],
             cohort=node_cohort, published_at=published_at, not_after=not_after, earliest_apply_at=earliest,
         )  # fmt: skip
@@ -118,8 +121,13 @@ def publish(
     return [Published(i.node, i.generation, s is not None, i.cohort) for i, s in plans]
 
 
-def _renewed(before: idx.Index, cohort: str, published_at: str, not_after: str) -> idx.Index:
-    return replace(before, cohort=cohort, published_at=published_at, not_after=not_after)
+def _renewed(
+    before: idx.Index, generation: int, cohort: str, published_at: str, not_after: str, earliest: str | None
+) -> idx.Index:
+    return replace(
+        before, generation=generation, cohort=cohort, published_at=published_at, not_after=not_after,
+        earliest_apply_at=earliest,
+    )  # fmt: skip
 
 
 def _previous(store: Store, node: str, verify: keys.Verify) -> idx.Index | None:

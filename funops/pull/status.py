@@ -1,5 +1,8 @@
 """`funops status`: where each pull-mode node stands against what the store holds for it — read from
-the node's agent (`status` carries what its last polls found and did) and the node's signed index."""
+the node's agent (`status` carries what its last polls found and did) and the node's signed index.
+Converged means the node applied the published content (the index's keyed content digest), not only a
+generation of the same number; a store holding an index older than what the node applied is a replay
+(or a store restored from an older copy) and shows as failed until the next publish."""
 
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ class PullStatus:
     revision: str | None  # of the applied generation
     last_contact: str | None  # the node's last poll that reached the store
     detail: str | None = None
+    published_digest: str | None = None  # the content digest of the published index
+    applied_digest: str | None = None  # of what the node applied (its last converged index)
 
     def to_doc(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,7 +46,7 @@ def read_statuses(project: Project, names: list[str], store: Store | None) -> li
         published = None
         if store is not None and verify is not None and (data := store.read(index_key(name))):
             try:
-                published = idx.read(data, verify).generation
+                published = idx.read(data, verify)
             except idx.IndexRefused:
                 published = None
         agent = AgentTransport(project.nodes[name], project.settings, project.root)
@@ -58,9 +63,9 @@ def read_statuses(project: Project, names: list[str], store: Store | None) -> li
 
 
 def judge(
-    project: Project, name: str, published: int | None, doc: Any, now: dt.datetime | None = None
+    project: Project, name: str, published: idx.Index | None, doc: Any, now: dt.datetime | None = None
 ) -> PullStatus:
-    """The node's state from its agent's pull status and the generation published for it."""
+    """The node's state from its agent's pull status and the index published for it."""
     if not isinstance(doc, dict) or not doc.get("lastPoll"):
         return _status(project, name, NOT_REPORTING, published, None, "it has not polled the store yet")
     now = now or dt.datetime.now(dt.UTC)
@@ -74,17 +79,36 @@ def judge(
     elif age is None or age > 2 * interval + splay:
         since = f"last reached the store {contact}" if contact else "never reached the store"
         found.state, found.detail = STALE, f"{since}; {doc.get('storeError') or 'no poll since'}"
-    elif published is not None and applied != published:
-        found.state = PENDING
-        found.detail = doc.get("error") if doc.get("result") == "waiting" else "not polled since the publish"
+    elif published is not None and (off := _against(published, applied, doc)) is not None:
+        found.state, found.detail = off
     return found
+
+
+def _against(published: idx.Index, applied: Any, doc: dict[str, Any]) -> tuple[str, str] | None:
+    """What the node applied (generation and content digest) against the published index, when they
+    differ: a replay, a generation signed twice, or a publish the node has not taken yet."""
+    digest = doc.get("digest")
+    if isinstance(applied, int) and published.generation < applied:
+        return FAILED, (
+            f"replay: the store holds generation {published.generation}, older than the applied "
+            f"{applied} (an older index put back, or a store restored from an older copy): publish again"
+        )
+    if applied == published.generation and digest not in (None, published.digest):
+        return FAILED, (
+            f"generation {applied} was applied with other content than the store's: a generation "
+            "signed twice (the signer's clock went back?): publish again"
+        )
+    if digest != published.digest:
+        waiting = doc.get("result") == "waiting"
+        return PENDING, doc.get("error") if waiting else "not polled since the publish"
+    return None
 
 
 def _status(
     project: Project,
     name: str,
     state: str,
-    published: int | None,
+    published: idx.Index | None,
     doc: dict[str, Any] | None,
     detail: str | None,
 ) -> PullStatus:
@@ -93,11 +117,13 @@ def _status(
         node=name,
         cohort=node.pull.cohort if node.pull else "",
         state=state,
-        published=published,
+        published=published.generation if published else None,
         applied=(doc or {}).get("generation"),
         revision=(doc or {}).get("revision"),
         last_contact=(doc or {}).get("lastContact"),
         detail=detail,
+        published_digest=published.digest if published else None,
+        applied_digest=(doc or {}).get("digest"),
     )
 
 

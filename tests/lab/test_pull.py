@@ -3,17 +3,19 @@ engine's runtime, pull.json, the public key, funops-pull.timer); the store is a 
 on node1; `funops publish` writes it, the nodes' timers converge them, `funops status` reads them.
 Refused and reported: a tampered bundle, a replayed older index; a node cut off from the store keeps
 running and shows stale; a push apply is refused; a failing first cohort stops the wave before the
-second cohort is published."""
+second cohort is published; a store restored from an older copy, or wiped, freezes no node: the next
+publish converges them all, and a node that lost its pull.json still refuses the older index."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -119,6 +121,23 @@ def _status(repo: Path, *args: str, timeout: float = 60) -> tuple[int, list[dict
     return done.returncode, json.loads(done.stdout or "[]")
 
 
+def _published(repo: Path, node: str) -> int:
+    return json.loads((repo / "store" / "nodes" / node / "latest.json").read_text())["index"]["generation"]
+
+
+def _until(repo: Path, done: Callable[[list[dict]], bool], timeout: float = 240) -> list[dict]:
+    """`funops status` until `done` holds of what it says."""
+    deadline = time.monotonic() + timeout
+    while not done(found := _status(repo)[1]) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert done(found), found
+    return found
+
+
+def _all_converged(found: list[dict]) -> bool:
+    return bool(found) and all(s["state"] == "converged" and s["applied"] == s["published"] for s in found)
+
+
 def _recovered(repo: Path, timeout: float = 240) -> list[dict]:
     """Until every node converged again (a node that failed retries at its next poll; `status --wait`
     stops at a failure: a wave must not go on)."""
@@ -138,8 +157,9 @@ def test_the_fleet_converges_what_is_published_within_an_interval(lab: Lab, repo
     started = time.monotonic()
     code, found = _status(repo, "--wait", timeout=240)
     assert code == 0, found
-    assert {s["state"] for s in found} == {"converged"} and {s["applied"] for s in found} == {1}
-    print(f"{len(found)} nodes converged generation 1 in {time.monotonic() - started:.1f} s")
+    first = _published(repo, lab.nodes[0].name)  # one generation for the run: the signer's clock
+    assert {s["state"] for s in found} == {"converged"} and {s["applied"] for s in found} == {first}
+    print(f"{len(found)} nodes converged the first publish in {time.monotonic() - started:.1f} s")
     for node in lab.nodes:
         assert http(f"http://{node.address}:8095/version")[1] == f"1 on {node.name}\n"
     # A push to a pull node is refused before anything runs.
@@ -168,16 +188,17 @@ def test_a_tampered_bundle_and_a_replayed_index_are_refused_and_reported(lab: La
     assert "sha256" in found[0]["detail"]
     assert http(f"http://{node1.address}:8095/version")[1] == f"1 on {node1.name}\n"  # still the old one
     _sync(lab, repo)  # the good bundle again: the next poll converges
-    assert {s["applied"] for s in _recovered(repo)} == {2}
+    second_generation = index["generation"]
+    assert {s["applied"] for s in _recovered(repo)} == {second_generation}
 
-    # The older index again (validly signed): the node refuses it and stays on generation 2.
+    # The older index again (validly signed): the node refuses it and stays on the second generation.
     latest = repo / "store" / "nodes" / node1.name / "latest.json"
     second = latest.read_bytes()
     latest.write_bytes(first)
     _sync(lab, repo)
     code, found = _status(repo, "--cohort", "c1", "--wait", timeout=240)
-    assert code == 3 and "older than the applied 2" in found[0]["detail"], found
-    assert found[0]["applied"] == 2
+    assert code == 3 and "replay: " in found[0]["detail"], found
+    assert found[0]["applied"] == second_generation
     latest.write_bytes(second)
     _sync(lab, repo)
     _recovered(repo)
@@ -203,17 +224,21 @@ def test_a_node_cut_off_from_the_store_keeps_running_and_shows_stale(lab: Lab, r
 def test_a_failing_first_cohort_stops_the_wave_before_the_second(lab: Lab, repo: Path) -> None:
     if len(lab.nodes) < 2:
         pytest.skip("needs two cohorts")
+    before = _published(repo, lab.nodes[1].name)  # what cohort 2 runs
     _write_app(repo, "3", "/bin/false")  # never healthy
     # The pipeline of examples/ci/github-actions-pull.yml, wave by wave.
     assert _publish(lab, repo, "--cohort", "c1").returncode == 0
     code, found = _status(repo, "--cohort", "c1", "--wait", timeout=240)
     assert code == 3 and found[0]["state"] == "failed", found
     code, rest = _status(repo, "--cohort", "c2")
-    assert code == 0 and {s["applied"] for s in rest} == {2}  # cohort 2 never saw generation 3
+    assert code == 0 and {s["applied"] for s in rest} == {before}  # cohort 2 never saw the broken one
     _write_app(repo, "4")  # fixed: the next publish converges the first cohort, then the second
     assert _publish(lab, repo, "--cohort", "c1").returncode == 0
+    fixed = _published(repo, lab.nodes[0].name)
     deadline = time.monotonic() + 240
-    while (found := _status(repo, "--cohort", "c1")[1])[0]["applied"] != 4 and time.monotonic() < deadline:
+    while (found := _status(repo, "--cohort", "c1")[1])[0]["applied"] != fixed:
+        if time.monotonic() > deadline:
+            break
         time.sleep(2)
     assert found[0]["state"] == "converged", found
     assert _publish(lab, repo, "--cohort", "c2").returncode == 0
@@ -221,3 +246,48 @@ def test_a_failing_first_cohort_stops_the_wave_before_the_second(lab: Lab, repo:
     assert code == 0, found
     for node in lab.nodes:
         assert http(f"http://{node.address}:8095/version")[1] == f"4 on {node.name}\n"
+
+
+def _restore(lab: Lab, repo: Path, copy: Path | None) -> None:
+    """The store as `copy` held it (None: wiped), in the repo and on the store node."""
+    shutil.rmtree(repo / "store", ignore_errors=True)
+    lab.exec(lab.nodes[0], f"rm -rf {STORE_DIR}/nodes", check=True)
+    if copy is not None:
+        shutil.copytree(copy, repo / "store")
+        _sync(lab, repo)
+
+
+def test_no_restored_or_wiped_store_freezes_the_fleet(lab: Lab, repo: Path, tmp_path: Path) -> None:
+    """Issue 28: a store restored from an older copy, or wiped, then a publish: every node converges
+    it (a generation is the signer's clock, not the store's count); the older index the restored store
+    holds is refused as a replay and shown so by status, also by a node that lost its pull.json."""
+    _recovered(repo)
+    old = tmp_path / "old-store"
+    shutil.copytree(repo / "store", old)
+    _write_app(repo, "5")
+    assert _publish(lab, repo).returncode == 0
+    _until(repo, _all_converged)
+
+    _restore(lab, repo, old)  # the store restored from the copy: older indexes, validly signed
+    found = _until(repo, lambda found: all("refused: replay" in (s["detail"] or "") for s in found))
+    assert {s["state"] for s in found} == {"failed"}
+    node1 = lab.nodes[0]
+    lab.exec(node1, "rm /var/lib/funops/pull.json", check=True)  # the node's status file lost
+    time.sleep(2 * INTERVAL + 1 + 8)  # its next poll, with no status file to go by
+    doc = json.loads(lab.exec(node1, "cat /var/lib/funops/pull.json", check=True).stdout)
+    assert doc["result"] == "refused" and "replay: " in doc["error"], doc
+    for node in lab.nodes:  # nothing older was applied
+        assert http(f"http://{node.address}:8095/version")[1] == f"5 on {node.name}\n"
+
+    _write_app(repo, "6")  # the next publish, from the restored store, converges every node
+    assert _publish(lab, repo).returncode == 0
+    _until(repo, _all_converged)
+    for node in lab.nodes:
+        assert http(f"http://{node.address}:8095/version")[1] == f"6 on {node.name}\n"
+
+    _restore(lab, repo, None)  # wiped: the next publish is still newer than anything before
+    _write_app(repo, "7")
+    assert _publish(lab, repo).returncode == 0
+    _until(repo, _all_converged)
+    for node in lab.nodes:
+        assert http(f"http://{node.address}:8095/version")[1] == f"7 on {node.name}\n"

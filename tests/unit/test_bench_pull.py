@@ -30,7 +30,8 @@ def test_pullers_converge_a_generation_through_nginx_then_poll_304s(tmp_path: Pa
             repo.prepare_root(roots / node, creds)
         with Pullers(roots, nodes, nginx.url, interval=5, splay=1, processes=1, threads=3) as pullers:
             run.publish(the_repo)
-            got = run.watch(roots, nodes, 1, time.monotonic(), timeout=25)
+            generation = run.published(nginx.store, nodes[0])
+            got = run.watch(roots, nodes, generation, time.monotonic(), timeout=25)
             assert (got["converged"], got["failedPolls"]) == (3, 0), got
             converged = time.time()
             deadline = time.monotonic() + 10

@@ -77,14 +77,17 @@ def test_a_published_revision_converges_the_node_and_a_no_op_poll_does_nothing(
     setup: tuple[Path, Path, Path],
 ) -> None:
     repo, root, store = setup
+    signed_at = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
     done = publish(load_project(repo, None), DirectoryStore(store))
-    assert [(p.node, p.generation, p.changed, p.cohort) for p in done] == [("n1", 1, True, "canary")]
+    first = done[0].generation
+    assert [(p.node, p.changed, p.cohort) for p in done] == [("n1", True, "canary")]
+    assert first >= signed_at  # the signer's clock in ms, not a count kept in the store
     sealed = next((store / "nodes/n1/bundles").iterdir()).read_bytes()
     assert b"s3cret-token-of-n1" not in sealed  # sealed to the node's certificate
     status = _poll(repo, root, store)
     assert (status["result"], status["generation"], status["attempt"]["status"]) == (
         "converged",
-        1,
+        first,
         "succeeded",
     )
     assert (root / "srv/hello/health").read_text() == "ok\n"
@@ -94,27 +97,28 @@ def test_a_published_revision_converges_the_node_and_a_no_op_poll_does_nothing(
     assert (root / "var/lib/funops/pull.json").exists()
 
     again = _poll(repo, root, store)  # the index did not change: nothing is fetched, nothing runs
-    assert (again["lastPollFetch"], again["result"], again["generation"]) == ("not-modified", "converged", 1)
+    assert (again["lastPollFetch"], again["result"]) == ("not-modified", "converged")
+    assert again["generation"] == first
 
-    # Published again, unchanged: the same generation and bundle, the index signed anew (notAfter),
-    # a while later (within the same second the index would be the same bytes: nothing to fetch).
+    # Published again, unchanged: a new generation, the same bundle, the index signed anew (notAfter).
     later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
     (done,) = publish(load_project(repo, None), DirectoryStore(store), now=later)
-    assert (done.generation, done.changed) == (1, False)
-    resigned = _poll(repo, root, store)  # fetched, and not converged again (the same attempt)
+    assert done.generation > first and not done.changed
+    assert len(list((store / "nodes/n1/bundles").iterdir())) == 1
+    resigned = _poll(repo, root, store)  # fetched, taken, not converged again (the same attempt)
     assert (resigned["lastPollFetch"], resigned["result"]) == ("fetched", "converged")
-    assert resigned["attempt"] == status["attempt"]
+    assert (resigned["generation"], resigned["attempt"]) == (done.generation, status["attempt"])
 
 
 def test_the_node_refuses_what_it_must_not_apply(setup: tuple[Path, Path, Path]) -> None:
     repo, root, store = setup
-    publish(load_project(repo, None), DirectoryStore(store))
-    assert _poll(repo, root, store)["generation"] == 1
+    (one,) = publish(load_project(repo, None), DirectoryStore(store))
+    assert _poll(repo, root, store)["generation"] == one.generation
     first = (store / index_key("n1")).read_bytes()
 
     (repo / "manifests" / "hello.yaml").write_text(APP.replace("VERSION", "2"))
     (done,) = publish(load_project(repo, None), DirectoryStore(store))
-    assert done.generation == 2
+    assert done.generation > one.generation
     # A tampered bundle: its digest is not the signed one.
     index = json.loads((store / index_key("n1")).read_text())["index"]
     bundle = store / index["bundle"]
@@ -123,12 +127,13 @@ def test_the_node_refuses_what_it_must_not_apply(setup: tuple[Path, Path, Path])
     failed = _poll(repo, root, store)
     assert failed["result"] == "failed" and "sha256" in failed["error"], failed
     bundle.write_bytes(good)
-    assert _poll(repo, root, store)["generation"] == 2  # a failed poll keeps no ETag: the next one retries
+    assert _poll(repo, root, store)["generation"] == done.generation  # a failed poll keeps no ETag
 
-    # A replayed older index (validly signed): refused, the node stays on generation 2.
+    # A replayed older index (validly signed): refused, the node stays on the second generation.
     (store / index_key("n1")).write_bytes(first)
     replay = _poll(repo, root, store)
-    assert (replay["result"], replay["generation"]) == ("refused", 2) and "older" in replay["error"]
+    assert (replay["result"], replay["generation"]) == ("refused", done.generation)
+    assert "replay: generation" in replay["error"]
 
     # An index signed by another key.
     other, _ = keys.generate()
@@ -139,7 +144,7 @@ def test_the_node_refuses_what_it_must_not_apply(setup: tuple[Path, Path, Path])
 
     from funops.pull import index as idx
 
-    forged = idx.Index.of_doc({**index, "generation": 3})
+    forged = idx.Index.of_doc({**index, "generation": done.generation + 1})
     (store / index_key("n1")).write_bytes(idx.signed(forged, load_pem_private_key(other, None).sign))  # type: ignore[union-attr]
     assert "bad signature" in _poll(repo, root, store)["error"]
 
@@ -158,12 +163,13 @@ def test_an_expired_index_and_an_unreachable_store(setup: tuple[Path, Path, Path
     assert expired["result"] == "refused" and "expired" in expired["error"]
     assert not (root / "srv/hello/health").exists()
     publish(load_project(repo, None), DirectoryStore(store))
-    assert _poll(repo, root, store)["result"] == "converged"
+    converged = _poll(repo, root, store)
+    assert converged["result"] == "converged"
+    applied = converged["generation"]
     (store / index_key("n1")).unlink()
     gone = _poll(repo, root, store)  # the node keeps what it runs, and says it cannot reach the store
-    assert (gone["result"], gone["generation"]) == ("converged", 1) and "cannot reach the store" in gone[
-        "storeError"
-    ]
+    assert (gone["result"], gone["generation"]) == ("converged", applied)
+    assert "cannot reach the store" in gone["storeError"]
 
 
 def test_an_agent_in_pull_mode_serves_reads_and_refuses_pushed_changes(tmp_path: Path) -> None:
@@ -191,6 +197,7 @@ def test_an_agent_in_pull_mode_serves_reads_and_refuses_pushed_changes(tmp_path:
 def test_status_tells_converged_pending_stale_failed_and_not_reporting(
     setup: tuple[Path, Path, Path],
 ) -> None:
+    from funops.pull import index as idx
     from funops.pull import status as st
 
     repo, _, _ = setup
@@ -198,19 +205,29 @@ def test_status_tells_converged_pending_stale_failed_and_not_reporting(
     now = dt.datetime(2026, 12, 5, 12, 0, tzinfo=dt.UTC)
     fresh = (now - dt.timedelta(seconds=40)).isoformat()
     doc = {"lastPoll": fresh, "lastContact": fresh, "intervalSeconds": 30, "splaySeconds": 10,
-           "result": "converged", "generation": 4, "revision": "abc"}  # fmt: skip
+           "result": "converged", "generation": 4, "digest": "d4", "revision": "abc"}  # fmt: skip
 
-    def state(published: int | None, **changes: object) -> str:
-        return st.judge(project, "n1", published, {**doc, **changes}, now).state
+    def index(generation: int, content: str = "d4") -> idx.Index:
+        return idx.Index(
+            node="n1", project="pulltest", generation=generation, revision="abc", ref=None, bundle="b",
+            bundle_sha256="s", digest=content, cohort="canary", published_at=fresh, not_after=fresh,
+        )  # fmt: skip
+
+    def state(published: int, content: str = "d4", **changes: object) -> str:
+        return st.judge(project, "n1", index(published, content), {**doc, **changes}, now).state
 
     assert state(4) == st.CONVERGED
-    assert state(5) == st.PENDING  # published, not polled yet
+    assert state(5, "d5") == st.PENDING  # published, not polled yet
+    assert state(5) == st.CONVERGED  # the content applied, signed again: nothing for the node to do
+    assert state(3) == st.FAILED  # the store holds an older index than the node applied: a replay
+    assert state(4, "d5") == st.FAILED  # the applied generation, other content: never converged
+    assert state(4, digest=None) == st.PENDING  # a node that recorded no digest yet: it will converge
     assert state(5, result="failed", error="health") == st.FAILED
     assert state(4, result="refused", error="bad signature") == st.FAILED
     old = (now - dt.timedelta(seconds=71)).isoformat()  # over 2 intervals + splay ago
     assert state(4, lastContact=old, storeError="cannot reach the store") == st.STALE
-    assert st.judge(project, "n1", 4, None, now).state == st.NOT_REPORTING
-    assert st.settled([st.judge(project, "n1", 4, doc, now)])
+    assert st.judge(project, "n1", index(4), None, now).state == st.NOT_REPORTING
+    assert st.settled([st.judge(project, "n1", index(4), doc, now)])
 
 
 def test_an_s3_store_publishes_and_the_node_polls_it_over_http(
@@ -242,18 +259,20 @@ def test_an_s3_store_publishes_and_the_node_polls_it_over_http(
         )
         store = open_store("s3://fleet/prod", repo)
         (done,) = publish(load_project(repo, None), store)
-        assert done.generation == 1 and store.read(index_key("n1")) is not None
+        assert store.read(index_key("n1")) is not None
         project = load_project(repo, None)
         config = PullConfig(node="n1", store=f"{endpoint}/fleet/prod", root=str(root))
         status = poll(config, None, SimulatedNode(project.nodes["n1"], root))
-        assert (status["result"], status["generation"]) == ("converged", 1), status
+        assert (status["result"], status["generation"]) == ("converged", done.generation), status
         again = poll(config, None, SimulatedNode(project.nodes["n1"], root))
         assert again["lastPollFetch"] == "not-modified"  # S3 answers If-None-Match with a 304
     finally:
         server.stop()
 
 
-def test_the_waves_of_one_commit_share_its_generation(setup: tuple[Path, Path, Path]) -> None:
+def test_each_wave_of_one_commit_takes_a_newer_generation(setup: tuple[Path, Path, Path]) -> None:
+    """A wave never reuses the generation of an earlier publish (sharing one across cohorts would let a
+    restored store hand a node an older generation than it applied); its index names the commit."""
     repo, _, store = setup
     inventory = repo / "inventory" / "nodes.yaml"
     inventory.write_text(
@@ -269,12 +288,18 @@ def test_the_waves_of_one_commit_share_its_generation(setup: tuple[Path, Path, P
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-qm", "one"], check=True)
-    assert [p.generation for p in publish(load_project(repo, None), DirectoryStore(store), "canary")] == [1]
-    assert [p.generation for p in publish(load_project(repo, None), DirectoryStore(store), "main")] == [1]
-    (repo / "manifests" / "hello.yaml").write_text(APP.replace("VERSION", "2"))
-    subprocess.run([*git, "commit", "-qam", "two"], check=True)
-    assert [p.generation for p in publish(load_project(repo, None), DirectoryStore(store), "canary")] == [2]
-    assert [p.generation for p in publish(load_project(repo, None), DirectoryStore(store), "main")] == [2]
+    generations = []
+    for commit in ("one", "two"):
+        if commit == "two":
+            (repo / "manifests" / "hello.yaml").write_text(APP.replace("VERSION", "2"))
+            subprocess.run([*git, "commit", "-qam", "two"], check=True)
+        head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True)
+        for cohort, node in (("canary", "n1"), ("main", "n2")):
+            (done,) = publish(load_project(repo, None), DirectoryStore(store), cohort)
+            generations.append(done.generation)
+            index = json.loads((store / index_key(node)).read_text())["index"]
+            assert (index["generation"], index["revision"]) == (done.generation, head.stdout.strip())
+    assert generations == sorted(set(generations))  # each newer than the one before
 
 
 def test_a_replaced_index_never_keeps_its_etag_on_a_web_server(tmp_path: Path) -> None:
