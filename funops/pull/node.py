@@ -87,6 +87,10 @@ class FetchError(Exception):
     pass
 
 
+class StoreRefused(FetchError):
+    """The store answered with what a node must not read: too large, or a redirect off the store."""
+
+
 def main(config_path: str = CONFIG_FILE) -> int:
     """One poll; its outcome as a JSON line on stdout (the journal keeps it). Exit 1 when the node
     failed to converge or refused what it found (funops-pull.service fails: the node's monitoring
@@ -106,6 +110,10 @@ def poll(config: PullConfig, now: dt.datetime | None = None, transport: Any = No
     )  # fmt: skip
     try:
         fetched = fetch(config, index_key(config.node), status.get("indexEtag"), MAX_INDEX_BYTES)
+    except StoreRefused as exc:  # the store answered, wrongly: the node's failure to report, not a stale link
+        status["lastContact"], status["storeError"] = status["lastPoll"], None
+        _result(status, "refused", str(exc))
+        return _save(config, status)
     except FetchError as exc:  # the node keeps running what it has; `funops status` shows it stale
         status["storeError"] = f"cannot reach the store: {exc}"
         return _save(config, status)
@@ -184,7 +192,7 @@ def _converge(index: idx.Index, content: bytes, transport: Any) -> dict[str, Any
 
 def fetch(config: PullConfig, key: str, etag: str | None, limit: int) -> tuple[bytes, str] | None:
     """(body, its ETag), or None when it is unchanged since `etag` (an HTTP 304). A body over `limit`
-    bytes is refused before it is held (FetchError), as is a redirect off the store's scheme and host."""
+    bytes is refused before it is held (StoreRefused), as is a redirect off the store's scheme and host."""
     url = f"{config.store.rstrip('/')}/{key}"
     if urlsplit(url).scheme == "file":
         try:
@@ -201,7 +209,7 @@ def fetch(config: PullConfig, key: str, etag: str | None, limit: int) -> tuple[b
         with opener.open(request, timeout=config.timeout) as response:
             size = response.headers.get("Content-Length")
             if size and size.isdigit() and int(size) > limit:
-                raise FetchError(_oversize(url, int(size), limit))
+                raise StoreRefused(_oversize(url, int(size), limit))
             body = _capped(url, response, limit)
             return body, response.headers.get("ETag") or f'"{hashlib.sha256(body).hexdigest()}"'
     except urllib.error.HTTPError as exc:
@@ -225,7 +233,7 @@ class _SameOrigin(urllib.request.HTTPRedirectHandler):
         target = urljoin(req.full_url, newurl)
         if _origin(target) != self.origin:
             fp.close()
-            raise FetchError(
+            raise StoreRefused(
                 f"{req.full_url}: HTTP {code} redirects to {target}, off the store's "
                 f"{self.origin[0]}://{self.origin[1]}: refused (a redirect must stay on the store's "
                 "scheme and host)"
@@ -241,7 +249,7 @@ def _origin(url: str) -> tuple[str, str]:
 def _capped(url: str, stream: Any, limit: int) -> bytes:
     body = stream.read(limit + 1)
     if len(body) > limit:
-        raise FetchError(_oversize(url, None, limit))
+        raise StoreRefused(_oversize(url, None, limit))
     return body
 
 

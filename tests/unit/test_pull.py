@@ -5,10 +5,13 @@ converge, a no-op poll, a re-signed index, and each index or bundle a node must 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import shutil
 import subprocess
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,9 +19,12 @@ import pytest
 from bench.fleet.simlocal import SimulatedNode
 from bench.pull.repo import credentials, prepare_root
 from funops.load.loader import load_project
+from funops.pull import index as idx
 from funops.pull import index_key, keys
+from funops.pull import status as st
 from funops.pull.node import PullConfig, poll
-from funops.pull.publish import publish
+from funops.pull.publish import Published, publish
+from funops.pull.status import PullStatus, judge
 from funops.pull.store import DirectoryStore
 
 APP = """apiVersion: funops/v1
@@ -309,3 +315,128 @@ def test_a_replaced_index_never_keeps_its_etag_on_a_web_server(tmp_path: Path) -
     first = (tmp_path / "nodes/n1/latest.json").stat().st_mtime
     store.write("nodes/n1/latest.json", b"b" * 17)
     assert int((tmp_path / "nodes/n1/latest.json").stat().st_mtime) > int(first)
+
+
+def _version(root: Path) -> str:
+    return json.loads((root / "var/lib/funops/state.json").read_text())["apps"]["hello"]["version"]
+
+
+def _publish_version(repo: Path, store: Path, version: str) -> Published:
+    (repo / "manifests" / "hello.yaml").write_text(APP.replace("VERSION", version))
+    (done,) = publish(load_project(repo, None), DirectoryStore(store))
+    return done
+
+
+def _judge(repo: Path, store: Path, doc: dict) -> PullStatus:
+    """`funops status`'s verdict on n1: the store's index against what the node's agent reports."""
+    published = idx.Index.of_doc(json.loads((store / index_key("n1")).read_text())["index"])
+    return judge(load_project(repo, None), "n1", published, doc)
+
+
+def test_a_store_restored_from_an_older_copy_never_freezes_the_node(setup: tuple[Path, Path, Path]) -> None:
+    """Issue 28: a restored store's next publish took the next number after its indexes, one the node
+    had already applied with other content: the node skipped it and status said converged."""
+    repo, root, store = setup
+    _publish_version(repo, store, "1")
+    assert _poll(repo, root, store)["result"] == "converged"
+    old = store.with_name("old-store")
+    shutil.copytree(store, old)
+    second = _publish_version(repo, store, "2")
+    converged = _poll(repo, root, store)
+    assert converged["generation"] == second.generation and _version(root) == "2"
+
+    shutil.rmtree(store)
+    shutil.copytree(old, store)  # restored from the copy, then the next publish
+    third = _publish_version(repo, store, "3")
+    assert third.generation > second.generation
+    assert _judge(repo, store, converged).state == st.PENDING  # not polled yet: not converged
+    polled = _poll(repo, root, store)
+    assert (polled["result"], polled["generation"], _version(root)) == ("converged", third.generation, "3")
+    assert _judge(repo, store, polled).state == st.CONVERGED
+
+    shutil.rmtree(store)
+    shutil.copytree(old, store)  # restored again: the first publish's index, validly signed
+    replayed = _poll(repo, root, store)
+    assert replayed["result"] == "refused" and "replay: " in replayed["error"], replayed
+    assert _judge(repo, store, replayed).state == st.FAILED
+    # The repo back at the content the restored store holds: its bundle is kept, its index signed
+    # again with a new generation, and the node (on other content) converges it.
+    reverted = _publish_version(repo, store, "1")
+    assert not reverted.changed and reverted.generation > third.generation
+    polled = _poll(repo, root, store)
+    assert (polled["result"], polled["generation"], _version(root)) == ("converged", reverted.generation, "1")
+    assert _judge(repo, store, polled).state == st.CONVERGED
+
+
+def test_a_wiped_store_then_a_publish_converges_the_node(setup: tuple[Path, Path, Path]) -> None:
+    repo, root, store = setup
+    first = _publish_version(repo, store, "1")
+    assert _poll(repo, root, store)["generation"] == first.generation
+    shutil.rmtree(store)  # a new store: nothing in it says what was published before
+    again = _publish_version(repo, store, "2")
+    assert again.generation > first.generation
+    polled = _poll(repo, root, store)
+    assert (polled["result"], polled["generation"], _version(root)) == ("converged", again.generation, "2")
+
+
+def test_a_replayed_index_is_refused_and_status_says_so_even_without_pull_json(
+    setup: tuple[Path, Path, Path],
+) -> None:
+    repo, root, store = setup
+    _publish_version(repo, store, "1")
+    _poll(repo, root, store)
+    older = (store / index_key("n1")).read_bytes()
+    second = _publish_version(repo, store, "2")
+    converged = _poll(repo, root, store)
+    assert converged["generation"] == second.generation
+
+    (store / index_key("n1")).write_bytes(older)  # put back: validly signed, not expired
+    before_poll = _judge(repo, store, converged)
+    assert before_poll.state == st.FAILED and (before_poll.detail or "").startswith("replay: "), before_poll
+    refused = _poll(repo, root, store)
+    assert refused["result"] == "refused" and "replay: " in refused["error"]
+    assert _judge(repo, store, refused).state == st.FAILED
+
+    # The node's status file lost: the replay floor is kept apart (pull/floor.json), still refused.
+    (root / "var/lib/funops/pull.json").unlink()
+    without = _poll(repo, root, store)
+    assert without["result"] == "refused" and "replay: " in without["error"], without
+    assert _version(root) == "2"
+    # And the floor file lost instead: pull.json keeps the floor too.
+    (root / "var/lib/funops/pull/floor.json").unlink()
+    assert "replay: " in _poll(repo, root, store)["error"]
+
+
+def _serve(directory: Path) -> tuple[ThreadingHTTPServer, str]:
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(directory))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
+
+
+def test_an_oversize_bundle_or_index_is_refused(
+    setup: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through a web server on loopback: the caps hold before the body is read into memory."""
+    from funops.pull import MAX_INDEX_BYTES
+    from funops.pull import node as pull_node
+
+    repo, root, store = setup
+    _publish_version(repo, store, "1")
+    server, url = _serve(store)
+    try:
+        project = load_project(repo, None)
+        config = PullConfig(node="n1", store=url, root=str(root), interval=30)
+        monkeypatch.setattr(pull_node, "MAX_BUNDLE_BYTES", 100)  # a real bundle is some KiB
+        failed = poll(config, None, SimulatedNode(project.nodes["n1"], root))
+        assert failed["result"] == "failed" and "a node reads at most 100 bytes" in failed["error"], failed
+        assert not (root / "srv/hello/health").exists()
+        monkeypatch.undo()
+
+        index = store / index_key("n1")
+        index.write_bytes(index.read_bytes() + b" " * MAX_INDEX_BYTES)  # still valid JSON, and huge
+        refused = poll(config, None, SimulatedNode(project.nodes["n1"], root))
+        assert refused["result"] == "refused" and f"at most {MAX_INDEX_BYTES} bytes" in refused["error"]
+    finally:
+        server.shutdown()
+        server.server_close()
