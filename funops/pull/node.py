@@ -108,6 +108,8 @@ def poll(config: PullConfig, now: dt.datetime | None = None, transport: Any = No
         node=config.node, mode="pull", store=config.store, intervalSeconds=config.interval,
         splaySeconds=config.splay, lastPoll=now.isoformat(timespec="seconds"),
     )  # fmt: skip
+    floor = max(int(status.get("generation") or 0), int(status.get("floor") or 0), read_floor(config))
+    _keep_floor(config, status, floor)  # in both places again, if one was lost
     try:
         fetched = fetch(config, index_key(config.node), status.get("indexEtag"), MAX_INDEX_BYTES)
     except StoreRefused as exc:  # the store answered, wrongly: the node's failure to report, not a stale link
@@ -122,7 +124,6 @@ def poll(config: PullConfig, now: dt.datetime | None = None, transport: Any = No
         return _save(config, status, polled="not-modified")
     data, etag = fetched
     applied = int(status.get("generation") or 0)
-    floor = max(applied, int(status.get("floor") or 0), read_floor(config))
     try:
         index = idx.read(data, lambda d, s: openssl.verify(config.local(config.public_key), d, s))
         idx.check(index, config.node, floor, now)
@@ -135,8 +136,7 @@ def poll(config: PullConfig, now: dt.datetime | None = None, transport: Any = No
         status["indexEtag"] = etag  # refused until the store holds another index
         _result(status, "refused", str(exc))
         return _save(config, status)
-    if index.generation > floor:
-        status["floor"] = _raise_floor(config, index.generation)
+    _keep_floor(config, status, index.generation)
     status["published"] = {"generation": index.generation, "revision": index.revision,
                            "cohort": index.cohort, "digest": index.digest}  # fmt: skip
     if index.digest == status.get("digest") and status.get("result") == "converged":
@@ -285,8 +285,12 @@ def read_floor(config: PullConfig) -> int:
         return 0
 
 
-def _raise_floor(config: PullConfig, generation: int) -> int:
-    """Record `generation` as the newest accepted, before the status file says so."""
+def _keep_floor(config: PullConfig, status: dict[str, Any], generation: int) -> None:
+    """`generation` as the newest accepted, when it is newer than the floor file's: there first, then in
+    the status (saved at the poll's end)."""
+    status["floor"] = max(int(status.get("floor") or 0), generation)
+    if generation <= read_floor(config):
+        return
     path = floor_path(config)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     aside = f"{path}.new"
@@ -296,7 +300,6 @@ def _raise_floor(config: PullConfig, generation: int) -> int:
         f.flush()
         os.fsync(f.fileno())
     os.replace(aside, path)
-    return generation
 
 
 def _result(status: dict[str, Any], result: str, error: str | None) -> None:

@@ -402,9 +402,11 @@ def test_a_replayed_index_is_refused_and_status_says_so_even_without_pull_json(
     without = _poll(repo, root, store)
     assert without["result"] == "refused" and "replay: " in without["error"], without
     assert _version(root) == "2"
-    # And the floor file lost instead: pull.json keeps the floor too.
+    # And the floor file lost instead: pull.json keeps the floor too, and the poll writes the file again.
     (root / "var/lib/funops/pull/floor.json").unlink()
     assert "replay: " in _poll(repo, root, store)["error"]
+    floor = json.loads((root / "var/lib/funops/pull/floor.json").read_text())
+    assert floor == {"generation": second.generation}
 
 
 def _serve(directory: Path) -> tuple[ThreadingHTTPServer, str]:
