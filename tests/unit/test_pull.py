@@ -18,6 +18,7 @@ import pytest
 
 from bench.fleet.simlocal import SimulatedNode
 from bench.pull.repo import credentials, prepare_root
+from funops.errors import FunopsError
 from funops.load.loader import load_project
 from funops.pull import index as idx
 from funops.pull import index_key, keys
@@ -419,11 +420,17 @@ def _serve(directory: Path) -> tuple[ThreadingHTTPServer, str]:
 def test_an_oversize_bundle_or_index_is_refused(
     setup: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Through a web server on loopback: the caps hold before the body is read into memory."""
+    """publish refuses a bundle over the cap; through a web server on loopback, the node refuses an
+    index or bundle over it before the body is read into memory."""
     from funops.pull import MAX_INDEX_BYTES
     from funops.pull import node as pull_node
+    from funops.pull import publish as pull_publish
 
     repo, root, store = setup
+    monkeypatch.setattr(pull_publish, "MAX_BUNDLE_BYTES", 100)  # publish refuses what no node would read
+    with pytest.raises(FunopsError, match=r"node n1: its sealed bundle is \d+ bytes, above the 100"):
+        publish(load_project(repo, None), DirectoryStore(store))
+    monkeypatch.undo()
     _publish_version(repo, store, "1")
     server, url = _serve(store)
     try:
