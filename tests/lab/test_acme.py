@@ -248,3 +248,20 @@ def test_account_init_registers_once_and_takes_the_key_from_env_in_ci(
     ci = init({**env, "LAB_ACME_ACCOUNT_KEY": key})
     assert f"account exists: {uri}" in ci and "$LAB_ACME_ACCOUNT_KEY" in ci
     assert not key_file.exists() and "PRIVATE" not in ci
+
+
+def test_an_update_signed_with_the_wrong_tsig_key_is_refused_and_nothing_is_ordered(
+    acme_lab: AcmeLab,
+) -> None:
+    config = dns_config(acme_lab)
+    wrong = Dns01Config(**{**config.__dict__, "tsig_secret": "d3JvbmcgdHNpZyBzZWNyZXQgb2YgMzIgYnl0ZXMhIQ=="})
+    request = CertificateRequest(name="wrong-key", domains=("wrong.lab.test",), challenge="dns-01", dns=wrong)
+
+    with pytest.raises(AcmeError) as failed:
+        acme.issue(issuer(acme_lab), acme.new_private_key("ecdsa-p256"), request, None)
+
+    assert (failed.value.domain, failed.value.challenge) == ("wrong.lab.test", "dns-01")
+    assert "adding the DNS-01 TXT records (_acme-challenge.wrong.lab.test) on" in str(failed.value)
+    assert "refused TSIG key funops-lab" in str(failed.value)
+    assert wrong.tsig_secret not in str(failed.value)
+    assert ask(acme_lab, "_acme-challenge.wrong.lab.test.", "TXT") == []
