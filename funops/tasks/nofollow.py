@@ -57,8 +57,11 @@ def open_dir(path: str, make: tuple[int, tuple[int, int] | None] | None = None, 
             name = parts.pop()
             if name == ".":
                 continue
-            if name == "..":
-                raise LinkRefused(errno.EINVAL, f"refusing {full}: it names '..'")
+            if name == "..":  # from a root link's target: the parent of the directory reached
+                sub = os.open("..", _DIR, dir_fd=fd)
+                os.close(fd)
+                fd, at = sub, at.rpartition("/")[0]
+                continue
             made = False
             try:
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)

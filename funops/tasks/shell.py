@@ -48,30 +48,34 @@ def _script(task: m.Task, path: PathMap) -> str:
 _CD = r"""funops_rootonly() {  # $1: a directory's uid:mode, as stat -c %u:%a gives them
   [ "${1%%:*}" = 0 ] && { [ $((0${1#*:} & 022)) = 0 ] || [ $((0${1#*:} & 01000)) != 0 ]; }; }
 funops_cd() {  # $1 dir, $2 $3 mode and owner of those made on the way ('': none made), $4 the path to name
-  CDPATH=; cd / || return 1; _r=$1; _at=; _n=0
+  CDPATH=; cd / || return 1; _r=$1; _at=; _n=0; _h=/
   while [ -n "$_r" ]; do
     _c=${_r%%/*}; case $_r in */*) _r=${_r#*/};; *) _r=;; esac
-    case $_c in ''|.) continue;; ..) echo "refusing $4: it names '..'"; return 1;; esac
+    case $_c in ''|.) continue;; ..)  # from a root link's target: the directory reached's parent
+      _h=${_h%/*}; _h=${_h:-/}
+      if ! { cd -P .. && _p=$(pwd -P) && [ "$_p" = "$_h" ]; }
+      then echo "refusing $4: $_at/.. moved while funops walked it"; return 1; fi
+      _at=${_at%/*}; continue;; esac
     if [ -L "$_c" ]; then
       _o=$(stat -c %u -- "$_c") && _d=$(stat -c %u:%a .) || return 1
       if [ "$_o" != 0 ] || ! funops_rootonly "$_d"; then
         echo "refusing $4: $_at/$_c __LINK__"; return 1; fi
       _n=$((_n + 1)); [ "$_n" -le 40 ] || { echo "too many links on the way to $4"; return 1; }
       _t=$(readlink -- "$_c") || return 1
-      case $_t in /*) cd / || return 1; _at=;; esac
+      case $_t in /*) cd / || return 1; _at=; _h=/;; esac
       _r=$_t/$_r; continue
     fi
-    _h=$(pwd -P)
     if [ ! -e "$_c" ]; then
       [ -n "$2" ] || { echo "$_at/$_c: no such directory"; return 2; }
-      if ! { mkdir -m "$2" -- "$_c" && cd -P -- "$_c" && [ "$(pwd -P)" = "${_h%/}/$_c" ] && chown "$3" .; }
+      if ! { mkdir -m "$2" -- "$_c" && cd -P -- "$_c" && _p=$(pwd -P) && [ "$_p" = "${_h%/}/$_c" ] &&
+        chown "$3" .; }
       then echo "refusing $4: $_at/$_c changed while funops made it"; return 1; fi
     else
       [ -d "$_c" ] || { echo "$_at/$_c exists and is not a directory"; return 1; }
-      if ! { cd -P -- "$_c" && [ "$(pwd -P)" = "${_h%/}/$_c" ]; }
+      if ! { cd -P -- "$_c" && _p=$(pwd -P) && [ "$_p" = "${_h%/}/$_c" ]; }
       then echo "refusing $4: $_at/$_c __LINK__"; return 1; fi
     fi
-    _at=$_at/$_c
+    _at=$_at/$_c; _h=$_p
   done
 }
 """.replace(

@@ -241,6 +241,8 @@ def _hostile_tree(root: Path) -> None:
     ):
         (root / name).symlink_to(root / target)
         os.lchown(root / name, uid, uid)
+    (root / "sys").mkdir(mode=0o755)
+    (root / "sys" / "etc3").symlink_to("../real")  # relative, as /lib -> usr/lib: followed too
 
 
 def _planted_cases() -> list[tuple[m.Task, int]]:
@@ -256,6 +258,7 @@ def _planted_cases() -> list[tuple[m.Task, int]]:
         (m.RemoveFile("/srv/app/app.conf", "/state/b/removed"), 1),
         (m.RemoveFile("/srv/app/conf/cron", "/state/b/removed"), 1),
         (m.WriteFile("/etc2/y.conf", "", "0640", "nobody", "nogroup", None, NEW), 0),
+        (m.WriteFile("/sys/etc3/z.conf", "", "0640", "nobody", "nogroup", None, NEW), 0),
         (m.WriteFile("/srv/app/ok.conf", "", "0640", "nobody", "nogroup", None, NEW), 0),
         (m.RestoreFile("/srv/app/ok.conf", "/state/b/app.conf"), 0),
     ]
@@ -274,6 +277,7 @@ def test_links_an_apps_user_plants_are_refused_alike_by_both_paths(tmp_path: Pat
             assert not (root / "state" / "b" / "removed").exists(), task  # nothing read through a link
     for root in (by_sh, natively):
         assert (root / "real" / "y.conf").read_bytes() == NEW  # root's link in a root-only dir: followed
+        assert (root / "real" / "z.conf").read_bytes() == NEW
         assert (root / "srv" / "app" / "ok.conf").read_bytes() == OLD  # written, then restored
         assert (root / "srv" / "app" / "app.conf").is_symlink()  # refused, not replaced either
         assert [p.name for p in (root / "srv" / "app").iterdir() if p.name.startswith(".funops")] == []
