@@ -22,8 +22,9 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_LINKS = 40  # as the kernel's ELOOP bound
 
 
-class LinkRefused(OSError):
-    """A link funops will not follow or write through; its message names the path."""
+class Refused(OSError):
+    """A path funops will not use (a link in its way, a file where a directory should be); the
+    message names it."""
 
     def __str__(self) -> str:
         return str(self.strerror)
@@ -73,10 +74,10 @@ def open_dir(path: str, make: tuple[int, tuple[int, int] | None] | None = None, 
             else:
                 if stat.S_ISLNK(st.st_mode):
                     if st.st_uid != 0 or not root_only(os.fstat(fd)):
-                        raise LinkRefused(errno.ELOOP, refusal(full, f"{at}/{name}"))
+                        raise Refused(errno.ELOOP, refusal(full, f"{at}/{name}"))
                     hops += 1
                     if hops > MAX_LINKS:
-                        raise LinkRefused(errno.ELOOP, f"too many links on the way to {full}")
+                        raise Refused(errno.ELOOP, f"too many links on the way to {full}")
                     target = os.readlink(name, dir_fd=fd)
                     if target.startswith("/"):
                         os.close(fd)
@@ -87,7 +88,9 @@ def open_dir(path: str, make: tuple[int, tuple[int, int] | None] | None = None, 
                 sub = os.open(name, _DIR, dir_fd=fd)
             except OSError as exc:
                 if exc.errno == errno.ELOOP:  # became a link since the stat
-                    raise LinkRefused(errno.ELOOP, refusal(full, f"{at}/{name}")) from exc
+                    raise Refused(errno.ELOOP, refusal(full, f"{at}/{name}")) from exc
+                if exc.errno == errno.ENOTDIR:
+                    raise Refused(errno.ENOTDIR, f"{at}/{name} exists and is not a directory") from exc
                 raise
             os.close(fd)
             fd, at = sub, f"{at}/{name}"
@@ -110,10 +113,10 @@ def lstat_in(dir_fd: int, name: str) -> os.stat_result | None:
 
 
 def no_link(dir_fd: int, name: str, full: str) -> os.stat_result | None:
-    """The entry's stat (None: there is none); LinkRefused when it is a link."""
+    """The entry's stat (None: there is none); Refused when it is a link."""
     st = lstat_in(dir_fd, name)
     if st is not None and stat.S_ISLNK(st.st_mode):
-        raise LinkRefused(errno.ELOOP, refusal(full, full))
+        raise Refused(errno.ELOOP, refusal(full, full))
     return st
 
 
@@ -123,11 +126,11 @@ def open_file(dir_fd: int, name: str, full: str) -> int:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise LinkRefused(errno.ELOOP, refusal(full, full)) from exc
+            raise Refused(errno.ELOOP, refusal(full, full)) from exc
         raise
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise LinkRefused(errno.EINVAL, f"refusing {full}: it is not a regular file")
+        raise Refused(errno.EINVAL, f"refusing {full}: it is not a regular file")
     return fd
 
 
