@@ -87,8 +87,9 @@ def open_dir(path: str, make: tuple[int, tuple[int, int] | None] | None = None, 
             try:
                 sub = os.open(name, _DIR, dir_fd=fd)
             except OSError as exc:
-                if exc.errno == errno.ELOOP:  # became a link since the stat
-                    raise Refused(errno.ELOOP, refusal(full, f"{at}/{name}")) from exc
+                now = lstat_in(fd, name)
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR) and now and stat.S_ISLNK(now.st_mode):
+                    raise Refused(errno.ELOOP, refusal(full, f"{at}/{name}")) from exc  # swapped since
                 if exc.errno == errno.ENOTDIR:
                     raise Refused(errno.ENOTDIR, f"{at}/{name} exists and is not a directory") from exc
                 raise

@@ -319,3 +319,27 @@ def test_a_directory_funops_ensures_is_not_reached_through_a_planted_link(tmp_pa
     assert subprocess.run(["sh", "-c", step.script], check=False).returncode == 0
     st = (tmp_path / "real" / "data").stat()
     assert (st.st_uid, oct(st.st_mode & 0o7777)) == (APP_UID, "0o750")
+
+
+def test_a_directory_swapped_for_a_link_after_its_check_is_still_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk's check (lstat) and its open are two calls: a link swapped in between is caught by
+    the open itself (O_NOFOLLOW), not written through."""
+    (tmp_path / "victim").mkdir()
+    (tmp_path / "srv" / "conf").mkdir(parents=True)
+    real = os.stat  # the app's user is quicker, once
+
+    def racing(name: object, *args: object, **kwargs: object) -> os.stat_result:
+        st = real(name, *args, **kwargs)  # type: ignore[arg-type]
+        if name == "conf" and kwargs.get("dir_fd") is not None and not (tmp_path / "srv" / "away").exists():
+            os.rename(tmp_path / "srv" / "conf", tmp_path / "srv" / "away")
+            (tmp_path / "srv" / "conf").symlink_to(tmp_path / "victim")
+        return st
+
+    monkeypatch.setattr(os, "stat", racing)
+    task = m.WriteFile("/srv/conf/x.conf", "", "0644", "nobody", "nogroup", None, NEW)
+    code, said = native.run(task, lambda p: f"{tmp_path}{p}") or (0, "")
+    monkeypatch.undo()
+    assert code == 1 and said.startswith(f"refusing {tmp_path}/srv/conf/x.conf: "), said
+    assert list((tmp_path / "victim").iterdir()) == []
