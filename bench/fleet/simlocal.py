@@ -17,6 +17,8 @@ from . import shims
 class SimulatedNode(LocalTransport):
     """A node that is a directory, with a systemd and an nginx that do as asked (bench/fleet/shims)."""
 
+    runs_host_wide = True  # its shims stand in for the host's systemd, docker and nginx
+
     def __init__(self, node: Node, root: Path) -> None:
         super().__init__(node.model_copy(update={"transport": "local", "root": str(root)}), Path("/"))
         self.bin = shims.install(root)

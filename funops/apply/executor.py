@@ -35,6 +35,7 @@ class TaskRecord:
     ok: bool
     seconds: float
     output: str = ""
+    not_run: str = ""  # why the transport did not run it
 
 
 @dataclass
@@ -99,9 +100,12 @@ class NodeRun:
         for r in results:
             task, ok = tasks[r.index], r.exit_code == 0
             output = r.output[-2000:]
-            self.outcome.tasks.append(TaskRecord(task.name, ok, r.seconds, output))
+            self.outcome.tasks.append(TaskRecord(task.name, ok, r.seconds, output, r.not_run))
+            # A step the transport did not run (a host-wide action on a local node) is its own
+            # outcome: neither a failure nor done.
             self.emit({"event": "task", "node": self.outcome.node, "task": task.name, "ok": ok,
-                       "seconds": r.seconds, **({} if ok else {"output": output})})  # fmt: skip
+                       "seconds": r.seconds, **({} if ok else {"output": output}),
+                       **({"outcome": "not-run", "reason": r.not_run} if r.not_run else {})})  # fmt: skip
             if not ok:
                 raise TaskFailed(
                     f"{task.name} failed (exit {r.exit_code}): {output or 'no output'}", r.index + 1

@@ -54,6 +54,8 @@ class Progress:
                 c.print(f"[yellow]auto rollback: {e['app']} has no earlier succeeded release to return to[/]")
         elif kind == "batch-start":
             c.print(f"[bold]batch {e['batch']}/{e['of']}[/]: {', '.join(e['nodes'])}")
+        elif kind == "task" and e.get("outcome") == "not-run":
+            c.print(f"  [yellow]○[/] {e['node']}: {escape(e['task'])} [yellow]({escape(e['reason'])})[/]")
         elif kind == "task":
             mark = "[green]✓[/]" if e["ok"] else "[red]✗[/]"
             c.print(f"  {mark} {e['node']}: {escape(e['task'])} [dim]({e['seconds']:.2f}s)[/]")

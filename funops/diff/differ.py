@@ -69,8 +69,33 @@ def live_attributes(
     """The live counterpart of a resource's desired attributes; None when it does not exist.
     With `desired`, in its terms (a directory owned by uid 1000 is compared as "1000", not by name)."""
     kind = kinds.kind_of(resource_id)
+    if facts.files_only:
+        return _files_only(kind, resource_id, facts, desired)
     live = kind.live(ResourceId(resource_id).name, facts)
     return kind.in_terms_of(desired, live, ResourceId(resource_id).name, facts) if desired and live else live
+
+
+OWNERSHIP = ("owner", "group")
+
+
+def _files_only(
+    kind: kinds.ResourceKind, resource_id: str, facts: LiveFacts, desired: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """A local node under a root prefix: its units and containers were not run (transports/local.py),
+    so they are as funops last applied them; its files are real, but their owners are this
+    machine's users, not the node's: not compared."""
+    applied = facts.node_state.managed.get(resource_id)
+    recorded = (applied.applied if applied is not None else None) or {}
+    if kind.host_wide:
+        return dict(recorded) if applied is not None else None
+    name = ResourceId(resource_id).name
+    live = kind.live(name, facts)
+    if live is None:
+        return None
+    if desired:
+        live = kind.in_terms_of(desired, live, name, facts)
+    wanted = desired or recorded
+    return {**live, **{k: wanted[k] for k in OWNERSHIP if k in live and k in wanted}}
 
 
 def diff_node(desired: NodeDesired, facts: LiveFacts, apps: set[str] | None = None) -> NodeDiff:

@@ -44,6 +44,7 @@ def probe_node(
         raise TransportError(
             f"{exc}; stderr: {result.stderr.decode(errors='replace').strip()[:300]}"
         ) from exc
+    facts.files_only = getattr(transport, "files_only", False)  # a local node under a root prefix
     if facts.state is not None:
         try:
             facts.node_state  # noqa: B018 (parsed once here: what does not fit the format is refused)

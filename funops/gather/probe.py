@@ -67,6 +67,9 @@ class LiveFacts:
         self.state = state  # the node's funops state file, if any
         self.state_error: str | None = None
         self.lock: dict[str, Any] | None = None  # the apply lock, if held: holder info, expires, node's now
+        # A local node under a root prefix (transports/local.py): only its files are probed; what acts
+        # on the whole host (units, containers, owners) is taken as funops last applied it.
+        self.files_only = False
         # The node's fingerprint key (see redact.py): secret-derived digests are shown only keyed with it.
         # Held in memory, never printed; None until the first apply created it.
         self.fingerprint_key: bytes | None = None

@@ -89,6 +89,9 @@ class ResourceKind:
     node_handlers: ClassVar[Mapping[str, int]] = {}  # node-wide handlers it runs → their rank
     # A file on the node holding the resource's content: plans and drift diff it, `render` writes it.
     file_content: ClassVar[bool] = False
+    # It lives in the host's service managers, not in files: a local node under a root prefix runs
+    # none of its tasks and takes it as last applied (transports/local.py, diff/differ.py).
+    host_wide: ClassVar[bool] = False
 
     # ---- gather: the probe fragment and the pure parser of its facts -------------------------------
 

@@ -31,6 +31,7 @@ else echo 'nodocker'; fi
 
 class ContainerKind(ResourceKind):
     name = "container"
+    host_wide = True
     article = "a container"
     facts_alias = "containers"
     delete_rank = 0

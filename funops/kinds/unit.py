@@ -77,6 +77,7 @@ def stopped_or_modified(changed: set[str]) -> DriftClass:
 
 class UnitKind(ResourceKind):
     name = "unit"
+    host_wide = True
     article = "a unit"
     facts_alias = "units"
     delete_rank = 1

@@ -16,7 +16,6 @@ import shutil
 import socket
 import stat
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from functools import singledispatch
@@ -25,6 +24,7 @@ from ..kinds import systemd_bus
 from ..transports.base import CommandResult
 from ..transports.dial import dial
 from . import model as m
+from . import nofollow
 from .shell import NO_RELOAD, RELOAD_PROPERTIES, TASK_MARK, reload_checks, render
 
 PathMap = Callable[[str], str]
@@ -39,33 +39,32 @@ def run(task: m.Task, path: PathMap) -> Outcome | None:
 
 @run.register
 def _(task: m.WriteFile, path: PathMap) -> Outcome | None:
+    """As its sh: the directory reached without a planted link (tasks/nofollow.py), the new version
+    made beside the file (O_EXCL, by root) and set up through its descriptor, then renamed over it."""
     p = path(task.path)
     try:
         uid, gid = _ids(task.owner, task.group)
-        if task.private_dirs:
-            _make_parents(os.path.dirname(p), 0o700, (uid, gid))
-        else:
-            _make_parents(os.path.dirname(p), 0o755, (0, 0))
-        if task.content is None and task.store:
-            content = _kept(path(task.store), p, task.sha256)
-            if isinstance(content, str):
-                return 1, content
-        else:
-            content = task.content or b""
-        fd, temp = tempfile.mkstemp(prefix=".funops.", dir=os.path.dirname(p))
+        head, name = nofollow.split(p)
+        d = nofollow.open_dir(head, (0o700, (uid, gid)) if task.private_dirs else (0o755, (0, 0)), full=p)
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(content)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(temp, int(task.mode, 8))
-            os.chown(temp, uid, gid)
-            if task.backup:
-                _keep_previous(p, path(task.backup))
-            os.replace(temp, p)
-        except BaseException:
-            _remove(temp)
-            raise
+            nofollow.no_link(d, name, p)
+            if task.content is None and task.store:
+                content = _kept(path(task.store), p, task.sha256)
+                if isinstance(content, str):
+                    return 1, content
+            else:
+                content = task.content or b""
+            temp = _create(d, content, int(task.mode, 8), (uid, gid), None)
+            try:
+                if task.backup:
+                    _keep_previous(d, name, p, path(task.backup))
+                nofollow.no_link(d, name, p)
+                os.replace(temp, name, src_dir_fd=d, dst_dir_fd=d)
+            except BaseException:
+                _remove(temp, d)
+                raise
+        finally:
+            os.close(d)
     except (OSError, LookupError) as exc:
         return 1, _message(exc)
     return 0, ""
@@ -81,11 +80,32 @@ def _(task: m.WriteState, path: PathMap) -> Outcome | None:
 @run.register
 def _(task: m.RestoreFile, path: PathMap) -> Outcome | None:
     p, b = path(task.path), path(task.backup)
+    head, name = nofollow.split(p)
     try:
         if os.path.isfile(b):
-            _copy(b, p)
+            d = nofollow.open_dir(head, full=p)
+            try:
+                nofollow.no_link(d, name, p)
+                with open(b, "rb") as f:
+                    st = os.fstat(f.fileno())
+                    temp = _create(d, f.read(), stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid), st)
+                try:
+                    os.replace(temp, name, src_dir_fd=d, dst_dir_fd=d)
+                except BaseException:
+                    _remove(temp, d)
+                    raise
+            finally:
+                os.close(d)
         else:
-            _remove(p)
+            try:
+                d = nofollow.open_dir(head, full=p)
+            except FileNotFoundError:
+                return 0, ""
+            try:
+                nofollow.no_link(d, name, p)
+                _remove(name, d)
+            finally:
+                os.close(d)
     except OSError as exc:
         return 1, _message(exc)
     return 0, ""
@@ -94,13 +114,50 @@ def _(task: m.RestoreFile, path: PathMap) -> Outcome | None:
 @run.register
 def _(task: m.RemoveFile, path: PathMap) -> Outcome | None:
     p, b = path(task.path), path(task.backup)
+    head, name = nofollow.split(p)
     try:
-        if os.path.isfile(p):
-            _keep_previous(p, b)
-            _remove(p)
+        try:
+            d = nofollow.open_dir(head, full=p)
+        except FileNotFoundError:
+            return 0, ""
+        try:
+            st = nofollow.no_link(d, name, p)
+            if st is not None and stat.S_ISREG(st.st_mode):
+                _keep_previous(d, name, p, b)
+                _remove(name, d)
+        finally:
+            os.close(d)
     except OSError as exc:
         return 1, _message(exc)
     return 0, ""
+
+
+def _create(d: int, content: bytes, mode: int, owner: tuple[int, int], times: os.stat_result | None) -> str:
+    """A new file in the directory `d` (a name no one had: O_EXCL), its content synced, its mode and
+    owner (and times) set through its descriptor, never through a name; the name."""
+    while True:
+        temp = f".funops.{os.urandom(6).hex()}"
+        try:
+            fd = os.open(
+                temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=d
+            )
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+            os.fchmod(f.fileno(), mode)
+            os.fchown(f.fileno(), *owner)
+            if times is not None:  # as `cp -p`: chown dropped any setuid bit, set the mode again
+                os.fchmod(f.fileno(), mode)
+                os.utime(f.fileno(), ns=(times.st_atime_ns, times.st_mtime_ns))
+    except BaseException:
+        _remove(temp, d)
+        raise
+    return temp
 
 
 @run.register
@@ -276,25 +333,28 @@ def _kept(store: str, p: str, sha256: str) -> bytes | str:
     return content
 
 
-def _keep_previous(p: str, backup: str) -> None:
-    """The file's present version aside (as `cp -p`: mode, owner, times), or no stale backup."""
-    if os.path.isfile(p):
-        _make_parents(os.path.dirname(backup), 0o700, None)  # as `mkdir -p` under the bundle's umask 077
-        _copy(p, backup)
-    else:
+def _keep_previous(d: int, name: str, p: str, backup: str) -> None:
+    """The file's present version aside (as `cp -p`: mode, owner, times), or no stale backup. The
+    backup is root's (funops's state dir); the file is read without following a link."""
+    st = nofollow.no_link(d, name, p)
+    if st is None or not stat.S_ISREG(st.st_mode):
         _remove(backup)
+        return
+    fd = nofollow.open_file(d, name, p)
+    with os.fdopen(fd, "rb") as f:
+        content = f.read()
+    bhead, bname = nofollow.split(backup)
+    bd = nofollow.open_dir(bhead, (0o700, None))  # as `mkdir -p` under the bundle's umask 077
+    try:
+        temp = _create(bd, content, stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid), st)
+        os.replace(temp, bname, src_dir_fd=bd, dst_dir_fd=bd)
+    finally:
+        os.close(bd)
 
 
-def _copy(source: str, target: str) -> None:
-    shutil.copy2(source, target)
-    st = os.stat(source)
-    os.chown(target, st.st_uid, st.st_gid)
-    os.chmod(target, stat.S_IMODE(st.st_mode))  # chown drops setuid bits: set the mode again
-
-
-def _remove(p: str) -> None:
+def _remove(p: str, dir_fd: int | None = None) -> None:
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(p)
+        os.unlink(p, dir_fd=dir_fd)
 
 
 def _message(exc: BaseException) -> str:

@@ -41,70 +41,144 @@ def _script(task: m.Task, path: PathMap) -> str:
 # ---- files and directories -------------------------------------------------------------------------
 
 
-def _mkdirs(mode: str, owner: str) -> str:
-    """A function making the missing parents of a path, each with this mode and owner (not the
-    bundle's umask 077: an app running as its user must still reach its files)."""
-    return f"""funops_mkdir() {{ [ -d "$1" ] && return 0; funops_mkdir "$(dirname -- "$1")" || return 1
-  mkdir -m {mode} -- "$1" && chown {owner} -- "$1"; }}
-"""
+# Managed paths are walked as tasks/nofollow.py walks them (its docstring has the rule): from `/`, one
+# component at a time, the shell's working directory pinned in each (`cd -P`, then checked with
+# `pwd -P`: a component swapped for a link since the check is caught), so what follows is done
+# relative to a directory reached without a planted link. Return 2: a component is missing.
+_CD = r"""funops_rootonly() {  # $1: a directory's uid:mode, as stat -c %u:%a gives them
+  [ "${1%%:*}" = 0 ] && { [ $((0${1#*:} & 022)) = 0 ] || [ $((0${1#*:} & 01000)) != 0 ]; }; }
+funops_cd() {  # $1 dir, $2 $3 mode and owner of those made on the way ('': none made), $4 the path to name
+  CDPATH=; cd / || return 1; _r=$1; _at=; _n=0; _h=/
+  while [ -n "$_r" ]; do
+    _c=${_r%%/*}; case $_r in */*) _r=${_r#*/};; *) _r=;; esac
+    case $_c in ''|.) continue;; ..)  # from a root link's target: the directory reached's parent
+      _h=${_h%/*}; _h=${_h:-/}
+      if ! { cd -P .. && _p=$(pwd -P) && [ "$_p" = "$_h" ]; }
+      then echo "refusing $4: $_at/.. moved while funops walked it"; return 1; fi
+      _at=${_at%/*}; continue;; esac
+    if [ -L "$_c" ]; then
+      _o=$(stat -c %u -- "$_c") && _d=$(stat -c %u:%a .) || return 1
+      if [ "$_o" != 0 ] || ! funops_rootonly "$_d"; then
+        echo "refusing $4: $_at/$_c __LINK__"; return 1; fi
+      _n=$((_n + 1)); [ "$_n" -le 40 ] || { echo "too many links on the way to $4"; return 1; }
+      _t=$(readlink -- "$_c") || return 1
+      case $_t in /*) cd / || return 1; _at=; _h=/;; esac
+      _r=$_t/$_r; continue
+    fi
+    if [ ! -e "$_c" ]; then
+      [ -n "$2" ] || { echo "$_at/$_c: no such directory"; return 2; }
+      if ! { mkdir -m "$2" -- "$_c" && cd -P -- "$_c" && _p=$(pwd -P) && [ "$_p" = "${_h%/}/$_c" ] &&
+        chown "$3" .; }
+      then echo "refusing $4: $_at/$_c changed while funops made it"; return 1; fi
+    else
+      [ -d "$_c" ] || { echo "$_at/$_c exists and is not a directory"; return 1; }
+      if ! { cd -P -- "$_c" && _p=$(pwd -P) && [ "$_p" = "${_h%/}/$_c" ]; }
+      then echo "refusing $4: $_at/$_c __LINK__"; return 1; fi
+    fi
+    _at=$_at/$_c; _h=$_p
+  done
+}
+""".replace(
+    "__LINK__",
+    "is a symbolic link that a user other than root could have made "
+    "(funops follows only root's links in directories only root can change)",
+)
+
+
+def _no_link(name: str) -> str:
+    """Refuse a link where the file is (in the pinned directory)."""
+    return (
+        f'[ ! -L {name} ] || {{ echo "refusing $p: it is a symbolic link '
+        f'(funops writes no managed file through a link)"; exit 1; }}\n'
+    )
+
+
+_ENTER = '( if ! { cd -P -- "$td" && [ "$(pwd -P)" = "${h%/}/$td" ]; }; then exit 1; fi\n'
+
+
+def _in_private_dir(*steps: str, between: str = "") -> str:
+    """Each of `steps` run in a fresh root-only directory made in the pinned one (entries there
+    cannot be swapped for links by whoever owns the pinned one), `between` them in the pinned one;
+    `f` is the file being made."""
+    runs = [f"{_ENTER}{step.rstrip()}\n)\n" for step in steps]
+    return (
+        "h=$(pwd -P); td=$(mktemp -d ./.funops.XXXXXX); td=${td#./}\n"
+        "trap 'rm -rf -- \"$td\"' EXIT\n" + between.join(runs) + 'rmdir -- "$td"; trap - EXIT\n'
+    )
+
+
+def _pin(path: str) -> tuple[str, str]:
+    """(the parent directory, the name) of a mapped node path."""
+    head, _, name = path.rstrip("/").rpartition("/")
+    return head or "/", name
 
 
 @_script.register
 def _(task: m.WriteFile, path: PathMap) -> str:
     """Directories it creates (never existing ones) get 0755 root, or with `private_dirs` (a
-    secret's) 0700 owned by the file's owner."""
+    secret's) 0700 owned by the file's owner. The file is made in a private temp dir beside it and
+    renamed over it; a link at the file, or on the way (tasks/nofollow.py's rule), is refused."""
     owner, group = q(task.owner), q(task.group)
     dir_mode, dir_owner = ("0700", f"{owner}:{group}") if task.private_dirs else ("0755", "root:root")
+    head, name = _pin(path(task.path))
     if task.content is None and task.store:
         source = f"""a={q(path(task.store))}
 [ -f "$a" ] || {{ echo "the kept content of $p is no longer on this node"; exit 1; }}
-cat < "$a" > "$t"
-[ "$(sha256sum < "$t" | cut -c1-64)" = {q(task.sha256)} ] ||
+cat < "$a" > f
+[ "$(sha256sum < f | cut -c1-64)" = {q(task.sha256)} ] ||
   {{ echo "the kept content of $p is damaged"; exit 1; }}"""
     else:
-        source = 'cat > "$t"'
+        source = "cat > f"
     keep = ""
     if task.backup:
-        keep = f'b={q(path(task.backup))}; if [ -f "$p" ]; then mkdir -p -- "$(dirname -- "$b")"; '
-        keep += 'cp -p -- "$p" "$b"; else rm -f -- "$b"; fi\n'
+        keep = f'b={q(path(task.backup))}; if [ -f {q(name)} ]; then mkdir -p -- "$(dirname -- "$b")"; '
+        keep += f'cp -p -- {q(name)} "$b"; else rm -f -- "$b"; fi\n'
+    steps = f"""{source}
+chmod {q(task.mode)} f
+chown -h {owner}:{group} f
+sync -- f 2>/dev/null || true"""
+    put = _in_private_dir(steps, f"mv -fT -- f ../{q(name)}", between=keep + _no_link(q(name)))
     return f"""set -e
 p={q(path(task.path))}
-{_mkdirs(dir_mode, dir_owner)}funops_mkdir "$(dirname -- "$p")"
-t=$(mktemp "$(dirname -- "$p")/.funops.XXXXXX")
-trap 'rm -f -- "$t"' EXIT
-{source}
-chmod {q(task.mode)} "$t"
-chown {owner}:{group} "$t"
-sync -- "$t" 2>/dev/null || true
-{keep}mv -f -- "$t" "$p"
-trap - EXIT
-"""
+{_CD}funops_cd {q(head)} {dir_mode} {dir_owner} "$p" || exit 1
+{_no_link(q(name))}{put}"""
 
 
 @_script.register
 def _(task: m.RestoreFile, path: PathMap) -> str:
+    head, name = _pin(path(task.path))
+    put = _in_private_dir(f'cp -p -- "$b" f\nmv -fT -- f ../{q(name)}')
     return f"""p={q(path(task.path))}; b={q(path(task.backup))}
-if [ -f "$b" ]; then cp -p -- "$b" "$p"; else rm -f -- "$p"; fi
+{_CD}if [ -f "$b" ]; then
+  funops_cd {q(head)} '' '' "$p" || exit 1
+  set -e
+  {_no_link(q(name))}{put}else
+  funops_cd {q(head)} '' '' "$p"; rc=$?; [ "$rc" = 2 ] && exit 0; [ "$rc" = 0 ] || exit 1
+  {_no_link(q(name))}rm -f -- {q(name)}
+fi
 """
 
 
 @_script.register
 def _(task: m.RemoveFile, path: PathMap) -> str:
-    return f"""set -e
-p={q(path(task.path))}; b={q(path(task.backup))}
-if [ -f "$p" ]; then mkdir -p -- "$(dirname -- "$b")"; cp -p -- "$p" "$b"; rm -f -- "$p"; fi
+    head, name = _pin(path(task.path))
+    n = q(name)
+    return f"""p={q(path(task.path))}; b={q(path(task.backup))}
+{_CD}funops_cd {q(head)} '' '' "$p"; rc=$?; [ "$rc" = 2 ] && exit 0; [ "$rc" = 0 ] || exit 1
+set -e
+{_no_link(n)}if [ -f {n} ]; then mkdir -p -- "$(dirname -- "$b")"; cp -p -- {n} "$b"; rm -f -- {n}; fi
 """
 
 
 @_script.register
 def _(task: m.EnsureDirectory, path: PathMap) -> str:
+    """The directory is reached as a file's directories are (a root link in a root-only directory
+    is followed, any other link refused), then its owner and mode are set on it, not on a name."""
     return f"""set -e
 d={q(path(task.path))}
-[ ! -e "$d" ] || [ -d "$d" ] || {{ echo "$d exists and is not a directory"; exit 1; }}
-{_mkdirs("0755", "root:root")}funops_mkdir "$(dirname -- "$d")"
-[ -d "$d" ] || mkdir -- "$d"
-chown {q(task.owner)}:{q(task.group)} "$d"
-chmod {q(task.mode)} "$d"
+{_CD}funops_cd "$d" 0755 root:root "$d" || exit 1
+chown {q(task.owner)}:{q(task.group)} .
+chmod {q(task.mode)} .
 """
 
 

@@ -41,6 +41,7 @@ class StepResult:
     exit_code: int
     seconds: float
     output: str
+    not_run: str = ""  # why the transport did not run it (a host-wide action on a local root node)
 
 
 class Transport(Protocol):

@@ -286,3 +286,61 @@ def test_an_unwritable_journal_after_changes_is_a_partial_failure_not_nothing_do
         web.write_text(web_original)
     code, _, err = apply(repo, "--allow-dirty")
     assert code == 0, err
+
+
+PLANTED = "/etc/cron.d/funops-planted"
+
+
+def _report_files(repo: Path, version: str) -> None:
+    """The example's job gets two config files in its own directory (owned by its user, `report`)."""
+
+    def edit(docs: list[dict]) -> None:
+        docs[0]["spec"]["configFiles"] = [
+            {"path": "/var/lib/report/report.conf", "content": f"v = {version}\n"},
+            {"path": "/var/lib/report/conf.d/a.conf", "content": f"a = {version}\n"},
+        ]
+
+    edit_yaml(repo / "manifests" / "report.yaml", edit)
+
+
+@pytest.mark.parametrize("transport", ["ssh", "agent"])
+def test_a_link_the_apps_user_plants_is_refused_not_written_through(
+    lab: Lab, tmp_path: Path, transport: str
+) -> None:
+    """Issue 28: the app's user owns its directory and puts links where funops writes as root (one
+    at the file, one for a directory on the way, both into /etc/cron.d); apply refuses the node,
+    naming the path, and nothing is written or chowned through either link."""
+    reset(lab)
+    repo = make_repo(lab, tmp_path / "repo", transport)
+    try:
+        _report_files(repo, "1")
+        code, evs, err = apply(repo)
+        assert code == 0, err + json.dumps(evs[-3:])
+        plants = [  # what the app's user does, and undoes
+            (
+                "/var/lib/report/report.conf",
+                f"rm report.conf && ln -s {PLANTED} report.conf",
+                "rm report.conf",
+            ),
+            ("/var/lib/report/conf.d/a.conf", "mv conf.d away && ln -s /etc/cron.d conf.d", "rm conf.d"),
+        ]
+        for version, (path, plant, unplant) in enumerate(plants, start=2):
+            lab.exec("node1", f"cd /var/lib/report && {plant}", user="report", check=True)
+            _report_files(repo, str(version))
+            code, evs, err = apply(repo)
+            said = err + json.dumps(evs)
+            assert code == 3, said
+            assert f"refusing {path}" in said and "symbolic link" in said, said
+            cron = lab.exec("node1", "ls -A /etc/cron.d; stat -c '%U %a' /etc/cron.d").stdout
+            assert "funops-planted" not in cron and "a.conf" not in cron and "root 755" in cron, cron
+            links = lab.exec("node1", "find /var/lib/report -maxdepth 1 -type l -printf '%f %u\\n'").stdout
+            assert "report" in links, links  # the planted link is still there, not replaced
+            lab.exec("node1", f"cd /var/lib/report && {unplant}", user="report", check=True)
+        lab.exec("node1", "cd /var/lib/report && mv away conf.d", user="report", check=True)
+        code, evs, err = apply(repo)  # the links gone: the node converges
+        assert code == 0, err + json.dumps(evs[-3:])
+        got = lab.exec("node1", "cat /var/lib/report/report.conf /var/lib/report/conf.d/a.conf").stdout
+        assert got == "v = 3\na = 3\n"
+    finally:
+        lab.exec("node1", f"rm -rf /var/lib/report {PLANTED} /etc/cron.d/a.conf")
+        reset(lab)

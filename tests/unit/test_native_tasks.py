@@ -216,3 +216,130 @@ def test_no_digest_of_content_reaches_a_command_line(tmp_path: Path) -> None:
     argv = log.read_text()
     assert "cat" in argv and "rm" in argv and "mv" in argv  # the shims did see the commands
     assert digest[:8] not in argv and old[:8] not in argv, argv
+
+
+# ---- links an app's user can plant (issue 28) ----------------------------------------------------
+
+APP_UID = 65534  # nobody: the app's user, owner of its directory (`directories:` default to it)
+
+
+def _hostile_tree(root: Path) -> None:
+    """/srv/app owned by the app's user, holding links that user made into /victim (root's: a
+    stand-in for /etc/cron.d); /etc2 a root link in a root-only directory (as /var/run -> /run)."""
+    (root / "victim").mkdir(parents=True)
+    (root / "victim" / "cron").write_bytes(b"root's own\n")
+    (root / "real").mkdir()
+    (root / "srv" / "app").mkdir(parents=True)
+    os.chown(root / "srv" / "app", APP_UID, APP_UID)
+    (root / "state" / "b").mkdir(parents=True)
+    (root / "state" / "b" / "app.conf").write_bytes(OLD)
+    for name, target, uid in (
+        ("srv/app/app.conf", "victim/cron", APP_UID),  # the file itself
+        ("srv/app/conf", "victim", APP_UID),  # a directory on the way
+        ("srv/app/rootlink", "victim", 0),  # root's link, but where the app's user can swap it
+        ("etc2", "real", 0),  # followed
+    ):
+        (root / name).symlink_to(root / target)
+        os.lchown(root / name, uid, uid)
+    (root / "sys").mkdir(mode=0o755)
+    (root / "sys" / "etc3").symlink_to("../real")  # relative, as /lib -> usr/lib: followed too
+
+
+def _planted_cases() -> list[tuple[m.Task, int]]:
+    """Each task and its exit code on both paths."""
+    return [
+        (m.WriteFile("/srv/app/app.conf", "", "0644", "nobody", "nogroup", "/state/b/app.conf", NEW), 1),
+        (m.WriteFile("/srv/app/conf/x.conf", "", "0644", "nobody", "nogroup", None, NEW), 1),
+        (m.WriteFile("/srv/app/conf/new/x.conf", "", "0644", "nobody", "nogroup", None, NEW), 1),
+        (m.WriteFile("/srv/app/rootlink/x.conf", "", "0644", "nobody", "nogroup", None, NEW), 1),
+        (m.RestoreFile("/srv/app/app.conf", "/state/b/app.conf"), 1),
+        (m.RestoreFile("/srv/app/app.conf", "/state/b/none"), 1),
+        (m.RestoreFile("/srv/app/conf/cron", "/state/b/app.conf"), 1),
+        (m.RemoveFile("/srv/app/app.conf", "/state/b/removed"), 1),
+        (m.RemoveFile("/srv/app/conf/cron", "/state/b/removed"), 1),
+        (m.WriteFile("/etc2/y.conf", "", "0640", "nobody", "nogroup", None, NEW), 0),
+        (m.WriteFile("/sys/etc3/z.conf", "", "0640", "nobody", "nogroup", None, NEW), 0),
+        (m.WriteFile("/srv/app/ok.conf", "", "0640", "nobody", "nogroup", None, NEW), 0),
+        (m.RestoreFile("/srv/app/ok.conf", "/state/b/app.conf"), 0),
+    ]
+
+
+def test_links_an_apps_user_plants_are_refused_alike_by_both_paths(tmp_path: Path) -> None:
+    by_sh, natively = tmp_path / "sh", tmp_path / "native"
+    for root in (by_sh, natively):
+        _hostile_tree(root)
+    victim = _tree(by_sh / "victim")
+    for task, code in _planted_cases():
+        assert _natively([task], natively) == _via_sh([task], by_sh) == [(0, code)], task
+        assert _tree(natively) == _tree(by_sh), task
+        for root in (by_sh, natively):
+            assert _tree(root / "victim") == victim, (task, root)
+            assert not (root / "state" / "b" / "removed").exists(), task  # nothing read through a link
+    for root in (by_sh, natively):
+        assert (root / "real" / "y.conf").read_bytes() == NEW  # root's link in a root-only dir: followed
+        assert (root / "real" / "z.conf").read_bytes() == NEW
+        assert (root / "srv" / "app" / "ok.conf").read_bytes() == OLD  # written, then restored
+        assert (root / "srv" / "app" / "app.conf").is_symlink()  # refused, not replaced either
+        assert [p.name for p in (root / "srv" / "app").iterdir() if p.name.startswith(".funops")] == []
+
+
+def _outputs(task: m.Task, root: Path) -> tuple[str, str]:
+    """What the sh and the native form say (run on two copies of the tree)."""
+    step = render(task, lambda p: f"{root}/sh{p}")
+    done = subprocess.run(["sh", "-c", step.script], input=step.stdin, capture_output=True, check=False)
+    code, said = native.run(task, lambda p: f"{root}/native{p}") or (0, "")
+    assert code == done.returncode == 1, task
+    return (done.stdout + done.stderr).decode().replace(f"{root}/sh", ""), said.replace(f"{root}/native", "")
+
+
+def test_a_refusal_names_the_path_and_the_link(tmp_path: Path) -> None:
+    for root in (tmp_path / "sh", tmp_path / "native"):
+        _hostile_tree(root)
+    write = m.WriteFile("/srv/app/app.conf", "", "0644", "nobody", "nogroup", None, NEW)
+    for said in _outputs(write, tmp_path):
+        assert said.startswith("refusing /srv/app/app.conf: it is a symbolic link"), said
+    below = m.WriteFile("/srv/app/conf/x.conf", "", "0644", "nobody", "nogroup", None, NEW)
+    for said in _outputs(below, tmp_path):
+        assert said.startswith("refusing /srv/app/conf/x.conf: /srv/app/conf is a symbolic link"), said
+        assert "other than root" in said
+
+
+def test_a_directory_funops_ensures_is_not_reached_through_a_planted_link(tmp_path: Path) -> None:
+    """EnsureDirectory (sh on every transport): chown and chmod set on the directory reached."""
+    _hostile_tree(tmp_path)
+    os.chown(tmp_path / "victim", 0, 0)
+    for d in ("/srv/app/conf", "/srv/app/conf/sub", "/srv/app/rootlink"):
+        step = render(m.EnsureDirectory(d, "0777", "nobody", "nogroup"), lambda p: f"{tmp_path}{p}")
+        done = subprocess.run(["sh", "-c", step.script], capture_output=True, text=True, check=False)
+        assert done.returncode == 1 and f"refusing {tmp_path}{d}" in done.stdout, done
+    st = (tmp_path / "victim").stat()
+    assert (st.st_uid, oct(st.st_mode & 0o7777)) == (0, "0o755")
+    assert not (tmp_path / "victim" / "sub").exists()
+    step = render(m.EnsureDirectory("/etc2/data", "0750", "nobody", "nogroup"), lambda p: f"{tmp_path}{p}")
+    assert subprocess.run(["sh", "-c", step.script], check=False).returncode == 0
+    st = (tmp_path / "real" / "data").stat()
+    assert (st.st_uid, oct(st.st_mode & 0o7777)) == (APP_UID, "0o750")
+
+
+def test_a_directory_swapped_for_a_link_after_its_check_is_still_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk's check (lstat) and its open are two calls: a link swapped in between is caught by
+    the open itself (O_NOFOLLOW), not written through."""
+    (tmp_path / "victim").mkdir()
+    (tmp_path / "srv" / "conf").mkdir(parents=True)
+    real = os.stat  # the app's user is quicker, once
+
+    def racing(name: object, *args: object, **kwargs: object) -> os.stat_result:
+        st = real(name, *args, **kwargs)  # type: ignore[arg-type]
+        if name == "conf" and kwargs.get("dir_fd") is not None and not (tmp_path / "srv" / "away").exists():
+            os.rename(tmp_path / "srv" / "conf", tmp_path / "srv" / "away")
+            (tmp_path / "srv" / "conf").symlink_to(tmp_path / "victim")
+        return st
+
+    monkeypatch.setattr(os, "stat", racing)
+    task = m.WriteFile("/srv/conf/x.conf", "", "0644", "nobody", "nogroup", None, NEW)
+    code, said = native.run(task, lambda p: f"{tmp_path}{p}") or (0, "")
+    monkeypatch.undo()
+    assert code == 1 and said.startswith(f"refusing {tmp_path}/srv/conf/x.conf: "), said
+    assert list((tmp_path / "victim").iterdir()) == []
