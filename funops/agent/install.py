@@ -126,6 +126,7 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
         "tokenSha256File": f"{CONFIG_DIR}/token.sha256",
         "cert": f"{CONFIG_DIR}/tls/agent.crt",
         "key": f"{CONFIG_DIR}/tls/agent.key",
+        "readRoots": read_roots(project),
     }
     client_ca = certificate_to_ship(project.root)
     ca_file = f"{CONFIG_DIR}/tls/client-ca.pem"
@@ -190,6 +191,15 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
     _await(AgentTransport(node, project.settings, project.root), version)
     changed = bool(writes or pull_writes or placed or dropped) or relink
     return Installed(node.name, changed, fingerprint, version)
+
+
+def read_roots(project: Project) -> list[str]:
+    """What the agent's reads (diffs, drift) may return: the project's allowed roots and the places
+    funops writes itself (its config, nginx's conf.d, unit files); the agent adds its state dir."""
+    from ..compile.compiler import APPS_DIR, NGINX_DIR, UNIT_DIR
+
+    own = [os.path.dirname(APPS_DIR), NGINX_DIR, UNIT_DIR]
+    return list(dict.fromkeys([*project.settings.allowed_roots, *own]))
 
 
 def _writes(files: dict[str, tuple[bytes, str]], live: dict[str, object]) -> list[m.WriteFile]:

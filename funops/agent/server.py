@@ -401,7 +401,7 @@ class Handler(BaseHTTPRequestHandler):
         if not tasks or (not body.get("batch") and len(tasks) != 1):
             raise wire.WireError("tasks: one task, or a batch of them")
         reads_only = all(isinstance(t, READ_ONLY) for t in tasks)  # a bake's checks travel here too
-        self._need("read" if reads_only else "apply", "tasks that change the node (root on it)")
+        self._need("read" if reads_only else "apply", "changing the node (tasks: root on it)")
         self._may_read(tasks)
         if not reads_only and os.path.exists(self.server.config.pull_config):
             raise PullMode(
