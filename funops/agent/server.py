@@ -23,7 +23,6 @@ import io
 import json
 import os
 import re
-import select
 import socket
 import socketserver
 import ssl
@@ -464,25 +463,13 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def _handshake(tls: ssl.SSLSocket, deadline: float) -> None:
-    """The TLS handshake, whole by `deadline` however slowly its bytes come (a socket timeout bounds
-    each read only: a byte every few seconds would hold the connection for good)."""
-    tls.setblocking(False)
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("TLS handshake deadline passed")
-        try:
-            tls.do_handshake()
-            break
-        except ssl.SSLWantReadError:
-            wait = select.POLLIN
-        except ssl.SSLWantWriteError:
-            wait = select.POLLOUT
-        poll = select.poll()  # not select(): a descriptor past 1024 is no error to it
-        poll.register(tls, wait)
-        if not poll.poll(left * 1000):
-            raise TimeoutError("TLS handshake deadline passed")
-    tls.setblocking(True)
+    """The TLS handshake, whole by `deadline` however slowly its bytes come (CPython bounds the whole
+    handshake call by the socket's timeout, not each read)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("TLS handshake deadline passed")
+    tls.settimeout(left)
+    tls.do_handshake()
 
 
 def _linger(tls: ssl.SSLSocket, seconds: float) -> None:

@@ -117,6 +117,38 @@ def test_an_idle_connection_is_closed_at_the_pre_auth_deadline(agent: AgentProce
     assert time.monotonic() - began < 20  # pre-auth deadline 5 s; the idle timeout would be 60 s
 
 
+def test_a_trickled_tls_handshake_is_closed_at_the_pre_auth_deadline(agent: AgentProcess) -> None:
+    """A ClientHello a byte a second: the handshake is part of the pre-auth deadline (it held a worker
+    for the 10 s request deadline before)."""
+    raw = socket.socket()
+    raw.bind((ATTACKER, 0))
+    raw.connect((ADDRESS, agent.port))
+    began, closed = time.monotonic(), False
+    hello = _client_hello()
+    with raw:
+        for byte in hello:
+            try:
+                raw.sendall(bytes([byte]))
+            except OSError:
+                closed = True
+                break
+            if _closed_within(raw, 1):
+                closed = True
+                break
+            if time.monotonic() - began > 30:
+                break
+    assert closed and time.monotonic() - began < 20  # pre-auth deadline 5 s
+
+
+def _client_hello() -> bytes:
+    """A real ClientHello, as the client's first flight."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ssl._create_unverified_context().wrap_bio(incoming, outgoing)
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
+
+
 def test_an_address_has_at_most_16_connections(agent: AgentProcess) -> None:
     socks = [_tls_from("127.0.3.202", agent.port) for _ in range(16)]
     try:
