@@ -35,7 +35,7 @@ from ..pull import PULL_TIMER
 from ..pull.publish import certificate_file
 from ..tasks import model as m
 from ..transports import Transport, TransportError
-from ..transports.agent import AgentTransport, endpoint, pins_path, token_path
+from ..transports.agent import AgentTransport, endpoint, pins_path, read_pin, token_path
 from . import AGENT_VERSION, HOME, SANDBOX, pullsetup, runtime
 from .ca import certificate_to_ship
 
@@ -126,6 +126,7 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
         "tokenSha256File": f"{CONFIG_DIR}/token.sha256",
         "cert": f"{CONFIG_DIR}/tls/agent.crt",
         "key": f"{CONFIG_DIR}/tls/agent.key",
+        "readRoots": read_roots(project),
     }
     client_ca = certificate_to_ship(project.root)
     ca_file = f"{CONFIG_DIR}/tls/client-ca.pem"
@@ -146,6 +147,9 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
         links = [f"{HOME}/current", f"{pullsetup.RUNTIME}/current", site]
         paths = list({**files, **dict.fromkeys(pullsetup.FILES)})
         live, python = _live(ssh, paths, links, state_dir, python=rt is not None)
+        pinned = read_pin(project.root, node)
+        if not ssh.host_key_verified and pinned is None:  # before anything on the node changes
+            raise FunopsError(_unverified(node, "the first pin of its agent certificate"))
         if rt is not None:  # before anything is shipped: a runtime its python cannot load is no use
             runtime.check_python(node.name, python, rt)
         writes = _writes(files, live)
@@ -183,6 +187,10 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
         raise FunopsError(f"node {node.name}: agent install needs SSH: {exc}") from exc
     finally:
         ssh.close()
+    if not ssh.host_key_verified and fingerprint != pinned:  # the pin stays what verified SSH read
+        raise FunopsError(
+            _unverified(node, f"a new agent certificate (sha256:{fingerprint}, pinned: sha256:{pinned})")
+        )
     _pin(pins_path(project.root, node), f"{host}:{port}", fingerprint)
     _keep_token(token_file, token)
     if cert_pem is not None:
@@ -190,6 +198,25 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
     _await(AgentTransport(node, project.settings, project.root), version)
     changed = bool(writes or pull_writes or placed or dropped) or relink
     return Installed(node.name, changed, fingerprint, version)
+
+
+def _unverified(node: Node, what: str) -> str:
+    """strictHostKeyChecking: false must not make the agent's pin trust on first use."""
+    return (
+        f"node {node.name}: its SSH host key is not in known_hosts (ssh.strictHostKeyChecking: false let "
+        f"it in): {what} read over that unverified connection is not trusted, and nothing was pinned. "
+        "Add the node's host key to known_hosts (`funops init --host`, or ssh-keyscan, then verify it), "
+        f"then run `funops agent install {node.name}` again"
+    )
+
+
+def read_roots(project: Project) -> list[str]:
+    """What the agent's reads (diffs, drift) may return: the project's allowed roots and the places
+    funops writes itself (its config, nginx's conf.d, unit files); the agent adds its state dir."""
+    from ..compile.compiler import APPS_DIR, NGINX_DIR, UNIT_DIR
+
+    own = [os.path.dirname(APPS_DIR), NGINX_DIR, UNIT_DIR]
+    return list(dict.fromkeys([*project.settings.allowed_roots, *own]))
 
 
 def _writes(files: dict[str, tuple[bytes, str]], live: dict[str, object]) -> list[m.WriteFile]:

@@ -4,8 +4,14 @@ Every request is a POST of JSON to /v1/<endpoint> with `Authorization: Bearer <t
 compared in constant time with the node's token file, read per request so a rotation needs no
 restart) and `X-Funops-Protocol`. Endpoints: hello, gather (read tasks), tasks (a task id that is
 an idempotency key with a timestamp: a repeat returns the stored result, a stale one is refused),
-status, stream (an app's logs as they come, chunked: stream.py). A slow client is dropped at a
-deadline; bodies are capped (413); workers are bounded.
+status, stream (an app's logs as they come, chunked: stream.py), tokens (admin: named tokens with
+scopes, scopes.py). A slow client is dropped at a deadline; bodies are capped (413); workers are bounded.
+
+No one can starve it: a connection holds no worker until it is authenticated. Its TLS handshake,
+request line, headers and authentication are done in its own thread within PREAUTH_SECONDS of its
+accept, or it is closed; an address has at most PER_ADDRESS connections open (more are closed at
+once), and at most MAX_UNAUTHENTICATED connections wait to authenticate in all. A worker slot is taken
+per authenticated request, not per connection: a kept-alive connection between requests holds none.
 
 mTLS, optional: with `clientCa` in agent.json, a connection whose TLS client certificate verified
 against that operator CA needs no token; a certificate from another CA fails the handshake.
@@ -13,8 +19,6 @@ against that operator CA needs no token; a certificate from another CA fails the
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import json
 import os
@@ -31,11 +35,14 @@ from typing import Any
 from ..pull import CONFIG_FILE as PULL_CONFIG
 from ..tasks import model as m
 from ..transports.base import TransportError
-from . import AGENT_VERSION, PROTOCOL, node, stream, wire
+from . import AGENT_VERSION, PROTOCOL, node, scopes, stream, wire
 
 TASK_WINDOW_SECONDS = 300  # a task id older (or newer) than this is refused: replays need a fresh id
 # What a node in pull mode still runs for a controller: reads (plan, drift, nodes, logs, a bake's checks).
 READ_ONLY = (m.Probe, m.ReadFiles, m.ProbeExtras, m.ReadLogs, m.CheckHealth)
+PREAUTH_SECONDS = 5.0  # accept → TLS handshake, request line, headers and authentication, at most
+PER_ADDRESS = 16  # connections open at once from one source address
+MAX_UNAUTHENTICATED = 256  # connections not yet authenticated, from all addresses together
 
 
 class PullMode(Exception):
@@ -57,6 +64,11 @@ class Config:
     request_seconds: float = 10  # from a request's first byte to its last
     idle_seconds: float = 60  # a kept-alive connection with no request
     pull_config: str = PULL_CONFIG  # there: the node is in pull mode (refuses pushes)
+    tokens_file: str = ""  # named tokens with scopes (scopes.py); "": tokens.json beside the token's hash
+    read_roots: tuple[str, ...] = ()  # what reads may return (scopes.readable); (): scopes' defaults
+    preauth_seconds: float = PREAUTH_SECONDS
+    per_address: int = PER_ADDRESS
+    max_unauthenticated: int = MAX_UNAUTHENTICATED
 
     @classmethod
     def load(cls, path: str) -> Config:
@@ -64,6 +76,20 @@ class Config:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
         return cls(**{re.sub(r"(?<!^)(?=[A-Z])", "_", k).lower(): v for k, v in data.items()})
+
+    @property
+    def named_tokens(self) -> str:
+        return self.tokens_file or scopes.tokens_file(self.token_sha256_file)
+
+    @property
+    def readable_roots(self) -> tuple[str, ...]:
+        return (*(self.read_roots or scopes.DEFAULT_READ_ROOTS), self.state_dir)
+
+    @property
+    def never_read(self) -> tuple[str, ...]:
+        """The agent's own key and tokens wherever they are, and what is never read on any host."""
+        own = (self.key, self.token_sha256_file, self.named_tokens)
+        return scopes.NEVER_READ + tuple(os.path.realpath(p) for p in own)
 
 
 class _Deadline(io.RawIOBase):
@@ -135,7 +161,11 @@ class AgentServer(ThreadingHTTPServer):
         self.node = node_side  # what runs the tasks: this node (a simulated one in bench/fleet)
         self.results = _Results()
         self.capabilities = self.node.capabilities()
-        self._slots = threading.BoundedSemaphore(config.workers)
+        self.slots = threading.BoundedSemaphore(config.workers)  # requests run at once (not connections)
+        self._counting = threading.Lock()
+        self._per_address: dict[str, int] = {}  # open connections by source address
+        self._unauthenticated = 0
+        self._admitted: dict[Any, tuple[float, dict[str, bool]]] = {}  # connection → (accepted, state)
         self.streams = stream.Slots(config.workers - 2)  # a stream holds a worker: leave some to plans
         self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.tls.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -155,37 +185,75 @@ class AgentServer(ThreadingHTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        self._slots.acquire()  # at most `workers` connections served; the rest wait in the backlog
+        """In the accept loop, which never waits: a connection over the caps is closed at once, any
+        other gets a thread of its own (it takes a worker slot only once authenticated: Handler)."""
+        address = client_address[0]
+        with self._counting:
+            over = (
+                self._per_address.get(address, 0) >= self.config.per_address
+                or self._unauthenticated >= self.config.max_unauthenticated
+            )
+            if not over:
+                self._per_address[address] = self._per_address.get(address, 0) + 1
+                self._unauthenticated += 1
+        if over:
+            self.shutdown_request(request)
+            return
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self._slots.release()
+            self._forget(address, authenticated=False)
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
+        accepted = time.monotonic()
+        state = {"authenticated": False}  # Handler sets it (and counts the connection out of the caps)
+        tls = None
         try:
             request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else ~40 ms per request
-            request.settimeout(self.config.request_seconds)
             tls = self.tls.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
             try:
-                tls.do_handshake()  # in this worker
+                _handshake(tls, accepted + self.config.preauth_seconds)
             except ssl.SSLError:
                 _linger(tls, min(1.0, self.config.request_seconds))
                 raise
+            tls.settimeout(self.config.request_seconds)
+            self._admitted[tls] = (accepted, state)
             super().process_request_thread(tls, client_address)
         except (OSError, ssl.SSLError):
             self.shutdown_request(request)
         finally:
-            self._slots.release()
+            self._admitted.pop(tls, None)
+            self._forget(client_address[0], state["authenticated"])
 
-    def token_ok(self, token: str) -> bool:
-        try:
-            with open(self.config.token_sha256_file, encoding="ascii") as f:
-                want = f.read().strip()
-        except OSError:
-            return False  # no token file: nobody gets in
-        got = hashlib.sha256(token.encode()).hexdigest()
-        return bool(want) and hmac.compare_digest(got, want)
+    def authenticated(self, connection: Any) -> None:
+        """A connection's first request authenticated: it no longer counts as waiting to."""
+        _, state = self._admitted.get(connection, (0.0, None))
+        if state is not None and not state["authenticated"]:
+            state["authenticated"] = True
+            with self._counting:
+                self._unauthenticated -= 1
+
+    def preauth_deadline(self, connection: Any) -> float | None:
+        """Until the connection authenticates: when its request must have been read and authenticated."""
+        found = self._admitted.get(connection)
+        if found is None or found[1]["authenticated"]:
+            return None
+        return found[0] + self.config.preauth_seconds
+
+    def _forget(self, address: str, authenticated: bool) -> None:
+        with self._counting:
+            left = self._per_address.get(address, 1) - 1
+            if left > 0:
+                self._per_address[address] = left
+            else:
+                self._per_address.pop(address, None)
+            if not authenticated:
+                self._unauthenticated -= 1
+
+    def token_scope(self, token: str) -> str | None:
+        """The token's scope (scopes.py); None: no token of this node."""
+        return scopes.scope_of(token, self.config.token_sha256_file, self.config.named_tokens)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -198,32 +266,60 @@ class Handler(BaseHTTPRequestHandler):
         super().setup()
         cfg = self.server.config
         self._reader = _Deadline(self.connection, cfg.idle_seconds, cfg.request_seconds)
+        # Until authenticated, the whole first request (line and headers) within the pre-auth deadline.
+        self._reader.deadline = self.server.preauth_deadline(self.connection)
         self.rfile = io.BufferedReader(self._reader)
+        self._scope: str | None = None  # the request's, once authenticated
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the journal has the unit's start/stop; requests carry secrets in their bodies
 
     def do_GET(self) -> None:
+        self.close_connection = True
         self._reply(405, {"error": "POST only"})
 
     def do_POST(self) -> None:
         try:
-            self._post()
+            self._scope = self._authorize()
+            if self._scope is None:
+                self.close_connection = True
+                return self._reply(401, {"error": "unauthorized: no valid token or client certificate"})
+            self.server.authenticated(self.connection)
+            # The body within its own deadline; a worker only now, for this request (not the connection).
+            self._reader.deadline = time.monotonic() + self.server.config.request_seconds
+            with self.server.slots:
+                self._post()
         finally:
             self._reader.deadline = None  # the next request on this connection starts a new one
+            self._scope = None
 
-    def _authorized(self) -> bool:
-        """A client certificate that verified against the operator CA (only then does the handshake
-        leave one here), or the node's token."""
+    def _authorize(self) -> str | None:
+        """The request's scope: admin for a client certificate that verified against the operator CA
+        (only then does the handshake leave one here), else its token's (scopes.py); None: neither."""
         if self.server.config.client_ca and self.connection.getpeercert():
-            return True
+            return "admin"
         auth = self.headers.get("Authorization", "")
-        return auth.startswith("Bearer ") and self.server.token_ok(auth[len("Bearer ") :])
+        return self.server.token_scope(auth[len("Bearer ") :]) if auth.startswith("Bearer ") else None
+
+    def _need(self, scope: str, what: str) -> None:
+        assert self._scope is not None
+        scopes.need(self._scope, scope, what)
+
+    def _may_read(self, tasks: list[m.Task]) -> None:
+        """File contents only from what funops manages: never the agent's key, never /etc/shadow."""
+        cfg = self.server.config
+        for task in tasks:
+            paths = task.paths if isinstance(task, m.ReadFiles) else ()
+            paths = task.fetch if isinstance(task, m.ProbeExtras) else paths
+            for path in paths:
+                if not scopes.readable(path, cfg.readable_roots, cfg.never_read):
+                    raise scopes.Forbidden(
+                        f"{type(task).__name__}: {path!r} is not a file funops manages (under "
+                        f"{', '.join(cfg.readable_roots)}; never the agent's key and tokens or the "
+                        "host's secrets): refused"
+                    )
 
     def _post(self) -> None:
-        if not self._authorized():
-            self.close_connection = True
-            return self._reply(401, {"error": "unauthorized: no valid token or client certificate"})
         try:
             version = int(self.headers.get("X-Funops-Protocol", "0"))
         except ValueError:
@@ -234,7 +330,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._reply(426, {"error": f"this agent ({AGENT_VERSION}) speaks protocol {low}..{high}, "
                                               f"the client {version}", "agent": AGENT_VERSION})  # fmt: skip
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        if length is None or not (length.isascii() and length.isdigit()):  # not "١٢": int() takes it
             self.close_connection = True
             return self._reply(411, {"error": "a Content-Length is required"})
         if int(length) > self.server.config.max_body:
@@ -245,10 +341,12 @@ class Handler(BaseHTTPRequestHandler):
             if self.path == "/v1/stream":
                 return self._stream(body)
             endpoint = {"/v1/hello": self._hello, "/v1/gather": self._gather, "/v1/tasks": self._tasks,
-                        "/v1/status": self._status}.get(self.path)  # fmt: skip
+                        "/v1/status": self._status, "/v1/tokens": self._tokens}.get(self.path)  # fmt: skip
             if endpoint is None:
                 return self._reply(404, {"error": f"no endpoint {self.path}"})
             self._reply(200, endpoint(body))
+        except scopes.Forbidden as exc:
+            self._reply(403, {"error": str(exc)})
         except PullMode as exc:
             self._reply(409, {"error": str(exc)})
         except (ValueError, TypeError, wire.WireError) as exc:
@@ -262,13 +360,15 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
-        self.send_header("X-Funops-Agent", AGENT_VERSION)
+        if self._scope is not None:  # its version only to a client that authenticated
+            self.send_header("X-Funops-Agent", AGENT_VERSION)
         self.end_headers()
         self.wfile.write(payload)
 
     # ---- endpoints ---------------------------------------------------------------------------------
 
     def _hello(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._need("read", "hello")
         return {
             "agent": AGENT_VERSION,
             "build": self.server.config.build,
@@ -278,9 +378,11 @@ class Handler(BaseHTTPRequestHandler):
         }
 
     def _gather(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._need("read", "gather")
         task = wire.decode(body.get("task"))
         if not isinstance(task, wire.READS):
             raise wire.WireError(f"gather runs reads only, not {type(task).__name__}")
+        self._may_read([task])
         if isinstance(task, m.ReadLogs) and task.follow:  # would hold a worker uncapped: /v1/stream
             raise wire.WireError("gather answers whole: follow a log with /v1/stream")
         if isinstance(task, m.Probe):
@@ -297,9 +399,10 @@ class Handler(BaseHTTPRequestHandler):
         tasks = [wire.decode(t) for t in body.get("tasks") or []]
         if not tasks or (not body.get("batch") and len(tasks) != 1):
             raise wire.WireError("tasks: one task, or a batch of them")
-        if not all(isinstance(t, READ_ONLY) for t in tasks) and os.path.exists(
-            self.server.config.pull_config
-        ):
+        reads_only = all(isinstance(t, READ_ONLY) for t in tasks)  # a bake's checks travel here too
+        self._need("read" if reads_only else "apply", "changing the node (tasks: root on it)")
+        self._may_read(tasks)
+        if not reads_only and os.path.exists(self.server.config.pull_config):
             raise PullMode(
                 "this node is in pull mode: it converges from what `funops publish` writes, and refuses "
                 "changes pushed to it (to push again: drop its pull: section, then `funops agent install`)"
@@ -310,6 +413,7 @@ class Handler(BaseHTTPRequestHandler):
         return {**result, "replayed": replayed}
 
     def _status(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._need("read", "status")
         return {
             **self.server.node.status(self.server.config.state_dir),
             "running": self.server.results.running(),
@@ -317,6 +421,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _stream(self, body: dict[str, Any]) -> None:
         """A ReadLogs task's output, chunk by chunk, on a connection of its own (closed after)."""
+        self._need("read", "a log stream")
         task = wire.decode(body.get("task"))
         if not isinstance(task, m.ReadLogs):
             raise wire.WireError(f"stream runs a ReadLogs task only, not {type(task).__name__}")
@@ -346,8 +451,25 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             self.server.streams.give()
 
+    def _tokens(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Add, replace or revoke a named token: its hash and scope (`funops agent token create`)."""
+        self._need("admin", "managing the agent's tokens")
+        name, entry = scopes.check_token_entry(body)
+        scopes.store(self.server.config.named_tokens, name, entry)
+        return {"name": name, "scope": entry["scope"] if entry else None}
+
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+def _handshake(tls: ssl.SSLSocket, deadline: float) -> None:
+    """The TLS handshake, whole by `deadline` however slowly its bytes come (CPython bounds the whole
+    handshake call by the socket's timeout, not each read)."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("TLS handshake deadline passed")
+    tls.settimeout(left)
+    tls.do_handshake()
 
 
 def _linger(tls: ssl.SSLSocket, seconds: float) -> None:
@@ -374,7 +496,7 @@ def _issued_at(task_id: Any) -> float:
     if not isinstance(task_id, str) or "-" not in task_id:
         raise wire.WireError("taskId: <unix milliseconds>-<random> expected")
     millis, _, nonce = task_id.partition("-")
-    if not millis.isdigit() or len(nonce) < 16:
+    if not (millis.isascii() and millis.isdigit()) or len(nonce) < 16:
         raise wire.WireError("taskId: <unix milliseconds>-<random, 16+ characters> expected")
     return int(millis) / 1000
 

@@ -190,7 +190,9 @@ def _converge(
     emit({"event": "node-start", "node": name, "batch": batch})
     if why := unusable(name):  # never touch a node without holding its lock
         outcome = NodeOutcome(name, "failed", error=f"not converged: {why}")
-        emit({"event": "node-done", "node": name, "batch": batch, "status": "failed", "error": outcome.error})
+        # "seconds" as every node-done has it (the text output printed a traceback without it)
+        done = {"status": "failed", "error": outcome.error, "seconds": 0.0}
+        emit({"event": "node-done", "node": name, "batch": batch, **done})
         return outcome
     try:
         transport = connect(name)

@@ -1,6 +1,6 @@
-"""`funops agent install|rotate-token|upgrade|serve|ca|pull-key`: put the agent on nodes over SSH,
-roll its token, run it (what funops-agent.service does on the node), keep the operator CA for mTLS
-and pull mode's signing key."""
+"""`funops agent install|rotate-token|upgrade|serve|token|ca|pull-key`: put the agent on nodes over SSH,
+roll its token, run it (what funops-agent.service does on the node), named tokens with scopes, keep
+the operator CA for mTLS and pull mode's signing key."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ agent_app = typer.Typer(help="The funops agent: install it on nodes (over SSH), 
 
 ca_app = typer.Typer(help="The operator CA: client certificates the agents accept instead of a token.")
 agent_app.add_typer(ca_app, name="ca")
+
+token_app = typer.Typer(help="Named agent tokens with a scope: read (plan, status, logs), apply, admin.")
+agent_app.add_typer(token_app, name="token")
 
 pull_key_app = typer.Typer(help="Pull mode's signing key: CI signs what it publishes, nodes verify.")
 agent_app.add_typer(pull_key_app, name="pull-key")
@@ -100,6 +103,47 @@ def _install(nodes: list[str], repo: Path, inventory: list[Path] | None, rotate:
             console().print(
                 f"{done.node}: agent {done.version} {what}, certificate sha256:{done.fingerprint}"
             )
+
+
+TokenName = Annotated[str, typer.Argument(metavar="NAME", help="The token's name (monitoring, ci, ...).")]
+TokenNodes = Annotated[
+    list[str] | None, typer.Argument(metavar="NODE...", help="Nodes by name; default: every agent.")
+]
+ScopeHelp = "read: hello, plan (gather), status, logs; apply: + tasks (root on the node); admin: + tokens."
+
+
+@token_app.command("create")
+def token_create(
+    name: TokenName,
+    nodes: TokenNodes = None,
+    scope: Annotated[str, typer.Option("--scope", help=ScopeHelp)] = "read",
+    repo: RepoOpt = Path("."),
+    inventory: InventoryOpt = None,
+) -> None:
+    """Give the agents on NODE... the token NAME with --scope (sent as its sha256 over each agent, with
+    this repo's admin token or client certificate). The token stays here: .funops/agent/tokens/NAME.token
+    (0600); hand it to whoever needs it (their inventory's agent tokenFile or tokenFromEnv)."""
+    from ..agent import tokens
+
+    project = load_inventory(repo, inventory)
+    with reported():
+        path = tokens.create(project, name, scope, list(nodes or []))
+        done = tokens.agent_nodes(project, list(nodes or []))
+    where = f"{', '.join(done)}: {path} (0600, keep it out of git)"
+    console().print(f"token {escape(name)} (scope {scope}) on {where}")
+
+
+@token_app.command("revoke")
+def token_revoke(name: TokenName, nodes: TokenNodes = None, repo: RepoOpt = Path("."),
+                 inventory: InventoryOpt = None) -> None:  # fmt: skip
+    """The token NAME stops working on the agents of NODE... at once."""
+    from ..agent import tokens
+
+    project = load_inventory(repo, inventory)
+    with reported():
+        tokens.revoke(project, name, list(nodes or []))
+        done = tokens.agent_nodes(project, list(nodes or []))
+    console().print(f"token {escape(name)} revoked on {', '.join(done)}")
 
 
 DaysOpt = Annotated[int, typer.Option("--days", min=1, help="Validity of the client certificate.")]

@@ -211,6 +211,18 @@ class AgentTransport:
     def status(self) -> dict[str, Any]:
         return self._post("status", {}, None)
 
+    def tokens(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Add, replace or revoke a named token on the agent (admin: agent/tokens.py)."""
+        try:
+            return self._post("tokens", body, None)
+        except TransportError as exc:
+            if "answered 404" in str(exc):
+                raise TransportError(
+                    f"node {self.node.name}: its agent has no named tokens (older than this funops): "
+                    f"run `funops agent upgrade {self.node.name}`"
+                ) from exc
+            raise
+
     def fingerprint(self) -> str:
         """The certificate pinned for this node (every connection is checked against it)."""
         return f"sha256:{read_pin(self.repo_root, self.node)}"
@@ -445,6 +457,8 @@ class AgentTransport:
                 f"node {name}: the agent refused the token (401): check {where}, or run "
                 f"`funops agent install {name}` (or `funops agent rotate-token {name}`)"
             )
+        if status == 403:  # authenticated, but the token's scope does not cover this
+            raise TransportError(f"node {name}: the agent refused (403): {why}")
         if status == 426:
             raise TransportError(f"node {name}: version skew: {why}; run `funops agent upgrade {name}`")
         if status == 400 and ("unknown field" in why or "unknown task type" in why):

@@ -68,6 +68,9 @@ class SshTransport(ShellRunner):
         self.repo_root = repo_root
         self._client: Any = None
         self._lock = threading.Lock()
+        # Whether the last connection's host key was one known_hosts holds: not so for a key that
+        # strictHostKeyChecking: false let in (what such a connection reads back is not to be trusted)
+        self.host_key_verified = False
 
     # -- connection --------------------------------------------------------------------------
 
@@ -83,7 +86,8 @@ class SshTransport(ShellRunner):
         # paramiko keys the lookup so; only this node's keys are handed over (see _host_keys).
         lookup = hostname if self.node.port == 22 else f"[{hostname}]:{self.node.port}"
         try:
-            for keytype, key in _host_keys(known_file, lookup, required=known is not None):
+            known_keys = _host_keys(known_file, lookup, required=known is not None)
+            for keytype, key in known_keys:
                 client.get_host_keys().add(lookup, keytype, key)
         except OSError as exc:
             raise TransportError(f"node {self.node.name}: cannot read {known_file}: {exc}") from exc
@@ -131,6 +135,8 @@ class SshTransport(ShellRunner):
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(15)
+            remote = transport.get_remote_server_key()
+            self.host_key_verified = any(key == remote for _, key in known_keys)
         return client
 
     def _path(self, value: str) -> Path:

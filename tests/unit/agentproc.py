@@ -32,7 +32,8 @@ class AgentProcess:
         self.address, self.here, self.env = address, here, {**os.environ, **(env or {})}
         settings = {"bind": address, "port": self.port, "cert": str(cert), "key": str(key),
                     "tokenSha256File": str(here / "token.sha256"), "stateDir": str(here / "state"),
-                    "requestSeconds": 2, "workers": 4, **config}  # fmt: skip
+                    "requestSeconds": 2, "workers": 4, "readRoots": [str(here.parent.parent)],
+                    **config}  # fmt: skip
         (here / "agent.json").write_text(json.dumps(settings))
         self.repo = here / "repo"
         (self.repo / ".funops" / "agent").mkdir(parents=True)

@@ -121,7 +121,8 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     port = _free_port()
     config = {"bind": ADDRESS, "port": port, "cert": str(cert), "key": str(key), "maxBody": 1 << 20,
               "tokenSha256File": str(here / "token.sha256"), "stateDir": str(here / "state"),
-              "requestSeconds": 2, "workers": 4}  # fmt: skip
+              "requestSeconds": 2, "workers": 4,
+              "readRoots": [str(tmp_path_factory.getbasetemp())]}  # fmt: skip
     (here / "agent.json").write_text(json.dumps(config))
     serve = [sys.executable, "-m", "funops.agent", "serve", "--config", str(here / "agent.json")]
     proc = subprocess.Popen(serve, stderr=subprocess.PIPE)
