@@ -78,8 +78,9 @@ def _made(cls: type[Any], data: dict[str, Any], where: str, extra: frozenset[str
         values[name] = _shaped(str(f.type), data[name], f"{where}.{name}")
     try:
         return cls(**values)
-    except ValueProblem as exc:
-        raise WireError(str(exc)) from None
+    except ValueProblem as exc:  # named where it sits in the request: CheckHealth.check.retries
+        text, own = str(exc), f"{cls.__name__}."
+        raise WireError(f"{where}.{text[len(own) :]}" if text.startswith(own) else text) from None
 
 
 def _shaped(annotation: str, value: Any, where: str) -> Any:
@@ -113,5 +114,5 @@ def _shaped(annotation: str, value: Any, where: str) -> Any:
     if base.startswith("Mapping") and not isinstance(value, dict):
         raise WireError(f"{where}: expected an object")
     if base in ("str", "int", "float", "bool") and not type_ok(base, value):
-        raise WireError(f"{where}: expected {annotation}")
+        raise WireError(f"{where}: expected {annotation}, got {type(value).__name__}")
     return value

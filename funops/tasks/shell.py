@@ -451,13 +451,13 @@ def _(task: m.CheckHealth, path: PathMap) -> str:
         probe = f"timeout {timeout} bash -c {q(tcp)} funops-check {q(host)} {q(str(port))} 2>/dev/null"
     else:
         probe = "true"
-    retries = q(check.retries)
+    retries = q(check.retries)  # `! [ -lt ]`: a count that is not one ends the tries (fails closed)
     # $1 and $2 are the nested bash's own arguments: single quotes keep them from this sh.
     lint = "# shellcheck disable=SC2016\n" if check.type == "tcp" else ""
     script = f"""{lint}check() {{ {alive} && {probe}; }}
 i=0
 until check; do
-  i=$((i+1)); if [ "$i" -ge {retries} ]; then echo {q(f"unhealthy after {check.retries} tries")}; exit 1; fi
+  i=$((i+1)); if ! [ "$i" -lt {retries} ]; then echo {q(f"unhealthy after {check.retries} tries")}; exit 1; fi
   sleep {q(check.interval)}
 done
 """
