@@ -421,3 +421,46 @@ def test_the_sh_quotes_a_hostile_value_even_when_nothing_checked_it(
         return  # does not render
     sandbox.run(step.script, step.stdin)
     assert not sandbox.marker.exists(), f"{name}.{field} = {hostile!r} ran a command"
+
+
+@pytest.mark.parametrize(("probe", "top"), [({"retries": ATTACK_RETRIES}, {}), ({}, {"host": ATTACK_HOST})])
+def test_a_real_agent_in_pull_mode_refuses_the_issues_attacks_and_runs_nothing(
+    tmp_path: Path, probe: dict[str, Any], top: dict[str, Any]
+) -> None:
+    """CheckHealth is a read a pull-mode agent still runs for a controller: the issue's attacks sent
+    to a real agent process with its token are a 400 naming the field. Its `docker` says the
+    container runs, so on main the tcp probe (and the retry count after it) ran as the issue's did."""
+    import http.client
+    import os
+    import secrets
+    import ssl
+    import time
+
+    from tests.unit.agentproc import AgentProcess
+    from tests.unit.test_agent import TOKEN
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    _stub(fake / "docker", "echo true")
+    marker = str(tmp_path / MARKER)
+    (tmp_path / "pull.json").write_text("{}")
+    (tmp_path / "agent").mkdir()
+    agent = AgentProcess(tmp_path / "agent", "127.0.0.1", env={"PATH": f"{fake}:{os.environ['PATH']}"},
+                         pullConfig=str(tmp_path / "pull.json"))  # fmt: skip
+    task = _check_health(**{k: v.format(marker=marker) for k, v in probe.items()})
+    task.update({k: v.format(marker=marker) for k, v in top.items()})
+    body = {"taskId": f"{int(time.time() * 1000)}-{secrets.token_hex(12)}", "tasks": [task], "batch": True}
+    agent.start()
+    try:
+        conn = http.client.HTTPSConnection("127.0.0.1", agent.port, context=ssl._create_unverified_context(),
+                                           timeout=30)  # fmt: skip
+        conn.request("POST", "/v1/tasks", body=json.dumps(body).encode(),
+                     headers={"Authorization": f"Bearer {TOKEN}", "X-Funops-Protocol": "1"})  # fmt: skip
+        response = conn.getresponse()
+        status, answer = response.status, json.loads(response.read())
+        conn.close()
+    finally:
+        agent.stop()
+    assert status == 400, answer
+    assert answer["error"].startswith(("CheckHealth.check.retries: ", "CheckHealth.host: ")), answer
+    assert not Path(marker).exists()
