@@ -64,6 +64,15 @@ def decode(data: Any) -> m.Task:
     return _made(cls, data, data["type"], frozenset({"type"}))
 
 
+def decode_all(data: Any) -> list[m.Task]:
+    """A request's list of tasks, each decoded."""
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise WireError("tasks: a list of tasks")
+    return [decode(t) for t in data]
+
+
 def _made(cls: type[Any], data: dict[str, Any], where: str, extra: frozenset[str] = frozenset()) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(data) - set(fields) - extra
@@ -116,3 +125,12 @@ def _shaped(annotation: str, value: Any, where: str) -> Any:
     if base in ("str", "int", "float", "bool") and not type_ok(base, value):
         raise WireError(f"{where}: expected {annotation}, got {type(value).__name__}")
     return value
+
+
+def timeout(value: Any) -> float | None:
+    """A request's `timeout`: none, or seconds over 0 (the node caps it at its own most)."""
+    if value is None:
+        return None
+    if not type_ok("float", value) or not 0 < value <= 7 * 86400:
+        raise WireError(f"timeout: {value!r} is not a number of seconds over 0 up to a week")
+    return float(value)

@@ -464,3 +464,16 @@ def test_a_real_agent_in_pull_mode_refuses_the_issues_attacks_and_runs_nothing(
     assert status == 400, answer
     assert answer["error"].startswith(("CheckHealth.check.retries: ", "CheckHealth.host: ")), answer
     assert not Path(marker).exists()
+
+
+@pytest.mark.parametrize("value", ["5", True, -1, 0, float("nan"), 10**9, [5]])
+def test_a_request_timeout_that_is_not_seconds_is_refused(value: Any) -> None:
+    with pytest.raises(wire.WireError, match="timeout: "):
+        wire.timeout(value)
+
+
+def test_a_request_timeout_and_task_list_as_sent() -> None:
+    assert wire.timeout(None) is None and wire.timeout(30) == 30.0 and wire.timeout(2.5) == 2.5
+    assert wire.decode_all(None) == [] and wire.decode_all([{"type": "NginxTest"}]) == [m.NginxTest()]
+    with pytest.raises(wire.WireError, match="tasks: a list of tasks"):
+        wire.decode_all({"type": "NginxTest"})
