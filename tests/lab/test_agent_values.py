@@ -94,3 +94,11 @@ def test_a_proper_health_check_still_answers(lab: Lab, repo: Path) -> None:
     assert status == 200, answer
     out = base64.b64decode(answer["stdout"]).decode()
     assert "@@funops-task 0 1 " in out and "unhealthy after 2 tries" in out, out
+
+
+def test_a_health_check_of_another_host_is_refused(lab: Lab, repo: Path) -> None:
+    """Not a port scanner: only the node's own addresses (192.0.2.1 is TEST-NET-1, refused unsent)."""
+    status, answer = _send(lab, repo, _api_node(lab), _check(host="192.0.2.1"))
+    assert status == 400 and answer["error"].startswith("CheckHealth.host: 192.0.2.1 is not an address"), (
+        answer
+    )

@@ -477,3 +477,17 @@ def test_a_request_timeout_and_task_list_as_sent() -> None:
     assert wire.decode_all(None) == [] and wire.decode_all([{"type": "NginxTest"}]) == [m.NginxTest()]
     with pytest.raises(wire.WireError, match="tasks: a list of tasks"):
         wire.decode_all({"type": "NginxTest"})
+
+
+def test_an_agent_runs_the_health_checks_of_its_own_addresses_only() -> None:
+    """A token cannot make the agent scan its network (a tcp check's exit tells open from closed):
+    refused before any connection (192.0.2.1 is TEST-NET-1: nothing is sent there)."""
+    from funops.agent import node
+
+    assert node.own_address("127.0.0.1") and node.own_address("0.0.0.0") and node.own_address("")
+    assert not node.own_address("192.0.2.1") and not node.own_address("example.com")
+    probe = m.HealthProbe(**{**PROBE, "type": "tcp", "port": 9, "retries": 1})
+    with pytest.raises(
+        values.ValueProblem, match=r"CheckHealth\.host: 192\.0\.2\.1 is not an address of this"
+    ):
+        node.run([m.CheckHealth("web", probe, "192.0.2.1", None, None, None, 0)], True, 10)
