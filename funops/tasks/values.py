@@ -10,9 +10,9 @@ Standard library only, and the grammar of python 3.9: the agent imports it on th
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import math
 import re
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -175,11 +175,12 @@ def _host(value: str, where: str) -> None:
     """An IP address or a host name ("" and 0.0.0.0: this node, as the checks read them)."""
     if value == "":
         return
-    try:
-        ipaddress.ip_address(value)
-        return
-    except ValueError:
-        pass
+    for family in (socket.AF_INET, socket.AF_INET6):  # not ipaddress: the agent's memory stays as it was
+        try:
+            socket.inet_pton(family, value)
+            return
+        except OSError:
+            continue
     labels = value[:-1].split(".") if value.endswith(".") else value.split(".")
     if len(value) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         _fail(where, value, "an IP address or a host name")
