@@ -160,9 +160,10 @@ _unit = _matches(r"[A-Za-z0-9_][A-Za-z0-9_:.@-]{0,254}", "a systemd unit name")
 _container = _matches(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", "a container name")
 _image = _matches(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,511}", "an image reference")
 _app = _matches(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", "an app name")
-_release = _matches(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}", "a release name (letters, digits, '._+-')")
-_file_name = _matches(r"|[A-Za-z0-9_][A-Za-z0-9._+-]{0,254}", "a file name (no '/')")
-_url = _matches(r"https?://[^\s'\"\\\x00-\x1f\x7f]{1,2040}", "an http(s) URL")
+_release = _matches(
+    r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}", "a release name (a version: letters, digits, '._-')"
+)
+_url = _matches(r"https?://[^\s'\"\\\x00-\x1f\x7f]{1,8185}", "an http(s) URL")
 _token = _matches(r"[A-Za-z0-9_-]{1,128}", "a lock token")
 _subject = _matches(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}", "a certificate name")
 _since_time = _matches(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}", "a time YYYY-MM-DDTHH:MM:SS")
@@ -184,6 +185,13 @@ def _host(value: str, where: str) -> None:
     labels = value[:-1].split(".") if value.endswith(".") else value.split(".")
     if len(value) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
         _fail(where, value, "an IP address or a host name")
+
+
+def _file_name(value: str, where: str) -> None:
+    """A single file's own name (a URL's last part, as it came): "" for a tar to unpack."""
+    _one_line(value, where, 255)
+    if "/" in value or value in (".", ".."):
+        _fail(where, value, "a file name (no '/')")
 
 
 def _resource_id(value: str, where: str) -> None:
