@@ -390,4 +390,10 @@ def _read_logs(task: Any) -> None:
         raise ValueProblem("ReadLogs: the units of an app, or its container (one of the two)")
 
 
-WHOLE: dict[str, Callable[[Any], None]] = {"ReadLogs": _read_logs}
+def _remove_artifact(task: Any) -> None:
+    """Its link's directory goes, all of it: never a top-level one (`/current` would take `/`)."""
+    if task.link.rstrip("/").count("/") < 2:
+        raise ValueProblem(f"RemoveArtifact.link: {shown(task.link)} is not a link inside an app's directory")
+
+
+WHOLE: dict[str, Callable[[Any], None]] = {"ReadLogs": _read_logs, "RemoveArtifact": _remove_artifact}

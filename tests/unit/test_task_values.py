@@ -112,6 +112,7 @@ def test_a_health_check_holding_what_it_may_not_is_refused_naming_the_field(
         ({"type": "ReadFiles", "paths": ["/a"], "limit": -1}, "ReadFiles.limit: -1 is not a number from 0"),
         ({"type": "EnsureUser", "user": "-r"}, "EnsureUser.user: '-r' is not a user name"),
         ({"type": "ReadLogs"}, "ReadLogs: the units of an app, or its container"),
+        ({"type": "RemoveArtifact", "link": "/current"}, "RemoveArtifact.link: '/current' is not a link"),
         ({"type": "RunContainer", "spec": {"name": "api", "image": "--privileged"}},
          "RunContainer.spec.image: '--privileged' is not an image reference"),
         ({"type": "RunContainer", "spec": {"name": "api", "image": "i", "cmd": "id"}},
