@@ -20,7 +20,9 @@ from ..pull import STATUS_FILE as PULL_STATUS
 from ..tasks import model as m
 from ..tasks import native
 from ..tasks.shell import ShellRunner, parse_bundle
+from ..tasks.values import ValueProblem
 from ..transports.base import CommandResult, StepResult
+from ..transports.dial import address_family
 from ..transports.local import run_sh
 
 MAX_TASK_SECONDS = 3600
@@ -160,6 +162,12 @@ def run(
     tasks: list[m.Task], batch: bool, timeout: float | None, shell: ShellRunner | None = None
 ) -> dict[str, Any]:
     """A batch (or one task) on this node, or on `shell`'s (the bench's simulated nodes)."""
+    for task in tasks:
+        if isinstance(task, m.CheckHealth) and not own_address(task.host):
+            raise ValueProblem(
+                f"CheckHealth.host: {task.host} is not an address of this node (a health check asks the "
+                "node's own apps, where they bind)"
+            )
     shell = shell or NodeShell()
     if batch:
         _, result = shell.run_tasks(tasks, timeout)
@@ -167,6 +175,23 @@ def run(
         (task,) = tasks
         result = shell.call(task, timeout)
     return answer(result)
+
+
+def own_address(host: str) -> bool:
+    """Whether a health check's host is this node: every address ("", 0.0.0.0, ::), or an IP address
+    bound here (a socket binds to it: no traffic, no resolver). So a token cannot make the agent a
+    port scanner of its network (a tcp check's exit tells open from closed)."""
+    if host in ("", "0.0.0.0", "::"):
+        return True
+    family = address_family(host)
+    if family is None:
+        return False  # a name: the controller sends the app's bind address, never a name
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.bind((host, 0))
+    except OSError:
+        return False
+    return True
 
 
 def answer(result: CommandResult) -> dict[str, Any]:

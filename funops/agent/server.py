@@ -386,8 +386,8 @@ class Handler(BaseHTTPRequestHandler):
         if isinstance(task, m.ReadLogs) and task.follow:  # would hold a worker uncapped: /v1/stream
             raise wire.WireError("gather answers whole: follow a log with /v1/stream")
         if isinstance(task, m.Probe):
-            return self.server.node.gather(task, body.get("timeout"))
-        return self.server.node.run([task], batch=False, timeout=body.get("timeout"))
+            return self.server.node.gather(task, wire.timeout(body.get("timeout")))
+        return self.server.node.run([task], batch=False, timeout=wire.timeout(body.get("timeout")))
 
     def _tasks(self, body: dict[str, Any]) -> dict[str, Any]:
         task_id = body.get("taskId")
@@ -396,7 +396,8 @@ class Handler(BaseHTTPRequestHandler):
             raise wire.WireError(
                 f"task id {task_id} is stale (issued {time.time() - issued:.0f} s ago): refused"
             )
-        tasks = [wire.decode(t) for t in body.get("tasks") or []]
+        tasks = wire.decode_all(body.get("tasks"))
+        timeout = wire.timeout(body.get("timeout"))
         if not tasks or (not body.get("batch") and len(tasks) != 1):
             raise wire.WireError("tasks: one task, or a batch of them")
         reads_only = all(isinstance(t, READ_ONLY) for t in tasks)  # a bake's checks travel here too
@@ -408,7 +409,7 @@ class Handler(BaseHTTPRequestHandler):
                 "changes pushed to it (to push again: drop its pull: section, then `funops agent install`)"
             )
         result, replayed = self.server.results.run_once(
-            task_id, lambda: self.server.node.run(tasks, bool(body.get("batch")), body.get("timeout"))
+            task_id, lambda: self.server.node.run(tasks, bool(body.get("batch")), timeout)
         )
         return {**result, "replayed": replayed}
 
@@ -430,7 +431,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._reply(503, {"error": f"{self.server.streams.cap} log streams are open already"})
         try:
             self._reader.deadline = None  # the request is read: its deadline does not bound the answer
-            timeout = float(body.get("timeout") or 0) or None
+            timeout = wire.timeout(body.get("timeout"))
             try:
                 proc = stream.start(task)  # before the headers: a reader that cannot start is a 500
             except OSError as exc:

@@ -1,5 +1,7 @@
 """Tasks on the wire: a task value ↔ JSON, and nothing else. Only the task types of tasks/model.py
-decode: there is no way to send a script. Bytes travel as base64, tuples and sets as lists."""
+decode: there is no way to send a script, and a field that does not hold what it may (a string where
+a number goes, a line break in a path, a host that is not one) is refused before anything runs.
+Bytes travel as base64, tuples and sets as lists."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..tasks import model as m
+from ..tasks.values import ValueProblem, type_ok
 
 TASK_TYPES: dict[str, type[m.Task]] = {
     cls.__name__: cls
@@ -51,55 +54,83 @@ def _plain(value: Any) -> Any:
 
 
 def decode(data: Any) -> m.Task:
+    """A task from its JSON, refused (WireError, a 400) unless every field holds what it may: the
+    task's own check (tasks/values.py) runs as it is made, before anything can run it."""
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise WireError("a task is an object with a type")
     cls = TASK_TYPES.get(data["type"])
     if cls is None:
         raise WireError(f"unknown task type {data['type']!r}")
+    return _made(cls, data, data["type"], frozenset({"type"}))
+
+
+def decode_all(data: Any) -> list[m.Task]:
+    """A request's list of tasks, each decoded."""
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise WireError("tasks: a list of tasks")
+    return [decode(t) for t in data]
+
+
+def _made(cls: type[Any], data: dict[str, Any], where: str, extra: frozenset[str] = frozenset()) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(data) - set(fields) - {"type"}
+    unknown = set(data) - set(fields) - extra
     if unknown:
-        raise WireError(f"{data['type']}: unknown field(s) {', '.join(sorted(unknown))}")
+        raise WireError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
     values = {}
     for name, f in fields.items():
         if name not in data:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise WireError(f"{data['type']}: missing field {name}")
+                raise WireError(f"{where}: missing field {name}")
             continue
-        values[name] = _typed(str(f.type), data[name], f"{data['type']}.{name}")
-    return cls(**values)
+        values[name] = _shaped(str(f.type), data[name], f"{where}.{name}")
+    try:
+        return cls(**values)
+    except ValueProblem as exc:  # named where it sits in the request: CheckHealth.check.retries
+        text, own = str(exc), f"{cls.__name__}."
+        raise WireError(f"{where}.{text[len(own) :]}" if text.startswith(own) else text) from None
 
 
-def _typed(annotation: str, value: Any, where: str) -> Any:
-    """The JSON value as the field's annotation (a string: tasks/model.py postpones annotations)."""
+def _shaped(annotation: str, value: Any, where: str) -> Any:
+    """The JSON value in the shape of the field's annotation (a string: tasks/model.py postpones
+    annotations): bytes from base64, tuples and sets from lists, a HealthProbe from its object.
+    Scalars pass as they came: their types are the task's check to refuse (values.type_ok)."""
     if value is None:
-        if "None" not in annotation:
-            raise WireError(f"{where}: may not be null")
         return None
-    if annotation.startswith("bytes"):
-        if not isinstance(value, dict) or not isinstance(value.get("b64"), str):
+    base = annotation.removesuffix(" | None")
+    if base == "bytes":
+        if not isinstance(value, dict) or set(value) != {"b64"} or not isinstance(value["b64"], str):
             raise WireError(f"{where}: bytes travel as {{b64: ...}}")
-        return base64.b64decode(value["b64"], validate=True)
-    if annotation.startswith("HealthProbe"):
+        try:
+            return base64.b64decode(value["b64"], validate=True)
+        except ValueError:
+            raise WireError(f"{where}: not base64") from None
+    if base == "HealthProbe":
         if not isinstance(value, dict):
-            raise WireError(f"{where}: an object")
-        return m.HealthProbe(**value)
-    if annotation.startswith("tuple[tuple"):
-        return tuple(tuple(_typed("tuple[str, ...]", v, where)) for v in _list(value, where))
-    if annotation.startswith(("tuple", "frozenset")):
-        inner = annotation[annotation.index("[") + 1 :].split(",")[0].rstrip("]")
-        items = [_typed(inner, v, where) for v in _list(value, where)]
-        return frozenset(items) if annotation.startswith("frozenset") else tuple(items)
-    if annotation.startswith("Mapping") and not isinstance(value, dict):
-        raise WireError(f"{where}: an object")
-    expected = {"str": str, "int": int, "float": (int, float), "bool": bool}.get(annotation.split(" ")[0])
-    wrong_bool = isinstance(value, bool) and expected is not bool  # True is an int to isinstance
-    if expected is not None and (not isinstance(value, expected) or wrong_bool):
-        raise WireError(f"{where}: expected {annotation}")
+            raise WireError(f"{where}: expected an object")
+        return _made(m.HealthProbe, value, where)
+    if base.startswith(("tuple", "frozenset")):
+        if not isinstance(value, list):
+            raise WireError(f"{where}: expected {annotation} (a list)")
+        items = [tuple(v) if base.startswith("tuple[tuple") and isinstance(v, list) else v for v in value]
+        if base.startswith("tuple"):
+            return tuple(items)
+        try:
+            return frozenset(items)
+        except TypeError:
+            raise WireError(f"{where}: expected {annotation}") from None
+    if base.startswith("Mapping") and not isinstance(value, dict):
+        raise WireError(f"{where}: expected an object")
+    if base in ("str", "int", "float", "bool") and not type_ok(base, value):
+        raise WireError(f"{where}: expected {annotation}, got {type(value).__name__}")
     return value
 
 
-def _list(value: Any, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise WireError(f"{where}: a list")
-    return value
+def timeout(value: Any) -> float | None:
+    """A request's `timeout`: none, or seconds over 0 (the node caps it at its own most)."""
+    if value is None:
+        return None
+    if not type_ok("float", value) or not 0 < value <= 7 * 86400:
+        raise WireError(f"timeout: {value!r} is not a number of seconds over 0 up to a week")
+    return float(value)

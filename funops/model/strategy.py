@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
+from ..tasks.values import MAX_CHECK_SECONDS, MAX_RETRIES, MAX_WAIT_SECONDS
 from .common import Strict, pattern
 
 Percent = Annotated[
@@ -18,7 +19,7 @@ class UpdateStrategy(Strict):
     batch_size: Annotated[int, Field(ge=1)] | Percent = 1
     max_failures: Annotated[int, Field(ge=0)] = 0
     pause_seconds: Annotated[float, Field(ge=0)] = 0
-    min_healthy_seconds: Annotated[float, Field(ge=0)] = 0
+    min_healthy_seconds: Annotated[float, Field(ge=0, le=MAX_WAIT_SECONDS)] = 0
     auto_rollback: bool = False
     # After the last batch, keep health-checking the updated instances this long; a failure in the
     # window halts the rollout like a failed batch (and triggers autoRollback).
@@ -36,9 +37,10 @@ class HealthCheck(Strict):
     path: Annotated[str, Field(pattern=pattern(r"^/[^\s]*$", "a URL path starting with /"))] = "/health"
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
     expect_status: Annotated[int, Field(ge=100, le=599)] = 200
-    interval: Annotated[float, Field(gt=0)] = 2
-    timeout: Annotated[float, Field(gt=0)] = 2
-    retries: Annotated[int, Field(ge=1)] = 15
+    # The bounds of the task that runs it (tasks/values.py): a repo cannot plan what a node refuses.
+    interval: Annotated[float, Field(gt=0, le=MAX_CHECK_SECONDS)] = 2
+    timeout: Annotated[float, Field(gt=0, le=MAX_CHECK_SECONDS)] = 2
+    retries: Annotated[int, Field(ge=1, le=MAX_RETRIES)] = 15
 
     @field_validator("type")
     @classmethod

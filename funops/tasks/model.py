@@ -11,12 +11,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import values
+
 ARTIFACT_MARKER = ".funops-artifact"  # in each complete release dir: the sha256 it was made from
 
 
 @dataclass(frozen=True)
 class Task:
-    """A task's base: its `name` for people, and the data it reads on stdin."""
+    """A task's base: its `name` for people, and the data it reads on stdin. Every field is checked as
+    the task is made (values.py): a task value that exists holds what its fields may."""
+
+    def __post_init__(self) -> None:
+        values.check(self)
 
     @property
     def name(self) -> str:
@@ -293,6 +299,9 @@ class HealthProbe:
     interval: float
     timeout: float
     retries: int
+
+    def __post_init__(self) -> None:
+        values.check(self)
 
     @classmethod
     def of(cls, check: Any) -> HealthProbe:

@@ -25,7 +25,7 @@ from ..transports.base import CommandResult
 from ..transports.dial import dial
 from . import model as m
 from . import nofollow
-from .shell import NO_RELOAD, RELOAD_PROPERTIES, TASK_MARK, reload_checks, render
+from .shell import NO_RELOAD, RELOAD_PROPERTIES, TASK_MARK, health_host, reload_checks, render
 
 PathMap = Callable[[str], str]
 Outcome = tuple[int, str]  # exit code, output
@@ -239,7 +239,7 @@ def check_health(task: m.CheckHealth, env: Mapping[str, str] | None) -> Outcome 
     check = task.check
     if task.container is not None or check.type not in ("http", "tcp", "process"):
         return None
-    host = "127.0.0.1" if task.host in ("0.0.0.0", "") else task.host
+    host = health_host(task.host)
     port = check.port or task.port
 
     def healthy() -> bool:

@@ -1,13 +1,16 @@
 """Typed tasks rendered as POSIX sh, and many of them as one bundle: one round trip per node.
 
-Quoting lives here only (shlex.quote). `path` maps node paths for the transport (a root prefix for
-local nodes), so the same task runs over ssh and locally. The data a task reads comes on its own
-stdin (base64 in a here-doc of the bundle), never on a command line.
+Quoting lives here only, in `q` (shlex.quote): every value a task carries reaches the script through
+it, numbers too (the task checked them as it was made: tasks/values.py), and none is spliced into a
+nested `bash -c` script: that gets its values as positional arguments. `path` maps node paths for
+the transport (a root prefix for local nodes), so the same task runs over ssh and locally. The data
+a task reads comes on its own stdin (base64 in a here-doc of the bundle), never on a command line.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +20,13 @@ from ..transports.base import CommandResult, StepResult
 from . import model as m
 
 PathMap = Callable[[str], str]
-q = shlex.quote
+
+
+def q(value: str | int | float) -> str:
+    """The one quoting function: a value as one sh word (a number as its shortest decimal)."""
+    return shlex.quote(
+        value if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
+    )
 
 
 @dataclass(frozen=True)
@@ -186,7 +195,7 @@ chmod {q(task.mode)} .
 def _(task: m.RemoveDirectory, path: PathMap) -> str:
     d = q(path(task.path))
     return f"""if [ -d {d} ]; then rmdir -- {d} 2>/dev/null ||
-  echo "kept {task.path}: not empty (what is in it is not funops's to delete)"; fi
+  printf "kept %s: not empty (what is in it is not funops's to delete)\\n" {q(task.path)}; fi
 """
 
 
@@ -206,10 +215,8 @@ def _(task: m.KeepArtifacts, path: PathMap) -> str:
     if task.files:
         lines.append('funops_has() { [ -f "$1" ] && [ "$(sha256sum < "$1" | cut -c1-64)" = "$2" ]; }')
     for sha, node_path in sorted(set(task.files)):
-        p = q(path(node_path))
-        lines.append(
-            f'funops_has "$d/{sha}" {sha} || {{ funops_has {p} {sha} && cat < {p} > "$d/{sha}"; }} || true'
-        )
+        p, s = q(path(node_path)), q(sha)
+        lines.append(f'funops_has "$d/"{s} {s} || {{ funops_has {p} {s} && cat < {p} > "$d/"{s}; }} || true')
     lines += [
         f"keep={q(_words(task.keep))}",
         "stale=",
@@ -314,7 +321,7 @@ def _(task: m.RunContainer, path: PathMap) -> str:
     return f"""set -e
 docker image inspect {q(image)} >/dev/null 2>&1 || docker pull -q {q(image)} >/dev/null
 {_graceful_stop(name)}docker rm -f {q(name)} >/dev/null 2>&1 || true
-{shlex.join(args)} >/dev/null
+{" ".join(map(q, args))} >/dev/null
 """
 
 
@@ -413,7 +420,7 @@ def _(task: m.PlaceArtifact, path: PathMap) -> str:
     # one `current` names; temp dirs (dot names) are never pruned here.
     return f"""set -e
 umask 022
-l={q(path(task.link))}; d={q(path(task.directory))}; want={q(task.sha256)}; keep={int(task.keep)}
+l={q(path(task.link))}; d={q(path(task.directory))}; want={q(task.sha256)}; keep={q(task.keep)}
 rels=$(dirname -- "$d")
 mkdir -p -- "$rels"
 if [ "$(head -c 64 -- "$d/{m.ARTIFACT_MARKER}" 2>/dev/null)" = "$want" ]; then
@@ -480,10 +487,10 @@ def _(task: m.DrainTest, path: PathMap) -> str:
 @_script.register
 def _(task: m.AwaitIdle, path: PathMap) -> str:
     """Poll `ss` for established connections whose local port is one of `ports`."""
-    filt = " or ".join(f"sport = :{p}" for p in sorted(set(task.ports)))
-    return f"""command -v ss >/dev/null 2>&1 || {{ sleep {task.timeout:g}; exit 0; }}
+    filt = " or ".join(f"sport = :{p:d}" for p in sorted(set(task.ports)))
+    return f"""command -v ss >/dev/null 2>&1 || {{ sleep {q(task.timeout)}; exit 0; }}
 sleep 0.2
-end=$(( $(date +%s) + {int(task.timeout + 0.999)} ))
+end=$(( $(date +%s) + {q(math.ceil(task.timeout))} ))
 while [ "$(date +%s)" -lt "$end" ]; do
   [ -z "$(ss -Htn state established {q(f"( {filt} )")} 2>/dev/null)" ] && exit 0
   sleep 0.1
@@ -496,8 +503,9 @@ done
 
 @_script.register
 def _(task: m.CheckHealth, path: PathMap) -> str:
+    """The target reaches the nested `bash -c` (its /dev/tcp) as positional arguments, never as script."""
     check = task.check
-    host = "127.0.0.1" if task.host in ("0.0.0.0", "") else task.host
+    host = health_host(task.host)
     if task.unit:
         alive = f"systemctl is-active --quiet {q(task.unit)}"
     elif task.container:
@@ -505,28 +513,38 @@ def _(task: m.CheckHealth, path: PathMap) -> str:
     else:
         alive = "true"
     port = check.port or task.port
-    timeout = f"{check.timeout:g}"
+    timeout = q(check.timeout)
     if check.type == "http":
-        url = f"http://{host}:{port}{check.path}"
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}{check.path}"
         probe = (
             f'[ "$(curl -s -o /dev/null -w "%{{http_code}}" --max-time {timeout} {q(url)})" '
-            f"= {check.expect_status} ]"
+            f"= {q(check.expect_status)} ]"
         )
     elif check.type == "tcp":
-        probe = f"timeout {timeout} bash -c {q(f'exec 3<>/dev/tcp/{host}/{port}')} 2>/dev/null"
+        tcp = 'exec 3<>"/dev/tcp/$1/$2"'
+        probe = f"timeout {timeout} bash -c {q(tcp)} funops-check {q(host)} {q(str(port))} 2>/dev/null"
     else:
         probe = "true"
-    script = f"""check() {{ {alive} && {probe}; }}
+    retries = q(check.retries)  # `! [ -lt ]`: a count that is not one ends the tries (fails closed)
+    # $1 and $2 are the nested bash's own arguments: single quotes keep them from this sh.
+    lint = "# shellcheck disable=SC2016\n" if check.type == "tcp" else ""
+    script = f"""{lint}check() {{ {alive} && {probe}; }}
 i=0
 until check; do
-  i=$((i+1)); if [ "$i" -ge {check.retries} ]; then echo "unhealthy after {check.retries} tries"; exit 1; fi
-  sleep {check.interval:g}
+  i=$((i+1)); if ! [ "$i" -lt {retries} ]; then echo {q(f"unhealthy after {check.retries} tries")}; exit 1; fi
+  sleep {q(check.interval)}
 done
 """
     if task.min_healthy_seconds:
-        secs = f"{task.min_healthy_seconds:g}"
-        script += f"sleep {secs}\ncheck || {{ echo 'unhealthy after {secs}s'; exit 1; }}\n"
+        secs = q(task.min_healthy_seconds)
+        gone = q(f"unhealthy after {task.min_healthy_seconds:g}s")
+        script += f"sleep {secs}\ncheck || {{ echo {gone}; exit 1; }}\n"
     return script
+
+
+def health_host(host: str) -> str:
+    """Where a health check connects: an app bound to every address (or none given) is asked on loopback."""
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host
 
 
 # ---- reads -----------------------------------------------------------------------------------------
@@ -559,7 +577,7 @@ def _contents(paths: Sequence[str], limit: int) -> str:
     for i, p in enumerate(paths):
         lines.append(
             f"echo '{CONTENT_MARK}{i}'; if [ -f {q(p)} ] && [ ! -L {q(p)} ]; then n=$(wc -c < {q(p)}); "
-            f'echo "$n"; [ "$n" -le {int(limit)} ] && base64 < {q(p)}; else echo missing; fi'
+            f'echo "$n"; [ "$n" -le {q(limit)} ] && base64 < {q(p)}; else echo missing; fi'
         )
     lines.append(f"echo '{CONTENT_END}'")
     return "\n".join(lines) + "\n"
@@ -608,7 +626,7 @@ def _(task: m.TakeLock, path: PathMap) -> str:
     d, k = q(path(task.lock_dir)), q(path(task.key_file))
     return f"""d={d}; now=$(date +%s); t="$d.new.$$"; b="$d.break"; k={k}
 mkdir -p -- "$(dirname -- "$d")" && rm -rf -- "$t" && mkdir -m 0700 -- "$t" && cat > "$t/info" \\
-  && echo {q(task.token)} > "$t/token" && echo $((now + {int(task.ttl)})) > "$t/expires" || exit 1
+  && echo {q(task.token)} > "$t/token" && echo $((now + {q(task.ttl)})) > "$t/expires" || exit 1
 i=0
 while [ $i -lt 20 ]; do
   i=$((i + 1))
@@ -639,7 +657,7 @@ def _(task: m.RenewLock, path: PathMap) -> str:
     return (
         f'd={q(path(task.lock_dir))}; [ "$(cat -- "$d/token" 2>/dev/null)" = {q(task.token)} ] '
         f"|| exit {m.LOCK_HELD}\n"
-        f'echo $(( $(date +%s) + {int(task.ttl)} )) > "$d/expires.$$" '
+        f'echo $(( $(date +%s) + {q(task.ttl)} )) > "$d/expires.$$" '
         '&& mv -f -- "$d/expires.$$" "$d/expires"'
     )
 

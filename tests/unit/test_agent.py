@@ -5,7 +5,6 @@ tests install it on real nodes over SSH and converge through it."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import hashlib
 import http.client
@@ -31,44 +30,15 @@ from funops.model.settings import Settings
 from funops.tasks import model as m
 from funops.transports import TransportError
 from funops.transports.agent import AgentTransport
+from tests.unit.task_samples import sample
 
 TOKEN = "unit-test-token-0123456789abcdef"
 ADDRESS = "127.0.3.77"
 
 
-def _sample(cls: type[m.Task]) -> m.Task:
-    """An instance of a task type with a value in every field, by its annotation."""
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        t = str(f.type)
-        if t.startswith("bytes"):
-            values[f.name] = b"\x00data\xff"
-        elif t.startswith("HealthProbe"):
-            values[f.name] = m.HealthProbe("http", "/health", 8080, 200, 1.5, 2, 3)
-        elif t.startswith("tuple[tuple"):
-            values[f.name] = (("a" * 64, "/srv/x"),)
-        elif t.startswith("tuple[int"):
-            values[f.name] = (80, 443)
-        elif t.startswith("tuple"):
-            values[f.name] = ("/a", "/b")
-        elif t.startswith("frozenset"):
-            values[f.name] = frozenset({"x", "y"})
-        elif t.startswith("Mapping"):
-            values[f.name] = {"image": "r/i:1", "env": {"A": "1"}}
-        elif t.startswith("bool"):
-            values[f.name] = True
-        elif t.startswith("int"):
-            values[f.name] = 7
-        elif t.startswith("float"):
-            values[f.name] = 2.5
-        else:
-            values[f.name] = f"/{f.name}"
-    return cls(**values)
-
-
 @pytest.mark.parametrize("name", sorted(wire.TASK_TYPES))
 def test_every_task_type_crosses_the_wire_unchanged(name: str) -> None:
-    task = _sample(wire.TASK_TYPES[name])
+    task = sample(wire.TASK_TYPES[name])
     assert wire.decode(json.loads(json.dumps(wire.encode(task)))) == task
 
 
@@ -235,7 +205,7 @@ def test_a_replayed_task_id_returns_the_stored_result_without_running_again(
     agent: dict[str, Any], tmp_path: Path
 ) -> None:
     target = tmp_path / "once"
-    task = m.WriteFile(str(target), "-", "0644", "root", "root", None, content=b"1\n")
+    task = m.WriteFile(str(target), "", "0644", "root", "root", None, content=b"1\n")
     body = json.dumps({"taskId": f"{int(time.time() * 1000)}-{'ab' * 12}", "batch": False,
                        "tasks": [wire.encode(task)]}).encode()  # fmt: skip
     status, first = _raw(agent, "/v1/tasks", body)

@@ -115,7 +115,7 @@ def test_a_certificate_from_the_operator_ca_is_enough_without_a_token(
     transport = _transport(agents)
     assert transport.hello()["protocol"] == [1, 1]
     target = tmp_path / "by-certificate"
-    results, _ = transport.run_tasks([m.WriteFile(str(target), "-", "0644", "root", "root", None, b"x")])
+    results, _ = transport.run_tasks([m.WriteFile(str(target), "", "0644", "root", "root", None, b"x")])
     assert [r.exit_code for r in results] == [0] and target.read_bytes() == b"x"
     transport.close()
     # Another operator's, issued from the same CA, named in the inventory.

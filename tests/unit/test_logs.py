@@ -13,7 +13,9 @@ from funops.load.project import Project
 from funops.nodes.logs import LogsError, Since, log_nodes, logs_task, parse_since
 from funops.tasks.model import ReadLogs
 from funops.tasks.shell import render
+from funops.tasks.values import ValueProblem
 from funops.transports.local import LocalTransport
+from tests.unit.task_samples import unchecked
 
 
 @pytest.fixture
@@ -70,8 +72,12 @@ def test_container_apps_read_docker_logs(project: Project) -> None:
     )
 
 
-def test_hostile_names_are_quoted() -> None:
-    task = ReadLogs(container="a b;rm -rf /", since_time="x'y")
+def test_hostile_names_are_refused_and_would_be_quoted() -> None:
+    with pytest.raises(ValueProblem, match=r"ReadLogs\.container: 'a b;rm -rf /' is not a container name"):
+        ReadLogs(container="a b;rm -rf /")
+    with pytest.raises(ValueProblem, match=r"ReadLogs\.since_time"):
+        ReadLogs(container="api", since_time="x'y")
+    task = unchecked(ReadLogs, units=(), container="a b;rm -rf /", since_time="x'y", since_seconds=None)
     assert "'a b;rm -rf /'" in script(task) and "'x'\"'\"'y'" in script(task)
 
 

@@ -194,7 +194,9 @@ def test_an_agent_in_pull_mode_serves_reads_and_refuses_pushed_changes(tmp_path:
         with pytest.raises(TransportError, match="409: this node is in pull mode"):
             transport.run_tasks([m.DaemonReload()])
         pull_config.unlink()  # no longer in pull mode
-        results, _ = transport.run_tasks([m.RemoveFile(str(tmp_path / "nothing-here"), "")])
+        results, _ = transport.run_tasks(
+            [m.RemoveFile(str(tmp_path / "nothing-here"), str(tmp_path / "backup"))]
+        )
         assert results[0].exit_code == 0
     finally:
         transport.close()
