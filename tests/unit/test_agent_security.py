@@ -23,6 +23,7 @@ from funops.agent import wire
 from funops.tasks import model as m
 from funops.transports import TransportError
 from tests.unit.agentproc import AgentProcess
+from tests.unit.task_samples import unchecked
 from tests.unit.test_agent import TOKEN
 
 ADDRESS = "127.0.3.78"
@@ -256,7 +257,7 @@ def test_a_read_token_plans_but_cannot_apply(agent: AgentProcess, read_token: st
         assert probe.exit_code == 0 and b"@@funops" in probe.stdout  # gather: what a plan reads
         assert "apps" in transport.status()
         target = tmp_path / "written"
-        write = m.WriteFile(str(target), "-", "0644", "root", "root", None, content=b"x\n")
+        write = m.WriteFile(str(target), "", "0644", "root", "root", None, content=b"x\n")
         refused = r"refused \(403\): changing the node .*needs a token with scope apply"
         with pytest.raises(TransportError, match=refused):
             transport.run_tasks([write])
@@ -271,7 +272,7 @@ def test_a_read_token_plans_but_cannot_apply(agent: AgentProcess, read_token: st
 
 def test_the_install_token_is_admin(agent: AgentProcess, tmp_path: Path) -> None:
     target = tmp_path / "written"
-    write = m.WriteFile(str(target), "-", "0644", "root", "root", None, content=b"x\n")
+    write = m.WriteFile(str(target), "", "0644", "root", "root", None, content=b"x\n")
     body = {"taskId": _task_id(), "tasks": [wire.encode(write)]}
     assert _post(agent, "/v1/tasks", body)[0] == 200 and target.read_bytes() == b"x\n"
 
@@ -293,14 +294,20 @@ def test_reads_never_return_the_agents_key_or_the_hosts_secrets(
     link.symlink_to(agent.here / "agent.key")
     path = {"shadow": "/etc/shadow", "agent key": str(agent.here / "agent.key"),
             "a link to the agent key": str(link), "relative": "etc/shadow"}[which]  # fmt: skip
+    # A relative path never gets as far as the read roots: the task's own check refuses it (400).
+    read = unchecked(m.ReadFiles, paths=(path,), limit=100000)
+    extras = unchecked(m.ProbeExtras, nginx_test=False, fetch=(path,), limit=100000)
+    status_expected, error_expected = (
+        (400, "is not an absolute path") if which == "relative" else (403, "is not a file funops manages")
+    )
     for token in (read_token, TOKEN):  # admin too: a read is a read
         for endpoint, body in (
-            ("/v1/gather", {"task": wire.encode(m.ReadFiles((path,), 100000))}),
-            ("/v1/tasks", {"taskId": _task_id(), "tasks": [wire.encode(m.ReadFiles((path,), 100000))]}),
-            ("/v1/gather", {"task": wire.encode(m.ProbeExtras(False, (path,), 100000))}),
+            ("/v1/gather", {"task": wire.encode(read)}),
+            ("/v1/tasks", {"taskId": _task_id(), "tasks": [wire.encode(read)]}),
+            ("/v1/gather", {"task": wire.encode(extras)}),
         ):
             status, answer, _ = _post(agent, endpoint, body, token=token)
-            assert status == 403 and "is not a file funops manages" in answer["error"], (endpoint, answer)
+            assert status == status_expected and error_expected in answer["error"], (endpoint, answer)
 
 
 def test_a_managed_file_is_read(agent: AgentProcess, read_token: str, tmp_path: Path) -> None:
