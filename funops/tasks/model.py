@@ -118,6 +118,30 @@ class KeepArtifacts(Task):
         return "keep release artifacts"
 
 
+@dataclass(frozen=True)
+class DeletePaths(Task):
+    """Remove these files (an ACME challenge's tokens, a `current` link): gone is fine."""
+
+    paths: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"delete {len(self.paths)} path(s)"
+
+
+@dataclass(frozen=True)
+class PruneVersions(Task):
+    """In `directory` (a certificate's versions), keep the newest `keep` version dirs and the one its
+    `current` link names; the rest go."""
+
+    directory: str
+    keep: int
+
+    @property
+    def name(self) -> str:
+        return f"prune versions in {self.directory}"
+
+
 # ---- systemd ----------------------------------------------------------------------------------------
 
 

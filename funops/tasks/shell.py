@@ -300,6 +300,22 @@ def _words(items: frozenset[str] | set[str]) -> str:
     return " " + " ".join(sorted(items)) + " "
 
 
+@_script.register
+def _(task: m.DeletePaths, path: PathMap) -> str:
+    return f"rm -f -- {' '.join(q(path(p)) for p in task.paths)}\n"
+
+
+@_script.register
+def _(task: m.PruneVersions, path: PathMap) -> str:
+    """Version dirs by modification time, newest first; `current`, dot names (temp) never go."""
+    return f"""d={q(path(task.directory))}; keep={int(task.keep)}
+[ -d "$d" ] || exit 0
+cur=$(readlink -- "$d/current" 2>/dev/null || true)
+find "$d" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%T@ %f\\n' | sort -rn |
+  tail -n +$((keep + 1)) | while read -r _ old; do [ "$old" = "$cur" ] || rm -rf -- "${{d:?}}/$old"; done
+"""
+
+
 # ---- artifacts --------------------------------------------------------------------------------------
 
 

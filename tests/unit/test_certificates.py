@@ -1,0 +1,190 @@
+"""Certificates (issue 27), the fleet side: what is declared, where it lives on the nodes, what the
+gather reads back, and what the plan decides per certificate across its edge nodes. The nodes here
+are the local transport's directories, holding certificates made by a throwaway CA."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from funops.certs.decide import Served, decide
+from funops.compile.compiler import compile_project
+from funops.gather.probe import MARK, LiveFacts
+from funops.kinds import cert as kind
+from funops.load.loader import load_project
+from funops.model.manifests import CertificateSpec
+from funops.plan.planner import make_plan
+from funops.plan.show import certificate_lines
+
+from .certs import make_certificate, place, with_certificate
+
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+NAMES = ["shop.test", "www.shop.test"]
+
+
+def served(serial: str, days: float, names: list[str] = NAMES) -> Served:
+    return Served(serial, tuple(names), NOW + dt.timedelta(days=days))
+
+
+@pytest.mark.parametrize(
+    ("nodes", "action", "reason", "serial"),
+    [
+        ({"e1": None, "e2": None}, "issue", "issue (served by no node yet)", kind.NEW),
+        ({"e1": served("aa", 60), "e2": served("aa", 60)}, "none", "up to date", "aa"),
+        (
+            {"e1": served("aa", 12.5), "e2": served("aa", 12.5)},
+            "renew",
+            "renew (expires in 12 days)",
+            kind.NEW,
+        ),
+        ({"e1": served("aa", -2), "e2": None}, "renew", "renew (expired 2 days ago)", kind.NEW),
+        (
+            {"e1": served("aa", 60, ["shop.test"]), "e2": served("aa", 60, ["shop.test"])},
+            "reissue",
+            "reissue (names changed: +www.shop.test)",
+            kind.NEW,
+        ),
+        ({"e1": served("aa", 60), "e2": served("bb", 40)}, "deploy", "deploy aa to e2 (from e1)", "aa"),
+        ({"e1": served("aa", 60), "e2": None}, "deploy", "deploy aa to e2 (from e1)", "aa"),
+    ],
+)
+def test_what_a_certificate_needs_from_what_its_nodes_serve(
+    nodes: dict[str, Served | None], action: str, reason: str, serial: str
+) -> None:
+    got = decide("shop", NAMES, 30 * 86400, nodes, NOW)
+    assert got[:3] == (action, reason, serial)
+
+
+def test_a_wildcard_covers_one_label_only() -> None:
+    spec = CertificateSpec.model_validate(
+        {"domains": ["*.shop.test"], "issuer": "x", "challenge": "dns-01", "dns": "y"}
+    )
+    assert spec.covers("a.shop.test") and not spec.covers("a.b.shop.test") and not spec.covers("shop.test")
+
+
+def test_each_edge_node_gets_the_certificate_and_its_site_reads_current(example: Path) -> None:
+    project = load_project(with_certificate(example))
+    desired = compile_project(project)
+    for node in ("node1", "node2"):
+        res = desired.nodes[node].resource("cert:shop")
+        assert res is not None and res.desired == {"serial": kind.NEW, "domains": NAMES}
+        site = desired.nodes[node].resource("file:/etc/nginx/conf.d/funops-shop.conf")
+        assert site is not None and site.content is not None
+        text = site.content.decode()
+        assert "ssl_certificate /etc/funops/certs/shop/current/fullchain.pem;" in text
+        assert "ssl_certificate_key /etc/funops/certs/shop/current/privkey.pem;" in text
+        # HTTP-01 works with the redirect to https: the challenge location is in the port-80 server.
+        http_server = text.split("server {")[1]
+        assert "location ^~ /.well-known/acme-challenge/" in http_server
+        assert "root /var/lib/funops-acme;" in http_server and "return 301" in http_server
+    assert desired.nodes["node3"].resource("cert:shop") is None
+
+
+def test_the_probe_reads_the_current_certificate_and_never_the_key(tmp_path: Path) -> None:
+    key, chain, serial = make_certificate(NAMES, days=40)
+    node = tmp_path / "node"
+    base = node / "etc/funops/certs/shop"
+    (base / serial).mkdir(parents=True)
+    (base / serial / "fullchain.pem").write_bytes(chain)
+    (base / serial / "privkey.pem").write_bytes(key)
+    (base / "current").symlink_to(serial)
+    import subprocess
+
+    root = str(node)
+    script = kind.KIND.probe(["shop", "other"], lambda p: root + p)
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert base64.b64encode(key).decode()[:40] not in out and "PRIVATE" not in out
+    sections = {"certs": [line for line in out.splitlines() if not line.startswith(MARK)]}
+    found = kind.KIND.parse(sections, lambda p: p.removeprefix(root), LiveFacts())
+    assert set(found) == {"shop"}
+    info = found["shop"]
+    assert (info["serial"], info["domains"], info["link"], info["versions"]) == (
+        serial,
+        NAMES,
+        serial,
+        [serial],
+    )
+    assert dt.datetime.fromisoformat(info["notAfter"]) > dt.datetime.now(dt.UTC) + dt.timedelta(days=39)
+
+
+def test_an_unreadable_current_certificate_is_a_fact_not_a_crash() -> None:
+    found = kind.KIND.parse({"certs": ["/etc/funops/certs/shop|ab||bm90IGEgY2VydA=="]}, str, LiveFacts())
+    assert "cannot be read" in found["shop"]["error"]
+    facts = LiveFacts(live={"cert": found})
+    assert kind.KIND.live("shop", facts) == {"serial": "(unreadable)", "domains": []}
+
+
+def _plan(repo: Path):
+    project = load_project(repo)
+    return make_plan(project, ["node1", "node2"])
+
+
+def test_plan_issues_a_certificate_no_node_serves(example: Path) -> None:
+    plan = _plan(with_certificate(example))
+    (cert,) = plan.doc.certificates
+    assert (cert.action, cert.reason, cert.serial) == ("issue", "issue (served by no node yet)", kind.NEW)
+    for node in plan.doc.nodes:
+        (change,) = [c for c in node.changes if c.id == "cert:shop"]
+        assert change.action == "create"
+    assert certificate_lines(plan.doc) == [
+        "shop (shop.test, www.shop.test): issue (served by no node yet) · issuer pebble, http-01 · "
+        "node1, node2"
+    ]
+
+
+def test_plan_is_quiet_when_both_nodes_serve_one_fresh_certificate(example: Path) -> None:
+    repo = with_certificate(example)
+    key, chain, serial = make_certificate(NAMES, days=80)
+    for node in ("node1", "node2"):
+        place(repo, node, "shop", key, chain, serial)
+    plan = _plan(repo)
+    (cert,) = plan.doc.certificates
+    assert (cert.action, cert.serial, cert.mismatch) == ("none", serial, False)
+    assert cert.nodes["node1"] is not None and cert.nodes["node1"].days_left == 79
+    for node in plan.doc.nodes:
+        assert not [c for c in node.changes if c.id == "cert:shop"]
+    assert certificate_lines(plan.doc) == []
+
+
+def test_plan_renews_inside_the_window_and_deploys_to_a_mismatched_node(example: Path) -> None:
+    repo = with_certificate(example, renew_before="30d")
+    key, chain, serial = make_certificate(NAMES, days=12.5)
+    for node in ("node1", "node2"):
+        place(repo, node, "shop", key, chain, serial)
+    (cert,) = _plan(repo).doc.certificates
+    assert (cert.action, cert.reason) == ("renew", "renew (expires in 12 days)")
+
+    key2, chain2, serial2 = make_certificate(NAMES, days=80)
+    place(repo, "node1", "shop", key2, chain2, serial2)
+    plan = _plan(repo)
+    (cert,) = plan.doc.certificates
+    assert (cert.action, cert.serial, cert.mismatch) == ("deploy", serial2, True)
+    assert cert.reason == f"deploy {serial2} to node2 (from node1)"
+    changes = {n.name: [c for c in n.changes if c.id == "cert:shop"] for n in plan.doc.nodes}
+    assert changes["node1"] == []
+    (change,) = changes["node2"]
+    assert [(f.field, f.old, f.new) for f in change.fields] == [("serial", serial, serial2)]
+
+
+def test_plan_reissues_when_the_names_change(example: Path) -> None:
+    repo = with_certificate(example)
+    key, chain, serial = make_certificate(["shop.test"], days=80)
+    for node in ("node1", "node2"):
+        place(repo, node, "shop", key, chain, serial)
+    (cert,) = _plan(repo).doc.certificates
+    assert (cert.action, cert.reason) == ("reissue", "reissue (names changed: +www.shop.test)")
+
+
+def test_the_key_appears_in_no_plan_output(example: Path) -> None:
+    repo = with_certificate(example)
+    key, chain, serial = make_certificate(NAMES, days=5)
+    place(repo, "node1", "shop", key, chain, serial)
+    plan = _plan(repo)
+    from funops.plan.show import to_markdown
+
+    body = "".join(key.decode().splitlines()[1:-1])
+    for text in (plan.doc.to_json(), to_markdown(plan.doc)):
+        assert body[:40] not in text and "PRIVATE KEY" not in text
