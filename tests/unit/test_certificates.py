@@ -188,3 +188,102 @@ def test_the_key_appears_in_no_plan_output(example: Path) -> None:
     body = "".join(key.decode().splitlines()[1:-1])
     for text in (plan.doc.to_json(), to_markdown(plan.doc)):
         assert body[:40] not in text and "PRIVATE KEY" not in text
+
+
+# ---- the ACME phase of apply: an order stands in for the CA here (the lab runs pebble) ----------------
+
+
+def _order_with_a_throwaway_ca(seen: dict):
+    from funops.acme import IssuedCertificate
+    from funops.acme.inspect import describe
+
+    def order(project, decision, presenter):
+        presenter.present({"tok-A_1": "tok-A_1.thumb"})
+        seen["tokens"] = {
+            n: (
+                project.root / ".funops/nodes" / n / "var/lib/funops-acme/.well-known/acme-challenge/tok-A_1"
+            ).read_text()
+            for n in ("node1", "node2")
+        }
+        presenter.cleanup(["tok-A_1"])
+        key, chain, _ = make_certificate(decision.domains, days=90)
+        info = describe(chain)
+        seen["key"] = key
+        return IssuedCertificate(key, chain, info.serial, info.domains, info.not_before, info.not_after,
+                                 info.issuer)  # fmt: skip
+
+    return order
+
+
+def _with_sites(repo: Path) -> None:
+    """The ingress's site already on both nodes (a renewal): no bootstrap site needed."""
+    for node in ("node1", "node2"):
+        site = repo / ".funops/nodes" / node / "etc/nginx/conf.d/funops-shop.conf"
+        site.parent.mkdir(parents=True, exist_ok=True)
+        site.write_text("# the site\n")
+
+
+def test_the_acme_phase_places_tokens_on_every_edge_node_and_fills_the_resources(example: Path) -> None:
+    from funops.certs.phase import obtain
+    from funops.transports import Connections
+
+    repo = with_certificate(example)
+    _with_sites(repo)
+    plan = _plan(repo)
+    seen: dict = {}
+    events: list[dict] = []
+    project = plan.project
+    obtain(plan, Connections(project.nodes, project.settings, project.root), events.append,
+           _order_with_a_throwaway_ca(seen))  # fmt: skip
+    assert seen["tokens"] == {"node1": "tok-A_1.thumb", "node2": "tok-A_1.thumb"}
+    for node in ("node1", "node2"):  # removed after
+        assert not (
+            repo / ".funops/nodes" / node / "var/lib/funops-acme/.well-known/acme-challenge/tok-A_1"
+        ).exists()
+        res = plan.desired.nodes[node].resource("cert:shop")
+        assert res is not None and res.content is not None and seen["key"] in res.content
+        assert kind.SERIAL.fullmatch(res.desired["serial"])
+    assert [e["event"] for e in events] == ["certificate-start", "acme-challenge", "certificate-done"]
+    assert "PRIVATE" not in repr(events) and "PRIVATE" not in repr(plan.desired.nodes["node1"].resources)
+
+
+def test_a_mismatched_node_gets_the_files_of_a_node_serving_the_fleet_serial(example: Path) -> None:
+    from funops.certs.phase import obtain
+    from funops.transports import Connections
+
+    repo = with_certificate(example)
+    key, chain, serial = make_certificate(NAMES, days=80)
+    place(repo, "node1", "shop", key, chain, serial)
+    plan = _plan(repo)
+    project = plan.project
+    obtain(plan, Connections(project.nodes, project.settings, project.root), lambda e: None)
+    res = plan.desired.nodes["node2"].resource("cert:shop")
+    assert res is not None and res.content == key + chain and res.desired["serial"] == serial
+    assert kind.split_bundle(res.content) == (key, chain)
+
+
+def test_a_failed_order_names_the_certificate_and_stops_before_any_node(example: Path) -> None:
+    from funops.acme import AcmeError
+    from funops.certs.phase import CertificateFailed, obtain
+    from funops.transports import Connections
+
+    repo = with_certificate(example)
+    _with_sites(repo)
+    plan = _plan(repo)
+
+    def refused(project, decision, presenter):
+        raise AcmeError(
+            "validating shop.test",
+            domain="shop.test",
+            challenge="http-01",
+            problem={"type": "urn:ietf:params:acme:error:connection", "detail": "refused"},
+        )
+
+    project = plan.project
+    with pytest.raises(CertificateFailed) as failed:
+        obtain(plan, Connections(project.nodes, project.settings, project.root), lambda e: None, refused)
+    assert str(failed.value) == (
+        "certificate shop: validating shop.test [shop.test, http-01] "
+        "(CA: urn:ietf:params:acme:error:connection: refused)"
+    )
+    assert plan.desired.nodes["node1"].resource("cert:shop").content is None  # type: ignore[union-attr]
