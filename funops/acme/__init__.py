@@ -79,7 +79,11 @@ class IssuedCertificate:
 
 
 class AcmeError(Exception):
-    """An order that failed: which names, which challenge, and the CA's own problem document."""
+    """An order that failed: which names, which challenge, and the CA's own problem document.
+
+    `problem` is the RFC 7807 document as the CA sent it (type, detail, subproblems: each with its
+    identifier); `retry_after` is when a rate-limited CA (urn:ietf:params:acme:error:rateLimited)
+    said to come back, from its Retry-After header."""
 
     def __init__(
         self,
@@ -88,13 +92,29 @@ class AcmeError(Exception):
         domain: str | None = None,
         challenge: str | None = None,
         problem: dict[str, Any] | None = None,
+        retry_after: dt.datetime | None = None,
     ) -> None:
         super().__init__(message)
         self.domain, self.challenge, self.problem = domain, challenge, problem or {}
+        self.retry_after = retry_after
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.problem.get("type") == "urn:ietf:params:acme:error:rateLimited"
 
     def __str__(self) -> str:
         where = ", ".join(x for x in (self.domain, self.challenge) if x)
-        detail = self.problem.get("detail") or ""
-        kind = self.problem.get("type") or ""
-        tail = f" (CA: {kind}: {detail})" if kind or detail else ""
+        tail = f" (CA: {_problem_text(self.problem)})" if self.problem else ""
+        if self.retry_after is not None:
+            tail += f"; the CA asks to retry after {self.retry_after:%Y-%m-%d %H:%M:%S} UTC"
         return f"{super().__str__()}{f' [{where}]' if where else ''}{tail}"
+
+
+def _problem_text(problem: dict[str, Any]) -> str:
+    """`type: detail`, then each subproblem as `identifier: type: detail` (RFC 8555 §6.7.1)."""
+    text = ": ".join(str(x) for x in (problem.get("type"), problem.get("detail")) if x)
+    subs = []
+    for sub in problem.get("subproblems") or ():
+        ident = (sub.get("identifier") or {}).get("value")
+        subs.append(": ".join(str(x) for x in (ident, sub.get("type"), sub.get("detail")) if x))
+    return text + (f"; {'; '.join(subs)}" if subs else "")

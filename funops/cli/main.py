@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 from typer.main import get_command_name
 from typer.models import CommandInfo
 
+from .acme import acme_app
 from .agent import agent_app
 from .apply import apply
 from .drift import drift_app
@@ -70,6 +71,7 @@ for command in (init, validate, plan, apply, rollback, history, logs, render, no
     app.command()(command)
 app.add_typer(drift_app, name="drift")
 app.add_typer(agent_app, name="agent")
+app.add_typer(acme_app, name="acme")
 
 
 def run() -> None:

@@ -15,6 +15,7 @@ import pytest
 
 import lab as labkit
 from lab import Lab, LabError
+from lab import acme as lab_acme
 
 HERE = Path(__file__).resolve().parent
 
@@ -51,3 +52,26 @@ def lab() -> Iterator[Lab]:
     yield the_lab
     if os.environ.get("FUNOPS_LAB_KEEP") != "1" and not already_up:
         labkit.down()
+
+
+@pytest.fixture(scope="session")
+def acme_lab() -> Iterator[lab_acme.AcmeLab]:
+    """The lab's ACME CA (pebble) and BIND for `lab.test` on 127.0.<slot>.250 (see lab/acme.py):
+    directory URL, CA bundle, DNS server/port/zone/TSIG, `fetch_root()`. Needs no nodes; stopped at
+    the end unless it was up before the session or FUNOPS_LAB_KEEP=1."""
+    import shutil
+
+    missing = [tool for tool in ("pebble", "named", "dig") if shutil.which(tool) is None]
+    if missing:
+        reason = f"{', '.join(missing)} not installed (run `make lab-host`)"
+        if os.environ.get("FUNOPS_REQUIRE_LAB") == "1":
+            pytest.fail(f"the lab CA is required (FUNOPS_REQUIRE_LAB=1) but {reason}", pytrace=False)
+        pytest.skip(f"the lab CA needs {reason}")
+    already_up = lab_acme.current() is not None
+    try:
+        info = lab_acme.up()
+    except LabError as e:
+        pytest.fail(f"the lab CA did not come up: {e}", pytrace=False)
+    yield info
+    if os.environ.get("FUNOPS_LAB_KEEP") != "1" and not already_up:
+        lab_acme.down()
