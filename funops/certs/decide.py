@@ -19,7 +19,7 @@ from ..kinds.cert import NEW
 from ..load.project import Project
 from ..model.manifests import duration_seconds
 
-Action = Literal["issue", "renew", "reissue", "deploy", "none"]
+Action = Literal["issue", "renew", "reissue", "deploy", "rollback", "none"]
 ORDERS: tuple[Action, ...] = ("issue", "renew", "reissue")  # what needs the CA
 
 
@@ -111,10 +111,17 @@ def decide(
     return "none", "up to date", best.serial, None
 
 
-def settle(project: Project, desired: DesiredState, gathered: dict[str, NodeGather]) -> list[Decision]:
+def settle(
+    project: Project,
+    desired: DesiredState,
+    gathered: dict[str, NodeGather],
+    pinned: dict[str, dict[str, str]] | None = None,
+) -> list[Decision]:
     """Decide each Certificate some gathered node should serve, and set the serial its resources
-    want (NEW, or the one to deploy) on every node of it, so the diff shows what changes where."""
+    want (NEW, or the one to deploy) on every node of it, so the diff shows what changes where.
+    `pinned`: certificate → node → a version the node keeps (`funops certs rollback`): switched to."""
     now = dt.datetime.now(dt.UTC)
+    pinned = pinned or {}
     decisions = []
     for name, cert in sorted(project.certificates.items()):
         rid = ResourceId.of("cert", name)
@@ -128,6 +135,10 @@ def settle(project: Project, desired: DesiredState, gathered: dict[str, NodeGath
         action, reason, serial, source = decide(
             name, spec.domains, duration_seconds(spec.renew_before), nodes, now
         )
+        back = pinned.get(name, {})
+        if name in pinned:
+            targets = sorted(set(back.values()))
+            action, reason, serial, source = "rollback", f"rollback to {', '.join(targets)}", None, None
         mismatch = len({s.serial for s in nodes.values() if s is not None}) > 1
         decisions.append(
             Decision(name, action, reason, sorted(spec.domains), spec.issuer, spec.challenge, serial,
@@ -135,8 +146,9 @@ def settle(project: Project, desired: DesiredState, gathered: dict[str, NodeGath
         )  # fmt: skip
         for n in holders:
             nd = desired.nodes[n]
+            wanted = back.get(n, serial)
             nd.resources = [
-                dataclasses.replace(r, desired={**r.desired, "serial": serial}) if r.id == rid else r
+                dataclasses.replace(r, desired={**r.desired, "serial": wanted}) if r.id == rid else r
                 for r in nd.resources
             ]
     return decisions

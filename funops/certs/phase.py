@@ -134,5 +134,6 @@ def _edges(plan: Plan, name: str) -> list[Edge]:
             or any(g.facts.files.get(f"{NGINX_DIR}/funops-{i.metadata.name}.conf") for i in mine)
         )
         listen = f"{node.bind_address}:" if node.bind_address else ""
-        edges.append(Edge(node.name, listen, mine[0].spec.http_port, served))
+        files_only = node.transport == "local" and bool(node.root)
+        edges.append(Edge(node.name, listen, mine[0].spec.http_port, served, files_only))
     return edges

@@ -51,6 +51,12 @@ class Edge:
     listen: str  # "127.0.7.1:" or ""
     port: int
     served: bool
+    files_only: bool = False  # a local node under a root prefix: no nginx there to check or reload
+
+    @property
+    def address(self) -> str:
+        """Where the node itself reaches its http server."""
+        return self.listen.rstrip(":") or "127.0.0.1"
 
 
 def bootstrap_path(cert: str) -> str:
@@ -79,15 +85,24 @@ class NodesPresenter:
         ]  # fmt: skip
         self._boots = [e for e in self.edges if not e.served]
 
+        host = next((d for d in self.domains if not d.startswith("*.")), "")
+
         def tasks(edge: Edge) -> list[m.Task]:
-            if edge.served:
+            # Every node must answer every token: the CA may ask any of them.
+            checks = [
+                m.CheckChallenge(edge.address, edge.port, host, token, sha256(auth.encode()))
+                for token, auth in sorted(tokens.items())
+            ]
+            if edge.files_only:
                 return writes
+            if edge.served:
+                return [*writes, *checks]
             names = " ".join(d for d in self.domains if not d.startswith("*."))
             site = _BOOTSTRAP.format(
                 cert=self.cert, listen=edge.listen, port=edge.port, names=names, root=CHALLENGE_ROOT
             ).encode()
             boot = m.WriteFile(bootstrap_path(self.cert), sha256(site), "0644", "root", "root", None, site)
-            return [*writes, boot, m.NginxTest(), m.NginxReload()]
+            return [*writes, boot, m.NginxTest(), m.NginxReload(), *checks]
 
         failed = self._each(tasks)
         if failed:
@@ -100,7 +115,7 @@ class NodesPresenter:
         boots = {e.node for e in self._boots}
 
         def tasks(edge: Edge) -> list[m.Task]:
-            if edge.node not in boots:
+            if edge.node not in boots or edge.files_only:
                 return [m.DeletePaths(paths)]
             return [m.DeletePaths((*paths, bootstrap_path(self.cert))), m.NginxTest(), m.NginxReload()]
 

@@ -136,9 +136,9 @@ class CertificateDoc(_Doc):
     """A Certificate (issue 27): what apply does for it across its edge nodes, and why."""
 
     name: str
-    action: Literal["issue", "renew", "reissue", "deploy", "none"] = Field(
+    action: Literal["issue", "renew", "reissue", "deploy", "rollback", "none"] = Field(
         description="issue/renew/reissue: an ACME order before the rollout; deploy: copy the serial the "
-        "other nodes serve to those serving another (or none)"
+        "other nodes serve to those serving another (or none); rollback: back to a kept version"
     )
     reason: str = Field(description="for people: 'renew (expires in 12 days)', 'reissue (names changed: …)'")
     domains: list[str]

@@ -45,6 +45,8 @@ class Intent:
     rolls_back: dict[str, str] = field(default_factory=dict)  # app → release id it undoes
     revisions: dict[str, RevisionRef] = field(default_factory=dict)  # app → the restored one's revision
     strategies: dict[str, UpdateStrategy] = field(default_factory=dict)  # app → as recorded
+    # certificate → node → a version the node keeps, switched back to (`funops certs rollback`)
+    certificates: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -134,7 +136,7 @@ def plan_from(
     """Diff what was gathered against `desired` (only the intent's apps may lose resources)."""
     if not unreadable_state_ok:
         refuse_unreadable_states(gathered, project.settings.state_dir)
-    certificates = settle(project, desired, gathered)
+    certificates = settle(project, desired, gathered, intent.certificates)
     diffs = {
         n: diff_node(desired.nodes[n], g.facts, intent.apps)
         for n, g in gathered.items()

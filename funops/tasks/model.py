@@ -130,6 +130,23 @@ class DeletePaths(Task):
 
 
 @dataclass(frozen=True)
+class CheckChallenge(Task):
+    """The node's own http server answers an ACME HTTP-01 token with its key authorization (the body's
+    `sha256`): the self-check before the CA is asked to look (cert-manager's), retried for a few
+    seconds (a reload in progress)."""
+
+    address: str
+    port: int
+    host: str
+    token: str
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return f"check acme-challenge {self.token[:12]}… on {self.host}"
+
+
+@dataclass(frozen=True)
 class PruneVersions(Task):
     """In `directory` (a certificate's versions), keep the newest `keep` version dirs and the one its
     `current` link names; the rest go."""

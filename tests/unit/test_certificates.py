@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -287,3 +291,66 @@ def test_a_failed_order_names_the_certificate_and_stops_before_any_node(example:
         "(CA: urn:ietf:params:acme:error:connection: refused)"
     )
     assert plan.desired.nodes["node1"].resource("cert:shop").content is None  # type: ignore[union-attr]
+
+
+# ---- funops certs, renew, rollback ------------------------------------------------------------------
+
+
+def _funops(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "funops", *args, "-C", str(repo)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+    )  # fmt: skip
+
+
+def test_certs_lists_serials_per_node_and_flags_a_mismatch(example: Path) -> None:
+    repo = with_certificate(example)
+    key, chain, serial = make_certificate(NAMES, days=60)
+    key2, chain2, serial2 = make_certificate(NAMES, days=20)
+    place(repo, "node1", "shop", key, chain, serial)
+    place(repo, "node2", "shop", key2, chain2, serial2)
+    done = _funops(repo, "certs", "-o", "json")
+    assert done.returncode == 2, done.stderr  # something is due: the mismatch
+    (cert,) = json.loads(done.stdout)["certificates"]
+    assert (cert["mismatch"], cert["action"], cert["due"]) == (True, "deploy", True)
+    assert {n: s["serial"] for n, s in cert["nodes"].items()} == {"node1": serial, "node2": serial2}
+    text = _funops(repo, "certs").stdout
+    assert serial2 in text and "≠" in text and "59" in text
+
+
+def test_certs_renew_exits_0_when_nothing_is_due(example: Path) -> None:
+    repo = with_certificate(example)
+    key, chain, serial = make_certificate(NAMES, days=60)
+    for node in ("node1", "node2"):
+        place(repo, node, "shop", key, chain, serial)
+    done = _funops(repo, "certs", "renew", "--auto-approve")
+    assert done.returncode == 0 and "No certificate is due." in done.stdout + done.stderr
+    assert _funops(repo, "certs").returncode == 0
+
+
+def test_a_certificates_only_plan_leaves_every_other_change_pending(example: Path) -> None:
+    from funops.certs.ops import only_certificates, previous_versions
+
+    repo = with_certificate(example)
+    plan = _plan(repo)
+    assert any(c.kind != "cert" for n in plan.doc.nodes for c in n.changes)  # a fresh repo: all to create
+    narrowed = only_certificates(plan)
+    changes = [(n.name, c.id, c.action) for n in narrowed.doc.nodes for c in n.changes]
+    assert changes == [("node1", "cert:shop", "create"), ("node2", "cert:shop", "create")]
+    assert all(not nd.apps for nd in narrowed.desired.nodes.values())
+
+    old_key, old_chain, old = make_certificate(NAMES, days=60)
+    key, chain, new = make_certificate(NAMES, days=80)
+    for node in ("node1", "node2"):
+        place(repo, node, "shop", old_key, old_chain, old)
+        os.utime(repo / ".funops/nodes" / node / "etc/funops/certs/shop" / old, (1, 1))
+        place(repo, node, "shop", key, chain, new)
+    plan = _plan(repo)
+    back = previous_versions(plan, "shop")
+    assert back == {"node1": old, "node2": old}
+    narrowed = only_certificates(plan, {"shop": back})
+    (cert,) = narrowed.doc.certificates
+    assert (cert.action, cert.reason) == ("rollback", f"rollback to {old}")
+    for node in narrowed.doc.nodes[:2]:
+        (change,) = node.changes
+        assert [(f.field, f.old, f.new) for f in change.fields] == [("serial", new, old)]
