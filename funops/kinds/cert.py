@@ -92,8 +92,8 @@ class CertKind(ResourceKind):
         """A new version's files, beside the served one (nothing reads them until `current` moves)."""
         steps = []
         for _, res in work.writes:
-            if res.content is None:  # a version the node keeps already (a rollback): only switched
-                continue
+            if res.content is None or not SERIAL.fullmatch(str(res.desired.get("serial", ""))):
+                continue  # a version the node keeps already (a rollback: only switched), or none yet
             key, chain = split_bundle(res.content)
             version = f"{cert_dir(res.name)}/{_serial(res)}"
             steps += [
@@ -105,11 +105,13 @@ class CertKind(ResourceKind):
         return steps
 
     def gated(self, work: NodeWork) -> GatedGroup | None:
-        """Switch `current`, `nginx -t`, reload; undone by pointing it back where it was."""
-        if not work.writes:
+        """Switch `current`, `nginx -t`, reload; undone by pointing it back where it was. A resource
+        apply has no certificate for (pull mode: `publish` orders none yet) is left as it is."""
+        writes = [(c, r) for c, r in work.writes if SERIAL.fullmatch(str(r.desired.get("serial", "")))]
+        if not writes:
             return None
         links, undo = [], []
-        for change, res in work.writes:
+        for change, res in writes:
             links.append(m.PointLink(current(res.name), _serial(res)))
             old = next((f.old for f in change.fields if f.field == "serial"), None)
             was = old if isinstance(old, str) and SERIAL.fullmatch(old) else None
@@ -117,7 +119,7 @@ class CertKind(ResourceKind):
         return GatedGroup(
             tasks=[*links, m.NginxTest(), m.NginxReload()],
             undo=undo,
-            resources=[res for _, res in work.writes],
+            resources=[res for _, res in writes],
             handler=NGINX_RELOAD,
         )
 

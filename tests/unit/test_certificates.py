@@ -354,3 +354,38 @@ def test_a_certificates_only_plan_leaves_every_other_change_pending(example: Pat
     for node in narrowed.doc.nodes[:2]:
         (change,) = node.changes
         assert [(f.field, f.old, f.new) for f in change.fields] == [("serial", new, old)]
+
+
+def test_drift_reports_a_certificate_in_its_renew_window_and_a_mismatched_node(example: Path) -> None:
+    repo = with_certificate(example)
+    key, chain, serial = make_certificate(NAMES, days=60)
+    key2, chain2, serial2 = make_certificate(NAMES, days=5)
+    place(repo, "node1", "shop", key, chain, serial)
+    place(repo, "node2", "shop", key2, chain2, serial2)
+    done = _funops(repo, "drift", "-o", "json")
+    assert done.returncode == 2, done.stderr
+    found = {
+        (n["name"], i["class"]): i
+        for n in json.loads(done.stdout)["nodes"]
+        for i in n["drift"]
+        if i["kind"] == "cert"
+    }
+    assert set(found) == {("node2", "mismatched")}
+    assert (
+        found[("node2", "mismatched")]["summary"]
+        == f"certificate shop: serves {serial2}, the other nodes {serial}"
+    )
+    assert not found[("node2", "mismatched")]["fixable"]
+
+    place(repo, "node1", "shop", key2, chain2, serial2)
+    done = _funops(repo, "drift", "-o", "json")
+    assert done.returncode == 2, done.stderr
+    found = {
+        (n["name"], i["class"]): i
+        for n in json.loads(done.stdout)["nodes"]
+        for i in n["drift"]
+        if i["kind"] == "cert"
+    }
+    assert set(found) == {("node1", "expiring"), ("node2", "expiring")}
+    assert "renew (expires in 4 days); `funops certs renew`" in found[("node1", "expiring")]["summary"]
+    assert "expiring" in _funops(repo, "drift").stdout
