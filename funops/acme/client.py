@@ -283,7 +283,10 @@ def _presented(
             ) from exc
         yield
     finally:
-        presenter.cleanup(list(tokens))
+        try:
+            presenter.cleanup(list(tokens))
+        except Exception as exc:  # the order's own outcome matters more than a leftover token
+            log.warning("removing the HTTP-01 tokens failed: %s", exc)
 
 
 def problem_document(error: messages.Error) -> dict[str, Any]:
