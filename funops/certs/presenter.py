@@ -33,7 +33,6 @@ server {{
     location ^~ /.well-known/acme-challenge/ {{
         root {root};
         default_type text/plain;
-        try_files $uri =404;
     }}
     location / {{
         return 404;

@@ -36,7 +36,8 @@ SERIAL = re.compile(r"[0-9a-f]{1,64}")
 _PROBE = """\
 echo '@@funops certs'
 funops_cert() {{ [ -L "$1/current" ] || return 0
-  printf '%s|%s|%s|' "$1" "$(readlink -- "$1/current")" "$(ls -1t -- "$1" | grep -vx current | tr '\\n' ' ')"
+  printf '%s|%s|%s|' "$1" "$(readlink -- "$1/current")" "$(find "$1" -mindepth 1 -maxdepth 1 -type d \\
+    ! -name '.*' -printf '%T@ %f\\n' | sort -rn | cut -d' ' -f2 | tr '\\n' ' ')"
   base64 < "$1/current/fullchain.pem" 2>/dev/null | tr -d '\\n'; echo; }}
 {calls}
 """

@@ -18,6 +18,7 @@ import yaml
 from lab import Lab
 from lab.acme import AcmeLab
 from tests.lab.fleet import funops, make_repo
+from tests.lab.load import Load, Target
 
 NAME = "www.lab.test"
 CERTS = "/etc/funops/certs/www"
@@ -76,13 +77,13 @@ def repo(lab: Lab, acme_lab: AcmeLab, tmp_path: Path) -> Path:
         lab.exec(node, "systemctl start nginx || true")
 
 
-def served_serial(lab: Lab, node: str, root: Path) -> str:
-    """The serial the node's nginx serves for www.lab.test, the chain verified by curl against
+def served_serial(lab: Lab, node: str, root: Path, name: str = NAME) -> str:
+    """The serial the node's nginx serves for `name`, the chain verified by curl against
     pebble's root (and nothing else)."""
     address = lab.node(node).address
     curl = subprocess.run(
         ["curl", "-sS", "-o", "/dev/null", "-w", "%{ssl_verify_result}", "--cacert", str(root),
-         "--resolve", f"{NAME}:443:{address}", f"https://{NAME}/"],
+         "--resolve", f"{name}:443:{address}", f"https://{name}/"],
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert curl.returncode == 0 and curl.stdout == "0", (node, curl.stdout, curl.stderr)
@@ -91,7 +92,7 @@ def served_serial(lab: Lab, node: str, root: Path) -> str:
 
     with (
         socket.create_connection((address, 443), timeout=10) as raw,
-        context.wrap_socket(raw, server_hostname=NAME) as tls,
+        context.wrap_socket(raw, server_hostname=name) as tls,
     ):
         der = tls.getpeercert(binary_form=True)
     from cryptography import x509
@@ -135,12 +136,17 @@ def test_issue_serve_renew_fail_and_roll_back(
     again = run("plan-2", "plan")
     assert again.returncode == 0, again.stdout + again.stderr
 
-    # Renewal: renewBefore longer than the certificate's life.
+    # Renewal: renewBefore longer than the certificate's life; requests through both edge nodes
+    # meanwhile fail none (tests/lab/load.py's rule).
     write_manifests(repo, renew_before="99999d")
     plan = run("plan-3", "plan")
     assert plan.returncode == 2 and "renew (expires in" in plan.stdout, plan.stdout
-    done = run("apply-3", "apply", "--auto-approve", "--allow-dirty")
+    loads = [Load(Target(lab.node(n).address, NAME, get=("/",)), threads=2) for n in ("node1", "node2")]
+    with loads[0].running() as one, loads[1].running() as two:
+        done = run("apply-3", "apply", "--auto-approve", "--allow-dirty")
     assert done.returncode == 0, done.stdout + done.stderr
+    print(f"\nrenewal under load: node1 {one.line()}; node2 {two.line()}")
+    assert one.failures == [] and two.failures == [] and one.served and two.served
     second = served_serial(lab, "node1", root)
     assert second != first and served_serial(lab, "node2", root) == second
     versions = lab.exec("node1", f"ls {CERTS}").stdout.split()
@@ -176,3 +182,37 @@ def test_issue_serve_renew_fail_and_roll_back(
     assert forbidden
     leaks = sorted((name, item) for name, text in outputs.items() for item in forbidden if item in text)
     assert leaks == []
+
+
+def test_a_wildcard_by_dns01_through_bind(lab: Lab, acme_lab: AcmeLab, repo: Path, tmp_path: Path) -> None:
+    """DNS-01 for *.lab.test by TSIG-signed updates to the lab's BIND; the TXT record is gone after."""
+    from tests.lab.test_acme import ask
+
+    (repo / "secrets" / "lab.tsig").write_text(acme_lab.tsig_secret + "\n")
+    settings = yaml.safe_load((repo / "funops.yaml").read_text())
+    settings["acme"]["dns"] = {
+        "lab": {
+            "server": acme_lab.dns_server,
+            "port": acme_lab.dns_port,
+            "zone": acme_lab.zone.rstrip("."),
+            "tsigKeyName": acme_lab.tsig_key_name,
+            "tsigAlgorithm": acme_lab.tsig_algorithm,
+            "tsigSecret": {"fromFile": "secrets/lab.tsig"},
+            "propagationSeconds": 30,
+        }
+    }
+    (repo / "funops.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    (repo / "manifests" / "www.yaml").write_text(
+        MANIFESTS.format(domains='["*.lab.test"]', renew_before="30d")
+        .replace("  issuer: pebble\n", "  issuer: pebble\n  challenge: dns-01\n  dns: lab\n")
+        .replace('  domains: ["*.lab.test"]\n  tls', '  domains: ["w1.lab.test"]\n  tls')
+    )
+    done = apply(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    root = tmp_path / "pebble-root.pem"
+    root.write_bytes(acme_lab.fetch_root())
+    serials = {served_serial(lab, n, root, "w1.lab.test") for n in ("node1", "node2")}
+    assert len(serials) == 1
+    assert ask(acme_lab, "_acme-challenge.lab.test.", "TXT") == []
+    again = funops(repo, "plan")
+    assert again.returncode == 0, again.stdout + again.stderr

@@ -8,6 +8,7 @@ import base64
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -389,3 +390,34 @@ def test_drift_reports_a_certificate_in_its_renew_window_and_a_mismatched_node(e
     assert set(found) == {("node1", "expiring"), ("node2", "expiring")}
     assert "renew (expires in 4 days); `funops certs renew`" in found[("node1", "expiring")]["summary"]
     assert "expiring" in _funops(repo, "drift").stdout
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+def test_the_certificate_tasks_pass_shellcheck(tmp_path: Path) -> None:
+    from funops.tasks import model as m
+    from funops.tasks.shell import bundle, render
+
+    tasks = [
+        m.CheckChallenge("127.0.7.1", 80, "www.lab.test", "tok-A_1", "ab" * 32),
+        m.DeletePaths(("/var/lib/funops-acme/.well-known/acme-challenge/tok-A_1", "/x y")),
+        m.PruneVersions("/etc/funops/certs/www", 5),
+        m.PointLink("/etc/funops/certs/www/current", "1a2b"),
+    ]
+    script = tmp_path / "bundle.sh"
+    script.write_text(bundle([render(t, lambda p: p) for t in tasks]))
+    done = subprocess.run(["shellcheck", "-s", "sh", str(script)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
+
+
+def test_prune_keeps_the_newest_versions_and_the_current_one(tmp_path: Path) -> None:
+    from funops.tasks import model as m
+    from funops.tasks.shell import render
+
+    base = tmp_path / "etc/funops/certs/www"
+    for i, version in enumerate(["a1", "b2", "c3", "d4"]):
+        (base / version).mkdir(parents=True)
+        os.utime(base / version, (1000 + i, 1000 + i))
+    (base / "current").symlink_to("a1")  # rolled back to the oldest
+    script = render(m.PruneVersions("/etc/funops/certs/www", 2), lambda p: str(tmp_path) + p).script
+    subprocess.run(["sh", "-c", script], check=True)
+    assert sorted(p.name for p in base.iterdir()) == ["a1", "c3", "current", "d4"]
