@@ -30,6 +30,7 @@ class Served:
     serial: str
     domains: tuple[str, ...]
     not_after: dt.datetime
+    key_type: str | None = None  # ecdsa-p256, rsa2048, rsa3072 (None: not known)
 
     def days_left(self, now: dt.datetime) -> int:
         return int((self.not_after - now).total_seconds() // 86400)
@@ -77,7 +78,12 @@ def served(info: dict[str, Any] | None) -> Served | None:
     """A node's fact of a certificate (kinds/cert.py) as Served; None when absent or unreadable."""
     if not info or not info.get("serial") or not info.get("notAfter"):
         return None
-    return Served(info["serial"], tuple(info.get("domains", ())), dt.datetime.fromisoformat(info["notAfter"]))
+    return Served(
+        info["serial"],
+        tuple(info.get("domains", ())),
+        dt.datetime.fromisoformat(info["notAfter"]),
+        info.get("keyType"),
+    )
 
 
 def decide(
@@ -86,14 +92,19 @@ def decide(
     renew_before_seconds: int,
     nodes: dict[str, Served | None],
     now: dt.datetime,
+    key_type: str | None = None,
 ) -> tuple[Action, str, str | None, str | None]:
     """(action, reason, serial to serve, node to copy it from). Pure: the unit tests' table."""
     wanted = sorted(domains)
     serving = {n: s for n, s in sorted(nodes.items()) if s is not None}
     if not serving:
         return "issue", "issue (served by no node yet)", NEW, None
-    # The best certificate the fleet has: the wanted names, the latest expiry.
-    fitting = [(s.not_after, n, s) for n, s in serving.items() if sorted(s.domains) == wanted]
+    # The best certificate the fleet has: the wanted names (and key type), the latest expiry.
+    named = [(s.not_after, n, s) for n, s in serving.items() if sorted(s.domains) == wanted]
+    fitting = [f for f in named if key_type is None or f[2].key_type in (None, key_type)]
+    if named and not fitting:
+        had = sorted({str(s.key_type) for _, _, s in named})
+        return "reissue", f"reissue (key type changed: {', '.join(had)} → {key_type})", NEW, None
     if not fitting:
         have = sorted({d for s in serving.values() for d in s.domains})
         added, gone = sorted(set(wanted) - set(have)), sorted(set(have) - set(wanted))
@@ -133,7 +144,7 @@ def settle(
         }
         spec = cert.spec
         action, reason, serial, source = decide(
-            name, spec.domains, duration_seconds(spec.renew_before), nodes, now
+            name, spec.domains, duration_seconds(spec.renew_before), nodes, now, spec.key_type
         )
         back = pinned.get(name, {})
         if name in pinned:

@@ -6,10 +6,16 @@ pending change of the repo stays pending: a cron job renewing certificates deplo
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import FunopsError
-from ..plan.planner import Intent, Plan, plan_from
+from ..plan.planner import Intent, Plan, make_plan, plan_from
+from ..transports import Transport
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..load.project import Project
 
 
 def only_certificates(plan: Plan, pinned: dict[str, dict[str, str]] | None = None) -> Plan:
@@ -23,6 +29,18 @@ def only_certificates(plan: Plan, pinned: dict[str, dict[str, str]] | None = Non
         nd.apps = {}
     intent = Intent(kind="certificates", apps=set(), certificates=pinned or {})
     return plan_from(plan.project, plan.doc.targets, desired, plan.gathered, intent)
+
+
+def plan_rollback(
+    project: Project, name: str, connect: Callable[[str], Transport], targets: list[str] | None = None
+) -> Plan:
+    """The plan switching every edge node of certificate `name` back to its previous version."""
+    if name not in project.certificates:
+        raise FunopsError(
+            f"unknown Certificate {name!r} ({', '.join(sorted(project.certificates)) or 'none'})"
+        )
+    plan = make_plan(project, targets, connect)
+    return only_certificates(plan, {name: previous_versions(plan, name)})
 
 
 def previous_versions(plan: Plan, name: str) -> dict[str, str]:

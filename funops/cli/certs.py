@@ -95,12 +95,35 @@ def renew(
     output: OutputOpt = Output.text,
     auto_approve: AutoApproveOpt = False,
     parallel: ParallelOpt = None,
+    notify: Annotated[
+        str | None,
+        typer.Option(
+            "--notify",
+            metavar="URL",
+            envvar="FUNOPS_NOTIFY_URL",
+            show_envvar=True,
+            help="POST a JSON report here when the renewal fails (as `drift --notify`; a URL with a token "
+            "is better in FUNOPS_NOTIFY_URL or --notify-file: a command line is visible in `ps`).",
+        ),
+    ] = None,
+    notify_file: Annotated[
+        Path | None,
+        typer.Option("--notify-file", metavar="FILE", help="Read the --notify URL from this file."),
+    ] = None,
 ) -> None:
     """Renew (or issue, reissue, deploy to mismatched nodes) every certificate that is due, and
     nothing else of the repo. Exit 0 when nothing is due or all went well; 3 when one failed."""
-    from ..certs.ops import only_certificates
-    from .converge import confirm_and_run
+    from ..certs.ops import only_certificates, rows
+    from ..drift import notify as webhook
+    from .converge import confirm_and_run, journal_path
 
+    if notify_file is not None:
+        try:
+            notify = notify_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"--notify-file {notify_file}: cannot read it ({getattr(exc, 'strerror', None) or exc})")
+    if notify and (problem := webhook.check_url(notify)):
+        fail(problem)
     plan, connections = _plan(repo, inventory, node)
     try:
         due = [c for c in plan.certificates if c.action != "none"]
@@ -114,9 +137,23 @@ def renew(
             plan, connections, output, auto_approve=auto_approve, parallel=parallel, skip_unreachable=False,
             question="Renew these certificates?",
         )  # fmt: skip
+        if notify and code != EXIT_OK:
+            report = {"kind": "certificates-renew", "exitCode": code, "certificates": rows(plan),
+                      "apply": _last_entry(journal_path(plan))}  # fmt: skip
+            if problem := webhook.post_json(notify, json.dumps(report, indent=2)):
+                console(stderr=True).print(f"[yellow]warning:[/] --notify: {escape(problem)}")
         raise typer.Exit(code)
     finally:
         connections.close()
+
+
+def _last_entry(journal: Path) -> dict[str, Any] | None:
+    """The journal's entry of this run (its halt reason and each node's error); never a key."""
+    try:
+        lines = journal.read_text(encoding="utf-8").splitlines()
+        return json.loads(lines[-1]) if lines else None
+    except (OSError, ValueError):
+        return None
 
 
 @certs_app.command("rollback")
@@ -131,15 +168,15 @@ def rollback(
 ) -> None:
     """Switch each edge node's `current` back to its previous version of the certificate (kept on the
     node: no CA involved), through the health-gated batches with `nginx -t` and reload."""
-    from ..certs.ops import only_certificates, previous_versions
+    from ..certs.ops import plan_rollback
+    from ..transports import Connections
     from .converge import confirm_and_run
 
-    plan, connections = _plan(repo, inventory, node)
+    project = load(repo, None, inventory)
+    connections = Connections(project.nodes, project.settings, project.root)
     try:
-        if name not in plan.project.certificates:
-            fail(f"unknown Certificate {name!r} ({', '.join(sorted(plan.project.certificates))})")
         with reported():
-            plan = only_certificates(plan, {name: previous_versions(plan, name)})
+            plan = plan_rollback(project, name, connections, node)
         show_plan(plan.doc, output, for_apply=True)
         code = confirm_and_run(
             plan, connections, output, auto_approve=auto_approve, parallel=parallel, skip_unreachable=False,

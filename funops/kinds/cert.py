@@ -157,7 +157,21 @@ def _describe(encoded: str) -> dict[str, Any]:
         "notBefore": info.not_before.isoformat(),
         "notAfter": info.not_after.isoformat(),
         "issuer": info.issuer,
+        "keyType": _key_type(base64.b64decode(encoded)),
     }
+
+
+def _key_type(pem: bytes) -> str:
+    """ecdsa-p256, rsa2048, rsa3072 (as a Certificate's keyType says), or what else it is."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    key = x509.load_pem_x509_certificate(pem).public_key()
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "ecdsa-p256" if key.curve.name == "secp256r1" else f"ecdsa-{key.curve.name}"
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"rsa{key.key_size}"
+    return type(key).__name__
 
 
 KIND = CertKind()

@@ -52,9 +52,9 @@ def write_manifests(repo: Path, domains: list[str] | None = None, renew_before: 
     )
 
 
-@pytest.fixture
-def repo(lab: Lab, acme_lab: AcmeLab, tmp_path: Path) -> Path:
-    repo = make_repo(lab, tmp_path / "repo")
+@pytest.fixture(params=["ssh"])
+def repo(lab: Lab, acme_lab: AcmeLab, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    repo = make_repo(lab, tmp_path / "repo", transport=request.param)
     shutil.copy(acme_lab.ca_bundle, repo / "certs" / "pebble-https-ca.pem")
     settings = yaml.safe_load((repo / "funops.yaml").read_text())
     settings["acme"] = {
@@ -170,7 +170,7 @@ def test_issue_serve_renew_fail_and_roll_back(
     write_manifests(repo, renew_before="99999d")
 
     # Rollback: back to the previous version on both nodes, without the CA.
-    done = run("rollback", "certs", "rollback", "www", "--auto-approve")
+    done = run("rollback", "rollback", "www", "--auto-approve")
     assert done.returncode == 0, done.stdout + done.stderr
     assert served_serial(lab, "node1", root) == first and served_serial(lab, "node2", root) == first
 
@@ -216,3 +216,20 @@ def test_a_wildcard_by_dns01_through_bind(lab: Lab, acme_lab: AcmeLab, repo: Pat
     assert ask(acme_lab, "_acme-challenge.lab.test.", "TXT") == []
     again = funops(repo, "plan")
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+@pytest.mark.parametrize("repo", ["agent"], indirect=True)
+def test_issue_through_the_agents(lab: Lab, acme_lab: AcmeLab, repo: Path, tmp_path: Path) -> None:
+    """The same issuance with every node on the agent transport: tokens, self-checks, versions and
+    the switch are the same task values, run by the agent."""
+    done = apply(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    root = tmp_path / "pebble-root.pem"
+    root.write_bytes(acme_lab.fetch_root())
+    assert served_serial(lab, "node1", root) == served_serial(lab, "node2", root)
+    again = funops(repo, "plan")
+    assert again.returncode == 0, again.stdout + again.stderr
+    listed = funops(repo, "certs", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    (cert,) = json.loads(listed.stdout)["certificates"]
+    assert cert["action"] == "none" and cert["nodes"]["node1"]["serial"] == cert["nodes"]["node2"]["serial"]

@@ -63,6 +63,13 @@ def test_what_a_certificate_needs_from_what_its_nodes_serve(
     assert got[:3] == (action, reason, serial)
 
 
+def test_a_changed_key_type_reissues() -> None:
+    nodes = {"e1": Served("aa", tuple(NAMES), NOW + dt.timedelta(days=60), "rsa2048")}
+    got = decide("shop", NAMES, 30 * 86400, nodes, NOW, "ecdsa-p256")
+    assert got[:2] == ("reissue", "reissue (key type changed: rsa2048 → ecdsa-p256)")
+    assert decide("shop", NAMES, 30 * 86400, nodes, NOW, "rsa2048")[0] == "none"
+
+
 def test_a_wildcard_covers_one_label_only() -> None:
     spec = CertificateSpec.model_validate(
         {"domains": ["*.shop.test"], "issuer": "x", "challenge": "dns-01", "dns": "y"}
@@ -113,6 +120,7 @@ def test_the_probe_reads_the_current_certificate_and_never_the_key(tmp_path: Pat
         [serial],
     )
     assert dt.datetime.fromisoformat(info["notAfter"]) > dt.datetime.now(dt.UTC) + dt.timedelta(days=39)
+    assert info["keyType"] == "ecdsa-p256"
 
 
 def test_an_unreadable_current_certificate_is_a_fact_not_a_crash() -> None:
@@ -421,3 +429,22 @@ def test_prune_keeps_the_newest_versions_and_the_current_one(tmp_path: Path) -> 
     script = render(m.PruneVersions("/etc/funops/certs/www", 2), lambda p: str(tmp_path) + p).script
     subprocess.run(["sh", "-c", script], check=True)
     assert sorted(p.name for p in base.iterdir()) == ["a1", "c3", "current", "d4"]
+
+
+def test_a_failed_renewal_is_posted_to_the_webhook(example: Path) -> None:
+    from tests.conftest import webhook
+
+    repo = with_certificate(example)
+    key, chain, serial = make_certificate(NAMES, days=60)
+    place(repo, "node1", "shop", key, chain, serial)  # node2 serves none: a deploy, which fails on
+    with webhook() as (url, got):  # a local node (no nginx to test the switched link with)
+        hook = repo / "hook"
+        hook.write_text(url + "\n")
+        done = _funops(repo, "certs", "renew", "--auto-approve", "--notify-file", str(hook))
+    assert done.returncode == 3, done.stdout + done.stderr
+    (body,) = got
+    report = json.loads(body)
+    assert report["kind"] == "certificates-renew" and report["exitCode"] == 3
+    assert report["certificates"][0]["action"] == "deploy"
+    assert report["apply"]["nodes"]["node2"]["status"] == "failed"
+    assert b"PRIVATE" not in body and "TOKEN123" not in done.stdout + done.stderr
