@@ -448,3 +448,9 @@ def test_a_failed_renewal_is_posted_to_the_webhook(example: Path) -> None:
     assert report["certificates"][0]["action"] == "deploy"
     assert report["apply"]["nodes"]["node2"]["status"] == "failed"
     assert b"PRIVATE" not in body and "TOKEN123" not in done.stdout + done.stderr
+    # The key went to node2 (its version dir), and into no output, journal or report.
+    assert (repo / ".funops/nodes/node2/etc/funops/certs/shop" / serial / "privkey.pem").read_bytes() == key
+    body_lines = [line for line in key.decode().splitlines() if len(line) > 40]
+    journal = (repo / ".funops" / "journal.jsonl").read_text()
+    for text in (done.stdout + done.stderr, journal, body.decode()):
+        assert not [line for line in body_lines if line in text]
