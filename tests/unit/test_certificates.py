@@ -454,3 +454,99 @@ def test_a_failed_renewal_is_posted_to_the_webhook(example: Path) -> None:
     journal = (repo / ".funops" / "journal.jsonl").read_text()
     for text in (done.stdout + done.stderr, journal, body.decode()):
         assert not [line for line in body_lines if line in text]
+
+
+# ---- pull mode: publish orders, the bundle carries certificate and key, the node switches ------------
+
+PULL_MANIFESTS = """\
+apiVersion: funops/v1
+kind: Certificate
+metadata: {name: hello}
+spec: {domains: [hello.test], issuer: le, challenge: dns-01, dns: primary}
+---
+apiVersion: funops/v1
+kind: Service
+metadata: {name: hello}
+spec: {app: hello}
+---
+apiVersion: funops/v1
+kind: Ingress
+metadata: {name: hello}
+spec:
+  selector: {nodes: [n1]}
+  domains: [hello.test]
+  redirectHttp: false
+  tls: {certificateRef: hello}
+  rules: [{path: /, service: hello}]
+"""
+PULL_SETTINGS = """acme:
+  issuers:
+    le: {directory: "https://127.0.0.1:14000/dir"}
+  dns:
+    primary: {server: 127.0.0.1, zone: hello.test, tsigKeyName: k, tsigSecret: {fromEnv: NO_SUCH_SECRET}}
+"""
+
+
+def test_publish_orders_a_due_certificate_and_seals_it_into_the_pull_nodes_bundle(tmp_path: Path) -> None:
+    from bench.fleet.simlocal import SimulatedNode
+    from funops.acme import IssuedCertificate
+    from funops.acme.inspect import describe
+    from funops.pull.publish import publish
+    from funops.pull.store import DirectoryStore
+    from tests.unit.test_pull import _poll
+    from tests.unit.test_pull import setup as pull_setup
+
+    repo, root, store = pull_setup.__wrapped__(tmp_path)  # type: ignore[attr-defined]
+    (repo / "manifests" / "hello-tls.yaml").write_text(PULL_MANIFESTS)
+    with (repo / "funops.yaml").open("a") as f:
+        f.write(PULL_SETTINGS)
+    orders: list[str] = []
+
+    def order(project, decision, presenter):
+        orders.append(decision.action)
+        key, chain, _ = make_certificate(decision.domains, days=90)
+        info = describe(chain)
+        return IssuedCertificate(key, chain, info.serial, info.domains, info.not_before, info.not_after,
+                                 info.issuer)  # fmt: skip
+
+    def published() -> list:
+        project = load_project(repo, None)
+        node = SimulatedNode(project.nodes["n1"], root)
+        return publish(project, DirectoryStore(store), connect=lambda _: node, order=order)
+
+    (done,) = published()
+    assert orders == ["issue"] and done.changed
+    sealed = next((store / "nodes/n1/bundles").iterdir()).read_bytes()
+    assert b"PRIVATE KEY" not in sealed  # sealed to the node's agent certificate
+    status = _poll(repo, root, store)
+    assert status["result"] == "converged", status
+    base = root / "etc/funops/certs/hello"
+    serial = os.readlink(base / "current")
+    assert (base / serial / "privkey.pem").read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+    assert describe((base / serial / "fullchain.pem").read_bytes()).domains == ("hello.test",)
+
+    # Served now, not due: no order; the next bundle names the served serial and carries no key (the
+    # key stays only on the node), and the node changes nothing for it.
+    (again,) = published()
+    assert orders == ["issue"] and again.changed
+    status = _poll(repo, root, store)
+    assert status["result"] == "converged" and os.readlink(base / "current") == serial, status
+    assert not [c for c in status["attempt"].get("changes", []) if "cert:" in c], status
+    (third,) = published()
+    assert orders == ["issue"] and not third.changed
+
+
+def test_publish_refuses_http01_for_a_pull_node(tmp_path: Path) -> None:
+    from funops.errors import FunopsError
+    from funops.pull.publish import publish
+    from funops.pull.store import DirectoryStore
+    from tests.unit.test_pull import setup as pull_setup
+
+    repo, _, store = pull_setup.__wrapped__(tmp_path)  # type: ignore[attr-defined]
+    (repo / "manifests" / "hello-tls.yaml").write_text(
+        PULL_MANIFESTS.replace(", challenge: dns-01, dns: primary", "")
+    )
+    with (repo / "funops.yaml").open("a") as f:
+        f.write(PULL_SETTINGS)
+    with pytest.raises(FunopsError, match="n1 is in pull mode, where HTTP-01 tokens cannot be placed"):
+        publish(load_project(repo, None), DirectoryStore(store))
