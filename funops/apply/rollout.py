@@ -285,6 +285,11 @@ def journal_entry(plan: Plan, result: RolloutResult, exit_code: int) -> dict[str
         "revision": {"commit": rev.commit, "dirty": rev.dirty, "ref": rev.ref},
         "planDigest": plan_digest(plan),
         "batches": result.batches,
+        "certificates": [
+            {"name": c.name, "action": c.action, "reason": c.reason, "serial": c.serial}
+            for c in plan.certificates
+            if c.action != "none"
+        ],
         "halted": result.halted,
         "haltReason": result.halt_reason,
         "exitCode": exit_code,

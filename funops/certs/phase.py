@@ -83,6 +83,7 @@ def obtain(plan: Plan, connect: Callable[[str], Transport], emit: Emit, order: O
         if not SERIAL.fullmatch(serial):
             raise CertificateFailed(f"certificate {decision.name}: the CA's serial {serial!r} is not hex")
         _materialize(plan, decision.name, serial, bundle)
+        decision.serial = serial  # what the journal records
         emit({"event": "certificate-done", "certificate": decision.name, "serial": serial})
 
 

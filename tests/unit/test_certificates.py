@@ -447,6 +447,14 @@ def test_a_failed_renewal_is_posted_to_the_webhook(example: Path) -> None:
     assert report["kind"] == "certificates-renew" and report["exitCode"] == 3
     assert report["certificates"][0]["action"] == "deploy"
     assert report["apply"]["nodes"]["node2"]["status"] == "failed"
+    assert report["apply"]["certificates"] == [
+        {
+            "name": "shop",
+            "action": "deploy",
+            "reason": f"deploy {serial} to node2 (from node1)",
+            "serial": serial,
+        }
+    ]
     assert b"PRIVATE" not in body and "TOKEN123" not in done.stdout + done.stderr
     # The key went to node2 (its version dir), and into no output, journal or report.
     assert (repo / ".funops/nodes/node2/etc/funops/certs/shop" / serial / "privkey.pem").read_bytes() == key
