@@ -29,6 +29,7 @@ from ..compile.resources import NodeDesired
 from ..diff.differ import live_attributes
 from ..gather.probe import LiveFacts
 from ..kinds import kind_of
+from ..kinds.cert import KIND as CERT
 from ..kinds.file import KIND as FILE
 from ..plan.document import FieldChangeDoc
 from ..redact import is_sha256, keyed_fingerprint
@@ -284,7 +285,7 @@ def certificate_drift(decision: Decision, node: str, facts: LiveFacts) -> DriftI
     token = _KEY.set(facts.fingerprint_key)
     try:
         return _item(
-            f"cert:{decision.name}", "cert", None, drift_class, summary, "none",
+            CERT.resource_id(decision.name), CERT.name, None, drift_class, summary, "none",
             [FieldDriftDoc(field="serial", expected=decision.serial, live=served.serial),
              FieldDriftDoc(field="notAfter", expected=None, live=served.not_after.isoformat())],
             {"serial": served.serial}, fixable=False,
