@@ -19,6 +19,7 @@ import base64
 import binascii
 import re
 import shlex
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..compile.resources import NGINX_RELOAD, Resource
@@ -78,6 +79,8 @@ class CertKind(ResourceKind):
             name = unmap(directory).rstrip("/").rsplit("/", 1)[-1]
             info: dict[str, Any] = {"link": link, "versions": versions.split()}
             info |= _describe(encoded)
+            if not info.keys() & {"serial", "error"} and SERIAL.fullmatch(link):
+                info["serial"] = link  # read on the node (pull mode): the version dir funops named
             found[name] = info
         return found
 
@@ -85,7 +88,20 @@ class CertKind(ResourceKind):
         info = facts.live[self.name].get(name)
         if info is None:
             return None
-        return {"serial": info.get("serial") or "(unreadable)", "domains": list(info.get("domains", []))}
+        domains = info.get("domains")
+        return {
+            "serial": info.get("serial") or "(unreadable)",
+            "domains": None if domains is None else list(domains),
+        }
+
+    def in_terms_of(
+        self, desired: Mapping[str, Any], live: dict[str, Any], name: str, facts: LiveFacts
+    ) -> dict[str, Any]:
+        """Read on the node (pull mode: no certificate parser there), the names are not known: the
+        version funops deployed under that serial has the names it was ordered for."""
+        if live.get("domains") is None and live.get("serial") == desired.get("serial"):
+            return {**live, "domains": desired.get("domains")}
+        return live
 
     # ---- tasks -------------------------------------------------------------------------------------
 
@@ -145,8 +161,10 @@ def _serial(res: Resource) -> str:
 
 def _describe(encoded: str) -> dict[str, Any]:
     """The served certificate's serial, names and validity; an error instead when it cannot be read."""
-    from ..acme.inspect import describe  # cryptography: the controller's side only
-
+    try:
+        from ..acme.inspect import describe  # cryptography: the controller's side only
+    except ImportError:  # the node's side (pull mode): the standard library only
+        return {}
     try:
         info = describe(base64.b64decode(encoded, validate=True))
     except (binascii.Error, ValueError) as exc:

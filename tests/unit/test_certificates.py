@@ -127,7 +127,7 @@ def test_an_unreadable_current_certificate_is_a_fact_not_a_crash() -> None:
     found = kind.KIND.parse({"certs": ["/etc/funops/certs/shop|ab||bm90IGEgY2VydA=="]}, str, LiveFacts())
     assert "cannot be read" in found["shop"]["error"]
     facts = LiveFacts(live={"cert": found})
-    assert kind.KIND.live("shop", facts) == {"serial": "(unreadable)", "domains": []}
+    assert kind.KIND.live("shop", facts) == {"serial": "(unreadable)", "domains": None}
 
 
 def _plan(repo: Path):
@@ -558,3 +558,20 @@ def test_publish_refuses_http01_for_a_pull_node(tmp_path: Path) -> None:
         f.write(PULL_SETTINGS)
     with pytest.raises(FunopsError, match="n1 is in pull mode, where HTTP-01 tokens cannot be placed"):
         publish(load_project(repo, None), DirectoryStore(store))
+
+
+def test_read_on_a_node_without_a_certificate_parser_the_version_dir_names_the_serial(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pull mode: the node gathers itself, with the standard library only (no cryptography)."""
+    monkeypatch.setitem(sys.modules, "funops.acme.inspect", None)  # its import now fails
+    found = kind.KIND.parse(
+        {"certs": ["/etc/funops/certs/shop|ab12|ab12 99|bm90IGEgY2VydA=="]}, str, LiveFacts()
+    )
+    assert found["shop"]["serial"] == "ab12" and "domains" not in found["shop"]
+    facts = LiveFacts(live={"cert": found})
+    live = kind.KIND.live("shop", facts)
+    assert live == {"serial": "ab12", "domains": None}
+    desired = {"serial": "ab12", "domains": NAMES}
+    assert kind.KIND.in_terms_of(desired, live, "shop", facts) == desired
+    assert kind.KIND.in_terms_of({**desired, "serial": "cd34"}, live, "shop", facts) == live
