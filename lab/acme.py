@@ -92,18 +92,15 @@ def up() -> AcmeLab:
     _write_named(d)
     _write_pebble(d, eab)
     _ensure_address()
-    _start(
-        d,
-        "named",
-        ["named", "-f", "-c", str(d / "named.conf")],
-        env={},
-    )
-    _start(
-        d,
-        "pebble",
-        ["pebble", "-config", str(d / "pebble.json"), "-dnsserver", f"{address()}:{DNS_PORT}"],
-        env={"PEBBLE_VA_NOSLEEP": "1"},
-    )
+    processes = {
+        "named": _start(d, "named", ["named", "-f", "-c", str(d / "named.conf")], env={}),
+        "pebble": _start(
+            d,
+            "pebble",
+            ["pebble", "-config", str(d / "pebble.json"), "-dnsserver", f"{address()}:{DNS_PORT}"],
+            env={"PEBBLE_VA_NOSLEEP": "1"},
+        ),
+    }
     info = AcmeLab(
         directory=f"https://{address()}:{ACME_PORT}/dir",
         management=f"https://{address()}:{MANAGEMENT_PORT}",
@@ -119,12 +116,12 @@ def up() -> AcmeLab:
     )
     deadline = time.monotonic() + 30
     while not _answers(info):
-        for name in ("named", "pebble"):
-            if _pid(d, name) is None:
-                raise LabError(f"{name} exited at start; its log: {d / (name + '.log')}\n{_tail(d, name)}")
-        if time.monotonic() > deadline:
+        exited = [(name, p.returncode) for name, p in processes.items() if p.poll() is not None]
+        if exited or time.monotonic() > deadline:
             down()
-            raise LabError(f"pebble or named did not answer within 30 s; logs in {d}")
+            why = ", ".join(f"{name} exited with {code}" for name, code in exited) or "no answer within 30 s"
+            logs = "\n".join(f"--- {name}.log:\n{_tail(d, name)}" for name in processes)
+            raise LabError(f"the lab CA did not come up ({why}); logs in {d}\n{logs}")
         time.sleep(0.3)
     (d / "info.json").write_text(json.dumps(asdict(info), indent=2))
     return info
@@ -184,8 +181,8 @@ def _ensure_address() -> None:
         raise LabError(f"ip addr add {address()}/32 dev lo failed: {added.stderr.strip()}")
 
 
-def _start(d: Path, name: str, argv: list[str], env: dict[str, str]) -> None:
-    log = open(d / f"{name}.log", "ab")  # noqa: SIM115 (the child keeps it)
+def _start(d: Path, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = open(d / f"{name}.log", "wb")  # noqa: SIM115 (the child keeps it); one run per log
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PEBBLE_")}
     process = subprocess.Popen(
         argv,
@@ -199,6 +196,7 @@ def _start(d: Path, name: str, argv: list[str], env: dict[str, str]) -> None:
     log.close()
     (d / f"{name}.pid").write_text(f"{process.pid}\n")
     (d / f"{name}.cmd").write_text(" ".join(argv))
+    return process
 
 
 def _pid(d: Path, name: str) -> int | None:

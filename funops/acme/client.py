@@ -266,8 +266,12 @@ def _presented(
         for challb, domain in pending:
             name = challb.chall.validation_domain_name(challenge_domain(domain))
             records.setdefault(name, []).append(challb.chall.validation(jwk))
-        with txt_records(request.dns, records):
-            yield
+        try:
+            with txt_records(request.dns, records):
+                yield
+        except AcmeError as exc:
+            exc.domain = exc.domain or ", ".join(d for _, d in pending)  # the DNS side knows only records
+            raise
         return
     assert presenter is not None
     tokens = {challb.chall.encode("token"): challb.chall.validation(jwk) for challb, _ in pending}

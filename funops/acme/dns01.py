@@ -79,6 +79,7 @@ def _update(config: Dns01Config, records: dict[str, list[str]], *, add: bool) ->
     import dns.name
     import dns.query
     import dns.rcode
+    import dns.tsig
     import dns.update
 
     zone = _zone(config)
@@ -92,22 +93,23 @@ def _update(config: Dns01Config, records: dict[str, list[str]], *, add: bool) ->
                 update.add(owner, TTL, "TXT", _quoted(value))
             else:
                 update.delete(owner, "TXT", _quoted(value))
-    verb = "adding" if add else "deleting"
-    where = f"{config.server}:{config.port}"
+    what = f"{'adding' if add else 'deleting'} the DNS-01 TXT records ({', '.join(records)}) on "
+    what += f"{config.server}:{config.port}"
     try:
         answer = dns.query.tcp(
             update, _address(config.server, config.port), port=config.port, timeout=QUERY_SECONDS
         )
-    except (OSError, dns.exception.DNSException) as exc:
+    except dns.tsig.PeerError as exc:
         raise AcmeError(
-            f"{verb} the DNS-01 TXT records on {where} failed: {exc}", challenge="dns-01"
+            f"{what}: the server refused TSIG key {config.tsig_key_name} ({exc}; is the secret right?)",
+            challenge="dns-01",
         ) from None
+    except (OSError, dns.exception.DNSException) as exc:
+        raise AcmeError(f"{what} failed: {exc}", challenge="dns-01") from None
     if answer.rcode() != dns.rcode.NOERROR:
-        names = ", ".join(records)
         raise AcmeError(
-            f"{verb} the DNS-01 TXT records ({names}) on {where}: the server answered "
-            f"{dns.rcode.to_text(answer.rcode())} (is the TSIG key {config.tsig_key_name} allowed to update "
-            f"zone {config.zone}?)",
+            f"{what}: the server answered {dns.rcode.to_text(answer.rcode())} (is the TSIG key "
+            f"{config.tsig_key_name} allowed to update zone {config.zone}?)",
             challenge="dns-01",
         )
 

@@ -26,6 +26,7 @@ from funops.acme import AcmeError, CertificateRequest, Dns01Config, IssuerConfig
 from funops.acme import client as acme
 from funops.acme.dns01 import authoritative_servers
 from lab.acme import CA_HOST, AcmeLab
+from lab.acme import status as lab_acme_status
 from lab.config import lab_slot
 
 
@@ -248,3 +249,28 @@ def test_account_init_registers_once_and_takes_the_key_from_env_in_ci(
     ci = init({**env, "LAB_ACME_ACCOUNT_KEY": key})
     assert f"account exists: {uri}" in ci and "$LAB_ACME_ACCOUNT_KEY" in ci
     assert not key_file.exists() and "PRIVATE" not in ci
+
+
+def test_an_update_signed_with_the_wrong_tsig_key_is_refused_and_nothing_is_ordered(
+    acme_lab: AcmeLab,
+) -> None:
+    config = dns_config(acme_lab)
+    wrong = Dns01Config(**{**config.__dict__, "tsig_secret": "d3JvbmcgdHNpZyBzZWNyZXQgb2YgMzIgYnl0ZXMhIQ=="})
+    request = CertificateRequest(name="wrong-key", domains=("wrong.lab.test",), challenge="dns-01", dns=wrong)
+
+    with pytest.raises(AcmeError) as failed:
+        acme.issue(issuer(acme_lab), acme.new_private_key("ecdsa-p256"), request, None)
+
+    assert (failed.value.domain, failed.value.challenge) == ("wrong.lab.test", "dns-01")
+    assert "adding the DNS-01 TXT records (_acme-challenge.wrong.lab.test) on" in str(failed.value)
+    assert "refused TSIG key funops-lab" in str(failed.value)
+    assert wrong.tsig_secret not in str(failed.value)
+    assert ask(acme_lab, "_acme-challenge.wrong.lab.test.", "TXT") == []
+
+
+def test_the_lab_ca_listens_on_its_own_loopback_address_only(acme_lab: AcmeLab) -> None:
+    pids = {lab_acme_status()[name] for name in ("named", "pebble")}
+    listening = subprocess.run(["ss", "-Hlntup"], capture_output=True, text=True, check=True).stdout
+    ours = [line.split()[4] for line in listening.splitlines() if any(f"pid={pid}," in line for pid in pids)]
+    assert ours and {local.rsplit(":", 1)[0] for local in ours} == {acme_lab.dns_server}
+    assert {local.rsplit(":", 1)[1] for local in ours} == {"53", "14000", "15000"}
