@@ -51,6 +51,9 @@ def certs(
         return
     from ..certs.ops import rows
 
+    if output is Output.markdown:
+        fail("certs prints text or json")
+
     plan, connections = _plan(repo, inventory, node)
     connections.close()
     found = rows(plan)
