@@ -115,10 +115,15 @@ def execute(
     locks.start_heartbeat()
     try:
         failures = 0 if skip_unreachable else len(unreachable)
+        if not _certificates(plan, connect, emit, result):
+            failures = strategy.max_failures + 1  # halts before the first batch: no node is touched
         for index, batch in enumerate(result.batches, start=1):
             if failures > strategy.max_failures:
                 result.halted = True
-                result.halt_reason = f"{failures} failure(s), more than maxFailures={strategy.max_failures}"
+                result.halt_reason = (
+                    result.halt_reason
+                    or f"{failures} failure(s), more than maxFailures={strategy.max_failures}"
+                )
                 for later in result.batches[index - 1 :]:
                     for name in later:
                         result.outcomes[name] = NodeOutcome(name, "skipped")
@@ -174,6 +179,25 @@ def execute(
         }
     )
     return result
+
+
+def _certificates(plan: Plan, connect: Callable[[str], Transport], emit: Emit, result: RolloutResult) -> bool:
+    """The ACME phase (certs/phase.py): every certificate the plan changes gets its key and
+    certificate before any batch. False when one could not be had: the reason is the halt's."""
+    if not any(c.action != "none" for c in plan.certificates):
+        return True
+    from ..certs.phase import CertificateFailed, obtain
+
+    try:
+        obtain(plan, connect, emit, ACME_ORDER)
+    except CertificateFailed as exc:
+        result.halt_reason = str(exc)
+        emit({"event": "certificate-failed", "error": str(exc)})
+        return False
+    return True
+
+
+ACME_ORDER = None  # the ACME order function (certs/phase.py acme_order); tests put another here
 
 
 def _converge(
@@ -263,6 +287,11 @@ def journal_entry(plan: Plan, result: RolloutResult, exit_code: int) -> dict[str
         "revision": {"commit": rev.commit, "dirty": rev.dirty, "ref": rev.ref},
         "planDigest": plan_digest(plan),
         "batches": result.batches,
+        "certificates": [
+            {"name": c.name, "action": c.action, "reason": c.reason, "serial": c.serial}
+            for c in plan.certificates
+            if c.action != "none"
+        ],
         "halted": result.halted,
         "haltReason": result.halt_reason,
         "exitCode": exit_code,

@@ -16,6 +16,7 @@ from typer.models import CommandInfo
 from .acme import acme_app
 from .agent import agent_app
 from .apply import apply
+from .certs import certs_app
 from .drift import drift_app
 from .init import init
 from .logs import logs
@@ -72,6 +73,7 @@ for command in (init, validate, plan, apply, rollback, history, logs, render, no
 app.add_typer(drift_app, name="drift")
 app.add_typer(agent_app, name="agent")
 app.add_typer(acme_app, name="acme")
+app.add_typer(certs_app, name="certs")
 
 
 def run() -> None:

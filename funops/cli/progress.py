@@ -76,6 +76,16 @@ class Progress:
             c.print(
                 f"[red bold]halted:[/] {escape(e['reason'])}; untouched: {', '.join(e['skipped']) or 'none'}"
             )
+        elif kind == "certificate-start":
+            c.print(f"[bold]certificate {escape(e['certificate'])}[/]: {escape(e['reason'])}")
+        elif kind == "acme-challenge":
+            c.print(f"  HTTP-01: {e['tokens']} token(s) on {', '.join(e['nodes'])}")
+        elif kind == "certificate-done":
+            c.print(f"  [green]✓[/] certificate {escape(e['certificate'])}: serial {e['serial']}")
+        elif kind == "certificate-failed":
+            c.print(f"  [red]✗ {escape(e['error'])}[/] (every node keeps its certificate)")
+        elif kind == "warning":
+            c.print(f"  [yellow]warning:[/] {escape(e['message'])}")
         elif kind == "pause":
             c.print(f"  [dim]pausing {e['seconds']:g}s before the next batch[/]")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from .options import InventoryOpt, OutputOpt, RepoOpt, RevisionOpt, load, load_inventory
 from .output import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, Output, console, reported
@@ -32,13 +33,18 @@ def publish(
     """Compile the repo and publish to each pull-mode node its own bundle (sealed to its agent's
     certificate: only that node can read its secrets) and a signed index; the nodes' timers pick it
     up. A node whose bundle did not change keeps its generation (its index is only signed again)."""
+    from ..certs.phase import CertificateFailed
     from ..pull.publish import publish as run
     from ..pull.store import open_store
 
     project = load(repo, revision, inventory)
     with reported():
         target = open_store(store or project.settings.pull.store, project.root)
-        done = run(project, target, cohort, apply_after)
+        try:
+            done = run(project, target, cohort, apply_after)
+        except CertificateFailed as exc:  # nothing was published; every node keeps its certificate
+            console(stderr=True).print(f"[red]error:[/] {escape(str(exc))}; nothing was published")
+            raise typer.Exit(EXIT_PARTIAL) from None
     if output is Output.json:
         typer.echo(json.dumps([p.__dict__ for p in done], indent=1))
         return

@@ -41,8 +41,9 @@ def rollback(
     skip_unreachable: SkipUnreachableOpt = False,
 ) -> None:
     """Return APP to an earlier release: plan first (printed like `plan`), then apply through the
-    same batches and health gates as a deploy. The release rolled back from is marked, and its
-    revision will not be deployed again without --force.
+    same batches and health gates as a deploy. APP may name a Certificate: each edge node switches
+    back to its previous version of it (`funops certs rollback`). The release rolled back from is
+    marked, and its revision will not be deployed again without --force.
     Exit codes as apply; 1 when there is nothing to roll back to."""
     from ..release.rollback import plan_rollback
     from ..transports import Connections
@@ -54,6 +55,17 @@ def rollback(
     connections = Connections(project.nodes, project.settings, project.root)
     opened = [connections]
     try:
+        if to is None and app_name not in project.apps and app_name in project.certificates:
+            from ..certs.ops import plan_rollback as certificate_rollback
+
+            with reported():  # a Certificate: each edge node back to its previous version, no CA
+                plan = certificate_rollback(project, app_name, connections)
+            show_plan(plan.doc, output, for_apply=True)
+            code = confirm_and_run(
+                plan, connections, output, auto_approve=auto_approve, parallel=parallel,
+                skip_unreachable=skip_unreachable, question=f"Roll certificate {app_name} back?",
+            )  # fmt: skip
+            raise typer.Exit(code)
         with reported():
             inventory_files = [p.resolve() for p in inventory] if inventory else None
             back = plan_rollback(project, app_name, to, connections, skip_unreachable, inventory_files)

@@ -22,7 +22,9 @@ def validate(repo: RepoOpt = Path("."), revision: RevisionOpt = None, inventory:
     console().print(
         f"[green]valid:[/] {len(project.nodes)} node(s), {len(project.apps)} app(s), "
         f"{len(project.services)} service(s), {len(project.ingresses)} ingress(es), "
-        f"{len(project.releases)} release(s) · {project.revision.describe()}"
+        f"{len(project.releases)} release(s)"
+        + (f", {len(project.certificates)} certificate(s)" if project.certificates else "")
+        + f" · {project.revision.describe()}"
     )
 
 

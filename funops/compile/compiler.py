@@ -16,6 +16,7 @@ import jinja2
 
 from ..errors import InputError, Problem
 from ..ids import Handler, Owner, ResourceId
+from ..kinds.cert import NEW, current
 from ..load.project import Origin, Project
 from ..model.inventory import Node
 from ..model.manifests import Application, Artifact, Ingress, SecretRef
@@ -35,6 +36,8 @@ APPS_DIR = "/etc/funops/apps"
 TLS_DIR = "/etc/funops/tls"
 UNIT_DIR = r.UNIT_DIR
 NGINX_DIR = "/etc/nginx/conf.d"
+# HTTP-01: the webroot every edge node serves /.well-known/acme-challenge/ from, on its http port.
+CHALLENGE_ROOT = "/var/lib/funops-acme"
 
 
 @dataclass
@@ -480,11 +483,15 @@ class _Compiler:
         upstreams, rules = self._upstreams(ingress)
         tls_files = None
         tls_content: list[tuple[str, bytes, str, bool]] = []
-        if spec.tls:
-            cert = self.project.source.read_bytes(spec.tls.certificate) or b""
-            key = self._secret(spec.tls.key, where, ("spec", "tls", "key"))
+        cert = self._certificate(ingress)
+        if spec.tls and spec.tls.certificate_ref:
+            ref = spec.tls.certificate_ref
+            tls_files = {"certificate": f"{current(ref)}/fullchain.pem", "key": f"{current(ref)}/privkey.pem"}
+        elif spec.tls:
+            cert_pem = self.project.source.read_bytes(spec.tls.certificate or "") or b""
+            key = self._secret(spec.tls.key, where, ("spec", "tls", "key")) if spec.tls.key else None
             tls_files = {"certificate": f"{TLS_DIR}/{name}.crt", "key": f"{TLS_DIR}/{name}.key"}
-            tls_content = [(tls_files["certificate"], cert, "0644", False)]
+            tls_content = [(tls_files["certificate"], cert_pem, "0644", False)]
             if spec.tls.chain:  # the issuer chain nginx verifies OCSP responses with
                 tls_files["chain"] = f"{TLS_DIR}/{name}.chain.crt"
                 chain = self.project.source.read_bytes(spec.tls.chain) or b""
@@ -495,6 +502,8 @@ class _Compiler:
             if not node.matches(spec.selector.match_labels, spec.selector.nodes):
                 continue
             desired = self.state.nodes[node.name]
+            if cert is not None and desired.resource(cert.id) is None:
+                desired.resources.append(cert)
             for path, data, mode, secret in tls_content:
                 desired.resources.append(
                     _file(path, data, owner, mode, "root", "root", (r.NGINX_RELOAD,), secret)
@@ -509,6 +518,7 @@ class _Compiler:
                 upstreams=upstreams,
                 rules=rules,
                 tls=tls_files,
+                acme_challenge=CHALLENGE_ROOT if self._http01(ingress) else None,
                 listen=f"{node.bind_address}:" if node.bind_address else "",
             )
             if text is not None:
@@ -526,6 +536,27 @@ class _Compiler:
                         template=self._origin("nginx/site.conf.j2"),
                     )
                 )
+
+    def _certificate(self, ingress: Ingress) -> r.Resource | None:
+        """The Certificate the ingress serves (tls.certificateRef), as a resource of each of its nodes.
+        Its serial is the fleet's decision, made once the nodes are gathered (certs/decide.py)."""
+        ref = ingress.spec.tls.certificate_ref if ingress.spec.tls else None
+        cert = self.project.certificates.get(ref or "")
+        if cert is None:
+            return None
+        return r.Resource(
+            id=ResourceId.of("cert", ref or ""),
+            kind="cert",
+            owner=Owner.of_ingress(ingress.metadata.name),
+            order=r.ORDER_CERT,
+            desired={"serial": NEW, "domains": sorted(cert.spec.domains)},
+            run_spec={"keep": max(2, self.project.settings.keep_releases)},
+        )
+
+    def _http01(self, ingress: Ingress) -> bool:
+        ref = ingress.spec.tls.certificate_ref if ingress.spec.tls else None
+        cert = self.project.certificates.get(ref or "")
+        return cert is not None and cert.spec.challenge == "http-01"
 
     def _upstreams(self, ingress: Ingress) -> tuple[list[dict], list[dict]]:
         """Static upstreams from the endpoints of each service (seed 002 §15): sorted, weighted by

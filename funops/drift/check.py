@@ -14,7 +14,7 @@ from ..plan.document import RevisionDoc
 from ..plan.planner import Plan, make_plan
 from ..transports import Transport
 from .acks import LocatedAck, apply_acks, load_acks
-from .classify import classify_node
+from .classify import certificate_drift, classify_node
 from .diffs import drift_wants, with_diffs
 from .document import DRIFT_CLASSES, DriftDoc, FixDoc, NodeDriftDoc, SummaryDoc
 from .extras import probe_extras
@@ -63,6 +63,9 @@ def run_check(
                 node_extras = extras.get(name)
                 got, error = (node_extras.contents, node_extras.error) if node_extras else ({}, None)
                 with_diffs(doc.drift, *wants[name], got, error, diff)
+            doc.drift += [
+                item for d in plan.certificates if (item := certificate_drift(d, name, facts)) is not None
+            ]
             if facts.state_error:
                 doc.notices.append(f"{facts.state_error}: apply refuses this node until it is repaired")
         nodes.append(doc)

@@ -23,18 +23,22 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..compile.resources import NodeDesired
 from ..diff.differ import live_attributes
 from ..gather.probe import LiveFacts
 from ..kinds import kind_of
+from ..kinds.cert import KIND as CERT
 from ..kinds.file import KIND as FILE
 from ..plan.document import FieldChangeDoc
 from ..redact import is_sha256, keyed_fingerprint
 from ..state.node_state import ManagedResource
 from .document import Baseline, DriftClass, DriftItemDoc, FieldDriftDoc, NginxTestDoc, PendingDoc
 from .extras import NodeExtras
+
+if TYPE_CHECKING:
+    from ..certs.decide import Decision
 
 NGINX_ID = "nginx:config"
 # The node's fingerprint key while one node is classified: every content hash drift shows (and the
@@ -262,3 +266,29 @@ def _show(field_name: str, value: Any) -> Any:
 
 def _text(value: Any) -> str:
     return "(none)" if value is None else str(value)
+
+
+def certificate_drift(decision: Decision, node: str, facts: LiveFacts) -> DriftItemDoc | None:
+    """A certificate this node serves inside its renew window (`expiring`), or with another serial
+    than the fleet's (`mismatched`): found across the edge nodes (certs/decide.py), shown per node."""
+    served = decision.nodes.get(node)
+    if served is None:
+        return None
+    if decision.action == "renew":
+        drift_class: DriftClass = "expiring"
+        summary = f"certificate {decision.name}: {decision.reason}; `funops certs renew`"
+    elif decision.mismatch and served.serial != decision.serial:
+        drift_class = "mismatched"
+        summary = f"certificate {decision.name}: serves {served.serial}, the other nodes {decision.serial}"
+    else:
+        return None
+    token = _KEY.set(facts.fingerprint_key)
+    try:
+        return _item(
+            CERT.resource_id(decision.name), CERT.name, None, drift_class, summary, "none",
+            [FieldDriftDoc(field="serial", expected=decision.serial, live=served.serial),
+             FieldDriftDoc(field="notAfter", expected=None, live=served.not_after.isoformat())],
+            {"serial": served.serial}, fixable=False,
+        )  # fmt: skip
+    finally:
+        _KEY.reset(token)

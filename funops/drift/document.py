@@ -16,8 +16,18 @@ from ..plan.document import FieldChangeDoc, FileDiffDoc, RevisionDoc
 
 FORMAT_VERSION = 1
 
-DriftClass = Literal["modified", "missing", "extra", "stopped", "owed"]
-DRIFT_CLASSES: tuple[DriftClass, ...] = ("modified", "missing", "extra", "stopped", "owed")
+# expiring / mismatched: a certificate inside its renew window, or served with another serial than
+# the other edge nodes serve (`funops certs renew` fixes both).
+DriftClass = Literal["modified", "missing", "extra", "stopped", "owed", "expiring", "mismatched"]
+DRIFT_CLASSES: tuple[DriftClass, ...] = (
+    "modified",
+    "missing",
+    "extra",
+    "stopped",
+    "owed",
+    "expiring",
+    "mismatched",
+)
 Baseline = Literal["applied", "desired", "none"]
 
 

@@ -8,7 +8,8 @@ from ..markdown import md_code, md_text
 from ..plan.show import Lines, diff_markdown, print_diff
 from .document import DRIFT_CLASSES, DriftDoc, DriftItemDoc, NodeDriftDoc, PendingDoc
 
-CLASS_STYLE = {"modified": "yellow", "missing": "red", "extra": "magenta", "stopped": "red", "owed": "cyan"}
+CLASS_STYLE = {"modified": "yellow", "missing": "red", "extra": "magenta", "stopped": "red", "owed": "cyan",
+               "expiring": "yellow", "mismatched": "magenta"}  # fmt: skip
 ACTION_SYMBOL = {"create": "+", "update": "~", "delete": "-"}
 
 

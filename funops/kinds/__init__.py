@@ -13,7 +13,8 @@ from ..ids import Handler, ResourceId
 from .base import ResourceKind
 
 # Registry order is planning order within a stage (files before containers in housekeeping, …).
-_MODULES = ("file", "directory", "unit", "job", "container", "artifact")
+# A certificate's switch (its own `nginx -t` and reload) comes before the sites', which may name it.
+_MODULES = ("cert", "file", "directory", "unit", "job", "container", "artifact")
 
 
 def _load() -> dict[str, ResourceKind]:

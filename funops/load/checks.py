@@ -18,6 +18,7 @@ def check_references(project: Project) -> list[Problem]:
     problems += _check_apps(project)
     problems += _check_services(project)
     problems += _check_ingresses(project)
+    problems += _check_certificates(project)
     if not problems:
         problems += _check_node_conflicts(project)
     return problems
@@ -229,6 +230,56 @@ def _check_ingresses(project: Project) -> list[Problem]:
                 problems += _repo_file(project, path, origin, ("spec", "tls", field))
         if spec.http_port == spec.https_port:
             problems.append(origin.problem(("spec", "httpsPort"), "httpPort and httpsPort must differ"))
+        problems += _check_certificate_ref(project, name)
+    return problems
+
+
+def _check_certificate_ref(project: Project, ingress: str) -> list[Problem]:
+    """`tls.certificateRef` names a Certificate, and that certificate covers every domain the ingress
+    serves (else browsers refuse the names left out)."""
+    origin = project.origin("Ingress", ingress)
+    spec = project.ingresses[ingress].spec
+    ref = spec.tls.certificate_ref if spec.tls else None
+    if ref is None:
+        return []
+    cert = project.certificates.get(ref)
+    if cert is None:
+        known = ", ".join(sorted(project.certificates)) or "none is declared"
+        return [origin.problem(("spec", "tls", "certificateRef"), f"unknown Certificate {ref!r} ({known})")]
+    return [
+        origin.problem(
+            ("spec", "domains", i),
+            f"{domain} is not covered by Certificate {ref!r} (its domains: {', '.join(cert.spec.domains)})",
+        )
+        for i, domain in enumerate(spec.domains)
+        if not cert.spec.covers(domain)
+    ]
+
+
+def _check_certificates(project: Project) -> list[Problem]:
+    """A Certificate's issuer and DNS server are named in funops.yaml, and some Ingress serves it (its
+    edge nodes are where it lives)."""
+    problems = []
+    acme = project.settings.acme
+    used = {i.spec.tls.certificate_ref for i in project.ingresses.values() if i.spec.tls}
+    for name, cert in sorted(project.certificates.items()):
+        origin = project.origin("Certificate", name)
+        spec = cert.spec
+        if spec.issuer not in acme.issuers:
+            known = ", ".join(sorted(acme.issuers)) or "funops.yaml has no acme.issuers"
+            problems.append(
+                origin.problem(("spec", "issuer"), f"unknown ACME issuer {spec.issuer!r} ({known})")
+            )
+        if spec.dns is not None and spec.dns not in acme.dns:
+            known = ", ".join(sorted(acme.dns)) or "funops.yaml has no acme.dns"
+            problems.append(origin.problem(("spec", "dns"), f"unknown DNS server {spec.dns!r} ({known})"))
+        if name not in used:
+            problems.append(
+                origin.problem(
+                    ("metadata", "name"),
+                    "no Ingress serves this Certificate (tls.certificateRef): it would live on no node",
+                )
+            )
     return problems
 
 

@@ -190,6 +190,7 @@ def _load_manifests(project: Project, path: str, problems: list[Problem]) -> Non
             "Service": project.services,
             "Ingress": project.ingresses,
             "Release": project.releases,
+            "Certificate": project.certificates,
         }[kind][name] = manifest
 
 

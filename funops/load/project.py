@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import Problem
 from ..model.inventory import Node
-from ..model.manifests import Application, Ingress, Release, Service
+from ..model.manifests import Application, Certificate, Ingress, Release, Service
 from ..model.settings import Settings
 from ..model.strategy import UpdateStrategy
 from .source import Revision, Source
@@ -39,6 +39,7 @@ class Project:
     services: dict[str, Service] = field(default_factory=dict)
     ingresses: dict[str, Ingress] = field(default_factory=dict)
     releases: dict[str, Release] = field(default_factory=dict)
+    certificates: dict[str, Certificate] = field(default_factory=dict)
     origins: dict[tuple[str, str], Origin] = field(default_factory=dict)  # (kind, name) → origin
     settings_origin: Origin | None = None
 

@@ -1,4 +1,4 @@
-"""The manifest kinds: Application, Service, Ingress, Release."""
+"""The manifest kinds: Application, Service, Ingress, Release, Certificate."""
 
 from __future__ import annotations
 
@@ -279,10 +279,25 @@ IpAddress = Annotated[
 
 
 class Tls(Strict):
-    certificate: RepoPath
-    key: SecretRef
+    """A certificate file of the repo and its key, or (`certificateRef`) a Certificate funops obtains
+    from an ACME CA and renews by itself."""
+
+    certificate: RepoPath | None = None
+    key: SecretRef | None = None
+    certificate_ref: SafeName | None = None  # a Certificate's name: issued and renewed by funops
     chain: RepoPath | None = None  # the issuer chain: turns OCSP stapling on
     resolvers: Annotated[list[IpAddress], Field(min_length=1)] = ["127.0.0.53"]  # for OCSP, local only
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Tls:
+        if self.certificate_ref is not None:
+            for name in ("certificate", "key", "chain"):
+                if getattr(self, name) is not None:
+                    raise FieldError((name,), "not valid with certificateRef (the Certificate provides it)")
+        elif self.certificate is None or self.key is None:
+            missing = "certificate" if self.certificate is None else "key"
+            raise FieldError((missing,), "tls needs certificate and key, or certificateRef")
+        return self
 
 
 class Hsts(Strict):
@@ -348,6 +363,53 @@ class IngressSpec(Strict):
         return self
 
 
+Duration = Annotated[str, Field(pattern=pattern(r"^[0-9]{1,5}[dhm]$", "a duration such as 30d, 12h or 90m"))]
+
+
+def duration_seconds(text: str) -> int:
+    """`30d`, `12h`, `90m` in seconds (the pattern above has checked the form)."""
+    return int(text[:-1]) * {"d": 86400, "h": 3600, "m": 60}[text[-1]]
+
+
+class CertificateSpec(Strict):
+    """A certificate funops obtains from an ACME CA (funops.yaml `acme.issuers`), serves on every edge
+    node of the ingresses naming it (`tls.certificateRef`) and renews `renewBefore` its expiry."""
+
+    domains: Annotated[list[DomainName], Field(min_length=1, max_length=100)]
+    issuer: SafeName  # a name in funops.yaml acme.issuers
+    challenge: Literal["http-01", "dns-01"] = "http-01"
+    dns: SafeName | None = None  # a name in funops.yaml acme.dns: required with dns-01
+    renew_before: Duration = "30d"
+    key_type: Literal["ecdsa-p256", "rsa2048", "rsa3072"] = "ecdsa-p256"
+
+    @model_validator(mode="after")
+    def _challenge(self) -> CertificateSpec:
+        for i, domain in enumerate(self.domains):
+            if domain in self.domains[:i]:
+                raise FieldError(("domains", i), f"domain {domain!r} appears twice")
+            if domain.startswith("*.") and self.challenge != "dns-01":
+                raise FieldError(
+                    ("domains", i),
+                    f"{domain}: a wildcard name needs challenge: dns-01 (HTTP-01 cannot prove it)",
+                )
+        if self.challenge == "dns-01" and self.dns is None:
+            raise FieldError(("dns",), "challenge dns-01 needs dns: (a name in funops.yaml acme.dns)")
+        if self.challenge == "http-01" and self.dns is not None:
+            raise FieldError(("dns",), "only valid with challenge: dns-01")
+        if duration_seconds(self.renew_before) <= 0:
+            raise FieldError(("renewBefore",), "must be more than zero")
+        return self
+
+    def covers(self, domain: str) -> bool:
+        """Whether a name of the certificate matches `domain` (a wildcard: one label)."""
+        for name in self.domains:
+            if name == domain:
+                return True
+            if name.startswith("*.") and "." in domain and domain.split(".", 1)[1] == name[2:]:
+                return not domain.startswith("*.")
+        return False
+
+
 class CanaryVersion(Strict):
     version: Version
     percent: Annotated[int, Field(ge=0, le=100)]
@@ -404,10 +466,16 @@ class Release(_Document):
     spec: ReleaseSpec
 
 
+class Certificate(_Document):
+    kind: Literal["Certificate"]
+    spec: CertificateSpec
+
+
 KINDS: dict[str, type[_Document]] = {
     "Application": Application,
     "Service": Service,
     "Ingress": Ingress,
     "Release": Release,
+    "Certificate": Certificate,
 }
-Manifest = Application | Service | Ingress | Release
+Manifest = Application | Service | Ingress | Release | Certificate

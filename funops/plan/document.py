@@ -126,6 +126,29 @@ class ScheduleDoc(_Doc):
     )
 
 
+class CertServedDoc(_Doc):
+    serial: str
+    not_after: str = Field(description="UTC, ISO 8601")
+    days_left: int
+
+
+class CertificateDoc(_Doc):
+    """A Certificate (issue 27): what apply does for it across its edge nodes, and why."""
+
+    name: str
+    action: Literal["issue", "renew", "reissue", "deploy", "rollback", "none"] = Field(
+        description="issue/renew/reissue: an ACME order before the rollout; deploy: copy the serial the "
+        "other nodes serve to those serving another (or none); rollback: back to a kept version"
+    )
+    reason: str = Field(description="for people: 'renew (expires in 12 days)', 'reissue (names changed: …)'")
+    domains: list[str]
+    issuer: str = Field(description="the funops.yaml acme.issuers name")
+    challenge: Literal["http-01", "dns-01"]
+    serial: str | None = Field(description="the serial every node is to serve; '(new)' for an order")
+    mismatch: bool = Field(description="the edge nodes serve different serials")
+    nodes: dict[str, CertServedDoc | None] = Field(description="edge node → what it serves now (null: none)")
+
+
 class PlanDoc(_Doc):
     format_version: Literal[1] = FORMAT_VERSION
     kind: Literal["plan"] = "plan"
@@ -138,6 +161,7 @@ class PlanDoc(_Doc):
     versions: dict[str, dict[str, str]] = Field(description="app → node → version")
     nodes: list[NodeDoc]
     schedule: ScheduleDoc | None = Field(None, description="the batch schedule apply follows")
+    certificates: list[CertificateDoc] = Field([], description="ACME certificates of the edge nodes")
 
     def has_changes(self) -> bool:
         s = self.summary

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import kinds
+from ..certs.decide import Decision, settle
 from ..compile.compiler import DesiredState, Facts, compile_project, compile_with_facts
 from ..compile.placement import NodeCapacity
 from ..compile.render import TemplateOrigin
@@ -21,6 +22,7 @@ from ..state.records import UNFINISHED, RevisionRef
 from ..transports import Connections, Transport
 from .diffs import DiffOptions, attach
 from .document import (
+    CertificateDoc,
     ChangeDoc,
     FieldChangeDoc,
     NodeDoc,
@@ -43,6 +45,8 @@ class Intent:
     rolls_back: dict[str, str] = field(default_factory=dict)  # app → release id it undoes
     revisions: dict[str, RevisionRef] = field(default_factory=dict)  # app → the restored one's revision
     strategies: dict[str, UpdateStrategy] = field(default_factory=dict)  # app → as recorded
+    # certificate → node → a version the node keeps, switched back to (`funops certs rollback`)
+    certificates: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -55,6 +59,7 @@ class Plan:
     diffs: dict[str, NodeDiff]
     doc: PlanDoc
     intent: Intent = field(default_factory=Intent)
+    certificates: list[Decision] = field(default_factory=list)  # per Certificate: what apply does
 
     def strategy_of(self, app: str) -> UpdateStrategy:
         """As recorded with a restored release; else the Release's, the app's, the project default."""
@@ -131,13 +136,16 @@ def plan_from(
     """Diff what was gathered against `desired` (only the intent's apps may lose resources)."""
     if not unreadable_state_ok:
         refuse_unreadable_states(gathered, project.settings.state_dir)
+    certificates = settle(project, desired, gathered, intent.certificates)
     diffs = {
         n: diff_node(desired.nodes[n], g.facts, intent.apps)
         for n, g in gathered.items()
         if g.facts is not None
     }
     doc = _document(project, names, desired, gathered, diffs)
-    plan = Plan(project, desired, gathered, diffs, doc, intent)
+    now = dt.datetime.now(dt.UTC)
+    doc.certificates = [CertificateDoc.model_validate(c.doc(now)) for c in certificates]
+    plan = Plan(project, desired, gathered, diffs, doc, intent, certificates)
 
     doc.schedule = schedule(plan)
     return plan

@@ -96,6 +96,11 @@ def print_text(doc: PlanDoc, console: Any) -> None:
         if node.handlers:
             out.add(f"  [dim]then:[/] {escape(', '.join(node.handlers))}")
     out.add()
+    if any(c.action != "none" or c.mismatch for c in doc.certificates):
+        out.add("[bold]Certificates[/]")
+        for line in certificate_lines(doc):
+            out.add(f"  {escape(line)}")
+        out.add()
     if doc.schedule:
         out.add("[bold]Schedule[/]")
         for line in schedule_lines(doc.schedule):
@@ -103,6 +108,20 @@ def print_text(doc: PlanDoc, console: Any) -> None:
         out.add()
     out.add(f"[bold]{summary_line(doc)}[/]")
     out.flush()
+
+
+def certificate_lines(doc: PlanDoc) -> list[str]:
+    """`www (www.example.com): renew (expires in 12 days) · issuer letsencrypt, http-01 · edge1, edge2`
+    for each certificate apply does something for (or whose nodes disagree)."""
+    lines = []
+    for c in doc.certificates:
+        if c.action == "none" and not c.mismatch:
+            continue
+        nodes = ", ".join(c.nodes)
+        lines.append(
+            f"{c.name} ({', '.join(c.domains)}): {c.reason} · issuer {c.issuer}, {c.challenge} · {nodes}"
+        )
+    return lines
 
 
 class Lines:
@@ -214,6 +233,8 @@ def to_markdown(doc: PlanDoc) -> str:
             lines += [f"Then: {_md(', '.join(node.handlers))}", ""]
         for c in node.changes:
             lines += diff_markdown(c.id, c.diff)
+    if certs := certificate_lines(doc):
+        lines += ["#### Certificates", "", *(f"- {_md(line)}" for line in certs), ""]
     if doc.schedule:
         lines += ["#### Schedule", "", *(f"- {_md(line)}" for line in schedule_lines(doc.schedule)), ""]
     return "\n".join(lines).rstrip() + "\n"

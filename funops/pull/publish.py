@@ -16,9 +16,11 @@ import datetime as dt
 import hashlib
 import hmac
 import ssl
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import FunopsError
 from ..load.project import Project
@@ -27,6 +29,10 @@ from . import MAX_BUNDLE_BYTES, bundle_key, index_key, keys, openssl
 from . import bundle as bundles
 from . import index as idx
 from .store import Store
+
+if TYPE_CHECKING:
+    from ..certs.phase import Order
+    from ..transports import Transport
 
 CERTS_DIR = "certs/agents"  # each pull node's agent certificate, recorded by `funops agent install`
 
@@ -57,8 +63,13 @@ def publish(
     cohort: str | None = None,
     apply_after: float = 0,
     now: dt.datetime | None = None,
+    connect: Callable[[str], Transport] | None = None,
+    order: Order | None = None,
 ) -> list[Published]:
-    """Publish the project to its pull-mode nodes (those of `cohort` only, with one)."""
+    """Publish the project to its pull-mode nodes (those of `cohort` only, with one). A certificate
+    one of them serves is ordered here when due (`connect`: how its nodes are read; `order`: the
+    ACME order, tests put another) and sealed into its bundles."""
+    from ..certs.publish import certificates_for_publish
     from ..compile.compiler import compile_project
 
     names = pull_nodes(project, cohort)
@@ -70,6 +81,7 @@ def publish(
     verify = keys.verifier(keys.nodes_public_key(project, key))
     digest_key = keys.digest_key(key)
     desired = compile_project(project)
+    certificates_for_publish(project, desired, names, connect, None, order)
     now = now or dt.datetime.now(dt.UTC)
     published_at = now.isoformat(timespec="seconds")
     not_after = (now + dt.timedelta(hours=project.settings.pull.not_after_hours)).isoformat(

@@ -124,6 +124,47 @@ class KeepArtifacts(Task):
         return "keep release artifacts"
 
 
+@dataclass(frozen=True)
+class DeletePaths(Task):
+    """Remove these files (an ACME challenge's tokens, a `current` link): gone is fine."""
+
+    paths: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"delete {len(self.paths)} path(s)"
+
+
+@dataclass(frozen=True)
+class CheckChallenge(Task):
+    """The node's own http server answers an ACME HTTP-01 token with its key authorization (the body's
+    `sha256`): the self-check before the CA is asked to look (cert-manager's), retried for a few
+    seconds (a reload in progress)."""
+
+    address: str
+    port: int
+    host: str
+    token: str
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return f"check acme-challenge {self.token[:12]}… on {self.host}"
+
+
+@dataclass(frozen=True)
+class PruneVersions(Task):
+    """In `directory` (a certificate's versions), keep the newest `keep` version dirs and the one its
+    `current` link names; the rest go."""
+
+    directory: str
+    keep: int
+
+    @property
+    def name(self) -> str:
+        return f"prune versions in {self.directory}"
+
+
 # ---- systemd ----------------------------------------------------------------------------------------
 
 

@@ -381,6 +381,39 @@ def _words(items: frozenset[str] | set[str]) -> str:
     return " " + " ".join(sorted(items)) + " "
 
 
+@_script.register
+def _(task: m.DeletePaths, path: PathMap) -> str:
+    return f"rm -f -- {' '.join(q(path(p)) for p in task.paths)}\n"
+
+
+@_script.register
+def _(task: m.CheckChallenge, path: PathMap) -> str:
+    url = f"http://{task.address}:{int(task.port)}/.well-known/acme-challenge/{task.token}"
+    return f"""u={q(url)}; h={q("Host: " + task.host)}; i=0
+while :; do
+  got=$(curl -sS --max-time 5 -H "$h" -- "$u" 2>&1) &&
+    [ "$(printf %s "$got" | sha256sum | cut -c1-64)" = {q(task.sha256)} ] && exit 0
+  i=$((i + 1))
+  if [ "$i" -ge 10 ]; then
+    printf '%s (Host: %s) does not answer the key authorization: %.200s\\n' "$u" {q(task.host)} "$got"
+    exit 1
+  fi
+  sleep 0.5
+done
+"""
+
+
+@_script.register
+def _(task: m.PruneVersions, path: PathMap) -> str:
+    """Version dirs by modification time, newest first; `current`, dot names (temp) never go."""
+    return f"""d={q(path(task.directory))}; keep={int(task.keep)}
+[ -d "$d" ] || exit 0
+cur=$(readlink -- "$d/current" 2>/dev/null || true)
+find "$d" -mindepth 1 -maxdepth 1 -type d ! -name '.*' -printf '%T@ %f\\n' | sort -rn |
+  tail -n +$((keep + 1)) | while read -r _ old; do [ "$old" = "$cur" ] || rm -rf -- "${{d:?}}/$old"; done
+"""
+
+
 # ---- artifacts --------------------------------------------------------------------------------------
 
 

@@ -107,12 +107,30 @@ spec:
   httpPort: 8088
   rules:
     - {path: /box, service: box, stripPrefix: true}
+---
+apiVersion: funops/v1
+kind: Certificate
+metadata: {name: acme}
+spec: {domains: [acme.funops.test, www.acme.funops.test], issuer: le}
+---
+apiVersion: funops/v1
+kind: Ingress
+metadata: {name: acme}
+spec:
+  selector: {matchLabels: {role: edge}}
+  domains: [acme.funops.test, www.acme.funops.test]
+  tls: {certificateRef: acme}
+  rules:
+    - {path: /, service: jvm}
 """
+ACME_SETTINGS = "acme:\n  issuers:\n    le: {directory: 'https://acme-v02.api.letsencrypt.org/directory'}\n"
 
 
 @pytest.fixture
 def variant(example: Path) -> Path:
     (example / "manifests" / "zz-variant.yaml").write_text(VARIANT)
+    with (example / "funops.yaml").open("a") as f:
+        f.write(ACME_SETTINGS)
     return example
 
 
