@@ -354,6 +354,11 @@ RULES: dict[str, Callable[[Any, str], None]] = {
     "PlaceArtifact.keep": _between(1, 1000),
     "url": _url,
     "PlaceArtifact.file": _file_name,
+    # certificates
+    "PruneVersions.directory": _node_path,
+    "PruneVersions.keep": _between(1, 1000),
+    "CheckChallenge.address": _host,
+    "CheckChallenge.token": _matches(r"[A-Za-z0-9_-]{1,256}", "an ACME token (base64url)"),
     # health
     "app": _app,
     "check": lambda v, w: None,  # a HealthProbe: checked as it was made
