@@ -436,8 +436,11 @@ def test_a_failed_renewal_is_posted_to_the_webhook(example: Path) -> None:
 
     repo = with_certificate(example)
     key, chain, serial = make_certificate(NAMES, days=60)
-    place(repo, "node1", "shop", key, chain, serial)  # node2 serves none: a deploy, which fails on
-    with webhook() as (url, got):  # a local node (no nginx to test the switched link with)
+    place(repo, "node1", "shop", key, chain, serial)  # node2 serves none: a deploy, which fails there:
+    # a directory stands where its `current` link goes, so the switch after the version is written fails.
+    (repo / ".funops/nodes/node2/etc/funops/certs/shop/current").mkdir(parents=True)
+    (repo / ".funops/nodes/node2/etc/funops/certs/shop/current/in-the-way").write_text("x\n")
+    with webhook() as (url, got):
         hook = repo / "hook"
         hook.write_text(url + "\n")
         done = _funops(repo, "certs", "renew", "--auto-approve", "--notify-file", str(hook))
