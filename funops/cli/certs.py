@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from .options import AutoApproveOpt, InventoryOpt, NodeOpt, OutputOpt, ParallelOpt, RepoOpt, load, show_plan
+from .options import (
+    AutoApproveOpt,
+    InventoryOpt,
+    NodeOpt,
+    NotifyFileOpt,
+    NotifyOpt,
+    OutputOpt,
+    ParallelOpt,
+    RepoOpt,
+    load,
+    show_plan,
+)
 from .output import EXIT_OK, Output, console, fail, reported
 
 if TYPE_CHECKING:
@@ -98,21 +109,8 @@ def renew(
     output: OutputOpt = Output.text,
     auto_approve: AutoApproveOpt = False,
     parallel: ParallelOpt = None,
-    notify: Annotated[
-        str | None,
-        typer.Option(
-            "--notify",
-            metavar="URL",
-            envvar="FUNOPS_NOTIFY_URL",
-            show_envvar=True,
-            help="POST a JSON report here when the renewal fails (as `drift --notify`; a URL with a token "
-            "is better in FUNOPS_NOTIFY_URL or --notify-file: a command line is visible in `ps`).",
-        ),
-    ] = None,
-    notify_file: Annotated[
-        Path | None,
-        typer.Option("--notify-file", metavar="FILE", help="Read the --notify URL from this file."),
-    ] = None,
+    notify: NotifyOpt = None,
+    notify_file: NotifyFileOpt = None,
 ) -> None:
     """Renew (or issue, reissue, deploy to mismatched nodes) every certificate that is due, and
     nothing else of the repo. Exit 0 when nothing is due or all went well; 3 when one failed."""

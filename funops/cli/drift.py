@@ -14,7 +14,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .options import DiffContextOpt, InventoryOpt, NodeOpt, NoDiffOpt, OutputOpt, RepoOpt, RevisionOpt, load
+from .options import (
+    DiffContextOpt,
+    InventoryOpt,
+    NodeOpt,
+    NoDiffOpt,
+    NotifyFileOpt,
+    NotifyOpt,
+    OutputOpt,
+    RepoOpt,
+    RevisionOpt,
+    load,
+)
 from .output import Output, console, fail, reported
 
 if TYPE_CHECKING:
@@ -44,21 +55,8 @@ def drift(
     auto_approve: Annotated[
         bool, typer.Option("--auto-approve", help="With --fix: do not ask (required without a TTY).")
     ] = False,
-    notify: Annotated[
-        str | None,
-        typer.Option(
-            "--notify",
-            metavar="URL",
-            envvar="FUNOPS_NOTIFY_URL",
-            show_envvar=True,
-            help="POST the JSON report here when the check is not clean. A URL with a token is better "
-            "passed in FUNOPS_NOTIFY_URL or --notify-file (a command line is visible in `ps`).",
-        ),
-    ] = None,
-    notify_file: Annotated[
-        Path | None,
-        typer.Option("--notify-file", metavar="FILE", help="Read the --notify URL from this file."),
-    ] = None,
+    notify: NotifyOpt = None,
+    notify_file: NotifyFileOpt = None,
     diff_context: DiffContextOpt = 3,
     no_diff: NoDiffOpt = False,
 ) -> None:

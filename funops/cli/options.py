@@ -33,6 +33,21 @@ DiffContextOpt = Annotated[
     int,
     typer.Option("--diff-context", min=0, max=1000, help="Lines of context around each change in a file."),
 ]
+# A report POSTed where something went wrong (drift, a failed renewal): drift --notify's contract.
+NotifyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--notify",
+        metavar="URL",
+        envvar="FUNOPS_NOTIFY_URL",
+        show_envvar=True,
+        help="POST the JSON report here when the outcome is not clean. A URL with a token is better "
+        "passed in FUNOPS_NOTIFY_URL or --notify-file (a command line is visible in `ps`).",
+    ),
+]
+NotifyFileOpt = Annotated[
+    Path | None, typer.Option("--notify-file", metavar="FILE", help="Read the --notify URL from this file.")
+]
 NoDiffOpt = Annotated[
     bool, typer.Option("--no-diff", help="Do not show what changes inside files (no extra round trip).")
 ]
