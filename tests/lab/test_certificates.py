@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import ssl
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from cryptography import x509
 
 from lab import Lab
 from lab.acme import AcmeLab
@@ -88,15 +90,11 @@ def served_serial(lab: Lab, node: str, root: Path, name: str = NAME) -> str:
     )  # fmt: skip
     assert curl.returncode == 0 and curl.stdout == "0", (node, curl.stdout, curl.stderr)
     context = ssl.create_default_context(cafile=str(root))
-    import socket
-
     with (
         socket.create_connection((address, 443), timeout=10) as raw,
         context.wrap_socket(raw, server_hostname=name) as tls,
     ):
         der = tls.getpeercert(binary_form=True)
-    from cryptography import x509
-
     assert der is not None
     return f"{x509.load_der_x509_certificate(der).serial_number:x}"
 
