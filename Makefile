@@ -8,16 +8,21 @@ TOOLS   ?= funops,pyinfra,ansible
 
 .PHONY: install demo test test-unit lint lab-host lab-image lab-up lab-down lab-status bench bench-fleet bench-pull clean
 
+# What funops needs to run (make demo), then what the tests and linters need on top (make install).
 $(BIN)/funops: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.dev-extra: $(BIN)/funops
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
-install: $(BIN)/funops
+install: $(VENV)/.dev-extra
 
-# Validate and plan the bundled example on the local transport: no servers needed.
-demo: install
+# Validate and plan the bundled example on the local transport: no servers needed, runtime only.
+demo: $(BIN)/funops
 	$(BIN)/funops validate
 	$(BIN)/funops plan; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 2 ]
 
