@@ -78,12 +78,35 @@ app.add_typer(certs_app, name="certs")
 
 def run() -> None:
     try:
-        app_for(sys.argv[1:])()
+        argv = leading_options(sys.argv[1:])
+        app_for(argv)(args=argv, prog_name="funops")
     finally:
         # Python's shutdown runs the cyclic collector over all that is still alive (every class of
         # pydantic, typer and rich, the project, the plan): ~0.1 s of a no-op plan spent freeing
         # memory the process is about to give back. Frozen objects are left out of collections.
         gc.freeze()
+
+
+def leading_options(argv: list[str]) -> list[str]:
+    """What comes before the command: `-C DIR`/`--repo DIR` runs it in DIR (as `git -C` and `make -C`
+    do: every relative path after it is read from there) and `--version` prints the version. The rest
+    of argv, for the command."""
+    while argv:
+        if argv[0] == "--version":
+            version()
+            raise SystemExit(0)
+        if argv[0] in ("-C", "--repo") and len(argv) > 1:
+            where, argv = argv[1], argv[2:]
+        elif argv[0].startswith("--repo="):
+            where, argv = argv[0].removeprefix("--repo="), argv[1:]
+        else:
+            return argv
+        try:
+            os.chdir(where)
+        except OSError as exc:
+            typer.echo(f"funops: -C {where}: {exc.strerror}", err=True)
+            raise SystemExit(EXIT_ERROR) from None
+    return argv
 
 
 def app_for(argv: list[str]) -> typer.Typer:
