@@ -1,4 +1,6 @@
-"""Errors are values with a location until the CLI prints them once (STYLE.md)."""
+"""Errors are values with a location until the CLI prints them once: problems with the input are
+collected (not just the first), each naming its file, line and field, and no stage prints
+(docs/architecture.md, "Errors and exit codes")."""
 
 from __future__ import annotations
 

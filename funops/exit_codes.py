@@ -1,4 +1,5 @@
-"""The exit-code contract of every command (DESIGN §5)."""
+"""The exit-code contract of every command: the table in README.md's "Using it", one meaning per code
+whatever the command, so CI and cron can branch on it (docs/architecture.md, "Errors and exit codes")."""
 
 from __future__ import annotations
 

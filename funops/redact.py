@@ -1,4 +1,5 @@
-"""How hashes and secrets are shown: a short sha256 prefix, never a value (DESIGN §5)."""
+"""How hashes and secrets are shown: a short sha256 prefix, never a value, so a plan, a report or a log
+can go to a pull request or a chat without leaking a secret."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The funops agent: a small HTTPS server on the node that runs typed tasks (DESIGN §3).
+"""The funops agent: a small HTTPS server on the node that runs typed tasks (README.md, "The agent").
 
 The node side (wire.py, server.py, node.py, __main__.py) uses the standard library only; the
 controller side is transports/agent.py and install.py. Protocol versions: the agent serves the range

@@ -1,6 +1,6 @@
-"""What `agent install` puts on a node with `pull:` (DESIGN §3, pull mode), besides the agent: the
-poll's config, the key publishes are verified with, and a timer running `funops-agent.pyz pull`.
-Text only here; install.py writes it."""
+"""What `agent install` puts on a node with `pull:` (pull mode: funops/pull/__init__.py), besides the
+agent: the poll's config, the key publishes are verified with, and a timer running
+`funops-agent.pyz pull`. Text only here; install.py writes it."""
 
 from __future__ import annotations
 

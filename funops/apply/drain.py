@@ -1,4 +1,4 @@
-"""Drain before touch (DESIGN §2, §4; issue 15): no request goes to an instance while funops
+"""Drain before touch (issue 15; README.md, "Zero downtime"): no request goes to an instance while funops
 restarts, replaces or stops it.
 
 Why requests failed before: nginx learnt about a restart only from failing requests. A refused

@@ -1,9 +1,10 @@
 """Converge one node: its tasks in dependency order, its handlers, its health gate, its record.
 
-Order (DESIGN §2): deletions → files → daemon-reload → units → containers → health → nginx
-(write, `nginx -t`, reload; a failed test restores the old files, so nginx keeps serving the old
-config) → node state. Handlers a change owes are recorded on the node *before* the first task and
-cleared only once they ran, so a failure or a lost link leaves the debt visible to the next run.
+Order (each step may need what comes before it): deletions → files → daemon-reload → units →
+containers → health → nginx (write, `nginx -t`, reload; a failed test restores the old files, so nginx
+keeps serving the old config) → node state. Handlers a change owes are recorded on the node *before*
+the first task and cleared only once they ran, so a failure or a lost link leaves the debt visible to
+the next run.
 """
 
 from __future__ import annotations

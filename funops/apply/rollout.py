@@ -1,4 +1,4 @@
-"""Batched, health-gated rollout of a plan (DESIGN §2 apply).
+"""Batched, health-gated rollout of a plan (README.md, "Using it"; docs/architecture.md, "The pipeline").
 
 Nodes that change are split into batches by the strictest strategy among the apps that change;
 a batch's nodes converge in parallel (bounded by --parallel) and each must pass its health gate.

@@ -1,7 +1,7 @@
 """`funops drift`: is every node still as funops left it? And `funops drift ack`: known drift, reviewed.
 
-Exit codes (DESIGN §5): 0 clean; 2 drift (unacknowledged); 4 a node unreachable, everything reachable
-clean; 3 `--fix` failed on some node or halted; 1 error before anything was done. Highest wins.
+Exit codes (funops/exit_codes.py): 0 clean; 2 drift (unacknowledged); 4 a node unreachable, everything
+reachable clean; 3 `--fix` failed on some node or halted; 1 error before anything was done. Highest wins.
 Repo changes not yet applied are *pending*: shown, never a failure (deploying them is apply's job).
 """
 

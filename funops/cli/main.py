@@ -28,8 +28,8 @@ from .release import history, rollback
 from .repo import render, schema, validate
 
 # Click's usage errors (unknown option, bad --output value) exit 2, which the contract keeps for
-# "changes pending" (DESIGN §5): they are errors before anything was done, exit 1. (typer vendors
-# click; BadParameter is its one public usage error, UsageError is its base.)
+# "changes pending" (README.md's exit-code table): they are errors before anything was done, exit 1.
+# (typer vendors click; BadParameter is its one public usage error, UsageError is its base.)
 _UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 
 

@@ -559,7 +559,7 @@ class _Compiler:
         return cert is not None and cert.spec.challenge == "http-01"
 
     def _upstreams(self, ingress: Ingress) -> tuple[list[dict], list[dict]]:
-        """Static upstreams from the endpoints of each service (seed 002 §15): sorted, weighted by
+        """Static upstreams from the endpoints of each service: sorted, weighted by
         the canary split, unhealthy ones marked down; all down → keep them all, or answer 503."""
         name = ingress.metadata.name
         upstreams: dict[str, dict] = {}

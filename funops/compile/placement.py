@@ -1,7 +1,7 @@
-"""Which nodes an app runs on (DESIGN §4): selector, cordons, replicas with a placement strategy.
+"""Which nodes an app runs on: selector, cordons, replicas with a placement strategy.
 
 Pure: disk facts and recorded placements are inputs. Placements are sticky, so an unchanged app
-never moves; seed 000 §6 gives the disk-aware rule (skip < 15% free, avoid < 25%, most free first).
+never moves. Disk-aware (settings.placement): skip < 15% free, avoid < 25%, most free first.
 """
 
 from __future__ import annotations

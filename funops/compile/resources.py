@@ -14,8 +14,9 @@ if TYPE_CHECKING:  # the node side (the agent) imports this module with the stan
     from ..model.strategy import HealthCheck
     from .render import TemplateOrigin
 
-# Apply order within a node (DESIGN §2): artifacts → directories → files → unit files → units →
-# containers → nginx sites. An artifact comes first: a failed download leaves everything else as it was.
+# Apply order within a node (each may need what comes before it): artifacts → directories → files →
+# unit files → units → containers → nginx sites. An artifact comes first: a failed download leaves
+# everything else as it was.
 ORDER_ARTIFACT, ORDER_DIRECTORY, ORDER_CERT = 5, 8, 9
 ORDER_FILE, ORDER_UNIT_FILE, ORDER_UNIT, ORDER_CONTAINER, ORDER_NGINX = 10, 20, 30, 40, 50
 

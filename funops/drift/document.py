@@ -137,7 +137,9 @@ class DriftDoc(_Doc):
     status: Literal["clean", "drift", "unreachable"] = Field(
         description="clean: no unacknowledged drift anywhere reachable and every node reached"
     )
-    exit_code: int = Field(description="the exit code of the command (DESIGN §5)")
+    exit_code: int = Field(
+        description="the exit code of the command: 0 clean, 2 drift, 4 unreachable, 3 --fix failed, 1 error"
+    )
     summary: SummaryDoc
     nodes: list[NodeDriftDoc]
     fix: FixDoc | None = Field(description="what `--fix` did; null without --fix")

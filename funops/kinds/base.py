@@ -1,4 +1,4 @@
-"""What every resource kind provides, side by side in its own module (DESIGN §2).
+"""What every resource kind provides, side by side in its own module (docs/architecture.md, "Resource kinds").
 
 A kind is the unit of extension: its probe fragment and the pure parser of its facts (gather), the
 live attributes it compares (diff), the pure function from changes, desired resources and node state

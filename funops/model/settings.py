@@ -19,14 +19,14 @@ class SshSettings(Strict):
 
 
 class PlacementSettings(Strict):
-    """Seed 000 §6: skip nodes under 15% free disk, avoid nodes under 25%, most free first."""
+    """Disk-aware placement: skip nodes under 15% free disk, avoid nodes under 25%, most free first."""
 
     disk_free_min_pct: Annotated[float, Field(ge=0, le=100)] = 15
     disk_free_avoid_pct: Annotated[float, Field(ge=0, le=100)] = 25
 
 
 class InjectedEnv(Strict):
-    """An env variable every matching app gets, e.g. a per-app MONGODB_URI (seed 001 §1.5)."""
+    """An env variable every matching app gets, e.g. a per-app MONGODB_URI."""
 
     name: EnvName
     template: str

@@ -1,6 +1,6 @@
 """The plan as a document: the `--output json` contract. Its JSON Schema ships in
-funops/schemas/plan.schema.json (regenerate with `funops schema --plan`); bump FORMAT_VERSION
-on any incompatible change."""
+funops/schemas/plan.schema.json (regenerate with `funops schema plan > funops/schemas/plan.schema.json`);
+bump FORMAT_VERSION on any incompatible change."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The rollout's rules, as plan shows them and apply follows them (DESIGN §2; issue 15): which apps
-release, the strategy in force, the batches (nodes that only remove instances last), which instances
-are drained first. Pure functions of a plan."""
+"""The rollout's rules, as plan shows them and apply follows them (issue 15; README.md, "Using it"):
+which apps release, the strategy in force, the batches (nodes that only remove instances last), which
+instances are drained first. Pure functions of a plan."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Pull mode (DESIGN §3): CI publishes, nodes pull, the CLI reads status. No server of funops's own.
+"""Pull mode (README.md, "Pull mode"): CI publishes, nodes pull, the CLI reads status. No server of
+funops's own.
 
 `funops publish` (publish.py) compiles the repo and writes to a store (store.py) one bundle per node —
 that node's desired state and secrets only (bundle.py) — and a signed index per node (index.py):

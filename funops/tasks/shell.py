@@ -351,8 +351,9 @@ def _(task: m.StartContainer, path: PathMap) -> str:
 
 @_script.register
 def _(task: m.RemoveContainer, path: PathMap) -> str:
-    """Seed 000: stop = remove the container and clean its image up — unless a kept release still
-    needs that image for a rollback (Kamal's pruning broke rollback: basecamp/kamal#270)."""
+    """Stop = remove the container (nothing stopped lingers on the node) and clean its image up — unless
+    a kept release still needs that image for a rollback (Kamal's pruning broke rollback:
+    basecamp/kamal#270)."""
     name = task.container
     script = f"""img=$(docker inspect -f '{{{{.Config.Image}}}}' {q(name)} 2>/dev/null || true)
 {_graceful_stop(name)}docker rm -f {q(name)} >/dev/null 2>&1 || true

@@ -39,7 +39,8 @@ def open_transport(node: Node, settings: Settings, repo_root: Path) -> Transport
 
 
 class Connections:
-    """One transport per node, opened on first use and reused for the whole run (DESIGN §3)."""
+    """One transport per node, opened on first use and reused for the whole run: a run pays one
+    connection (ssh handshake, agent TLS) per node, not one per stage."""
 
     def __init__(self, nodes: dict[str, Node], settings: Settings, repo_root: Path) -> None:
         self._nodes, self._settings, self._root = nodes, settings, repo_root

@@ -1,4 +1,4 @@
-"""Placement (seed 000 §6) and the canary split are pure functions of their inputs."""
+"""Placement (disk-aware: settings.placement) and the canary split are pure functions of their inputs."""
 
 from __future__ import annotations
 
