@@ -21,6 +21,7 @@ from .options import (
     ParallelOpt,
     RepoOpt,
     load,
+    notify_url,
     show_plan,
 )
 from .output import EXIT_OK, Output, console, fail, reported
@@ -118,13 +119,7 @@ def renew(
     from ..drift import notify as webhook
     from .converge import confirm_and_run, journal_path
 
-    if notify_file is not None:
-        try:
-            notify = notify_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            fail(f"--notify-file {notify_file}: cannot read it ({getattr(exc, 'strerror', None) or exc})")
-    if notify and (problem := webhook.check_url(notify)):
-        fail(problem)
+    notify = notify_url(notify, notify_file)
     plan, connections = _plan(repo, inventory, node)
     try:
         due = [c for c in plan.certificates if c.action != "none"]

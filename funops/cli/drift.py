@@ -25,6 +25,7 @@ from .options import (
     RepoOpt,
     RevisionOpt,
     load,
+    notify_url,
 )
 from .output import Output, console, fail, reported
 
@@ -66,13 +67,7 @@ def drift(
     from ..drift import notify as webhook
     from ..transports import Connections
 
-    if notify_file is not None:
-        try:
-            notify = notify_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            fail(f"--notify-file {notify_file}: cannot read it ({getattr(exc, 'strerror', None) or exc})")
-    if notify and (problem := webhook.check_url(notify)):
-        fail(problem)
+    notify = notify_url(notify, notify_file)
     project = load(repo, revision, inventory)
     if fix and not auto_approve and not sys.stdin.isatty():
         fail("refusing to fix without a terminal to confirm: pass --auto-approve (CI, cron)")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .output import Output, console, reported
+from .output import Output, console, fail, reported
 
 if TYPE_CHECKING:
     from ..load.project import Project
@@ -33,6 +33,9 @@ DiffContextOpt = Annotated[
     int,
     typer.Option("--diff-context", min=0, max=1000, help="Lines of context around each change in a file."),
 ]
+NoDiffOpt = Annotated[
+    bool, typer.Option("--no-diff", help="Do not show what changes inside files (no extra round trip).")
+]
 # A report POSTed where something went wrong (drift, a failed renewal): drift --notify's contract.
 NotifyOpt = Annotated[
     str | None,
@@ -48,9 +51,20 @@ NotifyOpt = Annotated[
 NotifyFileOpt = Annotated[
     Path | None, typer.Option("--notify-file", metavar="FILE", help="Read the --notify URL from this file.")
 ]
-NoDiffOpt = Annotated[
-    bool, typer.Option("--no-diff", help="Do not show what changes inside files (no extra round trip).")
-]
+
+
+def notify_url(notify: str | None, notify_file: Path | None) -> str | None:
+    """The webhook of --notify or --notify-file, checked before any node is asked (a bad URL fails)."""
+    from ..drift.notify import check_url
+
+    if notify_file is not None:
+        try:
+            notify = notify_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"--notify-file {notify_file}: cannot read it ({getattr(exc, 'strerror', None) or exc})")
+    if notify and (problem := check_url(notify)):
+        fail(problem)
+    return notify
 
 
 def load(repo: Path, revision: str | None, inventory: list[Path] | None) -> Project:
