@@ -365,20 +365,25 @@ def test_a_certificates_only_plan_leaves_every_other_change_pending(example: Pat
         assert [(f.field, f.old, f.new) for f in change.fields] == [("serial", new, old)]
 
 
+def certificate_drift(repo: Path) -> dict[tuple[str, str], dict]:
+    """`drift -o json` (exit 2: drifted): its certificate items by (node, class)."""
+    done = _funops(repo, "drift", "-o", "json")
+    assert done.returncode == 2, done.stderr
+    return {
+        (n["name"], i["class"]): i
+        for n in json.loads(done.stdout)["nodes"]
+        for i in n["drift"]
+        if i["kind"] == "cert"
+    }
+
+
 def test_drift_reports_a_certificate_in_its_renew_window_and_a_mismatched_node(example: Path) -> None:
     repo = with_certificate(example)
     key, chain, serial = make_certificate(NAMES, days=60)
     key2, chain2, serial2 = make_certificate(NAMES, days=5)
     place(repo, "node1", "shop", key, chain, serial)
     place(repo, "node2", "shop", key2, chain2, serial2)
-    done = _funops(repo, "drift", "-o", "json")
-    assert done.returncode == 2, done.stderr
-    found = {
-        (n["name"], i["class"]): i
-        for n in json.loads(done.stdout)["nodes"]
-        for i in n["drift"]
-        if i["kind"] == "cert"
-    }
+    found = certificate_drift(repo)
     assert set(found) == {("node2", "mismatched")}
     assert (
         found[("node2", "mismatched")]["summary"]
@@ -387,14 +392,7 @@ def test_drift_reports_a_certificate_in_its_renew_window_and_a_mismatched_node(e
     assert not found[("node2", "mismatched")]["fixable"]
 
     place(repo, "node1", "shop", key2, chain2, serial2)
-    done = _funops(repo, "drift", "-o", "json")
-    assert done.returncode == 2, done.stderr
-    found = {
-        (n["name"], i["class"]): i
-        for n in json.loads(done.stdout)["nodes"]
-        for i in n["drift"]
-        if i["kind"] == "cert"
-    }
+    found = certificate_drift(repo)
     assert set(found) == {("node1", "expiring"), ("node2", "expiring")}
     assert "renew (expires in 4 days); `funops certs renew`" in found[("node1", "expiring")]["summary"]
     assert "expiring" in _funops(repo, "drift").stdout
