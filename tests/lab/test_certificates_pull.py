@@ -5,14 +5,13 @@ pull fleet is test_pull.py's (its module fixture, set up anew for this module)."
 
 from __future__ import annotations
 
-import ssl
-import subprocess
 from pathlib import Path
 
 from lab import Lab
 from lab.acme import AcmeLab
 from tests.lab.fleet import funops
 from tests.lab.test_acme import ask
+from tests.lab.test_certificates import served_serial
 from tests.lab.test_pull import _publish, _status
 from tests.lab.test_pull import repo as repo  # the pull fleet (module fixture)
 
@@ -41,25 +40,7 @@ spec:
 
 
 def _serial(lab: Lab, root: Path) -> str:
-    address = lab.node("node1").address
-    curl = subprocess.run(
-        ["curl", "-sS", "-o", "/dev/null", "-w", "%{ssl_verify_result}", "--cacert", str(root),
-         "--resolve", f"{NAME}:443:{address}", f"https://{NAME}/health"],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    assert curl.returncode == 0 and curl.stdout == "0", (curl.stdout, curl.stderr)
-    import socket
-
-    from cryptography import x509
-
-    context = ssl.create_default_context(cafile=str(root))
-    with (
-        socket.create_connection((address, 443), timeout=10) as raw,
-        context.wrap_socket(raw, server_hostname=NAME) as tls,
-    ):
-        der = tls.getpeercert(binary_form=True)
-    assert der is not None
-    return f"{x509.load_der_x509_certificate(der).serial_number:x}"
+    return served_serial(lab, "node1", root, NAME)
 
 
 def test_a_pull_node_serves_the_certificate_publish_sealed_into_its_bundle(
