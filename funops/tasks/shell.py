@@ -759,9 +759,15 @@ def bundle(steps: list[ShellStep]) -> str:
     base64 in a here-doc, else /dev/null), stopping at the first failure. Each step's exit code,
     duration and output follow a marker line that `parse_bundle` reads back."""
     lines = ["umask 077", "o=$(mktemp -d) || exit 1", "trap 'rm -rf \"$o\"' EXIT"]
+    # The link-safe walk every file step carries is defined once for the bundle (the steps' subshells
+    # inherit it), not once per file.
+    scripts = [step.script for step in steps]
+    if any(_CD in script for script in scripts):
+        lines.append(_CD.rstrip())
+        scripts = [script.replace(_CD, "") for script in scripts]
     # Functions first: a here-doc's data starts on the line after its `<<`, so each step runs on one line.
-    for i, step in enumerate(steps):
-        lines.append(f"funops_task_{i}() {{\n{step.script.rstrip()}\n}}")
+    for i, script in enumerate(scripts):
+        lines.append(f"funops_task_{i}() {{\n{script.rstrip()}\n}}")
     for i, step in enumerate(steps):
         run = f'( funops_task_{i} ) > "$o/out" 2>&1'
         lines.append("s=$(date +%s%N)")
