@@ -99,16 +99,37 @@ def project_name(root: Path) -> str:
     return name or "funops"
 
 
+SCHEMA_DIR = "schemas"  # the editor schemas, which the YAML files below name in their first line
+
+
 def files(project: str, hosts: Sequence[Host]) -> dict[str, str]:
     """The new repo's files, by path relative to its root (and .gitignore, see write)."""
-    out = {
-        "funops.yaml": SETTINGS.format(project=json.dumps(project)),
-        "inventory/nodes.yaml": ssh_inventory(hosts) if hosts else LOCAL_INVENTORY,
-        "manifests/hello.yaml": SAMPLE_APP,
+    yaml_files = {
+        "funops.yaml": ("settings", SETTINGS.format(project=json.dumps(project))),
+        "inventory/nodes.yaml": ("inventory", ssh_inventory(hosts) if hosts else LOCAL_INVENTORY),
+        "manifests/hello.yaml": ("manifest", SAMPLE_APP),
     }
+    out = {path: schema_header(path, what) + text for path, (what, text) in yaml_files.items()}
+    out.update(schema_files())
     if hosts:
         out[KNOWN_HOSTS] = "".join(f"{key.line}\n" for host in hosts for key in host.keys)
     return out
+
+
+def schema_header(path: str, what: str) -> str:
+    """The line that lets an editor with the YAML language server check and complete the file."""
+    up = "../" * path.count("/")
+    return f"# yaml-language-server: $schema={up}{SCHEMA_DIR}/{what}.schema.json\n"
+
+
+def schema_files() -> dict[str, str]:
+    """The editor schemas as files (`funops schema --write` refreshes them after an upgrade)."""
+    from .schemas import EDITOR_SCHEMAS, schema_for
+
+    return {
+        f"{SCHEMA_DIR}/{what}.schema.json": json.dumps(schema_for(what), indent=2, sort_keys=True) + "\n"
+        for what in EDITOR_SCHEMAS
+    }
 
 
 def ssh_inventory(hosts: Sequence[Host]) -> str:

@@ -11,8 +11,12 @@ from rich.markup import escape
 from .options import RepoOpt, load_inventory
 from .output import console, fail, reported
 
-acme_app = typer.Typer(help="ACME certificates: the accounts at the issuers funops.yaml names.")
-account_app = typer.Typer(help="The ACME account funops orders certificates with, per issuer.")
+acme_app = typer.Typer(
+    rich_markup_mode="markdown", help="ACME certificates: the accounts at the issuers funops.yaml names."
+)
+account_app = typer.Typer(
+    rich_markup_mode="markdown", help="The ACME account funops orders certificates with, per issuer."
+)
 acme_app.add_typer(account_app, name="account")
 
 

@@ -17,15 +17,26 @@ if TYPE_CHECKING:
     from ..agent.ca import Issued
     from ..load.project import Project
 
-agent_app = typer.Typer(help="The funops agent: install it on nodes (over SSH), roll tokens, mTLS CA, serve.")
+agent_app = typer.Typer(
+    rich_markup_mode="markdown",
+    help="The funops agent: install it on nodes (over SSH), roll tokens, mTLS CA, serve.",
+)
 
-ca_app = typer.Typer(help="The operator CA: client certificates the agents accept instead of a token.")
+ca_app = typer.Typer(
+    rich_markup_mode="markdown",
+    help="The operator CA: client certificates the agents accept instead of a token.",
+)
 agent_app.add_typer(ca_app, name="ca")
 
-token_app = typer.Typer(help="Named agent tokens with a scope: read (plan, status, logs), apply, admin.")
+token_app = typer.Typer(
+    rich_markup_mode="markdown",
+    help="Named agent tokens with a scope: read (plan, status, logs), apply, admin.",
+)
 agent_app.add_typer(token_app, name="token")
 
-pull_key_app = typer.Typer(help="Pull mode's signing key: CI signs what it publishes, nodes verify.")
+pull_key_app = typer.Typer(
+    rich_markup_mode="markdown", help="Pull mode's signing key: CI signs what it publishes, nodes verify."
+)
 agent_app.add_typer(pull_key_app, name="pull-key")
 
 NodesArg = Annotated[list[str], typer.Argument(metavar="NODE...", help="Nodes by inventory name.")]

@@ -14,11 +14,11 @@ from .options import (
     InventoryOpt,
     NodeOpt,
     NoDiffOpt,
-    OutputOpt,
     ParallelOpt,
     RepoOpt,
     RevisionOpt,
     SkipUnreachableOpt,
+    TextJsonOpt,
     load,
     show_plan,
 )
@@ -33,7 +33,7 @@ def apply(
     revision: RevisionOpt = None,
     inventory: InventoryOpt = None,
     node: NodeOpt = None,
-    output: OutputOpt = Output.text,
+    output: TextJsonOpt = Output.text,
     auto_approve: AutoApproveOpt = False,
     parallel: ParallelOpt = None,
     skip_unreachable: SkipUnreachableOpt = False,
@@ -56,8 +56,6 @@ def apply(
     from ..transports import Connections
     from .converge import confirm_and_run
 
-    if output is Output.markdown:
-        fail("apply prints text or json; use `funops plan -o markdown` for a report")
     saved = None
     if plan_file is not None:
         from ..plan.saved import read_saved_plan

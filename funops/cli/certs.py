@@ -17,9 +17,9 @@ from .options import (
     NodeOpt,
     NotifyFileOpt,
     NotifyOpt,
-    OutputOpt,
     ParallelOpt,
     RepoOpt,
+    TextJsonOpt,
     load,
     notify_url,
     show_plan,
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ..transports import Connections
 
 certs_app = typer.Typer(
+    rich_markup_mode="markdown",
     help="ACME certificates of the edge nodes: list them, renew what is due, roll one back.",
     invoke_without_command=True,
 )
@@ -54,7 +55,7 @@ def certs(
     repo: RepoOpt = Path("."),
     inventory: InventoryOpt = None,
     node: NodeOpt = None,
-    output: OutputOpt = Output.text,
+    output: TextJsonOpt = Output.text,
 ) -> None:
     """Each certificate: its names, issuer, and per edge node the serial it serves and the days left;
     nodes serving different serials are flagged. Exit 0, or 2 when something is due (renew, issue,
@@ -62,9 +63,6 @@ def certs(
     if ctx.invoked_subcommand is not None:
         return
     from ..certs.ops import rows
-
-    if output is Output.markdown:
-        fail("certs prints text or json")
 
     plan, connections = _plan(repo, inventory, node)
     connections.close()
@@ -107,7 +105,7 @@ def renew(
     repo: RepoOpt = Path("."),
     inventory: InventoryOpt = None,
     node: NodeOpt = None,
-    output: OutputOpt = Output.text,
+    output: TextJsonOpt = Output.text,
     auto_approve: AutoApproveOpt = False,
     parallel: ParallelOpt = None,
     notify: NotifyOpt = None,
@@ -158,7 +156,7 @@ def rollback(
     repo: RepoOpt = Path("."),
     inventory: InventoryOpt = None,
     node: NodeOpt = None,
-    output: OutputOpt = Output.text,
+    output: TextJsonOpt = Output.text,
     auto_approve: AutoApproveOpt = False,
     parallel: ParallelOpt = None,
 ) -> None:

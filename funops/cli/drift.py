@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ..transports import Connections
 
 drift_app = typer.Typer(
+    rich_markup_mode="markdown",
     help="Compare the nodes with what funops last applied and with the repo; change nothing "
     "(unless --fix). Exit 0 clean, 2 drift, 4 unreachable, 3 fix failed, 1 error.",
     invoke_without_command=True,

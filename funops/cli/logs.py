@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .options import InventoryOpt, RepoOpt, RevisionOpt, load
+from .options import InventoryOpt, NodeOpt, RepoOpt, RevisionOpt, load
 from .output import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, console, reported, worst
 
 if TYPE_CHECKING:
@@ -25,9 +25,7 @@ def logs(
     repo: RepoOpt = Path("."),
     revision: RevisionOpt = None,
     inventory: InventoryOpt = None,
-    node: Annotated[
-        list[str] | None, typer.Option("--node", help="Only this node (repeatable).", show_default=False)
-    ] = None,
+    node: NodeOpt = None,
     since: Annotated[
         str | None,
         typer.Option("--since", help="From this long ago (30s, 10m, 2h, 1d) or time (2026-11-25T08:00)."),
@@ -36,7 +34,8 @@ def logs(
         bool, typer.Option("--follow", "-f", help="Keep printing new lines (Ctrl-C ends).")
     ] = False,
     lines: Annotated[
-        int | None, typer.Option("--lines", "-n", min=0, help="The last K lines of each node.")
+        int | None,
+        typer.Option("--lines", "--tail", metavar="K", min=0, help="The last K lines of each node."),
     ] = None,
 ) -> None:
     """Print APP's logs (journal or container log) from its nodes, asked in parallel, each line

@@ -18,6 +18,7 @@ from .agent import agent_app
 from .apply import apply
 from .certs import certs_app
 from .drift import drift_app
+from .help import use_plain_placeholders
 from .init import init
 from .logs import logs
 from .nodes import cordon, drain, nodes, uncordon
@@ -49,6 +50,7 @@ class _Commands(TyperGroup):
             raise
 
 
+use_plain_placeholders()
 app = typer.Typer(
     cls=_Commands,
     name="funops",
@@ -56,6 +58,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,  # funops --install-completion [bash|zsh|fish|powershell]
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # a docstring is prose: its line breaks are not kept
 )
 
 
@@ -119,7 +122,13 @@ def app_for(argv: list[str]) -> typer.Typer:
     groups = [g for g in app.registered_groups if g.name == name]
     if not (commands or groups) or "_FUNOPS_COMPLETE" in os.environ:
         return app
-    one = typer.Typer(cls=_Commands, name="funops", add_completion=False, pretty_exceptions_enable=False)
+    one = typer.Typer(
+        cls=_Commands,
+        name="funops",
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="markdown",
+    )
     one.registered_commands, one.registered_groups = commands, groups
     one.callback()(_group)  # a group of commands still, not a single-command app
     return one

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .options import InventoryOpt, OutputOpt, RepoOpt, load_inventory, show_plan
+from .options import InventoryOpt, RepoOpt, TextJsonOpt, load_inventory, show_plan
 from .output import EXIT_OK, EXIT_UNREACHABLE, Output, console, fail, reported
 
 NodeArg = Annotated[str, typer.Argument(metavar="NODE", help="The node, by its inventory name.")]
@@ -81,7 +81,7 @@ def drain(
 def nodes(
     repo: RepoOpt = Path("."),
     inventory: InventoryOpt = None,
-    output: OutputOpt = Output.text,
+    output: TextJsonOpt = Output.text,
 ) -> None:
     """Every node: address, transport, reachable, agent version, capabilities, free disk, containers,
     cordoned, the revision its apps were last applied from, the host key or certificate verified.
@@ -94,8 +94,6 @@ def nodes(
     from ..nodes.status import node_statuses
     from ..transports import Connections
 
-    if output is Output.markdown:
-        fail("nodes prints text or json")
     project = load_inventory(repo, inventory)
     connections = Connections(project.nodes, project.settings, project.root)
     try:
@@ -103,10 +101,12 @@ def nodes(
     finally:
         connections.close()
     if output is Output.json:
-        typer.echo(json.dumps({"nodes": [r.to_json() for r in rows]}, indent=2))
+        typer.echo(json.dumps({"formatVersion": 1, "nodes": [r.to_json() for r in rows]}, indent=2))
     else:
         # Narrow enough for 80 columns: the JSON has the capabilities and whole fingerprints.
         table = Table("node", "address", "via", "up", "agent", "disk", "ctrs", "cordon", "revision", "key")
+        for column in table.columns[:2]:  # a name or an address cut short is no use: the others give way
+            column.no_wrap, column.min_width = True, None
         for r in rows:
             table.add_row(
                 r.name, r.address, r.transport, "[green]yes[/]" if r.reachable else "[red]no[/]",

@@ -3,6 +3,7 @@ modules import this one (and output.py), never each other: the CLI has no import
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,21 +15,88 @@ if TYPE_CHECKING:
     from ..load.project import Project
     from ..plan.document import PlanDoc
 
-RepoOpt = Annotated[Path, typer.Option("--repo", "-C", help="The funops repo (default: current directory).")]
+# The common options read a FUNOPS_* variable when not given (CI sets them once per job).
+RepoOpt = Annotated[
+    Path,
+    typer.Option(
+        "--repo",
+        "-C",
+        metavar="DIR",
+        envvar="FUNOPS_REPO",
+        show_envvar=True,
+        help="The funops repo (default: current directory).",
+    ),
+]
 RevisionOpt = Annotated[
-    str | None, typer.Option("--revision", "-r", help="Read manifests from this git commit/branch/tag.")
+    str | None,
+    typer.Option("--revision", "-r", metavar="REV", help="Read manifests from this git commit/branch/tag."),
 ]
 InventoryOpt = Annotated[
     list[Path] | None,
-    typer.Option("--inventory", "-i", help="Inventory file(s) to use instead of inventory/*.yaml."),
+    typer.Option(
+        "--inventory",
+        "-i",
+        metavar="FILE",
+        envvar="FUNOPS_INVENTORY",
+        show_envvar=True,
+        help="Inventory file(s) to use instead of inventory/*.yaml (the variable: separated by spaces).",
+    ),
 ]
-NodeOpt = Annotated[list[str] | None, typer.Option("--node", "-n", help="Only these nodes (repeatable).")]
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text, json or markdown.")]
+NodeOpt = Annotated[
+    list[str] | None, typer.Option("--node", "-n", metavar="NODE", help="Only these nodes (repeatable).")
+]
+OutputOpt = Annotated[
+    Output,
+    typer.Option("--output", "-o", envvar="FUNOPS_OUTPUT", show_envvar=True, help="text, json or markdown."),
+]
+
+
+class TextOrJson(StrEnum):
+    text = "text"
+    json = "json"
+
+
+# For commands with no Markdown view: --help offers only what they print; the command gets an Output.
+TextJsonOpt = Annotated[
+    TextOrJson,
+    typer.Option(
+        "--output",
+        "-o",
+        callback=lambda value: Output(value),
+        envvar="FUNOPS_OUTPUT",
+        show_envvar=True,
+        help="text or json.",
+    ),
+]
 SkipUnreachableOpt = Annotated[
-    bool, typer.Option("--skip-unreachable", help="Leave unreachable nodes out instead of failing.")
+    bool,
+    typer.Option(
+        "--skip-unreachable",
+        envvar="FUNOPS_SKIP_UNREACHABLE",
+        show_envvar=True,
+        help="Leave unreachable nodes out instead of failing.",
+    ),
 ]
-AutoApproveOpt = Annotated[bool, typer.Option("--auto-approve", help="Do not ask (required without a TTY).")]
-ParallelOpt = Annotated[int | None, typer.Option("--parallel", "-p", min=1, help="Nodes at once in a batch.")]
+AutoApproveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--auto-approve",
+        envvar="FUNOPS_AUTO_APPROVE",
+        show_envvar=True,
+        help="Do not ask (required without a TTY).",
+    ),
+]
+ParallelOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--parallel",
+        "-p",
+        min=1,
+        envvar="FUNOPS_PARALLEL",
+        show_envvar=True,
+        help="Nodes at once in a batch.",
+    ),
+]
 DiffContextOpt = Annotated[
     int,
     typer.Option("--diff-context", min=0, max=1000, help="Lines of context around each change in a file."),

@@ -72,3 +72,14 @@ def reported() -> Iterator[None]:
         fail(f"{len(exc.problems)} problem(s) found; fix them and run again.", exc.problems)
     except FunopsError as exc:
         fail(str(exc))
+
+
+@contextmanager
+def working(what: str) -> Iterator[None]:
+    """A spinner on stderr while something slow runs (asking every node): only on a terminal, so
+    pipes, CI logs and JSON output get nothing extra."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    with console(stderr=True).status(what):
+        yield

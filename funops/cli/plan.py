@@ -19,7 +19,17 @@ from .options import (
     load,
     show_plan,
 )
-from .output import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_UNREACHABLE, Output, console, fail, reported
+from .output import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    Output,
+    console,
+    fail,
+    reported,
+    working,
+)
 
 
 def plan(
@@ -40,7 +50,7 @@ def plan(
     from ..release.rollback import rolled_back_hits
 
     project = load(repo, revision, inventory)
-    with reported():
+    with reported(), working(f"Asking {len(node or project.nodes)} node(s) for their state…"):
         result = make_plan(project, node, diff=None if no_diff else DiffOptions(context=diff_context))
     doc = result.doc
     if out:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 import threading
@@ -26,7 +27,8 @@ class Progress:
 
     def emit(self, event: dict[str, Any]) -> None:
         with self._lock:
-            if self.json_events:
+            if self.json_events:  # each event says when (UTC, RFC 3339): CI logs interleave
+                event = {**event, "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")}
                 sys.stdout.write(json.dumps(event, sort_keys=True) + "\n")
                 sys.stdout.flush()
                 return

@@ -46,7 +46,7 @@ def publish(
             console(stderr=True).print(f"[red]error:[/] {escape(str(exc))}; nothing was published")
             raise typer.Exit(EXIT_PARTIAL) from None
     if output is Output.json:
-        typer.echo(json.dumps([p.__dict__ for p in done], indent=1))
+        typer.echo(json.dumps({"formatVersion": 1, "published": [p.__dict__ for p in done]}, indent=1))
         return
     out = console()
     for p in done:
@@ -88,7 +88,7 @@ def status(
             break
         time.sleep(2)
     if output is Output.json:
-        typer.echo(json.dumps([s.to_doc() for s in found], indent=1))
+        typer.echo(json.dumps({"formatVersion": 1, "nodes": [s.to_doc() for s in found]}, indent=1))
     else:
         out = console()
         if not found:

@@ -10,13 +10,13 @@ import typer
 from .options import (
     AutoApproveOpt,
     InventoryOpt,
-    OutputOpt,
     ParallelOpt,
     RepoOpt,
     SkipUnreachableOpt,
+    TextJsonOpt,
     show_plan,
 )
-from .output import EXIT_OK, EXIT_UNREACHABLE, Output, console, fail, reported
+from .output import EXIT_OK, EXIT_UNREACHABLE, Output, console, reported
 
 if TYPE_CHECKING:
     from ..load.project import Project
@@ -35,7 +35,7 @@ def rollback(
     ] = None,
     repo: RepoOpt = Path("."),
     inventory: InventoryOpt = None,
-    output: OutputOpt = Output.text,
+    output: TextJsonOpt = Output.text,
     auto_approve: AutoApproveOpt = False,
     parallel: ParallelOpt = None,
     skip_unreachable: SkipUnreachableOpt = False,
@@ -49,8 +49,6 @@ def rollback(
     from ..transports import Connections
     from .converge import confirm_and_run
 
-    if output is Output.markdown:
-        fail("rollback prints text or json; the plan it prints is the same as `funops plan`'s")
     project = _load_for_nodes(repo, inventory)
     connections = Connections(project.nodes, project.settings, project.root)
     opened = [connections]
@@ -92,7 +90,7 @@ def history(
     app_name: Annotated[str | None, typer.Argument(metavar="[APP]", help="Only this application.")] = None,
     repo: RepoOpt = Path("."),
     inventory: InventoryOpt = None,
-    output: OutputOpt = Output.text,
+    output: TextJsonOpt = Output.text,
 ) -> None:
     """Releases newest first, read from every node's records: revision, version, nodes, status,
     duration. Exit 0; 4 when some nodes were unreachable (their records are missing)."""
@@ -101,8 +99,6 @@ def history(
     from ..release.show import print_history
     from ..transports import Connections
 
-    if output is Output.markdown:
-        fail("history prints text or json")
     project = _load_for_nodes(repo, inventory)
     connections = Connections(project.nodes, project.settings, project.root)
     try:

@@ -83,12 +83,32 @@ def schema(
     what: Annotated[
         str, typer.Argument(help="manifest, inventory, settings, plan, drift or history")
     ] = "manifest",
+    write: Annotated[
+        Path | None,
+        typer.Option(
+            "--write", metavar="DIR", help="Write the editor schemas (manifest, inventory, settings) to DIR."
+        ),
+    ] = None,
 ) -> None:
-    """Print a JSON Schema (for editors, CI checks of --output json)."""
+    """Print a JSON Schema (for editors, CI checks of --output json). `funops init` writes the editor
+    schemas into schemas/ of a new repo and names them in each file's first line, for editors with the
+    YAML language server; `--write schemas` refreshes them after an upgrade."""
     import json
 
     from ..schemas import schema_for
 
+    if write is not None:
+        from ..scaffold import SCHEMA_DIR, schema_files
+
+        for rel, text in schema_files().items():
+            path = write / rel.removeprefix(f"{SCHEMA_DIR}/")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                fail(f"--write {write}: cannot write {path.name} there: {exc.strerror or exc}")
+            typer.echo(f"wrote {path}")
+        return
     try:
         typer.echo(json.dumps(schema_for(what), indent=2, sort_keys=True))
     except KeyError:

@@ -97,7 +97,7 @@ def to_markdown(doc: DriftDoc) -> str:
     """One table for all nodes: a reviewer reads down the list, whatever node it is on."""
     icon = {"clean": ":white_check_mark:", "drift": ":warning:", "unreachable": ":x:"}[doc.status]
     lines = [
-        f"### {icon} funops drift — {_md(doc.project)} at {_revision(doc, markdown=True)}",
+        f"### {icon} funops drift — {_md(doc.project)} · {_revision(doc, markdown=True)}",
         "",
         f"**{_md(summary_line(doc))}**",
         "",

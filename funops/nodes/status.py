@@ -54,7 +54,9 @@ def node_statuses(project: Project, connect: Callable[[str], Transport]) -> list
         status.agent = hello.get("agent")
         status.disk_free_pct, status.containers = facts.disk_free_pct, facts.container_count
         found = {"systemd": facts.systemd, "docker": facts.docker, "nginx": bool(facts.nginx)}
-        status.capabilities = sorted(k for k, present in found.items() if present)
+        # What funops may use there: a local node under a root prefix refuses this host's services.
+        files_only = getattr(transport, "files_only", False)
+        status.capabilities = sorted(k for k, present in found.items() if present and not files_only)
         try:
             status.revisions = sorted(
                 {(a.revision or "")[:12] for a in facts.node_state.apps.values()} - {""}

@@ -36,4 +36,29 @@ def schema_for(what: str) -> dict[str, Any]:
     else:
         raise KeyError(what)
     schema["$schema"] = SCHEMA_DIALECT
+    schema["$id"] = schema_id(what)
+    _drop_field_titles(schema)
     return schema
+
+
+# The files editors validate against; `funops init` writes them into a new repo (schema --write).
+EDITOR_SCHEMAS = ("manifest", "inventory", "settings")
+
+
+def schema_id(what: str) -> str:
+    """A name, not a place: funops has no web site to serve them from; editors read the files."""
+    return f"urn:funops:schema:{what}:v1"
+
+
+def _drop_field_titles(node: Any) -> None:
+    """pydantic titles every field after its name ("Capadd" for capAdd): noise in an editor's hover,
+    where the field's name is shown anyway. A model's title (Application, Node) stays."""
+    if isinstance(node, dict):
+        for sub in (node.get("properties") or {}).values():
+            if isinstance(sub, dict):
+                sub.pop("title", None)
+        for value in node.values():
+            _drop_field_titles(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_field_titles(value)

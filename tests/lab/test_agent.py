@@ -110,7 +110,7 @@ def test_the_example_converges_through_the_agent(lab: Lab, repo: Path) -> None:
 
 
 def test_logs_follow_over_the_agent_shows_a_line_written_after_it_started(lab: Lab, repo: Path) -> None:
-    proc = start(repo, "logs", "web", "-f", "-n", "1", "--node", "node2")
+    proc = start(repo, "logs", "web", "-f", "--lines", "1", "--node", "node2")
     assert proc.stdout is not None and proc.stderr is not None
     out = proc.stdout
     lines: queue.Queue[str] = queue.Queue()

@@ -36,19 +36,19 @@ def test_logs_of_a_systemd_app_come_from_each_of_its_nodes(lab: Lab, repo: Path)
     assert done.returncode == 0, done.stderr
     assert prefixes(done.stdout) == {node.name for node in lab.nodes}
     assert "web.service" in done.stdout  # the journal's own lines about the unit are the app's too
-    only = funops(repo, "logs", "web", "--node", "node1", "-n", "3")
+    only = funops(repo, "logs", "web", "--node", "node1", "--lines", "3")
     assert only.returncode == 0, only.stderr
     assert prefixes(only.stdout) == {"node1"} and len(only.stdout.splitlines()) == 3
 
 
 def test_logs_of_a_container_app(repo: Path) -> None:
-    done = funops(repo, "logs", "api", "-n", "5")
+    done = funops(repo, "logs", "api", "--lines", "5")
     assert done.returncode == 0, done.stderr
     assert prefixes(done.stdout) <= {"node2", "node3"}  # api runs on the app nodes only
 
 
 def test_follow_ends_cleanly_on_ctrl_c(lab: Lab, repo: Path) -> None:
-    proc = start(repo, "logs", "web", "-f", "-n", "1", "--node", "node2")
+    proc = start(repo, "logs", "web", "-f", "--lines", "1", "--node", "node2")
     assert proc.stdout is not None and proc.stderr is not None
     assert proc.stdout.readline().startswith("node2 | ")
     proc.send_signal(signal.SIGINT)

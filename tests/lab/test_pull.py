@@ -118,7 +118,7 @@ def _sync(lab: Lab, repo: Path) -> None:
 
 def _status(repo: Path, *args: str, timeout: float = 60) -> tuple[int, list[dict]]:
     done = funops(repo, "status", "-o", "json", "--timeout", str(timeout), *args, timeout=timeout + 60)
-    return done.returncode, json.loads(done.stdout or "[]")
+    return done.returncode, json.loads(done.stdout)["nodes"] if done.stdout else []
 
 
 def _published(repo: Path, node: str) -> int:

@@ -83,7 +83,7 @@ def test_drift_acknowledged_pending_and_unreachable_in_one_table() -> None:
     )
     md = to_markdown(doc)
     assert doc.exit_code == 4 and doc.status == "drift"  # unreachable outranks drift (exit_codes.worst)
-    assert md.splitlines()[0] == "### :warning: funops drift — demo at HEAD at `0123456789ab`"
+    assert md.splitlines()[0] == "### :warning: funops drift — demo · HEAD at `0123456789ab`"
     assert "**Drift: 1 item(s) on 1 of 2 node(s) (1 stopped); 1 acknowledged; 1 repo change(s)" in md
     assert "| node | resource | drift | owner | what | --fix |\n|---|---|---|---|---|---|\n" in md
     assert "| node1 | `unit:web.service` | **stopped** | app/web | active: active → failed | yes |" in md

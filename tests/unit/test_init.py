@@ -82,3 +82,34 @@ def test_fingerprint_is_ssh_keygens() -> None:
     digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
     assert fingerprint(base64.b64encode(blob).decode()) == f"SHA256:{digest}"
     assert "=" not in fingerprint(base64.b64encode(blob).decode())
+
+
+def test_init_names_the_editor_schemas_and_its_files_and_the_example_fit_them(tmp_path: Path) -> None:
+    """Each YAML file init writes names its schema (yaml-language-server) by a path that exists; the
+    schemas carry an $id and no per-field titles; init's files and the bundled example validate."""
+    import json
+
+    import jsonschema
+    import yaml
+
+    repo = tmp_path / "repo"
+    assert funops("init", str(repo)).returncode == 0
+    example = Path(__file__).resolve().parents[2]
+    for path, what in (("funops.yaml", "settings"), ("inventory/nodes.yaml", "inventory"),
+                       ("manifests/hello.yaml", "manifest")):  # fmt: skip
+        first = (repo / path).read_text().splitlines()[0]
+        assert first.startswith("# yaml-language-server: $schema=")
+        schema_path = (repo / path).parent / first.split("=", 1)[1]
+        schema = json.loads(schema_path.read_text())
+        assert schema_path.name == f"{what}.schema.json" and schema["$id"] == f"urn:funops:schema:{what}:v1"
+        assert '"title": "Capadd"' not in schema_path.read_text()
+        validator = jsonschema.Draft202012Validator(schema)
+        theirs = (
+            [example / "funops.yaml"]
+            if what == "settings"
+            else sorted((example / ("inventory" if what == "inventory" else "manifests")).glob("*.yaml"))
+        )
+        for file in [repo / path, *theirs]:
+            for doc in yaml.safe_load_all(file.read_text()):
+                errors = [e.message for e in validator.iter_errors(doc)]
+                assert not errors, (file, errors)
