@@ -162,6 +162,8 @@ def test_scrape_cost_and_idle_rss(lab: Lab, repo: Path) -> None:
         response = conn.getresponse()
         assert response.status == 200 and response.read()
 
+    lab.exec("node2", "systemctl restart funops-agent && sleep 2", check=True)
+    idle = lab.exec("node2", script).stdout.split()[2]  # started, never scraped
     scrape()  # the first: health checks run, the TLS handshake is done
     before = lab.exec("node2", script).stdout.split()
     for _ in range(count):
@@ -170,4 +172,4 @@ def test_scrape_cost_and_idle_rss(lab: Lab, repo: Path) -> None:
     conn.close()
     ticks = (int(after[0]) + int(after[1]) - int(before[0]) - int(before[1])) / count
     print(f"\nscrape CPU on node2: {ticks * 10:.2f} ms per scrape (agent utime+stime, {count} scrapes); "
-          f"agent RSS {after[2]} kB")  # fmt: skip
+          f"agent RSS {idle} kB idle, {after[2]} kB after {count + 1} scrapes")  # fmt: skip
