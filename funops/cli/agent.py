@@ -30,7 +30,7 @@ agent_app.add_typer(ca_app, name="ca")
 
 token_app = typer.Typer(
     rich_markup_mode="markdown",
-    help="Named agent tokens with a scope: read (plan, status, logs), apply, admin.",
+    help="Named agent tokens with a scope: metrics, read (plan, status, logs), apply, admin.",
 )
 agent_app.add_typer(token_app, name="token")
 
@@ -120,7 +120,10 @@ TokenName = Annotated[str, typer.Argument(metavar="NAME", help="The token's name
 TokenNodes = Annotated[
     list[str] | None, typer.Argument(metavar="NODE...", help="Nodes by name; default: every agent.")
 ]
-ScopeHelp = "read: hello, plan (gather), status, logs; apply: + tasks (root on the node); admin: + tokens."
+ScopeHelp = (
+    "metrics: GET /metrics only (Prometheus); read: + hello, plan (gather), status, logs; apply: + tasks "
+    "(root on the node); admin: + tokens."
+)
 
 
 @token_app.command("create")
