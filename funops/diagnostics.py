@@ -10,16 +10,37 @@ MAX_SOURCE = 160  # characters of a source line shown; a longer one is cut aroun
 TAB = "    "
 
 
-def render(problem: Problem) -> list[str]:
-    """Plain text lines. The first keeps the one-line form (`file:line: field: message`) that logs
-    are grepped for; then ` --> file:line:col`, the source line and carets, and the help."""
+def render(problem: Problem, markup: bool = False) -> list[str]:
+    """Text lines (with `markup`: rich markup, the text escaped). The first keeps the one-line form
+    (`file:line: field: message`) that logs are grepped for; then ` --> file:line:col`, the source
+    line and carets, and the help."""
     lines = [f"{problem.severity}: {problem}"]
     if problem.column is not None and problem.source is not None and problem.line:
         lines += _snippet(problem)
     if problem.suggestion:
         pad = " " * len(str(problem.line or ""))
         lines.append(f"{pad} = help: {visible(problem.suggestion)}")
-    return lines
+    return [_styled(line, problem.severity) for line in lines] if markup else lines
+
+
+def _styled(line: str, severity: str) -> str:
+    """rustc's colours: the severity red (warning yellow), the gutter blue, the carets as the severity."""
+    from rich.markup import escape
+
+    colour = "red" if severity == "error" else "yellow"
+    if line.startswith(f"{severity}: "):
+        return f"[bold {colour}]{severity}:[/] {escape(line.removeprefix(f'{severity}: '))}"
+    gutter, bar, rest = line.partition("|")
+    if bar and (gutter.strip().isdigit() or not gutter.strip()):
+        if rest.strip() and set(rest.strip()) == {"^"}:
+            return f"[blue]{escape(gutter)}|[/][bold {colour}]{escape(rest)}[/]"
+        return f"[blue]{escape(gutter)}|[/]{escape(rest)}"
+    if line.lstrip().startswith("-->"):
+        return f"[blue]{escape(line)}[/]"
+    if line.lstrip().startswith("= help:"):
+        head, _, text = line.partition("help:")
+        return f"[blue]{escape(head)}[/][bold]help:[/]{escape(text)}"
+    return escape(line)
 
 
 def _snippet(problem: Problem) -> list[str]:

@@ -62,13 +62,10 @@ def fail(message: str, problems: list[Problem] | None = None) -> NoReturn:
 
     err = console(stderr=True)
     for p in problems or []:
-        first, *rest = render(p)
-        severity, _, text = first.partition(": ")
-        colour = "red" if severity == "error" else "yellow"
-        err.print(f"[{colour}]{severity}:[/] {escape(text)}")
-        for line in rest:
-            err.print(f"[blue]{escape(line)}[/]" if "|" in line[:12] or "-->" in line else escape(line))
-        if rest:
+        lines = render(p, markup=True)
+        for line in lines:
+            err.print(line)
+        if len(lines) > 1:
             err.print()
     err.print(f"[red bold]{escape(message)}[/]" if problems else f"[red]error:[/] {escape(message)}")
     if running.command not in READ_ONLY:
