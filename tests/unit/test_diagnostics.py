@@ -174,3 +174,22 @@ def test_a_read_only_command_does_not_say_nothing_was_changed() -> None:
     done = _funops("schema", "nonsense")
     assert done.returncode == 1
     assert "unknown schema" in done.stderr and "Nothing was changed" not in done.stderr
+
+
+def test_markup_in_a_source_line_is_shown_as_text() -> None:
+    from rich.console import Console
+
+    problem = Problem(
+        "m.yaml",
+        3,
+        "spec.x",
+        "bad [red]x[/]",
+        column=9,
+        end_column=18,
+        source="  x:    [bold]y[/]",
+        suggestion="[u]z",
+    )
+    console = Console(record=True, color_system=None, width=200)
+    for line in render(problem, markup=True):
+        console.print(line)
+    assert console.export_text().splitlines() == render(problem)
