@@ -319,8 +319,10 @@ def _count(err: Any, key: str) -> str:
 
 def _hint(value: Any, wanted: type) -> str:
     """A quoted number or boolean is a string to YAML: say so."""
-    if not isinstance(value, str) or wanted is str:
-        return "quote it to make it text" if wanted is str and value is not None else ""
+    if wanted is str:
+        return "quote it to make it text" if isinstance(value, int | float) else ""
+    if not isinstance(value, str):
+        return ""
     word = value.strip()
     if wanted is bool:
         return (
