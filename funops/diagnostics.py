@@ -66,7 +66,8 @@ def _cut(source: str, start: int, end: int) -> tuple[str, int, int]:
     if len(source) <= MAX_SOURCE:
         return source, start, min(end, max(len(source), start + 1))
     first = max(0, min(start - 20, len(source) - MAX_SOURCE))
-    cut = ("…" if first else "") + source[first : first + MAX_SOURCE] + "…"
+    cut = ("…" if first else "") + source[first : first + MAX_SOURCE]
+    cut += "…" if first + MAX_SOURCE < len(source) else ""
     offset = first - (1 if first else 0)
     return cut, start - offset, min(end - offset, len(cut) - 1)
 

@@ -193,3 +193,14 @@ def test_markup_in_a_source_line_is_shown_as_text() -> None:
     for line in render(problem, markup=True):
         console.print(line)
     assert console.export_text().splitlines() == render(problem)
+
+
+def test_a_long_line_is_cut_around_the_span_with_the_carets_under_it() -> None:
+    source = "  command: " + "x" * 300 + " BAD " + "y" * 500
+    column = source.index("BAD") + 1
+    lines = render(
+        Problem("f.yaml", 7, "spec.command", "bad", column=column, end_column=column + 3, source=source)
+    )
+    shown, carets = lines[3], lines[4]
+    assert len(shown) < 200 and shown.startswith("7 | …") and shown.endswith("…")
+    assert shown[carets.index("^") : carets.rindex("^") + 1] == "BAD"
