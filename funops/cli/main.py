@@ -17,12 +17,13 @@ from .acme import acme_app
 from .agent import agent_app
 from .apply import apply
 from .certs import certs_app
+from .debug import configure_logging
 from .drift import drift_app
 from .help import use_plain_placeholders
 from .init import init
 from .logs import logs
 from .nodes import cordon, drain, nodes, uncordon
-from .output import EXIT_ERROR
+from .output import EXIT_ERROR, running
 from .plan import plan
 from .publish import publish, status
 from .release import history, rollback
@@ -82,6 +83,8 @@ app.add_typer(certs_app, name="certs")
 def run() -> None:
     try:
         argv = leading_options(sys.argv[1:])
+        running.command = argv[0] if argv else ""
+        configure_logging()
         app_for(argv)(args=argv, prog_name="funops")
     finally:
         # Python's shutdown runs the cyclic collector over all that is still alive (every class of
@@ -92,12 +95,16 @@ def run() -> None:
 
 def leading_options(argv: list[str]) -> list[str]:
     """What comes before the command: `-C DIR`/`--repo DIR` runs it in DIR (as `git -C` and `make -C`
-    do: every relative path after it is read from there) and `--version` prints the version. The rest
-    of argv, for the command."""
+    do: every relative path after it is read from there), `--version` prints the version and `--debug`
+    shows the libraries' logs (as FUNOPS_LOG=debug). The rest of argv, for the command."""
     while argv:
         if argv[0] == "--version":
             version()
             raise SystemExit(0)
+        if argv[0] == "--debug":
+            os.environ["FUNOPS_LOG"] = "debug"
+            argv = argv[1:]
+            continue
         if argv[0] in ("-C", "--repo") and len(argv) > 1:
             where, argv = argv[1], argv[2:]
         elif argv[0].startswith("--repo="):

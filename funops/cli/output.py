@@ -48,17 +48,36 @@ def console(stderr: bool = False) -> Console:
     )
 
 
+# Commands that cannot change a node (they read the repo, or only ask the nodes): their errors do not
+# end with "Nothing was changed on any node.", which would suggest they could have. (validate keeps
+# it: a bad input is the one error every command shares, and its reassurance is part of the contract.)
+READ_ONLY = frozenset({"schema", "render", "plan", "history", "logs", "nodes", "status", "version", "init"})
+
+
 def fail(message: str, problems: list[Problem] | None = None) -> NoReturn:
     import typer
-
-    err = console(stderr=True)
     from rich.markup import escape
 
+    from ..diagnostics import render
+
+    err = console(stderr=True)
     for p in problems or []:
-        err.print(f"[red]error:[/] {escape(str(p))}")
+        lines = render(p, markup=True)
+        for line in lines:
+            err.print(line)
+        if len(lines) > 1:
+            err.print()
     err.print(f"[red bold]{escape(message)}[/]" if problems else f"[red]error:[/] {escape(message)}")
-    err.print("[dim]Nothing was changed on any node.[/]")
+    if running.command not in READ_ONLY:
+        err.print("[dim]Nothing was changed on any node.[/]")
     raise typer.Exit(EXIT_ERROR)
+
+
+class running:
+    """The command being run (set by main.run from argv; "" when unknown: then errors say nothing
+    was changed, the safe default)."""
+
+    command = ""
 
 
 @contextmanager

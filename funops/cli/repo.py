@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,10 +13,29 @@ from .options import InventoryOpt, RepoOpt, RevisionOpt, load
 from .output import console, fail, reported
 
 
-def validate(repo: RepoOpt = Path("."), revision: RevisionOpt = None, inventory: InventoryOpt = None) -> None:
+class ValidateOutput(StrEnum):
+    text = "text"
+    json = "json"
+    github = "github"
+
+
+def validate(
+    repo: RepoOpt = Path("."),
+    revision: RevisionOpt = None,
+    inventory: InventoryOpt = None,
+    output: Annotated[
+        ValidateOutput,
+        typer.Option(
+            "--output", "-o", help="text, json (diagnostics as data) or github (annotations for Actions)."
+        ),
+    ] = ValidateOutput.text,
+) -> None:
     """Check the repo's files (schema and cross-references); touches no node."""
     from ..compile.compiler import compile_project
 
+    if output is not ValidateOutput.text:
+        _validate_for_machines(repo, revision, inventory, output)
+        return
     project = load(repo, revision, inventory)
     with reported():
         compile_project(project)
@@ -26,6 +46,52 @@ def validate(repo: RepoOpt = Path("."), revision: RevisionOpt = None, inventory:
         + (f", {len(project.certificates)} certificate(s)" if project.certificates else "")
         + f" · {project.revision.describe()}"
     )
+
+
+def _validate_for_machines(
+    repo: Path, revision: str | None, inventory: list[Path] | None, output: ValidateOutput
+) -> None:
+    """`-o json`: the report on stdout (exit 1 when invalid); `-o github`: one `::error …::` line per
+    problem on stdout, which GitHub Actions shows on the file's line, and the usual report on stderr."""
+    from ..compile.compiler import compile_project
+    from ..diagnostics import github_annotation
+    from ..errors import InputError
+    from ..load.loader import load_project
+    from ..load.report import ValidateDoc, diagnostic
+
+    inventory_files = [p.resolve() for p in inventory] if inventory else None
+    problems, counts, described = [], {}, None
+    with reported():  # a --revision git cannot read is no diagnostic of a file: the usual error
+        try:
+            project = load_project(repo.resolve(), revision, inventory_files)
+            described = project.revision.describe()
+            compile_project(project)
+            counts = {
+                "nodes": len(project.nodes),
+                "apps": len(project.apps),
+                "services": len(project.services),
+                "ingresses": len(project.ingresses),
+                "releases": len(project.releases),
+                "certificates": len(project.certificates),
+            }
+        except InputError as exc:
+            problems = exc.problems
+    if output is ValidateOutput.json:
+        doc = ValidateDoc(
+            valid=not problems,
+            revision=described,
+            counts=counts,
+            diagnostics=[diagnostic(p) for p in problems],
+        )
+        typer.echo(doc.to_json(), nl=False)
+        if problems:
+            raise typer.Exit(1)
+        return
+    for p in problems:
+        typer.echo(github_annotation(p))
+    if problems:
+        fail(f"{len(problems)} problem(s) found; fix them and run again.", problems)
+    console(stderr=True).print(f"[green]valid:[/] {counts['nodes']} node(s), {counts['apps']} app(s)")
 
 
 def render(
@@ -81,7 +147,7 @@ def _write_private(target: Path, data: bytes, mode: int) -> None:
 
 def schema(
     what: Annotated[
-        str, typer.Argument(help="manifest, inventory, settings, plan, drift or history")
+        str, typer.Argument(help="manifest, inventory, settings, plan, drift, history or validate")
     ] = "manifest",
     write: Annotated[
         Path | None,
@@ -112,4 +178,6 @@ def schema(
     try:
         typer.echo(json.dumps(schema_for(what), indent=2, sort_keys=True))
     except KeyError:
-        fail(f"unknown schema {what!r}; choose manifest, inventory, settings, plan, drift or history")
+        fail(
+            f"unknown schema {what!r}; choose manifest, inventory, settings, plan, drift, history or validate"
+        )

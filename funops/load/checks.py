@@ -10,6 +10,7 @@ from ..errors import Problem
 from ..model.common import Selector
 from .project import Origin, Project
 from .source import SourceError
+from .suggest import did_you_mean
 
 
 def check_references(project: Project) -> list[Problem]:
@@ -27,7 +28,7 @@ def check_references(project: Project) -> list[Problem]:
 def _check_selector(project: Project, kind: str, name: str, selector: Selector, path: tuple) -> list[Problem]:
     origin = project.origin(kind, name)
     problems = [
-        origin.problem((*path, "nodes", i), f"unknown node {node!r}")
+        origin.problem((*path, "nodes", i), f"unknown node {node!r}", did_you_mean(node, project.nodes))
         for i, node in enumerate(selector.nodes)
         if node not in project.nodes
     ]
@@ -45,7 +46,10 @@ def _check_releases(project: Project) -> list[Problem]:
         origin = project.origin("Release", name)
         app = project.apps.get(release.spec.app)
         if app is None:
-            problems.append(origin.problem(("spec", "app"), f"unknown Application {release.spec.app!r}"))
+            hint = did_you_mean(release.spec.app, project.apps)
+            problems.append(
+                origin.problem(("spec", "app"), f"unknown Application {release.spec.app!r}", hint)
+            )
             continue
         if release.spec.app in seen:
             problems.append(
@@ -188,7 +192,8 @@ def _check_services(project: Project) -> list[Problem]:
         origin = project.origin("Service", name)
         app = project.apps.get(svc.spec.app)
         if app is None:
-            problems.append(origin.problem(("spec", "app"), f"unknown Application {svc.spec.app!r}"))
+            hint = did_you_mean(svc.spec.app, project.apps)
+            problems.append(origin.problem(("spec", "app"), f"unknown Application {svc.spec.app!r}", hint))
         elif app.spec.type == "job":
             message = f"Application {svc.spec.app!r} is a job (run on a timer): it serves no port to route to"
             problems.append(origin.problem(("spec", "app"), message))
@@ -212,7 +217,11 @@ def _check_ingresses(project: Project) -> list[Problem]:
         for i, rule in enumerate(spec.rules):
             if rule.service not in project.services:
                 problems.append(
-                    origin.problem(("spec", "rules", i, "service"), f"unknown Service {rule.service!r}")
+                    origin.problem(
+                        ("spec", "rules", i, "service"),
+                        f"unknown Service {rule.service!r}",
+                        did_you_mean(rule.service, project.services),
+                    )
                 )
         for i, domain in enumerate(spec.domains):
             if domain in domains:
@@ -245,7 +254,9 @@ def _check_certificate_ref(project: Project, ingress: str) -> list[Problem]:
     cert = project.certificates.get(ref)
     if cert is None:
         known = ", ".join(sorted(project.certificates)) or "none is declared"
-        return [origin.problem(("spec", "tls", "certificateRef"), f"unknown Certificate {ref!r} ({known})")]
+        message = f"unknown Certificate {ref!r} ({known})"
+        hint = did_you_mean(ref, project.certificates)
+        return [origin.problem(("spec", "tls", "certificateRef"), message, hint)]
     return [
         origin.problem(
             ("spec", "domains", i),
@@ -267,12 +278,14 @@ def _check_certificates(project: Project) -> list[Problem]:
         spec = cert.spec
         if spec.issuer not in acme.issuers:
             known = ", ".join(sorted(acme.issuers)) or "funops.yaml has no acme.issuers"
+            message = f"unknown ACME issuer {spec.issuer!r} ({known})"
             problems.append(
-                origin.problem(("spec", "issuer"), f"unknown ACME issuer {spec.issuer!r} ({known})")
+                origin.problem(("spec", "issuer"), message, did_you_mean(spec.issuer, acme.issuers))
             )
         if spec.dns is not None and spec.dns not in acme.dns:
             known = ", ".join(sorted(acme.dns)) or "funops.yaml has no acme.dns"
-            problems.append(origin.problem(("spec", "dns"), f"unknown DNS server {spec.dns!r} ({known})"))
+            message = f"unknown DNS server {spec.dns!r} ({known})"
+            problems.append(origin.problem(("spec", "dns"), message, did_you_mean(spec.dns, acme.dns)))
         if name not in used:
             problems.append(
                 origin.problem(

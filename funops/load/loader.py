@@ -16,6 +16,7 @@ from ..model.text import shown
 from .checks import check_references
 from .project import Origin, Project
 from .source import Source, SourceError, open_source
+from .suggest import did_you_mean, field_names
 from .text_check import text_problems
 from .yaml_marks import Document, YamlError, load_documents
 
@@ -74,8 +75,16 @@ def _read_docs(source: Source, path: str, problems: list[Problem]) -> list[Docum
     try:
         return load_documents(text)
     except YamlError as exc:
-        problems.append(Problem(path, exc.line, exc.field, str(exc)))
+        problems.append(_yaml_problem(path, text, exc))
     return []
+
+
+def _yaml_problem(path: str, text: str, exc: YamlError) -> Problem:
+    lines = text.splitlines()
+    source = lines[exc.line - 1] if exc.line and 0 < exc.line <= len(lines) else None
+    column = exc.column if source is not None else None
+    end = (exc.end_column or column + 1) if column is not None else None
+    return Problem(path, exc.line, exc.field, str(exc), column, end, source, exc.help)
 
 
 def _read(source: Source, path: str) -> bytes | None:
@@ -125,7 +134,8 @@ def _load_inventory(project: Project, path: str, problems: list[Problem]) -> Non
             if not isinstance(raw, dict):
                 problems.append(origin.problem((), "a node must be a mapping"))
                 continue
-            node = _validate(Node, _merge(file.defaults, raw), origin, problems)
+            defaults = Origin(path, doc, ("defaults",))
+            node = _validate(Node, _merge(file.defaults, raw), origin, problems, defaults)
             if node is None:
                 continue
             if node.name in project.nodes:
@@ -167,9 +177,8 @@ def _load_manifests(project: Project, path: str, problems: list[Problem]) -> Non
             problems.append(origin.problem(("kind",), "required field is missing"))
             continue
         if kind not in KINDS:
-            problems.append(
-                origin.problem(("kind",), f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
-            )
+            message = f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}"
+            problems.append(origin.problem(("kind",), message, did_you_mean(kind, KINDS)))
             continue
         manifest = _validate(KINDS[kind], data, origin, problems)
         if manifest is None:
@@ -201,59 +210,131 @@ def _has_text_problems(origin: Origin, data: Any, problems: list[Problem]) -> bo
     return bool(found)
 
 
-def _validate(model: type[M], data: Any, origin: Origin | None, problems: list[Problem]) -> M | None:
+def _validate(
+    model: type[M], data: Any, origin: Origin | None, problems: list[Problem], defaults: Origin | None = None
+) -> M | None:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_problems(exc, data, origin))
+        problems.extend(_problems(model, exc, data, origin, defaults))
         return None
 
 
-def _problems(exc: ValidationError, data: Any, origin: Origin | None) -> list[Problem]:
+def _problems(
+    model: type[BaseModel], exc: ValidationError, data: Any, origin: Origin | None, defaults: Origin | None
+) -> list[Problem]:
     """Pydantic errors → located problems. Union members add names to `loc` that are not in the
     data (e.g. 'str'); they are dropped, and of the errors a union raises for one value the most
-    specific is kept (a bad secret reference beats 'Input should be a valid string')."""
-    found: dict[tuple, list[tuple[bool, str]]] = {}
+    specific is kept (a bad secret reference beats 'Input should be a valid string'). With
+    `defaults` (an inventory node), a wrong value the node took from the file's defaults is located
+    there, once, not at every node."""
+    found: dict[tuple, list[tuple[bool, Wording]]] = {}
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, FieldError):
             loc = (*loc, *cause.path)
         path, via_union = _data_path(data, loc)
-        found.setdefault(path, []).append((via_union and err["type"].endswith("_type"), _message(err, cause)))
+        wording = _message(err, cause, model, loc)
+        found.setdefault(path, []).append((via_union and err["type"].endswith("_type"), wording))
     problems = []
     for path, messages in found.items():
         specific = [m for generic, m in messages if not generic] or [m for _, m in messages]
-        for message in dict.fromkeys(specific):
-            if origin is None:
-                problems.append(Problem(SETTINGS_FILE, None, ".".join(map(str, path)), message))
+        at = defaults if defaults is not None and _from_defaults(data, defaults, path) else origin
+        for message, suggestion, on_key in dict.fromkeys(specific):
+            if at is None:
+                field = ".".join(map(str, path))
+                problems.append(Problem(SETTINGS_FILE, None, field, message, suggestion=suggestion))
             else:
-                problems.append(origin.problem(path, message))
+                problems.append(at.problem(path, message, suggestion, key=on_key))
     return problems
 
 
-def _message(err: Any, cause: Any) -> str:
+def _from_defaults(merged: Any, defaults: Origin, path: tuple) -> bool:
+    """Whether the value at `path` of a merged node came from the inventory's defaults (present
+    there, and not set by the node itself, which the merge let win)."""
+    value: Any = defaults.doc.data.get("defaults") if isinstance(defaults.doc.data, dict) else None
+    node: Any = merged
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value, node = value[part], node.get(part) if isinstance(node, dict) else None
+    return bool(path) and value == node and not isinstance(value, dict)
+
+
+Wording = tuple[str, str, bool]  # message, suggestion, whether it is about the key (not the value)
+
+# pydantic's type errors keep its words ("Input should be a valid integer": scripts and tests match
+# them) and add the value that was given, with a hint when it is a quoted number or boolean.
+_TYPE_ERRORS = {
+    "int_type": int,
+    "int_parsing": int,
+    "int_from_float": int,
+    "float_type": float,
+    "float_parsing": float,
+    "bool_type": bool,
+    "bool_parsing": bool,
+    "string_type": str,
+}
+
+
+def _message(err: Any, cause: Any, model: type[BaseModel], loc: tuple) -> Wording:
     kind = err["type"]
+    value = err.get("input")
     if isinstance(cause, FieldError):
-        return cause.message
+        return cause.message, "", False
     if kind == "extra_forbidden":
-        return "unknown field"
+        return "unknown field", did_you_mean(loc[-1], field_names(model, loc[:-1])), True
     if kind == "missing":
-        return "required field is missing"
+        return "required field is missing", "", False
     if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return "must be a mapping (key: value)"
+        return "must be a mapping (key: value)", "", False
     if kind == "list_type":
-        return "must be a list"
+        return "must be a list", "", False
+    if kind in _TYPE_ERRORS:
+        return f"{err['msg']}, got {shown(value)}", _hint(value, _TYPE_ERRORS[kind]), False
     bounds = {"less_than_equal": ("le", "above"), "greater_than_equal": ("ge", "below")}
-    if kind in bounds and not isinstance(err["input"], bool):
+    if kind in bounds and not isinstance(value, bool):
         key, word = bounds[kind]
-        return f"{shown(err['input'])} is {word} {err['ctx'][key]}"
+        return f"{shown(value)} is {word} {err['ctx'][key]}", "", False
     if kind == "literal_error":
-        return f"{shown(err['input'])}: expected {err['ctx']['expected']}"
+        choices = [c.strip().strip("'") for c in err["ctx"]["expected"].replace(" or ", ", ").split(",")]
+        return f"{shown(value)}: expected {err['ctx']['expected']}", did_you_mean(value, choices), False
     if kind == "string_pattern_mismatch":
         words = PATTERN_WORDS.get(err["ctx"]["pattern"], f"text matching {err['ctx']['pattern']}")
-        return f"{shown(err['input'])} is not {words}"
-    return err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        return f"{shown(value)} is not {words}", "", False
+    if kind in ("string_too_short", "too_short"):
+        return f"{shown(value)} is too short (at least {_count(err, 'min_length')})", "", False
+    if kind in ("string_too_long", "too_long"):
+        return f"{shown(value)} is too long (at most {_count(err, 'max_length')})", "", False
+    message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return message, "", False
+
+
+def _count(err: Any, key: str) -> str:
+    n = (err.get("ctx") or {}).get(key)
+    unit = "character" if err["type"].startswith("string") else "item"
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
+def _hint(value: Any, wanted: type) -> str:
+    """A quoted number or boolean is a string to YAML: say so."""
+    if wanted is str:
+        return "quote it to make it text" if isinstance(value, int | float) else ""
+    if not isinstance(value, str):
+        return ""
+    word = value.strip()
+    if wanted is bool:
+        return (
+            f"write {word.lower()} without quotes"
+            if word.lower() in ("true", "false")
+            else "write true or false"
+        )
+    try:
+        wanted(word)
+    except ValueError:
+        return ""
+    return f"write {word} without quotes"
 
 
 def _data_path(data: Any, loc: tuple) -> tuple[tuple, bool]:

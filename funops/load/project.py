@@ -23,9 +23,23 @@ class Origin:
     doc: Document
     base: YamlPath = ()  # where the model sits inside the document (inventory nodes are list items)
 
-    def problem(self, field_path: YamlPath, message: str) -> Problem:
+    def problem(self, field_path: YamlPath, message: str, suggestion: str = "", key: bool = False) -> Problem:
+        """A problem at `field_path`, underlining its value (or, with `key`, the key itself)."""
         full = (*self.base, *field_path)
-        return Problem(self.file, self.doc.line_of(full), ".".join(str(p) for p in full), message)
+        line = self.doc.line_of(full)
+        span = self.doc.key_span_of(full) if key else self.doc.span_of(full)
+        if span is None or span.line != line or not 0 < line <= len(self.doc.lines):
+            return Problem(self.file, line, ".".join(str(p) for p in full), message, suggestion=suggestion)
+        return Problem(
+            self.file,
+            line,
+            ".".join(str(p) for p in full),
+            message,
+            column=span.column,
+            end_column=span.end_column,
+            source=self.doc.lines[line - 1],
+            suggestion=suggestion,
+        )
 
 
 @dataclass

@@ -12,13 +12,47 @@ import yaml.reader
 Path = tuple[str | int, ...]
 
 
+@dataclass(frozen=True)
+class Span:
+    """Where a node's text lies: 1-based line and column of its start, and of its end (exclusive)."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @classmethod
+    def of(cls, node: yaml.Node) -> Span:
+        start, end = node.start_mark, node.end_mark
+        return cls(start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+
+
 @dataclass
 class Document:
-    """One YAML document: its data, and the 1-based line of each path inside it."""
+    """One YAML document: its data, and the 1-based line of each path inside it; the spans of keys
+    and values, and the file's lines, for diagnostics that point at a column."""
 
     data: Any
     line: int
     marks: dict[Path, int] = field(default_factory=dict)
+    key_spans: dict[Path, Span] = field(default_factory=dict)
+    value_spans: dict[Path, Span] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list, repr=False)
+
+    def span_of(self, path: Path) -> Span | None:
+        """What to underline for `path`: a scalar value itself; a mapping or list by its key; a missing
+        field by its nearest ancestor's key (or value)."""
+        value = self.value_spans.get(path)
+        if value is not None and value.line == value.end_line and value.end_column > value.column:
+            return value
+        for end in range(len(path), -1, -1):
+            span = self.key_spans.get(path[:end]) or (self.value_spans.get(path[:end]) if end else None)
+            if span is not None:
+                return _first_line(span, self.lines)
+        return None
+
+    def key_span_of(self, path: Path) -> Span | None:
+        return self.key_spans.get(path) or self.span_of(path)
 
     def line_of(self, path: Path) -> int:
         """The line of `path`, or of its nearest ancestor that has one (a missing field → its parent)."""
@@ -28,9 +62,28 @@ class Document:
         return self.line
 
 
+def _first_line(span: Span, lines: list[str]) -> Span:
+    """A span cut to its first line (a caret line under one source line)."""
+    if span.line == span.end_line:
+        return span
+    text = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
+    return Span(span.line, span.column, span.line, max(len(text.rstrip()) + 1, span.column + 1))
+
+
 class YamlError(ValueError):
-    def __init__(self, line: int | None, message: str, path: Path = ()) -> None:
+    def __init__(
+        self,
+        line: int | None,
+        message: str,
+        path: Path = (),
+        column: int | None = None,
+        help: str = "",
+        span: Span | None = None,
+    ) -> None:
         self.line = line
+        self.column = span.column if span and span.line == line else column
+        self.end_column = span.end_column if span and span.line == span.end_line == line else None
+        self.help = help
         self.field = ".".join(map(str, path))
         super().__init__(message)
 
@@ -72,28 +125,53 @@ def load_documents(text: str) -> list[Document]:
     try:
         return _documents(_Loader, text)  # checks every character first: may raise ReaderError
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise YamlError(mark.line + 1 if mark else None, f"invalid YAML: {exc.problem}") from exc
+        raise _plain(exc) from exc
     except yaml.reader.ReaderError as exc:
         line = text[: exc.position].count("\n") + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
         char = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
-        raise YamlError(line, f"invalid YAML: unacceptable character {char!r}") from exc
+        raise YamlError(line, f"invalid YAML: unacceptable character {char!r}", column=column) from exc
     except yaml.YAMLError as exc:
         raise YamlError(None, f"invalid YAML: {exc}") from exc
     except RecursionError as exc:  # the parser itself recurses on nesting
         raise YamlError(None, f"invalid YAML: nested deeper than {MAX_DEPTH} levels") from exc
 
 
+def _plain(exc: yaml.MarkedYAMLError) -> YamlError:
+    """PyYAML's scanner wording in plain words, at the mark where the user has to look (for an
+    unclosed quote: where it opens, not the end of the file where the parser gave up)."""
+    problem, context = exc.problem or "", exc.context or ""
+    mark = exc.problem_mark or exc.context_mark
+    message, help = f"invalid YAML: {problem}", ""
+    if "'\\t'" in problem:  # PyYAML: found character '\\t' that cannot start any token
+        message, help = "invalid YAML: tabs cannot indent YAML; use spaces", "replace the tab with spaces"
+    elif "quoted scalar" in context and exc.context_mark is not None:
+        mark = exc.context_mark
+        message, help = "invalid YAML: this quote is never closed", "end the value with the same quote"
+    elif "expected <block end>" in problem:
+        message = "invalid YAML: bad indentation: this line does not line up with the lines around it"
+        help = "indent keys of one mapping (and items of one list) by the same number of spaces"
+    elif problem == "mapping values are not allowed here":
+        help = "quote a value that holds ': ', or indent this key like its neighbours"
+    elif context.startswith("while parsing a flow") and exc.context_mark is not None:
+        opened = exc.context_mark
+        help = f"close the bracket opened at line {opened.line + 1}, column {opened.column + 1}"
+    if mark is None:
+        return YamlError(None, message, help=help)
+    return YamlError(mark.line + 1, message, column=mark.column + 1, help=help)
+
+
 def _documents(loader_class: type[yaml.SafeLoader] | type[yaml.CSafeLoader], text: str) -> list[Document]:
     docs: list[Document] = []
+    lines = text.splitlines()
     loader = loader_class(text)
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 continue
-            doc = Document(data=None, line=node.start_mark.line + 1)
-            doc.data = _Converter(loader, doc.marks).convert(node, (), 0)
+            doc = Document(data=None, line=node.start_mark.line + 1, lines=lines)
+            doc.data = _Converter(loader, doc).convert(node, (), 0)
             if doc.data is not None:
                 docs.append(doc)
     finally:
@@ -104,9 +182,10 @@ def _documents(loader_class: type[yaml.SafeLoader] | type[yaml.CSafeLoader], tex
 class _Converter:
     """YAML nodes → plain data, recording the line of every path; aliases count against MAX_VALUES."""
 
-    def __init__(self, loader: yaml.SafeLoader | yaml.CSafeLoader, marks: dict[Path, int]) -> None:
+    def __init__(self, loader: yaml.SafeLoader | yaml.CSafeLoader, doc: Document) -> None:
         self.loader = loader
-        self.marks = marks
+        self.doc = doc
+        self.marks = doc.marks
         self.values = 0
 
     def convert(self, node: yaml.Node, path: Path, depth: int) -> Any:
@@ -119,6 +198,7 @@ class _Converter:
         if depth > MAX_DEPTH:
             raise YamlError(line, f"nested deeper than {MAX_DEPTH} levels")
         self.marks[path] = line
+        self.doc.value_spans.setdefault(path, Span.of(node))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
@@ -136,9 +216,16 @@ class _Converter:
                 continue
             key = self._key(key_node, path)
             if key in out:
-                raise YamlError(key_node.start_mark.line + 1, f"duplicate key {key!r}")
+                first = self.doc.key_spans.get((*path, key))
+                raise YamlError(
+                    key_node.start_mark.line + 1,
+                    f"duplicate key {key!r}",
+                    span=Span.of(key_node),
+                    help=f"the first {key!r} is at line {first.line}: keep one" if first else "",
+                )
             out[key] = self.convert(value_node, (*path, key), depth + 1)
             self.marks[(*path, key)] = key_node.start_mark.line + 1
+            self.doc.key_spans.setdefault((*path, key), Span.of(key_node))
         for merged in merges:
             if not isinstance(merged, yaml.MappingNode):
                 line = merged.start_mark.line + 1
@@ -161,7 +248,7 @@ class _Converter:
         key = self.loader.construct_object(node, deep=True)
         if isinstance(key, bool) and not node.style:
             message = f'key {node.value} is read by YAML as {str(key).lower()}: quote it ("{node.value}")'
-            raise YamlError(node.start_mark.line + 1, message, path)
+            raise YamlError(node.start_mark.line + 1, message, path, span=Span.of(node))
         key = self._scalar(node, path)
         if not isinstance(key, str | int | float):
             raise YamlError(node.start_mark.line + 1, "mapping keys must be scalars")
@@ -179,11 +266,10 @@ class _Converter:
             if text.lower() not in ("true", "false"):
                 word = str(value).lower()
                 message = f'{text} is read by YAML as {word}: write {word}, or quote it ("{text}")'
-                raise YamlError(line, message, path)
+                raise YamlError(line, message, path, span=Span.of(node))
         elif (isinstance(value, int) and not _DECIMAL.fullmatch(text)) or (
             isinstance(value, float) and text.lstrip("+") != repr(value)
         ):
-            raise YamlError(
-                line, f'{text} is read by YAML as the number {value!r}: quote it ("{text}")', path
-            )
+            message = f'{text} is read by YAML as the number {value!r}: quote it ("{text}")'
+            raise YamlError(line, message, path, span=Span.of(node))
         return value

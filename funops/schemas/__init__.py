@@ -24,6 +24,10 @@ def schema_for(what: str) -> dict[str, Any]:
         return history_schema()
     if what == "drift":
         return drift_schema()
+    if what == "validate":
+        from ..load.report import validate_schema
+
+        return validate_schema()
     if what == "manifest":
         schema = TypeAdapter(Manifest).json_schema(by_alias=True)
         schema["title"] = "funops manifest (Application, Service, Ingress or Release)"

@@ -127,6 +127,11 @@ class SshTransport(ShellRunner):
                     f"refusing to connect. Add it to {known or '~/.ssh/known_hosts'} (ssh-keyscan, then "
                     "verify it), or set ssh.strictHostKeyChecking: false for this node"
                 ) from exc
+            if "protocol banner" in str(exc):  # accepted, then closed (or said nothing) before SSH began
+                raise TransportError(
+                    f"node {self.node.name}: {self.node.address}:{self.node.port} closed the connection "
+                    "before the SSH greeting (is sshd listening on that port?)"
+                ) from exc
             raise TransportError(f"node {self.node.name}: ssh: {exc}") from exc
         except (TimeoutError, OSError) as exc:
             raise TransportError(
@@ -184,6 +189,11 @@ class SshTransport(ShellRunner):
             ) from exc
         except Exception as exc:  # paramiko.SSHException and friends
             self.close()
+            if "protocol banner" in str(exc):  # accepted, then closed (or said nothing) before SSH began
+                raise TransportError(
+                    f"node {self.node.name}: {self.node.address}:{self.node.port} closed the connection "
+                    "before the SSH greeting (is sshd listening on that port?)"
+                ) from exc
             raise TransportError(f"node {self.node.name}: ssh: {exc}") from exc
         if code == -1:
             raise TransportError(
@@ -221,6 +231,11 @@ class SshTransport(ShellRunner):
         except (OSError, EOFError, TimeoutError) as exc:
             raise TransportError(f"node {self.node.name}: {exc or type(exc).__name__}") from exc
         except Exception as exc:  # paramiko.SSHException and friends
+            if "protocol banner" in str(exc):  # accepted, then closed (or said nothing) before SSH began
+                raise TransportError(
+                    f"node {self.node.name}: {self.node.address}:{self.node.port} closed the connection "
+                    "before the SSH greeting (is sshd listening on that port?)"
+                ) from exc
             raise TransportError(f"node {self.node.name}: ssh: {exc}") from exc
 
     def path(self, node_path: str) -> str:
