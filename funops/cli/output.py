@@ -48,10 +48,12 @@ def console(stderr: bool = False) -> Console:
     )
 
 
-# Commands that cannot change a node (they read the repo, or only ask the nodes): their errors do not
-# end with "Nothing was changed on any node.", which would suggest they could have. (validate keeps
-# it: a bad input is the one error every command shares, and its reassurance is part of the contract.)
-READ_ONLY = frozenset({"schema", "render", "plan", "history", "logs", "nodes", "status", "version", "init"})
+# Commands that change nodes: their errors end with "Nothing was changed on any node." (an error
+# before anything was done). Others (validate, plan, schema, audit, …) could not have changed one, and
+# the line would suggest they could.
+CHANGES_NODES = frozenset(
+    {"apply", "rollback", "drift", "drain", "restart", "exec", "certs", "lock", "publish", "agent", "acme"}
+)
 
 
 def fail(message: str, problems: list[Problem] | None = None) -> NoReturn:
@@ -68,7 +70,7 @@ def fail(message: str, problems: list[Problem] | None = None) -> NoReturn:
         if len(lines) > 1:
             err.print()
     err.print(f"[red bold]{escape(message)}[/]" if problems else f"[red]error:[/] {escape(message)}")
-    if running.command not in READ_ONLY:
+    if running.command in CHANGES_NODES or not running.command:
         err.print("[dim]Nothing was changed on any node.[/]")
     raise typer.Exit(EXIT_ERROR)
 
