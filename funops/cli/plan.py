@@ -20,6 +20,7 @@ from .options import (
     show_plan,
 )
 from .output import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_UNREACHABLE, Output, console, fail, reported
+from .targeting import AppOpt, app_intent
 
 
 def plan(
@@ -27,6 +28,7 @@ def plan(
     revision: RevisionOpt = None,
     inventory: InventoryOpt = None,
     node: NodeOpt = None,
+    app: AppOpt = None,
     output: OutputOpt = Output.text,
     out: Annotated[Path | None, typer.Option("--out", help="Also save the plan as JSON here.")] = None,
     skip_unreachable: SkipUnreachableOpt = False,
@@ -40,8 +42,10 @@ def plan(
     from ..release.rollback import rolled_back_hits
 
     project = load(repo, revision, inventory)
+    intent = app_intent(project, app)
     with reported():
-        result = make_plan(project, node, diff=None if no_diff else DiffOptions(context=diff_context))
+        diff = None if no_diff else DiffOptions(context=diff_context)
+        result = make_plan(project, node, intent=intent, diff=diff)
     doc = result.doc
     if out:
         try:
