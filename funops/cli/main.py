@@ -19,6 +19,7 @@ from .apply import apply
 from .certs import certs_app
 from .drift import drift_app
 from .init import init
+from .lock import lock_app
 from .logs import logs
 from .nodes import cordon, drain, nodes, uncordon
 from .output import EXIT_ERROR
@@ -74,6 +75,7 @@ app.add_typer(drift_app, name="drift")
 app.add_typer(agent_app, name="agent")
 app.add_typer(acme_app, name="acme")
 app.add_typer(certs_app, name="certs")
+app.add_typer(lock_app, name="lock")
 
 
 def run() -> None:
