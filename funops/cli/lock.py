@@ -91,7 +91,7 @@ def release(
     entry = {
         "event": "lock-release",
         "who": who(),
-        "when": _now(),
+        "when": journal.now(),
         "project": project.settings.project,
         "nodes": {
             name: {"status": "released", "holder": before.holder, "pid": before.pid, "fresh": before.fresh}
@@ -101,12 +101,6 @@ def release(
     }
     journal.append(journal.journal_path(project.root, project.settings.journal), entry)
     console().print(f"released the lock of {name} (was {before.holder}, pid {before.pid})")
-
-
-def _now() -> str:
-    import time
-
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _secs(value: int | None) -> str:

@@ -18,6 +18,7 @@ from .agent import agent_app
 from .apply import apply
 from .certs import certs_app
 from .drift import drift_app
+from .exec import exec_
 from .init import init
 from .lock import lock_app
 from .logs import logs
@@ -71,6 +72,7 @@ def version() -> None:
 for command in (init, validate, plan, apply, rollback, history, logs, render, nodes, cordon, uncordon, drain,
                 publish, status, schema, version):  # fmt: skip
     app.command()(command)
+app.command(name="exec")(exec_)
 app.add_typer(drift_app, name="drift")
 app.add_typer(agent_app, name="agent")
 app.add_typer(acme_app, name="acme")

@@ -22,7 +22,12 @@ InventoryOpt = Annotated[
     list[Path] | None,
     typer.Option("--inventory", "-i", help="Inventory file(s) to use instead of inventory/*.yaml."),
 ]
-NodeOpt = Annotated[list[str] | None, typer.Option("--node", "-n", help="Only these nodes (repeatable).")]
+NodeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--node", "-n", help="Only these nodes: names, globs ('web*'), labels (role=app) (repeatable)."
+    ),
+]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text, json or markdown.")]
 SkipUnreachableOpt = Annotated[
     bool, typer.Option("--skip-unreachable", help="Leave unreachable nodes out instead of failing.")
