@@ -16,6 +16,7 @@ from typer.models import CommandInfo
 from .acme import acme_app
 from .agent import agent_app
 from .apply import apply
+from .audit import audit
 from .certs import certs_app
 from .drift import drift_app
 from .exec import exec_
@@ -73,6 +74,7 @@ for command in (init, validate, plan, apply, rollback, history, logs, render, no
                 publish, status, schema, version):  # fmt: skip
     app.command()(command)
 app.command(name="exec")(exec_)
+app.command()(audit)
 app.add_typer(drift_app, name="drift")
 app.add_typer(agent_app, name="agent")
 app.add_typer(acme_app, name="acme")
