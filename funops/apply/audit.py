@@ -67,6 +67,8 @@ def _what(e: dict[str, Any]) -> str:
         rev = e.get("revision") or {}
         commit = (rev.get("commit") or "")[:12] or "working tree"
         what = f"{e.get('kind', 'deploy')} of {commit}" + (" (dirty)" if rev.get("dirty") else "")
+        if str(e.get("trigger", "")).startswith("restart "):
+            return e["trigger"]
         if e.get("trigger"):
             what += f", {e['trigger']}"
         releases = e.get("releases") or {}
@@ -74,8 +76,6 @@ def _what(e: dict[str, Any]) -> str:
         return what + (f": {', '.join(map(str, ids))}" if ids else "")
     if event == "exec":
         return f"exec {e.get('app') or ''} -- {' '.join(e.get('command') or [])}".replace("  ", " ")
-    if event == "restart":
-        return f"restart {e.get('app')}"
     if event == "lock-release":
         return "lock release" + (" --force" if e.get("forced") else "")
     return str(event)

@@ -29,6 +29,7 @@ from .plan import plan
 from .publish import publish, status
 from .release import history, rollback
 from .repo import render, schema, validate
+from .restart import restart
 
 # Click's usage errors (unknown option, bad --output value) exit 2, which the contract keeps for
 # "changes pending" (README.md's exit-code table): they are errors before anything was done, exit 1.
@@ -75,6 +76,7 @@ for command in (init, validate, plan, apply, rollback, history, logs, render, no
     app.command()(command)
 app.command(name="exec")(exec_)
 app.command()(audit)
+app.command()(restart)
 app.add_typer(drift_app, name="drift")
 app.add_typer(agent_app, name="agent")
 app.add_typer(acme_app, name="acme")
