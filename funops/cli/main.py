@@ -18,6 +18,7 @@ from .agent import agent_app
 from .apply import apply
 from .audit import audit
 from .certs import certs_app
+from .details import details
 from .drift import drift_app
 from .exec import exec_
 from .init import init
@@ -77,6 +78,7 @@ for command in (init, validate, plan, apply, rollback, history, logs, render, no
 app.command(name="exec")(exec_)
 app.command()(audit)
 app.command()(restart)
+app.command()(details)
 app.add_typer(drift_app, name="drift")
 app.add_typer(agent_app, name="agent")
 app.add_typer(acme_app, name="acme")
