@@ -66,3 +66,12 @@ def test_audit_json_and_text(example: Path) -> None:
     text = funops("audit", "-C", str(example))
     assert "ann@ci" in text.stdout and "lock release --force" in text.stdout
     assert funops("audit", "-C", str(example), "--since", "soon").returncode == 1
+
+
+def test_the_readme_names_every_command() -> None:
+    """The README's command list follows `funops --help` (`version` is `funops --version` there)."""
+    from funops.cli.main import app, command_name
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    names = [command_name(c) for c in app.registered_commands] + [g.name for g in app.registered_groups]
+    assert [n for n in names if f"funops {n}" not in readme and n != "version"] == []
