@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from .options import InventoryOpt, NodeOpt, OutputOpt, RepoOpt, load
 from .output import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, Output, console, fail, reported, worst
@@ -34,6 +33,8 @@ def exec_(
     parallel: each output line prefixed with its node, then each node's exit code. CMD is run as
     given (no shell: for one, `-- sh -c '…'`). Refused on pull-mode nodes. Recorded in the journal.
     Exit 0: it succeeded everywhere; 3: it failed on some node; 4: some node unreachable."""
+    from rich.markup import escape
+
     from ..apply import journal
     from ..apply.rollout import who
     from ..nodes.run import exec_targets, run_everywhere

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from .options import AutoApproveOpt, InventoryOpt, NodeOpt, OutputOpt, ParallelOpt, RepoOpt, load
 from .output import EXIT_OK, Output, console, fail, reported
@@ -26,6 +25,8 @@ def restart(
     batches of its strategy, drained at the ingress first, health-gated, halting past maxFailures.
     Refused while APP has changes pending (apply them) and on pull-mode nodes. Journaled.
     Exit codes as apply."""
+    from rich.markup import escape
+
     from ..apply.restart import plan_restart
     from ..transports import Connections
     from .converge import run_rollout
