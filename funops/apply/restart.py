@@ -22,9 +22,9 @@ def plan_restart(
     project: Project, app_name: str, connect: Callable[[str], Transport], nodes: list[str] | None = None
 ) -> Plan:
     (app,) = select_apps(project.apps, [app_name])
-    kind = project.apps[app].spec.type
-    if kind in ("proxy", "job"):
-        raise FunopsError(f"app {app} is a {kind}: there is no long-running instance to restart")
+    spec = project.apps[app].spec
+    if spec.type == "proxy" or spec.schedule is not None:  # a proxy runs nothing; only jobs have a schedule
+        raise FunopsError(f"app {app} is a {spec.type}: there is no long-running instance to restart")
     plan = make_plan(project, nodes, connect, Intent(apps={app}))
     pending = [f"{n.name}: {c.id}" for n in plan.doc.nodes for c in n.changes]
     if pending:
