@@ -26,7 +26,10 @@ def logs(
     revision: RevisionOpt = None,
     inventory: InventoryOpt = None,
     node: Annotated[
-        list[str] | None, typer.Option("--node", help="Only this node (repeatable).", show_default=False)
+        list[str] | None,
+        typer.Option(
+            "--node", help="Only these nodes: names, globs, labels (repeatable).", show_default=False
+        ),
     ] = None,
     since: Annotated[
         str | None,
