@@ -18,7 +18,7 @@ def exec_(
     words: Annotated[
         list[str],
         typer.Argument(
-            metavar="[APP] -- CMD...", help="The app whose nodes run CMD (not needed with --node), then CMD."
+            metavar="[APP] -- CMD", help="The app whose nodes run CMD (not needed with --node), then CMD."
         ),
     ],
     repo: RepoOpt = Path("."),
