@@ -14,6 +14,7 @@ from funops.tasks import model as m
 from funops.tasks.shell import render
 from funops.tasks.values import ValueProblem
 
+from .test_agent import agent  # noqa: F401 (the fixture: a real agent process)
 from .test_plan import funops
 
 HOSTILE = ["printf", "[%s]\\n", "a b", "$(touch /tmp/funops-pwned)", "; rm -rf /", "'quoted'", "*"]
@@ -77,3 +78,18 @@ def test_exec_is_refused_on_pull_nodes(example: Path) -> None:
     done = funops("exec", "-C", str(example), "docs", "--", "true")
     assert done.returncode == 1 and "node3: in pull mode" in done.stderr, done.stderr
     assert not (example / ".funops").exists()
+
+
+def test_an_agent_runs_the_command_as_values(agent: dict, tmp_path: Path) -> None:  # noqa: F811
+    """Through a real agent process (tests/unit/test_agent.py's): output and exit code come back,
+    and a hostile argument stays one word."""
+    from .test_agent import _transport
+
+    transport = _transport(agent)
+    try:
+        marker = tmp_path / "pwned"
+        done = transport.call(m.RunCommand(("sh", "-c", 'echo "[$1]"; exit 5', "sh", f"x; touch {marker}")))
+        assert done.exit_code == 5 and done.stdout == f"[x; touch {marker}]\n".encode()
+        assert not marker.exists()
+    finally:
+        transport.close()
