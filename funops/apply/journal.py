@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,11 @@ from ..errors import FunopsError
 def journal_path(repo_root: Path, configured: str) -> Path:
     path = Path(configured)
     return path if path.is_absolute() else repo_root / path
+
+
+def now() -> str:
+    """An entry's `when`: UTC, to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def append(path: Path, entry: dict[str, Any]) -> None:

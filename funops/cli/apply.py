@@ -23,6 +23,7 @@ from .options import (
     show_plan,
 )
 from .output import Output, fail, reported
+from .targeting import AppOpt, app_intent
 
 
 def apply(
@@ -33,6 +34,7 @@ def apply(
     revision: RevisionOpt = None,
     inventory: InventoryOpt = None,
     node: NodeOpt = None,
+    app: AppOpt = None,
     output: TextJsonOpt = Output.text,
     auto_approve: AutoApproveOpt = False,
     parallel: ParallelOpt = None,
@@ -72,13 +74,14 @@ def apply(
     if resume:
         with reported():
             node = journal.resume_targets(journal.journal_path(project.root, project.settings.journal))
+    intent = app_intent(project, app)
     connections = Connections(project.nodes, project.settings, project.root)
     try:
         with reported():
             # The text plan a person confirms shows each file's diff; JSON events carry none.
             shown = output is Output.text and not no_diff
             result_plan = make_plan(
-                project, node, connections, diff=DiffOptions(context=diff_context) if shown else None
+                project, node, connections, intent, diff=DiffOptions(context=diff_context) if shown else None
             )
             if saved is not None:
                 saved.check_still_valid(result_plan, project.settings.saved_plan_max_age_seconds)

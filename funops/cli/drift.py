@@ -28,6 +28,7 @@ from .options import (
     notify_url,
 )
 from .output import Output, console, fail, reported
+from .targeting import AppOpt, app_intent
 
 if TYPE_CHECKING:
     from ..drift.check import DriftCheck
@@ -50,6 +51,7 @@ def drift(
     revision: RevisionOpt = None,
     inventory: InventoryOpt = None,
     node: NodeOpt = None,
+    app: AppOpt = None,
     output: OutputOpt = Output.text,
     fix: Annotated[
         bool, typer.Option("--fix", help="Apply the plan that removes the drift (the apply engine).")
@@ -72,6 +74,7 @@ def drift(
     project = load(repo, revision, inventory)
     if fix and not auto_approve and not sys.stdin.isatty():
         fail("refusing to fix without a terminal to confirm: pass --auto-approve (CI, cron)")
+    intent = app_intent(project, app)
     connections = Connections(project.nodes, project.settings, project.root)
     try:
         from ..drift.check import run_check
@@ -80,7 +83,11 @@ def drift(
             from ..plan.diffs import DiffOptions
 
             check = run_check(
-                project, node, connections, diff=None if no_diff else DiffOptions(context=diff_context)
+                project,
+                node,
+                connections,
+                diff=None if no_diff else DiffOptions(context=diff_context),
+                intent=intent,
             )
         if fix:
             _fix(project, check, connections, output, auto_approve)
@@ -124,7 +131,7 @@ def _fix(
     doc = check.doc
     con = console(stderr=output is not Output.text)
     with reported():
-        plan = plan_fix(project, doc, connections)
+        plan = plan_fix(project, doc, connections, check.plan.intent)
     if plan is None:
         settle(doc, FixDoc(rollout=None, halted=False, nodes={}))
         return
@@ -136,7 +143,7 @@ def _fix(
     result, _ = run_rollout(plan, connections, Progress(con, json_events=False), trigger="drift --fix")
     assert result is not None  # a refused rollout failed (exit 1) before anything changed
     with reported():
-        after = run_check(project, doc.targets, connections)
+        after = run_check(project, doc.targets, connections, intent=check.plan.intent)
     settle(doc, fix_doc(result), remaining=after.doc.summary.drift)
     con.print(f"After the fix: {after.doc.summary.drift} unacknowledged drift item(s) left.")
 

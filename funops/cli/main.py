@@ -16,11 +16,15 @@ from typer.models import CommandInfo
 from .acme import acme_app
 from .agent import agent_app
 from .apply import apply
+from .audit import audit
 from .certs import certs_app
 from .debug import configure_logging
+from .details import details
 from .drift import drift_app
+from .exec import exec_
 from .help import use_plain_placeholders
 from .init import init
+from .lock import lock_app
 from .logs import logs
 from .nodes import cordon, drain, nodes, uncordon
 from .output import EXIT_ERROR, running
@@ -28,6 +32,7 @@ from .plan import plan
 from .publish import publish, status
 from .release import history, rollback
 from .repo import render, schema, validate
+from .restart import restart
 
 # Click's usage errors (unknown option, bad --output value) exit 2, which the contract keeps for
 # "changes pending" (README.md's exit-code table): they are errors before anything was done, exit 1.
@@ -74,10 +79,15 @@ def version() -> None:
 for command in (init, validate, plan, apply, rollback, history, logs, render, nodes, cordon, uncordon, drain,
                 publish, status, schema, version):  # fmt: skip
     app.command()(command)
+app.command(name="exec")(exec_)
+app.command()(audit)
+app.command()(restart)
+app.command()(details)
 app.add_typer(drift_app, name="drift")
 app.add_typer(agent_app, name="agent")
 app.add_typer(acme_app, name="acme")
 app.add_typer(certs_app, name="certs")
+app.add_typer(lock_app, name="lock")
 
 
 def run() -> None:

@@ -43,7 +43,13 @@ InventoryOpt = Annotated[
     ),
 ]
 NodeOpt = Annotated[
-    list[str] | None, typer.Option("--node", "-n", metavar="NODE", help="Only these nodes (repeatable).")
+    list[str] | None,
+    typer.Option(
+        "--node",
+        "-n",
+        metavar="NODE",
+        help="Only these nodes: names, globs ('web*'), labels (role=app) (repeatable).",
+    ),
 ]
 OutputOpt = Annotated[
     Output,

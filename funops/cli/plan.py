@@ -30,6 +30,7 @@ from .output import (
     reported,
     working,
 )
+from .targeting import AppOpt, app_intent
 
 
 def plan(
@@ -37,6 +38,7 @@ def plan(
     revision: RevisionOpt = None,
     inventory: InventoryOpt = None,
     node: NodeOpt = None,
+    app: AppOpt = None,
     output: OutputOpt = Output.text,
     out: Annotated[Path | None, typer.Option("--out", help="Also save the plan as JSON here.")] = None,
     skip_unreachable: SkipUnreachableOpt = False,
@@ -50,8 +52,10 @@ def plan(
     from ..release.rollback import rolled_back_hits
 
     project = load(repo, revision, inventory)
-    with reported(), working(f"Asking {len(node or project.nodes)} node(s) for their state…"):
-        result = make_plan(project, node, diff=None if no_diff else DiffOptions(context=diff_context))
+    intent = app_intent(project, app)
+    with reported(), working("Asking the nodes for their state…"):
+        diff = None if no_diff else DiffOptions(context=diff_context)
+        result = make_plan(project, node, intent=intent, diff=diff)
     doc = result.doc
     if out:
         try:

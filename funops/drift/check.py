@@ -11,7 +11,7 @@ from ..exit_codes import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, worst
 from ..load.project import Project
 from ..plan.diffs import DiffOptions
 from ..plan.document import RevisionDoc
-from ..plan.planner import Plan, make_plan
+from ..plan.planner import Intent, Plan, make_plan
 from ..transports import Transport
 from .acks import LocatedAck, apply_acks, load_acks
 from .classify import certificate_drift, classify_node
@@ -33,10 +33,11 @@ def run_check(
     connect: Callable[[str], Transport],
     today: dt.date | None = None,
     diff: DiffOptions | None = None,
+    intent: Intent | None = None,
 ) -> DriftCheck:
     """With `diff`, each modified file also shows what changed in it (fetched in the extra round trip)."""
     acks = load_acks(project)  # a bad ack file fails before any node is contacted
-    plan = make_plan(project, targets, connect, unreadable_state_ok=True)
+    plan = make_plan(project, targets, connect, intent, unreadable_state_ok=True)
     reachable = {n: plan.desired.nodes[n] for n, g in plan.gathered.items() if g.reachable}
     wants = {
         n: drift_wants(plan.desired.nodes[n], g.facts, project.settings.state_dir)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import FunopsError
 from ..load.project import Project
-from ..plan.planner import Plan, make_plan
+from ..plan.planner import Intent, Plan, make_plan
 from ..transports import Transport
 from .document import DriftDoc, FixDoc, FixOutcomeDoc
 
@@ -30,8 +30,11 @@ def fixable(doc: DriftDoc) -> dict[str, set[str]]:
     return {n: ids for n, ids in todo.items() if ids}
 
 
-def plan_fix(project: Project, doc: DriftDoc, connect: Callable[[str], Transport]) -> Plan | None:
-    """The plan that removes the drift `doc` found; None when there is none to fix."""
+def plan_fix(
+    project: Project, doc: DriftDoc, connect: Callable[[str], Transport], intent: Intent | None = None
+) -> Plan | None:
+    """The plan that removes the drift `doc` found (in the apps of `intent`, as the check was scoped);
+    None when there is none to fix."""
     todo = fixable(doc)
     if not todo:
         return None
@@ -50,7 +53,7 @@ def plan_fix(project: Project, doc: DriftDoc, connect: Callable[[str], Transport
             "--fix converges whole nodes and would also touch what is not drift; run `funops apply` "
             "to deploy the repo, or fix these by hand:\n  " + "\n  ".join(blockers)
         )
-    plan = make_plan(project, sorted(todo), connect)
+    plan = make_plan(project, sorted(todo), connect, intent)
     surprise = [
         f"{n.name}: {c.id}" for n in plan.doc.nodes for c in n.changes if c.id not in todo.get(n.name, set())
     ]

@@ -14,6 +14,7 @@ from ..compile.compiler import app_unit, timer_unit
 from ..compile.placement import matching_nodes
 from ..errors import FunopsError
 from ..load.project import Project
+from ..load.targets import select_nodes
 from ..tasks.model import ReadLogs
 
 
@@ -56,16 +57,22 @@ def log_nodes(project: Project, app_name: str, only: list[str] | None = None) ->
     if app.spec.type == "proxy":
         raise LogsError(f"app {app_name} is a proxy: funops runs nothing for it, so it has no logs")
     nodes = [n.name for n in matching_nodes(app, project.nodes)]
-    for name in only or []:
-        if name not in project.nodes:
-            raise LogsError(f"unknown node {name!r}; the nodes: {', '.join(sorted(project.nodes))}")
-        if name not in nodes:
+    chosen: set[str] = set()
+    for value in only or []:  # names, globs, label selectors (load/targets.py)
+        try:
+            found = select_nodes(project.nodes, [value])
+        except FunopsError:
             raise LogsError(
-                f"app {app_name} does not run on {name} (its nodes: {', '.join(nodes) or 'none'})"
+                f"unknown node {value!r}; the nodes: {', '.join(sorted(project.nodes))}"
+            ) from None
+        if not set(found) & set(nodes):
+            raise LogsError(
+                f"app {app_name} does not run on {value} (its nodes: {', '.join(nodes) or 'none'})"
             )
+        chosen.update(found)
     if not nodes:
         raise LogsError(f"app {app_name} runs on no node: its selector matches none")
-    return [n for n in nodes if not only or n in only]
+    return [n for n in nodes if not only or n in chosen]
 
 
 def logs_task(

@@ -12,9 +12,9 @@ from ..compile.compiler import DesiredState, Facts, compile_project, compile_wit
 from ..compile.placement import NodeCapacity
 from ..compile.render import TemplateOrigin
 from ..diff.differ import Change, NodeDiff, diff_node, live_attributes
-from ..errors import FunopsError
 from ..gather.gatherer import NodeGather, gather, refuse_unreadable_states
 from ..load.project import Project
+from ..load.targets import select_nodes
 from ..model.strategy import UpdateStrategy
 from ..redact import keyed_fingerprint
 from ..state.lock import held
@@ -81,10 +81,7 @@ def make_plan(
     whose state file cannot be read refuses the plan, unless `unreadable_state_ok` (drift reports).
     With `diff`, each file change also says what changes inside the file."""
     intent = intent or Intent()
-    unknown = sorted(set(targets or []) - set(project.nodes))
-    if unknown:
-        raise FunopsError(f"unknown node(s): {', '.join(unknown)}")
-    names = sorted(targets or project.nodes)
+    names = select_nodes(project.nodes, targets)  # names, globs, label selectors
     connect = connect or Connections(project.nodes, project.settings, project.root)
     first = _scoped(compile_project(project), intent.apps)
     wanted = {n: first.nodes[n] for n in names}

@@ -490,6 +490,21 @@ class ReadLogs(Task):
         return f"read logs of {self.container or ', '.join(self.units)}"
 
 
+# ---- an operator's command (`funops exec`) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunCommand(Task):
+    """Run `argv` as root, as a command and its arguments (each one word, never read by a shell),
+    with no stdin; its output and exit code are the result."""
+
+    argv: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"run {' '.join(self.argv)[:200]}"
+
+
 # ---- the node's apply lock (apply/lock.py) -----------------------------------------------------------
 
 

@@ -276,6 +276,13 @@ systemctl {"restart" if task.restart else "start"} {unit}
 
 
 @_script.register
+def _(task: m.RunCommand, path: PathMap) -> str:
+    # Each argument one quoted word: the command is run as given, never re-read by a shell. stdin is
+    # closed (the bundle's own stdin must not be eaten), and `exec` keeps its exit code the task's.
+    return f"exec {' '.join(q(a) for a in task.argv)} </dev/null\n"
+
+
+@_script.register
 def _(task: m.StopUnit, path: PathMap) -> str:
     return f"systemctl disable --now --quiet {q(task.unit)} 2>/dev/null || true\n"
 

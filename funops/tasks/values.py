@@ -383,6 +383,8 @@ RULES: dict[str, Callable[[Any, str], None]] = {
     "since_time": _since_time,
     "lines": _between(0, 10_000_000),
     "follow": lambda v, w: None,
+    # an operator's command: each argument one line (a word of any characters but control ones)
+    "argv": _each(_one_line),
     # locks, the agent's installation
     "token": _token,
     "ttl": _between(1, 7 * 86400),
@@ -395,10 +397,19 @@ def _read_logs(task: Any) -> None:
         raise ValueProblem("ReadLogs: the units of an app, or its container (one of the two)")
 
 
+def _run_command(task: Any) -> None:
+    if not task.argv or not task.argv[0]:
+        raise ValueProblem("RunCommand.argv: a command to run (its first word empty or missing)")
+
+
 def _remove_artifact(task: Any) -> None:
     """Its link's directory goes, all of it: never a top-level one (`/current` would take `/`)."""
     if task.link.rstrip("/").count("/") < 2:
         raise ValueProblem(f"RemoveArtifact.link: {shown(task.link)} is not a link inside an app's directory")
 
 
-WHOLE: dict[str, Callable[[Any], None]] = {"ReadLogs": _read_logs, "RemoveArtifact": _remove_artifact}
+WHOLE: dict[str, Callable[[Any], None]] = {
+    "ReadLogs": _read_logs,
+    "RemoveArtifact": _remove_artifact,
+    "RunCommand": _run_command,
+}

@@ -35,7 +35,7 @@ HOST_SERVICES = ("systemctl", "service", "journalctl", "docker", "nginx", "invok
 HOST_WIDE: tuple[type[m.Task], ...] = (
     m.EnsureUser, m.DaemonReload, m.StartUnit, m.StopUnit, m.RunContainer, m.StartContainer,
     m.RemoveContainer, m.PruneImages, m.NginxTest, m.NginxReload, m.DrainTest, m.AwaitIdle,
-    m.CheckHealth,
+    m.CheckHealth, m.RunCommand,
 )  # fmt: skip
 NOT_RUN = "not run on a local node"
 

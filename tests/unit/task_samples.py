@@ -82,6 +82,7 @@ VALUES: dict[str, Any] = {
     "since_time": "2026-11-25T08:00:00",
     "lines": 10,
     "follow": True,
+    "argv": ("systemctl", "status", "web.service; rm -rf /"),
     "token": "0123456789abcdef0123456789abcdef",
     "ttl": 300,
     "subject": "funops-agent node1",

@@ -32,6 +32,8 @@ def test_nodes_follow_the_apps_selector(project: Project) -> None:
     assert log_nodes(project, "api") == ["node2", "node3"]  # role: app
     assert log_nodes(project, "report") == ["node1"]  # role: edge
     assert log_nodes(project, "web", ["node2"]) == ["node2"]
+    assert log_nodes(project, "web", ["node[13]"]) == ["node1", "node3"]
+    assert log_nodes(project, "web", ["role=app"]) == ["node2", "node3"]
 
 
 @pytest.mark.parametrize(
