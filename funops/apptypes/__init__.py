@@ -15,7 +15,7 @@ from .base import AppBuild, AppType
 if TYPE_CHECKING:
     from ..model.manifests import Application
 
-__all__ = ["NAMES", "REGISTRY", "RUNNING", "AppBuild", "AppType", "TypeName", "app_type"]
+__all__ = ["NAMES", "REGISTRY", "RUNNING", "AppBuild", "AppType", "RunningTypeName", "TypeName", "app_type"]
 
 # Registry order is the order of `type:`'s values in the schema and its error messages.
 _MODULES = ("systemd", "container", "proxy", "job")

@@ -180,11 +180,11 @@ class _Compiler:
         runs it with (funops/apptypes)."""
         desired = self.state.nodes[node.name]
         name = app.metadata.name
-        kind = app_type(app)
+        this_type = app_type(app)
         owner = Owner.of_app(name)
         ctx = self._context(app, node, version)
         where = self.project.origin("Application", name)
-        restart = kind.restart(name)
+        restart = this_type.restart(name)
         artifact = self._artifact_resource(app, version, restart)
         if artifact is not None:
             desired.resources.append(artifact)
@@ -211,7 +211,7 @@ class _Compiler:
         env, secret_keys = self._env(app, ctx)
         env_file = env_path(name) if env else None
         if env_file:
-            template = kind.env_template
+            template = this_type.env_template
             content = self._render(template, where, ("spec", "env"), **ctx, env=sorted(env.items()))
             content = self._structured(content, template, ENV_LINE, where, ("spec", "env"))
             if content is not None:
@@ -237,8 +237,8 @@ class _Compiler:
 
         release = self.project.release_for(name)
         build = _AppBuild(self, app, node, version, release, owner, restart, env_file, ctx, where)
-        desired.resources += kind.resources(build)
-        unit, container = kind.placement(name)
+        desired.resources += this_type.resources(build)
+        unit, container = this_type.placement(name)
         desired.apps[name] = r.AppPlacement(
             app=name,
             type=app.spec.type,
