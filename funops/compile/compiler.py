@@ -14,19 +14,19 @@ from typing import Any
 
 import jinja2
 
+from ..apptypes import app_type
 from ..errors import InputError, Problem
 from ..ids import Handler, Owner, ResourceId
 from ..kinds.cert import NEW, current
 from ..load.project import Origin, Project
 from ..model.inventory import Node
-from ..model.manifests import Application, Artifact, Ingress, SecretRef
+from ..model.manifests import Application, Artifact, Ingress, Release, SecretRef
 from ..model.text import bad_char, shown, single_line_problem
 from . import artifacts
 from . import resources as r
-from .hardening import container_security, unit_directives
 from .placement import NodeCapacity, place
 from .render import REPO_TEMPLATE_DIR, Renderer, TemplateOrigin, template_location
-from .versions import assign_versions, image_repository, wanted_versions
+from .versions import assign_versions, wanted_versions
 
 # What a line of a rendered unit / env file may be (checked after rendering: funops/model/text.py).
 UNIT_LINE = re.compile(r"[ \t]*(|[#;].*|\[[A-Za-z][A-Za-z0-9-]*\]|[A-Za-z][A-Za-z0-9]*[ \t]*=.*)")
@@ -72,17 +72,9 @@ def compile_with_facts(project: Project, facts: Facts, without: DesiredState) ->
         place(app, project.nodes, settings, facts.capacity, facts.placements.get(name, frozenset()))
         == without.placements.get(name)
         for name, app in project.apps.items()
-        if app.spec.type != "proxy"
+        if app_type(app).runs
     )
     return without if unmoved and not facts.unhealthy else compile_project(project, facts)
-
-
-def app_unit(app: str) -> str:
-    return f"{app}.service"
-
-
-def timer_unit(app: str) -> str:
-    return f"{app}.timer"
 
 
 def env_path(app: str) -> str:
@@ -104,7 +96,7 @@ class _Compiler:
 
     def run(self) -> DesiredState:
         for _, app in sorted(self.project.apps.items()):
-            if app.spec.type != "proxy":
+            if app_type(app).runs:
                 self._app(app)
         for _, ingress in sorted(self.project.ingresses.items()):
             self._ingress(ingress)
@@ -169,34 +161,30 @@ class _Compiler:
         where = self.project.origin(
             *(("Release", release.metadata.name) if release and from_release else ("Application", name))
         )
-        res, error = None, None
-        if app.spec.type not in ("systemd", "job"):
+        res, error, runs_artifacts = None, None, app_type(app).artifact
+        if not runs_artifacts:
             error = f"not valid for a {app.spec.type} app"
         else:
             keep = self.project.settings.keep_releases
             res, error = artifacts.resource(name, version, artifact, self.project.source, keep, restart)
         if error is not None:
             field = (
-                ("spec", "artifact")
-                if res is None and app.spec.type not in ("systemd", "job")
-                else ("spec", "artifact", "path")
+                ("spec", "artifact") if res is None and not runs_artifacts else ("spec", "artifact", "path")
             )
             self.problems.append(where.problem(field, error))
         self._artifacts[(name, version)] = res
         return res
 
     def _app_on_node(self, app: Application, node: Node, version: str) -> None:
+        """What every app type has (artifact, directories, config files, env file), then what its type
+        runs it with (funops/apptypes)."""
         desired = self.state.nodes[node.name]
         name = app.metadata.name
+        this_type = app_type(app)
         owner = Owner.of_app(name)
         ctx = self._context(app, node, version)
         where = self.project.origin("Application", name)
-        is_container, is_job = app.spec.type == "container", app.spec.type == "job"
-        unit = app_unit(name)
-        if is_container:
-            restart = Handler.restart("container", name)
-        else:
-            restart = Handler.restart("job", name) if is_job else Handler.restart("unit", unit)
+        restart = this_type.restart(name)
         artifact = self._artifact_resource(app, version, restart)
         if artifact is not None:
             desired.resources.append(artifact)
@@ -223,7 +211,7 @@ class _Compiler:
         env, secret_keys = self._env(app, ctx)
         env_file = env_path(name) if env else None
         if env_file:
-            template = "env/docker.env.j2" if is_container else "env/systemd.env.j2"
+            template = this_type.env_template
             content = self._render(template, where, ("spec", "env"), **ctx, env=sorted(env.items()))
             content = self._structured(content, template, ENV_LINE, where, ("spec", "env"))
             if content is not None:
@@ -247,72 +235,10 @@ class _Compiler:
                     )
                 )
 
-        image = None
-        if is_container:
-            repo = (self.project.release_for(name) or app).spec.image or app.spec.image
-            image = f"{image_repository(repo)}:{version}"
-            security = container_security(app.spec)
-            spec = self._render_json(
-                "container/run.json.j2", where, **ctx, image=image, env_file=env_file, security=security
-            )
-            if spec is not None:
-                # Of the spec only (names, paths, image, limits): no secret material, so it may be
-                # printed, put on a label and on docker's command line.
-                spec_hash = r.sha256(json.dumps({"spec": spec}, sort_keys=True).encode())[:16]
-                spec["labels"]["funops.spec-hash"] = spec_hash
-                desired.resources.append(
-                    r.Resource(
-                        id=ResourceId.of("container", name),
-                        kind="container",
-                        owner=owner,
-                        order=r.ORDER_CONTAINER,
-                        desired={"image": image, "specHash": spec_hash, "status": "running"},
-                        run_spec=spec,
-                        template=self._origin("container/run.json.j2"),
-                    )
-                )
-        else:
-            command = self._string(app.spec.command or "", ctx, where, ("spec", "command"))
-            if command and not self._exec_line(command, where, ctx):
-                command = None
-            text = command and self._render(
-                "systemd/app.service.j2",
-                where,
-                ("spec",),
-                **ctx,
-                command=command,
-                env_file=env_file,
-                sandbox=unit_directives(name, app.spec),
-                job=is_job,
-            )
-            text = self._structured(text or None, "systemd/app.service.j2", UNIT_LINE, where, ("spec",))
-            if text:
-                desired.resources.append(
-                    _file(
-                        f"{UNIT_DIR}/{unit}",
-                        text.encode(),
-                        owner,
-                        "0644",
-                        "root",
-                        "root",
-                        (r.DAEMON_RELOAD, restart),
-                        order=r.ORDER_UNIT_FILE,
-                        template=self._origin("systemd/app.service.j2"),
-                    )
-                )
-            if is_job:
-                desired.resources += self._timer(app, ctx, where, owner, restart)
-            else:
-                desired.resources.append(
-                    r.Resource(
-                        id=ResourceId.of("unit", unit),
-                        kind="unit",
-                        owner=owner,
-                        order=r.ORDER_UNIT,
-                        desired={"enabled": "enabled", "active": "active"},
-                    )
-                )
         release = self.project.release_for(name)
+        build = _AppBuild(self, app, node, version, release, owner, restart, env_file, ctx, where)
+        desired.resources += this_type.resources(build)
+        unit, container = this_type.placement(name)
         desired.apps[name] = r.AppPlacement(
             app=name,
             type=app.spec.type,
@@ -321,8 +247,8 @@ class _Compiler:
             port=app.spec.port,
             bind=_bind(node),
             health=app.spec.health_check,
-            unit=None if is_container else (timer_unit(name) if is_job else unit),
-            container=name if is_container else None,
+            unit=unit,
+            container=container,
             create_user=app.spec.user if app.spec.create_user else None,
         )
 
@@ -342,26 +268,6 @@ class _Compiler:
             for d in app.spec.directories
             if (rid := ResourceId.of("directory", d.path)) not in taken
         ]
-
-    def _timer(
-        self, app: Application, ctx: dict[str, Any], where: Origin, owner: Owner, restart: Handler
-    ) -> list[r.Resource]:
-        """A job's timer unit file and the job resource (its timer enabled and active)."""
-        name = app.metadata.name
-        text = self._render("systemd/job.timer.j2", where, ("spec", "schedule"), **ctx)
-        text = self._structured(text or None, "systemd/job.timer.j2", UNIT_LINE, where, ("spec", "schedule"))
-        if not text:
-            return []
-        timer_file = _file(
-            f"{UNIT_DIR}/{timer_unit(name)}", text.encode(), owner, "0644", "root", "root",
-            (r.DAEMON_RELOAD, restart), order=r.ORDER_UNIT_FILE,
-            template=self._origin("systemd/job.timer.j2"),
-        )  # fmt: skip
-        job = r.Resource(
-            id=ResourceId.of("job", name), kind="job", owner=owner, order=r.ORDER_UNIT,
-            desired={"enabled": "enabled", "active": "active"},
-        )  # fmt: skip
-        return [timer_file, job]
 
     def _env(self, app: Application, ctx: dict[str, Any]) -> tuple[dict[str, str], set[str]]:
         """The app's environment: injected variables first, the app's own win. Secrets resolved;
@@ -595,14 +501,9 @@ class _Compiler:
 
     def _endpoints(self, app_name: str, port: int | None) -> list[dict]:
         app = self.project.apps[app_name]
-        if app.spec.type == "proxy":
-            return sorted(
-                (
-                    {"address": b.address, "port": b.port, "weight": b.weight, "down": False}
-                    for b in app.spec.backends
-                ),
-                key=lambda s: (s["address"], s["port"]),
-            )
+        fixed = app_type(app).endpoints(app.spec)
+        if fixed is not None:
+            return fixed
         port = port or app.spec.port
         versions = self.state.versions.get(app_name, {})
         percent = {v.version: v.percent for v in wanted_versions(app, self.project.release_for(app_name))}
@@ -670,6 +571,47 @@ class _Compiler:
             else:
                 self.problems.append(where.problem(path, message))
             return None
+
+
+@dataclass
+class _AppBuild:
+    """One app on one node, for its type's `resources` (funops/apptypes/base.py, AppBuild): the
+    compiler's rendering, with problems located at the app's manifest."""
+
+    compiler: _Compiler
+    app: Application
+    node: Node
+    version: str
+    release: Release | None
+    owner: Owner
+    restart: Handler
+    env_file: str | None
+    ctx: dict[str, Any]
+    where: Origin
+
+    def render(self, template: str, path: tuple, **extra: Any) -> str | None:
+        return self.compiler._render(template, self.where, path, **self.ctx, **extra)
+
+    def render_json(self, template: str, **extra: Any) -> dict | None:
+        return self.compiler._render_json(template, self.where, **self.ctx, **extra)
+
+    def unit_text(self, template: str, path: tuple, **extra: Any) -> str | None:
+        text = self.render(template, path, **extra)
+        return self.compiler._structured(text or None, template, UNIT_LINE, self.where, path)
+
+    def string(self, text: str, path: tuple) -> str | None:
+        return self.compiler._string(text, self.ctx, self.where, path)
+
+    def exec_line(self, command: str) -> bool:
+        return self.compiler._exec_line(command, self.where, self.ctx)
+
+    def origin(self, template: str) -> TemplateOrigin | None:
+        return self.compiler._origin(template)
+
+    def file(
+        self, path: str, data: bytes, handlers: tuple[str, ...], order: int, template: TemplateOrigin | None
+    ) -> r.Resource:
+        return _file(path, data, self.owner, "0644", "root", "root", handlers, order=order, template=template)
 
 
 # What rendering a user's template may raise: jinja2's errors (the sandbox's SecurityError among them)

@@ -7,9 +7,10 @@ directives. The levels are data here so a test, the docs and the template read t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..model.manifests import ApplicationSpec
+if TYPE_CHECKING:  # the app types' modules import this one while the manifest models are being made
+    from ..model.manifests import ApplicationSpec
 
 # `strict` (the default) scores "OK" on `systemd-analyze security`: every directive below is one of
 # its checks. Order is the order in the unit file.

@@ -5,17 +5,9 @@ from __future__ import annotations
 import math
 
 from ..model.manifests import Application, CanaryVersion, Release
+from ..model.versions import image_repository, image_tag
 
-
-def image_tag(image: str) -> str | None:
-    """The tag of an image reference (`repo:tag`), not confusing a registry port with a tag."""
-    last = image.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else None
-
-
-def image_repository(image: str) -> str:
-    tag = image_tag(image)
-    return image[: -len(tag) - 1] if tag else image
+__all__ = ["assign_versions", "image_repository", "image_tag", "wanted_versions"]
 
 
 def wanted_versions(app: Application, release: Release | None) -> list[CanaryVersion]:

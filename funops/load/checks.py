@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from ..apptypes import REGISTRY, app_type
+from ..apptypes.systemd import app_unit
 from ..compile.placement import matching_nodes, place
 from ..compile.versions import wanted_versions
 from ..errors import Problem
@@ -59,11 +61,16 @@ def _check_releases(project: Project) -> list[Problem]:
                 )
             )
         seen[release.spec.app] = name
-        if app.spec.type == "proxy":
-            problems.append(origin.problem(("spec", "app"), "a proxy app has no versions to release"))
-        if release.spec.image and app.spec.type != "container":
-            problems.append(origin.problem(("spec", "image"), "image is only valid for container apps"))
+        if not app_type(app).runs:
+            message = f"a {app.spec.type} app has no versions to release"
+            problems.append(origin.problem(("spec", "app"), message))
+        if release.spec.image and not app_type(app).release_image:
+            problems.append(origin.problem(("spec", "image"), f"image is only valid for {_IMAGE_TYPES} apps"))
     return problems
+
+
+# The app types whose Release may name an image ("container").
+_IMAGE_TYPES = " and ".join(name for name, t in REGISTRY.items() if t.release_image)
 
 
 def _check_apps(project: Project) -> list[Problem]:
@@ -82,8 +89,8 @@ def _check_apps(project: Project) -> list[Problem]:
                         f"{spec.replicas} replicas wanted but only {len(eligible)} eligible node(s) match",
                     )
                 )
-        if spec.type != "proxy" and not wanted_versions(app, project.release_for(name)):
-            field = ("spec", "image") if spec.type == "container" else ("spec",)
+        if app_type(app).runs and not wanted_versions(app, project.release_for(name)):
+            field = app_type(app).version_field
             problems.append(
                 origin.problem(
                     field, "no version: add a Release for this app, spec.version, or a tag to the image"
@@ -155,7 +162,7 @@ def _holds_funops_files(project: Project, path: str) -> str | None:
 def _funops_file(project: Project, path: str) -> str | None:
     """What of funops's own a node path is (its state and lock, the env/TLS files and units and nginx
     sites it renders), or None. The per-node conflict check covers two config files with one path."""
-    from ..compile.compiler import APPS_DIR, NGINX_DIR, TLS_DIR, UNIT_DIR, app_unit, timer_unit
+    from ..compile.compiler import APPS_DIR, NGINX_DIR, TLS_DIR, UNIT_DIR
 
     def under(root: str) -> bool:
         return path == root or path.startswith(root.rstrip("/") + "/")
@@ -170,10 +177,9 @@ def _funops_file(project: Project, path: str) -> str | None:
         return "an ingress's nginx site"
     if any(path == f"{UNIT_DIR}/{app_unit(name)}" for name in project.apps):
         return "an app's systemd unit"
-    if any(
-        path == f"{UNIT_DIR}/{timer_unit(n)}" for n, app in project.apps.items() if app.spec.type == "job"
-    ):
-        return "a job's systemd timer"
+    for name, app in project.apps.items():
+        if path in (own := app_type(app).node_files(name)):
+            return own[path]
     return None
 
 
@@ -194,10 +200,10 @@ def _check_services(project: Project) -> list[Problem]:
         if app is None:
             hint = did_you_mean(svc.spec.app, project.apps)
             problems.append(origin.problem(("spec", "app"), f"unknown Application {svc.spec.app!r}", hint))
-        elif app.spec.type == "job":
-            message = f"Application {svc.spec.app!r} is a job (run on a timer): it serves no port to route to"
+        elif app_type(app).unroutable:
+            message = f"Application {svc.spec.app!r} {app_type(app).unroutable}"
             problems.append(origin.problem(("spec", "app"), message))
-        elif app.spec.type != "proxy" and not (svc.spec.port or app.spec.port):
+        elif app_type(app).runs and not (svc.spec.port or app.spec.port):
             problems.append(
                 origin.problem(
                     ("spec", "port"),
@@ -300,7 +306,7 @@ def _check_node_conflicts(project: Project) -> list[Problem]:
     """Two things claiming one port (or one file) on one node, after placement."""
     claims: dict[tuple[str, str], list[tuple[str, str, tuple]]] = defaultdict(list)
     for name, app in sorted(project.apps.items()):
-        if app.spec.type == "proxy":
+        if not app_type(app).runs:
             continue
         for node in place(app, project.nodes, project.settings.placement):
             if app.spec.port:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from .calendar import calendar_problem
+from ..apptypes import REGISTRY as APP_TYPES
+from ..apptypes import TypeName
+from ..apptypes.proxy import Backend
+from ..apptypes.systemd import HARDENING_DIRECTIVES, HardeningDirective
 from .common import (
     AbsolutePath,
     EnvName,
@@ -24,23 +27,10 @@ from .common import (
     pattern,
 )
 from .strategy import HealthCheck, UpdateStrategy
+from .versions import Artifact, ImageRef, Version
 
-Version = Annotated[
-    str,
-    Field(
-        pattern=pattern(
-            r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$", "a version such as v1.2.3 (letters, digits, '._-')"
-        )
-    ),
-]
-ImageRef = Annotated[
-    str,
-    Field(
-        pattern=pattern(
-            r"^[a-z0-9][a-z0-9._\-/:]*[a-z0-9]$", "an image reference such as registry:5000/team/app"
-        )
-    ),
-]
+# Re-exported: where the models of a manifest are looked up.
+__all__ = ["HARDENING_DIRECTIVES", "Artifact", "Backend", "HardeningDirective", "ImageRef", "Version"]
 
 
 class Directory(Strict):
@@ -61,26 +51,6 @@ class Directory(Strict):
         return {"owner": owner, "group": group, "mode": self.mode.rjust(4, "0")}
 
 
-class Artifact(Strict):
-    """What a systemd app runs (issue 15): fetched on the node from `url` and checked against
-    `sha256`, or a file or directory of the repo (`path`) uploaded by funops. A `.tar`, `.tar.gz` or
-    `.tgz` download is unpacked; any other file is placed as is, under its own name."""
-
-    url: Annotated[str, Field(pattern=pattern(r"^https?://[^\s'\"\\]+$", "an http(s) URL"))] | None = None
-    sha256: Annotated[str, Field(pattern=pattern(r"^[0-9a-f]{64}$", "64 lowercase hex digits"))] | None = None
-    path: RepoPath | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Artifact:
-        if (self.url is None) == (self.path is None):
-            raise ValueError("an artifact needs exactly one of url or path")
-        if self.url is not None and self.sha256 is None:
-            raise FieldError(("sha256",), "an artifact url needs its sha256 (checked on the node)")
-        if self.path is not None and self.sha256 is not None:
-            raise FieldError(("sha256",), "a path artifact's sha256 is computed from the repo: drop it")
-        return self
-
-
 class ConfigFile(Strict):
     """A file the app needs: inline content, or a file of the repo; rendered with jinja2."""
 
@@ -99,22 +69,6 @@ class ConfigFile(Strict):
         return self
 
 
-# The directives `hardeningOverrides` may set or drop: the sandbox family of a funops unit.
-HardeningDirective = Literal[
-    "NoNewPrivileges", "PrivateTmp", "PrivateDevices", "DevicePolicy", "DeviceAllow", "ProtectSystem",
-    "ProtectHome", "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs",
-    "ProtectControlGroups", "ProtectClock", "ProtectHostname", "ProtectProc", "ProcSubset",
-    "PrivateMounts", "PrivateUsers", "PrivateNetwork", "PrivateIPC", "RestrictNamespaces",
-    "RestrictAddressFamilies", "RestrictRealtime", "RestrictSUIDSGID", "LockPersonality",
-    "MemoryDenyWriteExecute", "RemoveIPC", "SystemCallArchitectures", "SystemCallFilter",
-    "SystemCallErrorNumber", "UMask", "CapabilityBoundingSet", "AmbientCapabilities", "StateDirectory",
-    "ConfigurationDirectory", "CacheDirectory", "LogsDirectory", "RuntimeDirectory", "ReadWritePaths",
-    "ReadOnlyPaths", "InaccessiblePaths", "IPAddressAllow", "IPAddressDeny", "KeyringMode",
-]  # fmt: skip
-HARDENING_DIRECTIVES: tuple[str, ...] = get_args(HardeningDirective)
-DirectiveValue = Annotated[
-    str, Field(pattern=pattern(r"^[^\x00-\x1f\x7f]*$", "one line of text (no control characters)"))
-]
 Capability = Annotated[
     str, Field(pattern=pattern(r"^[A-Z][A-Z_]{1,31}$", "a capability without CAP_, such as NET_BIND_SERVICE"))
 ]
@@ -137,42 +91,19 @@ class Resources(Strict):
     cpus: Annotated[float, Field(gt=0, le=1024)] | None = None
 
 
-class Backend(Strict):
-    address: Annotated[str, Field(pattern=pattern(r"^[A-Za-z0-9.\-:\[\]]+$", "a host name or IP address"))]
-    port: Port
-    weight: Annotated[int, Field(ge=1, le=1000)] = 1
+class _AppHead(Strict):
+    """The fields every Application starts with (its type, where and at which version it runs)."""
 
-
-class ApplicationSpec(Strict):
-    type: Literal["systemd", "container", "proxy", "job"]
+    type: TypeName  # one of funops/apptypes' registry
     selector: Selector | None = None
     replicas: Annotated[int, Field(ge=1)] | None = None
     placement: Literal["disk-aware", "spread"] = "disk-aware"
     version: Version | None = None  # the default when no Release names one
-    # systemd
-    command: str | None = None
-    working_directory: AbsolutePath | None = None
-    artifact: Artifact | None = None  # a Release's artifact wins
-    create_user: bool = False  # create `user` on the node (a system user without login)
-    hardening_overrides: dict[HardeningDirective, DirectiveValue | bool | None] = {}  # null drops one
-    # job: a oneshot service run by a timer
-    schedule: str | None = None  # systemd calendar syntax (OnCalendar=)
-    persistent: bool = True  # a run missed while the node was off happens at boot
-    # Spreads the runs of many nodes (RandomizedDelaySec=): each waits up to this many seconds.
-    randomized_delay: Annotated[int, Field(ge=0, le=86400)] = 0
-    # container
-    image: ImageRef | None = None
-    volumes: list[
-        Annotated[
-            str, Field(pattern=pattern(r"^/[^:\s]+:/[^:\s]+(:ro|:rw)?$", "/host/path:/container/path[:ro]"))
-        ]
-    ] = []
-    cleanup_images: bool = False
-    pids_limit: Annotated[int, Field(ge=1, le=4194304)] = 1024
-    read_only_rootfs: bool = False
-    # proxy
-    backends: list[Backend] = []
-    # common
+
+
+class _AppCommon(Strict):
+    """The fields of every app type (a type may refuse some: its `refused`)."""
+
     env: dict[EnvName, str | SecretRef] = {}
     config_files: list[ConfigFile] = []
     directories: list[Directory] = []
@@ -195,17 +126,6 @@ class ApplicationSpec(Strict):
     hardening: Literal["strict", "relaxed", "none"] = "strict"
     cap_add: list[Capability] = []
 
-    @field_validator("hardening_overrides", mode="before")
-    @classmethod
-    def _known_directives(cls, value: object) -> object:
-        for key in value if isinstance(value, dict) else ():
-            if key not in HARDENING_DIRECTIVES:
-                raise FieldError(
-                    (key,),
-                    f"{key} is not a sandbox directive funops renders (`funops schema manifest` lists them)",
-                )
-        return value
-
     @field_validator("env", mode="before")
     @classmethod
     def _env_values_are_strings(cls, value: object) -> object:
@@ -216,43 +136,25 @@ class ApplicationSpec(Strict):
                     raise FieldError((key,), f'must be a string: quote it ({key}: "{shown}")')
         return value
 
+
+# The app types' own fields sit between the head and the common fields, in registry order (pydantic
+# takes fields from the last base first).
+_TYPE_FIELDS = tuple(dict.fromkeys(t.fields for t in APP_TYPES.values()))
+
+
+# An Application's spec: one flat object (one schema, one set of YAML keys) whose meaning is its
+# type's (funops/apptypes). No docstring: it would become the schema's description.
+class ApplicationSpec(_AppCommon, *reversed(_TYPE_FIELDS), _AppHead):  # type: ignore[misc]
     @model_validator(mode="after")
     def _fields_of_type(self) -> ApplicationSpec:
-        wrong = {
-            "systemd": ["image", "volumes", "backends", "pids_limit", "read_only_rootfs", "schedule",
-                        "persistent", "randomized_delay"],
-            "container": ["command", "backends", "create_user", "hardening_overrides", "artifact", "schedule",
-                          "persistent", "randomized_delay"],
-            "proxy": ["command", "image", "volumes", "selector", "replicas", "config_files", "env", "user",
-                      "hardening", "cap_add", "create_user", "hardening_overrides", "artifact", "directories",
-                      "schedule", "persistent", "randomized_delay"],
-            "job": ["image", "volumes", "backends", "pids_limit", "read_only_rootfs", "port", "health_check",
-                    "strategy"],
-        }[self.type]  # fmt: skip
-        present = [f for f in wrong if f in self.model_fields_set]
+        app_type = APP_TYPES[self.type]
+        present = [f for f in app_type.refused if f in self.model_fields_set]
         if present:
             raise FieldError((to_camel(present[0]),), f"not valid for a {self.type} app")
-        if self.type in ("systemd", "job") and not self.command:
-            raise FieldError(("command",), f"a {self.type} app needs a command")
-        if self.type == "job":
-            problem = calendar_problem(self.schedule or "")
-            if self.schedule is None:
-                raise FieldError(
-                    ("schedule",), "a job needs a schedule (systemd calendar syntax, e.g. daily)"
-                )
-            if problem:
-                raise FieldError(
-                    ("schedule",), f"{self.schedule!r} is not a systemd calendar expression: {problem}"
-                )
-        if self.type == "container" and not self.image:
-            raise FieldError(("image",), "a container app needs an image")
-        if self.type in ("systemd", "job") and self.user and ":" in self.user:
-            raise FieldError(("user",), f"a {self.type} app's user is a name or a uid (no :group)")
+        app_type.check(self)
         if self.create_user and (not self.user or self.user == "root" or self.user.isdigit()):
             raise FieldError(("createUser",), "createUser needs a user name (not root, not a uid)")
-        if self.type == "proxy" and not self.backends:
-            raise FieldError(("backends",), "a proxy app needs backends")
-        if self.type != "proxy" and self.selector is None:
+        if app_type.runs and self.selector is None:
             raise FieldError(("selector",), f"a {self.type} app needs a selector")
         check = self.health_check
         if check and check.type != "process" and not (self.port or check.port):

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from ..apptypes import RUNNING, RunningTypeName
 from .common import AbsolutePath, EnvName, RepoPath, SafeName, SecretRef, Strict
 from .strategy import UpdateStrategy
 
@@ -30,7 +31,7 @@ class InjectedEnv(Strict):
 
     name: EnvName
     template: str
-    types: list[Literal["systemd", "container", "job"]] = ["systemd", "container", "job"]
+    types: list[RunningTypeName] = list(RUNNING)  # app types funops runs (all of them by default)
 
 
 class PullSettings(Strict):

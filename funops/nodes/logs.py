@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..compile.compiler import app_unit, timer_unit
+from ..apptypes import app_type
 from ..compile.placement import matching_nodes
 from ..errors import FunopsError
 from ..load.project import Project
@@ -54,8 +54,8 @@ def log_nodes(project: Project, app_name: str, only: list[str] | None = None) ->
     if app is None:
         known = ", ".join(sorted(project.apps)) or "none"
         raise LogsError(f"unknown app {app_name!r}; the apps in this repo: {known}")
-    if app.spec.type == "proxy":
-        raise LogsError(f"app {app_name} is a proxy: funops runs nothing for it, so it has no logs")
+    if not app_type(app).runs:
+        raise LogsError(f"app {app_name} is a {app.spec.type}: funops runs nothing for it, so it has no logs")
     nodes = [n.name for n in matching_nodes(app, project.nodes)]
     chosen: set[str] = set()
     for value in only or []:  # names, globs, label selectors (load/targets.py)
@@ -78,13 +78,12 @@ def log_nodes(project: Project, app_name: str, only: list[str] | None = None) ->
 def logs_task(
     project: Project, app_name: str, since: Since | None, lines: int | None, follow: bool
 ) -> ReadLogs:
-    """Containers keep their logs in docker (the container is named after the app); systemd apps
-    and jobs in the journal (a job's timer too: when it fired)."""
-    kind = project.apps[app_name].spec.type
-    units = (app_unit(app_name), timer_unit(app_name)) if kind == "job" else (app_unit(app_name),)
+    """The units whose journal, or the container whose docker log, the app's type names
+    (funops/apptypes: a job's timer too, for when it fired)."""
+    units, container = app_type(project.apps[app_name]).logs(app_name)
     return ReadLogs(
-        units=() if kind == "container" else units,
-        container=app_name if kind == "container" else None,
+        units=units,
+        container=container,
         since_seconds=since.seconds if since else None,
         since_time=since.time if since else None,
         lines=lines,
