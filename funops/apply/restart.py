@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import kinds
+from ..apptypes import app_type
 from ..errors import FunopsError
 from ..ids import Handler
 from ..load.project import Project
@@ -22,9 +23,9 @@ def plan_restart(
     project: Project, app_name: str, connect: Callable[[str], Transport], nodes: list[str] | None = None
 ) -> Plan:
     (app,) = select_apps(project.apps, [app_name])
-    spec = project.apps[app].spec
-    if spec.type == "proxy" or spec.schedule is not None:  # a proxy runs nothing; only jobs have a schedule
-        raise FunopsError(f"app {app} is a {spec.type}: there is no long-running instance to restart")
+    kind = app_type(project.apps[app])
+    if not kind.runs or kind.unroutable:  # a proxy runs nothing; a job runs on a timer and is done
+        raise FunopsError(f"app {app} is {kind.article} {kind.name}: no long-running instance to restart")
     plan = make_plan(project, nodes, connect, Intent(apps={app}))
     pending = [f"{n.name}: {c.id}" for n in plan.doc.nodes for c in n.changes]
     if pending:
