@@ -12,6 +12,8 @@ from .options import (
     AutoApproveOpt,
     DiffContextOpt,
     InventoryOpt,
+    MetricsPushOpt,
+    MetricsTextfileOpt,
     NodeOpt,
     NoDiffOpt,
     OutputOpt,
@@ -19,12 +21,14 @@ from .options import (
     RepoOpt,
     RevisionOpt,
     SkipUnreachableOpt,
+    exports_metrics,
     load,
     show_plan,
 )
 from .output import Output, fail, reported
 
 
+@exports_metrics("apply")
 def apply(
     plan_file: Annotated[
         Path | None, typer.Argument(help="A plan saved by `funops plan --out`: apply exactly that.")
@@ -46,6 +50,8 @@ def apply(
     ] = False,
     diff_context: DiffContextOpt = 3,
     no_diff: NoDiffOpt = False,
+    metrics_push: MetricsPushOpt = None,
+    metrics_textfile: MetricsTextfileOpt = None,
 ) -> None:
     """Converge the nodes: plan, confirm, then apply in health-gated batches.
     Exit 0: done; 1: error before any change; 3: some nodes failed or the rollout halted; 4: unreachable."""
