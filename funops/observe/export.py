@@ -47,12 +47,9 @@ def push_url(base: str, grouping: dict[str, str]) -> str:
 
 def push(base: str, grouping: dict[str, str], text: str, timeout: float = 10) -> str | None:
     """PUT replaces the whole group: the last run of a command is what the Pushgateway holds."""
-    request = urllib.request.Request(
-        push_url(base, grouping),
-        data=text.encode(),
-        method="PUT",
-        headers={"Content-Type": "text/plain; version=0.0.4", "User-Agent": f"funops/{__version__}"},
-    )
+    url, auth = _credentials(push_url(base, grouping))
+    headers = {"Content-Type": "text/plain; version=0.0.4", "User-Agent": f"funops/{__version__}"}
+    request = urllib.request.Request(url, data=text.encode(), method="PUT", headers=headers | auth)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return None if 200 <= response.status < 300 else f"{describe(base)} answered {response.status}"
@@ -61,6 +58,19 @@ def push(base: str, grouping: dict[str, str], text: str, timeout: float = 10) ->
         return f"{describe(base)} answered {exc.code}" + (f": {detail}" if detail else "")
     except (urllib.error.URLError, OSError, ValueError) as exc:
         return f"{describe(base)} did not take the metrics: {getattr(exc, 'reason', exc)}"
+
+
+def _credentials(url: str) -> tuple[str, dict[str, str]]:
+    """A Pushgateway behind basic auth: `https://user:password@host/` (best given in
+    FUNOPS_METRICS_PUSH, not on a command line) becomes the URL without them and the header."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, {}
+    host = parts.hostname or ""
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    token = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+    header = {"Authorization": "Basic " + base64.b64encode(token.encode()).decode()}
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), header
 
 
 def write_replacing(path: Path, text: str) -> str | None:

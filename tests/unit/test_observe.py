@@ -62,6 +62,13 @@ def test_push_url_encodes_what_is_not_plain() -> None:
     assert url == "http://pg:9091/metrics/job/funops/command/apply/project@base64/YS9i/empty@base64/="
 
 
+def test_credentials_in_the_push_url_become_basic_auth() -> None:
+    url, header = export._credentials("https://ci:s%40cret@pg.example:9091/metrics/job/funops")
+    assert url == "https://pg.example:9091/metrics/job/funops"
+    assert header == {"Authorization": "Basic Y2k6c0BjcmV0"}  # ci:s@cret
+    assert export.describe("https://ci:s%40cret@pg.example:9091") == "https://pg.example:9091"
+
+
 def test_textfile_is_replaced_whole(tmp_path: Path) -> None:
     target = tmp_path / "funops.prom"
     target.write_text("old\n")
