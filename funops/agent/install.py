@@ -120,6 +120,7 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
     token = token or secrets.token_urlsafe(32)
     config = {
         "build": version,
+        "node": node.name,  # its metrics' `node` label
         "bind": host,
         "port": port,
         "stateDir": state_dir,

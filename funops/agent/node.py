@@ -83,7 +83,7 @@ def _nginx_version() -> str | None:
 
 def _running_containers() -> int:
     """`docker ps -q | wc -l`, from the engine's API socket; 0 without an engine (as the probe)."""
-    conn = _UnixHTTP("/var/run/docker.sock")
+    conn = UnixHTTP("/var/run/docker.sock")
     try:
         conn.request("GET", "/containers/json")
         response = conn.getresponse()
@@ -95,7 +95,7 @@ def _running_containers() -> int:
         conn.close()
 
 
-class _UnixHTTP(http.client.HTTPConnection):
+class UnixHTTP(http.client.HTTPConnection):
     def __init__(self, socket_path: str) -> None:
         super().__init__("localhost", timeout=5)
         self.socket_path = socket_path

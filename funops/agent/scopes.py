@@ -1,10 +1,11 @@
 """Who may do what on the agent: token scopes, the tokens file, and which files a read may return.
 
-Scopes are ranked: `read` (hello, gather, status, logs) < `apply` (tasks: root on the node) < `admin`
-(managing the agent's tokens). The token `agent install` made (token.sha256) and an operator CA's
-client certificate are `admin`. Further tokens, each with a name and a scope, are kept in tokens.json
-beside token.sha256: their sha256 only, never the token. Both files are read per request, so a new or
-revoked token counts at once. Node side: the standard library only (Python 3.9).
+Scopes are ranked: `metrics` (GET /metrics, nothing else: a Prometheus scrape) < `read` (hello, gather,
+status, logs) < `apply` (tasks: root on the node) < `admin` (managing the agent's tokens). The token
+`agent install` made (token.sha256) and an operator CA's client certificate are `admin`. Further
+tokens, each with a name and a scope, are kept in tokens.json beside token.sha256: their sha256 only,
+never the token. Both files are read per request, so a new or revoked token counts at once. Node
+side: the standard library only (Python 3.9).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import os
 import threading
 from typing import Any
 
-SCOPES = ("read", "apply", "admin")  # each includes the ones before it
+SCOPES = ("metrics", "read", "apply", "admin")  # each includes the ones before it
+INSTALL_TOKEN = "install"  # the name the request log gives the token `agent install` made
 # Beyond what a node's funops.yaml allows: what gather and diffs read (the state dir and its artifact
 # store, unit files funops writes, nginx's conf.d). agent.json's readRoots replaces the allowed roots.
 DEFAULT_READ_ROOTS = ("/etc/funops", "/etc/nginx/conf.d", "/srv", "/opt", "/var/lib", "/etc/systemd/system")
@@ -44,16 +46,22 @@ def tokens_file(token_sha256_file: str) -> str:
 
 
 def scope_of(token: str, token_sha256_file: str, named_file: str) -> str | None:
-    """The scope of `token`: admin for the install token, a named token's own; None: not a token here.
-    Every stored hash is compared (in constant time each), so the time says nothing of which matched."""
+    """The scope of `token`: admin for the install token, a named token's own; None: not a token here."""
+    found = identify(token, token_sha256_file, named_file)
+    return found[0] if found else None
+
+
+def identify(token: str, token_sha256_file: str, named_file: str) -> tuple[str, str] | None:
+    """(scope, name) of `token` (the install token is INSTALL_TOKEN); None: not a token here. Every
+    stored hash is compared (in constant time each), so the time says nothing of which matched."""
     got = hashlib.sha256(token.encode()).hexdigest()
     found = None
     want = _read(token_sha256_file).strip()
     if want and hmac.compare_digest(got, want):
-        found = "admin"
-    for entry in load(named_file).values():
+        found = ("admin", INSTALL_TOKEN)
+    for name, entry in load(named_file).items():
         if hmac.compare_digest(got, entry["sha256"]) and found is None:
-            found = entry["scope"]
+            found = (entry["scope"], name)
     return found
 
 

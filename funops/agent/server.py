@@ -1,11 +1,15 @@
-"""`funops agent serve`: HTTPS on the node's own address, typed tasks only, nothing unauthenticated.
+"""`funops agent serve`: HTTPS on the node's own address, typed tasks only, nothing unauthenticated but
+whether it is alive.
 
-Every request is a POST of JSON to /v1/<endpoint> with `Authorization: Bearer <token>` (its sha256 is
-compared in constant time with the node's token file, read per request so a rotation needs no
+Every request but three is a POST of JSON to /v1/<endpoint> with `Authorization: Bearer <token>` (its
+sha256 is compared in constant time with the node's token file, read per request so a rotation needs no
 restart) and `X-Funops-Protocol`. Endpoints: hello, gather (read tasks), tasks (a task id that is
 an idempotency key with a timestamp: a repeat returns the stored result, a stale one is refused),
 status, stream (an app's logs as they come, chunked: stream.py), tokens (admin: named tokens with
 scopes, scopes.py). A slow client is dropped at a deadline; bodies are capped (413); workers are bounded.
+GET /metrics is Prometheus's (metrics.py; any token, the `metrics` scope is enough); GET /v1/health and
+/v1/ready answer `ok` or `not ok` to anyone, and nothing else (they go through the same pre-auth caps).
+Each request is logged to the journal as one JSON line (request_log): never a token, body or value.
 
 No one can starve it: a connection holds no worker until it is authenticated. Its TLS handshake,
 request line, headers and authentication are done in its own thread within PREAUTH_SECONDS of its
@@ -26,6 +30,7 @@ import re
 import socket
 import socketserver
 import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -35,7 +40,7 @@ from typing import Any
 from ..pull import CONFIG_FILE as PULL_CONFIG
 from ..tasks import model as m
 from ..transports.base import TransportError
-from . import AGENT_VERSION, PROTOCOL, node, scopes, stream, wire
+from . import AGENT_VERSION, PROTOCOL, metrics, node, scopes, stream, wire
 
 TASK_WINDOW_SECONDS = 300  # a task id older (or newer) than this is refused: replays need a fresh id
 # What a node in pull mode still runs for a controller: reads (plan, drift, nodes, logs, a bake's checks).
@@ -69,6 +74,7 @@ class Config:
     preauth_seconds: float = PREAUTH_SECONDS
     per_address: int = PER_ADDRESS
     max_unauthenticated: int = MAX_UNAUTHENTICATED
+    node: str = ""  # the node's name in the inventory (its metrics' `node` label); "": the host name
 
     @classmethod
     def load(cls, path: str) -> Config:
@@ -167,6 +173,8 @@ class AgentServer(ThreadingHTTPServer):
         self._unauthenticated = 0
         self._admitted: dict[Any, tuple[float, dict[str, bool]]] = {}  # connection → (accepted, state)
         self.streams = stream.Slots(config.workers - 2)  # a stream holds a worker: leave some to plans
+        self.metrics = metrics.Collector(config.node or socket.gethostname(), config.state_dir)
+        self._logging = threading.Lock()
         self.tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.tls.minimum_version = ssl.TLSVersion.TLSv1_2
         self.tls.load_cert_chain(config.cert, config.key)
@@ -251,9 +259,36 @@ class AgentServer(ThreadingHTTPServer):
             if not authenticated:
                 self._unauthenticated -= 1
 
-    def token_scope(self, token: str) -> str | None:
-        """The token's scope (scopes.py); None: no token of this node."""
-        return scopes.scope_of(token, self.config.token_sha256_file, self.config.named_tokens)
+    def token_scope(self, token: str) -> tuple[str, str] | None:
+        """The token's (scope, name) (scopes.py); None: no token of this node."""
+        return scopes.identify(token, self.config.token_sha256_file, self.config.named_tokens)
+
+    def ready(self) -> bool:
+        """Ready to serve: its config loaded and TLS up (it runs), a token file or an operator CA to
+        authenticate by, and the state dir (where it is) and its state file (where there is one) read."""
+        cfg = self.config
+        if not (os.access(cfg.token_sha256_file, os.R_OK) or cfg.client_ca):
+            return False
+        if not os.path.exists(cfg.state_dir):
+            return True  # a node funops has not applied to yet
+        if not os.access(cfg.state_dir, os.R_OK | os.X_OK):
+            return False
+        state = os.path.join(cfg.state_dir, "state.json")
+        try:
+            with open(state, encoding="utf-8") as f:
+                json.load(f)
+        except FileNotFoundError:
+            return True
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def log(self, line: dict[str, Any]) -> None:
+        """One request, one JSON line on stderr (the unit's journal), written whole."""
+        text = json.dumps(line, ensure_ascii=True, separators=(",", ":")) + "\n"
+        with self._logging:
+            sys.stderr.write(text)
+            sys.stderr.flush()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -270,34 +305,96 @@ class Handler(BaseHTTPRequestHandler):
         self._reader.deadline = self.server.preauth_deadline(self.connection)
         self.rfile = io.BufferedReader(self._reader)
         self._scope: str | None = None  # the request's, once authenticated
+        self._who: str | None = None  # its token's name (or the client certificate), for the log
+        self._last_scope: str | None = None  # the scope it had (the log is written after _scope is reset)
+        self._started: float | None = None  # when its request line came
+        self._code: int | None = None
+        self._task_types: list[str] = []
 
     def log_message(self, format: str, *args: Any) -> None:
-        pass  # the journal has the unit's start/stop; requests carry secrets in their bodies
+        pass  # request_log instead: http.server's line carries the raw request line
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        self._code = int(code) if isinstance(code, int) or str(code).isdigit() else None
+
+    def parse_request(self) -> bool:
+        self._started = time.monotonic()
+        self._code, self._task_types, self._who, self._last_scope = None, [], None, None
+        return super().parse_request()
+
+    def handle_one_request(self) -> None:
+        self._started = None
+        try:
+            super().handle_one_request()
+        finally:
+            if self._started is not None:
+                self._request_log()
+
+    def _request_log(self) -> None:
+        """What was asked, by whom and how it went; the path without its query, never a header or body."""
+        raw = getattr(self, "path", "")
+        path = raw.split("?", 1)[0][:200] if isinstance(raw, str) else ""
+        line: dict[str, Any] = {
+            "event": "request",
+            "method": (getattr(self, "command", None) or "")[:16],
+            "path": path,
+            "status": self._code,
+            "seconds": round(time.monotonic() - (self._started or time.monotonic()), 6),
+            "client": self.client_address[0] if self.client_address else "",
+        }
+        if self._who is not None:
+            line["scope"], line["token"] = self._last_scope, self._who
+        if self._task_types:
+            line["tasks"] = self._task_types[:50]
+        self.server.log(line)
 
     def do_GET(self) -> None:
-        self.close_connection = True
-        self._reply(405, {"error": "POST only"})
+        path = self.path.split("?", 1)[0]
+        if path in ("/v1/health", "/v1/ready"):
+            # No credentials, nothing about the agent: ok or not. The connection still counts against
+            # the pre-auth caps (it never authenticates) and is closed after the answer.
+            self.close_connection = True
+            ok = path == "/v1/health" or self.server.ready()
+            return self._reply_text(200 if ok else 503, b"ok\n" if ok else b"not ok\n", "text/plain")
+        if path != "/metrics":
+            self.close_connection = True
+            return self._reply(405, {"error": "POST only"})
+        self._authenticated(self._metrics)
+
+    def _metrics(self) -> None:
+        try:
+            self._need("metrics", "metrics")
+        except scopes.Forbidden as exc:
+            return self._reply(403, {"error": str(exc)})
+        self._reply_text(200, self.server.metrics.text().encode(), metrics.CONTENT_TYPE)
 
     def do_POST(self) -> None:
+        self._authenticated(self._post)
+
+    def _authenticated(self, serve: Any) -> None:
+        """`serve` the request once it authenticated, holding a worker slot; else 401 and close."""
         try:
-            self._scope = self._authorize()
-            if self._scope is None:
+            found = self._authorize()
+            if found is None:
                 self.close_connection = True
                 return self._reply(401, {"error": "unauthorized: no valid token or client certificate"})
+            self._scope, self._who = found
+            self._last_scope = self._scope
             self.server.authenticated(self.connection)
             # The body within its own deadline; a worker only now, for this request (not the connection).
             self._reader.deadline = time.monotonic() + self.server.config.request_seconds
             with self.server.slots:
-                self._post()
+                serve()
         finally:
             self._reader.deadline = None  # the next request on this connection starts a new one
             self._scope = None
 
-    def _authorize(self) -> str | None:
-        """The request's scope: admin for a client certificate that verified against the operator CA
-        (only then does the handshake leave one here), else its token's (scopes.py); None: neither."""
+    def _authorize(self) -> tuple[str, str] | None:
+        """The request's (scope, who): admin for a client certificate that verified against the
+        operator CA (only then does the handshake leave one here), else its token's (scopes.py);
+        None: neither."""
         if self.server.config.client_ca and self.connection.getpeercert():
-            return "admin"
+            return "admin", "client-certificate"
         auth = self.headers.get("Authorization", "")
         return self.server.token_scope(auth[len("Bearer ") :]) if auth.startswith("Bearer ") else None
 
@@ -355,10 +452,12 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(500, {"error": str(exc)})
 
     def _reply(self, code: int, data: dict[str, Any]) -> None:
-        payload = json.dumps(data).encode()
+        self._reply_text(code, json.dumps(data).encode(), "application/json")
+
+    def _reply_text(self, code: int, payload: bytes, content_type: str) -> None:
         self.connection.settimeout(self.server.config.request_seconds)  # not what a read left
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         if self._scope is not None:  # its version only to a client that authenticated
             self.send_header("X-Funops-Agent", AGENT_VERSION)
@@ -380,6 +479,7 @@ class Handler(BaseHTTPRequestHandler):
     def _gather(self, body: dict[str, Any]) -> dict[str, Any]:
         self._need("read", "gather")
         task = wire.decode(body.get("task"))
+        self._task_types = [type(task).__name__]
         if not isinstance(task, wire.READS):
             raise wire.WireError(f"gather runs reads only, not {type(task).__name__}")
         self._may_read([task])
@@ -397,6 +497,7 @@ class Handler(BaseHTTPRequestHandler):
                 f"task id {task_id} is stale (issued {time.time() - issued:.0f} s ago): refused"
             )
         tasks = wire.decode_all(body.get("tasks"))
+        self._task_types = [type(t).__name__ for t in tasks]
         timeout = wire.timeout(body.get("timeout"))
         if not tasks or (not body.get("batch") and len(tasks) != 1):
             raise wire.WireError("tasks: one task, or a batch of them")
@@ -424,6 +525,7 @@ class Handler(BaseHTTPRequestHandler):
         """A ReadLogs task's output, chunk by chunk, on a connection of its own (closed after)."""
         self._need("read", "a log stream")
         task = wire.decode(body.get("task"))
+        self._task_types = [type(task).__name__]
         if not isinstance(task, m.ReadLogs):
             raise wire.WireError(f"stream runs a ReadLogs task only, not {type(task).__name__}")
         self.close_connection = True

@@ -22,7 +22,9 @@ agent_app = typer.Typer(help="The funops agent: install it on nodes (over SSH), 
 ca_app = typer.Typer(help="The operator CA: client certificates the agents accept instead of a token.")
 agent_app.add_typer(ca_app, name="ca")
 
-token_app = typer.Typer(help="Named agent tokens with a scope: read (plan, status, logs), apply, admin.")
+token_app = typer.Typer(
+    help="Named agent tokens with a scope: metrics, read (plan, status, logs), apply, admin."
+)
 agent_app.add_typer(token_app, name="token")
 
 pull_key_app = typer.Typer(help="Pull mode's signing key: CI signs what it publishes, nodes verify.")
@@ -109,7 +111,10 @@ TokenName = Annotated[str, typer.Argument(metavar="NAME", help="The token's name
 TokenNodes = Annotated[
     list[str] | None, typer.Argument(metavar="NODE...", help="Nodes by name; default: every agent.")
 ]
-ScopeHelp = "read: hello, plan (gather), status, logs; apply: + tasks (root on the node); admin: + tokens."
+ScopeHelp = (
+    "metrics: GET /metrics only (Prometheus); read: + hello, plan (gather), status, logs; apply: + tasks "
+    "(root on the node); admin: + tokens."
+)
 
 
 @token_app.command("create")

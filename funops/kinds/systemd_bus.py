@@ -83,6 +83,23 @@ def show(units: list[str], properties: tuple[str, ...], timeout: float = 10) -> 
     return "\n".join(blocks)
 
 
+def values(units: list[str], properties: tuple[str, ...], timeout: float = 5) -> dict[str, dict[str, object]]:
+    """Each unit's properties as systemd holds them (a timestamp in microseconds since the epoch, 0 for
+    never), for the agent's /metrics; a property the unit's type does not have is left out."""
+    if any(p not in KNOWN for p in properties):
+        raise BusError("a property not known here")
+    calls = [(unit, prop, _interface(unit, prop)[0]) for unit in units for prop in properties]
+    replies = _BUS.get([(_ROOT + _escape(unit), (iface, prop)) for unit, prop, iface in calls], timeout)
+    out: dict[str, dict[str, object]] = {unit: {} for unit in units}
+    for i, (unit, prop, _) in enumerate(calls):
+        error, value = replies[i]
+        if error is not None and error not in _OMITTED:
+            raise BusError(f"{unit} {prop}: {error}")
+        if error is None:
+            out[unit][prop] = value
+    return out
+
+
 class _Connection:
     """The one connection to systemd, opened at first use. A failure on it closes it (nothing half
     read is left for the next exchange). A connection that was already open and broke (PID 1

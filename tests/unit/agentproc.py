@@ -40,10 +40,13 @@ class AgentProcess:
         (self.repo / "agent_known_hosts").write_text(f"{address}:{self.port} sha256:{fingerprint}\n")
         (self.repo / ".funops" / "agent" / "n1.token").write_text(TOKEN + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log = here / "agent.log"
 
     def start(self) -> None:
         serve = [sys.executable, "-m", "funops.agent", "serve", "--config", str(self.here / "agent.json")]
-        self.proc = subprocess.Popen(serve, stderr=subprocess.PIPE, env=self.env)
+        # Its stderr (the request log) to a file: a pipe nobody reads would block the agent once full.
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(serve, stderr=log, env=self.env)
         deadline = time.monotonic() + 10
         while True:
             try:

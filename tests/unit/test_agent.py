@@ -95,7 +95,8 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
               "readRoots": [str(tmp_path_factory.getbasetemp())]}  # fmt: skip
     (here / "agent.json").write_text(json.dumps(config))
     serve = [sys.executable, "-m", "funops.agent", "serve", "--config", str(here / "agent.json")]
-    proc = subprocess.Popen(serve, stderr=subprocess.PIPE)
+    log = (here / "agent.log").open("ab")  # not a pipe: one nobody reads blocks the agent's request log
+    proc = subprocess.Popen(serve, stderr=log)
     repo = here / "repo"
     (repo / ".funops" / "agent").mkdir(parents=True)
     (repo / "agent_known_hosts").write_text(f"{ADDRESS}:{port} sha256:{fingerprint}\n")
@@ -106,13 +107,12 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             socket.create_connection((ADDRESS, port), timeout=1).close()
             break
         except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, (
-                proc.stderr.read() if proc.stderr else ""
-            )
+            assert proc.poll() is None and time.monotonic() < deadline, (here / "agent.log").read_text()
             time.sleep(0.05)
     yield {"port": port, "repo": repo, "dir": here, "fingerprint": fingerprint}
     proc.terminate()
     proc.wait(10)
+    log.close()
 
 
 def _transport(agent: dict[str, Any], **agent_options: Any) -> AgentTransport:

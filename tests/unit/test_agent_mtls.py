@@ -53,14 +53,15 @@ def _start(here: Path, name: str, cert: Path, key: Path, client_ca: Path | None)
         config["clientCa"] = str(client_ca)
     (here / f"{name}.json").write_text(json.dumps(config))
     serve = [sys.executable, "-m", "funops.agent", "serve", "--config", str(here / f"{name}.json")]
-    proc = subprocess.Popen(serve, stderr=subprocess.PIPE)
+    with (here / f"{name}.log").open("ab") as log:  # not a pipe: one nobody reads blocks the agent
+        proc = subprocess.Popen(serve, stderr=log)
     deadline = time.monotonic() + 10
     while True:
         try:
             socket.create_connection((ADDRESS, port), timeout=1).close()
             return proc, port
         except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr and proc.stderr.read()
+            assert proc.poll() is None and time.monotonic() < deadline, (here / f"{name}.log").read_text()
             time.sleep(0.05)
 
 

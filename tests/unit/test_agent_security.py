@@ -352,7 +352,7 @@ def test_token_create_gives_the_agents_a_named_token_and_keeps_it_here(agent: Ag
     assert again.exit_code == 0 and path.read_text().strip() == token  # the same token, a wider scope
     assert _post(agent, "/v1/tasks", {**body, "taskId": _task_id()}, token=token)[0] != 403
     bad = CliRunner().invoke(app, ["agent", "token", "create", "x", "--scope", "root", "-C", str(repo)])
-    assert bad.exit_code == 1 and "one of read, apply, admin" in bad.output
+    assert bad.exit_code == 1 and "one of metrics, read, apply, admin" in bad.output
     gone = CliRunner().invoke(app, ["agent", "token", "revoke", "grafana", "n1", "-C", str(repo)])
     assert gone.exit_code == 0 and _post(agent, "/v1/hello", {}, token=token)[0] == 401
 

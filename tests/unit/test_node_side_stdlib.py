@@ -10,7 +10,7 @@ import sys
 BLOCKED = ("pydantic", "jinja2", "markupsafe", "yaml", "paramiko", "cryptography", "deepdiff", "git",
            "typer", "click", "rich", "docker")  # fmt: skip
 NODE_SIDE = ("funops.tasks.model", "funops.tasks.shell", "funops.kinds", "funops.gather.probe",
-             "funops.agent.server", "funops.agent.__main__")  # fmt: skip
+             "funops.agent.server", "funops.agent.metrics", "funops.agent.__main__")  # fmt: skip
 
 CHECK = f"""
 import importlib, importlib.abc, sys
