@@ -58,13 +58,14 @@ def _print_stats(doc: HistoryDoc, console: Any) -> None:
 
     stats = doc.stats
     assert stats is not None
-    for title, rows in (("Deploys per app (nodes' records)", stats.apps),
-                        ("Rollouts from this controller (journal)", stats.rollouts)):  # fmt: skip
+    tables = [("Deploys per app (nodes' records)", "app", stats.apps),
+              ("Rollouts from this controller (journal)", "kind", stats.rollouts)]  # fmt: skip
+    for title, first, rows in tables:
         if not rows:
             console.print(f"[dim]{title}: none since {escape(stats.since)} ({escape(stats.window)}).[/]")
             continue
         table = Table(title=f"{title}, last {escape(stats.window)}", title_justify="left")
-        for col in ("", "runs", "succeeded", "success rate", "median", "p95"):
+        for col in (first, "runs", "succeeded", "success rate", "median", "p95"):
             table.add_column(col)
         for f in rows:
             rate = f"{f.success_rate:.0%}" if f.success_rate is not None else "-"

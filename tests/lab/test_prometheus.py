@@ -6,6 +6,7 @@ Every wait polls the HTTP APIs; nothing sleeps a fixed time."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -105,6 +106,14 @@ def test_a_deploy_failing_its_health_gate_pushes_a_failure_and_deploy_failed_fir
     # the same outcome for node_exporter's textfile collector, the grouping key as labels
     text = textfile.read_text()
     assert 'funops_deploy_last_success{command="apply",project=' in text and "} 0\n" in text
+    # and `funops history`'s figures: the failed deploy of api from the nodes' records and the journal
+    shown = funops(repo, "history", "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    figures = json.loads(shown.stdout)["stats"]
+    api = next(f for f in figures["apps"] if f["name"] == "api")
+    assert (api["runs"], api["succeeded"], api["successRate"]) == (1, 0, 0.0)
+    deploys = next(f for f in figures["rollouts"] if f["name"] == "deploy")
+    assert deploys["runs"] >= 1 and deploys["succeeded"] < deploys["runs"]
     reset(lab)
 
 
