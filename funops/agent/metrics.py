@@ -16,7 +16,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import ssl
 import threading
 import time
@@ -28,6 +27,7 @@ from ..kinds import systemd_bus
 from ..kinds.cert import CERTS_DIR
 from ..kinds.file import ARTIFACTS_DIR
 from ..pull import STATUS_FILE as PULL_STATUS
+from ..tasks import native
 from ..tasks.shell import health_host
 from . import AGENT_VERSION
 from .node import UnixHTTP, own_address
@@ -428,21 +428,15 @@ def _health_of(placement: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _probe(check: dict[str, Any], host: str, port: int, timeout: float) -> bool:
-    """One try of the check (apply's gate retries; here the next scrape's check is the retry)."""
+    """One try of the check, as apply's gate tries it (tasks/native.py: no getaddrinfo, whose resolver
+    set-up the agent would keep); the gate retries, here the next due check is the retry."""
+    if check.get("type") == "tcp":
+        return native.tcp_open(host, port, timeout)
     try:
-        if check.get("type") == "tcp":
-            socket.create_connection((host, port), timeout=timeout).close()
-            return True
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
-        try:
-            conn.request("GET", str(check.get("path") or "/health"), headers={"User-Agent": "funops-agent"})
-            response = conn.getresponse()
-            response.read(65536)
-            return response.status == int(check.get("expectStatus") or 200)
-        finally:
-            conn.close()
-    except (OSError, ValueError, http.client.HTTPException):
+        want = int(check.get("expectStatus") or 200)
+    except (TypeError, ValueError):
         return False
+    return native.http_status(host, port, str(check.get("path") or "/health"), timeout) == want
 
 
 def _read_json(path: str) -> Any:

@@ -9,7 +9,7 @@ status, stream (an app's logs as they come, chunked: stream.py), tokens (admin: 
 scopes, scopes.py). A slow client is dropped at a deadline; bodies are capped (413); workers are bounded.
 GET /metrics is Prometheus's (metrics.py; any token, the `metrics` scope is enough); GET /v1/health and
 /v1/ready answer `ok` or `not ok` to anyone, and nothing else (they go through the same pre-auth caps).
-Each request is logged to the journal as one JSON line (request_log): never a token, body or value.
+Each request is logged to the journal as one JSON line (_request_log): never a token, body or value.
 
 No one can starve it: a connection holds no worker until it is authenticated. Its TLS handshake,
 request line, headers and authentication are done in its own thread within PREAUTH_SECONDS of its

@@ -246,9 +246,9 @@ def check_health(task: m.CheckHealth, env: Mapping[str, str] | None) -> Outcome 
         if task.unit and not _unit_active(task.unit, env):
             return False
         if check.type == "http":
-            return _http_status(host, port, check.path, check.timeout) == check.expect_status
+            return http_status(host, port, check.path, check.timeout) == check.expect_status
         if check.type == "tcp":
-            return _tcp_open(host, port, check.timeout)
+            return tcp_open(host, port, check.timeout)
         return True
 
     tries = 0
@@ -281,7 +281,7 @@ class _HTTPConnection(http.client.HTTPConnection):
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def _http_status(host: str, port: int | None, target: str, timeout: float) -> int | None:
+def http_status(host: str, port: int | None, target: str, timeout: float) -> int | None:
     """The status of a GET, as `curl -w %{http_code}` gives it (redirects not followed)."""
     conn = _HTTPConnection(host, port, timeout=timeout)
     try:
@@ -293,7 +293,7 @@ def _http_status(host: str, port: int | None, target: str, timeout: float) -> in
         conn.close()
 
 
-def _tcp_open(host: str, port: int | None, timeout: float) -> bool:
+def tcp_open(host: str, port: int | None, timeout: float) -> bool:
     try:
         with dial(host, port or 0, timeout):
             return True

@@ -6,6 +6,8 @@ served; the key appears in no output; rollback switches back without the CA."""
 
 from __future__ import annotations
 
+import datetime as dt
+import http.client
 import json
 import shutil
 import socket
@@ -231,3 +233,31 @@ def test_issue_through_the_agents(lab: Lab, acme_lab: AcmeLab, repo: Path, tmp_p
     assert listed.returncode == 0, listed.stderr
     (cert,) = json.loads(listed.stdout)["certificates"]
     assert cert["action"] == "none" and cert["nodes"]["node1"]["serial"] == cert["nodes"]["node2"]["serial"]
+
+    # The agent's /metrics (issue 30) gives each node's served certificate its notAfter; neither the
+    # metrics nor the agent's request log in the journal hold the certificate's or the account's key.
+    serial = cert["nodes"]["node1"]["serial"]
+    metrics = _scrape(lab, "node1", (repo / ".funops" / "agent" / "node1.token").read_text().strip())
+    not_after = dt.datetime.fromisoformat(cert["nodes"]["node1"]["notAfter"]).timestamp()
+    sample = (
+        f'funops_certificate_not_after_timestamp_seconds{{node="node1",certificate="www",serial="{serial}"}}'
+    )
+    assert f"{sample} {not_after:.0f}\n" in metrics, metrics
+    journal = lab.exec("node1", "journalctl -u funops-agent --no-pager -o cat").stdout
+    assert '"path":"/v1/tasks"' in journal
+    key = lab.exec("node1", f"cat {CERTS}/{serial}/privkey.pem").stdout.splitlines()
+    account_key = (repo / ".funops" / "acme" / "pebble.key").read_text().splitlines()
+    forbidden = [line for line in [*key, *account_key] if len(line) > 40]
+    assert forbidden
+    assert [item for item in forbidden if item in metrics or item in journal] == []
+
+
+def _scrape(lab: Lab, node: str, token: str) -> str:
+    conn = http.client.HTTPSConnection(lab.node(node).address, 7391, context=ssl._create_unverified_context())
+    try:
+        conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        assert response.status == 200
+        return response.read().decode()
+    finally:
+        conn.close()

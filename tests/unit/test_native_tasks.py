@@ -180,10 +180,10 @@ def test_a_check_dials_an_ip_address_without_resolving_it(monkeypatch: pytest.Mo
     asked: list[object] = []
     real = socket.getaddrinfo
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: asked.append(a[0]) or real(*a, **k))
-    assert native._http_status("127.0.0.1", port, "/health", 1.0) == 200
-    assert native._tcp_open("127.0.0.1", port, 1.0)
+    assert native.http_status("127.0.0.1", port, "/health", 1.0) == 200
+    assert native.tcp_open("127.0.0.1", port, 1.0)
     assert asked == []
-    assert native._http_status("localhost", port, "/health", 1.0) == 200
+    assert native.http_status("localhost", port, "/health", 1.0) == 200
     assert asked == ["localhost"]
 
 
