@@ -248,6 +248,7 @@ def _write_prometheus(d: Path, agents: bool) -> None:
             "authorization": {"type": "Bearer", "credentials_file": str(d / "metrics.token")},
             "tls_config": {"ca_file": str(d / "agents.pem")},
             "file_sd_configs": [{"files": [str(d / "targets.json")], "refresh_interval": "1s"}],
+            "metric_relabel_configs": [{"regex": "exported_node", "action": "labeldrop"}],
         })  # fmt: skip
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},

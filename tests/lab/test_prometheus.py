@@ -146,6 +146,7 @@ def test_prometheus_scrapes_the_agents_over_verified_tls_and_app_instance_down_f
         lambda: (found := prom.query('funops_app_up{app="web"} == 1')) and len(found) == len(names) and found,
     )
     assert sorted(s["metric"]["node"] for s in up) == names
+    assert all("exported_node" not in s["metric"] for s in up)  # the agent's `node` is the target's
 
     stopped = lab.nodes[0]
     lab.exec(stopped, "systemctl stop web.service")
