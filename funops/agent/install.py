@@ -161,7 +161,8 @@ def _install(project: Project, node: Node, code: bytes, version: str, rotate: bo
         tasks: list[m.Task] = [
             *writes,
             *pull_writes,
-            m.MakeCertificate(config["cert"], config["key"], f"funops-agent {node.name}"),
+            # its names: what Prometheus dials (the agent URL's host) and the node's name
+            m.MakeCertificate(config["cert"], config["key"], f"funops-agent {node.name}", _names(host, node)),
             # pull mode: `publish` seals each node's bundle to this certificate, recorded in the repo
             *([m.ReadFiles((config["cert"],), 65536)] if node.pull is not None else []),
             *placed,
@@ -275,6 +276,10 @@ def _live(
         found[link] = (live.get("release"), live.get("sha256") or None)
     there = results[1].output.strip().splitlines() if python else []
     return found, json.loads(there[-1]) if there else {}
+
+
+def _names(host: str, node: Node) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(n.strip("[]") for n in (host, node.name)))
 
 
 def _certificate(node: Node, output: str, fingerprint: str) -> bytes:

@@ -12,6 +12,8 @@ from .options import (
     AutoApproveOpt,
     DiffContextOpt,
     InventoryOpt,
+    MetricsPushOpt,
+    MetricsTextfileOpt,
     NodeOpt,
     NoDiffOpt,
     ParallelOpt,
@@ -19,6 +21,7 @@ from .options import (
     RevisionOpt,
     SkipUnreachableOpt,
     TextJsonOpt,
+    exports_metrics,
     load,
     show_plan,
 )
@@ -26,6 +29,7 @@ from .output import Output, fail, reported
 from .targeting import AppOpt, app_intent
 
 
+@exports_metrics("apply")
 def apply(
     plan_file: Annotated[
         Path | None, typer.Argument(help="A plan saved by `funops plan --out`: apply exactly that.")
@@ -48,6 +52,8 @@ def apply(
     ] = False,
     diff_context: DiffContextOpt = 3,
     no_diff: NoDiffOpt = False,
+    metrics_push: MetricsPushOpt = None,
+    metrics_textfile: MetricsTextfileOpt = None,
 ) -> None:
     """Converge the nodes: plan, confirm, then apply in health-gated batches.
     Exit 0: done; 1: error before any change; 3: some nodes failed or the rollout halted; 4: unreachable."""

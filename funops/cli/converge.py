@@ -72,10 +72,12 @@ def run_rollout(
     from ..apply.lock import LockHeld
     from ..apply.locking import PlanStale
     from ..apply.rollout import execute, journal_entry
+    from ..observe.deploy import note as note_metrics
 
     settings = plan.project.settings
     try:
         result = execute(plan, connections, progress.emit, parallel, skip_unreachable)
+        note_metrics(result)
     except (LockHeld, PlanStale) as exc:
         if isinstance(exc, LockHeld):
             why = (

@@ -17,6 +17,8 @@ import typer
 from .options import (
     DiffContextOpt,
     InventoryOpt,
+    MetricsPushOpt,
+    MetricsTextfileOpt,
     NodeOpt,
     NoDiffOpt,
     NotifyFileOpt,
@@ -24,6 +26,7 @@ from .options import (
     OutputOpt,
     RepoOpt,
     RevisionOpt,
+    exports_metrics,
     load,
     notify_url,
 )
@@ -45,6 +48,7 @@ drift_app = typer.Typer(
 
 
 @drift_app.callback()
+@exports_metrics("drift")
 def drift(
     ctx: typer.Context,
     repo: RepoOpt = Path("."),
@@ -63,11 +67,14 @@ def drift(
     notify_file: NotifyFileOpt = None,
     diff_context: DiffContextOpt = 3,
     no_diff: NoDiffOpt = False,
+    metrics_push: MetricsPushOpt = None,
+    metrics_textfile: MetricsTextfileOpt = None,
 ) -> None:
     """Compare the nodes with what funops last applied and with the repo; change nothing (unless --fix)."""
     if ctx.invoked_subcommand is not None:
         return
     from ..drift import notify as webhook
+    from ..observe.deploy import record as record_metrics
     from ..transports import Connections
 
     notify = notify_url(notify, notify_file)
@@ -91,6 +98,7 @@ def drift(
             )
         if fix:
             _fix(project, check, connections, output, auto_approve)
+        record_metrics(drift=check.doc)
         _print(check, output)
         if notify and check.doc.exit_code != 0:
             problem = webhook.post_json(notify, check.doc.to_json())

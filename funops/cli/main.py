@@ -29,6 +29,7 @@ from .logs import logs
 from .nodes import cordon, drain, nodes, uncordon
 from .output import EXIT_ERROR, running
 from .plan import plan
+from .prometheus import prometheus_app
 from .publish import publish, status
 from .release import history, rollback
 from .repo import render, schema, validate
@@ -88,6 +89,7 @@ app.add_typer(agent_app, name="agent")
 app.add_typer(acme_app, name="acme")
 app.add_typer(certs_app, name="certs")
 app.add_typer(lock_app, name="lock")
+app.add_typer(prometheus_app, name="prometheus")
 
 
 def run() -> None:

@@ -3,9 +3,11 @@ modules import this one (and output.py), never each other: the CLI has no import
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -170,3 +172,91 @@ def show_plan(doc: PlanDoc, output: Output, for_apply: bool = False) -> None:
         from ..plan.show import print_text
 
         print_text(doc, console())
+
+
+# Deploy metrics (funops/observe): the CI and cron conventions of Prometheus.
+MetricsPushOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics-push",
+        metavar="URL",
+        envvar="FUNOPS_METRICS_PUSH",
+        show_envvar=True,
+        help="PUT the outcome's metrics to this Pushgateway (job funops, grouped by command and "
+        "project). A failed push is a warning.",
+    ),
+]
+MetricsTextfileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--metrics-textfile",
+        metavar="PATH",
+        help="Write the outcome's metrics here for node_exporter's textfile collector (*.prom).",
+    ),
+]
+
+
+def exports_metrics(command: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Decorate a command that takes metrics_push and metrics_textfile: when either is given, its
+    outcome (exit code included, whatever ends it) goes there once it ends. Never changes the exit code."""
+
+    def wrap(func: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(func)
+        def run(*args: Any, **kwargs: Any) -> None:
+            from ..observe import deploy
+
+            push, textfile = kwargs.get("metrics_push"), kwargs.get("metrics_textfile")
+            subcommand = getattr(kwargs.get("ctx"), "invoked_subcommand", None)  # `drift ack`: no check ran
+            if (not push and textfile is None) or subcommand is not None:
+                return func(*args, **kwargs)
+            from ..observe.export import check_url
+
+            if push and (problem := check_url(push)):
+                fail(problem)
+            outcome = deploy.start(command, _project_name(kwargs.get("repo") or Path(".")))
+            try:
+                func(*args, **kwargs)
+            except typer.Exit as exc:
+                outcome.exit_code = exc.exit_code
+                raise
+            except BaseException:
+                outcome.exit_code = 1
+                raise
+            finally:
+                deploy.stop()
+                _send_metrics(outcome, push, textfile)
+
+        return run
+
+    return wrap
+
+
+def _project_name(repo: Path) -> str:
+    """funops.yaml's project, read before (and whether or not) the command loads the repo: a run that
+    fails to load pushes to the same group as the runs that succeed."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load((repo / "funops.yaml").read_text(encoding="utf-8"))
+        name = doc.get("project") if isinstance(doc, dict) else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        name = None
+    return name if isinstance(name, str) and name else "funops"  # the settings' default
+
+
+def _send_metrics(outcome: Any, push: str | None, textfile: Path | None) -> None:
+    from rich.markup import escape
+
+    from ..observe import export
+    from ..observe.deploy import families
+    from ..observe.exposition import render
+
+    found = families(outcome)
+    grouping = {"command": outcome.command, "project": outcome.project}
+    problems = []
+    if push:
+        problems.append(export.push(push, grouping, render(found)))
+    if textfile is not None:
+        problems.append(export.write_replacing(textfile, render(found, common=grouping)))
+    for problem in filter(None, problems):
+        console(stderr=True).print(f"[yellow]warning:[/] metrics not exported: {escape(problem)}")

@@ -10,7 +10,17 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from .options import InventoryOpt, OutputOpt, RepoOpt, RevisionOpt, load, load_inventory
+from .options import (
+    InventoryOpt,
+    MetricsPushOpt,
+    MetricsTextfileOpt,
+    OutputOpt,
+    RepoOpt,
+    RevisionOpt,
+    exports_metrics,
+    load,
+    load_inventory,
+)
 from .output import EXIT_OK, EXIT_PARTIAL, EXIT_UNREACHABLE, Output, console, reported
 
 StoreOpt = Annotated[
@@ -19,6 +29,7 @@ StoreOpt = Annotated[
 CohortOpt = Annotated[str | None, typer.Option("--cohort", help="Only the nodes of this cohort.")]
 
 
+@exports_metrics("publish")
 def publish(
     repo: RepoOpt = Path("."),
     revision: RevisionOpt = None,
@@ -29,11 +40,14 @@ def publish(
         float, typer.Option("--apply-after", min=0, help="Nodes apply it no sooner than this many seconds.")
     ] = 0,
     output: OutputOpt = Output.text,
+    metrics_push: MetricsPushOpt = None,
+    metrics_textfile: MetricsTextfileOpt = None,
 ) -> None:
     """Compile the repo and publish to each pull-mode node its own bundle (sealed to its agent's
     certificate: only that node can read its secrets) and a signed index; the nodes' timers pick it
     up. A node whose bundle did not change keeps its generation (its index is only signed again)."""
     from ..certs.phase import CertificateFailed
+    from ..observe.deploy import record as record_metrics
     from ..pull.publish import publish as run
     from ..pull.store import open_store
 
@@ -45,6 +59,7 @@ def publish(
         except CertificateFailed as exc:  # nothing was published; every node keeps its certificate
             console(stderr=True).print(f"[red]error:[/] {escape(str(exc))}; nothing was published")
             raise typer.Exit(EXIT_PARTIAL) from None
+    record_metrics(published=done)
     if output is Output.json:
         typer.echo(json.dumps({"formatVersion": 1, "published": [p.__dict__ for p in done]}, indent=1))
         return

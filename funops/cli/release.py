@@ -10,10 +10,13 @@ import typer
 from .options import (
     AutoApproveOpt,
     InventoryOpt,
+    MetricsPushOpt,
+    MetricsTextfileOpt,
     ParallelOpt,
     RepoOpt,
     SkipUnreachableOpt,
     TextJsonOpt,
+    exports_metrics,
     show_plan,
 )
 from .output import EXIT_OK, EXIT_UNREACHABLE, Output, console, reported
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from ..load.project import Project
 
 
+@exports_metrics("rollback")
 def rollback(
     app_name: Annotated[str, typer.Argument(metavar="APP", help="The application to roll back.")],
     to: Annotated[
@@ -39,6 +43,8 @@ def rollback(
     auto_approve: AutoApproveOpt = False,
     parallel: ParallelOpt = None,
     skip_unreachable: SkipUnreachableOpt = False,
+    metrics_push: MetricsPushOpt = None,
+    metrics_textfile: MetricsTextfileOpt = None,
 ) -> None:
     """Return APP to an earlier release: plan first (printed like `plan`), then apply through the
     same batches and health gates as a deploy. APP may name a Certificate: each edge node switches
@@ -91,14 +97,31 @@ def history(
     repo: RepoOpt = Path("."),
     inventory: InventoryOpt = None,
     output: TextJsonOpt = Output.text,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="WINDOW",
+            help="Only releases started in this window (30m, 24h, 7d, 2w); the deploy figures cover it "
+            "(default 7d).",
+        ),
+    ] = None,
 ) -> None:
     """Releases newest first, read from every node's records: revision, version, nodes, status,
-    duration. Exit 0; 4 when some nodes were unreachable (their records are missing)."""
-    from ..release.document import history_doc
+    duration; then, over the window, each app's deploy success rate and duration (median, p95) and
+    the journal's rollouts. Exit 0; 4 when some nodes were unreachable (their records are missing)."""
+    import datetime as dt
+
+    from ..apply import journal
+    from ..release import stats
+    from ..release.document import history_doc, stats_doc
     from ..release.history import gather_states, node_states, releases
     from ..release.show import print_history
     from ..transports import Connections
 
+    with reported():
+        window = stats.parse_window(since or "7d")
+    start = dt.datetime.now(dt.UTC) - window
     project = _load_for_nodes(repo, inventory)
     connections = Connections(project.nodes, project.settings, project.root)
     try:
@@ -107,9 +130,16 @@ def history(
     finally:
         connections.close()
     unreachable = sorted(n for n, g in gathered.items() if not g.reachable)
-    doc = history_doc(
-        project.settings.project, app_name, releases(node_states(gathered), app_name), unreachable
+    rels = releases(node_states(gathered), app_name)
+    ran = journal.entries(journal.journal_path(project.root, project.settings.journal))
+    figures = stats_doc(
+        since or "7d",
+        start.isoformat(timespec="seconds"),
+        stats.per_app(rels, start),
+        stats.per_kind(ran, start),
     )
+    shown = stats.since(rels, start) if since else rels
+    doc = history_doc(project.settings.project, app_name, shown, unreachable, figures)
     if output is Output.json:
         typer.echo(doc.to_json(), nl=False)
     else:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from .history import Release
+from .stats import Figures
 
 FORMAT_VERSION = 1
 
@@ -43,6 +44,27 @@ class ReleaseDoc(_Doc):
     errors: dict[str, str] = Field(description="node → why the release failed there")
 
 
+class FiguresDoc(_Doc):
+    name: str = Field(description="the app (apps) or the journal's kind of rollout (rollouts)")
+    runs: int = Field(description="finished within the window")
+    succeeded: int
+    success_rate: float | None = Field(description="succeeded / runs; null without runs")
+    median_seconds: float | None
+    p95_seconds: float | None = Field(description="nearest rank")
+
+
+class StatsDoc(_Doc):
+    window: str = Field(description="as given to --since, e.g. 7d")
+    since: str = Field(description="UTC, ISO 8601: the window's start")
+    apps: list[FiguresDoc] = Field(
+        description="per app, the deploys (not rollbacks) the nodes' records show started in the window; "
+        "a rolled-back deploy is not a success"
+    )
+    rollouts: list[FiguresDoc] = Field(
+        description="per kind, the rollouts this controller's journal holds (exit 0 is a success)"
+    )
+
+
 class HistoryDoc(_Doc):
     format_version: Literal[1] = FORMAT_VERSION
     kind: Literal["history"] = "history"
@@ -50,16 +72,32 @@ class HistoryDoc(_Doc):
     app: str | None = Field(description="the app asked for; null for all")
     unreachable: list[str] = Field(description="nodes whose records could not be read")
     releases: list[ReleaseDoc] = Field(description="newest first")
+    stats: StatsDoc | None = Field(default=None, description="deploy figures over the window")
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, indent=2) + "\n"
 
 
-def history_doc(project: str, app: str | None, rels: list[Release], unreachable: list[str]) -> HistoryDoc:
+def stats_doc(window: str, since: str, apps: list[Figures], rollouts: list[Figures]) -> StatsDoc:
+    def one(f: Figures) -> FiguresDoc:
+        return FiguresDoc(
+            name=f.name, runs=f.runs, succeeded=f.succeeded, success_rate=f.success_rate,
+            median_seconds=f.median_seconds, p95_seconds=f.p95_seconds,
+        )  # fmt: skip
+
+    return StatsDoc(
+        window=window, since=since, apps=[one(f) for f in apps], rollouts=[one(f) for f in rollouts]
+    )
+
+
+def history_doc(
+    project: str, app: str | None, rels: list[Release], unreachable: list[str], stats: StatsDoc | None = None
+) -> HistoryDoc:
     return HistoryDoc(
         project=project,
         app=app,
         unreachable=unreachable,
+        stats=stats,
         releases=[
             ReleaseDoc(
                 id=r.id,

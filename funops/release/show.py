@@ -44,7 +44,41 @@ def print_history(doc: HistoryDoc, console: Any) -> None:
         for r in doc.releases:
             for node, error in sorted(r.errors.items()):
                 console.print(f"[dim]{escape(r.id)} on {escape(node)}:[/] {escape(str(error))}")
+    if doc.stats is not None:
+        _print_stats(doc, console)
     if doc.unreachable:
         console.print(
             f"[yellow]unreachable (their records are missing here):[/] {escape(', '.join(doc.unreachable))}"
         )
+
+
+def _print_stats(doc: HistoryDoc, console: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    stats = doc.stats
+    assert stats is not None
+    tables = [("Deploys per app (nodes' records)", "app", stats.apps),
+              ("Rollouts from this controller (journal)", "kind", stats.rollouts)]  # fmt: skip
+    for title, first, rows in tables:
+        if not rows:
+            console.print(f"[dim]{title}: none since {escape(stats.since)} ({escape(stats.window)}).[/]")
+            continue
+        table = Table(title=f"{title}, last {escape(stats.window)}", title_justify="left")
+        for col in (first, "runs", "succeeded", "success rate", "median", "p95"):
+            table.add_column(col)
+        for f in rows:
+            rate = f"{f.success_rate:.0%}" if f.success_rate is not None else "-"
+            table.add_row(
+                escape(f.name),
+                str(f.runs),
+                str(f.succeeded),
+                rate,
+                _seconds(f.median_seconds),
+                _seconds(f.p95_seconds),
+            )
+        console.print(table)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"

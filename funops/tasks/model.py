@@ -574,11 +574,14 @@ LOCK_HELD = 3  # TakeLock / RenewLock: another holder has the lock
 @dataclass(frozen=True)
 class MakeCertificate(Task):
     """The node makes its own TLS key and self-signed certificate, once (its private key never leaves
-    it); prints `sha256:<hex>` of the certificate for the controller to pin."""
+    it); prints `sha256:<hex>` of the certificate for the controller to pin. `names` go in its
+    subjectAltName (IP addresses as IP, others as DNS): a verifier that checks names (Prometheus,
+    Go) needs one for the address it dials; funops itself checks the pin."""
 
     cert: str
     key: str
     subject: str
+    names: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:

@@ -10,6 +10,7 @@ a task reads comes on its own stdin (base64 in a here-doc of the bundle), never 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import math
 import shlex
 from collections.abc import Callable, Sequence
@@ -725,11 +726,13 @@ def _(task: m.BreakLock, path: PathMap) -> str:
 @_script.register
 def _(task: m.MakeCertificate, path: PathMap) -> str:
     cert, key = q(path(task.cert)), q(path(task.key))
+    alt = ",".join(f"{'IP' if _is_ip(n) else 'DNS'}:{n}" for n in task.names)
+    addext = f" -addext {q('subjectAltName=' + alt)}" if alt else ""
     return f"""set -e
 if [ ! -s {cert} ] || [ ! -s {key} ]; then
   mkdir -p -- "$(dirname -- {cert})" "$(dirname -- {key})"
   (umask 077; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \\
-    -subj {q("/CN=" + task.subject)} -keyout {key}.new -out {cert}.new 2>/dev/null)
+    -subj {q("/CN=" + task.subject)}{addext} -keyout {key}.new -out {cert}.new 2>/dev/null)
   mv -f -- {key}.new {key}; chmod 0644 -- {cert}.new; mv -f -- {cert}.new {cert}
 fi
 echo "sha256:$(openssl x509 -in {cert} -outform der | sha256sum | cut -c1-64)"
@@ -866,3 +869,11 @@ def parse_bundle(output: str) -> list[StepResult]:
         StepResult(i, code, secs, "\n".join(body).strip())
         for (i, code, secs), body in zip(heads, bodies, strict=True)
     ]
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True

@@ -166,6 +166,7 @@ _release = _matches(
 _url = _matches(r"https?://[^\s'\"\\\x00-\x1f\x7f]{1,8185}", "an http(s) URL")
 _token = _matches(r"[A-Za-z0-9_-]{1,128}", "a lock token")
 _subject = _matches(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}", "a certificate name")
+_alt_name = _matches(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,252}", "a host name or IP address")
 _since_time = _matches(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}", "a time YYYY-MM-DDTHH:MM:SS")
 _url_path = _matches(r"/[^\s\x00-\x1f\x7f]{0,2047}", "a URL path starting with / (no spaces)")
 _port = _between(1, 65535)
@@ -389,6 +390,7 @@ RULES: dict[str, Callable[[Any, str], None]] = {
     "token": _token,
     "ttl": _between(1, 7 * 86400),
     "subject": _subject,
+    "MakeCertificate.names": lambda v, w: [_alt_name(n, w) for n in v],
 }
 
 

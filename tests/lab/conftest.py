@@ -16,6 +16,7 @@ import pytest
 import lab as labkit
 from lab import Lab, LabError
 from lab import acme as lab_acme
+from lab import prometheus as lab_prometheus
 
 HERE = Path(__file__).resolve().parent
 
@@ -75,3 +76,27 @@ def acme_lab() -> Iterator[lab_acme.AcmeLab]:
     yield info
     if os.environ.get("FUNOPS_LAB_KEEP") != "1" and not already_up:
         lab_acme.down()
+
+
+@pytest.fixture(scope="session")
+def prometheus_lab() -> Iterator[lab_prometheus.PrometheusLab]:
+    """The lab's Prometheus, Pushgateway and Alertmanager on 127.0.<slot>.251 (see lab/prometheus.py),
+    with the shipped alert rules at `for: 0s`. Needs no nodes; stopped at the end unless it was up
+    before the session or FUNOPS_LAB_KEEP=1."""
+    import shutil
+
+    tools = ("prometheus", "prometheus-pushgateway", "prometheus-alertmanager")
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        reason = f"{', '.join(missing)} not installed (run `make lab-host`)"
+        if os.environ.get("FUNOPS_REQUIRE_LAB") == "1":
+            pytest.fail(f"the lab Prometheus is required (FUNOPS_REQUIRE_LAB=1) but {reason}", pytrace=False)
+        pytest.skip(f"the lab Prometheus needs {reason}")
+    already_up = lab_prometheus.current() is not None
+    try:
+        info = lab_prometheus.up()
+    except LabError as e:
+        pytest.fail(f"the lab Prometheus did not come up: {e}", pytrace=False)
+    yield info
+    if os.environ.get("FUNOPS_LAB_KEEP") != "1" and not already_up:
+        lab_prometheus.down()

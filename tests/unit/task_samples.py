@@ -86,6 +86,7 @@ VALUES: dict[str, Any] = {
     "token": "0123456789abcdef0123456789abcdef",
     "ttl": 300,
     "subject": "funops-agent node1",
+    "MakeCertificate.names": ("10.0.0.11", "node1"),
 }
 
 
