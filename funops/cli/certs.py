@@ -68,7 +68,7 @@ def certs(
     connections.close()
     found = rows(plan)
     if output is Output.json:
-        typer.echo(json.dumps({"kind": "certificates", "certificates": found}, indent=2))
+        typer.echo(json.dumps({"formatVersion": 1, "kind": "certificates", "certificates": found}, indent=2))
     else:
         _table(found)
     unreachable = [n.name for n in plan.doc.nodes if not n.reachable]

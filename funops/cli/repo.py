@@ -147,7 +147,13 @@ def _write_private(target: Path, data: bytes, mode: int) -> None:
 
 def schema(
     what: Annotated[
-        str, typer.Argument(help="manifest, inventory, settings, plan, drift, history or validate")
+        str,
+        typer.Argument(
+            metavar="NAME",
+            help="A repo file's (manifest, inventory, settings) or an -o json document's: plan, drift, "
+            "history, validate, nodes, status, publish, details, lock, audit, exec, certs, "
+            "events (apply's lines).",
+        ),
     ] = "manifest",
     write: Annotated[
         Path | None,
@@ -161,7 +167,7 @@ def schema(
     YAML language server; `--write schemas` refreshes them after an upgrade."""
     import json
 
-    from ..schemas import schema_for
+    from ..schemas import SCHEMAS, schema_for
 
     if write is not None:
         from ..scaffold import SCHEMA_DIR, schema_files
@@ -178,6 +184,7 @@ def schema(
     try:
         typer.echo(json.dumps(schema_for(what), indent=2, sort_keys=True))
     except KeyError:
-        fail(
-            f"unknown schema {what!r}; choose manifest, inventory, settings, plan, drift, history or validate"
-        )
+        from ..load.suggest import did_you_mean
+
+        hint = did_you_mean(what, SCHEMAS)
+        fail(f"unknown schema {what!r}{f'; {hint}' if hint else ''}; choose one of {', '.join(SCHEMAS)}")

@@ -1,7 +1,11 @@
-"""JSON Schemas generated from the models (the models are the single source of truth)."""
+"""JSON Schemas: generated from the models (repo files, plan, drift, history, validate: the models are the
+single source of truth), or shipped as files beside this module for the smaller `-o json` documents
+(nodes, status, …), which tests hold the commands' real output to."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -24,6 +28,8 @@ def schema_for(what: str) -> dict[str, Any]:
         return history_schema()
     if what == "drift":
         return drift_schema()
+    if what in SHIPPED:
+        return json.loads((Path(__file__).parent / f"{what}.schema.json").read_text(encoding="utf-8"))
     if what == "validate":
         from ..load.report import validate_schema
 
@@ -44,6 +50,11 @@ def schema_for(what: str) -> dict[str, Any]:
     _drop_field_titles(schema)
     return schema
 
+
+# The `-o json` documents whose schema is a file here, not generated ("events": one line of apply's
+# JSON output, and of rollback, restart, drain, drift --fix and certs renew).
+SHIPPED = ("nodes", "status", "publish", "details", "lock", "audit", "exec", "certs", "events")
+SCHEMAS = ("manifest", "inventory", "settings", "plan", "drift", "history", "validate", *SHIPPED)
 
 # The files editors validate against; `funops init` writes them into a new repo (schema --write).
 EDITOR_SCHEMAS = ("manifest", "inventory", "settings")

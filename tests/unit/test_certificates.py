@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from funops.certs.decide import Served, decide
@@ -23,6 +24,7 @@ from funops.load.loader import load_project
 from funops.model.manifests import CertificateSpec
 from funops.plan.planner import make_plan
 from funops.plan.show import certificate_lines
+from funops.schemas import schema_for
 
 from .certs import make_certificate, place, with_certificate
 
@@ -320,7 +322,9 @@ def test_certs_lists_serials_per_node_and_flags_a_mismatch(example: Path) -> Non
     place(repo, "node2", "shop", key2, chain2, serial2)
     done = _funops(repo, "certs", "-o", "json")
     assert done.returncode == 2, done.stderr  # something is due: the mismatch
-    (cert,) = json.loads(done.stdout)["certificates"]
+    listed = json.loads(done.stdout)
+    jsonschema.Draft202012Validator(schema_for("certs")).validate(listed)
+    (cert,) = listed["certificates"]
     assert (cert["mismatch"], cert["action"], cert["due"]) == (True, "deploy", True)
     assert {n: s["serial"] for n, s in cert["nodes"].items()} == {"node1": serial, "node2": serial2}
     text = _funops(repo, "certs").stdout
