@@ -30,13 +30,14 @@ from ..kinds import kind_of
 from ..kinds.file import backup_path
 from ..load.project import Project
 from ..model.inventory import Node
+from ..node import AGENT_VERSION
 from ..private_file import write_private
 from ..pull import PULL_TIMER
 from ..pull.publish import certificate_file
 from ..tasks import model as m
 from ..transports import Transport, TransportError
 from ..transports.agent import AgentTransport, endpoint, pins_path, read_pin, token_path
-from . import AGENT_VERSION, HOME, SANDBOX, pullsetup, runtime
+from . import HOME, SANDBOX, pullsetup, runtime
 from .ca import certificate_to_ship
 
 CONFIG_DIR = "/etc/funops-agent"

@@ -10,7 +10,7 @@ what the repo declares. Then:
 - live ≠ baseline                     → drift: `missing` (gone), `stopped` (a unit inactive/failed/
                                         disabled, a container not running), else `modified`;
 - managed by funops, not in the repo  → `extra` (the next apply deletes it);
-- a funops-looking file funops did not write (tasks/shell.py OWN_GLOBS) → `extra`, not fixable;
+- a funops-looking file funops did not write (node/shell.py OWN_GLOBS) → `extra`, not fixable;
 - a handler a change still owes       → `owed`;
 - `nginx -t` fails                    → `modified` (kind nginx), not fixable by itself.
 """

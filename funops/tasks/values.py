@@ -1,8 +1,8 @@
 """One boundary for task values: every field of every task type (tasks/model.py) is checked here, for
 its type and its rule, when the task is made. So a task that exists is valid, whoever made it: the
-planner from a manifest, the agent from a request (agent/wire.py), a test. No renderer or executor
+planner from a manifest, the agent from a request (node/wire.py), a test. No renderer or executor
 then meets a string where a number goes, a port of 0, a line break in a path or a host that is not
-a host; the sh renderer still quotes every value it writes (tasks/shell.py's `q`).
+a host; the sh renderer still quotes every value it writes (node/shell.py's `q`).
 
 Standard library only, and the grammar of python 3.9: the agent imports it on the node.
 """

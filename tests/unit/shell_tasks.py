@@ -9,9 +9,9 @@ from funops.kinds.container import KIND as CONTAINER
 from funops.kinds.file import KIND as FILE
 from funops.kinds.file import artifacts_dir
 from funops.model.strategy import HealthCheck
+from funops.node.shell import BUNDLE_RUNNER, PathMap, bundle, parse_bundle, render
+from funops.node.shell import ShellStep as Task
 from funops.tasks import model as m
-from funops.tasks.shell import BUNDLE_RUNNER, PathMap, bundle, parse_bundle, render
-from funops.tasks.shell import ShellStep as Task
 
 __all__ = ["BUNDLE_RUNNER", "Task", "bundle", "parse_bundle"]
 
