@@ -16,12 +16,10 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..model.text import bad_char, shown
+from ..model.text import MAX_CHECK_SECONDS, MAX_RETRIES, MAX_WAIT_SECONDS, bad_char, shown
 
-# Bounds a manifest's healthCheck and strategy keep to as well (model/strategy.py imports them).
-MAX_RETRIES = 10_000
-MAX_CHECK_SECONDS = 3_600  # a health check's interval and timeout
-MAX_WAIT_SECONDS = 86_400  # minHealthySeconds, a drain's wait
+# A rollout's bounds (MAX_RETRIES, …) are model/text.py's: a manifest's healthCheck and strategy keep
+# to them as well.
 MAX_PATH = 4_096
 
 
