@@ -214,7 +214,7 @@ def _unverified(node: Node, what: str) -> str:
 def read_roots(project: Project) -> list[str]:
     """What the agent's reads (diffs, drift) may return: the project's allowed roots and the places
     funops writes itself (its config, nginx's conf.d, unit files); the agent adds its state dir."""
-    from ..compile.compiler import APPS_DIR, NGINX_DIR, UNIT_DIR
+    from ..resources import APPS_DIR, NGINX_DIR, UNIT_DIR
 
     own = [os.path.dirname(APPS_DIR), NGINX_DIR, UNIT_DIR]
     return list(dict.fromkeys([*project.settings.allowed_roots, *own]))

@@ -14,11 +14,11 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..compile.compiler import NGINX_DIR
 from ..errors import FunopsError
 from ..gather.contents import fetch
 from ..ids import ResourceId
 from ..kinds.cert import SERIAL, cert_dir
+from ..resources import NGINX_DIR
 from ..transports import Transport, TransportError
 from .presenter import Edge, NodesPresenter
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from .. import resources as r
 from ..errors import InputError, Problem
 from ..ids import Handler, Owner, ResourceId
 from ..kinds.cert import NEW, current
@@ -21,23 +22,25 @@ from ..load.project import Origin, Project
 from ..model.inventory import Node
 from ..model.manifests import Application, Artifact, Ingress, SecretRef
 from ..model.text import bad_char, shown, single_line_problem
+from ..resources import (
+    APPS_DIR,
+    CHALLENGE_ROOT,
+    NGINX_DIR,
+    TLS_DIR,
+    UNIT_DIR,
+    TemplateOrigin,
+    app_unit,
+    timer_unit,
+)
 from . import artifacts
-from . import resources as r
 from .hardening import container_security, unit_directives
 from .placement import NodeCapacity, place
-from .render import REPO_TEMPLATE_DIR, Renderer, TemplateOrigin, template_location
+from .render import REPO_TEMPLATE_DIR, Renderer, template_location
 from .versions import assign_versions, image_repository, wanted_versions
 
 # What a line of a rendered unit / env file may be (checked after rendering: funops/model/text.py).
 UNIT_LINE = re.compile(r"[ \t]*(|[#;].*|\[[A-Za-z][A-Za-z0-9-]*\]|[A-Za-z][A-Za-z0-9]*[ \t]*=.*)")
 ENV_LINE = re.compile(r"|#.*|[A-Za-z_][A-Za-z0-9_]*=.*")
-
-APPS_DIR = "/etc/funops/apps"
-TLS_DIR = "/etc/funops/tls"
-UNIT_DIR = r.UNIT_DIR
-NGINX_DIR = "/etc/nginx/conf.d"
-# HTTP-01: the webroot every edge node serves /.well-known/acme-challenge/ from, on its http port.
-CHALLENGE_ROOT = "/var/lib/funops-acme"
 
 
 @dataclass
@@ -75,14 +78,6 @@ def compile_with_facts(project: Project, facts: Facts, without: DesiredState) ->
         if app.spec.type != "proxy"
     )
     return without if unmoved and not facts.unhealthy else compile_project(project, facts)
-
-
-def app_unit(app: str) -> str:
-    return f"{app}.service"
-
-
-def timer_unit(app: str) -> str:
-    return f"{app}.timer"
 
 
 def env_path(app: str) -> str:

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .. import kinds
-from ..compile.resources import NodeDesired, Resource
 from ..gather.probe import LiveFacts
 from ..ids import Handler, Owner, ResourceId
+from ..resources import NodeDesired, Resource
 
 # replace: the resource is deleted and created anew (a container with a new image); its kind decides.
 Action = Literal["create", "update", "replace", "delete", "unchanged"]

@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..compile.resources import NodeDesired
 from ..diff.differ import live_attributes
 from ..gather.probe import LiveFacts
 from ..kinds import kind_of
@@ -33,6 +32,7 @@ from ..kinds.cert import KIND as CERT
 from ..kinds.file import KIND as FILE
 from ..plan.document import FieldChangeDoc
 from ..redact import is_sha256, keyed_fingerprint
+from ..resources import NodeDesired
 from ..state.node_state import ManagedResource
 from .document import Baseline, DriftClass, DriftItemDoc, FieldDriftDoc, NginxTestDoc, PendingDoc
 from .extras import NodeExtras

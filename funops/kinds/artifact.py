@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from ..compile.resources import Resource
+from ..resources import Resource
 from ..tasks import model as m
 from .base import DELETE, PREPARE, NodeWork, PathMap, ResourceKind, Sections, Step
 

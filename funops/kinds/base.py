@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from ..compile.resources import Resource
 from ..ids import Handler, ResourceId
+from ..resources import Resource
 from ..tasks.model import Task
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..compile.resources import NGINX_RELOAD, Resource
+from ..resources import NGINX_RELOAD, Resource
 from ..tasks import model as m
 from .base import WRITE, GatedGroup, NodeWork, PathMap, ResourceKind, Sections, Step
 

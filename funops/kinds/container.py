@@ -8,7 +8,7 @@ import json
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from ..compile.resources import Resource
+from ..resources import Resource
 from ..tasks import model as m
 from .base import DELETE, RUN, DriftClass, NodeWork, PathMap, ResourceKind, Sections, Step
 

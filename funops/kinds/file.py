@@ -10,8 +10,8 @@ import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..compile.resources import Resource
 from ..ids import ResourceId
+from ..resources import Resource
 from ..tasks import model as m
 from . import native, nginx_site
 from .base import DELETE, WRITE, DriftClass, GatedGroup, NodeWork, PathMap, ResourceKind, Sections, Step

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from ..compile.resources import DAEMON_RELOAD, UNIT_DIR
+from ..resources import DAEMON_RELOAD, UNIT_DIR
 from ..tasks import model as m
 from . import native
 from .base import DAEMON, DELETE, START, DriftClass, NodeWork, PathMap, ResourceKind, Sections, Step

@@ -133,7 +133,7 @@ def _check_directories(project: Project, origin: Origin, paths: list[str]) -> li
 
 def _holds_funops_files(project: Project, path: str) -> str | None:
     """What of funops's own lies inside the directory `path` (an app owning it could replace it)."""
-    from ..compile.compiler import APPS_DIR, NGINX_DIR, TLS_DIR, UNIT_DIR
+    from ..resources import APPS_DIR, NGINX_DIR, TLS_DIR, UNIT_DIR
 
     inside = path.rstrip("/") + "/"
     for root, what in (
@@ -151,7 +151,7 @@ def _holds_funops_files(project: Project, path: str) -> str | None:
 def _funops_file(project: Project, path: str) -> str | None:
     """What of funops's own a node path is (its state and lock, the env/TLS files and units and nginx
     sites it renders), or None. The per-node conflict check covers two config files with one path."""
-    from ..compile.compiler import APPS_DIR, NGINX_DIR, TLS_DIR, UNIT_DIR, app_unit, timer_unit
+    from ..resources import APPS_DIR, NGINX_DIR, TLS_DIR, UNIT_DIR, app_unit, timer_unit
 
     def under(root: str) -> bool:
         return path == root or path.startswith(root.rstrip("/") + "/")

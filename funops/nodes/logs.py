@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..compile.compiler import app_unit, timer_unit
 from ..compile.placement import matching_nodes
 from ..errors import FunopsError
 from ..load.project import Project
+from ..resources import app_unit, timer_unit
 from ..tasks.model import ReadLogs
 
 

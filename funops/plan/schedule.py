@@ -11,8 +11,8 @@ from ..model.strategy import UpdateStrategy
 from .document import ScheduleDoc
 
 if TYPE_CHECKING:
-    from ..compile.resources import NodeDesired
     from ..diff.differ import NodeDiff
+    from ..resources import NodeDesired
     from .planner import Plan
 
 

@@ -12,9 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from ..compile.resources import AppPlacement, Resource
 from ..kinds import kind_of
 from ..model.strategy import HealthCheck, UpdateStrategy
+from ..resources import AppPlacement, Resource
 
 Status = Literal["created", "running", "succeeded", "failed", "rolled_back"]
 Kind = Literal["deploy", "rollback", "auto-rollback"]

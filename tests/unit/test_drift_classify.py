@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from funops.compile.resources import NGINX_RELOAD, NodeDesired, Resource
 from funops.drift.classify import NGINX_ID, classify_node, drift_fingerprint
 from funops.drift.extras import NodeExtras, parse
 from funops.gather.probe import LiveFacts
@@ -14,6 +13,7 @@ from funops.model.inventory import Node
 from funops.node.shell import render
 from funops.plan.filediff import MAX_BYTES
 from funops.redact import keyed_fingerprint
+from funops.resources import NGINX_RELOAD, NodeDesired, Resource
 from funops.tasks.model import ProbeExtras
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
