@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from math import gcd
@@ -19,9 +18,12 @@ from ..errors import InputError, Problem
 from ..ids import Handler, Owner, ResourceId
 from ..kinds.cert import NEW, current
 from ..load.project import Origin, Project
+from ..load.source import read_secret_file
 from ..model.inventory import Node
 from ..model.manifests import Application, Artifact, Ingress, SecretRef
+from ..model.placement import NodeCapacity, place
 from ..model.text import bad_char, shown, single_line_problem
+from ..model.versions import assign_versions, image_repository, wanted_versions
 from ..resources import (
     APPS_DIR,
     CHALLENGE_ROOT,
@@ -34,9 +36,7 @@ from ..resources import (
 )
 from . import artifacts
 from .hardening import container_security, unit_directives
-from .placement import NodeCapacity, place
 from .render import REPO_TEMPLATE_DIR, Renderer, template_location
-from .versions import assign_versions, image_repository, wanted_versions
 
 # What a line of a rendered unit / env file may be (checked after rendering: funops/model/text.py).
 UNIT_LINE = re.compile(r"[ \t]*(|[#;].*|\[[A-Za-z][A-Za-z0-9-]*\]|[A-Za-z][A-Za-z0-9]*[ \t]*=.*)")
@@ -750,17 +750,3 @@ def _template_problem(exc: Exception, template: str, where: Any, path: tuple) ->
         "",
         f"{_jinja_message(exc)} (rendering {base.file}:{base.line})",
     )
-
-
-def read_secret_file(file: Path) -> str:
-    """A secret file's text: a regular file (a FIFO or device would block or never end: opened
-    non-blocking and refused), UTF-8 (else ValueError naming the byte offset, not a traceback)."""
-    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError("not a regular file")
-        data = handle.read()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 text (byte {exc.start})") from None

@@ -102,7 +102,7 @@ class ContainerKind(ResourceKind):
             for r in work.desired.values()
             if r.kind == self.name and r.run_spec and r.owner.app in work.cleanup_images
         }
-        from ..compile.versions import image_repository  # controller side only (pydantic)
+        from ..model.versions import image_repository  # controller side only (pydantic)
 
         repositories = frozenset(image_repository(image) for image in images if "@" not in image)
         if not repositories:

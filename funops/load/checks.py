@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..compile.placement import matching_nodes, place
-from ..compile.versions import wanted_versions
 from ..errors import Problem
 from ..model.common import Selector
+from ..model.placement import matching_nodes, place
+from ..model.versions import wanted_versions
 from .project import Origin, Project
 from .source import SourceError
 

@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..compile.placement import matching_nodes
 from ..errors import FunopsError
 from ..load.project import Project
+from ..model.placement import matching_nodes
 from ..resources import app_unit, timer_unit
 from ..tasks.model import ReadLogs
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from .. import kinds
 from ..certs.decide import Decision, settle
 from ..compile.compiler import DesiredState, Facts, compile_project, compile_with_facts
-from ..compile.placement import NodeCapacity
 from ..diff.differ import Change, NodeDiff, diff_node, live_attributes
 from ..errors import FunopsError
 from ..gather.gatherer import NodeGather, gather, refuse_unreadable_states
 from ..load.project import Project
+from ..model.placement import NodeCapacity
 from ..model.strategy import UpdateStrategy
 from ..redact import keyed_fingerprint
 from ..resources import TemplateOrigin

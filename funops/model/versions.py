@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..model.manifests import Application, CanaryVersion, Release
+from .manifests import Application, CanaryVersion, Release
 
 
 def image_tag(image: str) -> str | None:
