@@ -15,7 +15,7 @@ from ..tasks import model as m
 from .base import DELETE, PREPARE, NodeWork, PathMap, ResourceKind, Sections, Step
 
 if TYPE_CHECKING:
-    from ..gather.probe import LiveFacts
+    from .facts import LiveFacts
 
 # Where each `current` link points, and the sha256 its release dir was made from.
 _PROBE = """\

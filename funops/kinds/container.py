@@ -13,7 +13,7 @@ from ..tasks import model as m
 from .base import DELETE, RUN, DriftClass, NodeWork, PathMap, ResourceKind, Sections, Step
 
 if TYPE_CHECKING:
-    from ..gather.probe import LiveFacts
+    from .facts import LiveFacts
 
 SPEC_LABEL = "funops.spec-hash"
 _FORMAT = (

@@ -12,7 +12,7 @@ from . import native
 from .base import DAEMON, DELETE, START, DriftClass, NodeWork, PathMap, ResourceKind, Sections, Step
 
 if TYPE_CHECKING:
-    from ..gather.probe import LiveFacts
+    from .facts import LiveFacts
 
 # Only where systemd is the running init; `systemctl show` prints one block per unit.
 PROPERTIES = (
