@@ -25,8 +25,8 @@ from .presenter import Edge, NodesPresenter
 if TYPE_CHECKING:
     from ..acme import Http01Presenter, IssuedCertificate
     from ..load.project import Project
+    from ..plan.certificates import Decision
     from ..plan.planner import Plan
-    from .decide import Decision
 
 Emit = Callable[[dict[str, Any]], None]
 # (project, decision, presenter or None for dns-01) → the issued certificate; raises on failure.

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import kinds
-from ..certs.decide import Decision, settle
 from ..compile.compiler import DesiredState, Facts, compile_project, compile_with_facts
 from ..diff.differ import Change, NodeDiff, diff_node, live_attributes
 from ..errors import FunopsError
@@ -20,6 +19,7 @@ from ..resources import TemplateOrigin
 from ..state.lock import held
 from ..state.records import UNFINISHED, RevisionRef
 from ..transports import Connections, Transport
+from .certificates import Decision, settle
 from .diffs import DiffOptions, attach
 from .document import (
     CertificateDoc,
