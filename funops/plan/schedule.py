@@ -13,7 +13,7 @@ from .document import ScheduleDoc
 if TYPE_CHECKING:
     from ..diff.differ import NodeDiff
     from ..resources import NodeDesired
-    from .planner import Plan
+    from .model import Plan
 
 
 def releasing_apps(plan: Plan) -> set[str]:

@@ -8,8 +8,6 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).parents[2] / "funops"
 
 
@@ -109,18 +107,11 @@ def describe(graph: dict[str, set[str]]) -> str:
     return "\n".join(f"cycle {' ↔ '.join(c)}:\n  " + "\n  ".join(links(graph, c)) for c in cycles(graph))
 
 
-# A measuring tool while the cycles are being broken (issue 29): `python tests/unit/test_package_graph.py`
-# prints them. Removed once the graph is acyclic.
-CYCLES_REMAIN = pytest.mark.xfail(strict=True, reason="package cycles remain (issue 29, part 3)")
-
-
-@CYCLES_REMAIN
 def test_the_packages_import_each_other_without_cycles() -> None:
     graph = package_graph()
     assert cycles(graph) == [], describe(graph)
 
 
-@CYCLES_REMAIN
 def test_the_modules_import_each_other_without_cycles() -> None:
     graph = module_graph()
     assert cycles(graph) == [], describe(graph)
