@@ -1,5 +1,6 @@
 """`funops-agent pull` on the node (run by funops-pull.timer): one poll of the store. Standard library
-only until there is something to converge; then converge.py (the engine, from the agent's runtime).
+only: the engine that converges (pull/converge.py, on the agent's runtime) is handed in by the entry
+point (agent/__main__.py), which imports it only when a poll has something to converge.
 
 A poll: fetch the index with If-None-Match (unchanged: a 304, nothing else happens); check its
 signature (openssl, the project's public key), that it is this node's, not older than the newest
