@@ -24,8 +24,8 @@ from .presenter import Edge, NodesPresenter
 
 if TYPE_CHECKING:
     from ..acme import Http01Presenter, IssuedCertificate
+    from ..certificates import Decision
     from ..load.project import Project
-    from ..plan.certificates import Decision
     from ..plan.planner import Plan
 
 Emit = Callable[[dict[str, Any]], None]

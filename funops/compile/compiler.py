@@ -534,7 +534,7 @@ class _Compiler:
 
     def _certificate(self, ingress: Ingress) -> r.Resource | None:
         """The Certificate the ingress serves (tls.certificateRef), as a resource of each of its nodes.
-        Its serial is the fleet's decision, made once the nodes are gathered (plan/certificates.py)."""
+        Its serial is the fleet's decision, made once the nodes are gathered (funops/certificates.py)."""
         ref = ingress.spec.tls.certificate_ref if ingress.spec.tls else None
         cert = self.project.certificates.get(ref or "")
         if cert is None:

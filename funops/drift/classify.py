@@ -38,7 +38,7 @@ from .document import Baseline, DriftClass, DriftItemDoc, FieldDriftDoc, NginxTe
 from .extras import NodeExtras
 
 if TYPE_CHECKING:
-    from ..plan.certificates import Decision
+    from ..certificates import Decision
 
 NGINX_ID = "nginx:config"
 # The node's fingerprint key while one node is classified: every content hash drift shows (and the
@@ -270,7 +270,7 @@ def _text(value: Any) -> str:
 
 def certificate_drift(decision: Decision, node: str, facts: LiveFacts) -> DriftItemDoc | None:
     """A certificate this node serves inside its renew window (`expiring`), or with another serial
-    than the fleet's (`mismatched`): found across the edge nodes (plan/certificates.py), shown per node."""
+    than the fleet's (`mismatched`): found across the edge nodes (funops/certificates.py), shown per node."""
     served = decision.nodes.get(node)
     if served is None:
         return None

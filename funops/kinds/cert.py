@@ -9,7 +9,7 @@ nginx site reads through. A new version is written beside the others in the firs
 
 The gather reads each node's `current` certificate (never the key): the controller parses it
 (funops/acme/inspect.py) into serial, names and validity. Which serial a node should serve is the
-fleet's decision (funops/plan/certificates.py sets the desired serial after the gather); a key and
+fleet's decision (funops/certificates.py sets the desired serial after the gather); a key and
 certificate only reach a resource when apply has them (funops/certs/phase.py).
 """
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..certificates import Decision
 from ..compile.compiler import DesiredState
 from ..diff.differ import NodeDiff
 from ..gather.gatherer import NodeGather
 from ..load.project import Project
 from ..model.strategy import UpdateStrategy
 from ..state.records import RevisionRef
-from .certificates import Decision
 from .document import PlanDoc
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from .. import kinds
+from ..certificates import settle
 from ..compile.compiler import DesiredState, Facts, compile_project, compile_with_facts
 from ..diff.differ import Change, NodeDiff, diff_node, live_attributes
 from ..errors import FunopsError
@@ -17,7 +18,6 @@ from ..resources import TemplateOrigin
 from ..state.lock import held
 from ..state.records import UNFINISHED
 from ..transports import Connections, Transport
-from .certificates import settle
 from .diffs import DiffOptions, attach
 from .document import (
     CertificateDoc,

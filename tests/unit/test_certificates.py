@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from funops.certificates import Served, decide
 from funops.compile.compiler import compile_project
 from funops.gather.probe import MARK, LiveFacts
 from funops.kinds import cert as kind
 from funops.load.loader import load_project
 from funops.model.manifests import CertificateSpec
-from funops.plan.certificates import Served, decide
 from funops.plan.planner import make_plan
 from funops.plan.show import certificate_lines
 
