@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from funops.agent.server import AgentServer, Config, Handler
+from funops.node.server import AgentServer, Config, Handler
 
 from .simnode import SimNode
 

@@ -1,4 +1,4 @@
-"""One simulated node for the agent server: what funops/agent/node.py does on a real node, under a
+"""One simulated node for the agent server: what funops/node/host.py does on a real node, under a
 root directory as the local transport does it (file paths mapped under the root, services replaced
 by the shims of shims.py). The agent server runs it in place of that module (`AgentServer(config,
 node_side=SimNode(root))`): the HTTP, TLS, token, task-id and wire handling stay the product's."""
@@ -11,13 +11,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from funops.agent import node
-from funops.gather.probe import MARK, build_script, node_section, read_kinds
+from funops.gather.probe import MARK
 from funops.ids import ResourceId
 from funops.kinds import kind_of, unit
+from funops.node import host as node
+from funops.node.probe import build_script, node_section, read_kinds
+from funops.node.shell import run_sh
 from funops.tasks import model as m
 from funops.transports.base import CommandResult
-from funops.transports.local import run_sh
 
 from . import shims
 
@@ -41,7 +42,7 @@ class SimShell(node.NodeShell):
 
 
 class SimNode:
-    """The functions the agent server calls on its node (funops/agent/node.py's), for a root."""
+    """The functions the agent server calls on its node (funops/node/host.py's), for a root."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -59,7 +60,7 @@ class SimNode:
         return node.status(self.shell.path(state_dir))
 
     def gather(self, task: m.Probe, timeout: float | None) -> dict[str, Any]:
-        """The probe as the agent reads it (funops/agent/node.py's gather), its paths given back as
+        """The probe as the agent reads it (funops/node/host.py's gather), its paths given back as
         the node's: the controller reads them as an unrooted node's (the agent transport maps none).
         Units are read in-process, as the agent reads them from systemd's bus: from the simulated
         systemd's state (shims.show). Other kinds with no reader under a root run their sh."""

@@ -1,7 +1,7 @@
 """The simulated nodes' side: a few worker processes, each polling its share of the nodes on each
 node's own schedule, as funops-pull.timer would (the next poll `interval` + a random 0…`splay` s
 after the last one ended: OnUnitInactiveSec= with RandomizedDelaySec=). Each poll is the product's
-(funops.pull.node.poll: HTTP with If-None-Match, openssl, the push engine) with the node's files
+(funops.node.poll.poll: HTTP with If-None-Match, openssl, the push engine) with the node's files
 under its root and its services the fleet's shims (bench/fleet/simlocal.py)."""
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from typing import Any
 
 from bench.fleet.simlocal import SimulatedNode
 from funops.model.inventory import Node
-from funops.pull.node import PullConfig, poll
+from funops.node.poll import PullConfig, poll
+from funops.pull.converge import converge_index
 
 from .store import proc_cpu
 
@@ -41,7 +42,7 @@ def work(roots: Path, nodes: list[str], store: str, interval: float, splay: floa
 
     def one(node: str) -> None:
         try:
-            report = poll(configs[node], transport=transports[node])
+            report = poll(configs[node], transport=transports[node], converge=converge_index)
             what = "store-error" if report.get("storeError") else report["lastPollFetch"]
             what = f"{what}:{report.get('result')}"
         except Exception:  # a bug in the product or the bench: said, and the node polls again

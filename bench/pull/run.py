@@ -4,7 +4,7 @@
 2. the same for generation 2 (the app's version changed);
 3. steady state, nothing new: the store's requests/s and the bytes of a no-op poll (its 304s in
    nginx's access log), the pullers' CPU per no-op poll (in-process), nginx's CPU per request;
-4. a no-op poll as its own process (`python -m funops.pull.node CONFIG`, what funops-pull.service
+4. a no-op poll as its own process (`python -m funops.agent pull --config CONFIG`, what funops-pull.service
    runs), CPU and wall, a few times on one node.
 The pullers share this machine's CPUs with nginx, the publisher and each other: on a real fleet
 each node polls on its own CPU, so convergence times here are an upper bound under load."""
@@ -160,7 +160,8 @@ def own_process_polls(workdir: Path, roots: Path, node: str, store: str) -> dict
     """A no-op poll as funops-pull.service runs it: a process of its own (interpreter start included)."""
     config = workdir / f"pull-{node}.json"
     config.write_text(json.dumps({"node": node, "store": store, "root": str(roots / node)}))
-    runs = [timed([sys.executable, "-m", "funops.pull.node", str(config)]) for _ in range(OWN_PROCESS_POLLS)]
+    command = [sys.executable, "-m", "funops.agent", "pull", "--config", str(config)]
+    runs = [timed(command) for _ in range(OWN_PROCESS_POLLS)]
     bare = [timed([sys.executable, "-c", "pass"]) for _ in range(OWN_PROCESS_POLLS)]  # the interpreter alone
     for _, _, code, output in runs:
         if code != 0 or '"not-modified"' not in output:

@@ -56,7 +56,7 @@ def dns_config(project: Project, name: str) -> Dns01Config:
 
 
 def _secret(project: Project, ref: SecretRef, field: tuple[str, ...]) -> str:
-    from ..compile.compiler import read_secret_file
+    from ..load.source import read_secret_file
 
     if ref.from_env is not None:
         value = os.environ.get(ref.from_env)

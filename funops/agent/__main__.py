@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
-from ..pull import CONFIG_FILE
-from .server import Config, serve
+from ..node import CONFIG_FILE
+from ..node.server import Config, serve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,9 +41,16 @@ def pull(config: str) -> int:
     site = runtime_site()
     if site is not None and site not in sys.path:
         sys.path.insert(0, site)
-    from ..pull.node import main as poll
+    from ..node.poll import main as poll
 
-    return poll(config)
+    return poll(config, _converge)
+
+
+def _converge(index: Any, content: bytes, transport: Any) -> dict[str, Any]:
+    """The engine, imported only now (pydantic, jinja2: the agent's runtime): a no-op poll never pays it."""
+    from ..pull.converge import converge_index
+
+    return converge_index(index, content, transport)
 
 
 def runtime_site() -> str | None:

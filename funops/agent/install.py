@@ -30,13 +30,14 @@ from ..kinds import kind_of
 from ..kinds.file import backup_path
 from ..load.project import Project
 from ..model.inventory import Node
+from ..node import AGENT_VERSION
 from ..private_file import write_private
 from ..pull import PULL_TIMER
 from ..pull.publish import certificate_file
 from ..tasks import model as m
 from ..transports import Transport, TransportError
 from ..transports.agent import AgentTransport, endpoint, pins_path, read_pin, token_path
-from . import AGENT_VERSION, HOME, SANDBOX, pullsetup, runtime
+from . import HOME, SANDBOX, pullsetup, runtime
 from .ca import certificate_to_ship
 
 CONFIG_DIR = "/etc/funops-agent"
@@ -215,7 +216,7 @@ def _unverified(node: Node, what: str) -> str:
 def read_roots(project: Project) -> list[str]:
     """What the agent's reads (diffs, drift) may return: the project's allowed roots and the places
     funops writes itself (its config, nginx's conf.d, unit files); the agent adds its state dir."""
-    from ..compile.compiler import APPS_DIR, NGINX_DIR, UNIT_DIR
+    from ..resources import APPS_DIR, NGINX_DIR, UNIT_DIR
 
     own = [os.path.dirname(APPS_DIR), NGINX_DIR, UNIT_DIR]
     return list(dict.fromkeys([*project.settings.allowed_roots, *own]))

@@ -10,7 +10,8 @@ from pathlib import Path
 from ..errors import FunopsError
 from ..load.project import Project
 from ..model.inventory import Node
-from ..pull import CONFIG_FILE, PUBLIC_KEY_FILE, PULL_SERVICE, PULL_TIMER, keys
+from ..node import CONFIG_FILE, PUBLIC_KEY_FILE
+from ..pull import PULL_SERVICE, PULL_TIMER, keys
 from . import HOME, SANDBOX
 
 RUNTIME = f"{HOME}/runtime"  # releases/<digest>/: the packages, shared by the agent versions using them
@@ -58,7 +59,7 @@ WantedBy=timers.target
 
 
 def config(project: Project, node: Node) -> bytes:
-    """/etc/funops-agent/pull.json, as funops.pull.node.PullConfig reads it."""
+    """/etc/funops-agent/pull.json, as funops.node.poll.PullConfig reads it."""
     assert node.pull is not None
     doc: dict[str, object] = {
         "node": node.name,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from ..errors import FunopsError
 from ..load.project import Project
+from ..node.scopes import SCOPES, check_token_entry
 from ..private_file import write_private
 from ..transports import TransportError
 from ..transports.agent import AgentTransport
-from .scopes import SCOPES, check_token_entry
 
 TOKENS_DIR = ".funops/agent/tokens"
 

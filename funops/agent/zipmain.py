@@ -52,7 +52,7 @@ def compiled_copy(archive: str, cache_dir: str) -> str | None:
     except (OSError, SyntaxError, ValueError):
         return None  # a read-only or full disk: run from the sources, as without a cache
     sys.path[0] = copy
-    import funops.agent.server  # noqa: F401  (the warm-up: writes the standard library's bytecode)
+    import funops.node.server  # noqa: F401  (the warm-up: writes the standard library's bytecode)
 
     os.execv(sys.executable, [sys.executable, *_flags(), *sys.argv])
     return None  # not reached

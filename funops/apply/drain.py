@@ -26,12 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..compile.compiler import Facts, compile_project
-from ..compile.resources import NGINX_RELOAD, Resource
 from ..diff.differ import Change, live_attributes
 from ..kinds import kind_of
 from ..kinds.base import NodeWork
 from ..plan.planner import Plan, live_facts
 from ..plan.schedule import touched_apps
+from ..resources import NGINX_RELOAD, Resource
 from ..state.node_state import NodeState
 from ..tasks import model as m
 from ..transports import Transport, TransportError

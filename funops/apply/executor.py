@@ -15,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..compile.resources import NodeDesired
 from ..diff.differ import NodeDiff
 from ..errors import FunopsError
 from ..gather.probe import LiveFacts
 from ..kinds.base import GatedGroup
 from ..model.strategy import UpdateStrategy
 from ..release.recorder import NodeReleases, now
+from ..resources import NodeDesired
 from ..state.node_state import AppRecord, ManagedResource, NodeState, secrecy_record, state_path
 from ..tasks import model as m
 from ..transports import Transport, TransportError

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from .. import kinds
-from ..compile.resources import NodeDesired
 from ..diff.differ import NodeDiff
 from ..ids import Handler
 from ..kinds.base import USERS, GatedGroup, NodeWork, Step
 from ..model.strategy import HealthCheck, UpdateStrategy
+from ..resources import NodeDesired
 from ..state.node_state import NodeState
 from ..state.records import ReleaseRecord
 from ..tasks import model as m

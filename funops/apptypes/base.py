@@ -15,10 +15,10 @@ from ..model.common import Strict
 
 if TYPE_CHECKING:
     from ..compile.render import TemplateOrigin
-    from ..compile.resources import Resource
     from ..ids import Handler, Owner
     from ..model.inventory import Node
     from ..model.manifests import Application, ApplicationSpec, Release
+    from ..resources import Resource
 
 
 class NoFields(Strict):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
 
-from ..compile import resources as r
+from .. import resources as r
 from ..compile.hardening import container_security
 from ..ids import Handler, ResourceId
 from ..model.common import FieldError, Strict, pattern

@@ -7,21 +7,18 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
 
-from ..compile import resources as r
+from .. import resources as r
 from ..ids import Handler, ResourceId
 from ..model.calendar import calendar_problem
 from ..model.common import FieldError, Strict
+from ..resources import app_unit, timer_unit
 from .base import AppBuild
-from .systemd import Systemd, app_unit
+from .systemd import Systemd
 
 if TYPE_CHECKING:
     from ..model.manifests import ApplicationSpec
 
 TIMER_TEMPLATE = "systemd/job.timer.j2"
-
-
-def timer_unit(app: str) -> str:
-    return f"{app}.timer"
 
 
 class JobFields(Strict):

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Literal, get_args
 
 from pydantic import Field, field_validator
 
-from ..compile import resources as r
+from .. import resources as r
 from ..compile.hardening import unit_directives
 from ..ids import Handler, ResourceId
 from ..model.common import AbsolutePath, FieldError, Strict, pattern
 from ..model.versions import Artifact
+from ..resources import app_unit
 from .base import AppBuild, AppType
 
 if TYPE_CHECKING:
@@ -34,10 +35,6 @@ DirectiveValue = Annotated[
     str, Field(pattern=pattern(r"^[^\x00-\x1f\x7f]*$", "one line of text (no control characters)"))
 ]
 SERVICE_TEMPLATE = "systemd/app.service.j2"
-
-
-def app_unit(app: str) -> str:
-    return f"{app}.service"
 
 
 class SystemdFields(Strict):

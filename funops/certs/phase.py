@@ -14,19 +14,19 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..compile.compiler import NGINX_DIR
 from ..errors import FunopsError
 from ..gather.contents import fetch
 from ..ids import ResourceId
 from ..kinds.cert import SERIAL, cert_dir
+from ..resources import NGINX_DIR
 from ..transports import Transport, TransportError
 from .presenter import Edge, NodesPresenter
 
 if TYPE_CHECKING:
     from ..acme import Http01Presenter, IssuedCertificate
+    from ..certificates import Decision
     from ..load.project import Project
     from ..plan.planner import Plan
-    from .decide import Decision
 
 Emit = Callable[[dict[str, Any]], None]
 # (project, decision, presenter or None for dns-01) → the issued certificate; raises on failure.

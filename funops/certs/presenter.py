@@ -15,9 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..compile.compiler import CHALLENGE_ROOT, NGINX_DIR
-from ..compile.resources import sha256
 from ..errors import FunopsError
+from ..resources import CHALLENGE_ROOT, NGINX_DIR, sha256
 from ..tasks import model as m
 from ..transports import Transport, TransportError
 

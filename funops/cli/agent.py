@@ -90,8 +90,8 @@ def serve(
     ),
 ) -> None:
     """Serve the agent API on this node (funops-agent.service runs this)."""
-    from ..agent.server import Config
-    from ..agent.server import serve as run
+    from ..node.server import Config
+    from ..node.server import serve as run
 
     run(Config.load(str(config)))
 

@@ -15,10 +15,10 @@ import stat
 import tarfile
 from pathlib import Path
 
+from .. import resources as r
 from ..ids import Owner, ResourceId
 from ..load.source import GitRevision, Source, SourceError
 from ..model.manifests import Artifact
-from . import resources as r
 
 APPS_ROOT = "/opt/funops/apps"
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from math import gcd
@@ -14,30 +13,31 @@ from typing import Any
 
 import jinja2
 
+from .. import resources as r
 from ..apptypes import app_type
 from ..errors import InputError, Problem
 from ..ids import Handler, Owner, ResourceId
 from ..kinds.cert import NEW, current
 from ..load.project import Origin, Project
+from ..load.source import read_secret_file
+from ..model.canary import assign_versions, wanted_versions
 from ..model.inventory import Node
 from ..model.manifests import Application, Artifact, Ingress, Release, SecretRef
+from ..model.placement import NodeCapacity, place
 from ..model.text import bad_char, shown, single_line_problem
+from ..resources import (
+    APPS_DIR,
+    CHALLENGE_ROOT,
+    NGINX_DIR,
+    TLS_DIR,
+    TemplateOrigin,
+)
 from . import artifacts
-from . import resources as r
-from .placement import NodeCapacity, place
-from .render import REPO_TEMPLATE_DIR, Renderer, TemplateOrigin, template_location
-from .versions import assign_versions, wanted_versions
+from .render import REPO_TEMPLATE_DIR, Renderer, template_location
 
 # What a line of a rendered unit / env file may be (checked after rendering: funops/model/text.py).
 UNIT_LINE = re.compile(r"[ \t]*(|[#;].*|\[[A-Za-z][A-Za-z0-9-]*\]|[A-Za-z][A-Za-z0-9]*[ \t]*=.*)")
 ENV_LINE = re.compile(r"|#.*|[A-Za-z_][A-Za-z0-9_]*=.*")
-
-APPS_DIR = "/etc/funops/apps"
-TLS_DIR = "/etc/funops/tls"
-UNIT_DIR = r.UNIT_DIR
-NGINX_DIR = "/etc/nginx/conf.d"
-# HTTP-01: the webroot every edge node serves /.well-known/acme-challenge/ from, on its http port.
-CHALLENGE_ROOT = "/var/lib/funops-acme"
 
 
 @dataclass
@@ -445,7 +445,7 @@ class _Compiler:
 
     def _certificate(self, ingress: Ingress) -> r.Resource | None:
         """The Certificate the ingress serves (tls.certificateRef), as a resource of each of its nodes.
-        Its serial is the fleet's decision, made once the nodes are gathered (certs/decide.py)."""
+        Its serial is the fleet's decision, made once the nodes are gathered (funops/certificates.py)."""
         ref = ingress.spec.tls.certificate_ref if ingress.spec.tls else None
         cert = self.project.certificates.get(ref or "")
         if cert is None:
@@ -697,17 +697,3 @@ def _template_problem(exc: Exception, template: str, where: Any, path: tuple) ->
         "",
         f"{_jinja_message(exc)} (rendering {base.file}:{base.line})",
     )
-
-
-def read_secret_file(file: Path) -> str:
-    """A secret file's text: a regular file (a FIFO or device would block or never end: opened
-    non-blocking and refused), UTF-8 (else ValueError naming the byte offset, not a traceback)."""
-    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError("not a regular file")
-        data = handle.read()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 text (byte {exc.start})") from None

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import jinja2
 import jinja2.meta
@@ -25,24 +24,11 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..load.source import Source, SourceError
+from ..resources import TemplateOrigin
 
 REPO_TEMPLATE_DIR = "templates"
 BUNDLED_PREFIX = "bundled"
 BUNDLED_PATH = "funops/templates"  # where a bundled template lives in funops's source (and wheel)
-
-
-@dataclass(frozen=True)
-class TemplateOrigin:
-    """Where a rendered file's template came from: the repo's templates/ or funops's bundled ones."""
-
-    name: str  # the template name, e.g. "nginx/site.conf.j2"
-    origin: Literal["bundled", "repo"]
-    path: str  # "templates/nginx/site.conf.j2" (repo-relative) or "funops/templates/nginx/site.conf.j2"
-    uses: tuple[str, ...] = ()  # templates it extends, includes or imports, e.g. "bundled/nginx/site.conf.j2"
-
-    def describe(self) -> str:
-        text = f"{self.path} ({self.origin}"
-        return text + (f"; uses {', '.join(self.uses)})" if self.uses else ")")
 
 
 def systemd_quote(value: str) -> str:

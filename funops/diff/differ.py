@@ -7,44 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from .. import kinds
-from ..compile.resources import NodeDesired, Resource
 from ..gather.probe import LiveFacts
 from ..ids import Handler, Owner, ResourceId
+from ..kinds.change import Change, FieldChange
+from ..resources import NodeDesired, Resource
+
 
 # replace: the resource is deleted and created anew (a container with a new image); its kind decides.
-Action = Literal["create", "update", "replace", "delete", "unchanged"]
-
-
-@dataclass(frozen=True)
-class FieldChange:
-    """One attribute of a resource: live (`old`) against declared (`new`)."""
-
-    field: str
-    old: Any
-    new: Any
-
-
-@dataclass(frozen=True)
-class Change:
-    """One resource on a node: what happens to it (`unchanged` too) and the fields that differ."""
-
-    id: ResourceId
-    kind: str
-    owner: Owner
-    action: Action
-    fields: tuple[FieldChange, ...] = ()
-    handlers: tuple[Handler, ...] = ()
-    secret: bool = False
-
-    def __post_init__(self) -> None:  # typed names, also from a state file's or a saved plan's strings
-        object.__setattr__(self, "id", ResourceId(self.id))
-        object.__setattr__(self, "owner", Owner(self.owner))
-        object.__setattr__(self, "handlers", tuple(Handler(h) for h in self.handlers))
-
-
 @dataclass
 class NodeDiff:
     """A node's changes, unchanged resources included, and the handlers it still owes."""

@@ -10,7 +10,7 @@ what the repo declares. Then:
 - live ≠ baseline                     → drift: `missing` (gone), `stopped` (a unit inactive/failed/
                                         disabled, a container not running), else `modified`;
 - managed by funops, not in the repo  → `extra` (the next apply deletes it);
-- a funops-looking file funops did not write (tasks/shell.py OWN_GLOBS) → `extra`, not fixable;
+- a funops-looking file funops did not write (node/shell.py OWN_GLOBS) → `extra`, not fixable;
 - a handler a change still owes       → `owed`;
 - `nginx -t` fails                    → `modified` (kind nginx), not fixable by itself.
 """
@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..compile.resources import NodeDesired
 from ..diff.differ import live_attributes
 from ..gather.probe import LiveFacts
 from ..kinds import kind_of
@@ -33,12 +32,13 @@ from ..kinds.cert import KIND as CERT
 from ..kinds.file import KIND as FILE
 from ..plan.document import FieldChangeDoc
 from ..redact import is_sha256, keyed_fingerprint
+from ..resources import NodeDesired
 from ..state.node_state import ManagedResource
 from .document import Baseline, DriftClass, DriftItemDoc, FieldDriftDoc, NginxTestDoc, PendingDoc
 from .extras import NodeExtras
 
 if TYPE_CHECKING:
-    from ..certs.decide import Decision
+    from ..certificates import Decision
 
 NGINX_ID = "nginx:config"
 # The node's fingerprint key while one node is classified: every content hash drift shows (and the
@@ -270,7 +270,7 @@ def _text(value: Any) -> str:
 
 def certificate_drift(decision: Decision, node: str, facts: LiveFacts) -> DriftItemDoc | None:
     """A certificate this node serves inside its renew window (`expiring`), or with another serial
-    than the fleet's (`mismatched`): found across the edge nodes (certs/decide.py), shown per node."""
+    than the fleet's (`mismatched`): found across the edge nodes (funops/certificates.py), shown per node."""
     served = decision.nodes.get(node)
     if served is None:
         return None

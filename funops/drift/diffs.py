@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..compile.resources import NodeDesired
 from ..diff.differ import live_attributes
 from ..gather.probe import LiveFacts
 from ..kinds import is_file_kind
@@ -18,6 +17,7 @@ from ..kinds.file import artifact_path
 from ..plan.diffs import OFF, DiffOptions, Want, node_secrets, redaction
 from ..plan.document import FileDiffDoc
 from ..plan.filediff import render
+from ..resources import NodeDesired
 
 LABELS = ("applied", "live")
 

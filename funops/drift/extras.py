@@ -7,10 +7,10 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..compile.resources import NGINX_RELOAD, NodeDesired
 from ..gather import contents
 from ..gather.contents import Content
 from ..plan.filediff import MAX_BYTES
+from ..resources import NGINX_RELOAD, NodeDesired
 from ..tasks.model import ProbeExtras
 from ..transports import Transport, TransportError
 

@@ -9,8 +9,8 @@ import binascii
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..node.shell import CONTENT_END, CONTENT_MARK
 from ..tasks.model import ReadFiles
-from ..tasks.shell import CONTENT_END, CONTENT_MARK
 from ..transports import Transport, TransportError
 
 MARK, END = CONTENT_MARK, CONTENT_END

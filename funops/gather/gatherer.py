@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from ..compile.resources import NodeDesired
 from ..errors import FunopsError
+from ..resources import NodeDesired
 from ..state.node_state import state_path
 from ..tasks.model import Probe
 from ..transports import Transport, TransportError

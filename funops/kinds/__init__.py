@@ -11,6 +11,7 @@ from typing import Literal
 
 from ..ids import Handler, ResourceId
 from .base import ResourceKind
+from .facts import LiveFacts
 
 # Registry order is planning order within a stage (files before containers in housekeeping, …).
 # A certificate's switch (its own `nginx -t` and reload) comes before the sites', which may name it.
@@ -28,6 +29,7 @@ def _load() -> dict[str, ResourceKind]:
 REGISTRY: dict[str, ResourceKind] = _load()
 NAMES: tuple[str, ...] = tuple(REGISTRY)
 KindName = Literal[NAMES]  # type: ignore[valid-type]  # for documents and schemas: the kinds there are
+LiveFacts.register({k.facts_alias: k.name for k in REGISTRY.values()})
 
 
 def kind_of(rid: str) -> ResourceKind:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from ..compile.resources import Resource
+from ..resources import Resource
 from ..tasks import model as m
 from .base import DELETE, PREPARE, NodeWork, PathMap, ResourceKind, Sections, Step
 
 if TYPE_CHECKING:
-    from ..gather.probe import LiveFacts
+    from .facts import LiveFacts
 
 # Where each `current` link points, and the sha256 its release dir was made from.
 _PROBE = """\

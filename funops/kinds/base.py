@@ -12,15 +12,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from ..compile.resources import Resource
 from ..ids import Handler, ResourceId
+from ..resources import Resource
 from ..tasks.model import Task
 
 if TYPE_CHECKING:
-    from ..diff.differ import Change
-    from ..gather.probe import LiveFacts
     from ..state.node_state import NodeState
     from ..state.records import ReleaseRecord
+    from .change import Change
+    from .facts import LiveFacts
 
 PathMap = Callable[[str], str]
 Sections = Mapping[str, list[str]]  # the probe's output: section tag → its lines

@@ -9,7 +9,7 @@ nginx site reads through. A new version is written beside the others in the firs
 
 The gather reads each node's `current` certificate (never the key): the controller parses it
 (funops/acme/inspect.py) into serial, names and validity. Which serial a node should serve is the
-fleet's decision (funops/certs/decide.py sets the desired serial after the gather); a key and
+fleet's decision (funops/certificates.py sets the desired serial after the gather); a key and
 certificate only reach a resource when apply has them (funops/certs/phase.py).
 """
 
@@ -22,12 +22,12 @@ import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..compile.resources import NGINX_RELOAD, Resource
+from ..resources import NGINX_RELOAD, Resource
 from ..tasks import model as m
 from .base import WRITE, GatedGroup, NodeWork, PathMap, ResourceKind, Sections, Step
 
 if TYPE_CHECKING:
-    from ..gather.probe import LiveFacts
+    from .facts import LiveFacts
 
 CERTS_DIR = "/etc/funops/certs"
 NEW = "(new)"  # the desired serial of a certificate apply is to obtain from the CA

@@ -8,12 +8,12 @@ import json
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from ..compile.resources import Resource
+from ..resources import Resource
 from ..tasks import model as m
 from .base import DELETE, RUN, DriftClass, NodeWork, PathMap, ResourceKind, Sections, Step
 
 if TYPE_CHECKING:
-    from ..gather.probe import LiveFacts
+    from .facts import LiveFacts
 
 SPEC_LABEL = "funops.spec-hash"
 _FORMAT = (
@@ -102,7 +102,7 @@ class ContainerKind(ResourceKind):
             for r in work.desired.values()
             if r.kind == self.name and r.run_spec and r.owner.app in work.cleanup_images
         }
-        from ..compile.versions import image_repository  # controller side only (pydantic)
+        from ..model.versions import image_repository  # controller side only (pydantic)
 
         repositories = frozenset(image_repository(image) for image in images if "@" not in image)
         if not repositories:

@@ -15,7 +15,7 @@ from . import native
 from .base import DELETE, DIRECTORIES, NodeWork, PathMap, ResourceKind, Sections, Step
 
 if TYPE_CHECKING:
-    from ..gather.probe import LiveFacts
+    from .facts import LiveFacts
 
 _PROBE = "echo '@@funops dirs'; stat -c '%a|%U|%G|%u|%g|%F|%n' -- {paths} 2>/dev/null\n"
 

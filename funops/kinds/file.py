@@ -10,14 +10,15 @@ import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..compile.resources import Resource
 from ..ids import ResourceId
+from ..resources import Resource
 from ..tasks import model as m
 from . import native, nginx_site
 from .base import DELETE, WRITE, DriftClass, GatedGroup, NodeWork, PathMap, ResourceKind, Sections, Step
 
 if TYPE_CHECKING:
-    from ..gather.probe import LiveFacts
+    from ..state.node_state import NodeState
+    from .facts import LiveFacts
 
 # `stat` and `sha256sum` once for all files; a missing file just prints nothing.
 _PROBE = """\
@@ -130,7 +131,7 @@ class FileKind(ResourceKind):
             for spec in rec.resources
             if spec.kind == self.name and (sha := self.stored(spec.desired))
         )
-        return [m.KeepArtifacts(artifacts_dir(work.state_dir), files, frozenset(work.state.artifacts()))]
+        return [m.KeepArtifacts(artifacts_dir(work.state_dir), files, _kept(work.state))]
 
     def stored(self, desired: Mapping[str, Any]) -> str | None:
         return desired.get("sha256")
@@ -142,3 +143,18 @@ class FileKind(ResourceKind):
 
 
 KIND = FileKind()
+
+
+def _kept(state: NodeState) -> frozenset[str]:
+    """The content hashes the node's artifact store keeps: those of every kept release's resources
+    (each kind's `stored`)."""
+    from . import kind_of  # the registry, which loads this module
+
+    releases = state.releases.values()
+    return frozenset(
+        sha
+        for recs in releases
+        for rec in recs
+        for r in rec.resources
+        if (sha := kind_of(r.id).stored(r.desired))
+    )

@@ -14,7 +14,7 @@ from .base import PathMap, Sections
 from .unit import UnitKind, enabled_active, show_blocks, show_probe
 
 if TYPE_CHECKING:
-    from ..gather.probe import LiveFacts
+    from .facts import LiveFacts
 
 TIMER_PROPERTIES = ("Id", "LoadState", "ActiveState", "UnitFileState", "NextElapseUSecRealtime")
 SERVICE_PROPERTIES = ("Id", "Result", "ExecMainStatus", "ExecMainExitTimestamp", "ActiveState")

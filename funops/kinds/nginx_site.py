@@ -8,7 +8,7 @@ are put back from their backups, so nginx keeps serving the old config.
 
 from __future__ import annotations
 
-from ..compile.resources import NGINX_RELOAD, Resource
+from ..resources import NGINX_RELOAD, Resource
 from ..tasks import model as m
 from .base import GatedGroup, NodeWork
 

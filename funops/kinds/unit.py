@@ -6,13 +6,13 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from ..compile.resources import DAEMON_RELOAD, UNIT_DIR
+from ..resources import DAEMON_RELOAD, UNIT_DIR
 from ..tasks import model as m
 from . import native
 from .base import DAEMON, DELETE, START, DriftClass, NodeWork, PathMap, ResourceKind, Sections, Step
 
 if TYPE_CHECKING:
-    from ..gather.probe import LiveFacts
+    from .facts import LiveFacts
 
 # Only where systemd is the running init; `systemctl show` prints one block per unit.
 PROPERTIES = (

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..apptypes import REGISTRY, app_type
-from ..apptypes.systemd import app_unit
-from ..compile.placement import matching_nodes, place
-from ..compile.versions import wanted_versions
 from ..errors import Problem
+from ..model.canary import wanted_versions
 from ..model.common import Selector
+from ..model.placement import matching_nodes, place
 from .project import Origin, Project
 from .source import SourceError
 from .suggest import did_you_mean
@@ -144,7 +143,7 @@ def _check_directories(project: Project, origin: Origin, paths: list[str]) -> li
 
 def _holds_funops_files(project: Project, path: str) -> str | None:
     """What of funops's own lies inside the directory `path` (an app owning it could replace it)."""
-    from ..compile.compiler import APPS_DIR, NGINX_DIR, TLS_DIR, UNIT_DIR
+    from ..resources import APPS_DIR, NGINX_DIR, TLS_DIR, UNIT_DIR
 
     inside = path.rstrip("/") + "/"
     for root, what in (
@@ -162,7 +161,7 @@ def _holds_funops_files(project: Project, path: str) -> str | None:
 def _funops_file(project: Project, path: str) -> str | None:
     """What of funops's own a node path is (its state and lock, the env/TLS files and units and nginx
     sites it renders), or None. The per-node conflict check covers two config files with one path."""
-    from ..compile.compiler import APPS_DIR, NGINX_DIR, TLS_DIR, UNIT_DIR
+    from ..resources import APPS_DIR, NGINX_DIR, TLS_DIR, UNIT_DIR, app_unit
 
     def under(root: str) -> bool:
         return path == root or path.startswith(root.rstrip("/") + "/")

@@ -178,3 +178,17 @@ def _working_tree_revision(root: Path) -> Revision:
 
 def open_source(root: Path, revision: str | None = None) -> Source:
     return GitRevision(root, revision) if revision else WorkingTree(root)
+
+
+def read_secret_file(file: Path) -> str:
+    """A secret file's text: a regular file (a FIFO or device would block or never end: opened
+    non-blocking and refused), UTF-8 (else ValueError naming the byte offset, not a traceback)."""
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        data = handle.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start})") from None

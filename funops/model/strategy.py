@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from ..tasks.values import MAX_CHECK_SECONDS, MAX_RETRIES, MAX_WAIT_SECONDS
 from .common import Strict, pattern
+from .text import MAX_CHECK_SECONDS, MAX_RETRIES, MAX_WAIT_SECONDS
 
 Percent = Annotated[
     str, Field(pattern=pattern(r"^(100|[1-9][0-9]?)%$", "a count, or a percentage from 1% to 100%"))

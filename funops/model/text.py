@@ -12,6 +12,11 @@ import re
 
 SHOWN = 60  # characters of an offending value quoted in an error
 
+# The bounds of a rollout's numbers, one limit for manifests (model/strategy.py) and tasks (tasks/values.py).
+MAX_RETRIES = 10_000
+MAX_CHECK_SECONDS = 3_600  # a health check's interval and timeout
+MAX_WAIT_SECONDS = 86_400  # minHealthySeconds, a drain's wait
+
 
 def shown(value: object) -> str:
     """A value for an error message: repr-quoted (control characters escaped), cut to a readable size."""

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..compile.versions import wanted_versions
 from ..load.project import Project
+from ..model.canary import wanted_versions
 from ..plan.planner import Plan, make_plan
 from ..state.node_state import NodeState
 from ..transports import Transport

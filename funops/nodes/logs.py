@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..apptypes import app_type
-from ..compile.placement import matching_nodes
 from ..errors import FunopsError
 from ..load.project import Project
 from ..load.targets import select_nodes
+from ..model.placement import matching_nodes
 from ..tasks.model import ReadLogs
 
 

@@ -9,11 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..compile.placement import matching_nodes
 from ..errors import FunopsError
 from ..gather.probe import parse
 from ..load.project import Project
 from ..load.targets import select_apps, select_nodes
+from ..model.placement import matching_nodes
 from ..state.node_state import state_path
 from ..tasks import model as m
 from ..transports import Transport, TransportError

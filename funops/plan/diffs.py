@@ -12,12 +12,11 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
-from ..compile.compiler import APPS_DIR, TLS_DIR
-from ..compile.resources import Resource
 from ..gather.contents import Content, fetch
 from ..ids import ResourceId
 from ..kinds import is_file_kind
 from ..kinds.file import artifact_path
+from ..resources import APPS_DIR, TLS_DIR, Resource
 from ..state.node_state import NodeState, applied_secrecy
 from ..transports import Transport, TransportError
 from .document import ChangeDoc, FileDiffDoc

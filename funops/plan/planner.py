@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from .. import kinds
-from ..certs.decide import Decision, settle
+from ..certificates import settle
 from ..compile.compiler import DesiredState, Facts, compile_project, compile_with_facts
-from ..compile.placement import NodeCapacity
-from ..compile.render import TemplateOrigin
 from ..diff.differ import Change, NodeDiff, diff_node, live_attributes
 from ..gather.gatherer import NodeGather, gather, refuse_unreadable_states
 from ..load.project import Project
 from ..load.targets import select_nodes
-from ..model.strategy import UpdateStrategy
+from ..model.placement import NodeCapacity
 from ..redact import keyed_fingerprint
+from ..resources import TemplateOrigin
 from ..state.lock import held
-from ..state.records import UNFINISHED, RevisionRef
+from ..state.records import UNFINISHED
 from ..transports import Connections, Transport
 from .diffs import DiffOptions, attach
 from .document import (
@@ -31,41 +29,8 @@ from .document import (
     SummaryDoc,
     TemplateDoc,
 )
+from .model import Intent, Plan
 from .schedule import schedule
-
-
-@dataclass
-class Intent:
-    """What a plan is for, as the release records it writes will say. A deploy covers the whole
-    repo; a rollback covers some apps, puts back a recorded release, and undoes the current one."""
-
-    kind: str = "deploy"  # deploy | rollback | auto-rollback
-    apps: set[str] | None = None  # the apps the plan covers (what it may delete); None: all
-    restores: dict[str, str] = field(default_factory=dict)  # app → release id it puts back
-    rolls_back: dict[str, str] = field(default_factory=dict)  # app → release id it undoes
-    revisions: dict[str, RevisionRef] = field(default_factory=dict)  # app → the restored one's revision
-    strategies: dict[str, UpdateStrategy] = field(default_factory=dict)  # app → as recorded
-    # certificate → node → a version the node keeps, switched back to (`funops certs rollback`)
-    certificates: dict[str, dict[str, str]] = field(default_factory=dict)
-
-
-@dataclass
-class Plan:
-    """A plan and what it was made from: what apply converges, and what its document shows."""
-
-    project: Project
-    desired: DesiredState
-    gathered: dict[str, NodeGather]
-    diffs: dict[str, NodeDiff]
-    doc: PlanDoc
-    intent: Intent = field(default_factory=Intent)
-    certificates: list[Decision] = field(default_factory=list)  # per Certificate: what apply does
-
-    def strategy_of(self, app: str) -> UpdateStrategy:
-        """As recorded with a restored release; else the Release's, the app's, the project default."""
-        if app in self.intent.strategies:
-            return self.intent.strategies[app]
-        return self.project.strategy_of(app)
 
 
 def make_plan(

@@ -11,9 +11,9 @@ from ..model.strategy import UpdateStrategy
 from .document import ScheduleDoc
 
 if TYPE_CHECKING:
-    from ..compile.resources import NodeDesired
     from ..diff.differ import NodeDiff
-    from .planner import Plan
+    from ..resources import NodeDesired
+    from .model import Plan
 
 
 def releasing_apps(plan: Plan) -> set[str]:

@@ -11,7 +11,7 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..compile.resources import AppPlacement, NodeDesired, Resource
+from ..resources import AppPlacement, NodeDesired, Resource
 
 if TYPE_CHECKING:
     from ..load.project import Project

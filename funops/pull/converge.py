@@ -6,6 +6,7 @@ transport, on this machine."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from ..apply.executor import NodeRun
 from ..diff.differ import NodeDiff, diff_node
 from ..errors import FunopsError
 from ..gather.gatherer import gather, refuse_unreadable_states
+from ..node.index import Index
 from ..plan.schedule import node_releasing_apps
 from ..release.recorder import NodeReleases, now, release_record, touches
 from ..state.lock import LockInfo
@@ -23,7 +25,7 @@ from ..state.node_state import NodeState
 from ..state.records import RevisionRef
 from ..transports import Transport, TransportError
 from ..transports.local import LocalTransport
-from .bundle import Bundle
+from .bundle import Bundle, from_json
 
 
 @dataclass
@@ -91,3 +93,21 @@ def _releases(bundle: Bundle, diff: NodeDiff, state: NodeState, generation: int)
         if app in bundle.strategies and touches(desired, diff, app)
     ]
     return NodeReleases(records, [], bundle.keep_releases)
+
+
+def converge_index(index: Index, content: bytes, transport: Any) -> dict[str, Any]:
+    """A poll's converge (node/poll.py): the opened bundle of a signed index applied to this node; the
+    outcome for the status file."""
+    bundle = from_json(content)
+    done = converge(bundle, index.generation, transport)
+    out: dict[str, Any] = {"attempt": {"generation": index.generation, "status": done.status,
+                                       "seconds": done.seconds, "changes": done.changes[:50]}}  # fmt: skip
+    if done.status in ("succeeded", "unchanged"):
+        out.update(
+            result="converged", error=None, generation=index.generation, revision=index.revision,
+            digest=index.digest,
+            appliedAt=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )  # fmt: skip
+    else:
+        out.update(result="failed", error=f"generation {index.generation}: {done.status}: {done.error}")
+    return out

@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING
 
 from ..errors import FunopsError
 from ..load.project import Project
+from ..node import MAX_BUNDLE_BYTES, bundle_key, index_key, openssl
+from ..node import index as idx
 from ..transports.agent import read_pin
-from . import MAX_BUNDLE_BYTES, bundle_key, index_key, keys, openssl
 from . import bundle as bundles
-from . import index as idx
+from . import keys
 from .store import Store
 
 if TYPE_CHECKING:

@@ -12,10 +12,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..load.project import Project
+from ..node import index as idx
+from ..node import index_key
 from ..transports import TransportError
 from ..transports.agent import AgentTransport
-from . import index as idx
-from . import index_key, keys
+from . import keys
 from .store import Store
 
 # A node's state against what is published for it, worst first.

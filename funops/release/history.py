@@ -6,9 +6,9 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..compile.resources import NodeDesired
 from ..gather.gatherer import NodeGather, gather
 from ..load.project import Project
+from ..resources import NodeDesired
 from ..state import lock
 from ..state.node_state import NodeState
 from ..state.records import UNFINISHED, ReleaseRecord, RevisionRef

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from ..compile.resources import NodeDesired
 from ..diff.differ import NodeDiff
 from ..kinds import app_of_handler
 from ..model.strategy import UpdateStrategy
 from ..plan.planner import Plan
 from ..plan.schedule import releasing_apps
+from ..resources import NodeDesired
 from ..state.records import PlacementSpec, ReleaseRecord, ResourceSpec, RevisionRef, release_id
 
 

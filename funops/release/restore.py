@@ -11,12 +11,12 @@ import re
 from collections.abc import Callable
 
 from ..compile.compiler import DesiredState
-from ..compile.resources import NodeDesired
 from ..errors import FunopsError
 from ..gather.gatherer import NodeGather, gather
 from ..ids import Owner
 from ..load.project import Project
 from ..plan.planner import Intent, Plan, make_plan, plan_from
+from ..resources import NodeDesired
 from ..state.node_state import NodeState
 from ..state.records import ReleaseRecord
 from ..transports import Transport

@@ -59,9 +59,6 @@ class NodeState(BaseModel):
         for app, recs in self.releases.items():
             self.releases[app] = [interrupted(r) if r.status in UNFINISHED else r for r in recs]
 
-    def artifacts(self) -> set[str]:
-        return {sha for recs in self.releases.values() for r in recs for sha in r.artifacts()}
-
     def images(self) -> set[str]:
         return {img for recs in self.releases.values() for r in recs for img in r.images()}
 

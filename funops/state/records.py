@@ -12,9 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from ..compile.resources import AppPlacement, Resource
-from ..kinds import kind_of
 from ..model.strategy import HealthCheck, UpdateStrategy
+from ..resources import AppPlacement, Resource
 
 Status = Literal["created", "running", "succeeded", "failed", "rolled_back"]
 Kind = Literal["deploy", "rollback", "auto-rollback"]
@@ -103,10 +102,6 @@ class ReleaseRecord(_Model):
     strategy: dict[str, Any] | None = None
     placement: PlacementSpec | None = None
     resources: list[ResourceSpec] = []
-
-    def artifacts(self) -> set[str]:
-        """The content hashes the node's artifact store keeps for this release (its files')."""
-        return {sha for r in self.resources if (sha := kind_of(r.id).stored(r.desired))}
 
     def images(self) -> set[str]:
         return {r.run_spec["image"] for r in self.resources if r.run_spec and r.run_spec.get("image")}

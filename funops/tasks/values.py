@@ -1,8 +1,8 @@
 """One boundary for task values: every field of every task type (tasks/model.py) is checked here, for
 its type and its rule, when the task is made. So a task that exists is valid, whoever made it: the
-planner from a manifest, the agent from a request (agent/wire.py), a test. No renderer or executor
+planner from a manifest, the agent from a request (node/wire.py), a test. No renderer or executor
 then meets a string where a number goes, a port of 0, a line break in a path or a host that is not
-a host; the sh renderer still quotes every value it writes (tasks/shell.py's `q`).
+a host; the sh renderer still quotes every value it writes (node/shell.py's `q`).
 
 Standard library only, and the grammar of python 3.9: the agent imports it on the node.
 """
@@ -16,12 +16,10 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..model.text import bad_char, shown
+from ..model.text import MAX_CHECK_SECONDS, MAX_RETRIES, MAX_WAIT_SECONDS, bad_char, shown
 
-# Bounds a manifest's healthCheck and strategy keep to as well (model/strategy.py imports them).
-MAX_RETRIES = 10_000
-MAX_CHECK_SECONDS = 3_600  # a health check's interval and timeout
-MAX_WAIT_SECONDS = 86_400  # minHealthySeconds, a drain's wait
+# A rollout's bounds (MAX_RETRIES, …) are model/text.py's: a manifest's healthCheck and strategy keep
+# to them as well.
 MAX_PATH = 4_096
 
 

@@ -25,14 +25,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..agent import AGENT_VERSION, DEFAULT_PORT, PROTOCOL
-from ..agent.wire import READS, encode
 from ..model.inventory import Node
 from ..model.settings import Settings
+from ..node import AGENT_VERSION, DEFAULT_PORT, PROTOCOL
+from ..node.dial import address_family, dial
+from ..node.shell import parse_bundle
+from ..node.wire import READS, encode
 from ..tasks import model as m
-from ..tasks.shell import parse_bundle
 from .base import CommandResult, StepResult, TransportError
-from .dial import address_family, dial
 
 PINS_FILE = "agent_known_hosts"
 IDLE_REUSE_SECONDS = 45  # a kept-alive connection idle longer is not reused (the agent drops it at 60)
@@ -231,7 +231,7 @@ class AgentTransport:
 
     def _follow(self, task: m.ReadLogs, on_line: Callable[[str], None], timeout: float | None) -> int:
         """The task over a connection of its own (the kept-alive one stays free for requests), its
-        chunks read as they come: `| line`, then `= exit code` (see agent/stream.py)."""
+        chunks read as they come: `| line`, then `= exit code` (see node/stream.py)."""
         name = self.node.name
         with self._lock:
             pin, token, client = self._credentials()

@@ -3,45 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from ..errors import FunopsError
+from ..tasks.results import CommandResult, StepResult, TransportError
+
+__all__ = ["CommandResult", "StepResult", "Transport", "TransportError"]
 
 if TYPE_CHECKING:
     from ..model.inventory import Node
     from ..tasks.model import Task
-
-
-class TransportError(FunopsError):
-    """The node could not be reached or the command could not be run (not: it ran and failed)."""
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    """How a command or a task bundle ended on a node: its exit code and output."""
-
-    exit_code: int
-    stdout: bytes
-    stderr: bytes
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0
-
-    def text(self) -> str:
-        return self.stdout.decode("utf-8", errors="replace")
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """One task of a batch: its index in the batch, exit code, duration and output."""
-
-    index: int
-    exit_code: int
-    seconds: float
-    output: str
-    not_run: str = ""  # why the transport did not run it (a host-wide action on a local root node)
 
 
 class Transport(Protocol):

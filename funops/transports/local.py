@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..node.shell import ShellRunner, run_sh
 from ..tasks import model as m
-from ..tasks.shell import ShellRunner
 from .base import CommandResult, StepResult, TransportError
 
 if TYPE_CHECKING:
@@ -147,20 +147,6 @@ class LocalTransport(ShellRunner):
         if self._shims is not None:
             shutil.rmtree(self._shims, ignore_errors=True)
             self._shims = None
-
-
-def run_sh(
-    script: str, stdin: bytes | None, timeout: float | None, env: dict[str, str] | None, who: str = ""
-) -> CommandResult:
-    """A script run by this machine's /bin/sh (a local node's, the agent's): its exit code and output;
-    TransportError, prefixed with `who`, when it cannot be run or times out."""
-    try:
-        done = subprocess.run(
-            ["/bin/sh", "-c", script], input=stdin, capture_output=True, timeout=timeout, check=False, env=env
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise TransportError(f"{who}{exc}") from exc
-    return CommandResult(done.returncode, done.stdout, done.stderr)
 
 
 def _end(proc: subprocess.Popen[bytes]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..model.inventory import Node
 from ..model.settings import SshSettings
-from ..tasks.shell import ShellRunner
+from ..node.shell import ShellRunner
 from .base import CommandResult, TransportError
 
 _BUFSIZE = 65536

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from funops.agent import wire
+from funops.node import wire
 from funops.tasks import model as m
 from lab import Lab
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from funops.kinds import job, systemd_bus, unit
-from funops.tasks.shell import RELOAD_PROPERTIES
+from funops.node.shell import RELOAD_PROPERTIES
 from lab import Lab
 
 UNITS = """

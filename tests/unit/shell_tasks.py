@@ -3,15 +3,15 @@ the scripts (a real sh, shellcheck) one task at a time."""
 
 from __future__ import annotations
 
-from funops.compile.resources import NodeDesired, Resource
 from funops.kinds.artifact import KIND as ARTIFACT
 from funops.kinds.container import KIND as CONTAINER
 from funops.kinds.file import KIND as FILE
 from funops.kinds.file import artifacts_dir
 from funops.model.strategy import HealthCheck
+from funops.node.shell import BUNDLE_RUNNER, PathMap, bundle, parse_bundle, render
+from funops.node.shell import ShellStep as Task
+from funops.resources import NodeDesired, Resource
 from funops.tasks import model as m
-from funops.tasks.shell import BUNDLE_RUNNER, PathMap, bundle, parse_bundle, render
-from funops.tasks.shell import ShellStep as Task
 
 __all__ = ["BUNDLE_RUNNER", "Task", "bundle", "parse_bundle"]
 

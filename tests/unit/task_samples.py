@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from funops.agent import wire
+from funops.node import wire
 from funops.tasks import model as m
 
 SHA = "a" * 64

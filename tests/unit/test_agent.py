@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from funops.agent import wire
 from funops.model.inventory import Node
 from funops.model.settings import Settings
+from funops.node import wire
 from funops.tasks import model as m
 from funops.transports import TransportError
 from funops.transports.agent import AgentTransport
@@ -294,8 +294,9 @@ def test_an_agent_newer_than_this_funops_is_refused(agent: dict[str, Any]) -> No
 def test_the_agents_in_process_node_facts_equal_the_probes(tmp_path: Path) -> None:
     """The agent reads disk, nginx, containers, state, key and lock itself (no docker CLI per probe);
     what the controller parses from it equals what it parses from the ssh probe's sh, here."""
-    from funops.agent import node as agent_node
-    from funops.gather.probe import build_script, parse
+    from funops.gather.probe import parse
+    from funops.node import host as agent_node
+    from funops.node.probe import build_script
 
     state_dir = tmp_path / "state"
     (state_dir / "lock").mkdir(parents=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from funops.agent import metrics, wire
+from funops.node import metrics, wire
 from funops.tasks import model as m
 from tests.unit.agentproc import AgentProcess
 from tests.unit.test_agent import TOKEN, _certificate

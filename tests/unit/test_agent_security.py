@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from funops.agent import wire
+from funops.node import wire
 from funops.tasks import model as m
 from funops.transports import TransportError
 from tests.unit.agentproc import AgentProcess

@@ -60,19 +60,19 @@ def test_the_first_start_makes_a_compiled_copy_and_every_start_runs_from_it(
         sources = [n for n in source.namelist() if n.endswith(".py") and n != "__main__.py"]
         assert all(z.read(n) == source.read(n) for n in source.namelist())  # the zip's own sources
         assert all(f"{n}c" in names for n in sources)
-        header = z.read("funops/agent/server.pyc")[:16]
+        header = z.read("funops/node/server.pyc")[:16]
     assert header[:4] == importlib.util.MAGIC_NUMBER and header[4] == 0b11  # checked against its source
     # the warm-up wrote the standard library's bytecode, as -OO needs it, under the cache
     assert list((tmp_path / "bytecode").rglob("client.*.opt-2.pyc"))
 
     again = serve(tmp_path, agent_zip)
     assert copies(tmp_path) == [copy]
-    assert loaded_from(again, "funops.agent.server").startswith(f"{copy}/")
+    assert loaded_from(again, "funops.node.server").startswith(f"{copy}/")
 
 
 def test_without_its_cache_directory_the_agent_runs_from_the_zip(tmp_path: Path, agent_zip: Path) -> None:
     done = serve(tmp_path, agent_zip, cache=False)
-    assert loaded_from(done, "funops.agent.server").startswith(f"{agent_zip}/")
+    assert loaded_from(done, "funops.node.server").startswith(f"{agent_zip}/")
     assert not (tmp_path / "cache").exists()
 
 
@@ -93,10 +93,10 @@ def test_bytecode_that_does_not_match_its_source_in_the_copy_is_not_run(
     (copy,) = copies(tmp_path)
     with zipfile.ZipFile(copy) as z:
         entries = {n: z.read(n) for n in z.namelist()}
-    pyc = entries["funops/agent/server.pyc"]
+    pyc = entries["funops/node/server.pyc"]
     planted = compile("raise SystemExit(42)", "planted", "exec")
-    entries["funops/agent/server.pyc"] = pyc[:16] + marshal.dumps(planted)  # the real source's hash
-    entries["funops/agent/server.py"] += b"\n# changed\n"
+    entries["funops/node/server.pyc"] = pyc[:16] + marshal.dumps(planted)  # the real source's hash
+    entries["funops/node/server.py"] += b"\n# changed\n"
     with zipfile.ZipFile(copy, "w") as z:
         for name, data in entries.items():
             z.writestr(name, data)

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from funops.compile.compiler import DesiredState, compile_project
-from funops.gather.probe import build_script
 from funops.load.loader import load_project
 from funops.model.strategy import HealthCheck
+from funops.node.probe import build_script
 from tests.unit import shell_tasks as t
 from tests.unit.shell_tasks import every_task, place_artifact
 

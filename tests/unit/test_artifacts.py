@@ -11,10 +11,11 @@ from pathlib import Path
 
 from funops.compile import artifacts
 from funops.diff.differ import live_attributes
-from funops.gather.probe import build_script, parse
+from funops.gather.probe import parse
 from funops.ids import Handler
 from funops.load.source import WorkingTree
 from funops.model.manifests import Artifact
+from funops.node.probe import build_script
 from tests.unit.shell_tasks import place_artifact, remove_artifact
 
 LINK = "/opt/funops/apps/site/current"

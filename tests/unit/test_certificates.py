@@ -16,7 +16,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from funops.certs.decide import Served, decide
+from funops.certificates import Served, decide
 from funops.compile.compiler import compile_project
 from funops.gather.probe import MARK, LiveFacts
 from funops.kinds import cert as kind
@@ -404,8 +404,8 @@ def test_drift_reports_a_certificate_in_its_renew_window_and_a_mismatched_node(e
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
 def test_the_certificate_tasks_pass_shellcheck(tmp_path: Path) -> None:
+    from funops.node.shell import bundle, render
     from funops.tasks import model as m
-    from funops.tasks.shell import bundle, render
 
     tasks = [
         m.CheckChallenge("127.0.7.1", 80, "www.lab.test", "tok-A_1", "ab" * 32),
@@ -420,8 +420,8 @@ def test_the_certificate_tasks_pass_shellcheck(tmp_path: Path) -> None:
 
 
 def test_prune_keeps_the_newest_versions_and_the_current_one(tmp_path: Path) -> None:
+    from funops.node.shell import render
     from funops.tasks import model as m
-    from funops.tasks.shell import render
 
     base = tmp_path / "etc/funops/certs/www"
     for i, version in enumerate(["a1", "b2", "c3", "d4"]):

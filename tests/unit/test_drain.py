@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from funops.compile.resources import NGINX_RELOAD, Resource
+from funops.resources import NGINX_RELOAD, Resource
 from tests.unit.shell_tasks import swap_tasks as _swap_tasks
 from tests.unit.shell_tasks import wait_script as _wait_script
 

@@ -6,15 +6,15 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from funops.compile.resources import NGINX_RELOAD, NodeDesired, Resource
 from funops.drift.classify import NGINX_ID, classify_node, drift_fingerprint
 from funops.drift.extras import NodeExtras, parse
 from funops.gather.probe import LiveFacts
 from funops.model.inventory import Node
+from funops.node.shell import render
 from funops.plan.filediff import MAX_BYTES
 from funops.redact import keyed_fingerprint
+from funops.resources import NGINX_RELOAD, NodeDesired, Resource
 from funops.tasks.model import ProbeExtras
-from funops.tasks.shell import render
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 KEY = b"k" * 64  # the node's fingerprint key

@@ -8,10 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from funops.node.shell import render
 
 from funops.apply import journal
 from funops.tasks import model as m
-from funops.tasks.shell import render
 from funops.tasks.values import ValueProblem
 
 from .test_agent import agent  # noqa: F401 (the fixture: a real agent process)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from funops.compile.compiler import DesiredState, compile_project
-from funops.compile.resources import ORDER_DIRECTORY, ORDER_FILE
 from funops.load.loader import load_project
+from funops.resources import ORDER_DIRECTORY, ORDER_FILE
 
 JOBS = """\
 apiVersion: funops/v1

@@ -66,7 +66,7 @@ def test_names_sha256sum_would_escape_and_root_prefixed_units_are_left_to_the_fr
 
 
 def test_kinds_without_a_reader_go_to_the_fragment(tmp_path: Path) -> None:
-    from funops.gather.probe import read_kinds
+    from funops.node.probe import read_kinds
 
     (tmp_path / "a").write_text("a")
     read, rest = read_kinds([f"file:{tmp_path}/a", "container:web"], str)

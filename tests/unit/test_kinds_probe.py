@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 from funops.diff.differ import live_attributes
-from funops.gather.probe import build_script, parse
+from funops.gather.probe import parse
+from funops.node.probe import build_script
 
 
 def test_a_directory_is_read_with_its_owner_group_mode_and_type(tmp_path: Path) -> None:

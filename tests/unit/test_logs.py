@@ -10,9 +10,9 @@ import pytest
 
 from funops.load.loader import load_project
 from funops.load.project import Project
+from funops.node.shell import render
 from funops.nodes.logs import LogsError, Since, log_nodes, logs_task, parse_since
 from funops.tasks.model import ReadLogs
-from funops.tasks.shell import render
 from funops.tasks.values import ValueProblem
 from funops.transports.local import LocalTransport
 from tests.unit.task_samples import unchecked

@@ -1,4 +1,4 @@
-"""The agent runs file tasks in-process (tasks/native.py): the same batches, run once by the sh
+"""The agent runs file tasks in-process (node/native.py): the same batches, run once by the sh
 bundle ssh nodes get and once natively, under two roots, must leave the same trees (paths, types,
 modes, owners, contents) and the same exit codes."""
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from funops.node import native
+from funops.node.shell import BUNDLE_RUNNER, bundle, parse_bundle, render
 from funops.tasks import model as m
-from funops.tasks import native
-from funops.tasks.shell import BUNDLE_RUNNER, bundle, parse_bundle, render
 from funops.transports.base import CommandResult
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the tasks chown to root, as on a node")

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 # Every runtime and dev dependency (and what they pull in) that a node must not need.
 BLOCKED = ("pydantic", "jinja2", "markupsafe", "yaml", "paramiko", "cryptography", "deepdiff", "git",
            "typer", "click", "rich", "docker")  # fmt: skip
-NODE_SIDE = ("funops.tasks.model", "funops.tasks.shell", "funops.kinds", "funops.gather.probe",
-             "funops.agent.server", "funops.agent.metrics", "funops.agent.__main__")  # fmt: skip
+# Every module of funops/node/ (what runs on a node), the zipapp's entry point that starts them, and
+# the layers beneath that it imports (the task values, the kinds' fragments and readers).
+NODE_PACKAGE = Path(__file__).parents[2] / "funops" / "node"
+NODE_SIDE = (
+    *sorted(f"funops.node.{p.stem}".removesuffix(".__init__") for p in NODE_PACKAGE.glob("*.py")),
+    *("funops.agent.__main__", "funops.tasks.model", "funops.kinds", "funops.gather.probe"),
+)
 
 CHECK = f"""
 import importlib, importlib.abc, sys
@@ -21,13 +27,14 @@ class Refuse(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Refuse())
 for module in {NODE_SIDE!r}:
     importlib.import_module(module)
-from funops.gather.probe import build_script
+from funops.node.probe import build_script
 ids = ["file:/etc/x", "directory:/d", "unit:web.service", "job:r", "container:api", "artifact:/srv/a"]
 assert "@@funops" in build_script(ids, "/var/lib/funops/state.json", str)
 """
 
 
 def test_the_node_side_imports_the_standard_library_only() -> None:
+    assert "funops.node.server" in NODE_SIDE and "funops.node.poll" in NODE_SIDE
     done = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
@@ -61,7 +68,7 @@ def test_the_node_side_keeps_to_older_pythons_grammar() -> None:
     )
     done = subprocess.run([sys.executable, "-c", listing], capture_output=True, text=True, check=True)
     files = done.stdout.split()
-    assert any(f.endswith("agent/server.py") for f in files)
+    assert any(f.endswith("node/server.py") for f in files)
     for path in files:
         with open(path, encoding="utf-8") as f:
             ast.parse(f.read(), path, feature_version=(3, 9))

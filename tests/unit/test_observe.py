@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from funops.node.shell import render as render_task
 from typer.testing import CliRunner
 
 from funops.apply.executor import NodeOutcome
@@ -37,7 +38,6 @@ from funops.release import stats
 from funops.release.history import Release
 from funops.state.records import RevisionRef
 from funops.tasks import model as m
-from funops.tasks.shell import render as render_task
 from funops.tasks.values import ValueProblem, check
 
 runner = CliRunner()

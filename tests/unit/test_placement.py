@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from funops.compile.placement import NodeCapacity, place
-from funops.compile.versions import assign_versions, image_repository, image_tag
+from funops.model.canary import assign_versions
 from funops.model.inventory import Node
 from funops.model.manifests import Application, CanaryVersion
+from funops.model.placement import NodeCapacity, place
 from funops.model.settings import PlacementSettings
+from funops.model.versions import image_repository, image_tag
 
 
 def app(replicas: int | None = None, placement: str = "disk-aware") -> Application:

@@ -14,11 +14,11 @@ from funops.drift.extras import parse as extras_parse
 from funops.gather.contents import Content, fetch
 from funops.load.loader import load_project
 from funops.model.inventory import Node
+from funops.node.shell import render
 from funops.plan.diffs import DiffOptions
 from funops.plan.planner import Plan, make_plan
 from funops.plan.show import Lines, change_summary, print_text, to_markdown
 from funops.tasks.model import ProbeExtras
-from funops.tasks.shell import render
 from funops.transports import Connections
 from funops.transports.local import LocalTransport
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from funops.gather.probe import build_script, parse, parse_state
+from funops.gather.probe import parse, parse_state
+from funops.node.probe import build_script
 
 CAPTURED = """\
 @@funops stat

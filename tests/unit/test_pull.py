@@ -20,10 +20,12 @@ from bench.fleet.simlocal import SimulatedNode
 from bench.pull.repo import credentials, prepare_root
 from funops.errors import FunopsError
 from funops.load.loader import load_project
-from funops.pull import index as idx
-from funops.pull import index_key, keys
+from funops.node import index as idx
+from funops.node import index_key
+from funops.node.poll import PullConfig, poll
+from funops.pull import keys
 from funops.pull import status as st
-from funops.pull.node import PullConfig, poll
+from funops.pull.converge import converge_index
 from funops.pull.publish import Published, publish
 from funops.pull.status import PullStatus, judge
 from funops.pull.store import DirectoryStore
@@ -77,7 +79,7 @@ def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
 def _poll(repo: Path, root: Path, store: Path, now: dt.datetime | None = None) -> dict:
     project = load_project(repo, None)
     config = PullConfig(node="n1", store=f"file://{store}", root=str(root), interval=30)
-    return poll(config, now, SimulatedNode(project.nodes["n1"], root))
+    return poll(config, now, SimulatedNode(project.nodes["n1"], root), converge=converge_index)
 
 
 def test_a_published_revision_converges_the_node_and_a_no_op_poll_does_nothing(
@@ -149,7 +151,7 @@ def test_the_node_refuses_what_it_must_not_apply(setup: tuple[Path, Path, Path])
         publish(load_project(repo, None), DirectoryStore(store))
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-    from funops.pull import index as idx
+    from funops.node import index as idx
 
     forged = idx.Index.of_doc({**index, "generation": done.generation + 1})
     (store / index_key("n1")).write_bytes(idx.signed(forged, load_pem_private_key(other, None).sign))  # type: ignore[union-attr]
@@ -206,7 +208,7 @@ def test_an_agent_in_pull_mode_serves_reads_and_refuses_pushed_changes(tmp_path:
 def test_status_tells_converged_pending_stale_failed_and_not_reporting(
     setup: tuple[Path, Path, Path],
 ) -> None:
-    from funops.pull import index as idx
+    from funops.node import index as idx
     from funops.pull import status as st
 
     repo, _, _ = setup
@@ -271,9 +273,9 @@ def test_an_s3_store_publishes_and_the_node_polls_it_over_http(
         assert store.read(index_key("n1")) is not None
         project = load_project(repo, None)
         config = PullConfig(node="n1", store=f"{endpoint}/fleet/prod", root=str(root))
-        status = poll(config, None, SimulatedNode(project.nodes["n1"], root))
+        status = poll(config, None, SimulatedNode(project.nodes["n1"], root), converge=converge_index)
         assert (status["result"], status["generation"]) == ("converged", done.generation), status
-        again = poll(config, None, SimulatedNode(project.nodes["n1"], root))
+        again = poll(config, None, SimulatedNode(project.nodes["n1"], root), converge=converge_index)
         assert again["lastPollFetch"] == "not-modified"  # S3 answers If-None-Match with a 304
     finally:
         server.stop()
@@ -424,8 +426,8 @@ def test_an_oversize_bundle_or_index_is_refused(
 ) -> None:
     """publish refuses a bundle over the cap; through a web server on loopback, the node refuses an
     index or bundle over it before the body is read into memory."""
-    from funops.pull import MAX_INDEX_BYTES
-    from funops.pull import node as pull_node
+    from funops.node import MAX_INDEX_BYTES
+    from funops.node import poll as pull_node
     from funops.pull import publish as pull_publish
 
     repo, root, store = setup
@@ -439,14 +441,14 @@ def test_an_oversize_bundle_or_index_is_refused(
         project = load_project(repo, None)
         config = PullConfig(node="n1", store=url, root=str(root), interval=30)
         monkeypatch.setattr(pull_node, "MAX_BUNDLE_BYTES", 100)  # a real bundle is some KiB
-        failed = poll(config, None, SimulatedNode(project.nodes["n1"], root))
+        failed = poll(config, None, SimulatedNode(project.nodes["n1"], root), converge=converge_index)
         assert failed["result"] == "failed" and "a node reads at most 100 bytes" in failed["error"], failed
         assert not (root / "srv/hello/health").exists()
         monkeypatch.undo()
 
         index = store / index_key("n1")
         index.write_bytes(index.read_bytes() + b" " * MAX_INDEX_BYTES)  # still valid JSON, and huge
-        refused = poll(config, None, SimulatedNode(project.nodes["n1"], root))
+        refused = poll(config, None, SimulatedNode(project.nodes["n1"], root), converge=converge_index)
         assert refused["result"] == "refused" and f"at most {MAX_INDEX_BYTES} bytes" in refused["error"]
     finally:
         server.shutdown()

@@ -1,4 +1,4 @@
-"""How a pull node reads its store (funops.pull.node.fetch, urllib): against small servers on loopback,
+"""How a pull node reads its store (funops.node.poll.fetch, urllib): against small servers on loopback,
 the size caps hold whether or not the server says the length, and a redirect is followed only within
 the store's scheme and host — an https store never hands the node to plain http."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from funops.pull.node import PullConfig, StoreRefused, fetch
+from funops.node.poll import PullConfig, StoreRefused, fetch
 
 BODY = b'{"index": "small"}'
 

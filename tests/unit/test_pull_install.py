@@ -16,20 +16,22 @@ import pytest
 import yaml
 
 from funops.agent import __main__ as agent_main
-from funops.agent import install, node, pullsetup, runtime
+from funops.agent import install, pullsetup, runtime
 from funops.errors import FunopsError
 from funops.load.loader import load_project
 from funops.load.project import Project
-from funops.pull import CONFIG_FILE, PUBLIC_KEY_FILE, keys
+from funops.node import CONFIG_FILE, PUBLIC_KEY_FILE
+from funops.node import host as node
+from funops.node.shell import render
+from funops.pull import keys
 from funops.tasks import model as m
-from funops.tasks.shell import render
 
 ENGINE = (
     "funops.apply.executor",
     "funops.apply.taskplan",
     "funops.apply.lock",
     "funops.diff.differ",
-    "funops.pull.node",
+    "funops.node.poll",
     "funops.pull.converge",
     "funops.pull.bundle",
     "funops.gather.gatherer",
@@ -233,8 +235,8 @@ def test_pull_puts_the_site_beside_the_zip_first_on_the_path(tmp_path: Path) -> 
     (version / "site").symlink_to(tmp_path / "runtime")
     (tmp_path / "current").symlink_to(version)
     code = (
-        "import sys; from funops.agent.__main__ import runtime_site; import funops.pull.node as n\n"
-        "n.main = lambda config: print(runtime_site(), sys.path[0], config) or 7\n"
+        "import sys; from funops.agent.__main__ import runtime_site; import funops.node.poll as n\n"
+        "n.main = lambda config, converge: print(runtime_site(), sys.path[0], config) or 7\n"
         "from funops.agent.__main__ import main; sys.exit(main(['pull']))"
     )
     pyz = str(tmp_path / "current" / "funops-agent.pyz")
@@ -246,10 +248,10 @@ def test_pull_puts_the_site_beside_the_zip_first_on_the_path(tmp_path: Path) -> 
 
 
 def test_pull_from_a_checkout_adds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import funops.pull.node as pull_node
+    import funops.node.poll as pull_node
 
     seen: list[str] = []
-    monkeypatch.setattr(pull_node, "main", lambda config: seen.append(config) or 0)
+    monkeypatch.setattr(pull_node, "main", lambda config, converge: seen.append(config) or 0)
     path = list(sys.path)
     assert agent_main.main(["pull", "--config", "/tmp/p.json"]) == 0
     assert seen == ["/tmp/p.json"] and sys.path == path and agent_main.runtime_site() is None

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from funops.cli.output import worst
-from funops.compile.resources import Resource
 from funops.errors import FunopsError
 from funops.release.history import bad_revisions, releases
 from funops.release.restore import is_release_ref, pick_target
+from funops.resources import Resource
 from funops.state.node_state import NodeState
 from funops.state.records import ReleaseRecord, RevisionRef
 from tests.unit import shell_tasks as tasks

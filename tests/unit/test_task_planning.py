@@ -21,10 +21,10 @@ import pytest
 
 from funops import kinds
 from funops.apply.taskplan import plan_node
-from funops.compile.resources import AppPlacement, NodeDesired, Resource
 from funops.diff.differ import diff_node
 from funops.gather.probe import LiveFacts
 from funops.model.inventory import Node
+from funops.resources import AppPlacement, NodeDesired, Resource
 from funops.tasks.model import HealthProbe, Task
 
 FIXTURES = Path(__file__).parent / "task_fixtures"

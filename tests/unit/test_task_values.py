@@ -2,7 +2,7 @@
 (tasks/values.py), so the agent's wire decoder refuses what a field may not hold before anything
 runs, and the sh renderer quotes every value it writes. The two attacks of the issue, then hostile
 values for every field of every task type through both paths: made in python and rendered to sh
-(run by the real /bin/sh), and decoded from the wire and run as the agent runs a batch (tasks/native.py,
+(run by the real /bin/sh), and decoded from the wire and run as the agent runs a batch (node/native.py,
 the sh for the rest). Commands run against stubs in a temp dir (only the nested `bash`, `env`, `dirname`
 and a `touch` that makes nothing but the marker are real): a value that became a command leaves the marker."""
 
@@ -22,10 +22,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from funops.agent import wire
+from funops.node import native, shell, wire
+from funops.node.shell import run_sh
 from funops.tasks import model as m
-from funops.tasks import native, shell, values
-from funops.transports.local import run_sh
+from funops.tasks import values
 from tests.unit.task_samples import PROBE, TASK_TYPES, fields, sample, unchecked
 
 MARKER = "FUNOPS_MARKER"
@@ -485,7 +485,7 @@ def test_a_request_timeout_and_task_list_as_sent() -> None:
 def test_an_agent_runs_the_health_checks_of_its_own_addresses_only() -> None:
     """A token cannot make the agent scan its network (a tcp check's exit tells open from closed):
     refused before any connection (192.0.2.1 is TEST-NET-1: nothing is sent there)."""
-    from funops.agent import node
+    from funops.node import host as node
 
     assert node.own_address("127.0.0.1") and node.own_address("0.0.0.0") and node.own_address("")
     assert not node.own_address("192.0.2.1") and not node.own_address("example.com")

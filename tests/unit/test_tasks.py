@@ -35,7 +35,7 @@ def test_directories_a_write_creates_get_their_own_mode_not_the_bundles_umask(tm
     import hashlib
     import stat
 
-    from funops.compile.resources import Resource
+    from funops.resources import Resource
     from tests.unit.shell_tasks import write_file
 
     def file(name: str, secret: bool) -> Resource:

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from funops.compile.compiler import compile_project
-from funops.compile.resources import Resource
 from funops.errors import InputError
 from funops.load.loader import load_project
+from funops.resources import Resource
 
 SITE = "file:/etc/nginx/conf.d/funops-site.conf"
 UNIT = "file:/etc/systemd/system/web.service"

@@ -1,6 +1,6 @@
 """Typed tasks run in this process (the agent, on its node) instead of through sh: a file write is
 then a few system calls, not a dozen processes (dirname, mktemp, cat, chmod, chown, sync, cp, mv),
-the bulk of a first apply's CPU on the node. Each does what its sh rendering (tasks/shell.py) does,
+the bulk of a first apply's CPU on the node. Each does what its sh rendering (node/shell.py) does,
 to the mode, owner and error exit; the unit tests run both on the same trees and compare them.
 A task without an entry here runs as its sh. Standard library only (the node side)."""
 
@@ -21,10 +21,10 @@ from collections.abc import Callable, Mapping
 from functools import singledispatch
 
 from ..kinds import systemd_bus
-from ..transports.base import CommandResult
-from ..transports.dial import dial
-from . import model as m
+from ..tasks import model as m
+from ..tasks.results import CommandResult
 from . import nofollow
+from .dial import dial
 from .shell import NO_RELOAD, RELOAD_PROPERTIES, TASK_MARK, health_host, reload_checks, render
 
 PathMap = Callable[[str], str]
@@ -39,7 +39,7 @@ def run(task: m.Task, path: PathMap) -> Outcome | None:
 
 @run.register
 def _(task: m.WriteFile, path: PathMap) -> Outcome | None:
-    """As its sh: the directory reached without a planted link (tasks/nofollow.py), the new version
+    """As its sh: the directory reached without a planted link (node/nofollow.py), the new version
     made beside the file (O_EXCL, by root) and set up through its descriptor, then renamed over it."""
     p = path(task.path)
     try:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import math
 
-from ..model.manifests import Application, CanaryVersion, Release
-from ..model.versions import image_repository, image_tag
-
-__all__ = ["assign_versions", "image_repository", "image_tag", "wanted_versions"]
+from .manifests import Application, CanaryVersion, Release
+from .versions import image_tag
 
 
 def wanted_versions(app: Application, release: Release | None) -> list[CanaryVersion]:

@@ -15,15 +15,14 @@ import socket
 import subprocess
 from typing import Any
 
-from ..gather.probe import build_script, node_section, read_kinds
-from ..pull import STATUS_FILE as PULL_STATUS
 from ..tasks import model as m
-from ..tasks import native
-from ..tasks.shell import ShellRunner, parse_bundle
+from ..tasks.results import CommandResult, StepResult
 from ..tasks.values import ValueProblem
-from ..transports.base import CommandResult, StepResult
-from ..transports.dial import address_family
-from ..transports.local import run_sh
+from . import STATUS_FILE as PULL_STATUS
+from . import native
+from .dial import address_family
+from .probe import build_script, node_section, read_kinds
+from .shell import ShellRunner, parse_bundle, run_sh
 
 MAX_TASK_SECONDS = 3600
 
@@ -42,7 +41,7 @@ class NodeShell(ShellRunner):
     def run_tasks(
         self, tasks: list[m.Task], timeout: float | None = None
     ) -> tuple[list[StepResult], CommandResult]:
-        """File writes in-process (tasks/native.py), the other tasks each as its own sh."""
+        """File writes in-process (node/native.py), the other tasks each as its own sh."""
         run = lambda s, i, t: self.run(s, stdin=i, timeout=t)  # noqa: E731
         result = native.run_tasks(tasks, self.path, run, timeout, self.env)
         return parse_bundle(result.text()), result

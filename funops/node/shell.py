@@ -13,12 +13,13 @@ import base64
 import ipaddress
 import math
 import shlex
+import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import singledispatch
 
-from ..transports.base import CommandResult, StepResult
-from . import model as m
+from ..tasks import model as m
+from ..tasks.results import CommandResult, StepResult, TransportError
 
 PathMap = Callable[[str], str]
 
@@ -51,7 +52,7 @@ def _script(task: m.Task, path: PathMap) -> str:
 # ---- files and directories -------------------------------------------------------------------------
 
 
-# Managed paths are walked as tasks/nofollow.py walks them (its docstring has the rule): from `/`, one
+# Managed paths are walked as node/nofollow.py walks them (its docstring has the rule): from `/`, one
 # component at a time, the shell's working directory pinned in each (`cd -P`, then checked with
 # `pwd -P`: a component swapped for a link since the check is caught), so what follows is done
 # relative to a directory reached without a planted link. Return 2: a component is missing.
@@ -127,7 +128,7 @@ def _pin(path: str) -> tuple[str, str]:
 def _(task: m.WriteFile, path: PathMap) -> str:
     """Directories it creates (never existing ones) get 0755 root, or with `private_dirs` (a
     secret's) 0700 owned by the file's owner. The file is made in a private temp dir beside it and
-    renamed over it; a link at the file, or on the way (tasks/nofollow.py's rule), is refused."""
+    renamed over it; a link at the file, or on the way (node/nofollow.py's rule), is refused."""
     owner, group = q(task.owner), q(task.group)
     dir_mode, dir_owner = ("0700", f"{owner}:{group}") if task.private_dirs else ("0755", "root:root")
     head, name = _pin(path(task.path))
@@ -607,7 +608,7 @@ UNIT_HEADER = "# Managed by funops"
 
 @_script.register
 def _(task: m.Probe, path: PathMap) -> str:
-    from ..gather.probe import build_script  # the kinds' fragments, assembled
+    from .probe import build_script  # the kinds' fragments, assembled
 
     return build_script(task.ids, task.state_file, path, containers=task.containers)
 
@@ -877,3 +878,17 @@ def _is_ip(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def run_sh(
+    script: str, stdin: bytes | None, timeout: float | None, env: dict[str, str] | None, who: str = ""
+) -> CommandResult:
+    """A script run by this machine's /bin/sh (a local node's, the agent's): its exit code and output;
+    TransportError, prefixed with `who`, when it cannot be run or times out."""
+    try:
+        done = subprocess.run(
+            ["/bin/sh", "-c", script], input=stdin, capture_output=True, timeout=timeout, check=False, env=env
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise TransportError(f"{who}{exc}") from exc
+    return CommandResult(done.returncode, done.stdout, done.stderr)

@@ -10,7 +10,7 @@ The rule for links on the way (as the kernel's `protected_symlinks`): a link is 
 root owns it and it sits in a directory only root can change (owned by root, not writable by group
 or others, or sticky) — the node's own links such as /var/run -> /run. Any other link in a directory
 component is refused, and so is a link where funops expects the file itself, naming the path.
-The sh rendering (tasks/shell.py, `funops_cd`) applies the same rule. Standard library only."""
+The sh rendering (node/shell.py, `funops_cd`) applies the same rule. Standard library only."""
 
 from __future__ import annotations
 

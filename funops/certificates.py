@@ -12,12 +12,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..compile.compiler import DesiredState
-from ..gather.gatherer import NodeGather
-from ..ids import ResourceId
-from ..kinds.cert import NEW
-from ..load.project import Project
-from ..model.manifests import duration_seconds
+from .compile.compiler import DesiredState
+from .gather.gatherer import NodeGather
+from .ids import ResourceId
+from .kinds.cert import NEW
+from .load.project import Project
+from .model.manifests import duration_seconds
 
 Action = Literal["issue", "renew", "reissue", "deploy", "rollback", "none"]
 ORDERS: tuple[Action, ...] = ("issue", "renew", "reissue")  # what needs the CA

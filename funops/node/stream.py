@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from ..tasks import model as m
-from ..tasks.shell import render
+from .shell import render
 
 MAX_LINE = 64 << 10  # a longer run without a newline goes out as a line of its own
 END_GRACE_SECONDS = 2  # from SIGTERM to SIGKILL for a reader that does not go

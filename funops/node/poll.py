@@ -1,5 +1,6 @@
 """`funops-agent pull` on the node (run by funops-pull.timer): one poll of the store. Standard library
-only until there is something to converge; then converge.py (the engine, from the agent's runtime).
+only: the engine that converges (pull/converge.py, on the agent's runtime) is handed in by the entry
+point (agent/__main__.py), which imports it only when a poll has something to converge.
 
 A poll: fetch the index with If-None-Match (unchanged: a 304, nothing else happens); check its
 signature (openssl, the project's public key), that it is this node's, not older than the newest
@@ -20,16 +21,15 @@ import hashlib
 import json
 import os
 import ssl
-import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
 from . import (
-    CONFIG_FILE,
     FLOOR_FILE,
     MAX_BUNDLE_BYTES,
     MAX_INDEX_BYTES,
@@ -91,17 +91,25 @@ class StoreRefused(FetchError):
     """The store answered with what a node must not read: too large, or a redirect off the store."""
 
 
-def main(config_path: str = CONFIG_FILE) -> int:
+# The engine, given by the caller (pull/converge.py's `converge_index`, wired by agent/__main__.py):
+# (the signed index, the opened bundle, the node's transport or None) → the outcome for the status file.
+Converge = Callable[[idx.Index, bytes, Any], "dict[str, Any]"]
+
+
+def main(config_path: str, converge: Converge) -> int:
     """One poll; its outcome as a JSON line on stdout (the journal keeps it). Exit 1 when the node
     failed to converge or refused what it found (funops-pull.service fails: the node's monitoring
     sees it); a store out of reach is not the node's failure (`funops status` shows it stale)."""
-    report = poll(PullConfig.load(config_path))
+    report = poll(PullConfig.load(config_path), converge=converge)
     print(json.dumps(report, sort_keys=True))
     return 1 if report.get("result") in ("failed", "refused") else 0
 
 
-def poll(config: PullConfig, now: dt.datetime | None = None, transport: Any = None) -> dict[str, Any]:
-    """One poll (`transport`: the node converged, for tests; default this machine)."""
+def poll(
+    config: PullConfig, now: dt.datetime | None = None, transport: Any = None, *, converge: Converge
+) -> dict[str, Any]:
+    """One poll (`transport`: the node converged, for tests; default this machine). `converge` runs
+    the engine, which the node side does not import (pydantic, jinja2: the agent's runtime)."""
     now = now or dt.datetime.now(dt.UTC)
     status = read_status(config)
     status.update(
@@ -151,7 +159,7 @@ def poll(config: PullConfig, now: dt.datetime | None = None, transport: Any = No
     except (FetchError, openssl.OpensslError, ValueError) as exc:
         _result(status, "failed", f"generation {index.generation}: {exc}")
         return _save(config, status)
-    status.update(_converge(index, content, transport))
+    status.update(converge(index, content, transport))
     if status["result"] == "converged":
         status["indexEtag"] = etag
     return _save(config, status)
@@ -168,26 +176,6 @@ def _open_bundle(config: PullConfig, index: idx.Index) -> bytes:
         raise ValueError(f"the bundle's sha256 is {got}, the signed index says {index.bundle_sha256}")
     _keep(config, sealed)
     return openssl.open_sealed(config.local(config.cert), config.local(config.key), sealed)
-
-
-def _converge(index: idx.Index, content: bytes, transport: Any) -> dict[str, Any]:
-    """The engine, imported only now (pydantic, jinja2: the agent's runtime): a no-op poll never pays it."""
-    from .bundle import from_json
-    from .converge import converge
-
-    bundle = from_json(content)
-    done = converge(bundle, index.generation, transport)
-    out: dict[str, Any] = {"attempt": {"generation": index.generation, "status": done.status,
-                                       "seconds": done.seconds, "changes": done.changes[:50]}}  # fmt: skip
-    if done.status in ("succeeded", "unchanged"):
-        out.update(
-            result="converged", error=None, generation=index.generation, revision=index.revision,
-            digest=index.digest,
-            appliedAt=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        )  # fmt: skip
-    else:
-        out.update(result="failed", error=f"generation {index.generation}: {done.status}: {done.error}")
-    return out
 
 
 def fetch(config: PullConfig, key: str, etag: str | None, limit: int) -> tuple[bytes, str] | None:
@@ -330,7 +318,3 @@ def _keep(config: PullConfig, sealed: bytes) -> None:
         os.replace(current, previous)
     with open(current, "wb") as f:
         f.write(sealed)
-
-
-if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:2]))

@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from ..ids import Handler, Owner, ResourceId
+from .ids import Handler, Owner, ResourceId
 
 if TYPE_CHECKING:  # the node side (the agent) imports this module with the standard library only
-    from ..model.inventory import Node
-    from ..model.strategy import HealthCheck
-    from .render import TemplateOrigin
+    from .model.inventory import Node
+    from .model.strategy import HealthCheck
 
 # Apply order within a node (each may need what comes before it): artifacts → directories → files →
 # unit files → units → containers → nginx sites. An artifact comes first: a failed download leaves
@@ -20,7 +19,14 @@ if TYPE_CHECKING:  # the node side (the agent) imports this module with the stan
 ORDER_ARTIFACT, ORDER_DIRECTORY, ORDER_CERT = 5, 8, 9
 ORDER_FILE, ORDER_UNIT_FILE, ORDER_UNIT, ORDER_CONTAINER, ORDER_NGINX = 10, 20, 30, 40, 50
 
+# Where funops writes on a node (the compiler writes there; validate, drift and `agent install` check
+# paths against them).
 UNIT_DIR = "/etc/systemd/system"  # where funops writes the unit files of apps
+APPS_DIR = "/etc/funops/apps"
+TLS_DIR = "/etc/funops/tls"
+NGINX_DIR = "/etc/nginx/conf.d"
+# HTTP-01: the webroot every edge node serves /.well-known/acme-challenge/ from, on its http port.
+CHALLENGE_ROOT = "/var/lib/funops-acme"
 
 # Node-wide handlers a change owes; run once per node after the tasks (see kinds.handler_order).
 DAEMON_RELOAD = Handler("daemon-reload")
@@ -94,3 +100,25 @@ class NodeDesired:
 
     def resource(self, rid: str) -> Resource | None:
         return next((r for r in self.resources if r.id == rid), None)
+
+
+def app_unit(app: str) -> str:
+    return f"{app}.service"
+
+
+def timer_unit(app: str) -> str:
+    return f"{app}.timer"
+
+
+@dataclass(frozen=True)
+class TemplateOrigin:
+    """Where a rendered file's template came from: the repo's templates/ or funops's bundled ones."""
+
+    name: str  # the template name, e.g. "nginx/site.conf.j2"
+    origin: Literal["bundled", "repo"]
+    path: str  # "templates/nginx/site.conf.j2" (repo-relative) or "funops/templates/nginx/site.conf.j2"
+    uses: tuple[str, ...] = ()  # templates it extends, includes or imports, e.g. "bundled/nginx/site.conf.j2"
+
+    def describe(self) -> str:
+        text = f"{self.path} ({self.origin}"
+        return text + (f"; uses {', '.join(self.uses)})" if self.uses else ")")

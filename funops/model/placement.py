@@ -10,9 +10,9 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..model.inventory import Node
-from ..model.manifests import Application
-from ..model.settings import PlacementSettings
+from .inventory import Node
+from .manifests import Application
+from .settings import PlacementSettings
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,10 @@ from typing import Any
 from ..kinds import systemd_bus
 from ..kinds.cert import CERTS_DIR
 from ..kinds.file import ARTIFACTS_DIR
-from ..pull import STATUS_FILE as PULL_STATUS
-from ..tasks import native
-from ..tasks.shell import health_host
-from . import AGENT_VERSION
-from .node import UnixHTTP, own_address
+from . import AGENT_VERSION, native
+from . import STATUS_FILE as PULL_STATUS
+from .host import UnixHTTP, own_address
+from .shell import health_host
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 HEALTH_EVERY = 30.0  # seconds between two health checks of one app, however often it is scraped
@@ -428,7 +427,7 @@ def _health_of(placement: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _probe(check: dict[str, Any], host: str, port: int, timeout: float) -> bool:
-    """One try of the check, as apply's gate tries it (tasks/native.py: no getaddrinfo, whose resolver
+    """One try of the check, as apply's gate tries it (node/native.py: no getaddrinfo, whose resolver
     set-up the agent would keep); the gate retries, here the next due check is the retry."""
     if check.get("type") == "tcp":
         return native.tcp_open(host, port, timeout)

@@ -37,10 +37,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ..pull import CONFIG_FILE as PULL_CONFIG
 from ..tasks import model as m
-from ..transports.base import TransportError
-from . import AGENT_VERSION, PROTOCOL, metrics, node, scopes, stream, wire
+from ..tasks.results import TransportError
+from . import AGENT_VERSION, PROTOCOL, metrics, scopes, stream, wire
+from . import CONFIG_FILE as PULL_CONFIG
+from . import host as node
 
 TASK_WINDOW_SECONDS = 300  # a task id older (or newer) than this is refused: replays need a fresh id
 # What a node in pull mode still runs for a controller: reads (plan, drift, nodes, logs, a bake's checks).
