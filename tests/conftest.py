@@ -19,7 +19,7 @@ EXAMPLE_PARTS = ["funops.yaml", "inventory", "manifests", "templates", "certs", 
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist (`make test`, README "Tests") each worker drives its own lab slot, set here
+    """Under pytest-xdist (`make test`, README "Development") each worker drives its own lab slot, set here
     before any test reads it; the lab's modules read the slot at each call, never at import."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     workers = getattr(config.option, "numprocesses", None) or 0

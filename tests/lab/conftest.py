@@ -20,7 +20,7 @@ from lab import acme as lab_acme
 HERE = Path(__file__).resolve().parent
 
 
-# The lab files that take longest (`--durations`, README "Development"), longest first: under
+# The lab files that take longest (their tests' applies and waits; check with `--durations`), first: under
 # pytest-xdist (`--dist loadfile --no-loadscope-reorder` hands files out in collection order) they
 # start first, so that none starts last and runs alone; the unit tests fill the workers in between.
 LONGEST_FIRST = (
