@@ -4,6 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 N       ?= 3
 RUNS    ?= 3
+WORKERS ?= 4
 TOOLS   ?= funops,pyinfra,ansible
 
 .PHONY: install demo test test-unit lint lab-host lab-image lab-up lab-down lab-status bench bench-fleet bench-pull clean
@@ -28,8 +29,10 @@ demo: $(BIN)/funops
 
 # Everything: unit tests and the lab tests against real nodes. lab-host first: it installs the packages
 # (python3-venv, nginx, shellcheck, docker, ...) a fresh machine lacks and starts a docker engine.
+# WORKERS pytest-xdist workers, each with its own lab slot from FUNOPS_LAB_SLOTS (default 1,10,11,12);
+# a test file stays on one worker (its tests share nodes through module fixtures). WORKERS=0: serial.
 test: lab-host install
-	FUNOPS_REQUIRE_LAB=1 $(BIN)/pytest -q
+	FUNOPS_REQUIRE_LAB=1 $(BIN)/pytest -q -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Unit tests only (no engine, no nodes).
 test-unit: install

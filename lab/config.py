@@ -33,6 +33,27 @@ def lab_slot() -> int:
     return int(raw)
 
 
+DEFAULT_WORKER_SLOTS = "1,10,11,12"
+
+
+def worker_slot(worker: str) -> int:
+    """The lab slot of pytest-xdist worker `worker` ("gw0", "gw1", ...): the worker's place in
+    `$FUNOPS_LAB_SLOTS` (default 1,10,11,12). One slot per worker: two workers on one slot would
+    bring up, reset and tear down the same containers under each other's tests."""
+    raw = os.environ.get("FUNOPS_LAB_SLOTS", "").strip() or DEFAULT_WORKER_SLOTS
+    slots = [part.strip() for part in raw.split(",") if part.strip()]
+    bad = [s for s in slots if not s.isdigit() or not 1 <= int(s) <= 255]
+    if bad or len(set(slots)) != len(slots):
+        raise LabError(f"FUNOPS_LAB_SLOTS must be distinct numbers in 1..255, comma-separated, not {raw!r}")
+    index = int(worker.removeprefix("gw")) if worker.removeprefix("gw").isdigit() else -1
+    if not 0 <= index < len(slots):
+        raise LabError(
+            f"no lab slot for pytest worker {worker}: FUNOPS_LAB_SLOTS={raw!r} has {len(slots)}; "
+            "give one slot per worker (-n)"
+        )
+    return int(slots[index])
+
+
 def label_value() -> str:
     """The value of LABEL on this slot's containers: what `down`/`current`/`status` filter on."""
     return str(lab_slot())

@@ -9,6 +9,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -59,6 +60,9 @@ LAB_UNITS = frozenset(
     }
 )
 T = TypeVar("T")
+# The node image and the registry's test app are the host's, not a slot's: labs of several slots
+# coming up at once (pytest-xdist workers) build and push them one at a time.
+IMAGES_LOCK = Path(tempfile.gettempdir()) / "funops-lab-images.lock"
 BOOT_TIMEOUT = 180.0  # seconds for one node to reach `running` with sshd answering
 # systemd as PID 1 without --privileged (which fails on these machines): see /work/shared/lab-notes.md.
 CAPABILITIES = (
@@ -182,9 +186,10 @@ def up(n: int = 3, *, timeout: float = BOOT_TIMEOUT) -> Lab:
         raise LabError("no docker engine answers: run `make lab-host` (lab/bootstrap-host)")
     directory = lab_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    with _locked(directory):
-        image = build_image()
-        ensure_testapp()
+    with _locked(directory / ".lock"):
+        with _locked(IMAGES_LOCK):
+            image = build_image()
+            ensure_testapp()
         pubkey = keys.ensure_key(directory / "id_ed25519")
         nodes = [Node.of(k) for k in range(1, n + 1)]
         _remove_extra(directory, keep=n)
@@ -212,7 +217,7 @@ def down() -> None:
         if engine_answers():
             remove_containers(lab_containers(LABEL, label_value()))
         return
-    with _locked(directory):
+    with _locked(directory / ".lock"):
         if engine_answers():
             remove_containers(lab_containers(LABEL, label_value()))
         remove_tree(directory / "nodes")
@@ -247,9 +252,10 @@ def _node_status(k: int) -> NodeStatus:
 
 
 @contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """One `up` at a time per lab dir (parallel test sessions would race on the same containers)."""
-    with open(directory / ".lock", "w") as f:
+def _locked(path: Path) -> Iterator[None]:
+    """One holder at a time of the lock file `path`: a lab dir's `.lock` (parallel test sessions would
+    race on the same containers) or IMAGES_LOCK."""
+    with open(path, "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         yield
 

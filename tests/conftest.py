@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -11,8 +12,28 @@ from pathlib import Path
 
 import pytest
 
+from lab.config import LabError, worker_slot
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_PARTS = ["funops.yaml", "inventory", "manifests", "templates", "certs", "secrets", "artifacts"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test`, README "Development") each worker drives its own lab slot, set here
+    before any test reads it; the lab's modules read the slot at each call, never at import."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    workers = getattr(config.option, "numprocesses", None) or 0
+    if workers and not worker and config.option.dist not in ("loadfile", "loadscope"):
+        # A lab test file shares its nodes' state through module fixtures, in order: one worker each.
+        raise pytest.UsageError(f"run the tests with --dist loadfile, not --dist {config.option.dist}")
+    try:
+        if worker:
+            os.environ["FUNOPS_LAB_SLOT"] = str(worker_slot(worker))
+            os.environ.pop("FUNOPS_LAB_DIR", None)  # one dir would be shared by every slot: each its own
+        elif workers:
+            worker_slot(f"gw{workers - 1}")  # too few slots: said here, not in a crashed worker
+    except LabError as e:
+        raise pytest.UsageError(str(e)) from None
 
 
 def copy_example(dest: Path) -> Path:

@@ -21,6 +21,32 @@ from lab import prometheus as lab_prometheus
 HERE = Path(__file__).resolve().parent
 
 
+# The lab files that take longest (their tests' applies and waits; check with `--durations`), first: under
+# pytest-xdist (`--dist loadfile --no-loadscope-reorder` hands files out in collection order) they
+# start first, so that none starts last and runs alone; the unit tests fill the workers in between.
+LONGEST_FIRST = (
+    "test_converge.py",
+    "test_releases.py",
+    "test_pull.py",
+    "test_drift.py",
+    "test_zero_downtime.py",
+    "test_hostile_runtime.py",
+    "test_agent.py",
+    "test_smoke.py",
+    "test_acme.py",
+    "test_pull_install.py",
+)
+
+
+def _handed_out(item: pytest.Item) -> tuple[int, int]:
+    """Where a test's file goes in the workers' queue: the LONGEST_FIRST lab files, the other lab
+    files, then the rest (a stable sort keeps each file's tests in their order)."""
+    path = Path(str(item.fspath))
+    if HERE not in path.parents:
+        return (2, 0)
+    return (0, LONGEST_FIRST.index(path.name)) if path.name in LONGEST_FIRST else (1, 0)
+
+
 def lab_node_count() -> int:
     return int(os.environ.get("FUNOPS_LAB_NODES", "3"))
 
@@ -30,6 +56,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.lab)
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # a serial run keeps the collection's order
+        items.sort(key=_handed_out)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -59,6 +59,10 @@ def test_follow_ends_cleanly_on_ctrl_c(lab: Lab, repo: Path) -> None:
         raise
     assert code == 130
     assert "Traceback" not in proc.stderr.read()
-    time.sleep(1)  # the pty's hangup ends the node's journalctl -f
-    left = lab.exec("node2", "pgrep -f '[j]ournalctl.*--follow' || true").stdout.strip()
+    # The pty's hangup ends the node's journalctl -f: polled for a second, as long as it waited before.
+    deadline = time.monotonic() + 1
+    while (left := lab.exec("node2", "pgrep -f '[j]ournalctl.*--follow' || true").stdout.strip()) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
     assert left == ""

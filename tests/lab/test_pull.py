@@ -208,8 +208,15 @@ def test_a_node_cut_off_from_the_store_keeps_running_and_shows_stale(lab: Lab, r
     node1 = lab.nodes[0]
     lab.exec(node1, "mv /etc/nginx/conf.d/pull-store.conf /root/ && systemctl reload nginx", check=True)
     try:
-        time.sleep(2 * INTERVAL + 1 + 8)  # 2 intervals + splay, and a poll's own time
-        code, found = _status(repo)
+        # Stale after 2 intervals + splay without reaching the store, and a poll's own time: polled.
+        deadline = time.monotonic() + 2 * INTERVAL + 1 + 8
+        while True:
+            code, found = _status(repo)
+            stale = {s["state"] for s in found} == {"stale"}
+            cut_off = stale and "cannot reach the store" in (found[0]["detail"] or "")
+            if (code == 4 and cut_off) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
         assert code == 4, found
         assert {s["state"] for s in found} == {"stale"}
         assert "cannot reach the store" in found[0]["detail"]
@@ -273,7 +280,11 @@ def test_no_restored_or_wiped_store_freezes_the_fleet(lab: Lab, repo: Path, tmp_
     assert {s["state"] for s in found} == {"failed"}
     node1 = lab.nodes[0]
     lab.exec(node1, "rm /var/lib/funops/pull.json", check=True)  # the node's status file lost
-    time.sleep(2 * INTERVAL + 1 + 8)  # its next poll, with no status file to go by
+    # Its next poll (within 2 intervals + splay, and the poll's own time), with no status file to go by:
+    # the poll writes the file once, at its end, by a rename.
+    deadline = time.monotonic() + 2 * INTERVAL + 1 + 8
+    while lab.exec(node1, "test -e /var/lib/funops/pull.json").returncode and time.monotonic() < deadline:
+        time.sleep(1)
     doc = json.loads(lab.exec(node1, "cat /var/lib/funops/pull.json", check=True).stdout)
     assert doc["result"] == "refused" and "replay: " in doc["error"], doc
     for node in lab.nodes:  # nothing older was applied
