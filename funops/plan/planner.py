@@ -31,6 +31,7 @@ from .document import (
     SummaryDoc,
     TemplateDoc,
 )
+from .program import Program, make_program
 from .schedule import schedule
 
 
@@ -60,6 +61,7 @@ class Plan:
     doc: PlanDoc
     intent: Intent = field(default_factory=Intent)
     certificates: list[Decision] = field(default_factory=list)  # per Certificate: what apply does
+    program: Program = field(init=False)  # what apply runs, node by node (plan/program.py)
 
     def strategy_of(self, app: str) -> UpdateStrategy:
         """As recorded with a restored release; else the Release's, the app's, the project default."""
@@ -146,7 +148,7 @@ def plan_from(
     now = dt.datetime.now(dt.UTC)
     doc.certificates = [CertificateDoc.model_validate(c.doc(now)) for c in certificates]
     plan = Plan(project, desired, gathered, diffs, doc, intent, certificates)
-
+    plan.program = make_program(plan)
     doc.schedule = schedule(plan)
     return plan
 

@@ -1,0 +1,198 @@
+"""The plan is the program (issue 29): what apply does on each node — its typed tasks in order, the
+state records it writes, its health gate, its bake checks, the apps it drains — decided once, at plan
+time, from the plan's diff and the node state the plan gathered. Apply runs exactly this; under the
+lock it only re-reads each node to check it is still as the plan saw it (apply/locking.py), so the
+state the records start from is the one the program was made from.
+
+Pure functions of data: the same inputs always make the same program (tests/unit/test_program.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .. import kinds
+from ..compile.resources import NodeDesired
+from ..diff.differ import NodeDiff
+from ..kinds.base import GatedGroup
+from ..model.strategy import HealthCheck, UpdateStrategy
+from ..state.node_state import AppRecord, ManagedResource, NodeState, secrecy_record
+from ..state.records import ReleaseRecord
+from ..tasks import model as m
+from .schedule import make_batches, releasing_apps, removing_only, rollout_strategy
+from .taskplan import plan_node
+
+if TYPE_CHECKING:
+    from .planner import Plan
+
+
+@dataclass
+class Program:
+    """The whole plan as apply runs it: each node's program, the strategy in force and the batches."""
+
+    nodes: dict[str, NodeProgram]
+    strategy: UpdateStrategy
+    batches: list[list[str]]
+    cleanup_images: set[str] = field(default_factory=set)
+
+
+def make_program(plan: Plan) -> Program:
+    """Once per plan, from its diffs and the node states it gathered."""
+    from ..release.recorder import plan_releases  # release/ builds on plan/: its records, unstamped
+
+    changed = [n.name for n in plan.doc.nodes if n.reachable and (n.changes or n.owed)]
+    strategy = rollout_strategy(plan, releasing_apps(plan))
+    batches = make_batches(changed, strategy.batch_count(len(changed) or 1), removing_only(plan))
+    project = plan.project
+    settings = project.settings
+    strategies = {a: plan.strategy_of(a) for a in {*project.apps, *plan.intent.strategies}}
+    cleanup = {a for a, app in project.apps.items() if app.spec.cleanup_images}
+    releases = plan_releases(plan, rollout="", who="")
+    nodes = {}
+    for name, diff in plan.diffs.items():
+        facts = plan.gathered[name].facts
+        assert facts is not None  # only gathered nodes have a diff
+        node_releases = releases[name]
+        nodes[name] = node_program(
+            plan.desired.nodes[name], diff, facts.node_state, state_dir=settings.state_dir,
+            strategies=strategies, cleanup_images=cleanup, records=node_releases.records,
+            rolls_back=node_releases.rolls_back, keep=settings.keep_releases,
+            revision=project.revision.commit, scope=plan.intent.apps,
+        )  # fmt: skip
+    return Program(nodes, strategy, batches, cleanup)
+
+
+@dataclass
+class NodeProgram:
+    """One node's run. `changes` is the first round trip (after the record of what they owe);
+    `checks`, `gated` and `housekeeping` the second, before the final record."""
+
+    converge: bool  # False: nothing pending nor owed, the node is left alone
+    changes: list[m.Task] = field(default_factory=list)
+    checks: list[tuple[m.CheckHealth, str]] = field(default_factory=list)  # (task, the app it gates)
+    gated: list[GatedGroup] = field(default_factory=list)
+    housekeeping: list[m.Task] = field(default_factory=list)
+    owed: list[str] = field(default_factory=list)  # handlers the changes owe
+    deleted: list[str] = field(default_factory=list)  # resource ids no longer managed
+    managed: dict[str, ManagedResource] = field(default_factory=dict)  # id → as applied
+    apps: dict[str, AppRecord] = field(default_factory=dict)  # the node's apps once converged
+    scope: list[str] | None = None  # the apps the run covers (a rollback); None: all
+    records: list[ReleaseRecord] = field(default_factory=list)  # rollout/who/started set by apply
+    rolls_back: list[str] = field(default_factory=list)  # release ids marked rolled_back on success
+    keep: int = 5  # releases kept per app
+    bake: list[m.CheckHealth] = field(default_factory=list)  # the bake window's probe round
+    touched: list[str] = field(default_factory=list)  # apps this run restarts, replaces or stops
+
+
+def node_program(
+    desired: NodeDesired,
+    diff: NodeDiff,
+    state: NodeState,
+    *,
+    state_dir: str,
+    strategies: Mapping[str, UpdateStrategy],
+    cleanup_images: set[str],
+    records: list[ReleaseRecord],
+    rolls_back: list[str],
+    keep: int,
+    revision: str | None,
+    scope: set[str] | None = None,
+) -> NodeProgram:
+    """The node's program from its desired resources, its diff and the state it was gathered with."""
+    touched = sorted(
+        {app for c in diff.pending if (app := c.owner.app)}
+        | {app for h in diff.handlers() if (app := kinds.app_of_handler(h))}
+    )
+    program = NodeProgram(
+        converge=bool(diff.pending or diff.owed),
+        scope=sorted(scope) if scope is not None else None,
+        records=list(records),
+        rolls_back=list(rolls_back),
+        keep=keep,
+        touched=touched,
+        bake=_bake_checks(desired, touched),
+    )
+    if not program.converge:
+        return program
+    running = begin_state(state, program)
+    planned = plan_node(
+        desired, diff, running, state_dir=state_dir, strategies=strategies,
+        cleanup_images=cleanup_images, records=program.records,
+    )  # fmt: skip
+    program.changes = planned.changes
+    program.checks = planned.checks
+    program.gated = planned.gated
+    program.owed = diff.handlers()
+    program.deleted = sorted(c.id for c in diff.pending if c.action == "delete")
+    program.managed = {
+        res.id: ManagedResource(
+            owner=res.owner, kind=res.kind, applied=dict(res.desired), **secrecy_record(res)
+        )
+        for res in desired.resources
+    }
+    revisions = {r.app: r.revision.commit for r in records}
+    program.apps = {
+        name: AppRecord(version=app.version, release=app.release, revision=revisions.get(name, revision))
+        for name, app in sorted(desired.apps.items())
+    }
+    program.housekeeping = planned.housekeeping(end_state(running, program))
+    return program
+
+
+def begin_state(
+    state: NodeState, program: NodeProgram, records: list[ReleaseRecord] | None = None
+) -> NodeState:
+    """The state the first round trip records: unfinished releases settled (the run holds the lock),
+    this run's releases running, what the changes owe added."""
+    out = state.model_copy(deep=True)
+    out.settle_interrupted()
+    for rec in program.records if records is None else records:
+        out.record(rec.model_copy(update={"status": "running"}), program.keep)
+    out.owed = sorted(set(out.owed) | set(program.owed))
+    return out
+
+
+def end_state(
+    begun: NodeState, program: NodeProgram, records: list[ReleaseRecord] | None = None
+) -> NodeState:
+    """The state a successful run leaves: what it manages as applied, its apps, nothing owed, its
+    releases succeeded and the ones it undoes rolled back."""
+    out = begun.model_copy(deep=True)
+    deleted = set(program.deleted)
+    out.managed = {k: v for k, v in out.managed.items() if k not in deleted} | program.managed
+    if program.scope is None:
+        out.apps = dict(program.apps)
+    else:  # a rollback of some apps: the others' records stay as they are
+        out.apps = {k: v for k, v in out.apps.items() if k not in program.scope} | program.apps
+    out.owed = []
+    finished = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    for rec in program.records if records is None else records:
+        out.record(rec.model_copy(update={"status": "succeeded", "finished": finished}), program.keep)
+    for undone in program.rolls_back:
+        out.set_status(undone, "rolled_back")
+    return out
+
+
+def _bake_checks(desired: NodeDesired, touched: list[str]) -> list[m.CheckHealth]:
+    """One probe round for the apps the rollout touches on the node: a few tries, no hold."""
+    tasks = []
+    for name in touched:
+        app = desired.apps.get(name)
+        if app is None:
+            continue
+        check = app.health or HealthCheck()
+        once = check.model_copy(update={"retries": min(3, check.retries)})
+        tasks.append(
+            m.CheckHealth(
+                name,
+                m.HealthProbe.of(once),
+                host=app.bind,
+                port=app.port,
+                unit=app.unit,
+                container=app.container,
+                min_healthy_seconds=0,
+            )
+        )
+    return tasks
