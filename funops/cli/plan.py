@@ -28,7 +28,16 @@ def plan(
     inventory: InventoryOpt = None,
     node: NodeOpt = None,
     output: OutputOpt = Output.text,
-    out: Annotated[Path | None, typer.Option("--out", help="Also save the plan as JSON here.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also save the plan, with what apply runs, as JSON here.")
+    ] = None,
+    seal_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--seal-to",
+            help="With --out: seal the plan's secrets to this certificate (PEM): the apply job's.",
+        ),
+    ] = None,
     skip_unreachable: SkipUnreachableOpt = False,
     diff_context: DiffContextOpt = 3,
     no_diff: NoDiffOpt = False,
@@ -39,13 +48,22 @@ def plan(
     from ..plan.planner import make_plan
     from ..release.rollback import rolled_back_hits
 
+    if seal_to is not None and out is None:
+        fail("--seal-to goes with --out (it seals the saved plan's secrets)")
     project = load(repo, revision, inventory)
     with reported():
         result = make_plan(project, node, diff=None if no_diff else DiffOptions(context=diff_context))
     doc = result.doc
     if out:
+        from ..plan.carry import program_doc
+        from ..plan.seal import read_certificate
+
+        with reported():
+            saved = doc.model_copy(
+                update={"program": program_doc(result, seal_to and read_certificate(seal_to))}
+            )
         try:
-            out.write_text(doc.to_json(), encoding="utf-8")
+            out.write_text(saved.to_json(), encoding="utf-8")
         except OSError as exc:
             fail(f"--out {out}: cannot write the plan there: {exc.strerror or exc}")
     show_plan(doc, output)

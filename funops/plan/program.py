@@ -57,7 +57,8 @@ def make_program(plan: Plan) -> Program:
         node_releases = releases[name]
         nodes[name] = node_program(
             plan.desired.nodes[name], diff, facts.node_state, state_dir=settings.state_dir,
-            strategies=strategies, cleanup_images=cleanup, records=node_releases.records,
+            strategies=strategies, cleanup_images=cleanup,
+            records=[r.model_copy(update={"started": ""}) for r in node_releases.records],
             rolls_back=node_releases.rolls_back, keep=settings.keep_releases,
             revision=project.revision.commit, scope=plan.intent.apps,
         )  # fmt: skip
