@@ -22,7 +22,7 @@ from .init import init
 from .logs import logs
 from .nodes import cordon, drain, nodes, uncordon
 from .output import EXIT_ERROR
-from .plan import plan
+from .plan import plan, show
 from .publish import publish, status
 from .release import history, rollback
 from .repo import render, schema, validate
@@ -67,8 +67,8 @@ def version() -> None:
 
 
 # In the order `funops --help` lists them.
-for command in (init, validate, plan, apply, rollback, history, logs, render, nodes, cordon, uncordon, drain,
-                publish, status, schema, version):  # fmt: skip
+for command in (init, validate, plan, show, apply, rollback, history, logs, render, nodes, cordon, uncordon,
+                drain, publish, status, schema, version):  # fmt: skip
     app.command()(command)
 app.add_typer(drift_app, name="drift")
 app.add_typer(agent_app, name="agent")

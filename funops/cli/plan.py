@@ -82,3 +82,35 @@ def plan(
     if unreachable:
         raise typer.Exit(EXIT_UNREACHABLE)
     raise typer.Exit(EXIT_CHANGES if doc.has_changes() else EXIT_OK)
+
+
+def show(
+    plan_file: Annotated[Path, typer.Argument(help="A plan saved by `funops plan --out`.")],
+    output: OutputOpt = Output.text,
+) -> None:
+    """Print a saved plan (as `plan` printed it) and what `apply FILE` will run on each node; reads
+    nothing but the file. Exit 0: nothing to do; 2: changes pending; 1: not a saved plan."""
+    from ..plan.saved import read_saved_plan
+
+    with reported():
+        saved = read_saved_plan(plan_file)
+    doc = saved.doc
+    if output is Output.json:
+        typer.echo(doc.to_json(), nl=False)
+    else:
+        show_plan(doc.model_copy(update={"program": None}), output)
+        if doc.program is not None:
+            from ..plan.show import program_lines
+
+            with reported():
+                lines = program_lines(doc.program)
+            if output is Output.markdown:
+                typer.echo("\n### What apply runs\n\n```\n" + "\n".join(lines) + "\n```\n")
+            else:
+                from rich.markup import escape
+
+                con = console()
+                con.print("[bold]What apply runs[/]")
+                for line in lines:
+                    con.print(f"  {escape(line)}")
+    raise typer.Exit(EXIT_CHANGES if doc.has_changes() else EXIT_OK)
