@@ -73,13 +73,14 @@ def apply(
 
         with reported():
             saved = read_saved_plan(plan_file)
+            loaded = saved.revision_to_load(revision)  # refuses a --revision other than the plan's
             if saved.self_contained:
                 if resume:
                     fail("--resume continues the last apply from the repo; it does not go with a plan file")
                 _apply_saved(
                     saved, repo, output, auto_approve, parallel, skip_unreachable, allow_dirty, force, key
                 )
-            revision, node = saved.revision_to_load(revision), saved.targets
+            revision, node = loaded, saved.targets
     project = load(repo, revision, inventory)
     if project.revision.commit and project.revision.dirty and not allow_dirty and not sys.stdin.isatty():
         fail(
