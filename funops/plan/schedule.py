@@ -1,6 +1,7 @@
 """The rollout's rules, as plan shows them and apply follows them (issue 15; README.md, "Using it"):
 which apps release, the strategy in force, the batches (nodes that only remove instances last), which
-instances are drained first. Pure functions of a plan."""
+instances are drained first. Pure functions of a plan, called once when it is made (plan/program.py):
+apply follows the program's schedule and never calls them."""
 
 from __future__ import annotations
 
