@@ -91,8 +91,8 @@ def _needs_repo(plan: Plan) -> list[str]:
 
 
 def _node_doc(name: str, program: NodeProgram, plan: Plan, sealer: Sealer) -> dict[str, Any]:
-    needles = Needles.of(plan.desired.nodes[name].resources)
     g = plan.gathered[name]
+    needles = Needles.of(plan.desired.nodes[name].resources, g.facts.node_state if g.facts else None)
 
     def put(plain: Any, encoded: Any) -> Any:
         return sealer.put(name, plain, encoded, needles)

@@ -26,6 +26,7 @@ from typing import Any
 
 from ..compile.resources import Resource
 from ..errors import FunopsError
+from ..state.node_state import NodeState
 
 KEY_ENV = "FUNOPS_PLAN_KEY"  # the apply job's private key (PEM), when not given as --key
 
@@ -38,11 +39,24 @@ class Needles:
     digests: list[str]
 
     @classmethod
-    def of(cls, resources: Iterable[Resource]) -> Needles:
+    def of(cls, resources: Iterable[Resource], state: NodeState | None = None) -> Needles:
+        """The node's secret resources as desired, and as its state file says they were applied and
+        kept in releases (an older secret's digest is as guessable as the current one's)."""
         secret = [r for r in resources if r.secret or r.secret_keys]
         contents = [r.content for r in secret if r.content]
         digests = [str(r.desired["sha256"]) for r in secret if r.desired.get("sha256")]
-        return cls(contents, digests)
+        if state is not None:
+            for managed in state.managed.values():
+                if (managed.model_extra or {}).get("secret") and (managed.applied or {}).get("sha256"):
+                    digests.append(str(managed.applied["sha256"]))  # type: ignore[index]
+            for recs in state.releases.values():
+                for rec in recs:
+                    digests += [
+                        str(s.desired["sha256"])
+                        for s in rec.resources
+                        if s.secret and s.desired.get("sha256")
+                    ]
+        return cls(contents, sorted(set(digests)))
 
     def found_in(self, value: Any) -> bool:
         if isinstance(value, bytes):
