@@ -45,24 +45,34 @@ def make_program(plan: Plan) -> Program:
     changed = [n.name for n in plan.doc.nodes if n.reachable and (n.changes or n.owed)]
     strategy = rollout_strategy(plan, releasing_apps(plan))
     batches = make_batches(changed, strategy.batch_count(len(changed) or 1), removing_only(plan))
-    project = plan.project
-    settings = project.settings
-    strategies = {a: plan.strategy_of(a) for a in {*project.apps, *plan.intent.strategies}}
-    cleanup = {a for a, app in project.apps.items() if app.spec.cleanup_images}
     releases = plan_releases(plan, rollout="", who="")
-    nodes = {}
-    for name, diff in plan.diffs.items():
-        facts = plan.gathered[name].facts
-        assert facts is not None  # only gathered nodes have a diff
-        node_releases = releases[name]
-        nodes[name] = node_program(
-            plan.desired.nodes[name], diff, facts.node_state, state_dir=settings.state_dir,
-            strategies=strategies, cleanup_images=cleanup,
-            records=[r.model_copy(update={"started": ""}) for r in node_releases.records],
-            rolls_back=node_releases.rolls_back, keep=settings.keep_releases,
-            revision=project.revision.commit, scope=plan.intent.apps,
-        )  # fmt: skip
+    nodes = {
+        name: _node(plan, name, [r.model_copy(update={"started": ""}) for r in rel.records], rel.rolls_back)
+        for name, rel in releases.items()
+    }
+    cleanup = {a for a, app in plan.project.apps.items() if app.spec.cleanup_images}
     return Program(nodes, strategy, batches, cleanup)
+
+
+def remake_nodes(plan: Plan, names: set[str]) -> None:
+    """The programs of `names` made again from the plan's desired state, with the same releases: the
+    ACME phase of apply gives certificate resources the content only the CA's answer holds."""
+    for name in sorted(names & set(plan.program.nodes)):
+        old = plan.program.nodes[name]
+        plan.program.nodes[name] = _node(plan, name, old.records, old.rolls_back)
+
+
+def _node(plan: Plan, name: str, records: list[ReleaseRecord], rolls_back: list[str]) -> NodeProgram:
+    project, settings = plan.project, plan.project.settings
+    facts = plan.gathered[name].facts
+    assert facts is not None  # only gathered nodes have a diff
+    return node_program(
+        plan.desired.nodes[name], plan.diffs[name], facts.node_state, state_dir=settings.state_dir,
+        strategies={a: plan.strategy_of(a) for a in {*project.apps, *plan.intent.strategies}},
+        cleanup_images={a for a, app in project.apps.items() if app.spec.cleanup_images},
+        records=records, rolls_back=rolls_back, keep=settings.keep_releases,
+        revision=project.revision.commit, scope=plan.intent.apps,
+    )  # fmt: skip
 
 
 @dataclass

@@ -93,7 +93,7 @@ def planned_task_names(program: dict, key: str) -> dict[str, list[str]]:
 def test_apply_file_runs_exactly_the_planned_tasks_without_the_repo(
     lab: Lab, repo: Path, keys: tuple[Path, str], tmp_path: Path
 ) -> None:
-    set_docs(repo, "2")
+    planned_at = set_docs(repo, "2")
     saved = tmp_path / "plan.json"
     done = funops(repo, "plan", "--out", str(saved), "--seal-to", str(keys[0]))
     assert done.returncode == 2, done.stderr
@@ -128,7 +128,7 @@ def test_apply_file_runs_exactly_the_planned_tasks_without_the_repo(
             assert http(f"http://{node.address}:8082/health")[0] == 200
         else:
             assert docs_after[node.name] == docs_before[node.name]
-    git(repo, "checkout", "--", ".")
+    git(repo, "reset", "-q", "--hard", planned_at)  # the repo as the nodes now are
 
 
 def test_a_node_changed_since_the_saved_plan_refuses_it_and_nothing_is_written(
@@ -137,6 +137,7 @@ def test_a_node_changed_since_the_saved_plan_refuses_it_and_nothing_is_written(
     set_docs(repo, "3")
     saved = tmp_path / "plan.json"
     assert funops(repo, "plan", "--out", str(saved), "--seal-to", str(keys[0])).returncode == 2
+    assert json.loads(saved.read_text())["program"]["needsRepo"] == []  # it runs without the repo
     changed = next(n for n in lab.nodes if "release 2." in docs_units(lab)[n.name])
     lab.exec(changed, "echo '# by hand' >> /etc/systemd/system/docs.service")
     units, recorded = docs_units(lab), states(lab)
