@@ -35,7 +35,6 @@ class Program:
     nodes: dict[str, NodeProgram]
     strategy: UpdateStrategy
     batches: list[list[str]]
-    cleanup_images: set[str] = field(default_factory=set)
 
 
 def make_program(plan: Plan) -> Program:
@@ -50,8 +49,7 @@ def make_program(plan: Plan) -> Program:
         name: _node(plan, name, [r.model_copy(update={"started": ""}) for r in rel.records], rel.rolls_back)
         for name, rel in releases.items()
     }
-    cleanup = {a for a, app in plan.project.apps.items() if app.spec.cleanup_images}
-    return Program(nodes, strategy, batches, cleanup)
+    return Program(nodes, strategy, batches)
 
 
 def remake_nodes(plan: Plan, names: set[str]) -> None:
