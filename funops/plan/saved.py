@@ -79,6 +79,8 @@ class SavedPlan:
             for name, units in public_units(saved.program).items():
                 if ours.get(name) != units:
                     changed.append(f"{name}: the repo now makes other tasks")
+            if saved.schedule != fresh.schedule:
+                changed.append("the repo now schedules the rollout otherwise")
         if changed:
             raise FunopsError(f"refusing {self.path}: {'; '.join(changed)}. Make a new plan and review it.")
 
