@@ -162,3 +162,26 @@ def test_a_node_changed_since_the_plan_refuses_it_and_nothing_is_written(
     done = funops(deployed, "apply", str(saved), "--auto-approve", key=keys[1])
     assert done.returncode == 1 and "node3 changed since the plan was made" in done.stderr
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+
+
+def test_a_plan_that_needs_the_repo_is_made_again_and_must_make_the_same_tasks(
+    example: Path, tmp_path: Path
+) -> None:
+    """A first deploy drains ingress endpoints: apply re-plans from the repo and compares the tasks
+    too, not only the changes (a strategy edit changes the health gate, not a resource)."""
+    saved = tmp_path / "plan.json"
+    assert funops(example, "plan", "--out", str(saved)).returncode == 2
+    assert json.loads(saved.read_text())["program"]["needsRepo"]
+    web = example / "manifests" / "web.yaml"
+    original = web.read_text()
+    strategy = "strategy: {batchSize: 1, maxFailures: 0}"
+    assert strategy in original
+    web.write_text(
+        original.replace(strategy, "strategy: {batchSize: 1, maxFailures: 0, minHealthySeconds: 7}")
+    )
+    done = funops(example, "apply", str(saved), "--auto-approve")
+    assert done.returncode == 1 and "the repo now makes other tasks" in done.stderr, done.stderr
+    assert not (example / ".funops" / "nodes").exists()  # nothing was written
+    web.write_text(original)
+    done = funops(example, "apply", str(saved), "--auto-approve")
+    assert done.returncode == 0, done.stderr
