@@ -137,8 +137,8 @@ class Drainer:
 
     def _sites(self, down: set[Pair]) -> dict[str, list[Resource]]:
         """node → its nginx site files, rendered with `down` marked down."""
-        if not any(r.routes for nd in self.plan.desired.nodes.values() for r in nd.resources):
-            return {}  # no site routes anywhere (nor in a saved plan run without the repo): none to render
+        if not self.plan.project.ingresses:
+            return {}  # no ingress, no site (nor in a saved plan run without the repo: no manifests)
         facts = Facts(self.facts.capacity, self.facts.placements, frozenset(down))
         desired = compile_project(self.plan.project, facts)
         return {
