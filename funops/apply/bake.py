@@ -8,35 +8,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from ..model.strategy import HealthCheck
 from ..plan.planner import Plan
-from ..plan.schedule import touched_apps
-from ..tasks import model as m
 from ..transports import Transport, TransportError
 from .executor import Emit
-
-
-def checks(plan: Plan, node: str) -> list[m.Task]:
-    """One probe round for the apps the rollout touched on `node`: a few tries, no hold."""
-    tasks = []
-    for name in sorted(touched_apps(plan, node)):
-        app = plan.desired.nodes[node].apps.get(name)
-        if app is None:
-            continue
-        check = app.health or HealthCheck()
-        once = check.model_copy(update={"retries": min(3, check.retries)})
-        tasks.append(
-            m.CheckHealth(
-                name,
-                m.HealthProbe.of(once),
-                host=app.bind,
-                port=app.port,
-                unit=app.unit,
-                container=app.container,
-                min_healthy_seconds=0,
-            )
-        )
-    return tasks
 
 
 def bake(
@@ -47,7 +21,7 @@ def bake(
     seconds: float,
 ) -> dict[str, str]:
     """node → why it failed in the window (empty: every instance stayed healthy)."""
-    rounds = {n: c for n in nodes if (c := checks(plan, n))}
+    rounds = {n: c for n in nodes if (c := list(plan.program.nodes[n].bake))}
     if not rounds:
         return {}
     interval = 1.0  # seconds between rounds

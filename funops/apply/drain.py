@@ -30,7 +30,6 @@ from ..diff.differ import Change, live_attributes
 from ..kinds import kind_of
 from ..kinds.base import NodeWork
 from ..plan.planner import Plan, live_facts
-from ..plan.schedule import touched_apps
 from ..resources import NGINX_RELOAD, Resource
 from ..state.node_state import NodeState
 from ..tasks import model as m
@@ -71,7 +70,7 @@ class Drainer:
         pairs = {
             (app, node)
             for node in batch
-            for app in touched_apps(self.plan, node)
+            for app in self._touched(node)
             if node in self.plan.desired.placements.get(app, [])
         }
         new = pairs - self.down
@@ -80,7 +79,7 @@ class Drainer:
         gone = {
             (app, node)
             for node in batch
-            for app in touched_apps(self.plan, node)
+            for app in self._touched(node)
             if app in self.plan.project.apps and node not in self.plan.desired.placements.get(app, [])
         }
         rendered = bool(new or gone) and self._render(f"drain {_names(new | gone)}")
@@ -129,10 +128,17 @@ class Drainer:
             written[name] = planned.get(name, "?") if succeeded else "?"
         return written
 
+    def _touched(self, node: str) -> list[str]:
+        """The apps the node's run restarts, replaces or stops, as its program says."""
+        program = self.plan.program.nodes.get(node)
+        return program.touched if program else []
+
     # ---- rendering ----------------------------------------------------------------------------
 
     def _sites(self, down: set[Pair]) -> dict[str, list[Resource]]:
         """node → its nginx site files, rendered with `down` marked down."""
+        if not self.plan.project.ingresses:
+            return {}  # no ingress, no site (nor in a saved plan run without the repo: no manifests)
         facts = Facts(self.facts.capacity, self.facts.placements, frozenset(down))
         desired = compile_project(self.plan.project, facts)
         return {

@@ -15,17 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..diff.differ import NodeDiff
 from ..errors import FunopsError
-from ..gather.probe import LiveFacts
 from ..kinds.base import GatedGroup
-from ..model.strategy import UpdateStrategy
-from ..release.recorder import NodeReleases, now
-from ..resources import NodeDesired
-from ..state.node_state import AppRecord, ManagedResource, NodeState, secrecy_record, state_path
+from ..plan.program import NodeProgram, begin_state, end_state
+from ..plan.releases import NodeReleases, now
+from ..state.node_state import ManagedResource, NodeState, state_path
 from ..tasks import model as m
 from ..transports import Transport, TransportError
-from .taskplan import plan_node
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -60,25 +56,23 @@ class TaskFailed(FunopsError):
 
 @dataclass
 class NodeRun:
-    desired: NodeDesired
-    diff: NodeDiff
-    facts: LiveFacts
+    """One node's program run through its transport (the program was made at plan time)."""
+
+    node: str
+    program: NodeProgram
+    state: NodeState  # the node's state as the plan saw it (apply confirmed it under the lock)
     transport: Transport
     state_dir: str
-    revision: str | None
-    strategies: dict[str, UpdateStrategy]  # app → its effective strategy (min healthy seconds)
-    cleanup_images: set[str]  # apps whose images go when their container does
     emit: Emit
-    releases: NodeReleases = field(default_factory=NodeReleases)
-    scope: set[str] | None = None  # the apps this run covers (a rollback); None: every app
+    releases: NodeReleases = field(default_factory=NodeReleases)  # the program's, stamped by the rollout
     outcome: NodeOutcome = field(init=False)
     _recorded: NodeState | None = field(init=False, default=None)  # as written by the first round trip
 
     def run(self) -> NodeOutcome:
         started = time.monotonic()
-        self.outcome = NodeOutcome(self.desired.node.name, "succeeded")
+        self.outcome = NodeOutcome(self.node, "succeeded")
         try:
-            if not self.diff.pending and not self.diff.owed:
+            if not self.program.converge:
                 self.outcome.status = "unchanged"
             else:
                 self._converge()
@@ -134,53 +128,22 @@ class NodeRun:
             self._run([self._record(state)])
 
     def _converge(self) -> None:
-        state = self.facts.node_state.model_copy(deep=True)
-        state.settle_interrupted()  # this run holds the node's lock: anything unfinished is dead
-        keep = self.releases.keep
-        for rec in self.releases.records:
-            state.record(rec.model_copy(update={"status": "running"}), keep)
-        planned = plan_node(
-            self.desired, self.diff, state, state_dir=self.state_dir,
-            strategies=self.strategies, cleanup_images=self.cleanup_images, records=self.releases.records,
-        )  # fmt: skip
-
+        program, records = self.program, self.releases.records
         # Round trip 1 — the changes. What the changes owe is recorded first.
-        state.owed = sorted(set(state.owed) | set(self.diff.handlers()))
-        changes = [self._record(state), *planned.changes]
+        state = begin_state(self.state, program, records)
         self._recorded = state.model_copy(deep=True)
-        self._run(changes)
+        self._run([self._record(state), *program.changes])
 
         # Round trip 2 — health gate, then the gated groups (nginx: tested before the reload), then
         # housekeeping and the record.
-        deleted = {c.id for c in self.diff.pending if c.action == "delete"}
-        state.managed = {k: v for k, v in state.managed.items() if k not in deleted}
-        for res in self.desired.resources:
-            state.managed[res.id] = ManagedResource(
-                owner=res.owner, kind=res.kind, applied=dict(res.desired), **secrecy_record(res)
-            )
-        revisions = {r.app: r.revision.commit for r in self.releases.records}
-        placed = {
-            name: AppRecord(
-                version=app.version, release=app.release, revision=revisions.get(name, self.revision)
-            )
-            for name, app in sorted(self.desired.apps.items())
-        }
-        if self.scope is None:
-            state.apps = placed
-        else:  # a rollback of some apps: the others' records stay as they are
-            state.apps = {k: v for k, v in state.apps.items() if k not in self.scope} | placed
-        state.owed = []
-        for rec in self.releases.records:
-            state.record(rec.model_copy(update={"status": "succeeded", "finished": now()}), keep)
-        for undone in self.releases.rolls_back:
-            state.set_status(undone, "rolled_back")
-        checks = [task for task, _ in planned.checks]
-        gated = [task for group in planned.gated for task in group.tasks]
-        tasks = [*checks, *gated, *planned.housekeeping(state), self._record(state)]
+        state = end_state(state, program, records)
+        checks = [task for task, _ in program.checks]
+        gated = [task for group in program.gated for task in group.tasks]
+        tasks = [*checks, *gated, *program.housekeeping, self._record(state)]
         try:
-            self._run(tasks, health={i: app for i, (_, app) in enumerate(planned.checks)})
+            self._run(tasks, health={i: app for i, (_, app) in enumerate(program.checks)})
         except TaskFailed as exc:
-            self._settle_gated(planned.gated, len(checks), exc.ran)
+            self._settle_gated(program.gated, len(checks), exc.ran)
             raise
 
     def _settle_gated(self, groups: list[GatedGroup], start: int, ran: int) -> None:

@@ -22,8 +22,8 @@ from typing import Any
 
 from ..model.strategy import UpdateStrategy
 from ..plan.planner import Plan
-from ..plan.schedule import make_batches, releasing_apps, removing_only, rollout_strategy
-from ..release.recorder import NodeReleases, plan_releases
+from ..plan.releases import NodeReleases, now
+from ..plan.schedule import make_batches as make_batches  # named here by tests and older callers
 from ..transports import Transport, TransportError
 from .bake import bake
 from .drain import Drainer
@@ -81,11 +81,8 @@ def execute(
     project = plan.project
     settings = project.settings
     result = RolloutResult(id=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + plan_digest(plan)[:8])
-    apps = releasing_apps(plan)
-    strategy = rollout_strategy(plan, apps)
-    strategies = {a: plan.strategy_of(a) for a in {*project.apps, *plan.intent.strategies}}
-    cleanup = {a for a, app in project.apps.items() if app.spec.cleanup_images}
-    result.releases = plan_releases(plan, result.id, who())
+    strategy = plan.program.strategy  # decided with the plan: apply follows it, never re-derives it
+    result.releases = stamped(plan, result.id, who())
     parallel = parallel or settings.parallel
 
     unreachable = [n.name for n in plan.doc.nodes if not n.reachable]
@@ -95,7 +92,7 @@ def execute(
     for n in plan.doc.nodes:
         if n.reachable and n.name not in changed:
             result.outcomes[n.name] = NodeOutcome(n.name, "unchanged")
-    result.batches = make_batches(changed, strategy.batch_count(len(changed) or 1), removing_only(plan))
+    result.batches = [list(batch) for batch in plan.program.batches]
     emit(
         {
             "event": "start",
@@ -142,9 +139,7 @@ def execute(
             locks.renew(batch)
 
             drainer.before(batch)
-            converge = partial(
-                _converge, plan, connect, emit, index, strategies, cleanup, result.releases, locks.usable
-            )
+            converge = partial(_converge, plan, connect, emit, index, result.releases, locks.usable)
             with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(batch)))) as pool:
                 outcomes = list(pool.map(converge, batch))
             drainer.after(batch, [o.node for o in outcomes if not o.failed])
@@ -205,8 +200,6 @@ def _converge(
     connect: Callable[[str], Transport],
     emit: Emit,
     batch: int,
-    strategies: dict[str, UpdateStrategy],
-    cleanup: set[str],
     releases: dict[str, NodeReleases],
     unusable: Callable[[str], str | None],
     name: str,
@@ -225,17 +218,13 @@ def _converge(
     facts = plan.gathered[name].facts
     assert facts is not None  # only reachable nodes are in batches
     outcome = NodeRun(
-        desired=plan.desired.nodes[name],
-        diff=plan.diffs[name],
-        facts=facts,
+        node=name,
+        program=plan.program.nodes[name],
+        state=facts.node_state,
         transport=transport,
         state_dir=plan.project.settings.state_dir,
-        revision=plan.project.revision.commit,
-        strategies=strategies,
-        cleanup_images=cleanup,
         emit=emit,
-        releases=releases.get(name) or NodeReleases(keep=plan.project.settings.keep_releases),
-        scope=plan.intent.apps,
+        releases=releases[name],
     ).run()
     done = {
         "event": "node-done",
@@ -268,6 +257,16 @@ def _bake(
             f"unhealthy in the bake window ({strategy.bake_seconds:g}s): {', '.join(unhealthy)}"
         )
         emit({"event": "halt", "reason": result.halt_reason, "skipped": []})
+
+
+def stamped(plan: Plan, rollout: str, who: str) -> dict[str, NodeReleases]:
+    """Each node's release records as the program planned them, stamped with this rollout."""
+    started = now()
+    stamp = {"rollout": rollout, "who": who, "started": started}
+    return {
+        name: NodeReleases([r.model_copy(update=stamp) for r in p.records], list(p.rolls_back), p.keep)
+        for name, p in plan.program.nodes.items()
+    }
 
 
 def who() -> str:

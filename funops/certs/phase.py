@@ -107,6 +107,10 @@ def _copy_from(decision: Decision, connect: Callable[[str], Transport]) -> tuple
 
 
 def _materialize(plan: Plan, name: str, serial: str, bundle: bytes) -> None:
+    """The certificate's resources get what the CA gave, and their nodes' programs the tasks that
+    write it (made at plan time without it)."""
+    from ..plan.program import remake_nodes
+
     rid = ResourceId.of("cert", name)
     for nd in plan.desired.nodes.values():
         nd.resources = [
@@ -115,6 +119,7 @@ def _materialize(plan: Plan, name: str, serial: str, bundle: bytes) -> None:
             else r
             for r in nd.resources
         ]
+    remake_nodes(plan, {n for n, nd in plan.desired.nodes.items() if nd.resource(rid) is not None})
 
 
 def _edges(plan: Plan, name: str) -> list[Edge]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -27,6 +27,9 @@ from .options import (
 )
 from .output import Output, fail, reported
 from .targeting import AppOpt, app_intent
+
+if TYPE_CHECKING:
+    from ..plan.saved import SavedPlan
 
 
 @exports_metrics("apply")
@@ -54,6 +57,12 @@ def apply(
     no_diff: NoDiffOpt = False,
     metrics_push: MetricsPushOpt = None,
     metrics_textfile: MetricsTextfileOpt = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key", help="With a plan file: the key that opens its sealed secrets (else $FUNOPS_PLAN_KEY)."
+        ),
+    ] = None,
 ) -> None:
     """Converge the nodes: plan, confirm, then apply in health-gated batches.
     Exit 0: done; 1: error before any change; 3: some nodes failed or the rollout halted; 4: unreachable."""
@@ -70,7 +79,14 @@ def apply(
 
         with reported():
             saved = read_saved_plan(plan_file)
-            revision, node = saved.revision_to_load(revision), saved.targets
+            loaded = saved.revision_to_load(revision)  # refuses a --revision other than the plan's
+            if saved.self_contained:
+                if resume:
+                    fail("--resume continues the last apply from the repo; it does not go with a plan file")
+                _apply_saved(
+                    saved, repo, output, auto_approve, parallel, skip_unreachable, allow_dirty, force, key
+                )
+            revision, node = loaded, saved.targets
     project = load(repo, revision, inventory)
     if project.revision.commit and project.revision.dirty and not allow_dirty and not sys.stdin.isatty():
         fail(
@@ -97,6 +113,48 @@ def apply(
                 refuse_rolled_back(result_plan)
         code = confirm_and_run(
             result_plan, connections, output,
+            auto_approve=auto_approve, parallel=parallel, skip_unreachable=skip_unreachable,
+        )  # fmt: skip
+        raise typer.Exit(code)
+    finally:
+        connections.close()
+
+
+def _apply_saved(
+    saved: SavedPlan,
+    repo: Path,
+    output: Output,
+    auto_approve: bool,
+    parallel: int | None,
+    skip_unreachable: bool,
+    allow_dirty: bool,
+    force: bool,
+    key: Path | None,
+) -> None:
+    """Run a self-contained saved plan: its program, on the nodes it names, without the repo (`repo`
+    only roots the inventory's relative credential paths and the journal)."""
+    from ..plan.carry import connection
+    from ..release.rollback import rolled_back_error
+    from ..transports import Connections
+    from .converge import confirm_and_run
+
+    doc, program = saved.doc, saved.doc.program
+    assert program is not None
+    if doc.revision.dirty and not allow_dirty and not sys.stdin.isatty():
+        fail(
+            f"{saved.path} was made from uncommitted changes: without a terminal, apply deploys commits "
+            "only. Plan from a commit, or pass --allow-dirty."
+        )
+    settings, nodes = connection(program)
+    connections = Connections(nodes, settings, repo.resolve())
+    try:
+        with reported():
+            plan = saved.plan(repo.resolve(), key, connections)
+            if program.rolled_back and not force:
+                raise rolled_back_error(doc.revision.commit or "", [(a, r) for a, r in program.rolled_back])
+        show_plan(doc, output, for_apply=True)
+        code = confirm_and_run(
+            plan, connections, output,
             auto_approve=auto_approve, parallel=parallel, skip_unreachable=skip_unreachable,
         )  # fmt: skip
         raise typer.Exit(code)

@@ -52,7 +52,14 @@ def confirm_and_run(
     progress = Progress(con, json_events=output is Output.json)
     result, code = run_rollout(plan, connections, progress, parallel, skip_unreachable)
     if result is not None and result.halted:
-        code = worst(code, _auto_rollback(plan, result, connections, progress, parallel))
+        if getattr(plan.project.source, "saved", False):  # a saved plan run without the repo
+            if plan.program.strategy.auto_rollback:
+                con.print(
+                    "[yellow]note:[/] no auto-rollback: this plan ran without the repo, whose release "
+                    "history a rollback plans from; run `funops rollback APP` from the repo"
+                )
+        else:
+            code = worst(code, _auto_rollback(plan, result, connections, progress, parallel))
     return code
 
 

@@ -28,7 +28,7 @@ from .lock import lock_app
 from .logs import logs
 from .nodes import cordon, drain, nodes, uncordon
 from .output import EXIT_ERROR, running
-from .plan import plan
+from .plan import plan, show
 from .prometheus import prometheus_app
 from .publish import publish, status
 from .release import history, rollback
@@ -77,8 +77,8 @@ def version() -> None:
 
 
 # In the order `funops --help` lists them.
-for command in (init, validate, plan, apply, rollback, history, logs, render, nodes, cordon, uncordon, drain,
-                publish, status, schema, version):  # fmt: skip
+for command in (init, validate, plan, show, apply, rollback, history, logs, render, nodes, cordon, uncordon,
+                drain, publish, status, schema, version):  # fmt: skip
     app.command()(command)
 app.command(name="exec")(exec_)
 app.command()(audit)

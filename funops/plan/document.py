@@ -11,7 +11,7 @@ from pydantic.alias_generators import to_camel
 
 from ..kinds import KindName
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a saved plan may carry its program (older plans still read)
 
 
 class _Doc(BaseModel):
@@ -149,8 +149,27 @@ class CertificateDoc(_Doc):
     nodes: dict[str, CertServedDoc | None] = Field(description="edge node → what it serves now (null: none)")
 
 
+class ProgramDoc(_Doc):
+    """What `apply FILE` runs (plan/saved.py): written by `plan --out` only. Tasks are in the agent's
+    wire format (agent/wire.py); a unit holding a secret is `{"sealed": ref}` (its value in `sealed`)
+    or `{"withheld": true}` (not sealed: apply then needs the repo)."""
+
+    connection: dict[str, Any] = Field(
+        description="how to reach the nodes: settings and inventory entries (no credentials, only "
+        "their paths and environment variable names, resolved where apply runs)"
+    )
+    intent: str = Field(description="deploy, rollback, auto-rollback")
+    strategy: dict[str, Any] = Field(description="the strategy in force (the schedule's source)")
+    batches: list[list[str]]
+    nodes: dict[str, dict[str, Any]] = Field(description="node → its program: tasks, records, checks")
+    needs_repo: list[str] = Field(description="why apply needs the repo for this plan (empty: it does not)")
+    rolled_back: list[list[str]] = Field(description="[app, release id]: this revision was rolled back")
+    sealed_to: str | None = Field(description="the certificate (PEM) the secret units are sealed to")
+    sealed: str | None = Field(description="the secret units, CMS-encrypted to sealed_to (base64 DER)")
+
+
 class PlanDoc(_Doc):
-    format_version: Literal[1] = FORMAT_VERSION
+    format_version: Literal[1, 2] = FORMAT_VERSION
     kind: Literal["plan"] = "plan"
     project: str
     revision: RevisionDoc
@@ -162,17 +181,19 @@ class PlanDoc(_Doc):
     nodes: list[NodeDoc]
     schedule: ScheduleDoc | None = Field(None, description="the batch schedule apply follows")
     certificates: list[CertificateDoc] = Field([], description="ACME certificates of the edge nodes")
+    program: ProgramDoc | None = Field(None, description="saved plans only: what `apply FILE` runs")
 
     def has_changes(self) -> bool:
         s = self.summary
         return bool(s.create or s.update or s.replace or s.delete or s.owed)
 
     def to_json(self) -> str:
-        return self.model_dump_json(by_alias=True, indent=2) + "\n"
+        leave = None if self.program is not None else {"program"}  # only saved plans carry it
+        return self.model_dump_json(by_alias=True, indent=2, exclude=leave) + "\n"
 
 
 def plan_schema() -> dict[str, Any]:
     schema = PlanDoc.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://funops.dev/schemas/plan-v1.json"
+    schema["$id"] = f"https://funops.dev/schemas/plan-v{FORMAT_VERSION}.json"
     return schema

@@ -9,9 +9,12 @@ from ..certificates import Decision
 from ..compile.compiler import DesiredState
 from ..diff.differ import NodeDiff
 from ..gather.gatherer import NodeGather
+from ..kinds.base import GatedGroup
 from ..load.project import Project
 from ..model.strategy import UpdateStrategy
-from ..state.records import RevisionRef
+from ..state.node_state import AppRecord, ManagedResource
+from ..state.records import ReleaseRecord, RevisionRef
+from ..tasks import model as m
 from .document import PlanDoc
 
 
@@ -41,9 +44,41 @@ class Plan:
     doc: PlanDoc
     intent: Intent = field(default_factory=Intent)
     certificates: list[Decision] = field(default_factory=list)  # per Certificate: what apply does
+    program: Program = field(init=False)  # what apply runs, node by node (plan/program.py)
 
     def strategy_of(self, app: str) -> UpdateStrategy:
         """As recorded with a restored release; else the Release's, the app's, the project default."""
         if app in self.intent.strategies:
             return self.intent.strategies[app]
         return self.project.strategy_of(app)
+
+
+@dataclass
+class Program:
+    """The whole plan as apply runs it: each node's program, the strategy in force and the batches."""
+
+    nodes: dict[str, NodeProgram]
+    strategy: UpdateStrategy
+    batches: list[list[str]]
+
+
+@dataclass
+class NodeProgram:
+    """One node's run. `changes` is the first round trip (after the record of what they owe);
+    `checks`, `gated` and `housekeeping` the second, before the final record."""
+
+    converge: bool  # False: nothing pending nor owed, the node is left alone
+    changes: list[m.Task] = field(default_factory=list)
+    checks: list[tuple[m.CheckHealth, str]] = field(default_factory=list)  # (task, the app it gates)
+    gated: list[GatedGroup] = field(default_factory=list)
+    housekeeping: list[m.Task] = field(default_factory=list)
+    owed: list[str] = field(default_factory=list)  # handlers the changes owe
+    deleted: list[str] = field(default_factory=list)  # resource ids no longer managed
+    managed: dict[str, ManagedResource] = field(default_factory=dict)  # id → as applied
+    apps: dict[str, AppRecord] = field(default_factory=dict)  # the node's apps once converged
+    scope: list[str] | None = None  # the apps the run covers (a rollback); None: all
+    records: list[ReleaseRecord] = field(default_factory=list)  # rollout/who/started set by apply
+    rolls_back: list[str] = field(default_factory=list)  # release ids marked rolled_back on success
+    keep: int = 5  # releases kept per app
+    bake: list[m.CheckHealth] = field(default_factory=list)  # the bake window's probe round
+    touched: list[str] = field(default_factory=list)  # apps this run restarts, replaces or stops

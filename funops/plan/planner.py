@@ -30,6 +30,7 @@ from .document import (
     TemplateDoc,
 )
 from .model import Intent, Plan
+from .program import make_program
 from .schedule import schedule
 
 
@@ -108,7 +109,7 @@ def plan_from(
     now = dt.datetime.now(dt.UTC)
     doc.certificates = [CertificateDoc.model_validate(c.doc(now)) for c in certificates]
     plan = Plan(project, desired, gathered, diffs, doc, intent, certificates)
-
+    plan.program = make_program(plan)
     doc.schedule = schedule(plan)
     return plan
 

@@ -1,18 +1,28 @@
 """Saved plans: `funops plan --out plan.json`, then `funops apply plan.json` applies exactly that plan
-— or refuses, when a node changed since it was made, the repo renders differently, or it is too old."""
+— or refuses, when a node changed since it was made, the repo renders differently, or it is too old.
+
+A plan saved with its program (plan/carry.py) runs without the repo: the program's tasks, on the
+nodes its connection section names, once each node was probed again and found as the plan saw it.
+A plan whose program needs the repo (drains, ACME, unsealed secrets; `program.needsRepo`), or an
+older plan without one, is made again from the repo at its commit and must come out the same."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from ..errors import FunopsError
 from .document import PlanDoc
 from .planner import Plan
+
+if TYPE_CHECKING:
+    from ..transports import Transport
 
 
 @dataclass
@@ -32,15 +42,23 @@ class SavedPlan:
             raise FunopsError(f"{self.path} was made at {rev.commit or rev.ref}; do not pass --revision")
         return rev.commit if rev.commit and not rev.dirty else None
 
-    def check_still_valid(self, plan: Plan, max_age_seconds: float) -> None:
-        saved = self.doc
-        made = dt.datetime.fromisoformat(saved.created_at)
+    @property
+    def self_contained(self) -> bool:
+        """Runs without the repo: it carries its program and the program needs nothing more."""
+        return self.doc.program is not None and not self.doc.program.needs_repo
+
+    def check_age(self, max_age_seconds: float) -> None:
+        made = dt.datetime.fromisoformat(self.doc.created_at)
         age = (dt.datetime.now(dt.UTC) - made).total_seconds()
         if age > max_age_seconds:
             raise FunopsError(
                 f"{self.path} is {age / 60:.0f} min old (savedPlanMaxAgeSeconds: {max_age_seconds:g}): "
                 "make a new plan"
             )
+
+    def check_still_valid(self, plan: Plan, max_age_seconds: float) -> None:
+        saved = self.doc
+        self.check_age(max_age_seconds)
         fresh = plan.doc
         if saved.project != fresh.project:
             raise FunopsError(f"{self.path} is a plan of project {saved.project!r}, not {fresh.project!r}")
@@ -54,8 +72,49 @@ class SavedPlan:
                 c.model_dump(exclude={"diff"}) for c in now.changes
             ]:  # how a change is shown (its diff, its context lines) is not what it does
                 changed.append(f"{now.name}: the repo now renders other changes")
+        if not changed and saved.program is not None:  # the same changes, and the same tasks for them
+            from .carry import program_doc, public_units
+
+            ours = public_units(program_doc(plan, None))
+            for name, units in public_units(saved.program).items():
+                if ours.get(name) != units:
+                    changed.append(f"{name}: the repo now makes other tasks")
+            if saved.schedule != fresh.schedule:
+                changed.append("the repo now schedules the rollout otherwise")
         if changed:
             raise FunopsError(f"refusing {self.path}: {'; '.join(changed)}. Make a new plan and review it.")
+
+    def plan(self, root: Path, key: Path | None, connect: Callable[[str], Transport]) -> Plan:
+        """The saved plan as apply runs it, without the repo: its program (secrets opened with `key`),
+        its nodes reached through `connect` and probed again — each must be as the plan saw it."""
+        from .carry import connection, load_program
+        from .seal import open_units
+        from .verify import project_of, regather
+
+        doc, where = self.doc, str(self.path)
+        assert doc.program is not None
+        settings, nodes = connection(doc.program)
+        self.check_age(settings.saved_plan_max_age_seconds)
+        units = {}
+        if doc.program.sealed:
+            units = open_units(doc.program.sealed, doc.program.sealed_to or "", key, where)
+        program = load_program(doc.program, units, where)
+        project = project_of(doc, settings, nodes, root)
+        gathered, changed = regather(doc, program, connect, settings)
+        if changed:
+            raise FunopsError(f"refusing {self.path}: {'; '.join(changed)}. Make a new plan and review it.")
+        from ..compile.compiler import DesiredState
+        from ..resources import NodeDesired
+        from .planner import Intent
+
+        desired = DesiredState(
+            nodes={n: NodeDesired(nodes[n]) for n in doc.targets},
+            placements={a: list(ns) for a, ns in doc.placements.items()},
+            versions=dict(doc.versions),
+        )
+        plan = Plan(project, desired, gathered, {}, doc, Intent(kind=doc.program.intent))
+        plan.program = program
+        return plan
 
 
 def read_saved_plan(path: Path) -> SavedPlan:

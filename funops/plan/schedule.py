@@ -1,6 +1,7 @@
 """The rollout's rules, as plan shows them and apply follows them (issue 15; README.md, "Using it"):
 which apps release, the strategy in force, the batches (nodes that only remove instances last), which
-instances are drained first. Pure functions of a plan."""
+instances are drained first. Pure functions of a plan, called once when it is made (plan/program.py):
+apply follows the program's schedule and never calls them."""
 
 from __future__ import annotations
 
@@ -39,15 +40,6 @@ def node_releasing_apps(desired: NodeDesired, diff: NodeDiff, scope: set[str] | 
     return apps
 
 
-def touched_apps(plan: Plan, node: str) -> set[str]:
-    """The apps whose instance on `node` the node's run restarts, replaces or stops."""
-    diff = plan.diffs.get(node)
-    if diff is None:
-        return set()
-    apps = {app for c in diff.pending if (app := c.owner.app)}
-    return apps | {app for h in diff.handlers() if (app := app_of_handler(h))}
-
-
 def rollout_strategy(plan: Plan, changing_apps: set[str]) -> UpdateStrategy:
     """The strictest strategy among the apps that change (the project default if none does)."""
     strategies = [plan.strategy_of(a) for a in sorted(changing_apps)] or [plan.project.settings.strategy]
@@ -84,22 +76,25 @@ def removing_only(plan: Plan) -> set[str]:
 
 
 def schedule(plan: Plan) -> ScheduleDoc | None:
-    changed = [n.name for n in plan.doc.nodes if n.reachable and (n.changes or n.owed)]
+    """The document's view of the program's schedule (plan/program.py decided it)."""
+    changed = [n for batch in plan.program.batches for n in batch]
     if not changed:
         return None
-    strategy = rollout_strategy(plan, releasing_apps(plan))
+    strategy = plan.program.strategy
     routed = {a for nd in plan.desired.nodes.values() for r in nd.resources for a in r.routes}
     drains = {
         n: apps
         for n in changed
         if (
             apps := sorted(
-                a for a in touched_apps(plan, n) if a in routed and n in plan.desired.placements.get(a, [])
+                a
+                for a in plan.program.nodes[n].touched
+                if a in routed and n in plan.desired.placements.get(a, [])
             )
         )
     }
     return ScheduleDoc(
-        batches=make_batches(changed, strategy.batch_count(len(changed)), removing_only(plan)),
+        batches=plan.program.batches,
         max_failures=strategy.max_failures,
         pause_seconds=strategy.pause_seconds,
         min_healthy_seconds=strategy.min_healthy_seconds,

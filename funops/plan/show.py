@@ -7,7 +7,7 @@ from typing import Any
 from ..kinds import kind_of
 from ..markdown import md_code, md_text
 from ..redact import fingerprint, is_sha256
-from .document import ChangeDoc, FileDiffDoc, NodeDoc, PlanDoc, TemplateDoc
+from .document import ChangeDoc, FileDiffDoc, NodeDoc, PlanDoc, ProgramDoc, TemplateDoc
 from .schedule import schedule_lines
 
 SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
@@ -241,3 +241,42 @@ def to_markdown(doc: PlanDoc) -> str:
 
 
 _md = md_text
+
+
+def program_lines(program: ProgramDoc) -> list[str]:
+    """What `apply FILE` runs, node by node (`funops show FILE`): every task by name, in order."""
+    from ..node import wire
+
+    def name(unit: Any) -> str:
+        if isinstance(unit, dict) and set(unit) == {"sealed"}:
+            return "(sealed: holds a secret)"
+        if isinstance(unit, dict) and set(unit) == {"withheld"}:
+            return "(withheld: holds a secret, not sealed)"
+        return wire.decode(unit).name
+
+    lines = []
+    for node, p in sorted(program.nodes.items()):
+        if not p["converge"]:
+            continue
+        lines.append(f"{node}:")
+        steps = [
+            ("changes", [name(t) for t in p["changes"]]),
+            ("health", [name(c["task"]) for c in p["checks"]]),
+            (
+                "gated",
+                [
+                    name(g)
+                    if "sealed" in g or "withheld" in g
+                    else ", ".join(wire.decode(t).name for t in g["tasks"])
+                    for g in p["gated"]
+                ],
+            ),
+            ("housekeeping", [name(t) for t in p["housekeeping"]]),
+        ]
+        for label, names in steps:
+            lines += [f"  {label}: {n}" for n in names]
+    if program.needs_repo:
+        lines.append("apply needs the repo: " + "; ".join(program.needs_repo))
+    if program.sealed:
+        lines.append("secrets: sealed (apply FILE --key KEY)")
+    return lines

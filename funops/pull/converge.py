@@ -18,8 +18,9 @@ from ..diff.differ import NodeDiff, diff_node
 from ..errors import FunopsError
 from ..gather.gatherer import gather, refuse_unreadable_states
 from ..node.index import Index
+from ..plan.program import node_program
+from ..plan.releases import NodeReleases, now, release_record, touches
 from ..plan.schedule import node_releasing_apps
-from ..release.recorder import NodeReleases, now, release_record, touches
 from ..state.lock import LockInfo
 from ..state.node_state import NodeState
 from ..state.records import RevisionRef
@@ -55,11 +56,14 @@ def converge(bundle: Bundle, generation: int, transport: Transport | None = None
         diff = diff_node(desired, gathered.facts)
         releases = _releases(bundle, diff, gathered.facts.node_state, generation)
         events: list[dict[str, Any]] = []
+        program = node_program(
+            desired, diff, gathered.facts.node_state, state_dir=bundle.state_dir,
+            strategies=bundle.strategies, cleanup_images=bundle.cleanup_images, records=releases.records,
+            rolls_back=releases.rolls_back, keep=releases.keep, revision=bundle.revision.get("commit"),
+        )  # fmt: skip
         outcome = NodeRun(
-            desired=desired, diff=diff, facts=gathered.facts, transport=transport,
-            state_dir=bundle.state_dir, revision=bundle.revision.get("commit"),
-            strategies=bundle.strategies, cleanup_images=bundle.cleanup_images, emit=events.append,
-            releases=releases,
+            node=name, program=program, state=gathered.facts.node_state, transport=transport,
+            state_dir=bundle.state_dir, emit=events.append, releases=releases,
         ).run()  # fmt: skip
         changes = [f"{c.action} {c.id}" for c in diff.pending]
         return Converged(outcome.status, outcome.error, outcome.seconds, changes, events)

@@ -41,11 +41,15 @@ def refuse_rolled_back(plan: Plan) -> None:
     bring it back by itself (argoproj/argo-cd#9570). `apply --force` skips this."""
     hits = rolled_back_hits(plan)
     if hits:
-        which = ", ".join(f"{app} (release {rid} was rolled back)" for app, rid in hits)
-        raise FunopsError(
-            f"revision {plan.project.revision.commit[:12]} was rolled back for {which}: refusing to deploy "
-            "it again. Commit a fix, or pass --force to deploy this revision anyway."
-        )
+        raise rolled_back_error(plan.project.revision.commit or "", hits)
+
+
+def rolled_back_error(commit: str, hits: list[tuple[str, str]]) -> FunopsError:
+    which = ", ".join(f"{app} (release {rid} was rolled back)" for app, rid in hits)
+    return FunopsError(
+        f"revision {commit[:12]} was rolled back for {which}: refusing to deploy "
+        "it again. Commit a fix, or pass --force to deploy this revision anyway."
+    )
 
 
 @dataclass

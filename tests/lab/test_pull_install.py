@@ -22,7 +22,7 @@ from lab import Lab
 from .fleet import funops, make_repo, reset, set_transport
 
 NODE = "node1"
-ENGINE = "pydantic, pydantic_core, jinja2, yaml, deepdiff, funops.apply.executor, funops.release.recorder"
+ENGINE = "pydantic, pydantic_core, jinja2, yaml, deepdiff, funops.apply.executor, funops.plan.releases"
 # The node's own python, the runtime first on the path as `funops-agent.pyz pull` puts it.
 IMPORTS = (
     '/usr/bin/python3 -I -c \'import sys; sys.path[:0] = ["/opt/funops-agent/current/site", '

@@ -35,7 +35,7 @@ ENGINE = (
     "funops.pull.converge",
     "funops.pull.bundle",
     "funops.gather.gatherer",
-    "funops.release.recorder",
+    "funops.plan.releases",
     "funops.transports.local",
     "funops.compile.compiler",
     "deepdiff",

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from ..diff.differ import NodeDiff
 from ..kinds import app_of_handler
 from ..model.strategy import UpdateStrategy
-from ..plan.planner import Plan
-from ..plan.schedule import releasing_apps
 from ..resources import NodeDesired
 from ..state.records import PlacementSpec, ReleaseRecord, ResourceSpec, RevisionRef, release_id
+from .model import Plan
+from .schedule import releasing_apps
 
 
 @dataclass
