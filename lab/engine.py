@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -17,7 +18,6 @@ from typing import IO, Any
 import docker
 import docker.errors
 import requests.exceptions
-from docker.utils.socket import frames_iter
 
 from .config import LabError
 
@@ -103,23 +103,40 @@ def exec_in(
     """
     api = client().api
     exec_id = api.exec_create(container, list(argv), stdin=input is not None, user=user or "")["Id"]
-    sock = api.exec_start(exec_id, socket=True)
-    raw: socket.socket = getattr(sock, "_sock", sock)
+    response = _exec_start(api, exec_id)
+    # Read through the buffered reader http.client read the response's headers with: the engine may
+    # send a quick command's output in the same packet as the headers, and docker-py's raw socket
+    # (exec_start(socket=True)) skips what that reader already buffered — output lost under load.
+    reader = response.raw._fp.fp
+    raw: socket.socket = getattr(sock := api._get_raw_response_socket(response), "_sock", sock)
     out: dict[int, list[bytes]] = {1: [], 2: []}
     try:
         raw.settimeout(timeout)
         if input is not None:
             raw.sendall(input.encode())
             raw.shutdown(socket.SHUT_WR)
-        for stream, data in frames_iter(sock, tty=False):
-            out.setdefault(stream, []).append(data)
+        while len(head := reader.read(8)) == 8:  # stream, 3 bytes padding, size (big-endian)
+            stream, size = struct.unpack(">BxxxL", head)
+            out.setdefault(stream, []).append(reader.read(size))
     except TimeoutError as e:
         raise LabError(f"timed out after {timeout}s: docker exec {container} {' '.join(argv)}") from e
     finally:
-        sock.close()
+        response.close()
     code = _exit_code(exec_id)
     stdout, stderr = (b"".join(out[k]).decode(errors="replace") for k in (1, 2))
     return subprocess.CompletedProcess(list(argv), code, stdout, stderr)
+
+
+def _exec_start(api: Any, exec_id: str) -> Any:
+    """POST exec start, attached (as docker-py's exec_start does), returning the streamed response."""
+    response = api._post_json(
+        api._url("/exec/{0}/start", exec_id),
+        headers={"Connection": "Upgrade", "Upgrade": "tcp"},
+        data={"Tty": False, "Detach": False},
+        stream=True,
+    )
+    api._raise_for_status(response)
+    return response
 
 
 def _exit_code(exec_id: str) -> int:
