@@ -15,6 +15,7 @@ from ..ids import Handler
 from ..load.project import Project
 from ..load.targets import select_apps
 from ..plan.planner import Intent, Plan, make_plan
+from ..plan.program import make_program
 from ..plan.schedule import schedule
 from ..transports import Transport
 
@@ -46,5 +47,6 @@ def plan_restart(
         restarted += 1
     if not restarted:
         raise FunopsError(f"app {app} runs on no reachable node yet: nothing to restart")
+    plan.program = make_program(plan)  # the program apply runs: now with the restarts owed
     plan.doc.schedule = schedule(plan)
     return plan
