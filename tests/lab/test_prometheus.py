@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from funops.node.scopes import SCOPES
 
+from funops.node.scopes import SCOPES
 from lab import Lab
 from lab.prometheus import PrometheusLab
 

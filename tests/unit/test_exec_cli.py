@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from funops.node.shell import render
 
 from funops.apply import journal
+from funops.node.shell import render
 from funops.tasks import model as m
 from funops.tasks.values import ValueProblem
 

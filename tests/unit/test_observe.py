@@ -23,7 +23,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from funops.node.shell import render as render_task
 from typer.testing import CliRunner
 
 from funops.apply.executor import NodeOutcome
@@ -31,6 +30,7 @@ from funops.apply.rollout import RolloutResult
 from funops.cli.main import app
 from funops.errors import FunopsError
 from funops.load.loader import load_project
+from funops.node.shell import render as render_task
 from funops.observe import deploy, export
 from funops.observe.exposition import Family, render
 from funops.observe.targets import bundle, file_sd, pinned_certificates
