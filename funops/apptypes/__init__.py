@@ -8,12 +8,9 @@ its tests; see docs/architecture.md, "App types".
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from .base import AppBuild, AppType
-
-if TYPE_CHECKING:
-    from ..model.manifests import Application
+from .base import AppBuild, AppManifest, AppType
 
 __all__ = ["NAMES", "REGISTRY", "RUNNING", "AppBuild", "AppType", "RunningTypeName", "TypeName", "app_type"]
 
@@ -36,5 +33,5 @@ TypeName = Literal[NAMES]  # type: ignore[valid-type]
 RunningTypeName = Literal[RUNNING]  # type: ignore[valid-type]
 
 
-def app_type(app: Application) -> AppType:
+def app_type(app: AppManifest) -> AppType:
     return REGISTRY[app.spec.type]

@@ -1,7 +1,7 @@
 """The app type contract: what an Application's `type:` means, in one module per type.
 
 An `AppType` holds the spec fields only its apps may set (`fields`, mixed into the manifest's
-ApplicationSpec by funops/model/manifests.py), the fields it refuses and its own validation rules,
+ApplicationSpec by funops/apptypes/application.py), the fields it refuses and its own validation rules,
 what it means for the repo checks (funops/load/checks.py), the resources one app of the type becomes
 on a node (`resources`, given an `AppBuild` by the compiler), and where its logs are read from.
 Nothing outside funops/apptypes/ decides by the type's name (tests/unit/test_apptypes_registry.py).
@@ -14,11 +14,28 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from ..model.common import Strict
 
 if TYPE_CHECKING:
-    from ..compile.render import TemplateOrigin
     from ..ids import Handler, Owner
+    from ..model.common import Metadata
     from ..model.inventory import Node
-    from ..model.manifests import Application, ApplicationSpec, Release
-    from ..resources import Resource
+    from ..model.manifests import Release
+    from ..resources import Resource, TemplateOrigin
+
+
+class AppSpec(Protocol):
+    """An Application's spec as a type sees it: every field of the spec (the common ones and each
+    type's) is an attribute. ApplicationSpec (application.py) is made from this package's registry, so
+    the modules the registry imports name it by this protocol, never by importing it."""
+
+    type: str
+
+    def __getattr__(self, name: str) -> Any: ...
+
+
+class AppManifest(Protocol):
+    """An Application as a type sees it (see AppSpec)."""
+
+    metadata: Metadata
+    spec: AppSpec
 
 
 class NoFields(Strict):
@@ -30,7 +47,7 @@ class AppBuild(Protocol):
     point, and the compiler's rendering with located errors (each returns None once it has reported a
     problem, so a type just leaves the resource out)."""
 
-    app: Application
+    app: AppManifest
     node: Node
     version: str
     release: Release | None
@@ -88,7 +105,7 @@ class AppType:
     # A Service routing to it is refused with this reason (None: it serves its port).
     unroutable: ClassVar[str | None] = None
 
-    def check(self, spec: ApplicationSpec) -> None:
+    def check(self, spec: AppSpec) -> None:
         """The type's own rules on a spec (after `refused`): raise FieldError at the first broken one."""
 
     def restart(self, name: str) -> Handler:
@@ -113,6 +130,6 @@ class AppType:
         may have), each with what it is: a config file may not replace them."""
         return {}
 
-    def endpoints(self, spec: ApplicationSpec) -> list[dict] | None:
+    def endpoints(self, spec: AppSpec) -> list[dict] | None:
         """Fixed upstream servers for ingresses (a type that runs nothing); None: the app's nodes."""
         return None

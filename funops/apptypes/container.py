@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import Field
 
 from .. import resources as r
-from ..compile.hardening import container_security
 from ..ids import Handler, ResourceId
 from ..model.common import FieldError, Strict, pattern
 from ..model.versions import ImageRef, image_repository
 from .base import AppBuild, AppType
+from .hardening import container_security
 
 if TYPE_CHECKING:
-    from ..model.manifests import ApplicationSpec
+    from .base import AppSpec
 
 RUN_TEMPLATE = "container/run.json.j2"
 Volume = Annotated[
@@ -41,7 +41,7 @@ class Container(AppType):
     version_field = ("spec", "image")  # its version may be the image's tag
     env_template = "env/docker.env.j2"
 
-    def check(self, spec: ApplicationSpec) -> None:
+    def check(self, spec: AppSpec) -> None:
         if not spec.image:
             raise FieldError(("image",), "a container app needs an image")
 

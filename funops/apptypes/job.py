@@ -16,7 +16,7 @@ from .base import AppBuild
 from .systemd import Systemd
 
 if TYPE_CHECKING:
-    from ..model.manifests import ApplicationSpec
+    from .base import AppSpec
 
 TIMER_TEMPLATE = "systemd/job.timer.j2"
 
@@ -35,7 +35,7 @@ class Job(Systemd):
                "strategy")  # fmt: skip
     unroutable = "is a job (run on a timer): it serves no port to route to"
 
-    def check(self, spec: ApplicationSpec) -> None:
+    def check(self, spec: AppSpec) -> None:
         if not spec.command:
             raise FieldError(("command",), f"a {self.name} app needs a command")
         problem = calendar_problem(spec.schedule or "")

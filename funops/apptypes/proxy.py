@@ -11,7 +11,7 @@ from ..model.common import FieldError, Port, Strict, pattern
 from .base import AppType
 
 if TYPE_CHECKING:
-    from ..model.manifests import ApplicationSpec
+    from .base import AppSpec
 
 
 class Backend(Strict):
@@ -32,11 +32,11 @@ class Proxy(AppType):
                "schedule", "persistent", "randomized_delay")  # fmt: skip
     runs = False
 
-    def check(self, spec: ApplicationSpec) -> None:
+    def check(self, spec: AppSpec) -> None:
         if not spec.backends:
             raise FieldError(("backends",), "a proxy app needs backends")
 
-    def endpoints(self, spec: ApplicationSpec) -> list[dict]:
+    def endpoints(self, spec: AppSpec) -> list[dict]:
         return sorted(
             (
                 {"address": b.address, "port": b.port, "weight": b.weight, "down": False}

@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Literal, get_args
 from pydantic import Field, field_validator
 
 from .. import resources as r
-from ..compile.hardening import unit_directives
 from ..ids import Handler, ResourceId
 from ..model.common import AbsolutePath, FieldError, Strict, pattern
 from ..model.versions import Artifact
 from ..resources import app_unit
 from .base import AppBuild, AppType
+from .hardening import unit_directives
 
 if TYPE_CHECKING:
-    from ..model.manifests import ApplicationSpec
+    from .base import AppSpec
 
 # The directives `hardeningOverrides` may set or drop: the sandbox family of a funops unit.
 HardeningDirective = Literal[
@@ -65,7 +65,7 @@ class Systemd(AppType):
                "randomized_delay")  # fmt: skip
     artifact = True
 
-    def check(self, spec: ApplicationSpec) -> None:
+    def check(self, spec: AppSpec) -> None:
         if not spec.command:
             raise FieldError(("command",), f"a {self.name} app needs a command")
         if spec.user and ":" in spec.user:

@@ -15,6 +15,7 @@ import jinja2
 
 from .. import resources as r
 from ..apptypes import app_type
+from ..apptypes.application import Application
 from ..errors import InputError, Problem
 from ..ids import Handler, Owner, ResourceId
 from ..kinds.cert import NEW, current
@@ -22,7 +23,7 @@ from ..load.project import Origin, Project
 from ..load.source import read_secret_file
 from ..model.canary import assign_versions, wanted_versions
 from ..model.inventory import Node
-from ..model.manifests import Application, Artifact, Ingress, Release, SecretRef
+from ..model.manifests import Artifact, Ingress, Release, SecretRef
 from ..model.placement import NodeCapacity, place
 from ..model.text import bad_char, shown, single_line_problem
 from ..resources import (

@@ -7,12 +7,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from ..apptypes.application import KINDS
 from ..errors import InputError, Problem
 from ..model.common import PATTERN_WORDS, FieldError
 from ..model.inventory import InventoryFile, Node
-from ..model.manifests import KINDS
-from ..model.settings import Settings
 from ..model.text import shown
+from ..settings import Settings
 from .checks import check_references
 from .project import Origin, Project
 from .source import Source, SourceError, open_source

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..apptypes.application import Application
 from ..errors import Problem
 from ..model.inventory import Node
-from ..model.manifests import Application, Certificate, Ingress, Release, Service
-from ..model.settings import Settings
+from ..model.manifests import Certificate, Ingress, Release, Service
 from ..model.strategy import UpdateStrategy
+from ..settings import Settings
 from .source import Revision, Source
 from .yaml_marks import Document
 from .yaml_marks import Path as YamlPath

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
-from .manifests import Application, CanaryVersion, Release
+from .manifests import CanaryVersion, Release
 from .versions import image_tag
 
 
-def wanted_versions(app: Application, release: Release | None) -> list[CanaryVersion]:
+class _VersionedSpec(Protocol):
+    @property
+    def version(self) -> str | None: ...
+    @property
+    def image(self) -> str | None: ...
+
+
+class Versioned(Protocol):
+    """What the split reads of an Application (its kind sits above the app types, this module below)."""
+
+    @property
+    def spec(self) -> _VersionedSpec: ...
+
+
+def wanted_versions(app: Versioned, release: Release | None) -> list[CanaryVersion]:
     """The split of versions to run: the Release's, else the app's version, else its image tag."""
     if release is not None:
         return release.spec.split()

@@ -9,10 +9,38 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Annotated, Protocol
 
+from pydantic import Field
+
+from .common import Metadata, Selector, Strict
 from .inventory import Node
-from .manifests import Application
-from .settings import PlacementSettings
+
+
+class PlacementSettings(Strict):
+    """Disk-aware placement: skip nodes under 15% free disk, avoid nodes under 25%, most free first."""
+
+    disk_free_min_pct: Annotated[float, Field(ge=0, le=100)] = 15
+    disk_free_avoid_pct: Annotated[float, Field(ge=0, le=100)] = 25
+
+
+class _PlacedSpec(Protocol):
+    @property
+    def selector(self) -> Selector | None: ...
+    @property
+    def replicas(self) -> int | None: ...
+    @property
+    def placement(self) -> str: ...
+
+
+class Placed(Protocol):
+    """What placement reads of an Application: its kind sits above the app types, this module below
+    them (docs/architecture.md, "Layers and imports")."""
+
+    @property
+    def metadata(self) -> Metadata: ...
+    @property
+    def spec(self) -> _PlacedSpec: ...
 
 
 @dataclass(frozen=True)
@@ -23,7 +51,7 @@ class NodeCapacity:
     container_count: int | None = None
 
 
-def matching_nodes(app: Application, nodes: Mapping[str, Node]) -> list[Node]:
+def matching_nodes(app: Placed, nodes: Mapping[str, Node]) -> list[Node]:
     sel = app.spec.selector
     if sel is None:
         return []
@@ -31,7 +59,7 @@ def matching_nodes(app: Application, nodes: Mapping[str, Node]) -> list[Node]:
 
 
 def place(
-    app: Application,
+    app: Placed,
     nodes: Mapping[str, Node],
     settings: PlacementSettings,
     capacity: Mapping[str, NodeCapacity] | None = None,
@@ -62,6 +90,6 @@ def place(
     return sorted(chosen)
 
 
-def _spread_key(app: Application, node: Node) -> str:
+def _spread_key(app: Placed, node: Node) -> str:
     """A stable per-app order of nodes, so ties spread different apps over different nodes."""
     return hashlib.sha256(f"{app.metadata.name}/{node.name}".encode()).hexdigest()

@@ -335,7 +335,7 @@ docker image inspect {q(image)} >/dev/null 2>&1 || docker pull -q {q(image)} >/d
 
 
 def _security_args(security: dict) -> list[str]:
-    """`docker run` flags of the run spec's `security` (see compile/hardening.py)."""
+    """`docker run` flags of the run spec's `security` (see apptypes/hardening.py)."""
     args = []
     if security.get("noNewPrivileges"):
         args += ["--security-opt", "no-new-privileges"]

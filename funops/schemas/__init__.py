@@ -14,11 +14,11 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 def schema_for(what: str) -> dict[str, Any]:
     from pydantic import TypeAdapter
 
+    from ..apptypes.application import Manifest
     from ..drift.document import drift_schema
     from ..model.inventory import InventoryFile, Node
-    from ..model.manifests import Manifest
-    from ..model.settings import Settings
     from ..plan.document import plan_schema
+    from ..settings import Settings
 
     if what == "plan":
         return plan_schema()

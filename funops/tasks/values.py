@@ -214,7 +214,7 @@ def _health_type(value: str, where: str) -> None:
         _fail(where, value, "a health check type (http, tcp, process)")
 
 
-# ---- a container's run spec (compile/container/run.json.j2, compile/hardening.py) ---------------------
+# ---- a container's run spec (compile/container/run.json.j2, apptypes/hardening.py) --------------------
 
 
 def _spec_text(value: Any, where: str) -> None:

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ..model.inventory import Node
-    from ..model.settings import Settings
+    from ..settings import Settings
 
 __all__ = ["CommandResult", "Connections", "Transport", "TransportError", "open_transport"]
 

@@ -26,11 +26,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..model.inventory import Node
-from ..model.settings import Settings
 from ..node import AGENT_VERSION, DEFAULT_PORT, PROTOCOL
 from ..node.dial import address_family, dial
 from ..node.shell import parse_bundle
 from ..node.wire import READS, encode
+from ..settings import Settings
 from ..tasks import model as m
 from .base import CommandResult, StepResult, TransportError
 

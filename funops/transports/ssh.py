@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..model.inventory import Node
-from ..model.settings import SshSettings
 from ..node.shell import ShellRunner
+from ..settings import SshSettings
 from .base import CommandResult, TransportError
 
 _BUFSIZE = 65536

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from funops.model.inventory import Node
-from funops.model.settings import Settings
+from funops.settings import Settings
 from funops.transports.agent import AgentTransport
 from tests.unit.test_agent import TOKEN, _certificate
 

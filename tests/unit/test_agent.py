@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from funops.model.inventory import Node
-from funops.model.settings import Settings
 from funops.node import wire
+from funops.settings import Settings
 from funops.tasks import model as m
 from funops.transports import TransportError
 from funops.transports.agent import AgentTransport

@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 from funops.agent import ca
 from funops.errors import FunopsError
 from funops.model.inventory import Node
-from funops.model.settings import Settings
+from funops.settings import Settings
 from funops.tasks import model as m
 from funops.transports import TransportError
 from funops.transports.agent import AgentTransport, WithFallback

@@ -7,12 +7,12 @@ The rule, precisely (an app type's name is one of `apptypes.NAMES`):
    `self.type`) is compared with (`==`, `!=`, `in`, `not in`) a string naming an app type, or a
    tuple/list/set of such strings; no dict keyed by app type names is indexed by one; and no
    `Literal[...]` lists app type names (the registry's `TypeName`/`RunningTypeName` do).
-2. In the packages that decided by type before the registry (model, load, compile, and
-   nodes/logs.py), no string constant but a docstring equals an app type name at all. There
-   "container" and "job" as *resource kind* names are caught too, on purpose: the resources of those
-   kinds are made by the app type modules. Elsewhere such a string may be a resource kind (funops/kinds,
-   its own registry test) or a node fact ("systemd": the node runs systemd) — not an app type, unless
-   rule 1 says so.
+2. In the packages that decided by type before the registry (model, load, compile, settings.py
+   (out of model since) and nodes/logs.py), no string constant but a docstring equals an app type
+   name at all. There "container" and "job" as *resource kind* names are caught too, on purpose: the
+   resources of those kinds are made by the app type modules. Elsewhere such a string may be a
+   resource kind (funops/kinds, its own registry test) or a node fact ("systemd": the node runs
+   systemd) — not an app type, unless rule 1 says so.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from pathlib import Path
 import pytest
 
 from funops import apptypes
+from funops.apptypes.application import ApplicationSpec
 from funops.apptypes.base import AppType
 from funops.model.common import Strict
-from funops.model.manifests import ApplicationSpec
 
 PACKAGE = Path(apptypes.__file__).resolve().parents[1]
-NO_NAMES = ("model", "load", "compile", "nodes/logs.py")  # rule 2
+NO_NAMES = ("model", "load", "compile", "settings.py", "nodes/logs.py")  # rule 2
 
 
 def _is_type_attr(node: ast.AST) -> bool:

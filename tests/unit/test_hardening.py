@@ -9,10 +9,10 @@ from typing import Any
 
 import yaml
 
+from funops.apptypes.application import HARDENING_DIRECTIVES, ApplicationSpec
+from funops.apptypes.hardening import LEVELS, container_security, unit_directives
 from funops.compile.compiler import compile_project
-from funops.compile.hardening import LEVELS, container_security, unit_directives
 from funops.load.loader import load_project
-from funops.model.manifests import HARDENING_DIRECTIVES, ApplicationSpec
 from tests.unit.shell_tasks import run_container
 
 

@@ -28,12 +28,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from funops.apptypes.application import HARDENING_DIRECTIVES, KINDS
 from funops.compile.compiler import compile_project
 from funops.errors import InputError
 from funops.load.loader import load_project
 from funops.model.inventory import Node
-from funops.model.manifests import HARDENING_DIRECTIVES, KINDS
-from funops.model.settings import Settings
+from funops.settings import Settings
 from tests.conftest import copy_example
 
 settings.register_profile(

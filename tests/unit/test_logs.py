@@ -130,7 +130,7 @@ def test_following_over_an_unpinned_agent_is_refused_naming_the_node(tmp_path: P
     """Following goes over the agent's /v1/stream (tests/unit/test_agent_stream.py); like any request,
     only to a pinned certificate."""
     from funops.model.inventory import Node
-    from funops.model.settings import Settings
+    from funops.settings import Settings
     from funops.transports import TransportError
     from funops.transports.agent import AgentTransport
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from funops.apptypes.application import Application
 from funops.model.canary import assign_versions
 from funops.model.inventory import Node
-from funops.model.manifests import Application, CanaryVersion
-from funops.model.placement import NodeCapacity, place
-from funops.model.settings import PlacementSettings
+from funops.model.manifests import CanaryVersion
+from funops.model.placement import NodeCapacity, PlacementSettings, place
 from funops.model.versions import image_repository, image_tag
 
 

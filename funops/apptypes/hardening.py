@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the app types' modules import this one while the manifest models are being made
-    from ..model.manifests import ApplicationSpec
+if TYPE_CHECKING:
+    from .base import AppSpec
 
 # `strict` (the default) scores "OK" on `systemd-analyze security`: every directive below is one of
 # its checks. Order is the order in the unit file.
@@ -76,7 +76,7 @@ def state_directory(app: str) -> str:
     return f"funops-apps/{app}"
 
 
-def capabilities(spec: ApplicationSpec) -> list[str]:
+def capabilities(spec: AppSpec) -> list[str]:
     """Declared `capAdd`, plus NET_BIND_SERVICE when the app listens below 1024."""
     caps = set(spec.cap_add)
     if spec.port is not None and spec.port < PRIVILEGED_PORTS:
@@ -84,7 +84,7 @@ def capabilities(spec: ApplicationSpec) -> list[str]:
     return sorted(caps)
 
 
-def unit_directives(app: str, spec: ApplicationSpec) -> list[tuple[str, str]]:
+def unit_directives(app: str, spec: AppSpec) -> list[tuple[str, str]]:
     """The identity and sandbox lines of a systemd app's [Service] section."""
     lines: dict[str, str] = {}
     user = spec.user or (None if spec.hardening == "none" else "")
@@ -113,7 +113,7 @@ def unit_directives(app: str, spec: ApplicationSpec) -> list[tuple[str, str]]:
     return list(lines.items())
 
 
-def container_security(spec: ApplicationSpec) -> dict[str, Any]:
+def container_security(spec: AppSpec) -> dict[str, Any]:
     """The security flags of a container app's `docker run`, as the run spec carries them."""
     hardened = spec.hardening != "none"
     return {

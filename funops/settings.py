@@ -1,4 +1,8 @@
-"""funops.yaml: project-wide settings and defaults."""
+"""funops.yaml: project-wide settings and defaults.
+
+Above the app types (docs/architecture.md, "Layers and imports"): `injectEnv.types` takes the names
+of the types funops runs, from their registry.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from ..apptypes import RUNNING, RunningTypeName
-from .common import AbsolutePath, EnvName, RepoPath, SafeName, SecretRef, Strict
-from .strategy import UpdateStrategy
+from .apptypes import RUNNING, RunningTypeName
+from .model.common import AbsolutePath, EnvName, RepoPath, SafeName, SecretRef, Strict
+from .model.placement import PlacementSettings
+from .model.strategy import UpdateStrategy
 
 DEFAULT_ALLOWED_ROOTS = ["/etc/funops", "/etc/nginx/conf.d", "/srv", "/opt", "/var/lib"]
 
@@ -17,13 +22,6 @@ class SshSettings(Strict):
     connect_timeout: Annotated[float, Field(gt=0)] = 10
     command_timeout: Annotated[float, Field(gt=0)] = 300
     strict_host_key_checking: bool = True
-
-
-class PlacementSettings(Strict):
-    """Disk-aware placement: skip nodes under 15% free disk, avoid nodes under 25%, most free first."""
-
-    disk_free_min_pct: Annotated[float, Field(ge=0, le=100)] = 15
-    disk_free_avoid_pct: Annotated[float, Field(ge=0, le=100)] = 25
 
 
 class InjectedEnv(Strict):
