@@ -37,9 +37,13 @@ class Directory(Strict):
     """A directory the app needs on the node, made before its files (they may go inside)."""
 
     path: AbsolutePath
-    owner: UnixName | None = None  # default: the app's user (root when it has none)
-    group: UnixName | None = None  # default: the owner
+    """Absolute path of the directory on the node (below one of funops.yaml's allowedRoots)."""
+    owner: UnixName | None = None
+    """The directory's owner (default: the app's user, root when it has none)."""
+    group: UnixName | None = None
+    """The directory's group (default: the owner's)."""
     mode: FileMode = "0755"
+    """Permissions as an octal string (default "0755")."""
 
     def attributes(self, user: str | None) -> dict[str, str]:
         """Owner, group and mode on the node, for an app running as `user` (None: DynamicUser or
@@ -55,12 +59,19 @@ class ConfigFile(Strict):
     """A file the app needs: inline content, or a file of the repo; rendered with jinja2."""
 
     path: AbsolutePath
+    """Absolute path of the file on the node."""
     content: str | None = None
+    """The file's content, a jinja2 template (exactly one of content or source)."""
     source: RepoPath | None = None
+    """A file of the repo, a jinja2 template, rendered as the content (exactly one of content or source)."""
     mode: FileMode = "0644"
+    """Permissions as an octal string (default "0644")."""
     owner: UnixName = "root"
+    """The file's owner (default root)."""
     group: UnixName = "root"
-    diff: bool = True  # false: plans say the file changes, not how (noisy generated files)
+    """The file's group (default root)."""
+    diff: bool = True
+    """Show the file's diff in plans and drift; false: only that it changes (default true)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> ConfigFile:
@@ -88,43 +99,66 @@ class Resources(Strict):
     memory: Annotated[str, Field(pattern=pattern(r"^[0-9]+[KMG]?$", "a size such as 512M or 2G"))] | None = (
         None
     )
+    """Memory limit, such as 512M or 2G (systemd MemoryMax=, docker --memory)."""
     cpus: Annotated[float, Field(gt=0, le=1024)] | None = None
+    """CPU limit in cores, such as 0.5 (systemd CPUQuota=, docker --cpus)."""
 
 
 class _AppHead(Strict):
     """The fields every Application starts with (its type, where and at which version it runs)."""
 
-    type: TypeName  # one of funops/apptypes' registry
+    type: TypeName
+    """How funops runs the app: systemd (a service), container, proxy (runs nothing) or job (on a timer)."""
     selector: Selector | None = None
+    """The nodes the app may run on (required for every type that runs something)."""
     replicas: Annotated[int, Field(ge=1)] | None = None
+    """How many of the selected nodes run the app (default: all of them); placements are sticky."""
     placement: Literal["disk-aware", "spread"] = "disk-aware"
-    version: Version | None = None  # the default when no Release names one
+    """How replicas pick nodes: disk-aware (most free disk first; default) or spread (fewest containers)."""
+    version: Version | None = None
+    """The version to run when no Release names one."""
 
 
 class _AppCommon(Strict):
     """The fields of every app type (a type may refuse some: its `refused`)."""
 
     env: dict[EnvName, str | SecretRef] = {}
+    """Environment variables: a value (a template) or a secret reference (fromFile or fromEnv)."""
     config_files: list[ConfigFile] = []
+    """Files of the app on the node, rendered with jinja2; a change restarts the app."""
     directories: list[Directory] = []
+    """Directories made on the node before the app's files."""
     port: Port | None = None
+    """The port the app listens on: Services route to it and health checks use it."""
     health_check: HealthCheck | None = None
+    """How funops checks that an instance is healthy after a change."""
     resources: Resources = Resources()
+    """Memory and CPU limits."""
     restart: Literal["always", "on-failure", "no"] = "always"
+    """When an instance that exits is restarted: always (default), on-failure or no."""
     # Zero downtime (issue 15): how an instance stops (systemd KillSignal/TimeoutStopSec, docker
     # --stop-signal/stop -t) and how long the ingress waits for its in-flight requests to end
     # after marking it down, before funops touches it.
     stop_signal: Annotated[
         str, Field(pattern=pattern(r"^SIG[A-Z0-9+]+$", "a signal name such as SIGTERM or SIGQUIT"))
     ] = "SIGTERM"
+    """The signal asking an instance to stop (KillSignal=, docker --stop-signal; default SIGTERM)."""
     stop_timeout: Annotated[int, Field(ge=1, le=3600)] = 20
+    """Seconds an instance has to stop after stopSignal before it is killed (default 20)."""
     drain_timeout: Annotated[float, Field(ge=0, le=3600)] = 5
+    """Seconds to wait for an instance's connections to end before it is stopped (default 5)."""
     strategy: UpdateStrategy | None = None
+    """How a change rolls out over the app's nodes (default: funops.yaml's strategy; a Release's wins)."""
     vars: dict[str, str | int | float | bool] = {}
+    """Values for the app's templates (app.vars)."""
     # security (systemd and container): a non-root identity and a sandbox unless relaxed
-    user: UserRef | None = None  # systemd: DynamicUser when unset; container: the image's user
+    user: UserRef | None = None
+    """The user the app runs as: a name or uid, for containers also user:group (default: a DynamicUser,
+    root with hardening none; a container runs as its image's user)."""
     hardening: Literal["strict", "relaxed", "none"] = "strict"
+    """The sandbox: strict (default, full), relaxed (for JIT runtimes and tools probing the system), none."""
     cap_add: list[Capability] = []
+    """Linux capabilities to grant, without CAP_ (such as NET_BIND_SERVICE)."""
 
     @field_validator("env", mode="before")
     @classmethod
@@ -166,13 +200,18 @@ class ApplicationSpec(_AppCommon, *reversed(_TYPE_FIELDS), _AppHead):  # type: i
 
 class ServiceSpec(Strict):
     app: SafeName
-    port: Port | None = None  # default: the app's port
+    """The Application this service routes to."""
+    port: Port | None = None
+    """The app's port to route to (default: the app's port)."""
 
 
 class PathRule(Strict):
     path: Annotated[str, Field(pattern=pattern(r"^/[A-Za-z0-9_.~\-/]*$", "a URL path starting with /"))] = "/"
+    """The URL path prefix this rule matches (default "/")."""
     service: SafeName
+    """The Service the matching requests go to."""
     strip_prefix: bool = False
+    """Remove the rule's path from the request's path before passing it on (default false)."""
 
 
 IpAddress = Annotated[
@@ -185,10 +224,15 @@ class Tls(Strict):
     from an ACME CA and renews by itself."""
 
     certificate: RepoPath | None = None
+    """The certificate file (PEM) in the repo; goes with key."""
     key: SecretRef | None = None
-    certificate_ref: SafeName | None = None  # a Certificate's name: issued and renewed by funops
-    chain: RepoPath | None = None  # the issuer chain: turns OCSP stapling on
-    resolvers: Annotated[list[IpAddress], Field(min_length=1)] = ["127.0.0.53"]  # for OCSP, local only
+    """The certificate's private key, as a secret reference."""
+    certificate_ref: SafeName | None = None
+    """A Certificate's name: funops obtains and renews it (instead of certificate and key)."""
+    chain: RepoPath | None = None
+    """The issuer chain file (PEM) in the repo: turns OCSP stapling on."""
+    resolvers: Annotated[list[IpAddress], Field(min_length=1)] = ["127.0.0.53"]
+    """The DNS resolvers nginx asks for OCSP (default 127.0.0.53)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Tls:
@@ -206,9 +250,13 @@ class Hsts(Strict):
     """Strict-Transport-Security on the TLS server (on by default; `hsts: false` turns it off)."""
 
     enabled: bool = True
-    max_age: Annotated[int, Field(ge=0)] = 63072000  # two years (Mozilla)
+    """Send Strict-Transport-Security (default true)."""
+    max_age: Annotated[int, Field(ge=0)] = 63072000
+    """Its max-age in seconds (default 63072000, two years)."""
     include_subdomains: bool = False
+    """Add includeSubDomains (default false)."""
     preload: bool = False
+    """Add preload: needs includeSubdomains and a maxAge of a year or more (default false)."""
 
     @model_validator(mode="after")
     def _preload(self) -> Hsts:
@@ -221,10 +269,15 @@ class NginxOptions(Strict):
     client_max_body_size: Annotated[
         str, Field(pattern=pattern(r"^[0-9]+[kKmMgG]?$", "an nginx size such as 10m"))
     ] = "1m"
+    """The largest request body nginx accepts, such as 10m (client_max_body_size, default 1m)."""
     proxy_connect_timeout: Annotated[int, Field(ge=1, le=3600)] = 5
+    """Seconds nginx waits to connect to an instance (default 5)."""
     proxy_read_timeout: Annotated[int, Field(ge=1, le=86400)] = 60
+    """Seconds nginx waits between two reads from an instance (default 60)."""
     websocket: bool = False
+    """Pass WebSocket upgrades through (default false)."""
     keepalive: Annotated[int, Field(ge=0, le=1024)] = 16
+    """Idle connections to each upstream that every nginx worker keeps open (default 16; 0: none)."""
 
 
 DomainName = Annotated[
@@ -240,16 +293,27 @@ DomainName = Annotated[
 
 class IngressSpec(Strict):
     selector: Selector
+    """The edge nodes that serve this ingress with nginx."""
     domains: Annotated[list[DomainName], Field(min_length=1)]
+    """The host names served (server_name)."""
     rules: Annotated[list[PathRule], Field(min_length=1)]
+    """Which Service serves which URL path."""
     tls: Tls | None = None
+    """Serve HTTPS with this certificate (without: HTTP only)."""
     http_port: Port = 80
+    """The HTTP server's port (default 80)."""
     https_port: Port = 443
+    """The HTTPS server's port (default 443)."""
     redirect_http: bool = True
+    """With tls, redirect HTTP requests to HTTPS (default true)."""
     when_all_unhealthy: Literal["keep", "503"] = "503"
+    """When every instance of a rule is down: 503 answers 503 (default), keep sends requests anyway."""
     nginx: NginxOptions = NginxOptions()
+    """nginx settings of the site: body size, timeouts, WebSocket, keepalive."""
     hsts: Hsts = Hsts()
-    security_headers: bool = False  # X-Content-Type-Options, X-Frame-Options, Referrer-Policy
+    """Strict-Transport-Security on the HTTPS server (on by default; false turns it off)."""
+    security_headers: bool = False
+    """Add X-Content-Type-Options, X-Frame-Options and Referrer-Policy (default false)."""
 
     @field_validator("hsts", mode="before")
     @classmethod
@@ -278,11 +342,17 @@ class CertificateSpec(Strict):
     node of the ingresses naming it (`tls.certificateRef`) and renews `renewBefore` its expiry."""
 
     domains: Annotated[list[DomainName], Field(min_length=1, max_length=100)]
-    issuer: SafeName  # a name in funops.yaml acme.issuers
+    """The names the certificate covers (a wildcard such as *.example.com needs dns-01)."""
+    issuer: SafeName
+    """The ACME CA that issues it: a name in funops.yaml acme.issuers."""
     challenge: Literal["http-01", "dns-01"] = "http-01"
-    dns: SafeName | None = None  # a name in funops.yaml acme.dns: required with dns-01
+    """How the CA checks control of the names: http-01 (default) or dns-01."""
+    dns: SafeName | None = None
+    """The DNS server dns-01 writes its records through (required with it): a name in funops.yaml acme.dns."""
     renew_before: Duration = "30d"
+    """Renew this long before the certificate expires: 30d, 12h or 90m (default 30d)."""
     key_type: Literal["ecdsa-p256", "rsa2048", "rsa3072"] = "ecdsa-p256"
+    """The certificate's key type (default ecdsa-p256)."""
 
     @model_validator(mode="after")
     def _challenge(self) -> CertificateSpec:
@@ -314,16 +384,24 @@ class CertificateSpec(Strict):
 
 class CanaryVersion(Strict):
     version: Version
+    """A version of the app."""
     percent: Annotated[int, Field(ge=0, le=100)]
+    """The percent of the app's nodes, and of its requests through ingresses, that run this version."""
 
 
 class ReleaseSpec(Strict):
     app: SafeName
+    """The Application this release sets the version of."""
     version: Version | None = None
+    """The version every instance runs (exactly one of version or versions)."""
     versions: list[CanaryVersion] = []
-    image: ImageRef | None = None  # the image repository, when it is not the app's
-    artifact: Artifact | None = None  # for systemd apps: what the command runs (see Artifact)
+    """A canary: versions with their percents, which sum to 100."""
+    image: ImageRef | None = None
+    """The image repository, when it is not the app's (container apps)."""
+    artifact: Artifact | None = None
+    """What the command runs at this version (systemd apps): wins over the app's artifact."""
     strategy: UpdateStrategy | None = None
+    """How this release rolls out: wins over the app's and funops.yaml's strategy."""
 
     @model_validator(mode="after")
     def _versions(self) -> ReleaseSpec:
@@ -345,32 +423,44 @@ class ReleaseSpec(Strict):
 
 class _Document(Strict):
     api_version: Literal["funops/v1"]
+    """The format of the document: funops/v1."""
     metadata: Metadata
+    """The document's name, labels and annotations."""
 
 
 class Application(_Document):
     kind: Literal["Application"]
+    """Application: an app funops runs on nodes (or routes to)."""
     spec: ApplicationSpec
+    """What the app runs and how."""
 
 
 class Service(_Document):
     kind: Literal["Service"]
+    """Service: a name for an app's port, that ingresses route to."""
     spec: ServiceSpec
+    """The app and port the service routes to."""
 
 
 class Ingress(_Document):
     kind: Literal["Ingress"]
+    """Ingress: an nginx site routing domains and paths to Services."""
     spec: IngressSpec
+    """The site: nodes, domains, rules, TLS."""
 
 
 class Release(_Document):
     kind: Literal["Release"]
+    """Release: the version, or the canary versions, an app runs."""
     spec: ReleaseSpec
+    """The app, its version(s) and how they roll out."""
 
 
 class Certificate(_Document):
     kind: Literal["Certificate"]
+    """Certificate: a certificate funops obtains from an ACME CA and renews."""
     spec: CertificateSpec
+    """The names, the issuer and how to prove control of the names."""
 
 
 KINDS: dict[str, type[_Document]] = {
