@@ -41,7 +41,7 @@ def pattern(regex: str, words: str) -> str:
 
 class Strict(BaseModel):
     """Unknown fields are errors, no type coercion, YAML keys in camelCase. A string under a field is
-    its description in the JSON Schemas (what an editor shows on hover)."""
+    its description in the JSON Schemas (what an editor shows on hover: funops/schemas/descriptions.py)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -50,7 +50,6 @@ class Strict(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         validate_default=False,
-        use_attribute_docstrings=True,
     )
 
 

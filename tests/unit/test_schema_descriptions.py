@@ -49,3 +49,11 @@ def test_descriptions_reach_fields_of_every_origin() -> None:
     assert "(default 22)" in node["port"]["description"]
     settings = schema_for("settings")["properties"]
     assert "(default 20" in settings["parallel"]["description"]
+
+
+def test_models_do_not_read_their_source_at_import() -> None:
+    """pydantic's use_attribute_docstrings would: about 0.15 s before every command. The schemas read the
+    docstrings themselves (funops/schemas/descriptions.py)."""
+    from funops.model.common import Strict
+
+    assert not Strict.model_config.get("use_attribute_docstrings")
