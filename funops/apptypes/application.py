@@ -41,9 +41,13 @@ class Directory(Strict):
     """A directory the app needs on the node, made before its files (they may go inside)."""
 
     path: AbsolutePath
-    owner: UnixName | None = None  # default: the app's user (root when it has none)
-    group: UnixName | None = None  # default: the owner
+    """Absolute path of the directory on the node (below one of funops.yaml's allowedRoots)."""
+    owner: UnixName | None = None
+    """The directory's owner (default: the app's user, root when it has none)."""
+    group: UnixName | None = None
+    """The directory's group (default: the owner's)."""
     mode: FileMode = "0755"
+    """Permissions as an octal string (default "0755")."""
 
     def attributes(self, user: str | None) -> dict[str, str]:
         """Owner, group and mode on the node, for an app running as `user` (None: DynamicUser or
@@ -59,12 +63,19 @@ class ConfigFile(Strict):
     """A file the app needs: inline content, or a file of the repo; rendered with jinja2."""
 
     path: AbsolutePath
+    """Absolute path of the file on the node."""
     content: str | None = None
+    """The file's content, a jinja2 template (exactly one of content or source)."""
     source: RepoPath | None = None
+    """A file of the repo, a jinja2 template, rendered as the content (exactly one of content or source)."""
     mode: FileMode = "0644"
+    """Permissions as an octal string (default "0644")."""
     owner: UnixName = "root"
+    """The file's owner (default root)."""
     group: UnixName = "root"
-    diff: bool = True  # false: plans say the file changes, not how (noisy generated files)
+    """The file's group (default root)."""
+    diff: bool = True
+    """Show the file's diff in plans and drift; false: only that it changes (default true)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> ConfigFile:
@@ -92,43 +103,66 @@ class Resources(Strict):
     memory: Annotated[str, Field(pattern=pattern(r"^[0-9]+[KMG]?$", "a size such as 512M or 2G"))] | None = (
         None
     )
+    """Memory limit, such as 512M or 2G (systemd MemoryMax=, docker --memory)."""
     cpus: Annotated[float, Field(gt=0, le=1024)] | None = None
+    """CPU limit in cores, such as 0.5 (systemd CPUQuota=, docker --cpus)."""
 
 
 class _AppHead(Strict):
     """The fields every Application starts with (its type, where and at which version it runs)."""
 
-    type: TypeName  # one of funops/apptypes' registry
+    type: TypeName
+    """How funops runs the app: systemd (a service), container, proxy (runs nothing) or job (on a timer)."""
     selector: Selector | None = None
+    """The nodes the app may run on (required for every type that runs something)."""
     replicas: Annotated[int, Field(ge=1)] | None = None
+    """How many of the selected nodes run the app (default: all of them); placements are sticky."""
     placement: Literal["disk-aware", "spread"] = "disk-aware"
-    version: Version | None = None  # the default when no Release names one
+    """How replicas pick nodes: disk-aware (most free disk first; default) or spread (fewest containers)."""
+    version: Version | None = None
+    """The version to run when no Release names one."""
 
 
 class _AppCommon(Strict):
     """The fields of every app type (a type may refuse some: its `refused`)."""
 
     env: dict[EnvName, str | SecretRef] = {}
+    """Environment variables: a value (a template) or a secret reference (fromFile or fromEnv)."""
     config_files: list[ConfigFile] = []
+    """Files of the app on the node, rendered with jinja2; a change restarts the app."""
     directories: list[Directory] = []
+    """Directories made on the node before the app's files."""
     port: Port | None = None
+    """The port the app listens on: Services route to it and health checks use it."""
     health_check: HealthCheck | None = None
+    """How funops checks that an instance is healthy after a change."""
     resources: Resources = Resources()
+    """Memory and CPU limits."""
     restart: Literal["always", "on-failure", "no"] = "always"
+    """When an instance that exits is restarted: always (default), on-failure or no."""
     # Zero downtime (issue 15): how an instance stops (systemd KillSignal/TimeoutStopSec, docker
     # --stop-signal/stop -t) and how long the ingress waits for its in-flight requests to end
     # after marking it down, before funops touches it.
     stop_signal: Annotated[
         str, Field(pattern=pattern(r"^SIG[A-Z0-9+]+$", "a signal name such as SIGTERM or SIGQUIT"))
     ] = "SIGTERM"
+    """The signal asking an instance to stop (KillSignal=, docker --stop-signal; default SIGTERM)."""
     stop_timeout: Annotated[int, Field(ge=1, le=3600)] = 20
+    """Seconds an instance has to stop after stopSignal before it is killed (default 20)."""
     drain_timeout: Annotated[float, Field(ge=0, le=3600)] = 5
+    """Seconds to wait for an instance's connections to end before it is stopped (default 5)."""
     strategy: UpdateStrategy | None = None
+    """How a change rolls out over the app's nodes (default: funops.yaml's strategy; a Release's wins)."""
     vars: dict[str, str | int | float | bool] = {}
+    """Values for the app's templates (app.vars)."""
     # security (systemd and container): a non-root identity and a sandbox unless relaxed
-    user: UserRef | None = None  # systemd: DynamicUser when unset; container: the image's user
+    user: UserRef | None = None
+    """The user the app runs as: a name or uid, for containers also user:group (default: a DynamicUser,
+    root with hardening none; a container runs as its image's user)."""
     hardening: Literal["strict", "relaxed", "none"] = "strict"
+    """The sandbox: strict (default, full), relaxed (for JIT runtimes and tools probing the system), none."""
     cap_add: list[Capability] = []
+    """Linux capabilities to grant, without CAP_ (such as NET_BIND_SERVICE)."""
 
     @field_validator("env", mode="before")
     @classmethod
@@ -170,7 +204,9 @@ class ApplicationSpec(_AppCommon, *reversed(_TYPE_FIELDS), _AppHead):  # type: i
 
 class Application(Document):
     kind: Literal["Application"]
+    """Application: an app funops runs on nodes (or routes to)."""
     spec: ApplicationSpec
+    """What the app runs and how."""
 
 
 KINDS: dict[str, type[Document]] = {

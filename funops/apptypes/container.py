@@ -26,10 +26,15 @@ Volume = Annotated[
 
 class ContainerFields(Strict):
     image: ImageRef | None = None
+    """The container image, such as registry:5000/team/app (its tag may give the version)."""
     volumes: list[Volume] = []
+    """Bind mounts: /host/path:/container/path, optionally :ro or :rw."""
     cleanup_images: bool = False
+    """Remove the app's images that no kept release needs (default false)."""
     pids_limit: Annotated[int, Field(ge=1, le=4194304)] = 1024
+    """The most processes the container may run (docker --pids-limit, default 1024)."""
     read_only_rootfs: bool = False
+    """Mount the container's root filesystem read-only, with a private /tmp (default false)."""
 
 
 class Container(AppType):

@@ -22,10 +22,12 @@ TIMER_TEMPLATE = "systemd/job.timer.j2"
 
 
 class JobFields(Strict):
-    schedule: str | None = None  # systemd calendar syntax (OnCalendar=)
-    persistent: bool = True  # a run missed while the node was off happens at boot
-    # Spreads the runs of many nodes (RandomizedDelaySec=): each waits up to this many seconds.
+    schedule: str | None = None
+    """When the job runs, in systemd calendar syntax (OnCalendar=), e.g. daily, *:0/15 or Mon..Fri 09:00."""
+    persistent: bool = True
+    """Catch up at boot on a run missed while the node was off (default true)."""
     randomized_delay: Annotated[int, Field(ge=0, le=86400)] = 0
+    """Seconds each node waits at random before a run (RandomizedDelaySec=, default 0)."""
 
 
 class Job(Systemd):

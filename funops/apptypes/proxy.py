@@ -16,12 +16,16 @@ if TYPE_CHECKING:
 
 class Backend(Strict):
     address: Annotated[str, Field(pattern=pattern(r"^[A-Za-z0-9.\-:\[\]]+$", "a host name or IP address"))]
+    """Host name or IP address of the server."""
     port: Port
+    """The server's port."""
     weight: Annotated[int, Field(ge=1, le=1000)] = 1
+    """The server's share of the requests, as an nginx weight (default 1)."""
 
 
 class ProxyFields(Strict):
     backends: list[Backend] = []
+    """The servers ingresses route this app's requests to (funops does not manage them); proxy apps only."""
 
 
 class Proxy(AppType):

@@ -41,10 +41,15 @@ class SystemdFields(Strict):
     """What a service runs (jobs share these: a job is a service started by a timer)."""
 
     command: str | None = None
+    """The command the service runs (ExecStart=; a template, e.g. {{ release.dir }}/bin/app)."""
     working_directory: AbsolutePath | None = None
-    artifact: Artifact | None = None  # a Release's artifact wins
-    create_user: bool = False  # create `user` on the node (a system user without login)
-    hardening_overrides: dict[HardeningDirective, DirectiveValue | bool | None] = {}  # null drops one
+    """The command's working directory (WorkingDirectory=)."""
+    artifact: Artifact | None = None
+    """What the command runs: a download or a repo file, placed per version (a Release's artifact wins)."""
+    create_user: bool = False
+    """Create `user` on the node as a system user without login (default false)."""
+    hardening_overrides: dict[HardeningDirective, DirectiveValue | bool | None] = {}
+    """Sandbox directives to set (a value, true or false) or drop (null) over the hardening level."""
 
     @field_validator("hardening_overrides", mode="before")
     @classmethod

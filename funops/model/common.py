@@ -40,7 +40,8 @@ def pattern(regex: str, words: str) -> str:
 
 
 class Strict(BaseModel):
-    """Unknown fields are errors, no type coercion, YAML keys in camelCase."""
+    """Unknown fields are errors, no type coercion, YAML keys in camelCase. A string under a field is
+    its description in the JSON Schemas (what an editor shows on hover: funops/schemas/descriptions.py)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -119,22 +120,29 @@ EnvName = Annotated[
 
 class Metadata(Strict):
     name: SafeName
+    """The object's name, unique among its kind: lowercase letters, digits and '-', at most 63 characters."""
     labels: Labels = {}
+    """Labels of the object (key: value); an app's labels are given to its templates as app.labels."""
     annotations: dict[str, str] = {}
+    """Free-form notes (key: value) for people and tools; funops does not act on them."""
 
 
 class Selector(Strict):
     """Nodes by labels (all must match) and/or by name; an empty selector matches every node."""
 
     match_labels: Labels = {}
+    """Node labels that must all match (key: value)."""
     nodes: list[SafeName] = []
+    """Node names: a node named here is selected whatever its labels."""
 
 
 class SecretRef(Strict):
     """A value that is never printed: read from a controller-side file or environment variable."""
 
     from_file: Annotated[str, AfterValidator(lambda v: _path_chars(v) or v)] | None = None
+    """A file on the controller holding the value (a relative path: from the repo root)."""
     from_env: EnvName | None = None
+    """An environment variable of the controller holding the value."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:

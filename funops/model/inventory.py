@@ -11,10 +11,16 @@ from .common import EnvName, FieldError, Labels, SafeName, Strict, UnixName, no_
 
 class NodeSsh(Strict):
     identity_file: str | None = None
+    """The private key ssh logs in with (relative: to the repo root; default: ~/.ssh/config's
+    IdentityFile, else the ssh agent and the usual keys)."""
     known_hosts_file: str | None = None
-    strict_host_key_checking: bool | None = None  # None: the project default (strict)
+    """The known_hosts file with the node's host key (relative: to the repo; default ~/.ssh/known_hosts)."""
+    strict_host_key_checking: bool | None = None
+    """Refuse a host key that is not known (default: funops.yaml ssh.strictHostKeyChecking, true)."""
     connect_timeout: Annotated[float, Field(gt=0)] | None = None
-    become: bool = False  # run as root through `sudo -n` when user is not root
+    """Seconds to wait for the connection (default: funops.yaml ssh.connectTimeout)."""
+    become: bool = False
+    """Run as root through sudo -n when user is not root (default false)."""
 
 
 class NodeAgent(Strict):
@@ -23,14 +29,21 @@ class NodeAgent(Strict):
     url: Annotated[
         str, Field(pattern=pattern(r"^https://[^/]+/?$", "https://HOST:PORT (the agent speaks TLS only)"))
     ]
-    token_from_env: EnvName | None = None  # else token_file
-    token_file: str | None = None  # default .funops/agent/<node>.token, which `agent install` writes
-    known_hosts_file: str = "agent_known_hosts"  # the pinned certificate fingerprints
+    """The agent's address: https://HOST:PORT."""
+    token_from_env: EnvName | None = None
+    """The environment variable holding the agent token (else tokenFile)."""
+    token_file: str | None = None
+    """The file holding the agent token (default .funops/agent/<node>.token, which agent install writes)."""
+    known_hosts_file: str = "agent_known_hosts"
+    """The file of pinned agent certificate fingerprints (default agent_known_hosts)."""
     # mTLS: the client certificate and key presented (default .funops/agent/client.{crt,key} when
     # `agent ca init` made them); with one, a token is sent only if there is one.
     client_cert: str | None = None
+    """The client certificate for mTLS (default .funops/agent/client.crt, made by agent ca init)."""
     client_key: str | None = None
-    fallback: Literal["ssh"] | None = None  # when the agent does not answer (not: when it refuses)
+    """The client certificate's private key (default .funops/agent/client.key); goes with clientCert."""
+    fallback: Literal["ssh"] | None = None
+    """ssh: when the agent does not answer, the rest of the run goes over ssh (not when it refuses)."""
 
     @model_validator(mode="after")
     def _client_pair(self) -> NodeAgent:
@@ -50,30 +63,46 @@ class NodePull(Strict):
     store: Annotated[
         str, Field(pattern=pattern(r"^(https?|file)://\S+$", "an https://, http:// or file:// URL"))
     ]
+    """Where the node fetches its signed index and bundles: an https://, http:// or file:// URL."""
     interval_seconds: Annotated[float, Field(ge=5, le=86400)] = 60
-    splay_seconds: Annotated[float, Field(ge=0, le=86400)] = 30  # the timer's RandomizedDelaySec
-    cohort: SafeName = "default"  # `funops publish --cohort K` publishes to one cohort at a time
-    ca_file: str | None = None  # on the node: the CA bundle for an https store (default: the system's)
+    """Seconds between two polls (default 60)."""
+    splay_seconds: Annotated[float, Field(ge=0, le=86400)] = 30
+    """Seconds of random delay before each poll, so nodes do not poll at once (default 30)."""
+    cohort: SafeName = "default"
+    """The node's cohort: funops publish --cohort publishes to one cohort at a time (default "default")."""
+    ca_file: str | None = None
+    """On the node: the CA bundle for an https store (default: the system's)."""
 
 
 class Node(Strict):
     name: SafeName
+    """The node's name, as selectors, --node and plans know it."""
     address: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9.:\-\[\]]+$")]
+    """The host name or IP address funops connects to."""
     port: Annotated[int, Field(ge=1, le=65535)] = 22
+    """The ssh port (default 22)."""
     user: UnixName = "root"
+    """The user funops logs in as (default root)."""
     transport: Literal["ssh", "agent", "local"] = "ssh"
-    # The address workloads and nginx bind to on this node; None = all interfaces.
+    """How funops reaches the node: ssh (default), agent (funops agent, HTTPS) or local (this machine)."""
     bind_address: (
         Annotated[str, Field(pattern=pattern(r"^[0-9a-fA-F.:]+$", "an IPv4 or IPv6 address"))] | None
     ) = None
+    """The address workloads and nginx bind to on this node (default: all interfaces)."""
     labels: Labels = {}
+    """Labels that selectors match (key: value)."""
     vars: dict[str, Any] = {}
+    """Values for templates (node.vars)."""
     cordoned: bool = False
-    # local transport only: prefix of every path on the node (relative: to the repo root)
+    """A cordoned node gets no new placements; what runs there stays (default false)."""
     root: Annotated[str, AfterValidator(no_dotdot)] | None = None
+    """Local transport only: a directory every node path is placed under (relative: to the repo root)."""
     ssh: NodeSsh = NodeSsh()
+    """ssh options of this node."""
     agent: NodeAgent | None = None
+    """How to reach the funops agent on the node (for transport agent and pull mode)."""
     pull: NodePull | None = None
+    """Pull mode: the node converges itself from the signed revision published for it."""
 
     @model_validator(mode="after")
     def _transport_options(self) -> Node:
@@ -98,4 +127,6 @@ class InventoryFile(Strict):
     """One inventory/*.yaml file: shared defaults, then the nodes."""
 
     defaults: dict[str, Any] = {}
+    """Fields every node of this file gets unless it sets them."""
     nodes: list[dict[str, Any]]
+    """The nodes."""

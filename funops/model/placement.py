@@ -21,7 +21,9 @@ class PlacementSettings(Strict):
     """Disk-aware placement: skip nodes under 15% free disk, avoid nodes under 25%, most free first."""
 
     disk_free_min_pct: Annotated[float, Field(ge=0, le=100)] = 15
+    """Disk-aware placement skips nodes with less free disk than this percent (default 15)."""
     disk_free_avoid_pct: Annotated[float, Field(ge=0, le=100)] = 25
+    """Disk-aware placement avoids nodes with less free disk than this percent (default 25)."""
 
 
 class _PlacedSpec(Protocol):

@@ -33,8 +33,11 @@ class Artifact(Strict):
     `.tgz` download is unpacked; any other file is placed as is, under its own name."""
 
     url: Annotated[str, Field(pattern=pattern(r"^https?://[^\s'\"\\]+$", "an http(s) URL"))] | None = None
+    """Where the node downloads the artifact (http or https); needs sha256."""
     sha256: Annotated[str, Field(pattern=pattern(r"^[0-9a-f]{64}$", "64 lowercase hex digits"))] | None = None
+    """The download's SHA-256 (64 lowercase hex digits), checked on the node."""
     path: RepoPath | None = None
+    """A file or directory of the repo, uploaded by funops (its sha256 is computed: give none)."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Artifact:

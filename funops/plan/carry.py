@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 from ..errors import FunopsError
 from ..kinds.base import GatedGroup
 from ..model.inventory import Node
-from ..model.settings import Settings
 from ..model.strategy import UpdateStrategy
 from ..node import wire
 from ..resources import NGINX_RELOAD, Resource
+from ..settings import Settings
 from ..state.node_state import AppRecord, ManagedResource
 from ..state.records import ReleaseRecord
 from .document import ProgramDoc

@@ -13,7 +13,7 @@ from ..gather.gatherer import NodeGather, probe_node
 from ..load.project import Project
 from ..load.source import Revision
 from ..model.inventory import Node
-from ..model.settings import Settings
+from ..settings import Settings
 from ..transports import TransportError
 from .document import PlanDoc
 from .planner import observed_digest

@@ -34,15 +34,19 @@ def schema_for(what: str) -> dict[str, Any]:
         from ..load.report import validate_schema
 
         return validate_schema()
+    from .descriptions import DescribedFields
+
     if what == "manifest":
-        schema = TypeAdapter(Manifest).json_schema(by_alias=True)
+        schema = TypeAdapter(Manifest).json_schema(by_alias=True, schema_generator=DescribedFields)
         schema["title"] = "funops manifest (Application, Service, Ingress or Release)"
     elif what == "inventory":
-        schema = InventoryFile.model_json_schema(by_alias=True)
-        schema.setdefault("$defs", {})["Node"] = Node.model_json_schema(by_alias=True)
+        schema = InventoryFile.model_json_schema(by_alias=True, schema_generator=DescribedFields)
+        schema.setdefault("$defs", {})["Node"] = Node.model_json_schema(
+            by_alias=True, schema_generator=DescribedFields
+        )
         schema["properties"]["nodes"]["items"] = {"$ref": "#/$defs/Node"}
     elif what == "settings":
-        schema = Settings.model_json_schema(by_alias=True)
+        schema = Settings.model_json_schema(by_alias=True, schema_generator=DescribedFields)
     else:
         raise KeyError(what)
     schema["$schema"] = SCHEMA_DIALECT
