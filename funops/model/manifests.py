@@ -283,3 +283,4 @@ class Certificate(Document):
     kind: Literal["Certificate"]
     """Certificate: a certificate funops obtains from an ACME CA and renews."""
     spec: CertificateSpec
+    """The names, the issuer and how to prove control of the names."""
