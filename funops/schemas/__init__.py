@@ -65,8 +65,8 @@ EDITOR_SCHEMAS = ("manifest", "inventory", "settings")
 
 
 def schema_id(what: str) -> str:
-    """A name, not a place: funops has no web site to serve them from; editors read the files."""
-    return f"urn:funops:schema:{what}:v1"
+    """As the plan, drift and history schemas name themselves; editors read the files init writes."""
+    return f"https://funops.dev/schemas/{what}-v1.json"
 
 
 def _drop_field_titles(node: Any) -> None:
