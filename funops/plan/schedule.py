@@ -75,6 +75,13 @@ def removing_only(plan: Plan) -> set[str]:
     }
 
 
+def _running(plan: Plan, node: str) -> set[str]:
+    """The apps the node runs now (its state file's): an instance not started yet takes no traffic,
+    so there is nothing to drain before its batch."""
+    facts = plan.gathered[node].facts
+    return set(facts.node_state.apps) if facts is not None else set()
+
+
 def schedule(plan: Plan) -> ScheduleDoc | None:
     """The document's view of the program's schedule (plan/program.py decided it)."""
     changed = [n for batch in plan.program.batches for n in batch]
@@ -89,7 +96,7 @@ def schedule(plan: Plan) -> ScheduleDoc | None:
             apps := sorted(
                 a
                 for a in plan.program.nodes[n].touched
-                if a in routed and n in plan.desired.placements.get(a, [])
+                if a in routed and n in plan.desired.placements.get(a, []) and a in _running(plan, n)
             )
         )
     }

@@ -25,9 +25,19 @@ def plan(repo: Path, *args: str) -> str:
 
 
 def test_the_schedule_in_json_text_and_markdown(example: Path) -> None:
+    # Deployed once: the apps run on their nodes, so a change drains them first.
+    assert "drain first" not in plan(example), "nothing runs yet: nothing to drain"
+    applied = subprocess.run(
+        [sys.executable, "-m", "funops", "apply", "-C", str(example), "--auto-approve"],
+        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    api = example / "manifests" / "api.yaml"
+    api.write_text(api.read_text().replace('PORT: "{{ app.port }}"', 'PORT: "{{ app.port }}"\n    MODE: "b"'))
     web = example / "manifests" / "web.yaml"
     docs = list(yaml.safe_load_all(web.read_text()))
     docs[0]["spec"]["strategy"] = {"batchSize": 1, "maxFailures": 0, "pauseSeconds": 2, "bakeSeconds": 30}
+    docs[0]["spec"]["configFiles"][0]["content"] += "<p>changed</p>\n"
     web.write_text(yaml.safe_dump_all(docs, sort_keys=False))
 
     doc = json.loads(plan(example, "-o", "json"))
