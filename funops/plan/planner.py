@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 
 from .. import kinds
 from ..certificates import settle
@@ -58,6 +59,8 @@ def make_plan(
     facts = live_facts(gathered)
     if drain:  # `funops drain NODE`: its replicas apps are placed anew, elsewhere (it is cordoned)
         moving = {a for a, app in project.apps.items() if app.spec.replicas}
+        if intent.apps is None:  # the drain only: other pending changes wait for their own apply
+            intent = replace(intent, apps={a for a in moving if drain in facts.placements.get(a, ())})
         facts.placements = {a: n - {drain} if a in moving else n for a, n in facts.placements.items()}
     desired = _scoped(compile_with_facts(project, facts, first), intent.apps)
     # Placement may move with live facts: probe again the nodes whose resources the first pass missed.
