@@ -101,7 +101,10 @@ def test_init_names_the_editor_schemas_and_its_files_and_the_example_fit_them(tm
         assert first.startswith("# yaml-language-server: $schema=")
         schema_path = (repo / path).parent / first.split("=", 1)[1]
         schema = json.loads(schema_path.read_text())
-        assert schema_path.name == f"{what}.schema.json" and schema["$id"] == f"https://funops.dev/schemas/{what}-v1.json"
+        assert (
+            schema_path.name == f"{what}.schema.json"
+            and schema["$id"] == f"https://funops.dev/schemas/{what}-v1.json"
+        )
         assert '"title": "Capadd"' not in schema_path.read_text()
         validator = jsonschema.Draft202012Validator(schema)
         theirs = (
