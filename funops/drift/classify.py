@@ -119,7 +119,15 @@ def _classify(desired: NodeDesired, facts: LiveFacts, extras: NodeExtras | None)
         )
     found.notices += [note for res in desired.resources for note in kind_of(res.id).notices(res, facts)]
     if extras is not None:
-        _add_extras(found, extras, wanted | set(state.managed))
+        # What a release that did not succeed wrote is funops's, though no apply manages it.
+        written = {
+            res.id: f"{rec.id} ({rec.status})"
+            for recs in state.releases.values()
+            for rec in recs
+            if rec.status != "succeeded"
+            for res in rec.resources
+        }
+        _add_extras(found, extras, wanted | set(state.managed), written)
     return found
 
 
@@ -187,7 +195,7 @@ def _pending(
     )
 
 
-def _add_extras(found: NodeFindings, extras: NodeExtras, known: set[str]) -> None:
+def _add_extras(found: NodeFindings, extras: NodeExtras, known: set[str], written: dict[str, str]) -> None:
     if extras.error:
         found.notices.append(
             f"the drift probe failed, extra files and nginx were not checked: {extras.error}"
@@ -203,7 +211,10 @@ def _add_extras(found: NodeFindings, extras: NodeExtras, known: set[str]) -> Non
                 FILE.name,
                 None,
                 "extra",
-                "in a place only funops writes, but funops did not create it (not removed by --fix)",
+                f"written by release {written[rid]}, which did not succeed; no apply manages it now "
+                "(not removed by --fix)"
+                if rid in written
+                else "in a place only funops writes, but funops did not create it (not removed by --fix)",
                 "none",
                 [FieldDriftDoc(field="sha256", expected=None, live=_show("sha256", digest))],
                 {"sha256": digest},

@@ -195,6 +195,21 @@ def test_files_funops_did_not_write_in_its_own_places_are_extra_and_not_fixable(
     )  # fmt: skip
 
 
+def test_a_file_a_halted_release_wrote_is_named_with_that_release_not_as_unknown() -> None:
+    """apply wrote a unit, halted at the health gate, and the app left the repo: the file is funops's
+    (its failed release lists it), though no apply manages it."""
+    unit_file = "file:/etc/systemd/system/gone.service"
+    written = {"id": unit_file, "kind": "file", "owner": "app/gone", "desired": {}, "order": 1}
+    halted = {"id": "gone-1", "app": "gone", "number": 1, "status": "failed", "resources": [written]}
+    extras = NodeExtras(own_files={"/etc/systemd/system/gone.service": A})
+    found = classify_node(
+        desired_of(*ALL), facts(state={**state(APPLIED), "releases": {"gone": [halted]}}), extras
+    )
+    [item] = found.drift
+    assert (item.id, item.drift_class, item.fixable) == (unit_file, "extra", False)
+    assert "written by release gone-1 (failed)" in item.summary and "did not create" not in item.summary
+
+
 def test_a_failing_nginx_test_is_reported_with_its_output() -> None:
     extras = NodeExtras(nginx_ok=False, nginx_output="nginx: [emerg] unexpected end of file")
     found = classify_node(desired_of(*ALL), facts(), extras)
