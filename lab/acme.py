@@ -20,20 +20,18 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import datetime as dt
 import ipaddress
 import json
-import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import daemons
 from .config import LabError, lab_dir, lab_slot
 
 CA_HOST = 250  # 127.0.<slot>.250: above any node count the lab is used with
@@ -93,8 +91,8 @@ def up() -> AcmeLab:
     _write_pebble(d, eab)
     _ensure_address()
     processes = {
-        "named": _start(d, "named", ["named", "-f", "-c", str(d / "named.conf")], env={}),
-        "pebble": _start(
+        "named": daemons.start(d, "named", ["named", "-f", "-c", str(d / "named.conf")], env={}),
+        "pebble": daemons.start(
             d,
             "pebble",
             ["pebble", "-config", str(d / "pebble.json"), "-dnsserver", f"{address()}:{DNS_PORT}"],
@@ -114,15 +112,7 @@ def up() -> AcmeLab:
         eab_kid=EAB_KID,
         eab_hmac_key=eab,
     )
-    deadline = time.monotonic() + 30
-    while not _answers(info):
-        exited = [(name, p.returncode) for name, p in processes.items() if p.poll() is not None]
-        if exited or time.monotonic() > deadline:
-            down()
-            why = ", ".join(f"{name} exited with {code}" for name, code in exited) or "no answer within 30 s"
-            logs = "\n".join(f"--- {name}.log:\n{_tail(d, name)}" for name in processes)
-            raise LabError(f"the lab CA did not come up ({why}); logs in {d}\n{logs}")
-        time.sleep(0.3)
+    daemons.wait_up(processes, lambda: _answers(info), d, "the lab CA", 30, down)
     (d / "info.json").write_text(json.dumps(asdict(info), indent=2))
     return info
 
@@ -130,18 +120,7 @@ def up() -> AcmeLab:
 def down() -> None:
     """Stop this slot's named and pebble (only the processes whose pid files this module wrote)."""
     d = state_dir()
-    for name in ("pebble", "named"):
-        pid = _pid(d, name)
-        if pid is None:
-            continue
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(50):
-            if _pid(d, name) is None:
-                break
-            time.sleep(0.1)
-        else:
-            os.kill(pid, signal.SIGKILL)
-        (d / f"{name}.pid").unlink(missing_ok=True)
+    daemons.stop(d, ("pebble", "named"), grace=5)
     (d / "info.json").unlink(missing_ok=True)
 
 
@@ -150,8 +129,8 @@ def status() -> dict[str, object]:
     info = _info()
     return {
         "address": address(),
-        "named": _pid(d, "named"),
-        "pebble": _pid(d, "pebble"),
+        "named": daemons.pid(d, "named"),
+        "pebble": daemons.pid(d, "pebble"),
         "answering": bool(info and _answers(info)),
         "directory": info.directory if info else None,
     }
@@ -179,52 +158,6 @@ def _ensure_address() -> None:
     )
     if added.returncode != 0:
         raise LabError(f"ip addr add {address()}/32 dev lo failed: {added.stderr.strip()}")
-
-
-def _start(d: Path, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    log = open(d / f"{name}.log", "wb")  # noqa: SIM115 (the child keeps it); one run per log
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PEBBLE_")}
-    process = subprocess.Popen(
-        argv,
-        cwd=d,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**environment, **env},
-        start_new_session=True,  # not killed with the test session's terminal
-    )
-    log.close()
-    (d / f"{name}.pid").write_text(f"{process.pid}\n")
-    (d / f"{name}.cmd").write_text(" ".join(argv))
-    return process
-
-
-def _pid(d: Path, name: str) -> int | None:
-    """The pid in <name>.pid if that process still runs the command this module started."""
-    try:
-        pid = int((d / f"{name}.pid").read_text())
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        started = (d / f"{name}.cmd").read_text().strip()
-    except (OSError, ValueError):
-        return None
-    if stat.rsplit(")", 1)[-1].split()[0] == "Z":  # exited, not yet reaped by its parent
-        _reap(pid)
-        return None
-    return pid if cmdline == started else None
-
-
-def _reap(pid: int) -> None:
-    """A zombie child of this very process (started by `up` in the same session): collect it."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def _tail(d: Path, name: str, lines: int = 15) -> str:
-    try:
-        return "\n".join((d / f"{name}.log").read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 def _info() -> AcmeLab | None:

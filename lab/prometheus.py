@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import signal
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -33,7 +30,7 @@ from typing import Any
 import yaml
 
 # The pebble lab's process bookkeeping (pid files checked against the command line), shared.
-from .acme import _pid, _start, _tail
+from . import daemons
 from .config import LabError, lab_dir, lab_slot
 
 HOST = 251  # 127.0.<slot>.251, beside the ACME lab's .250
@@ -129,7 +126,7 @@ def up() -> PrometheusLab:
     for data in ("data", "alertmanager-data"):
         shutil.rmtree(d / data, ignore_errors=True)
     processes = {
-        "alertmanager": _start(
+        "alertmanager": daemons.start(
             d,
             "alertmanager",
             [
@@ -141,7 +138,7 @@ def up() -> PrometheusLab:
             ],
             env={},
         ),
-        "pushgateway": _start(
+        "pushgateway": daemons.start(
             d,
             "pushgateway",
             [
@@ -151,7 +148,7 @@ def up() -> PrometheusLab:
             ],
             env={},
         ),
-        "prometheus": _start(
+        "prometheus": daemons.start(
             d,
             "prometheus",
             [
@@ -164,15 +161,7 @@ def up() -> PrometheusLab:
             env={},
         ),
     }
-    deadline = time.monotonic() + 60
-    while not _answers(info):
-        exited = [(name, p.returncode) for name, p in processes.items() if p.poll() is not None]
-        if exited or time.monotonic() > deadline:
-            down()
-            why = ", ".join(f"{name} exited with {code}" for name, code in exited) or "no answer within 60 s"
-            logs = "\n".join(f"--- {name}.log:\n{_tail(d, name)}" for name in processes)
-            raise LabError(f"the lab's Prometheus did not come up ({why}); logs in {d}\n{logs}")
-        time.sleep(0.3)
+    daemons.wait_up(processes, lambda: _answers(info), d, "the lab's Prometheus", 60, down)
     (d / "info.json").write_text(json.dumps(asdict(info), indent=2))
     return info
 
@@ -180,18 +169,7 @@ def up() -> PrometheusLab:
 def down() -> None:
     """Stop this slot's three (only the processes whose pid files this module wrote)."""
     d = state_dir()
-    for name in NAMES:
-        pid = _pid(d, name)
-        if pid is None:
-            continue
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
-            if _pid(d, name) is None:
-                break
-            time.sleep(0.1)
-        else:
-            os.kill(pid, signal.SIGKILL)
-        (d / f"{name}.pid").unlink(missing_ok=True)
+    daemons.stop(d, NAMES, grace=10)
     (d / "info.json").unlink(missing_ok=True)
 
 
@@ -206,7 +184,7 @@ def current() -> PrometheusLab | None:
 def status() -> dict[str, object]:
     d = state_dir()
     info = current()
-    return {"address": address(), **{n: _pid(d, n) for n in NAMES}, "answering": info is not None}
+    return {"address": address(), **{n: daemons.pid(d, n) for n in NAMES}, "answering": info is not None}
 
 
 def _answers(info: PrometheusLab) -> bool:
