@@ -129,4 +129,4 @@ def due(index: Index, now: dt.datetime) -> bool:
 def moment(text: str) -> dt.datetime:
     """An ISO 8601 time (UTC when it names no zone)."""
     when = dt.datetime.fromisoformat(text)
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)  # noqa: UP017 (dt.UTC: 3.11; nodes run 3.9)

@@ -110,7 +110,7 @@ def poll(
 ) -> dict[str, Any]:
     """One poll (`transport`: the node converged, for tests; default this machine). `converge` runs
     the engine, which the node side does not import (pydantic, jinja2: the agent's runtime)."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or dt.datetime.now(dt.timezone.utc)  # noqa: UP017 (dt.UTC: 3.11; nodes run 3.9)
     status = read_status(config)
     status.update(
         node=config.node, mode="pull", store=config.store, intervalSeconds=config.interval,

@@ -868,7 +868,7 @@ def parse_bundle(output: str) -> list[StepResult]:
             bodies[-1].append(line)
     return [
         StepResult(i, code, secs, "\n".join(body).strip())
-        for (i, code, secs), body in zip(heads, bodies, strict=True)
+        for (i, code, secs), body in zip(heads, bodies)  # noqa: B905 (equal lengths by construction; strict= is 3.10+, nodes run 3.9)
     ]
 
 

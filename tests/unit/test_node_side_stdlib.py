@@ -72,3 +72,26 @@ def test_the_node_side_keeps_to_older_pythons_grammar() -> None:
     for path in files:
         with open(path, encoding="utf-8") as f:
             ast.parse(f.read(), path, feature_version=(3, 9))
+
+
+def test_the_node_side_calls_no_newer_library_api() -> None:
+    """What parses on 3.9 may still fail there at run time: `zip(strict=)` is 3.10's, `datetime.UTC`
+    3.11's. Neither may appear in what the agent imports."""
+    import ast
+
+    listing = (
+        CHECK
+        + "\nprint('\\n'.join(m.__file__ for n, m in sorted(sys.modules.items()) if n.startswith('funops')))"
+    )
+    done = subprocess.run([sys.executable, "-c", listing], capture_output=True, text=True, check=True)
+    offenders = []
+    for path in done.stdout.split():
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "zip":
+                strict = any(k.arg == "strict" for k in node.keywords)
+                offenders += [f"{path}:{node.lineno}: zip(strict=)"] if strict else []
+            if isinstance(node, ast.Attribute) and node.attr == "UTC":
+                offenders.append(f"{path}:{node.lineno}: datetime.UTC")
+    assert offenders == []
