@@ -7,7 +7,7 @@ import http.server
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -54,24 +54,34 @@ def example(tmp_path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def webhook() -> Iterator[tuple[str, list[bytes]]]:
-    """A webhook on 127.0.0.1 recording each POST body; its URL carries a token (TOKEN123) that
-    must never be printed. Closed on exit: the URL is then dead."""
-    got: list[bytes] = []
+def recording_server(record: Callable[[str, str, bytes], None]) -> Iterator[str]:
+    """An HTTP server on 127.0.0.1 (its base URL) handing each POST or PUT (method, path, body) to
+    `record` and answering 200. Closed on exit: the URL is then dead."""
 
-    class Hook(http.server.BaseHTTPRequestHandler):
+    class Recorder(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            got.append(self.rfile.read(int(self.headers["Content-Length"])))
+            record(self.command, self.path, self.rfile.read(int(self.headers["Content-Length"])))
             self.send_response(200)
             self.end_headers()
+
+        do_PUT = do_POST
 
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    server = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}/t/TOKEN123", got
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def webhook() -> Iterator[tuple[str, list[bytes]]]:
+    """A webhook recording each POST body; its URL carries a token (TOKEN123) that must never be
+    printed. Closed on exit: the URL is then dead."""
+    got: list[bytes] = []
+    with recording_server(lambda method, path, body: got.append(body)) as url:
+        yield f"{url}/t/TOKEN123", got

@@ -39,6 +39,7 @@ from funops.release.history import Release
 from funops.state.records import RevisionRef
 from funops.tasks import model as m
 from funops.tasks.values import ValueProblem, check
+from tests.conftest import recording_server
 
 runner = CliRunner()
 
@@ -122,23 +123,8 @@ def test_an_auto_rollback_does_not_make_the_failed_app_a_success() -> None:
 def pushgateway() -> Iterator[tuple[str, list[tuple[str, str, bytes]]]]:
     """Records each request (method, path, body); the real Pushgateway is in the lab test."""
     got: list[tuple[str, str, bytes]] = []
-
-    class Gateway(http.server.BaseHTTPRequestHandler):
-        def do_PUT(self) -> None:
-            got.append(("PUT", self.path, self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Gateway)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", got
-    finally:
-        server.shutdown()
-        server.server_close()
+    with recording_server(lambda *request: got.append(request)) as url:
+        yield url, got
 
 
 def test_an_apply_that_fails_early_pushes_its_failure(
