@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,22 +89,7 @@ def acme_lab() -> Iterator[lab_acme.AcmeLab]:
     """The lab's ACME CA (pebble) and BIND for `lab.test` on 127.0.<slot>.250 (see lab/acme.py):
     directory URL, CA bundle, DNS server/port/zone/TSIG, `fetch_root()`. Needs no nodes; stopped at
     the end unless it was up before the session or FUNOPS_LAB_KEEP=1."""
-    import shutil
-
-    missing = [tool for tool in ("pebble", "named", "dig") if shutil.which(tool) is None]
-    if missing:
-        reason = f"{', '.join(missing)} not installed (run `make lab-host`)"
-        if os.environ.get("FUNOPS_REQUIRE_LAB") == "1":
-            pytest.fail(f"the lab CA is required (FUNOPS_REQUIRE_LAB=1) but {reason}", pytrace=False)
-        pytest.skip(f"the lab CA needs {reason}")
-    already_up = lab_acme.current() is not None
-    try:
-        info = lab_acme.up()
-    except LabError as e:
-        pytest.fail(f"the lab CA did not come up: {e}", pytrace=False)
-    yield info
-    if os.environ.get("FUNOPS_LAB_KEEP") != "1" and not already_up:
-        lab_acme.down()
+    yield from _daemons("the lab CA", ("pebble", "named", "dig"), lab_acme)
 
 
 @pytest.fixture(scope="session")
@@ -111,20 +97,26 @@ def prometheus_lab() -> Iterator[lab_prometheus.PrometheusLab]:
     """The lab's Prometheus, Pushgateway and Alertmanager on 127.0.<slot>.251 (see lab/prometheus.py),
     with the shipped alert rules at `for: 0s`. Needs no nodes; stopped at the end unless it was up
     before the session or FUNOPS_LAB_KEEP=1."""
+    tools = ("prometheus", "prometheus-pushgateway", "prometheus-alertmanager")
+    yield from _daemons("the lab Prometheus", tools, lab_prometheus)
+
+
+def _daemons(what: str, tools: tuple[str, ...], module: Any) -> Iterator[Any]:
+    """A lab module's daemons (`module.up()`/`current()`/`down()`), skipped (failed with
+    FUNOPS_REQUIRE_LAB=1) when their tools are not installed."""
     import shutil
 
-    tools = ("prometheus", "prometheus-pushgateway", "prometheus-alertmanager")
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         reason = f"{', '.join(missing)} not installed (run `make lab-host`)"
         if os.environ.get("FUNOPS_REQUIRE_LAB") == "1":
-            pytest.fail(f"the lab Prometheus is required (FUNOPS_REQUIRE_LAB=1) but {reason}", pytrace=False)
-        pytest.skip(f"the lab Prometheus needs {reason}")
-    already_up = lab_prometheus.current() is not None
+            pytest.fail(f"{what} is required (FUNOPS_REQUIRE_LAB=1) but {reason}", pytrace=False)
+        pytest.skip(f"{what} needs {reason}")
+    already_up = module.current() is not None
     try:
-        info = lab_prometheus.up()
+        info = module.up()
     except LabError as e:
-        pytest.fail(f"the lab Prometheus did not come up: {e}", pytrace=False)
+        pytest.fail(f"{what} did not come up: {e}", pytrace=False)
     yield info
     if os.environ.get("FUNOPS_LAB_KEEP") != "1" and not already_up:
-        lab_prometheus.down()
+        module.down()
