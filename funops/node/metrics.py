@@ -26,12 +26,12 @@ from typing import Any
 from ..kinds import systemd_bus
 from ..kinds.cert import CERTS_DIR
 from ..kinds.file import ARTIFACTS_DIR
-from . import AGENT_VERSION, native
+from . import AGENT_VERSION, exposition, native
 from . import STATUS_FILE as PULL_STATUS
 from .host import UnixHTTP, own_address
 from .shell import health_host
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = exposition.CONTENT_TYPE
 HEALTH_EVERY = 30.0  # seconds between two health checks of one app, however often it is scraped
 HEALTH_TIMEOUT = 2.0  # a check's own timeout, capped so: a hung app cannot hold a scrape
 DISK_PATHS = ("/", "/srv")  # with the state dir and its artifact store: where placement and apply write
@@ -111,30 +111,9 @@ class Exposition:
     def text(self) -> str:
         out = []
         for name, (kind, help_text) in FAMILIES.items():
-            if name not in self._samples:
-                continue
-            out.append(f"# HELP {name} {_escape_help(help_text)}")
-            out.append(f"# TYPE {name} {kind}")
-            for labels, value in self._samples[name]:
-                inner = ",".join(f'{k}="{_escape_label(v)}"' for k, v in labels.items())
-                out.append(f"{name}{{{inner}}} {_number(value)}" if inner else f"{name} {_number(value)}")
+            if name in self._samples:
+                out += exposition.family(name, kind, help_text, self._samples[name])
         return "\n".join(out) + "\n"
-
-
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "+Inf" if value > 0 else "-Inf"
-    return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else repr(float(value))
 
 
 # ---- what is read ----------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""The Prometheus text exposition format (version 0.0.4), for the few gauges funops exports."""
+"""The deploy metrics funops exports, as families of samples (the format: node/exposition.py)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+
+from ..node.exposition import family
 
 
 @dataclass
@@ -24,30 +25,9 @@ def render(families: list[Family], common: dict[str, str] | None = None) -> str:
     """The exposition text; `common` labels go on every sample (a textfile has no grouping key)."""
     lines: list[str] = []
     for fam in families:
-        if not fam.samples:
-            continue
-        lines.append(f"# HELP {fam.name} {_escape_help(fam.help)}")
-        lines.append(f"# TYPE {fam.name} {fam.type}")
-        for labels, value in fam.samples:
-            merged = {**(common or {}), **labels}
-            shown = ",".join(f'{k}="{_escape_value(v)}"' for k, v in sorted(merged.items()))
-            lines.append(
-                f"{fam.name}{{{shown}}} {_number(value)}" if shown else f"{fam.name} {_number(value)}"
-            )
+        if fam.samples:
+            samples = [
+                (dict(sorted({**(common or {}), **labels}.items())), value) for labels, value in fam.samples
+            ]
+            lines += family(fam.name, fam.type, fam.help, samples)
     return "\n".join(lines) + "\n" if lines else ""
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _escape_value(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
