@@ -68,24 +68,21 @@ def plan(
         diff = None if no_diff else DiffOptions(context=diff_context)
         result = make_plan(project, node, intent=intent, diff=diff)
     doc = result.doc
+    rolled_back = rolled_back_hits(result)
     if out:
         from ..plan.carry import program_doc
         from ..plan.seal import read_certificate
 
         with reported():
             saved = doc.model_copy(
-                update={
-                    "program": program_doc(
-                        result, seal_to and read_certificate(seal_to), rolled_back_hits(result)
-                    )
-                }
+                update={"program": program_doc(result, seal_to and read_certificate(seal_to), rolled_back)}
             )
         try:
             out.write_text(saved.to_json(), encoding="utf-8")
         except OSError as exc:
             fail(f"--out {out}: cannot write the plan there: {exc.strerror or exc}")
     show_plan(doc, output)
-    for app_name, rid in rolled_back_hits(result):
+    for app_name, rid in rolled_back:
         console(stderr=True).print(
             f"[yellow]warning:[/] this revision of {app_name} was rolled back ({rid}); apply will refuse it "
             "without --force"
