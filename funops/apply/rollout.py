@@ -23,7 +23,6 @@ from typing import Any
 from ..model.strategy import UpdateStrategy
 from ..plan.planner import Plan
 from ..plan.releases import NodeReleases, now
-from ..plan.schedule import make_batches as make_batches  # named here by tests and older callers
 from ..transports import Transport, TransportError
 from .bake import bake
 from .drain import Drainer

@@ -105,10 +105,10 @@ def every_task(desired: NodeDesired, path: PathMap) -> list[Task]:
     """What each kind plans for the node's resources, rendered: all created (each restarted by the
     handlers it owes, nginx sites with their undo), then each deleted."""
     from funops import kinds
-    from funops.apply.taskplan import plan_node
     from funops.diff.differ import Change, diff_node
     from funops.gather.probe import LiveFacts
     from funops.kinds.base import NodeWork
+    from funops.plan.taskplan import plan_node
     from funops.state.node_state import NodeState
 
     nothing = LiveFacts()

@@ -49,7 +49,7 @@ def test_wait_polls_established_connections_on_the_ports_up_to_the_timeout() -> 
 
 
 def test_nodes_that_only_remove_instances_come_last() -> None:
-    from funops.apply.rollout import make_batches
+    from funops.plan.schedule import make_batches
 
     assert make_batches(["node3", "node1", "node2"], 1, {"node1"}) == [["node2"], ["node3"], ["node1"]]
     assert make_batches(["node3", "node1", "node2"], 2) == [["node1", "node2"], ["node3"]]

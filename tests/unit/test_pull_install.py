@@ -28,7 +28,7 @@ from funops.tasks import model as m
 
 ENGINE = (
     "funops.apply.executor",
-    "funops.apply.taskplan",
+    "funops.plan.taskplan",
     "funops.apply.lock",
     "funops.diff.differ",
     "funops.node.poll",

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from funops import kinds
-from funops.apply.taskplan import plan_node
 from funops.diff.differ import diff_node
 from funops.gather.probe import LiveFacts
 from funops.model.inventory import Node
+from funops.plan.taskplan import plan_node
 from funops.resources import AppPlacement, NodeDesired, Resource
 from funops.tasks.model import HealthProbe, Task
 
@@ -94,8 +94,8 @@ def test_every_kind_has_task_planning_fixtures() -> None:
 
 
 def test_a_units_and_a_jobs_daemon_reloads_are_one_for_all_their_unit_files() -> None:
-    from funops.apply.taskplan import _one_reload
     from funops.kinds.base import DAEMON, START, Step
+    from funops.plan.taskplan import _one_reload
     from funops.tasks import model as m
 
     unit = Step(DAEMON, m.DaemonReload(("/etc/systemd/system/web.service",)))
