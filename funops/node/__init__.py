@@ -4,7 +4,8 @@ and reads it, and pull mode's poll. The standard library only and Python 3.9's g
 module of this package (tests/unit/test_node_side_stdlib.py).
 
 Protocol versions: the agent serves the range PROTOCOL; a client outside it is refused with a message
-naming both versions.
+naming both versions. This CLI sends the highest: an agent that does not speak it (an older one) is
+refused before any request runs, with `funops agent upgrade` as the way out.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 from .. import __version__
 
 AGENT_VERSION = __version__
-PROTOCOL = (1, 1)  # the protocol versions this agent (and this CLI) speaks: lowest, highest
+PROTOCOL = (1, 2)  # the protocol versions this agent speaks: lowest, highest (this CLI sends the highest)
+# 2: a batch's results come typed (node/wire.py's results document); a client of 1 still gets them as
+# the sh bundle's marker text (node/shell.py's bundle_text), as an older funops parses it.
+TYPED_RESULTS = 2
 DEFAULT_PORT = 7391
 
 # Pull mode (funops/pull/__init__.py): the node's files and the store's layout, shared by the node's

@@ -22,7 +22,8 @@ from . import STATUS_FILE as PULL_STATUS
 from . import native
 from .dial import address_family
 from .probe import build_script, node_section, read_kinds
-from .shell import ShellRunner, parse_bundle, run_sh
+from .shell import ShellRunner, run_sh
+from .wire import encode_steps
 
 MAX_TASK_SECONDS = 3600
 
@@ -41,10 +42,11 @@ class NodeShell(ShellRunner):
     def run_tasks(
         self, tasks: list[m.Task], timeout: float | None = None
     ) -> tuple[list[StepResult], CommandResult]:
-        """File writes in-process (node/native.py), the other tasks each as its own sh."""
+        """File writes in-process (node/native.py), the other tasks each as its own sh; the steps'
+        results typed, never printed to be parsed back (the batch itself ran: exit 0, no output)."""
         run = lambda s, i, t: self.run(s, stdin=i, timeout=t)  # noqa: E731
-        result = native.run_tasks(tasks, self.path, run, timeout, self.env)
-        return parse_bundle(result.text()), result
+        steps = native.run_tasks(tasks, self.path, run, timeout, self.env)
+        return steps, CommandResult(0, b"", b"")
 
 
 def gather(task: m.Probe, timeout: float | None) -> dict[str, Any]:
@@ -160,7 +162,8 @@ def _pull_status(path: str) -> dict[str, Any] | None:
 def run(
     tasks: list[m.Task], batch: bool, timeout: float | None, shell: ShellRunner | None = None
 ) -> dict[str, Any]:
-    """A batch (or one task) on this node, or on `shell`'s (the bench's simulated nodes)."""
+    """A batch (or one task) on this node, or on `shell`'s (the bench's simulated nodes): a batch's
+    results as the results document (node/wire.py), one task's as its command's output."""
     for task in tasks:
         if isinstance(task, m.CheckHealth) and not own_address(task.host):
             raise ValueProblem(
@@ -169,11 +172,10 @@ def run(
             )
     shell = shell or NodeShell()
     if batch:
-        _, result = shell.run_tasks(tasks, timeout)
-    else:
-        (task,) = tasks
-        result = shell.call(task, timeout)
-    return answer(result)
+        steps, _ = shell.run_tasks(tasks, timeout)
+        return encode_steps(steps)
+    (task,) = tasks
+    return answer(shell.call(task, timeout))
 
 
 def own_address(host: str) -> bool:

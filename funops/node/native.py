@@ -22,10 +22,11 @@ from functools import singledispatch
 
 from ..kinds import systemd_bus
 from ..tasks import model as m
-from ..tasks.results import CommandResult
+from ..tasks.results import CommandResult, StepResult
 from . import nofollow
 from .dial import dial
-from .shell import NO_RELOAD, RELOAD_PROPERTIES, TASK_MARK, health_host, reload_checks, render
+from .shell import NO_RELOAD, RELOAD_PROPERTIES, health_host, reload_checks, render
+from .wire import utf8_text
 
 PathMap = Callable[[str], str]
 Outcome = tuple[int, str]  # exit code, output
@@ -369,14 +370,14 @@ def run_tasks(
     run_sh: Callable[[str, bytes | None, float | None], CommandResult],
     timeout: float | None,
     env: Mapping[str, str] | None = None,
-) -> CommandResult:
+) -> list[StepResult]:
     """A batch as the sh bundle runs it (in order, stopping at the first failure, umask 077 for the
-    sh ones) and answers it: each step's marker, exit code, nanoseconds and output, so the controller
-    reads both alike (`parse_bundle`). A task with an in-process form runs here; another, as its
-    own sh, without the bundle's per-step wrapping (a subshell, two `date`s and a `cat` each). `env`:
-    the sh's environment, which a health check's `systemctl` is found and run with too."""
+    sh ones), each step's result typed (the agent sends them as `node/wire.py`'s results document).
+    A task with an in-process form runs here; another, as its own sh, without the bundle's per-step
+    wrapping (a subshell, two `date`s and a `cat` each). `env`: the sh's environment, which a health
+    check's `systemctl` is found and run with too."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    out = []
+    steps = []
     for i, task in enumerate(tasks):
         started = time.monotonic_ns()
         done = check_health(task, env) if isinstance(task, m.CheckHealth) else run(task, path)
@@ -386,7 +387,9 @@ def run_tasks(
             result = run_sh(f"umask 077\n{step.script}", step.stdin, left)
             done = (result.exit_code, (result.stdout + result.stderr).decode("utf-8", errors="replace"))
         code, output = done
-        out.append(f"\n{TASK_MARK}{i} {code} {time.monotonic_ns() - started}\n{output}")
+        # As parse_bundle reads the bundle's steps: seconds to the millisecond, output stripped.
+        seconds = round((time.monotonic_ns() - started) / 1e9, 3)
+        steps.append(StepResult(i, code, seconds, utf8_text(output).strip()))
         if code != 0:
             break
-    return CommandResult(0, "".join(out).encode(), b"")
+    return steps

@@ -38,10 +38,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ..tasks import model as m
-from ..tasks.results import TransportError
-from . import AGENT_VERSION, PROTOCOL, metrics, scopes, stream, wire
+from ..tasks.results import CommandResult, TransportError
+from . import AGENT_VERSION, PROTOCOL, TYPED_RESULTS, metrics, scopes, stream, wire
 from . import CONFIG_FILE as PULL_CONFIG
 from . import host as node
+from .shell import bundle_text
 
 TASK_WINDOW_SECONDS = 300  # a task id older (or newer) than this is refused: replays need a fresh id
 # What a node in pull mode still runs for a controller: reads (plan, drift, nodes, logs, a bake's checks).
@@ -423,6 +424,7 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             version = 0
         low, high = PROTOCOL
+        self._protocol = version
         if not low <= version <= high:
             self.close_connection = True
             return self._reply(426, {"error": f"this agent ({AGENT_VERSION}) speaks protocol {low}..{high}, "
@@ -453,7 +455,7 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(500, {"error": str(exc)})
 
     def _reply(self, code: int, data: dict[str, Any]) -> None:
-        self._reply_text(code, json.dumps(data).encode(), "application/json")
+        self._reply_text(code, json.dumps(data, separators=(",", ":")).encode(), "application/json")
 
     def _reply_text(self, code: int, payload: bytes, content_type: str) -> None:
         self.connection.settimeout(self.server.config.request_seconds)  # not what a read left
@@ -513,6 +515,9 @@ class Handler(BaseHTTPRequestHandler):
         result, replayed = self.server.results.run_once(
             task_id, lambda: self.server.node.run(tasks, bool(body.get("batch")), timeout)
         )
+        if body.get("batch") and self._protocol < TYPED_RESULTS:  # an older funops: the marker text
+            text = bundle_text(wire.decode_steps(result, len(tasks)))
+            result = node.answer(CommandResult(0, text.encode(), b""))
         return {**result, "replayed": replayed}
 
     def _status(self, body: dict[str, Any]) -> dict[str, Any]:

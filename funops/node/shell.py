@@ -855,6 +855,14 @@ class ShellRunner:
         return parse_bundle(result.text()), result
 
 
+def bundle_text(steps: list[StepResult]) -> str:
+    """The steps as the bundle prints them (parse_bundle reads them back): an agent's answer to a
+    controller of protocol 1, older than typed results."""
+    return "".join(
+        f"\n{TASK_MARK}{s.index} {s.exit_code} {round(s.seconds * 1e9)}\n{s.output}" for s in steps
+    )
+
+
 def parse_bundle(output: str) -> list[StepResult]:
     """The results of the steps that ran (all, or up to and including the first failure)."""
     heads: list[tuple[int, int, float]] = []

@@ -1,16 +1,19 @@
-"""Tasks on the wire: a task value ↔ JSON, and nothing else. Only the task types of tasks/model.py
-decode: there is no way to send a script, and a field that does not hold what it may (a string where
-a number goes, a line break in a path, a host that is not one) is refused before anything runs.
-Bytes travel as base64, tuples and sets as lists."""
+"""Tasks on the wire: a task value ↔ JSON, and what running a batch gave back ↔ JSON. Only the task
+types of tasks/model.py decode: there is no way to send a script, and a field that does not hold what
+it may (a string where a number goes, a line break in a path, a host that is not one) is refused
+before anything runs. Bytes travel as base64, tuples and sets as lists. A batch's results travel
+typed (`encode_steps`, `decode_steps`): no marker text to parse, nothing to base64."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Mapping
-from typing import Any
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
 
 from ..tasks import model as m
+from ..tasks.results import StepResult
 from ..tasks.values import ValueProblem, type_ok
 
 TASK_TYPES: dict[str, type[m.Task]] = {
@@ -134,3 +137,112 @@ def timeout(value: Any) -> float | None:
     if not type_ok("float", value) or not 0 < value <= 7 * 86400:
         raise WireError(f"timeout: {value!r} is not a number of seconds over 0 up to a week")
     return float(value)
+
+
+# ---- results: a batch's steps, typed ------------------------------------------------------------
+
+RESULTS_VERSION = 1  # the results document's shape; a controller refuses any other, naming it
+_STEP_FIELDS = frozenset({"index", "exit", "seconds", "output", "notRun"})
+_STEP_OPTIONAL = frozenset({"output", "notRun"})  # left out when empty
+
+
+class ResultError(ValueError):
+    """A results document that is not one (another version, a missing field, a wrong type): its
+    message names the field, as `steps[1].exit: expected int, got str`."""
+
+
+def encode_steps(steps: Sequence[StepResult]) -> dict[str, Any]:
+    """What a batch gave back, as the agent answers it: `{"version": 1, "steps": [{"index", "exit",
+    "seconds"[, "output"][, "notRun"]}, ...]}`, the steps that ran in order (all, or up to and
+    including the first failure); an empty output or notRun is left out."""
+    out = []
+    for s in steps:
+        step: dict[str, Any] = {"index": s.index, "exit": s.exit_code, "seconds": s.seconds}
+        if s.output:
+            step["output"] = s.output
+        if s.not_run:
+            step["notRun"] = s.not_run
+        out.append(step)
+    return {"version": RESULTS_VERSION, "steps": out}
+
+
+def decode_steps(doc: Any, sent: int) -> list[StepResult]:
+    """The StepResults of a batch of `sent` tasks from its results document, every field checked
+    (ResultError naming it); keys beside `version` and `steps` are the reply's (`replayed`)."""
+    if not isinstance(doc, dict):
+        raise ResultError(f"expected an object, got {type(doc).__name__}")
+    if "version" not in doc:
+        raise ResultError("missing field version (an agent older than this funops?)")
+    version = doc["version"]
+    if version != RESULTS_VERSION or not type_ok("int", version):
+        raise ResultError(f"version: {version!r} is not one this funops reads ({RESULTS_VERSION})")
+    steps = doc.get("steps")
+    if not isinstance(steps, list):
+        raise ResultError("missing field steps" if steps is None else "steps: expected a list")
+    if len(steps) > sent:
+        raise ResultError(f"steps: {len(steps)} results for {sent} tasks sent")
+    return [_step(step, i) for i, step in enumerate(steps)]
+
+
+def _step(data: Any, position: int) -> StepResult:
+    """One step, checked inline (a batch has dozens: this is the controller's cost per result);
+    anything off goes to `_refuse`, which names the field."""
+    if type(data) is dict and _STEP_FIELDS.issuperset(data):
+        index, code, seconds = data.get("index"), data.get("exit"), data.get("seconds")
+        output, not_run = data.get("output", ""), data.get("notRun", "")
+        if (
+            type(index) is int
+            and index == position
+            and type(code) is int
+            and type(seconds) in (int, float)
+            and 0 <= seconds < math.inf
+            and type(output) is str
+            and type(not_run) is str
+        ):
+            return StepResult(
+                position,
+                code,
+                float(seconds),
+                output if output.isascii() else utf8_text(output),
+                not_run if not_run.isascii() else utf8_text(not_run),
+            )
+    _refuse(data, f"steps[{position}]", position)
+
+
+def _refuse(data: Any, where: str, position: int) -> NoReturn:
+    if not isinstance(data, dict):
+        raise ResultError(f"{where}: expected an object, got {type(data).__name__}")
+    unknown = set(data) - _STEP_FIELDS
+    if unknown:
+        raise ResultError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+    for name, kind in (
+        ("index", "int"),
+        ("exit", "int"),
+        ("seconds", "float"),
+        ("output", "str"),
+        ("notRun", "str"),
+    ):
+        if name not in data:
+            if name in _STEP_OPTIONAL:
+                continue
+            raise ResultError(f"{where}: missing field {name}")
+        value = data[name]
+        if not (type_ok(kind, value) or (kind == "float" and isinstance(value, float))):  # inf: below
+            raise ResultError(f"{where}.{name}: expected {kind}, got {type(value).__name__}")
+    if data["index"] != position:
+        raise ResultError(f"{where}.index: {data['index']} out of order (steps come in the order sent)")
+    raise ResultError(f"{where}.seconds: {data['seconds']!r} is not a duration")
+
+
+def utf8_text(text: str) -> str:
+    """`text` as UTF-8 can carry it. A message may hold bytes of a path that are not UTF-8 (Python's
+    surrogate escapes), a JSON string a lone surrogate: they become U+FFFD, as the undecodable bytes
+    of a command's output do (decoded with errors="replace")."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        except UnicodeEncodeError:  # a surrogate that stands for no byte
+            return text.encode("utf-8", "replace").decode("utf-8")
+    return text

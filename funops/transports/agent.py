@@ -28,8 +28,7 @@ from urllib.parse import urlsplit
 from ..model.inventory import Node
 from ..node import AGENT_VERSION, DEFAULT_PORT, PROTOCOL
 from ..node.dial import address_family, dial
-from ..node.shell import parse_bundle
-from ..node.wire import READS, encode
+from ..node.wire import READS, ResultError, decode_steps, encode
 from ..settings import Settings
 from ..tasks import model as m
 from .base import CommandResult, StepResult, TransportError
@@ -176,8 +175,13 @@ class AgentTransport:
     def run_tasks(
         self, tasks: list[m.Task], timeout: float | None = None
     ) -> tuple[list[StepResult], CommandResult]:
-        result = _result(self._post("tasks", self._batch(tasks, True, timeout), timeout))
-        return parse_bundle(result.text()), result
+        # Typed results (node/wire.py), checked field by field: no marker text, no base64. The batch
+        # itself ran (exit 0, no output of its own): how each step went is in its result.
+        doc = self._post("tasks", self._batch(tasks, True, timeout), timeout)
+        try:
+            return decode_steps(doc, len(tasks)), CommandResult(0, b"", b"")
+        except ResultError as exc:
+            raise TransportError(f"node {self.node.name}: its agent's task results: {exc}") from None
 
     def stream(self, task: m.Task, on_line: Callable[[str], None], timeout: float | None = None) -> int:
         # A finite read comes back whole, at once; an endless one (`logs -f`) over /v1/stream.

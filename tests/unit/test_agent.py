@@ -139,7 +139,7 @@ def _raw(
 
 def test_hello_reports_version_protocol_and_capabilities(agent: dict[str, Any]) -> None:
     hello = _transport(agent).hello()
-    assert hello["protocol"] == [1, 1] and hello["agent"]
+    assert hello["protocol"] == [1, 2] and hello["agent"]
     assert set(hello["capabilities"]) >= {"systemd", "nginx", "docker", "os"}
     assert "diskFreePct" in hello["facts"]
 
@@ -233,7 +233,7 @@ def test_an_oversized_body_is_413_and_another_protocol_426(agent: dict[str, Any]
     status, _ = _raw(agent, "/v1/tasks", b"{}", **{"Content-Length": str(2 << 20)})  # refused unread
     assert status == 413
     status, answer = _raw(agent, "/v1/hello", b"{}", **{"X-Funops-Protocol": "9"})
-    assert status == 426 and "speaks protocol 1..1" in answer["error"]
+    assert status == 426 and "speaks protocol 1..2" in answer["error"]
 
 
 def test_a_slow_client_is_dropped_and_others_are_served_meanwhile(agent: dict[str, Any]) -> None:
@@ -244,7 +244,7 @@ def test_a_slow_client_is_dropped_and_others_are_served_meanwhile(agent: dict[st
     try:
         for byte in b"POST /v1/hello HTTP/1.1\r\nHost: x\r\n":
             slow.sendall(bytes([byte]))
-            assert _transport(agent).hello()["protocol"] == [1, 1]  # served while the slow one trickles
+            assert _transport(agent).hello()["protocol"] == [1, 2]  # served while the slow one trickles
             time.sleep(0.3)
             if time.monotonic() - began > 6:
                 break

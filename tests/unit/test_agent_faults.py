@@ -45,7 +45,7 @@ def test_a_connection_closed_by_a_restart_while_idle_is_replaced_before_use(
     agent: AgentProcess, tmp_path: Path
 ) -> None:
     transport = agent.transport()
-    assert transport.hello()["protocol"] == [1, 1]  # the kept-alive connection
+    assert transport.hello()["protocol"] == [1, 2]  # the kept-alive connection
     agent.stop()
     agent.start()
     # Tasks are never resent after a loss: this one goes out on a fresh connection in the first place.
@@ -53,7 +53,7 @@ def test_a_connection_closed_by_a_restart_while_idle_is_replaced_before_use(
     assert run.exit_code == 0 and [r.exit_code for r in results] == [0]
     agent.stop()
     agent.start()
-    assert transport.hello()["protocol"] == [1, 1]  # a read, likewise
+    assert transport.hello()["protocol"] == [1, 2]  # a read, likewise
     transport.close()
 
 
@@ -83,7 +83,7 @@ def test_tasks_in_flight_when_the_agent_restarts_are_not_sent_again(agent: Agent
     message = str(errors[0])
     assert message.startswith("node n1: the agent connection was lost with tasks in flight")
     assert "not retried" in message and "run again" in message
-    assert transport.hello()["protocol"] == [1, 1]  # the transport itself goes on
+    assert transport.hello()["protocol"] == [1, 2]  # the transport itself goes on
     transport.close()
 
 

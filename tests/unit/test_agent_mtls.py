@@ -114,7 +114,7 @@ def test_a_certificate_from_the_operator_ca_is_enough_without_a_token(
 ) -> None:
     """This operator's certificate from `ca init` is presented by default; there is no token file."""
     transport = _transport(agents)
-    assert transport.hello()["protocol"] == [1, 1]
+    assert transport.hello()["protocol"] == [1, 2]
     target = tmp_path / "by-certificate"
     results, _ = transport.run_tasks([m.WriteFile(str(target), "", "0644", "root", "root", None, b"x")])
     assert [r.exit_code for r in results] == [0] and target.read_bytes() == b"x"
@@ -122,7 +122,7 @@ def test_a_certificate_from_the_operator_ca_is_enough_without_a_token(
     # Another operator's, issued from the same CA, named in the inventory.
     issued = ca.issue(agents["repo"], "ci-runner", days=1)
     named = _transport(agents, clientCert=str(issued.cert), clientKey=str(issued.key))
-    assert named.hello()["protocol"] == [1, 1]
+    assert named.hello()["protocol"] == [1, 2]
     named.close()
 
 
@@ -194,7 +194,7 @@ def test_the_token_still_works_with_mtls_enabled(agents: dict[str, Any], tmp_pat
         {"name": "n1", "address": ADDRESS, "transport": "agent", "agent": {"url": url, "tokenFile": token}}
     )
     transport = AgentTransport(node, Settings(), bare)
-    assert transport.hello()["protocol"] == [1, 1]
+    assert transport.hello()["protocol"] == [1, 2]
     transport.close()
 
 

@@ -229,7 +229,7 @@ def _timed_hellos(agent: AgentProcess, count: int) -> list[float]:
     for _ in range(count):
         transport = agent.transport()
         began = time.monotonic()
-        assert transport.hello()["protocol"] == [1, 1]
+        assert transport.hello()["protocol"] == [1, 2]
         took.append(time.monotonic() - began)
         transport.close()
     return took

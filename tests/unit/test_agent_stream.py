@@ -143,7 +143,7 @@ def test_streams_are_capped_and_a_worker_stays_free_for_plans(agent: dict[str, A
         with pytest.raises(TransportError, match="node n1: the agent answered 503: 2 log streams are open"):
             _transport(agent).stream(FOLLOW, print)
         transport = _transport(agent)
-        assert transport.hello()["protocol"] == [1, 1]  # a plan's request is still served
+        assert transport.hello()["protocol"] == [1, 2]  # a plan's request is still served
         transport.close()
     finally:
         for follower in followers:

@@ -85,8 +85,7 @@ def _natively(tasks: list[m.Task], root: Path) -> list[tuple[int, int]]:
         )
         return CommandResult(done.returncode, done.stdout, done.stderr)
 
-    result = native.run_tasks(tasks, lambda p: f"{root}{p}", run_sh, 30)
-    return [(r.index, r.exit_code) for r in parse_bundle(result.text())]
+    return [(r.index, r.exit_code) for r in native.run_tasks(tasks, lambda p: f"{root}{p}", run_sh, 30)]
 
 
 def test_file_tasks_run_natively_leave_what_their_sh_leaves(tmp_path: Path) -> None:
@@ -117,8 +116,7 @@ def test_tasks_without_a_native_form_run_as_their_sh(tmp_path: Path) -> None:
         calls.append(script)
         return CommandResult(3, b"out\n", b"err\n")
 
-    result = native.run_tasks([m.DaemonReload(), m.DaemonReload()], str, run_sh, None)
-    (step,) = parse_bundle(result.text())
+    (step,) = native.run_tasks([m.DaemonReload(), m.DaemonReload()], str, run_sh, None)
     assert calls == ["umask 077\nsystemctl daemon-reload"] and (step.exit_code, step.output) == (
         3,
         "out\nerr",
