@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..node import native
 from ..node.shell import ShellRunner, run_sh
 from ..tasks import model as m
 from .base import CommandResult, StepResult, TransportError
@@ -85,8 +86,14 @@ class LocalTransport(ShellRunner):
     def run_tasks(
         self, tasks: list[m.Task], timeout: float | None = None
     ) -> tuple[list[StepResult], CommandResult]:
-        """Under a root prefix, the host-wide tasks are recorded as not run; the others run in
-        order, in bundles between them, stopping at the first failure."""
+        """This machine itself (pull mode's converge on its node) runs a batch as the agent does:
+        in-process where a task has a form there, its results typed (no marker text to parse). Under
+        a root prefix the bundle runs (files only: its sh maps every path, its `chown` is a no-op)
+        and the host-wide tasks are recorded as not run; the others run in order, in bundles
+        between them, stopping at the first failure."""
+        if self.root is None:
+            run = lambda s, i, t: self.run(s, stdin=i, timeout=t)  # noqa: E731
+            return native.run_tasks(tasks, self.path, run, timeout), CommandResult(0, b"", b"")
         if not self.files_only or not any(isinstance(t, HOST_WIDE) for t in tasks):
             return super().run_tasks(tasks, timeout)
         results: list[StepResult] = []
