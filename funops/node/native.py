@@ -34,11 +34,13 @@ Outcome = tuple[int, str]  # exit code, output
 
 @singledispatch
 def run(task: m.Task, path: PathMap) -> Outcome | None:
-    """The task run here: its exit code and output; None when it has no in-process form."""
+    """The task run here: its exit code and output; None when it has no in-process form. Each form
+    registers by its class: from annotations alone, Python 3.9's singledispatch would evaluate
+    `Outcome | None` (get_type_hints), which only 3.10 can."""
     return None
 
 
-@run.register
+@run.register(m.WriteFile)
 def _(task: m.WriteFile, path: PathMap) -> Outcome | None:
     """As its sh: the directory reached without a planted link (node/nofollow.py), the new version
     made beside the file (O_EXCL, by root) and set up through its descriptor, then renamed over it."""
@@ -71,14 +73,14 @@ def _(task: m.WriteFile, path: PathMap) -> Outcome | None:
     return 0, ""
 
 
-@run.register
+@run.register(m.WriteState)
 def _(task: m.WriteState, path: PathMap) -> Outcome | None:
     return run(
         m.WriteFile(task.path, "", "0600", "root", "root", None, task.content, private_dirs=True), path
     )
 
 
-@run.register
+@run.register(m.RestoreFile)
 def _(task: m.RestoreFile, path: PathMap) -> Outcome | None:
     p, b = path(task.path), path(task.backup)
     head, name = nofollow.split(p)
@@ -112,7 +114,7 @@ def _(task: m.RestoreFile, path: PathMap) -> Outcome | None:
     return 0, ""
 
 
-@run.register
+@run.register(m.RemoveFile)
 def _(task: m.RemoveFile, path: PathMap) -> Outcome | None:
     p, b = path(task.path), path(task.backup)
     head, name = nofollow.split(p)
@@ -161,7 +163,7 @@ def _create(d: int, content: bytes, mode: int, owner: tuple[int, int], times: os
     return temp
 
 
-@run.register
+@run.register(m.KeepArtifacts)
 def _(task: m.KeepArtifacts, path: PathMap) -> Outcome | None:
     """As the sh's: an entry whose digest does not match is copied again, and anything not kept
     goes (a dot file of a copy cut short too). The entries are 0600: their mode is the restoring
@@ -210,7 +212,7 @@ def _keep_copy(live: str, sha256: str, store: str) -> None:
         os.replace(aside, f"{store}/{sha256}")
 
 
-@run.register
+@run.register(m.DaemonReload)
 def _(task: m.DaemonReload, path: PathMap) -> Outcome | None:
     """Asked over systemd's bus; a reload (or no answer there) is left to the sh, which asks again."""
     checks = reload_checks(task)
@@ -229,7 +231,7 @@ def _(task: m.DaemonReload, path: PathMap) -> Outcome | None:
     return 0, NO_RELOAD
 
 
-@run.register
+@run.register(m.CheckHealth)
 def _(task: m.CheckHealth, path: PathMap) -> Outcome | None:
     return check_health(task, None)
 

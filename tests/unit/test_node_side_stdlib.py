@@ -95,3 +95,43 @@ def test_the_node_side_calls_no_newer_library_api() -> None:
             if isinstance(node, ast.Attribute) and node.attr == "UTC":
                 offenders.append(f"{path}:{node.lineno}: datetime.UTC")
     assert offenders == []
+
+
+def _python39() -> str | None:
+    """A Python 3.9 interpreter here (on PATH, or pyenv's), or None."""
+    import glob
+    import shutil
+
+    for candidate in (
+        shutil.which("python3.9"),
+        *sorted(glob.glob("/root/.pyenv/versions/3.9*/bin/python3")),
+    ):
+        if candidate is None:
+            continue
+        done = subprocess.run([candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 9)"],
+                              capture_output=True)  # fmt: skip
+        if done.returncode == 0:
+            return candidate
+    return None
+
+
+def test_the_node_side_runs_on_python_3_9() -> None:
+    """Parsing is not running: on 3.9, singledispatch reads a form's class from its annotations with
+    get_type_hints, which cannot evaluate `X | None` (node/native.py registers by class). The agent's
+    modules import under 3.9 and run a batch, its results crossing the wire typed."""
+    python = _python39()
+    if python is None:
+        import pytest
+
+        pytest.skip("no Python 3.9 interpreter on this machine")
+    run = """
+import json
+from funops.node import host, wire
+from funops.tasks import model as m
+batch = [m.RunCommand(("true",)), m.RunCommand(("sh", "-c", "echo x; exit 3"))]
+doc = json.loads(json.dumps(host.run(batch, True, 30)))
+assert [(s.exit_code, s.output) for s in wire.decode_steps(doc, 2)] == [(0, ""), (3, "x")], doc
+"""
+    here = f"import sys\nsys.path.insert(0, {str(Path(__file__).parents[2])!r})\n"  # -I: as the agent runs
+    done = subprocess.run([python, "-I", "-c", here + CHECK + run], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
