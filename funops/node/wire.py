@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
@@ -144,6 +145,7 @@ def timeout(value: Any) -> float | None:
 RESULTS_VERSION = 1  # the results document's shape; a controller refuses any other, naming it
 _STEP_FIELDS = frozenset({"index", "exit", "seconds", "output", "notRun"})
 _STEP_OPTIONAL = frozenset({"output", "notRun"})  # left out when empty
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ResultError(ValueError):
@@ -244,5 +246,5 @@ def utf8_text(text: str) -> str:
         try:
             return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         except UnicodeEncodeError:  # a surrogate that stands for no byte
-            return text.encode("utf-8", "replace").decode("utf-8")
+            return _SURROGATE.sub("\ufffd", text)
     return text
