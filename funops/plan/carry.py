@@ -21,11 +21,13 @@ from ..kinds.base import GatedGroup
 from ..model.inventory import Node
 from ..model.strategy import UpdateStrategy
 from ..node import wire
-from ..resources import NGINX_RELOAD, Resource
+from ..resources import Resource
 from ..settings import Settings
 from ..state.node_state import AppRecord, ManagedResource
 from ..state.records import ReleaseRecord
 from .document import ProgramDoc
+from .drains import drain_table
+from .drainsites import DrainTable
 from .program import NodeProgram, Program
 from .seal import Needles, Sealer
 
@@ -53,12 +55,12 @@ def program_doc(plan: Plan, seal_to: bytes | None, rolled_back: Sequence[tuple[s
         needs_repo.append("its secrets are not sealed (save it with `plan --out FILE --seal-to CERT`)")
     settings = plan.project.settings
     carried = {k: v for k, v in settings.model_dump(mode="json").items() if k in CARRIED_SETTINGS}
+    drains = drain_table(plan)
+    reached = sorted({*plan.doc.targets, *(drains.ingress if drains else [])})
     return ProgramDoc(
         connection={
             "settings": carried,
-            "nodes": {
-                n: plan.project.nodes[n].model_dump(mode="json", exclude={"vars"}) for n in plan.doc.targets
-            },
+            "nodes": {n: plan.project.nodes[n].model_dump(mode="json", exclude={"vars"}) for n in reached},
         },
         intent=plan.intent.kind,
         strategy=plan.program.strategy.model_dump(mode="json"),
@@ -66,25 +68,16 @@ def program_doc(plan: Plan, seal_to: bytes | None, rolled_back: Sequence[tuple[s
         nodes=nodes,
         needs_repo=needs_repo,
         rolled_back=[list(hit) for hit in rolled_back],
+        drains=drains.doc() if drains else None,
         sealed_to=seal_to.decode() if sealed else None,
         sealed=sealed,
     )
 
 
 def _needs_repo(plan: Plan) -> list[str]:
-    """What apply can only do from the repo: drains render ingress sites anew for each batch, and an
-    ACME order reads the issuers' configuration."""
+    """What apply can only do from the repo: an ACME order reads the issuers' configuration. (Drains
+    are carried: `drains`, plan/drains.py.)"""
     why = []
-    routed = {
-        a
-        for nd in plan.desired.nodes.values()
-        for r in nd.resources
-        if NGINX_RELOAD in r.handlers
-        for a in r.routes
-    }
-    drained = sorted(routed & {a for p in plan.program.nodes.values() for a in p.touched})
-    if drained:
-        why.append(f"it drains ingress endpoints of {', '.join(drained)} (rendered from the repo per batch)")
     if any(c.action != "none" for c in plan.certificates):
         why.append("it orders or deploys ACME certificates")
     return why
@@ -218,9 +211,10 @@ def load_program(doc: ProgramDoc, units: dict[str, Any], where: str) -> Program:
                 touched=list(d["touched"]),
             )
         strategy = UpdateStrategy.model_validate(doc.strategy)
+        drains = DrainTable.of_doc(doc.drains) if doc.drains is not None else None
     except (KeyError, TypeError, ValueError) as exc:
         raise FunopsError(f"{where}: program: not what funops writes ({exc})") from None
-    return Program(nodes, strategy, [list(b) for b in doc.batches])
+    return Program(nodes, strategy, [list(b) for b in doc.batches], drains)
 
 
 def _read_group(d: dict[str, Any]) -> GatedGroup:

@@ -164,6 +164,12 @@ class ProgramDoc(_Doc):
     nodes: dict[str, dict[str, Any]] = Field(description="node → its program: tasks, records, checks")
     needs_repo: list[str] = Field(description="why apply needs the repo for this plan (empty: it does not)")
     rolled_back: list[list[str]] = Field(description="[app, release id]: this revision was rolled back")
+    drains: dict[str, Any] | None = Field(
+        None,
+        description="the rollout's drain steps (plan/drains.py): for each set of drained (app, node) "
+        "endpoints it can reach (`variants`), each ingress node's sites as DrainWrite tasks (`files`); "
+        "`steps`: the healthy path, batch by batch; null: it drains nothing",
+    )
     sealed_to: str | None = Field(description="the certificate (PEM) the secret units are sealed to")
     sealed: str | None = Field(description="the secret units, CMS-encrypted to sealed_to (base64 DER)")
 

@@ -16,6 +16,7 @@ from ..state.node_state import AppRecord, ManagedResource
 from ..state.records import ReleaseRecord, RevisionRef
 from ..tasks import model as m
 from .document import PlanDoc
+from .drainsites import DrainTable
 
 
 @dataclass
@@ -60,6 +61,9 @@ class Program:
     nodes: dict[str, NodeProgram]
     strategy: UpdateStrategy
     batches: list[list[str]]
+    # A saved plan run without the repo: its drains' ingress files (plan/drains.py); else None, and
+    # apply renders them from the repo as it goes.
+    drains: DrainTable | None = None
 
 
 @dataclass

@@ -275,8 +275,40 @@ def program_lines(program: ProgramDoc) -> list[str]:
         ]
         for label, names in steps:
             lines += [f"  {label}: {n}" for n in names]
+    lines += drain_lines(program.drains)
     if program.needs_repo:
         lines.append("apply needs the repo: " + "; ".join(program.needs_repo))
     if program.sealed:
         lines.append("secrets: sealed (apply FILE --key KEY)")
     return lines
+
+
+def drain_lines(drains: dict[str, Any] | None) -> list[str]:
+    """The drain steps the file holds (plan/drains.py): per batch, the endpoints marked down and the
+    ingress files written for it, as the rollout goes when every batch comes out healthy."""
+    if not drains:
+        return []
+    lines = [f"drains (ingress {', '.join(drains['ingress'])}; {len(drains['variants'])} sets of drained "
+             "endpoints held, failures included):"]  # fmt: skip
+    held = {_down_key(v["down"]): v["sites"] for v in drains["variants"]}
+    files = drains["files"]
+    live: dict[str, dict[str, str]] = {}  # node → path → sha256 as the steps leave it
+    for step in drains["steps"]:
+        sites = held.get(_down_key(step["down"]), {})
+        written = []
+        for node, refs in sorted(sites.items()):
+            for ref in refs:
+                f = files[ref]
+                path = f["id"].split(":", 1)[-1]  # file:<path>
+                if live.setdefault(node, {}).get(path) != f["sha256"]:
+                    live[node][path] = f["sha256"]
+                    written.append(f"{node}:{path}")
+        down = ", ".join(f"{a}@{n}" for a, n in step["down"]) or "none"
+        lines.append(
+            f"  batch {step['batch']} {step['step']}: down {down}; writes {', '.join(written) or 'nothing'}"
+        )
+    return lines
+
+
+def _down_key(down: list[list[str]]) -> tuple[tuple[str, ...], ...]:
+    return tuple(sorted(tuple(p) for p in down))
