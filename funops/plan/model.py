@@ -4,6 +4,7 @@ type the planner, the rollout schedule (schedule.py) and apply share."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..certificates import Decision
 from ..compile.compiler import DesiredState
@@ -64,6 +65,8 @@ class Program:
     # A saved plan run without the repo: its drains' ingress files (plan/drains.py); else None, and
     # apply renders them from the repo as it goes.
     drains: DrainTable | None = None
+    # A saved plan run without the repo: its certificate orders (plan/certorders.py); else None.
+    orders: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass

@@ -276,6 +276,15 @@ def program_lines(program: ProgramDoc) -> list[str]:
         for label, names in steps:
             lines += [f"  {label}: {n}" for n in names]
     lines += drain_lines(program.drains)
+    for app, back in sorted(program.rollback.items()):
+        to = (
+            f"{back['to']}, the last succeeded release before it"
+            if back["to"]
+            else "nothing (its first release)"
+        )
+        lines.append(
+            f"on a halt: auto-rollback of {app} from {back['from']} to {to}, from its nodes' records"
+        )
     if program.needs_repo:
         lines.append("apply needs the repo: " + "; ".join(program.needs_repo))
     if program.sealed:
