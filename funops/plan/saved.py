@@ -3,8 +3,9 @@
 
 A plan saved with its program (plan/carry.py) runs without the repo: the program's tasks, on the
 nodes its connection section names, once each node was probed again and found as the plan saw it.
-A plan whose program needs the repo (drains, ACME, unsealed secrets; `program.needsRepo`), or an
-older plan without one, is made again from the repo at its commit and must come out the same."""
+Drains and certificate orders are in the program too (plan/drains.py, plan/certorders.py). A plan
+whose program needs the repo (unsealed secrets; `program.needsRepo`), or an older plan without one,
+is made again from the repo at its commit and must come out the same."""
 
 from __future__ import annotations
 

@@ -276,6 +276,7 @@ def program_lines(program: ProgramDoc) -> list[str]:
         for label, names in steps:
             lines += [f"  {label}: {n}" for n in names]
     lines += drain_lines(program.drains)
+    lines += order_lines(program.orders)
     for app, back in sorted(program.rollback.items()):
         to = (
             f"{back['to']}, the last succeeded release before it"
@@ -321,3 +322,25 @@ def drain_lines(drains: dict[str, Any] | None) -> list[str]:
 
 def _down_key(down: list[list[str]]) -> tuple[tuple[str, ...], ...]:
     return tuple(sorted(tuple(p) for p in down))
+
+
+def order_lines(orders: dict[str, dict[str, Any]]) -> list[str]:
+    """The certificate orders the file holds (plan/certorders.py) and what their answer binds."""
+    lines = []
+    for name, o in sorted(orders.items()):
+        if o["copyFrom"]:
+            what = f"deploy serial {o['copyFrom']['serial']} copied from {o['copyFrom']['node']}"
+        else:
+            issuer, dns = o["issuer"], o["dns"]
+            where = (
+                f"dns {dns['server']}:{dns['port']} zone {dns['zone']}"
+                if dns
+                else "edges " + ", ".join(e["node"] for e in o["edges"])
+            )
+            what = (
+                f"{o['action']} {', '.join(o['domains'])} ({o['challenge']}, {o['keyType']}) from "
+                f"{issuer['directory']}; {where}"
+            )
+        lines.append(f"certificate {name}: {what}; its nodes' tasks name version {o['placeholder'][:12]}… "
+                     "until apply binds the CA's serial, key and chain")  # fmt: skip
+    return lines
