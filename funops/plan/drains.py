@@ -128,35 +128,43 @@ def drain_table(plan: Plan) -> DrainTable | None:
     )
 
 
-def reachable_downs(plan: Plan) -> tuple[set[frozenset[Pair]], list[dict[str, Any]]]:
-    """Every set of drained endpoints apply/drain.py's Drainer can ask for: the batches healthy, or
-    with one failed node (whose endpoints then stay down); and the healthy path's steps."""
-    batches = plan.program.batches
-    strategy = plan.program.strategy
-    downs: set[frozenset[Pair]] = {frozenset()}
-    steps: list[dict[str, Any]] = []
+MAX_SETS = 256  # sets of drained endpoints a saved plan renders at most (one compile each)
 
-    def walk(failed: str | None, record: bool) -> None:
-        down = initial_down(plan)
-        for index, batch in enumerate(batches, start=1):
-            failing = failed in batch
-            down |= touched_pairs(plan, batch)
-            downs.add(frozenset(down))
-            if record:
-                steps.append({"batch": index, "step": "drain", "down": [list(p) for p in sorted(down)]})
-            healthy = [n for n in batch if n != failed]
-            down = {p for p in down if p[1] not in healthy}
-            downs.add(frozenset(down))
-            if record:
-                steps.append({"batch": index, "step": "restore", "down": [list(p) for p in sorted(down)]})
-            if failing and strategy.max_failures < 1:
-                return  # the rollout halts after this batch
-        if strategy.bake_seconds and failed is None:
-            for node in changed:
-                downs.add(frozenset(down | touched_pairs(plan, [node])))
 
+def reachable_downs(plan: Plan) -> tuple[list[frozenset[Pair]], list[dict[str, Any]]]:
+    """The sets of drained endpoints apply/drain.py's Drainer can ask for, and the healthy path's
+    steps: first every set of the healthy path (and a node failing the bake window), then each
+    node's batch with that node failed (its endpoints stay down: where a halt leaves them), then
+    — when maxFailures lets the rollout go on — the later batches with it still down, while fewer
+    than MAX_SETS are held (a set not held falls back as DrainTable.sites says)."""
+    batches, strategy = plan.program.batches, plan.program.strategy
     changed = [n for b in batches for n in b]
-    walk(None, record=True)
-    for node in changed:
-        walk(node, record=False)
-    return downs, steps
+
+    def walk(failed: str | None) -> list[tuple[int, str, frozenset[Pair]]]:
+        down, seen = initial_down(plan), []
+        for index, batch in enumerate(batches, start=1):
+            down |= touched_pairs(plan, batch)
+            seen.append((index, "drain", frozenset(down)))
+            down = {p for p in down if p[1] not in batch or p[1] == failed}
+            seen.append((index, "restore", frozenset(down)))
+            if failed in batch and strategy.max_failures < 1:
+                break  # the rollout halts after this batch
+        return seen
+
+    healthy = walk(None)
+    steps = [{"batch": i, "step": step, "down": [list(p) for p in sorted(d)]} for i, step, d in healthy]
+    final = healthy[-1][2] if healthy else frozenset()
+    first = [frozenset(), *(d for _, _, d in healthy)]
+    if strategy.bake_seconds:
+        first += [final | touched_pairs(plan, [n]) for n in changed]
+    failing = {n: walk(n) for n in changed}
+    halted = [
+        next(d for i, step, d in failing[n] if step == "restore" and n in batches[i - 1]) for n in changed
+    ]
+    later = [d for n in changed for _, _, d in failing[n]]
+    downs = dict.fromkeys(first)
+    for d in [*halted, *later]:
+        if len(downs) >= MAX_SETS:
+            break
+        downs.setdefault(d)
+    return list(downs), steps
