@@ -18,6 +18,7 @@ from .ids import ResourceId
 from .kinds.cert import NEW
 from .load.project import Project
 from .model.manifests import duration_seconds
+from .resources import NGINX_DIR
 
 Action = Literal["issue", "renew", "reissue", "deploy", "rollback", "none"]
 ORDERS: tuple[Action, ...] = ("issue", "renew", "reissue")  # what needs the CA
@@ -163,3 +164,45 @@ def settle(
                 for r in nd.resources
             ]
     return decisions
+
+
+# ---- the edge nodes of a certificate (HTTP-01 goes to every one) --------------------------------
+
+
+@dataclass(frozen=True)
+class Edge:
+    """An edge node of a certificate: where its http server listens, and whether a site of the
+    certificate's ingress is already there (else it gets the bootstrap site)."""
+
+    node: str
+    listen: str  # "127.0.7.1:" or ""
+    port: int
+    served: bool
+    files_only: bool = False  # a local node under a root prefix: no nginx there to check or reload
+
+    @property
+    def address(self) -> str:
+        """Where the node itself reaches its http server."""
+        return self.listen.rstrip(":") or "127.0.0.1"
+
+
+def edges(project: Project, gathered: dict[str, NodeGather], name: str) -> list[Edge]:
+    """Every node of the certificate's ingresses (all of them serve its names, the plan's targets or
+    not), with its http listener and whether a site of it is already there."""
+    ingresses = [i for i in project.ingresses.values() if i.spec.tls and i.spec.tls.certificate_ref == name]
+    found = []
+    for node in sorted(project.nodes.values(), key=lambda n: n.name):
+        mine = [i for i in ingresses if node.matches(i.spec.selector.match_labels, i.spec.selector.nodes)]
+        if not mine:
+            continue
+        g = gathered.get(node.name)
+        # A node left out of the plan (--node) is taken as serving its site: no bootstrap site there.
+        served = (
+            g is None
+            or g.facts is None
+            or any(g.facts.files.get(f"{NGINX_DIR}/funops-{i.metadata.name}.conf") for i in mine)
+        )
+        listen = f"{node.bind_address}:" if node.bind_address else ""
+        files_only = node.transport == "local" and bool(node.root)
+        found.append(Edge(node.name, listen, mine[0].spec.http_port, served, files_only))
+    return found

@@ -26,7 +26,7 @@ def issuer_config(project: Project, name: str) -> IssuerConfig:
         raise _problem(project, ("acme", "issuers"), f"no ACME issuer {name!r} (issuers: {known})")
     issuer = issuers[name]
     base = ("acme", "issuers", name)
-    hmac_key = _secret(project, issuer.eab.hmac_key, (*base, "eab", "hmacKey")) if issuer.eab else None
+    hmac_key = secret_value(project, issuer.eab.hmac_key, (*base, "eab", "hmacKey")) if issuer.eab else None
     return IssuerConfig(
         name=name,
         directory=issuer.directory,
@@ -50,12 +50,13 @@ def dns_config(project: Project, name: str) -> Dns01Config:
         zone=zone,
         tsig_key_name=dns.tsig_key_name,
         tsig_algorithm=dns.tsig_algorithm,
-        tsig_secret=_secret(project, dns.tsig_secret, ("acme", "dns", name, "tsigSecret")),
+        tsig_secret=secret_value(project, dns.tsig_secret, ("acme", "dns", name, "tsigSecret")),
         propagation_seconds=dns.propagation_seconds,
     )
 
 
-def _secret(project: Project, ref: SecretRef, field: tuple[str, ...]) -> str:
+def secret_value(project: Project, ref: SecretRef, field: tuple[str, ...]) -> str:
+    """The value `ref` names, read where funops runs (a saved plan's orders hold only the reference)."""
     from ..load.source import read_secret_file
 
     if ref.from_env is not None:

@@ -21,22 +21,21 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..compile.compiler import Facts, compile_project
 from ..diff.differ import Change, live_attributes
 from ..kinds import kind_of
 from ..kinds.base import NodeWork
-from ..plan.planner import Plan, live_facts
+from ..plan.drains import RepoSites, initial_down, site_of, touched_pairs
+from ..plan.drainsites import Pair, Site, SiteSource
+from ..plan.planner import Plan
 from ..resources import NGINX_RELOAD, Resource
 from ..state.node_state import NodeState
 from ..tasks import model as m
 from ..transports import Transport, TransportError
 from .executor import Emit
-
-Pair = tuple[str, str]  # (app, node)
 
 
 @dataclass
@@ -48,31 +47,20 @@ class Drainer:
     _written: dict[str, dict[str, bytes]] = field(default_factory=dict)  # node → path → content
 
     def __post_init__(self) -> None:
-        self.facts = live_facts(self.plan.gathered)
-        desired = self.plan.desired
-        # Instances not running yet (new placements) take no traffic before their batch made them
-        # healthy. Only what was seen counts: a node the plan did not gather (or could not reach)
-        # keeps its endpoints as they are.
-        for app, nodes in desired.placements.items():
-            for node in nodes:
-                g = self.plan.gathered.get(node)
-                if g and g.facts is not None and app not in g.facts.node_state.apps:
-                    self.down.add((app, node))
+        # The sites come from the repo, or from a saved plan's program (plan/drains.py).
+        saved = self.plan.program.drains
+        self.source: SiteSource = saved if saved is not None else RepoSites(self.plan)
+        self.down |= initial_down(self.plan)
 
     # ---- the rollout's hooks ----------------------------------------------------------------
 
     def ingress_nodes(self) -> list[str]:
         """The reachable nodes that serve an ingress (they are locked with the rollout)."""
-        return sorted(n for n in self._sites(set()) if self._reachable(n))
+        return sorted(n for n in self.source.ingress_nodes() if self._reachable(n))
 
     def before(self, batch: list[str], wait: bool = True) -> None:
         """Mark what `batch` will touch down on every ingress routing to it; wait for its requests."""
-        pairs = {
-            (app, node)
-            for node in batch
-            for app in self._touched(node)
-            if node in self.plan.desired.placements.get(app, [])
-        }
+        pairs = touched_pairs(self.plan, batch)
         new = pairs - self.down
         self.down |= pairs
         # Instances the batch removes: no longer in any upstream once rendered; wait for them too.
@@ -80,7 +68,7 @@ class Drainer:
             (app, node)
             for node in batch
             for app in self._touched(node)
-            if app in self.plan.project.apps and node not in self.plan.desired.placements.get(app, [])
+            if app in self.source.apps() and node not in self.plan.desired.placements.get(app, [])
         }
         rendered = bool(new or gone) and self._render(f"drain {_names(new | gone)}")
         if wait and (rendered or gone):
@@ -119,10 +107,8 @@ class Drainer:
         """What the node's sites hold after its batch: a site the batch wrote is the plan's (if the
         node succeeded; else unknown, "?"), one it did not write still what the drain wrote. A first
         apply's sites are then not written and reloaded a second time when nothing is left down."""
-        diff = self.plan.diffs.get(node)
-        wrote = {c.id.name for c in diff.pending} if diff else set()
-        nd = self.plan.desired.nodes.get(node)
-        planned = {r.name: r.desired.get("sha256") or "?" for r in (nd.resources if nd else []) if r.routes}
+        wrote = self.source.wrote(node)
+        planned = self.source.planned(node)
         written = dict(self._written.get(node, {}))
         for name in wrote & (set(planned) | set(written)):
             written[name] = planned.get(name, "?") if succeeded else "?"
@@ -135,18 +121,6 @@ class Drainer:
 
     # ---- rendering ----------------------------------------------------------------------------
 
-    def _sites(self, down: set[Pair]) -> dict[str, list[Resource]]:
-        """node → its nginx site files, rendered with `down` marked down."""
-        if not self.plan.project.ingresses:
-            return {}  # no ingress, no site (nor in a saved plan run without the repo: no manifests)
-        facts = Facts(self.facts.capacity, self.facts.placements, frozenset(down))
-        desired = compile_project(self.plan.project, facts)
-        return {
-            name: sites
-            for name, nd in desired.nodes.items()
-            if (sites := [r for r in nd.resources if NGINX_RELOAD in r.handlers and r.routes])
-        }
-
     def _reachable(self, node: str) -> bool:
         """Not known unreachable: a plan for some nodes (a rollback) did not gather the ingress."""
         g = self.plan.gathered.get(node)
@@ -155,18 +129,24 @@ class Drainer:
     def _render(self, why: str) -> bool:
         """Write the sites that differ from what is live, `nginx -t`, reload (the ingress nodes in
         parallel: each is a round trip). True if any changed."""
-        work: list[tuple[str, list[Resource]]] = []
-        for node, sites in sorted(self._sites(self.down).items()):
+        work: list[tuple[str, list[Site]]] = []
+        planned = self.source.sites(frozenset(self.down))
+        if planned is None:  # a saved plan holds no sites for these endpoints (plan/drains.py)
+            for node in self.ingress_nodes():
+                error = "the saved plan holds no sites with these endpoints drained"
+                self.emit({"event": "drain", "node": node, "ok": False, "what": why, "error": error})
+            return False
+        for node, sites in sorted(planned.items()):
             if not self._reachable(node):
                 continue
             written = self._written.setdefault(node, {})
             for r in sites:  # "?": not gathered, written whatever it holds
                 written.setdefault(r.name, self._live(node, r) or "?")
-            todo = [r for r in sites if written[r.name] != r.desired["sha256"]]
+            todo = [r for r in sites if written[r.name] != r.sha256]
             if todo:
                 work.append((node, todo))
 
-        def swap(node: str, todo: list[Resource]) -> str | None:
+        def swap(node: str, todo: list[Site]) -> str | None:
             """None when done, else why not."""
             try:
                 tasks = _swap_tasks(todo)
@@ -184,14 +164,14 @@ class Drainer:
                       | ({} if error is None else {"error": error[-500:]}))  # fmt: skip
             if error is None:
                 for r in todo:
-                    self._written[node][r.name] = r.desired["sha256"]
+                    self._written[node][r.name] = r.sha256
         return any(error is None for error in errors)
 
-    def _live(self, node: str, res: Resource) -> str | None:
+    def _live(self, node: str, site: Site) -> str | None:
         g = self.plan.gathered.get(node)
         if g is None:
             return None
-        return ((live_attributes(res.id, g.facts) or {}) if g.facts else {}).get("sha256")
+        return ((live_attributes(site.id, g.facts) or {}) if g.facts else {}).get("sha256")
 
     def _wait(self, pairs: set[Pair]) -> None:
         """Until no connection is established to the drained instances (their in-flight requests
@@ -200,14 +180,12 @@ class Drainer:
             ports = []
             timeout = 0.0
             for app, n in sorted(pairs):
-                port = (
-                    self.plan.project.apps[app].spec.port
-                    if n == node and app in self.plan.project.apps
-                    else None
+                port, drain_timeout = (
+                    self.source.wait(app) if n == node and app in self.source.apps() else (None, 0.0)
                 )
                 if port:
                     ports.append(port)
-                    timeout = max(timeout, self.plan.project.apps[app].spec.drain_timeout)
+                    timeout = max(timeout, drain_timeout)
             if not ports or not timeout:
                 continue
             started = time.monotonic()
@@ -221,11 +199,12 @@ def _names(pairs: set[Pair]) -> str:
     return ", ".join(f"{app}@{node}" for app, node in sorted(pairs))
 
 
-def _swap_tasks(sites: list[Resource]) -> list[m.Task]:
+def _swap_tasks(sites: Sequence[Site | Resource]) -> list[m.Task]:
     """Write every site (the old one kept aside), `nginx -t`; a failed test puts the old ones back
     and fails, else nginx reloads."""
-    tasks: list[m.Task] = [m.DrainWrite(r.name, r.desired["mode"], r.content or b"", r.id) for r in sites]
-    return [*tasks, m.DrainTest(tuple(r.name for r in sites)), m.NginxReload()]
+    sites = [s if isinstance(s, Site) else site_of(s) for s in sites]
+    tasks: list[m.Task] = [s.write for s in sites]
+    return [*tasks, m.DrainTest(tuple(s.name for s in sites)), m.NginxReload()]
 
 
 def _sites_work(sites: list[Resource], state_dir: str) -> NodeWork:

@@ -14,13 +14,14 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..certificates import Edge, edges
 from ..errors import FunopsError
 from ..gather.contents import fetch
 from ..ids import ResourceId
 from ..kinds.cert import SERIAL, cert_dir
-from ..resources import NGINX_DIR
+from ..plan.certorders import bind
 from ..transports import Transport, TransportError
-from .presenter import Edge, NodesPresenter
+from .presenter import NodesPresenter
 
 if TYPE_CHECKING:
     from ..acme import Http01Presenter, IssuedCertificate
@@ -59,9 +60,59 @@ def acme_order(project: Project, decision: Decision, presenter: Http01Presenter 
     return issue(issuer, account_key, request, presenter if cert.challenge == "http-01" else None)
 
 
+def saved_order(orders: dict[str, dict[str, Any]]) -> Order:
+    """The order of a saved plan: its parameters from the file, the secrets they reference (account
+    key, EAB key, TSIG secret) read where apply runs, the CA bundle written to a private temp file."""
+
+    def run(project: Project, decision: Decision, presenter: Http01Presenter | None) -> IssuedCertificate:
+        import tempfile
+        from pathlib import Path
+
+        from ..acme import CertificateRequest, Dns01Config, IssuerConfig
+        from ..acme.account import load_key
+        from ..acme.client import issue
+        from ..acme.config import secret_value
+        from ..model.common import SecretRef
+
+        o = orders[decision.name]
+        i, d = o["issuer"], o["dns"]
+        account_key, _ = load_key(project.root, i["name"], i.get("accountKeyFromEnv"))
+        eab = i.get("eab")
+        with tempfile.TemporaryDirectory(prefix="funops-acme-") as tmp:
+            bundle = None
+            if i.get("caBundle"):
+                bundle = Path(tmp) / "ca.pem"
+                bundle.write_text(i["caBundle"], encoding="ascii")
+            issuer = IssuerConfig(
+                name=i["name"], directory=i["directory"], email=i.get("email"),
+                eab_kid=eab["kid"] if eab else None,
+                eab_hmac_key=secret_value(project, SecretRef.model_validate(eab["hmacKey"]),
+                                          ("acme", "issuers", i["name"], "eab", "hmacKey")) if eab else None,
+                ca_bundle=bundle,
+            )  # fmt: skip
+            dns = None
+            if d is not None:
+                zone = d["zone"] if d["zone"].endswith(".") else f"{d['zone']}."
+                dns = Dns01Config(
+                    server=d["server"], port=int(d["port"]), zone=zone, tsig_key_name=d["tsigKeyName"],
+                    tsig_algorithm=d["tsigAlgorithm"],
+                    tsig_secret=secret_value(project, SecretRef.model_validate(d["tsigSecret"]),
+                                             ("acme", "dns", d["name"], "tsigSecret")),
+                    propagation_seconds=float(d["propagationSeconds"]),
+                )  # fmt: skip
+            request = CertificateRequest(
+                name=decision.name, domains=tuple(o["domains"]), key_type=o["keyType"],
+                challenge=o["challenge"], dns=dns,
+            )  # fmt: skip
+            return issue(issuer, account_key, request, presenter if o["challenge"] == "http-01" else None)
+
+    return run
+
+
 def obtain(plan: Plan, connect: Callable[[str], Transport], emit: Emit, order: Order | None = None) -> None:
     """Give every certificate resource the plan changes its key and certificate (in memory only)."""
-    order = order or acme_order
+    saved = plan.program.orders  # a saved plan run without the repo (plan/certorders.py)
+    order = order or (saved_order(saved) if saved is not None else acme_order)
     for decision in plan.certificates:
         if decision.action not in ("issue", "renew", "reissue", "deploy"):
             continue
@@ -70,9 +121,12 @@ def obtain(plan: Plan, connect: Callable[[str], Transport], emit: Emit, order: O
         if decision.action == "deploy":
             serial, bundle = _copy_from(decision, connect)
         else:
-            presenter = NodesPresenter(
-                decision.name, tuple(decision.domains), _edges(plan, decision.name), connect, emit
+            found = (
+                [Edge(**e) for e in saved[decision.name]["edges"]]
+                if saved is not None
+                else edges(plan.project, plan.gathered, decision.name)
             )
+            presenter = NodesPresenter(decision.name, tuple(decision.domains), found, connect, emit)
             try:
                 issued = order(plan.project, decision, presenter)
             except FunopsError as exc:
@@ -82,7 +136,10 @@ def obtain(plan: Plan, connect: Callable[[str], Transport], emit: Emit, order: O
             serial, bundle = issued.serial, issued.key_pem + issued.fullchain_pem
         if not SERIAL.fullmatch(serial):
             raise CertificateFailed(f"certificate {decision.name}: the CA's serial {serial!r} is not hex")
-        _materialize(plan, decision.name, serial, bundle)
+        if saved is not None:
+            bind(plan.program, saved[decision.name]["placeholder"], serial, bundle)
+        else:
+            _materialize(plan, decision.name, serial, bundle)
         decision.serial = serial  # what the journal records
         emit({"event": "certificate-done", "certificate": decision.name, "serial": serial})
 
@@ -120,26 +177,3 @@ def _materialize(plan: Plan, name: str, serial: str, bundle: bytes) -> None:
             for r in nd.resources
         ]
     remake_nodes(plan, {n for n, nd in plan.desired.nodes.items() if nd.resource(rid) is not None})
-
-
-def _edges(plan: Plan, name: str) -> list[Edge]:
-    """Every node of the certificate's ingresses (all of them serve its names, the plan's targets or
-    not), with its http listener and whether a site of it is already there."""
-    project = plan.project
-    ingresses = [i for i in project.ingresses.values() if i.spec.tls and i.spec.tls.certificate_ref == name]
-    edges = []
-    for node in sorted(project.nodes.values(), key=lambda n: n.name):
-        mine = [i for i in ingresses if node.matches(i.spec.selector.match_labels, i.spec.selector.nodes)]
-        if not mine:
-            continue
-        g = plan.gathered.get(node.name)
-        # A node left out of the plan (--node) is taken as serving its site: no bootstrap site there.
-        served = (
-            g is None
-            or g.facts is None
-            or any(g.facts.files.get(f"{NGINX_DIR}/funops-{i.metadata.name}.conf") for i in mine)
-        )
-        listen = f"{node.bind_address}:" if node.bind_address else ""
-        files_only = node.transport == "local" and bool(node.root)
-        edges.append(Edge(node.name, listen, mine[0].spec.http_port, served, files_only))
-    return edges

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..certificates import Edge
 from ..errors import FunopsError
 from ..resources import CHALLENGE_ROOT, NGINX_DIR, sha256
 from ..tasks import model as m
@@ -38,23 +39,6 @@ server {{
     }}
 }}
 """
-
-
-@dataclass(frozen=True)
-class Edge:
-    """An edge node of a certificate: where its http server listens, and whether a site of the
-    certificate's ingress is already there (else it gets the bootstrap site)."""
-
-    node: str
-    listen: str  # "127.0.7.1:" or ""
-    port: int
-    served: bool
-    files_only: bool = False  # a local node under a root prefix: no nginx there to check or reload
-
-    @property
-    def address(self) -> str:
-        """Where the node itself reaches its http server."""
-        return self.listen.rstrip(":") or "127.0.0.1"
 
 
 def bootstrap_path(cert: str) -> str:

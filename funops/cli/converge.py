@@ -52,14 +52,7 @@ def confirm_and_run(
     progress = Progress(con, json_events=output is Output.json)
     result, code = run_rollout(plan, connections, progress, parallel, skip_unreachable)
     if result is not None and result.halted:
-        if getattr(plan.project.source, "saved", False):  # a saved plan run without the repo
-            if plan.program.strategy.auto_rollback:
-                con.print(
-                    "[yellow]note:[/] no auto-rollback: this plan ran without the repo, whose release "
-                    "history a rollback plans from; run `funops rollback APP` from the repo"
-                )
-        else:
-            code = worst(code, _auto_rollback(plan, result, connections, progress, parallel))
+        code = worst(code, _auto_rollback(plan, result, connections, progress, parallel))
     return code
 
 
@@ -136,6 +129,9 @@ def _auto_rollback(
         progress.emit({"event": "auto-rollback", "app": back.app, "from": back.failed, "to": target,
                        "nodes": back.nodes})  # fmt: skip
         if back.plan is not None:
+            # A saved plan run without the repo drains the rollback's batches with the sites it
+            # holds, as a rollback from the repo renders them from the repo (apply/drain.py).
+            back.plan.program.drains = plan.program.drains
             _, rolled = run_rollout(back.plan, connections, progress, parallel, after_changes=True)
             code = worst(code, rolled)
     return code

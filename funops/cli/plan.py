@@ -58,7 +58,7 @@ def plan(
     Exit 0: nothing to do; 2: changes pending; 1: error or an unreachable node; 4: unreachable skipped."""
     from ..plan.diffs import DiffOptions
     from ..plan.planner import make_plan
-    from ..release.rollback import rolled_back_hits
+    from ..release.rollback import rollback_paths, rolled_back_hits
 
     if seal_to is not None and out is None:
         fail("--seal-to goes with --out (it seals the saved plan's secrets)")
@@ -75,7 +75,11 @@ def plan(
 
         with reported():
             saved = doc.model_copy(
-                update={"program": program_doc(result, seal_to and read_certificate(seal_to), rolled_back)}
+                update={
+                    "program": program_doc(
+                        result, seal_to and read_certificate(seal_to), rolled_back, rollback_paths(result)
+                    )
+                }
             )
         try:
             out.write_text(saved.to_json(), encoding="utf-8")

@@ -13,7 +13,7 @@ What the file carries besides the program, and why:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FunopsError
@@ -21,11 +21,14 @@ from ..kinds.base import GatedGroup
 from ..model.inventory import Node
 from ..model.strategy import UpdateStrategy
 from ..node import wire
-from ..resources import NGINX_RELOAD, Resource
+from ..resources import Resource
 from ..settings import Settings
 from ..state.node_state import AppRecord, ManagedResource
 from ..state.records import ReleaseRecord
+from .certorders import placeholder_programs, saved_orders
 from .document import ProgramDoc
+from .drains import drain_table
+from .drainsites import DrainTable
 from .program import NodeProgram, Program
 from .seal import Needles, Sealer
 
@@ -38,13 +41,20 @@ CARRIED_SETTINGS = ("project", "parallel", "state_dir", "journal", "ssh", "keep_
                     "saved_plan_max_age_seconds")  # fmt: skip
 
 
-def program_doc(plan: Plan, seal_to: bytes | None, rolled_back: Sequence[tuple[str, str]] = ()) -> ProgramDoc:
+def program_doc(
+    plan: Plan,
+    seal_to: bytes | None,
+    rolled_back: Sequence[tuple[str, str]] = (),
+    rollbacks: Mapping[str, tuple[str, str | None]] | None = None,
+) -> ProgramDoc:
     """The plan's program as the saved file holds it (secret units sealed to `seal_to`, else withheld);
-    `rolled_back`: (app, release id) the plan deploys at a rolled-back revision (release/ finds them)."""
+    `rolled_back`: (app, release id) the plan deploys at a rolled-back revision; `rollbacks`: app →
+    (release made, release a halt returns to) for the apps that auto-rollback (release/ finds both)."""
     sealer = Sealer()
-    nodes = {
-        name: _node_doc(name, program, plan, sealer) for name, program in sorted(plan.program.nodes.items())
-    }
+    # The nodes of a certificate apply orders run their program for its placeholder version, bound
+    # to the CA's answer at apply (plan/certorders.py).
+    programs = plan.program.nodes | placeholder_programs(plan)
+    nodes = {name: _node_doc(name, program, plan, sealer) for name, program in sorted(programs.items())}
     sealed = sealer.seal(seal_to)
     needs_repo = _needs_repo(plan)
     if sealer.units and sealed is None:
@@ -53,12 +63,12 @@ def program_doc(plan: Plan, seal_to: bytes | None, rolled_back: Sequence[tuple[s
         needs_repo.append("its secrets are not sealed (save it with `plan --out FILE --seal-to CERT`)")
     settings = plan.project.settings
     carried = {k: v for k, v in settings.model_dump(mode="json").items() if k in CARRIED_SETTINGS}
+    drains = drain_table(plan)
+    reached = sorted({*plan.doc.targets, *(drains.ingress if drains else [])})
     return ProgramDoc(
         connection={
             "settings": carried,
-            "nodes": {
-                n: plan.project.nodes[n].model_dump(mode="json", exclude={"vars"}) for n in plan.doc.targets
-            },
+            "nodes": {n: plan.project.nodes[n].model_dump(mode="json", exclude={"vars"}) for n in reached},
         },
         intent=plan.intent.kind,
         strategy=plan.program.strategy.model_dump(mode="json"),
@@ -66,28 +76,22 @@ def program_doc(plan: Plan, seal_to: bytes | None, rolled_back: Sequence[tuple[s
         nodes=nodes,
         needs_repo=needs_repo,
         rolled_back=[list(hit) for hit in rolled_back],
+        drains=drains.doc() if drains else None,
+        orders=saved_orders(plan),
+        rollback={
+            app: {"from": made, "to": back, "strategy": plan.strategy_of(app).model_dump(mode="json")}
+            for app, (made, back) in sorted((rollbacks or {}).items())
+        },
         sealed_to=seal_to.decode() if sealed else None,
         sealed=sealed,
     )
 
 
 def _needs_repo(plan: Plan) -> list[str]:
-    """What apply can only do from the repo: drains render ingress sites anew for each batch, and an
-    ACME order reads the issuers' configuration."""
-    why = []
-    routed = {
-        a
-        for nd in plan.desired.nodes.values()
-        for r in nd.resources
-        if NGINX_RELOAD in r.handlers
-        for a in r.routes
-    }
-    drained = sorted(routed & {a for p in plan.program.nodes.values() for a in p.touched})
-    if drained:
-        why.append(f"it drains ingress endpoints of {', '.join(drained)} (rendered from the repo per batch)")
-    if any(c.action != "none" for c in plan.certificates):
-        why.append("it orders or deploys ACME certificates")
-    return why
+    """What apply can only do from the repo: nothing the plan decides (drains are carried in
+    `drains`, plan/drains.py; certificate orders in `orders`, plan/certorders.py); see the caller
+    for unsealed secrets."""
+    return []
 
 
 def _node_doc(name: str, program: NodeProgram, plan: Plan, sealer: Sealer) -> dict[str, Any]:
@@ -218,9 +222,10 @@ def load_program(doc: ProgramDoc, units: dict[str, Any], where: str) -> Program:
                 touched=list(d["touched"]),
             )
         strategy = UpdateStrategy.model_validate(doc.strategy)
+        drains = DrainTable.of_doc(doc.drains) if doc.drains is not None else None
     except (KeyError, TypeError, ValueError) as exc:
         raise FunopsError(f"{where}: program: not what funops writes ({exc})") from None
-    return Program(nodes, strategy, [list(b) for b in doc.batches])
+    return Program(nodes, strategy, [list(b) for b in doc.batches], drains, dict(doc.orders))
 
 
 def _read_group(d: dict[str, Any]) -> GatedGroup:

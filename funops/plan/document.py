@@ -164,6 +164,24 @@ class ProgramDoc(_Doc):
     nodes: dict[str, dict[str, Any]] = Field(description="node → its program: tasks, records, checks")
     needs_repo: list[str] = Field(description="why apply needs the repo for this plan (empty: it does not)")
     rolled_back: list[list[str]] = Field(description="[app, release id]: this revision was rolled back")
+    drains: dict[str, Any] | None = Field(
+        None,
+        description="the rollout's drain steps (plan/drains.py): for each set of drained (app, node) "
+        "endpoints it can reach (`variants`), each ingress node's sites as DrainWrite tasks (`files`); "
+        "`steps`: the healthy path, batch by batch; null: it drains nothing",
+    )
+    orders: dict[str, dict[str, Any]] = Field(
+        {},
+        description="certificate → its ACME order (or copy) as apply runs it (plan/certorders.py): "
+        "names, challenge, keyType, issuer (directory, caBundle PEM, EAB and account key as references), "
+        "dns (server, zone, TSIG key as a reference), edges, and the placeholder serial its nodes' tasks "
+        "are bound from",
+    )
+    rollback: dict[str, dict[str, Any]] = Field(
+        {},
+        description="app → {from, to, strategy}: a halt's auto-rollback, from the release this plan "
+        "makes to the last succeeded one before it (null: none), re-applied from the nodes' records",
+    )
     sealed_to: str | None = Field(description="the certificate (PEM) the secret units are sealed to")
     sealed: str | None = Field(description="the secret units, CMS-encrypted to sealed_to (base64 DER)")
 

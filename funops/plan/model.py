@@ -4,6 +4,7 @@ type the planner, the rollout schedule (schedule.py) and apply share."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..certificates import Decision
 from ..compile.compiler import DesiredState
@@ -16,6 +17,7 @@ from ..state.node_state import AppRecord, ManagedResource
 from ..state.records import ReleaseRecord, RevisionRef
 from ..tasks import model as m
 from .document import PlanDoc
+from .drainsites import DrainTable
 
 
 @dataclass
@@ -60,6 +62,11 @@ class Program:
     nodes: dict[str, NodeProgram]
     strategy: UpdateStrategy
     batches: list[list[str]]
+    # A saved plan run without the repo: its drains' ingress files (plan/drains.py); else None, and
+    # apply renders them from the repo as it goes.
+    drains: DrainTable | None = None
+    # A saved plan run without the repo: its certificate orders (plan/certorders.py); else None.
+    orders: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass

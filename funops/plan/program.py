@@ -46,12 +46,25 @@ def remake_nodes(plan: Plan, names: set[str]) -> None:
         plan.program.nodes[name] = _node(plan, name, old.records, old.rolls_back)
 
 
-def _node(plan: Plan, name: str, records: list[ReleaseRecord], rolls_back: list[str]) -> NodeProgram:
+def remade_node(plan: Plan, name: str, desired: NodeDesired) -> NodeProgram:
+    """The program of `name` made again from `desired` (its resources given other values), with the
+    same releases; the plan is left as it is."""
+    old = plan.program.nodes[name]
+    return _node(plan, name, old.records, old.rolls_back, desired)
+
+
+def _node(
+    plan: Plan,
+    name: str,
+    records: list[ReleaseRecord],
+    rolls_back: list[str],
+    desired: NodeDesired | None = None,
+) -> NodeProgram:
     project, settings = plan.project, plan.project.settings
     facts = plan.gathered[name].facts
     assert facts is not None  # only gathered nodes have a diff
     return node_program(
-        plan.desired.nodes[name], plan.diffs[name], facts.node_state, state_dir=settings.state_dir,
+        desired or plan.desired.nodes[name], plan.diffs[name], facts.node_state, state_dir=settings.state_dir,
         strategies={a: plan.strategy_of(a) for a in {*project.apps, *plan.intent.strategies}},
         cleanup_images={a for a, app in project.apps.items() if app.spec.cleanup_images},
         records=records, rolls_back=rolls_back, keep=settings.keep_releases,

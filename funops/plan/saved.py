@@ -3,8 +3,9 @@
 
 A plan saved with its program (plan/carry.py) runs without the repo: the program's tasks, on the
 nodes its connection section names, once each node was probed again and found as the plan saw it.
-A plan whose program needs the repo (drains, ACME, unsealed secrets; `program.needsRepo`), or an
-older plan without one, is made again from the repo at its commit and must come out the same."""
+Drains and certificate orders are in the program too (plan/drains.py, plan/certorders.py). A plan
+whose program needs the repo (unsealed secrets; `program.needsRepo`), or an older plan without one,
+is made again from the repo at its commit and must come out the same."""
 
 from __future__ import annotations
 
@@ -103,7 +104,9 @@ class SavedPlan:
         gathered, changed = regather(doc, program, connect, settings)
         if changed:
             raise FunopsError(f"refusing {self.path}: {'; '.join(changed)}. Make a new plan and review it.")
+        from ..certificates import Decision
         from ..compile.compiler import DesiredState
+        from ..model.strategy import UpdateStrategy
         from ..resources import NodeDesired
         from .planner import Intent
 
@@ -112,8 +115,24 @@ class SavedPlan:
             placements={a: list(ns) for a, ns in doc.placements.items()},
             versions=dict(doc.versions),
         )
-        plan = Plan(project, desired, gathered, {}, doc, Intent(kind=doc.program.intent))
+        # The strategies of the apps that auto-rollback: a halt's rollback is planned from the
+        # nodes' release records (release/restore.py), which need no repo.
+        strategies = {
+            app: UpdateStrategy.model_validate(r["strategy"]) for app, r in doc.program.rollback.items()
+        }
+        plan = Plan(
+            project, desired, gathered, {}, doc, Intent(kind=doc.program.intent, strategies=strategies)
+        )
         plan.program = program
+        # What apply's ACME phase orders or copies: the plan's decisions, their parameters in
+        # `program.orders` (plan/certorders.py).
+        orders = doc.program.orders
+        plan.certificates = [
+            Decision(c.name, c.action, c.reason, list(c.domains), c.issuer, c.challenge, c.serial,
+                     source=(orders[c.name].get("copyFrom") or {}).get("node"))
+            for c in doc.certificates
+            if c.name in orders
+        ]  # fmt: skip
         return plan
 
 

@@ -275,8 +275,72 @@ def program_lines(program: ProgramDoc) -> list[str]:
         ]
         for label, names in steps:
             lines += [f"  {label}: {n}" for n in names]
+    lines += drain_lines(program.drains)
+    lines += order_lines(program.orders)
+    for app, back in sorted(program.rollback.items()):
+        to = (
+            f"{back['to']}, the last succeeded release before it"
+            if back["to"]
+            else "nothing (its first release)"
+        )
+        lines.append(
+            f"on a halt: auto-rollback of {app} from {back['from']} to {to}, from its nodes' records"
+        )
     if program.needs_repo:
         lines.append("apply needs the repo: " + "; ".join(program.needs_repo))
     if program.sealed:
         lines.append("secrets: sealed (apply FILE --key KEY)")
+    return lines
+
+
+def drain_lines(drains: dict[str, Any] | None) -> list[str]:
+    """The drain steps the file holds (plan/drains.py): per batch, the endpoints marked down and the
+    ingress files written for it, as the rollout goes when every batch comes out healthy."""
+    if not drains:
+        return []
+    lines = [f"drains (ingress {', '.join(drains['ingress'])}; {len(drains['variants'])} sets of drained "
+             "endpoints held, failures included):"]  # fmt: skip
+    held = {_down_key(v["down"]): v["sites"] for v in drains["variants"]}
+    files = drains["files"]
+    live: dict[str, dict[str, str]] = {}  # node → path → sha256 as the steps leave it
+    for step in drains["steps"]:
+        sites = held.get(_down_key(step["down"]), {})
+        written = []
+        for node, refs in sorted(sites.items()):
+            for ref in refs:
+                f = files[ref]
+                path = f["id"].split(":", 1)[-1]  # file:<path>
+                if live.setdefault(node, {}).get(path) != f["sha256"]:
+                    live[node][path] = f["sha256"]
+                    written.append(f"{node}:{path}")
+        down = ", ".join(f"{a}@{n}" for a, n in step["down"]) or "none"
+        lines.append(
+            f"  batch {step['batch']} {step['step']}: down {down}; writes {', '.join(written) or 'nothing'}"
+        )
+    return lines
+
+
+def _down_key(down: list[list[str]]) -> tuple[tuple[str, ...], ...]:
+    return tuple(sorted(tuple(p) for p in down))
+
+
+def order_lines(orders: dict[str, dict[str, Any]]) -> list[str]:
+    """The certificate orders the file holds (plan/certorders.py) and what their answer binds."""
+    lines = []
+    for name, o in sorted(orders.items()):
+        if o["copyFrom"]:
+            what = f"deploy serial {o['copyFrom']['serial']} copied from {o['copyFrom']['node']}"
+        else:
+            issuer, dns = o["issuer"], o["dns"]
+            where = (
+                f"dns {dns['server']}:{dns['port']} zone {dns['zone']}"
+                if dns
+                else "edges " + ", ".join(e["node"] for e in o["edges"])
+            )
+            what = (
+                f"{o['action']} {', '.join(o['domains'])} ({o['challenge']}, {o['keyType']}) from "
+                f"{issuer['directory']}; {where}"
+            )
+        lines.append(f"certificate {name}: {what}; its nodes' tasks name version {o['placeholder'][:12]}… "
+                     "until apply binds the CA's serial, key and chain")  # fmt: skip
     return lines

@@ -14,7 +14,7 @@ from ..load.project import Project
 from ..plan.planner import Plan
 from ..plan.schedule import releasing_apps
 from ..transports import Connections, Transport
-from .history import bad_revisions, gather_states, node_states, releases
+from .history import bad_revisions, by_app, gather_states, node_states, releases
 from .restore import (
     auto_rollback_plan,
     current_release,
@@ -50,6 +50,23 @@ def rolled_back_error(commit: str, hits: list[tuple[str, str]]) -> FunopsError:
         f"revision {commit[:12]} was rolled back for {which}: refusing to deploy "
         "it again. Commit a fix, or pass --force to deploy this revision anyway."
     )
+
+
+def rollback_paths(plan: Plan) -> dict[str, tuple[str, str | None]]:
+    """app → (the release the plan makes, the one a halt returns to: the last succeeded release
+    before it on the nodes, None when there is none) for each app whose strategy says autoRollback:
+    what a saved plan shows and carries (`auto_rollbacks` decides again from the nodes' records)."""
+    made = {r.app: r for p in plan.program.nodes.values() for r in p.records}
+    rels = releases(node_states(plan.gathered))
+    paths = {}
+    for app, record in sorted(made.items()):
+        if not plan.strategy_of(app).auto_rollback:
+            continue
+        back = next(
+            (r.id for r in by_app(rels, app) if r.number < record.number and r.status == "succeeded"), None
+        )
+        paths[app] = (record.id, back)
+    return paths
 
 
 @dataclass

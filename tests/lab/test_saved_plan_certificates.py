@@ -1,0 +1,117 @@
+"""Issue 29, the rest: a saved plan that orders a certificate runs without the repo. Against the lab's
+real pebble: the plan holds the order's parameters (names, challenge, issuer's directory and CA
+bundle, key type) and the edge nodes' tasks for a placeholder version; the repo loses its manifests
+and templates; `apply FILE`, from a directory holding only the ACME account key, orders (HTTP-01 on
+both edge nodes), binds the CA's answer into the planned tasks and runs exactly them: both nodes
+serve the new serial. A node changed since the plan refuses it; the key is in no file or output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab import Lab
+from lab.acme import AcmeLab
+
+from .fleet import FUNOPS, events, funops, make_repo
+from .test_certificates import CERTS, served_serial, write_manifests
+from .test_releases import commit, git
+from .test_saved_plan import apply_file, planned_task_names
+
+SITE = "/etc/nginx/conf.d/funops-www.conf"
+
+
+@pytest.fixture
+def repo(lab: Lab, acme_lab: AcmeLab, tmp_path: Path) -> Path:
+    repo = make_repo(lab, tmp_path / "repo")
+    shutil.copy(acme_lab.ca_bundle, repo / "certs" / "pebble-https-ca.pem")
+    settings = yaml.safe_load((repo / "funops.yaml").read_text())
+    settings["acme"] = {
+        "issuers": {
+            "pebble": {
+                "directory": acme_lab.directory,
+                "email": "ops@lab.test",
+                "caBundle": "certs/pebble-https-ca.pem",
+            }
+        }
+    }
+    (repo / "funops.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    write_manifests(repo)
+    done = funops(repo, "acme", "account", "init", "--issuer", "pebble")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for node in ("node1", "node2"):  # a fresh start: no version of an earlier test run
+        lab.exec(node, f"rm -rf {CERTS} {SITE} && nginx -s reload || true")
+    (repo / ".gitignore").write_text(".funops/\n")
+    git(repo, "init", "-q")
+    commit(repo, "example with a certificate")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    where = tmp_path_factory.mktemp("keys")
+    cert, key = where / "apply.crt", where / "apply.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=funops apply job"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key.read_text()
+
+
+def test_apply_file_orders_the_certificate_and_runs_the_planned_tasks_without_the_repo(
+    lab: Lab, acme_lab: AcmeLab, repo: Path, keys: tuple[Path, str], tmp_path: Path
+) -> None:
+    saved = tmp_path / "plan.json"
+    done = funops(repo, "plan", "--out", str(saved), "--seal-to", str(keys[0]), timeout=600)
+    assert done.returncode == 2, done.stderr
+    program = json.loads(saved.read_text())["program"]
+    assert program["needsRepo"] == []
+    order = program["orders"]["www"]
+    assert (order["action"], order["domains"], order["challenge"]) == ("issue", ["www.lab.test"], "http-01")
+    assert order["issuer"]["directory"] == acme_lab.directory
+    assert order["issuer"]["caBundle"] == Path(acme_lab.ca_bundle).read_text()  # public: the CA's root
+    assert [e["node"] for e in order["edges"]] == ["node1", "node2"]
+    shown = subprocess.run([*FUNOPS, "show", str(saved)], capture_output=True, text=True, timeout=60)
+    assert "certificate www: issue www.lab.test (http-01" in shown.stdout, shown.stdout
+    planned = planned_task_names(program, keys[1])
+    assert any(order["placeholder"] in name for name in planned["node1"])  # the version's tasks
+
+    # The repo changes and loses its manifests and templates; the apply job holds the artifact and
+    # the ACME account key (where `funops acme account init` keeps it).
+    shutil.rmtree(repo / "manifests")
+    shutil.rmtree(repo / "templates")
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(repo / ".funops" / "acme", elsewhere / ".funops" / "acme")
+
+    # A node changed since the plan: refused, nothing ordered or written.
+    lab.exec("node2", f"echo '# by hand' > {SITE}")
+    refused = apply_file(saved, elsewhere, keys[1])
+    assert refused.returncode == 1 and "node2 changed since the plan was made" in refused.stderr
+    assert lab.exec("node1", f"ls {CERTS} 2>&1 || true").stdout.count("No such file") == 1
+    lab.exec("node2", f"rm -f {SITE}")  # as the plan saw it again
+
+    done = apply_file(saved, elsewhere, keys[1])
+    assert done.returncode == 0, done.stdout + done.stderr
+    serial = next(e["serial"] for e in events(done.stdout) if e["event"] == "certificate-done")
+    root = tmp_path / "pebble-root.pem"
+    root.write_bytes(acme_lab.fetch_root())
+    assert served_serial(lab, "node1", root) == serial == served_serial(lab, "node2", root)
+    entry = json.loads((elsewhere / ".funops" / "journal.jsonl").read_text().splitlines()[-1])
+    ran = {name: [t["name"] for t in node["tasks"]] for name, node in entry["nodes"].items()}
+    bound = {n: [t.replace(order["placeholder"], serial) for t in ts] for n, ts in planned.items()}
+    assert ran == bound  # exactly the planned tasks, the CA's serial in place of the placeholder
+    key = lab.exec("node1", f"cat {CERTS}/{serial}/privkey.pem").stdout.strip()
+    assert "PRIVATE KEY" in key
+    for text in (
+        saved.read_text(),
+        done.stdout,
+        done.stderr,
+        *(p.read_text() for p in elsewhere.rglob("*.jsonl")),
+    ):
+        assert key not in text
