@@ -24,6 +24,7 @@ from pathlib import Path
 from ..model.inventory import Node
 from ..node.shell import ShellRunner
 from ..settings import SshSettings
+from . import muxclient
 from .base import CommandResult, TransportError
 
 DEFAULT_PERSIST = 60  # seconds, as Ansible's default ControlPersist
@@ -84,6 +85,7 @@ class OpensshTransport(ShellRunner):
         )
         self.host_key_verified = self.strict  # the client refuses any key known_hosts lacks
         self._argv: list[str] | None = None
+        self.control_path: Path | None = None  # set with the command line
         self._running: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
 
@@ -120,6 +122,7 @@ class OpensshTransport(ShellRunner):
         except OSError as exc:
             raise TransportError(f"node {self.node.name}: cannot read {known}: {exc}") from exc
         name = self.socket_name(digest)
+        self.control_path = control / name
         opts = self.node.ssh
         timeout = math.ceil(opts.connect_timeout or self.settings.connect_timeout)
         files = _token(str(known))
@@ -166,6 +169,14 @@ class OpensshTransport(ShellRunner):
     def run(self, script: str, *, stdin: bytes | None = None, timeout: float | None = None) -> CommandResult:
         timeout = timeout or self.settings.command_timeout
         argv = [*self._base(), self._command(script)]
+        if self.control_path is not None and self.control_path.is_socket():
+            try:  # over the master from this process: no ssh client to start
+                code, out, err = muxclient.run(str(self.control_path), argv[-1], stdin or b"", timeout)
+                return CommandResult(code, out, err)
+            except muxclient.MuxUnavailable:
+                pass  # no master answers: the ssh client makes a new connection (and master)
+            except muxclient.MuxLost as exc:
+                raise TransportError(f"node {self.node.name}: connection lost: {exc}") from exc
         try:
             proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE

@@ -5,6 +5,7 @@ fresh connection would refuse it (never reusing a master made under another know
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import yaml
 
 from funops.model.inventory import Node
 from funops.settings import SshSettings
+from funops.transports import TransportError
 from funops.transports.openssh import OpensshTransport, control_dir
 from lab import Lab
 
@@ -175,3 +177,20 @@ def test_exec_and_logs_go_over_the_master(lab: Lab, repo: Path) -> None:
     logs = funops(repo, "logs", "web", "--node", "node2", "--lines", "3")
     assert logs.returncode == 0, logs.stdout + logs.stderr
     assert "node2" in logs.stdout
+
+
+def test_commands_over_a_live_master_start_no_ssh_client(
+    lab: Lab, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transport = transport_of(repo, "node1")
+    assert transport.run("true").exit_code == 0  # a master, made by the client if there was none
+    started: list[object] = []
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: started.append(a))
+    data = os.urandom(1 << 20)  # more than a pipe holds, both ways
+    done = transport.run("sha256sum; head -c 200000 /dev/zero >&2; exit 5", stdin=data)
+    assert done.exit_code == 5 and len(done.stderr) == 200000
+    assert done.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
+    with pytest.raises(TransportError, match="node node1: connection lost: command timed out"):
+        transport.run("sleep 30", timeout=1)
+    assert transport.run("echo after").stdout == b"after\n"
+    assert started == []
