@@ -109,10 +109,11 @@ def _session(sock: socket.socket, command: str, stdin: bytes, timeout: float) ->
         finally:
             for fd in (in_r, out_w, err_w):  # the master holds them now
                 os.close(fd)
-        try:
+        try:  # the command may have started from here on: a failure is a lost link, never retried
+            sock.settimeout(timeout)
             kind, body = _read_packet(sock)
         except (OSError, EOFError) as exc:
-            raise MuxUnavailable(str(exc) or type(exc).__name__) from exc
+            raise MuxLost(str(exc) or type(exc).__name__) from exc
         if kind in (MUX_S_PERMISSION_DENIED, MUX_S_FAILURE):
             raise MuxUnavailable(body[8:].decode(errors="replace"))
         if kind != MUX_S_SESSION_OPENED:

@@ -230,3 +230,61 @@ def test_a_host_that_closes_the_connection_is_one_line(
     transport = OpensshTransport(node, SshSettings(connect_timeout=5), tmp_path)
     with pytest.raises(TransportError, match="closed the connection before the SSH greeting"):
         transport.run("true")
+
+
+def fake_master(path: str, exit_status: int | None) -> threading.Thread:
+    """A master speaking PROTOCOL.mux as OpenSSH's does: hello, a session on the three descriptors
+    passed, then the exit message (or none: the link lost). It echoes stdin upper-cased."""
+    import struct
+
+    from funops.transports import muxclient
+
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        conn.sendall(muxclient._packet(struct.pack(">II", muxclient.MUX_MSG_HELLO, 4)))
+        assert muxclient._read_packet(conn)[0] == muxclient.MUX_MSG_HELLO
+        kind, body = muxclient._read_packet(conn)
+        assert kind == muxclient.MUX_C_NEW_SESSION and body.endswith(b"sh -c work")
+        fds = [socket.recv_fds(conn, 1, 1)[1][0] for _ in range(3)]
+        conn.sendall(muxclient._packet(struct.pack(">III", muxclient.MUX_S_SESSION_OPENED, 1, 7)))
+        with os.fdopen(fds[0], "rb") as stdin, os.fdopen(fds[1], "wb") as out, os.fdopen(fds[2], "wb") as err:
+            out.write(stdin.read().upper())
+            err.write(b"warning\n")
+        if exit_status is not None:
+            conn.sendall(muxclient._packet(struct.pack(">III", muxclient.MUX_S_EXIT_MESSAGE, 7, exit_status)))
+        conn.close()
+        server.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_session_over_a_master(runtime: Path) -> None:
+    from funops.transports import muxclient
+
+    path = str(runtime / "m")
+    thread = fake_master(path, 3)
+    assert muxclient.run(path, "sh -c work", b"hello" * 30000, 10) == (3, b"HELLO" * 30000, b"warning\n")
+    thread.join(5)
+    os.unlink(path)
+    thread = fake_master(path, None)
+    with pytest.raises(muxclient.MuxLost, match="without an exit status"):
+        muxclient.run(path, "sh -c work", b"", 10)
+    thread.join(5)
+
+
+def test_no_master_is_unavailable_not_an_error(runtime: Path) -> None:
+    from funops.transports import muxclient
+
+    with pytest.raises(muxclient.MuxUnavailable):
+        muxclient.run(str(runtime / "none"), "true", b"", 5)
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(runtime / "stale"))  # bound, never listening: as a dead master's socket
+    with pytest.raises(muxclient.MuxUnavailable):
+        muxclient.run(str(runtime / "stale"), "true", b"", 5)
+    stale.close()
