@@ -147,7 +147,7 @@ class OpensshTransport(ShellRunner):
             "-l", self.node.user,
         ]  # fmt: skip
         if opts.identity_file:
-            argv += ["-i", str(self._path(opts.identity_file))]
+            argv += ["-i", str(self._path(opts.identity_file)).replace("%", "%%")]  # ssh expands % there
         return [*argv, "--", self.node.address]
 
     def _command(self, script: str) -> str:
@@ -161,7 +161,13 @@ class OpensshTransport(ShellRunner):
     def _base(self) -> list[str]:
         with self._lock:
             if self._argv is None:
-                self._argv = self.ssh_argv(control_dir())
+                try:
+                    control = control_dir()
+                except OSError as exc:
+                    raise TransportError(
+                        f"node {self.node.name}: no directory for ssh sockets: {exc}"
+                    ) from exc
+                self._argv = self.ssh_argv(control)
             return self._argv
 
     # -- the Transport interface --------------------------------------------------------------
@@ -206,9 +212,12 @@ class OpensshTransport(ShellRunner):
         # -tt: a pty, so that closing the session hangs up the remote command (as the paramiko
         # transport's get_pty); its \r\n line ends are undone below.
         argv = [*self._base()[:-2], "-tt", *self._base()[-2:], self._command(script)]
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
+        try:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        except OSError as exc:
+            raise TransportError(f"node {self.node.name}: cannot run ssh: {exc}") from exc
         with self._lock:
             self._running.add(proc)
         timer = threading.Timer(timeout, proc.kill) if timeout is not None else None
