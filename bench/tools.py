@@ -7,6 +7,7 @@ bench's desired state, and whether a run's output reports changes. Adding a tool
 
 from __future__ import annotations
 
+import atexit
 import compileall
 import json
 import os
@@ -151,6 +152,34 @@ class FunopsAgent(Funops):
             raise SystemExit(f"funops agent install failed:\n{done.stdout}{done.stderr}")
         inventory["defaults"]["transport"] = "agent"
         path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+
+
+@register
+class FunopsSshMux(Funops):
+    """funops over the system's ssh (`ssh.client: openssh`), one master connection per node kept
+    between runs: the first timed run opens them, the later ones reuse them."""
+
+    name = "funops-ssh-mux"
+
+    def prepare(self) -> None:
+        super().prepare()
+        path = self.repo / "inventory" / "lab.yaml"
+        inventory = yaml.safe_load(path.read_text())
+        inventory["defaults"]["ssh"].update({"client": "openssh", "controlPersist": 600})
+        path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+        # Its own sockets (none from before the bench), outside the bench's workdir: that is removed
+        # before the masters are ended, at exit.
+        self.runtime = Path(tempfile.mkdtemp(prefix="fo-mux-"))
+        atexit.register(self.end_masters)
+
+    def env(self) -> dict[str, str]:
+        return {"XDG_RUNTIME_DIR": str(self.runtime)}
+
+    def end_masters(self) -> None:
+        for socket in (self.runtime / "funops-ssh").glob("*"):
+            if socket.is_socket():
+                subprocess.run(["ssh", "-O", "exit", "-o", f"ControlPath={socket}", "x"], capture_output=True)
+        shutil.rmtree(self.runtime, ignore_errors=True)
 
 
 def peer_hosts(the_lab: lab.Lab) -> dict[str, dict[str, str]]:

@@ -21,6 +21,17 @@ class NodeSsh(Strict):
     """Seconds to wait for the connection (default: funops.yaml ssh.connectTimeout)."""
     become: bool = False
     """Run as root through sudo -n when user is not root (default false)."""
+    client: Literal["paramiko", "openssh"] = "paramiko"
+    """The ssh client: paramiko (default, inside funops) or openssh (the system's ssh, keeping one
+    connection per node open between runs: see controlPersist)."""
+    control_persist: Annotated[int, Field(ge=1, le=86400)] | None = None
+    """client openssh: seconds an idle connection stays open after a run, for the next run (default 60)."""
+
+    @model_validator(mode="after")
+    def _openssh_only(self) -> NodeSsh:
+        if self.control_persist is not None and self.client != "openssh":
+            raise FieldError(("controlPersist",), "controlPersist needs client: openssh")
+        return self
 
 
 class NodeAgent(Strict):

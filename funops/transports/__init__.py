@@ -21,6 +21,10 @@ def open_transport(node: Node, settings: Settings, repo_root: Path) -> Transport
         from .local import LocalTransport
 
         return LocalTransport(node, repo_root)
+    if node.transport == "ssh" and node.ssh.client == "openssh":
+        from .openssh import OpensshTransport
+
+        return OpensshTransport(node, settings.ssh, repo_root)
     if node.transport == "ssh":
         from .ssh import SshTransport
 
@@ -30,10 +34,8 @@ def open_transport(node: Node, settings: Settings, repo_root: Path) -> Transport
 
         agent = AgentTransport(node, settings, repo_root)
         if node.agent is not None and node.agent.fallback == "ssh":
-            from .ssh import SshTransport
-
-            over_ssh = node.model_copy(update={"transport": "ssh"})
-            return WithFallback(agent, lambda: SshTransport(over_ssh, settings.ssh, repo_root))
+            over_ssh = node.model_copy(update={"transport": "ssh"})  # with its ssh.client
+            return WithFallback(agent, lambda: open_transport(over_ssh, settings, repo_root))
         return agent
     raise TransportError(f"node {node.name}: the {node.transport} transport is not available")
 

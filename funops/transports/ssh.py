@@ -274,7 +274,12 @@ def _drain(chan: Any, deadline: float) -> tuple[bytes, bytes]:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("command timed out")
-        select.select([chan], [], [], min(remaining, 0.5))
+        if chan.eof_received and not chan.recv_ready() and not chan.recv_stderr_ready():
+            # No data comes after EOF, and the channel stays readable: a select here would spin
+            # (hundreds of times a command) until the exit status arrives.
+            chan.status_event.wait(min(remaining, 0.5))
+        else:
+            select.select([chan], [], [], min(remaining, 0.5))
 
 
 def _ssh_config(host: str) -> dict[str, Any]:
