@@ -7,7 +7,7 @@ RUNS    ?= 3
 WORKERS ?= 4
 TOOLS   ?= funops,pyinfra,ansible
 
-.PHONY: install demo test test-unit lint lab-host lab-image lab-up lab-down lab-status bench bench-fleet bench-pull clean
+.PHONY: install demo test test-unit lint lab-host lab-image lab-up lab-down lab-status bench bench-fleet bench-pull bench-all clean
 
 # What funops needs to run (make demo), then what the tests and linters need on top (make install).
 $(BIN)/funops: pyproject.toml
@@ -75,6 +75,11 @@ bench-fleet: install
 PULLERS ?= 100,500
 bench-pull: install
 	$(BIN)/python -m bench.pull --nodes $(PULLERS) --runs $(RUNS)
+
+# Every speed figure in one run, each beside its target (bench/all): the four benches above and
+# bench.rollout, one after the other.
+bench-all: install lab-host $(VENV)/.bench-extra
+	$(BIN)/python -m bench.all --nodes $(N) --runs $(RUNS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
