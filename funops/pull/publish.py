@@ -83,8 +83,12 @@ def publish(
     key = keys.load_private(project)
     verify = keys.verifier(keys.nodes_public_key(project, key))
     digest_key = keys.digest_key(key)
-    desired = compile_project(project)
-    certificates_for_publish(project, desired, names, connect, None, order)
+    every = pull_nodes(project)
+    with ThreadPoolExecutor(max_workers=8) as pool:  # the store's indexes read while the repo compiles
+        reading = pool.map(lambda name: _previous(store, name, verify), every)
+        desired = compile_project(project)
+        certificates_for_publish(project, desired, names, connect, None, order)
+        previous = dict(zip(every, reading, strict=True))
     now = now or dt.datetime.now(dt.UTC)
     published_at = now.isoformat(timespec="seconds")
     not_after = (now + dt.timedelta(hours=project.settings.pull.not_after_hours)).isoformat(
@@ -95,7 +99,6 @@ def publish(
     )
     rev = project.revision
 
-    previous = {name: _previous(store, name, verify) for name in pull_nodes(project)}
     top = max((p.generation for p in previous.values() if p is not None), default=0)
     generation = idx.generation_at(now, top)
     contents = {name: bundles.to_json(bundles.of_node(project, desired.nodes[name])) for name in names}
