@@ -1,6 +1,7 @@
 """The pull-mode benchmark (issue 14).
 
 python -m bench.pull --nodes 100,500 --runs 3 [--json F]        # make bench-pull
+python -m bench.pull --publish-only --nodes 5000 --runs 2       # the publisher alone (publishonly.py)
 python -m bench.pull pullers --roots D --store URL n001,n002,…   # one worker process of pullers
 """
 
@@ -12,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import pullers, run
+from . import publishonly, pullers, run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,8 +37,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8, help="polls under way at once per process")
     parser.add_argument("--steady", type=float, default=30, help="seconds of no-op polls measured")
     parser.add_argument("--json", type=Path, help="write every sample here")
+    parser.add_argument(
+        "--publish-only", action="store_true", help="publish, quiet re-publish, a few no-op polls"
+    )
+    parser.add_argument("--pollers", type=int, default=3, help="--publish-only: nodes that poll the store")
     opts = parser.parse_args(args)
     sizes = [int(n) for n in opts.nodes.split(",")]
+    if opts.publish_only:
+        with tempfile.TemporaryDirectory(prefix="funops-pullbench-") as tmp:
+            published = publishonly.bench(Path(tmp), sizes, opts.runs, opts.pollers)
+        print(publishonly.table(published))
+        if opts.json:
+            opts.json.write_text(json.dumps(publishonly.as_json(published), indent=1) + "\n")
+        return 0
     options = run.Options(opts.interval, opts.splay, opts.processes, opts.threads, opts.steady)
     with tempfile.TemporaryDirectory(prefix="funops-pullbench-") as tmp:
         samples = run.bench(Path(tmp), sizes, opts.runs, options)

@@ -15,7 +15,9 @@ import yaml
 from bench.fleet import serve, shims
 from funops.pull import keys
 
-AGENT_FIRST = "127.0.204.1"  # the nodes' agent URLs: pinned, never contacted by the bench
+# The nodes' agent URLs: pinned, never contacted by the bench. A /16 of loopback of their own (no .0,
+# .255): ≈ 64,000 nodes, clear of the lab's slots (127.0.S.k), the store and the agent fleet (127.0.200.x…).
+AGENT_FIRST = "127.204.0.1"
 AGENT_PORT = 7391
 
 # Every node: a systemd app (unit, env file with a secret, a config file) whose process health

@@ -1,7 +1,8 @@
 """The `openssl` CLI for what the node's standard-library Python cannot do: check an ed25519
 signature, and open a bundle sealed to the agent's certificate (CMS, ECDH + AES-256-GCM). The agent
-already needs openssl (it makes its own key and certificate), and the controller uses the same tool
-to seal, so both ends speak one format. (`cryptography` seals CMS to RSA recipients only.)"""
+already needs openssl (it makes its own key and certificate). `funops publish` writes the same CMS
+in-process (funops/pull/seal.py: `cryptography`'s own CMS builder seals to RSA recipients only);
+`seal` here is its fallback for other keys, and the reference its tests compare with."""
 
 from __future__ import annotations
 

@@ -22,13 +22,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import __version__
 from ..errors import FunopsError
 from ..load.project import Project
-from ..node import MAX_BUNDLE_BYTES, bundle_key, index_key, openssl
+from ..node import MAX_BUNDLE_BYTES, bundle_key, index_key
 from ..node import index as idx
 from ..transports.agent import read_pin
 from . import bundle as bundles
 from . import keys
+from .seal import seal
 from .store import Store
 
 if TYPE_CHECKING:
@@ -81,8 +83,12 @@ def publish(
     key = keys.load_private(project)
     verify = keys.verifier(keys.nodes_public_key(project, key))
     digest_key = keys.digest_key(key)
-    desired = compile_project(project)
-    certificates_for_publish(project, desired, names, connect, None, order)
+    every = pull_nodes(project)
+    with ThreadPoolExecutor(max_workers=8) as pool:  # the store's indexes read while the repo compiles
+        reading = pool.map(lambda name: _previous(store, name, verify), every)
+        desired = compile_project(project)
+        certificates_for_publish(project, desired, names, connect, None, order)
+        previous = dict(zip(every, reading, strict=True))
     now = now or dt.datetime.now(dt.UTC)
     published_at = now.isoformat(timespec="seconds")
     not_after = (now + dt.timedelta(hours=project.settings.pull.not_after_hours)).isoformat(
@@ -93,18 +99,12 @@ def publish(
     )
     rev = project.revision
 
-    previous = {name: _previous(store, name, verify) for name in pull_nodes(project)}
     top = max((p.generation for p in previous.values() if p is not None), default=0)
     generation = idx.generation_at(now, top)
     contents = {name: bundles.to_json(bundles.of_node(project, desired.nodes[name])) for name in names}
-    digests = {name: hmac.new(digest_key, c, hashlib.sha256).hexdigest() for name, c in contents.items()}
+    digests = {name: sealed_digest(digest_key, certificates[name], c) for name, c in contents.items()}
     changed = [n for n in names if (p := previous[n]) is None or p.digest != digests[n]]
-
-    def seal(name: str) -> bytes:
-        return openssl.seal(certificates[name], contents[name])
-
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(changed)))) as pool:  # an openssl process each
-        sealed = dict(zip(changed, pool.map(seal, changed), strict=True))
+    sealed = {name: seal(certificates[name], contents[name]) for name in changed}  # in-process: ≈ 0.2 ms each
     for name, data in sealed.items():
         if len(data) > MAX_BUNDLE_BYTES:
             raise FunopsError(
@@ -126,12 +126,31 @@ def publish(
             cohort=node_cohort, published_at=published_at, not_after=not_after, earliest_apply_at=earliest,
         )  # fmt: skip
         plans.append((index, sealed[name]))
-    for index, data in plans:
-        if data is not None:
-            store.write(index.bundle, data)
-    for index, _ in plans:
-        store.write(index_key(index.node), idx.signed(index, key.sign))
+    _write_all(store, [(index.bundle, data) for index, data in plans if data is not None])
+    _write_all(store, [(index_key(index.node), idx.signed(index, key.sign)) for index, _ in plans])
     return [Published(i.node, i.generation, s is not None, i.cohort) for i, s in plans]
+
+
+def sealed_digest(digest_key: bytes, certificate_pem: bytes, content: bytes) -> str:
+    """The index's `digest`: keyed, of the bundle's content, the certificate it is sealed to and the
+    funops that wrote it. The same digest in the store means the bundle there is still right for the
+    node, so it is not sealed again; a new secret or template (the content), a new agent key (the
+    certificate: the node could not open the old seal) or another funops version seals a new one."""
+    mac = hmac.new(digest_key, f"funops {__version__}\n".encode(), hashlib.sha256)
+    mac.update(hashlib.sha256(certificate_pem).digest())
+    mac.update(content)
+    return mac.hexdigest()
+
+
+def _write_all(store: Store, items: list[tuple[str, bytes]]) -> None:
+    """Every write done before this returns (bundles before the indexes naming them), many at once: each
+    is durable on its own (a directory store fsyncs each file before its rename), and the filesystem's
+    journal commits concurrent fsyncs together (5,000 in a row took ≈ 4 ms each here)."""
+    if not items:
+        return
+    with ThreadPoolExecutor(max_workers=min(32, len(items))) as pool:
+        for done in [pool.submit(store.write, k, data) for k, data in items]:
+            done.result()  # the first failure raises, after every write under way ended
 
 
 def _renewed(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 from ..errors import FunopsError
@@ -35,20 +35,30 @@ class DirectoryStore:
 
     def write(self, key: str, data: bytes) -> None:
         path = self.root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
         aside = path.with_name(f".{path.name}.{os.getpid()}.new")
-        with open(aside, "wb") as f:  # 0644 under a usual umask: the web server reads it (all is signed)
+        with _created(aside) as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+            written = int(os.fstat(f.fileno()).st_mtime)
         with contextlib.suppress(FileNotFoundError):
             # nginx's ETag is the mtime in whole seconds and the size: a replaced index of the same
             # size written within the same second would get the old ETag, and a node's If-None-Match a
             # 304 for it. The new version's mtime is a later second.
             before = int(path.stat().st_mtime)
-            if int(os.stat(aside).st_mtime) <= before:
+            if written <= before:
                 os.utime(aside, (before + 1, before + 1))
         os.replace(aside, path)
+
+
+def _created(path: Path) -> BinaryIO:
+    """`path` opened for writing, its directory made first if missing (a node's first write: a mkdir
+    before every write was 5,000 more system calls at 5,000 nodes)."""
+    try:
+        return open(path, "wb")  # 0644 under a usual umask: the web server reads it (all is signed)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "wb")
 
 
 class S3Store:

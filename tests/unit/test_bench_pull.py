@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.pull import repo, run
+from bench.pull import publishonly, repo, run
 from bench.pull.pullers import Pullers
 from bench.pull.store import NGINX, Nginx
 
@@ -51,3 +51,13 @@ def test_pullers_converge_a_generation_through_nginx_then_poll_304s(tmp_path: Pa
     assert 0 < noop.bytes_sent < 400  # headers only
     state = (roots / nodes[0] / "run/fleet-sim/pulled.service.active").is_file()
     assert state  # the simulated systemd started the app
+
+
+def test_the_publish_only_bench_times_both_publishes_and_sees_304s(tmp_path: Path) -> None:
+    """`python -m bench.pull --publish-only`: the quiet re-publish seals nothing, a no-op poll is a 304."""
+    (sample,) = publishonly.bench(tmp_path, [4], runs=1, pollers=2, address="127.0.203.3")
+    assert (sample.first["nodes"], sample.first["changed"]) == (4, 4)
+    assert (sample.quiet["nodes"], sample.quiet["changed"]) == (4, 0)
+    assert len(sample.polls["outcomes"]) == 2
+    assert 0 < sample.polls["noopBytesSent"] < 400  # headers only
+    assert "| 4 |" in publishonly.table([sample])
