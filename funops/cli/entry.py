@@ -1,0 +1,101 @@
+"""The `funops` entry point: what can be answered before the command line app is built, then the app.
+
+- `funops --version` and `funops version` print the version (typer, rich and pydantic stay unloaded);
+- `plan`/`apply` of an unchanged repo against nodes that answer as when it last found nothing to do
+  are answered from the no-op cache (funops/cache); a run the cache could not answer runs the app,
+  and records itself if it finds nothing to do.
+Everything else goes to `cli/main.py` untouched: help, errors and options behave as they always did.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+
+def run() -> None:
+    argv = sys.argv[1:]
+    if argv in (["--version"], ["version"]):
+        from .. import __version__
+
+        sys.stdout.write(__version__ + "\n")
+        raise SystemExit(0)
+    attempt = _cached(argv)
+    if attempt is None:
+        from .main import run as full
+
+        full()
+        return
+    code, req, key = attempt
+    if code is not None:
+        raise SystemExit(code)
+    _record(req, key)
+
+
+def _cached(argv: list[str]) -> tuple[int | None, Any, str] | None:
+    """(exit code, request, key) when the cache took part: a replayed run's code, or None with what
+    the full run records under; None when it cannot answer this command line at all."""
+    # Only where the output is plain text: on a terminal it depends on its size, and the spinner.
+    if os.environ.get("FUNOPS_NO_CACHE") or sys.stdout.isatty() or sys.stderr.isatty():
+        return None
+    from ..cache import key as keys
+
+    environ = dict(os.environ)
+    req = keys.request(argv, environ)
+    if req is None:
+        return None
+    key = keys.key(req, environ)
+    if key is None:
+        return None
+    from ..cache import store
+
+    entry = store.read(req.root, key)
+    if entry is not None and entry.get("root") == str(req.root):
+        from ..cache.replay import replay
+
+        code = replay(entry)
+        if code is not None:
+            return code, req, key
+    return None, req, key
+
+
+def _record(req: Any, key: str) -> None:
+    """Run the app with its output copied; keep it if the plan was a no-op (cache/record.py) and the
+    run ended with exit 0, with the repo as it was when the run began."""
+    from ..cache import record, store
+    from ..cache.key import key as key_of
+    from .main import run as full
+
+    record.active = True
+    out, err = _Copy(sys.stdout), _Copy(sys.stderr)
+    sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+    code: Any = 0
+    try:
+        full()
+    except SystemExit as exc:
+        code = exc.code
+        raise
+    finally:
+        sys.stdout, sys.stderr = out.inner, err.inner
+        pending = record.pending
+        recordable = code in (0, None) and pending is not None and pending["root"] == str(req.root)
+        if recordable and key_of(req, dict(os.environ)) == key:  # nothing changed under the run
+            store.write(req.root, key, {**pending, "stdout": out.text(), "stderr": err.text(), "exit": 0})
+
+
+class _Copy:
+    """A text stream that also keeps what is written to it (the run's output, for the cache)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self._parts = inner, []
+
+    def write(self, text: str) -> int:
+        self._parts.append(text)
+        return self.inner.write(text)
+
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
