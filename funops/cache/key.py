@@ -37,6 +37,8 @@ _FLAGS = {"--skip-unreachable", "--auto-approve", "--allow-dirty", "--force", "-
 COMMANDS = ("plan", "apply")
 # Variables that bring in inputs the key does not hash, or outputs beside stdout.
 _REFUSED_ENV = ("FUNOPS_INVENTORY", "FUNOPS_METRICS_PUSH", "FUNOPS_METRICS_TEXTFILE", "FUNOPS_LOG")
+# Set by the shell and read by nothing of funops: the last command, the directory before the last cd.
+_SHELL_NOISE = {"_", "OLDPWD"}
 # Below the repo root, what changes with every run and is never an input of a plan.
 _SKIPPED = {".git", ".funops/cache", ".funops/journal.jsonl", ".funops/nodes"}
 _MAX_FILES, _MAX_BYTES = 5000, 32 << 20  # a larger tree is not hashed on every run: no fast path
@@ -97,7 +99,7 @@ def key(req: Request, environ: dict[str, str]) -> str | None:
         repr(req.argv),
         str(req.root),
         os.getcwd(),
-        repr(sorted((k, v) for k, v in environ.items() if k != "_")),
+        repr(sorted((k, v) for k, v in environ.items() if k not in _SHELL_NOISE)),
         repr([s.isatty() for s in (sys.stdin, sys.stdout, sys.stderr)]),
         sys.version,
         sys.executable,
@@ -155,8 +157,6 @@ def _hash_tree(root: Path, h: hashlib._Hash) -> bool:  # type: ignore[name-defin
                 return False
             h.update(f"{rel}\0{st.st_mode:o}\0{len(data)}\0".encode("utf-8", "surrogateescape"))
             h.update(data)
-        # an empty directory is an input too (a manifests/ folder that appears)
-        h.update(f"dir {rel_dir}\0".encode("utf-8", "surrogateescape"))
     return True
 
 

@@ -13,6 +13,7 @@ from .replay import fingerprint
 
 # Set by cli/entry.py for one run: whether to watch, and what was seen.
 active = False
+secret = b""  # the repo's key for the answers' digests (store.local_key)
 seen: dict[str, tuple[str, float, str | None]] = {}  # node → (probe body, reply timeout, digest)
 pending: dict[str, Any] | None = None  # the nodes' part of the entry, once the plan was a no-op
 
@@ -30,7 +31,7 @@ class _Watched:
 
             body = json.dumps({"task": encode(task), "timeout": timeout})
             wait = (timeout or self._command_timeout) + 30  # as transports/agent.py waits
-            seen[self._name] = (body, wait, fingerprint(result.exit_code, result.text()))
+            seen[self._name] = (body, wait, fingerprint(result.exit_code, result.text(), secret))
         return result
 
     def __getattr__(self, name: str) -> Any:
@@ -55,14 +56,10 @@ def noop(project: Any, plan: Any, text_output: bool) -> None:
     answered, text output, no certificates (their renewal is a matter of time), no `replicas` app
     (placed by the free disk the digest leaves out), the working tree (not a --revision)."""
     global pending
+    if not active or not text_output:
+        return
     doc = plan.doc
-    if (
-        not active
-        or not text_output
-        or doc.has_changes()
-        or doc.certificates
-        or doc.summary.nodes_unreachable
-    ):
+    if doc.has_changes() or doc.certificates or doc.summary.nodes_unreachable:
         return
     if project.revision.ref != "working tree" or any(a.spec.replicas for a in project.apps.values()):
         return

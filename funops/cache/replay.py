@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import socket
@@ -28,12 +29,17 @@ PROTOCOL_HEADER = "1"  # node/__init__.py's PROTOCOL[1], as transports/agent.py 
 # Fields of a release record no plan reads (when, by whom, which rollout: history and drift read
 # them, and the plan's JSON through its `observed` digest, which the cache never answers).
 VOLATILE_RELEASE_FIELDS = ("started", "finished", "rollout", "who")
+UNIT_TIMES = ("ActiveEnterTimestamp=", "NRestarts=")
 
 
-def fingerprint(exit_code: int, text: str) -> str | None:
-    """The digest of a probe's answer, as far as a text plan depends on it: free disk left out (read
-    only by placement of `replicas` apps, which are not cached) and the release records' times.
-    None when it must not be cached: a lock is on the node (its expiry is a matter of time)."""
+def fingerprint(exit_code: int, text: str, secret: bytes) -> str | None:
+    """The digest of a probe's answer, as far as a text plan depends on it. Left out: the free disk
+    (read only by the placement of `replicas` apps, which are not cached), when each unit last
+    started and how often it restarted (`details` and metrics read them, a plan does not), the
+    release records' times, and the node's fingerprint key (it keys the secrets' digests of a plan's
+    JSON, never printed in a text no-op; it is made anew when a node is wiped). Keyed with `secret`
+    (store.local_key): the answer holds secret files' sha256, which must not become guessable from
+    the cache. None when it must not be cached: a lock is on the node (its expiry is a matter of time)."""
     out: list[str] = [str(exit_code)]
     section = ""
     for line in text.splitlines():
@@ -43,12 +49,12 @@ def fingerprint(exit_code: int, text: str) -> str | None:
             if section == "state":
                 out.append(_state_lines(text, line))
             continue
-        if section == "df" or section == "state":
+        if section in ("df", "state", "key") or (section == "units" and line.startswith(UNIT_TIMES)):
             continue
         if section == "lock" and line.strip():
             return None
         out.append(line)
-    return hashlib.sha256("\n".join(out).encode("utf-8", "surrogateescape")).hexdigest()
+    return hmac.new(secret, "\n".join(out).encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
 
 
 def _state_lines(text: str, mark: str) -> str:
@@ -67,7 +73,7 @@ def _state_lines(text: str, mark: str) -> str:
     return "present " + json.dumps(state, sort_keys=True)
 
 
-def replay(entry: dict[str, Any]) -> int | None:
+def replay(entry: dict[str, Any], secret: bytes) -> int | None:
     """The recorded output printed and its exit code, if every node answered as recorded; None
     (nothing printed) otherwise."""
     nodes: dict[str, dict[str, Any]] = entry["nodes"]
@@ -75,7 +81,7 @@ def replay(entry: dict[str, Any]) -> int | None:
         return None
     width = max(1, min(int(entry.get("parallel", 20)), len(nodes)))
     with ThreadPoolExecutor(max_workers=width) as pool:
-        same = all(pool.map(_answers_as_recorded, nodes.values()))
+        same = all(pool.map(lambda node: _answers_as_recorded(node, secret), nodes.values()))
     if not same:
         return None
     for stream, text in ((sys.stdout, entry["stdout"]), (sys.stderr, entry["stderr"])):
@@ -84,18 +90,16 @@ def replay(entry: dict[str, Any]) -> int | None:
     return int(entry["exit"])
 
 
-def _answers_as_recorded(node: dict[str, Any]) -> bool:
+def _answers_as_recorded(node: dict[str, Any], secret: bytes) -> bool:
     try:
         answer = _gather(node)
-    except (OSError, ValueError, KeyError, TypeError, ssl.SSLError):
+    except (OSError, ValueError, KeyError, TypeError, ssl.SSLError, http.client.HTTPException):
         return False
-    return answer is not None and fingerprint(*answer) == node["digest"]
+    return answer is not None and fingerprint(*answer, secret) == node["digest"]
 
 
 def _gather(node: dict[str, Any]) -> tuple[int, str] | None:
     """The node's answer to the recorded probe: (exit code, stdout), or None (the full path decides)."""
-    import http.client
-
     from ..node.dial import address_family, dial
 
     host, port = node["host"], int(node["port"])

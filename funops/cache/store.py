@@ -43,6 +43,29 @@ def write(root: Path, key: str, entry: dict[str, Any]) -> None:
         _prune(folder)
 
 
+def local_key(root: Path) -> bytes | None:
+    """This repo's key for the answers' digests (32 random bytes, 0600, made once); None: none can
+    be had (no cache for this run)."""
+    path = root / FOLDER / "key"
+    try:
+        with open(path, "rb") as f:
+            key = f.read()
+        return key if len(key) == 32 else None  # a racing run is writing it: no cache this time
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return None
+    key = os.urandom(32)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return None  # taken by a racing run (its key is read next time), or not writable
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    return key
+
+
 def _prune(folder: Path) -> None:
     entries = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
     for old in entries[KEEP:]:

@@ -50,11 +50,14 @@ def _cached(argv: list[str]) -> tuple[int | None, Any, str] | None:
         return None
     from ..cache import store
 
+    secret = store.local_key(req.root)
+    if secret is None:
+        return None
     entry = store.read(req.root, key)
     if entry is not None and entry.get("root") == str(req.root):
         from ..cache.replay import replay
 
-        code = replay(entry)
+        code = replay(entry, secret)
         if code is not None:
             return code, req, key
     return None, req, key
@@ -67,7 +70,7 @@ def _record(req: Any, key: str) -> None:
     from ..cache.key import key as key_of
     from .main import run as full
 
-    record.active = True
+    record.active, record.secret = True, store.local_key(req.root) or b""
     out, err = _Copy(sys.stdout), _Copy(sys.stderr)
     sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
     code: Any = 0
