@@ -1,6 +1,8 @@
 """The `funops` entry point: what can be answered before the command line app is built, then the app.
 
 - `funops --version` and `funops version` print the version (typer, rich and pydantic stay unloaded);
+- `validate` of a valid repo (text output) is loaded, compiled and said valid without the app: an
+  invalid one goes to the app, which reports it;
 - `plan`/`apply` of an unchanged repo against nodes that answer as when it last found nothing to do
   are answered from the no-op cache (funops/cache); a run the cache could not answer runs the app,
   and records itself if it finds nothing to do.
@@ -21,6 +23,8 @@ def run() -> None:
 
         sys.stdout.write(__version__ + "\n")
         raise SystemExit(0)
+    if argv[:1] == ["validate"] or argv[2:3] == ["validate"]:
+        _validate(argv)
     attempt = _cached(argv)
     if attempt is None:
         from .main import run as full
@@ -31,6 +35,47 @@ def run() -> None:
     if code is not None:
         raise SystemExit(code)
     _record(req, key)
+
+
+def _validate(argv: list[str]) -> None:
+    """`funops [-C DIR] validate [-C DIR]` of a valid repo: what `cli/repo.py`'s validate prints, and
+    exit 0. Anything else returns, for the app (an invalid repo is loaded again there, to be
+    reported as always)."""
+    from pathlib import Path
+
+    where, rest = Path("."), argv
+    if rest[:1] in (["-C"], ["--repo"]) and len(rest) > 2:
+        where, rest = Path(rest[1]), rest[2:]
+    repo = Path(os.environ.get("FUNOPS_REPO") or ".")
+    if rest[1:3] and rest[1] in ("-C", "--repo") and len(rest) == 3:
+        repo = Path(rest[2])
+    elif len(rest) != 1:
+        return
+    if os.environ.get("FUNOPS_INVENTORY"):
+        return
+    from .output import styled
+
+    if styled(sys.stdout.isatty()):
+        return  # colors: rich's to print
+    try:
+        from ..compile.compiler import compile_project
+        from ..load.loader import load_project
+
+        project = load_project((where / repo).resolve(), None, None)
+        compile_project(project)
+    except Exception:
+        return
+    certificates = f", {len(project.certificates)} certificate(s)" if project.certificates else ""
+    sys.stdout.write(
+        f"valid: {len(project.nodes)} node(s), {len(project.apps)} app(s), {len(project.services)} "
+        f"service(s), {len(project.ingresses)} ingress(es), {len(project.releases)} release(s)"
+        f"{certificates} · {project.revision.describe()}\n"
+    )
+    sys.stdout.flush()
+    import gc
+
+    gc.freeze()  # as cli/main.run: no collection of what the process is about to give back
+    raise SystemExit(0)
 
 
 def _cached(argv: list[str]) -> tuple[int | None, Any, str] | None:
