@@ -11,6 +11,7 @@ Everything else goes to `cli/main.py` untouched: help, errors and options behave
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Any
@@ -25,7 +26,10 @@ def run() -> None:
         raise SystemExit(0)
     if argv[:1] == ["validate"] or argv[2:3] == ["validate"]:
         _validate(argv)
-    attempt = _cached(argv)
+    try:
+        attempt = _cached(argv)
+    except Exception:  # a cache is never a reason to fail: the app answers
+        attempt = None
     if attempt is None:
         from .main import run as full
 
@@ -128,8 +132,9 @@ def _record(req: Any, key: str) -> None:
         sys.stdout, sys.stderr = out.inner, err.inner
         pending = record.pending
         recordable = code in (0, None) and pending is not None and pending["root"] == str(req.root)
-        if recordable and key_of(req, dict(os.environ)) == key:  # nothing changed under the run
-            store.write(req.root, key, {**pending, "stdout": out.text(), "stderr": err.text(), "exit": 0})
+        with contextlib.suppress(Exception):  # never a reason to fail a run that succeeded
+            if recordable and key_of(req, dict(os.environ)) == key:  # nothing changed under the run
+                store.write(req.root, key, {**pending, "stdout": out.text(), "stderr": err.text(), "exit": 0})
 
 
 class _Copy:
