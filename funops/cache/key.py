@@ -13,9 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 # Options of `plan`/`apply` a cached run may carry: they take a value / they do not. Anything else
@@ -44,13 +42,16 @@ _SKIPPED = {".git", ".funops/cache", ".funops/journal.jsonl", ".funops/nodes"}
 _MAX_FILES, _MAX_BYTES = 5000, 32 << 20  # a larger tree is not hashed on every run: no fast path
 
 
-@dataclass(frozen=True)
 class Request:
-    """A `plan`/`apply` command line the cache may answer: the command and the repo root it reads."""
+    """A `plan`/`apply` command line the cache may answer: the command and the repo root it reads.
+    (A plain class: the dataclasses module imports inspect and ast, a tenth of a cached run.)"""
 
-    command: str
-    argv: tuple[str, ...]  # as typed, after the leading -C
-    root: Path  # resolved
+    __slots__ = ("argv", "command", "root")
+
+    def __init__(self, command: str, argv: tuple[str, ...], root: Path) -> None:
+        self.command = command
+        self.argv = argv  # as typed, after the leading -C
+        self.root = root  # resolved
 
 
 def request(argv: list[str], environ: dict[str, str]) -> Request | None:
@@ -168,6 +169,8 @@ def _git_view(root: Path) -> bytes:
             break
     else:
         return b"no git\0"
+    import subprocess  # only for a repo in git (~10 ms to import)
+
     try:
         done = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain=v2", "--branch", "--untracked-files=all"],
