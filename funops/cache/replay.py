@@ -19,7 +19,7 @@ import os
 import socket
 import ssl
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from .. import __version__
@@ -80,10 +80,14 @@ def replay(entry: dict[str, Any], secret: bytes) -> int | None:
     if not nodes:
         return None
     width = max(1, min(int(entry.get("parallel", 20)), len(nodes)))
-    with ThreadPoolExecutor(max_workers=width) as pool:
-        same = all(pool.map(lambda node: _answers_as_recorded(node, secret), nodes.values()))
-    if not same:
-        return None
+    pool = ThreadPoolExecutor(max_workers=width)
+    try:
+        futures = [pool.submit(_answers_as_recorded, node, secret) for node in nodes.values()]
+        # The first node answering otherwise ends it: the full path, which gathers again, starts at once.
+        if not all(f.result() for f in as_completed(futures)):
+            return None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     for stream, text in ((sys.stdout, entry["stdout"]), (sys.stderr, entry["stderr"])):
         stream.write(text)
         stream.flush()
