@@ -16,23 +16,17 @@ import os
 import sys
 from pathlib import Path
 
-# Options of `plan`/`apply` a cached run may carry: they take a value / they do not. Anything else
+# Options a cached run may carry, by command: they take a value / they do not. Anything else
 # (--revision, --inventory, --out, a plan file, --help, --metrics-*…) is left to the full path.
-_VALUED = {
-    "-C",
-    "--repo",
-    "-n",
-    "--node",
-    "-a",
-    "--app",
-    "-o",
-    "--output",
-    "-p",
-    "--parallel",
-    "--diff-context",
+_PLANS = (
+    {"-C", "--repo", "-n", "--node", "-a", "--app", "-o", "--output", "-p", "--parallel", "--diff-context"},
+    {"--skip-unreachable", "--auto-approve", "--allow-dirty", "--force", "--no-diff"},
+)
+_OPTIONS: dict[str, tuple[set[str], set[str]]] = {
+    "plan": _PLANS,
+    "apply": _PLANS,
+    "validate": ({"-C", "--repo"}, set()),  # text output: a valid repo's one line
 }
-_FLAGS = {"--skip-unreachable", "--auto-approve", "--allow-dirty", "--force", "--no-diff"}
-COMMANDS = ("plan", "apply")
 # Variables that bring in inputs the key does not hash, or outputs beside stdout.
 _REFUSED_ENV = ("FUNOPS_INVENTORY", "FUNOPS_METRICS_PUSH", "FUNOPS_METRICS_TEXTFILE", "FUNOPS_LOG")
 # Set by the shell and read by nothing of funops: the last command, the directory before the last cd.
@@ -43,7 +37,7 @@ _MAX_FILES, _MAX_BYTES = 5000, 32 << 20  # a larger tree is not hashed on every 
 
 
 class Request:
-    """A `plan`/`apply` command line the cache may answer: the command and the repo root it reads.
+    """A `plan`/`apply`/`validate` command line the cache may answer: the command and the repo root it reads.
     (A plain class: the dataclasses module imports inspect and ast, a tenth of a cached run.)"""
 
     __slots__ = ("argv", "command", "root")
@@ -64,18 +58,19 @@ def request(argv: list[str], environ: dict[str, str]) -> Request | None:
             where, argv = where / argv[1], argv[2:]
         else:
             return None
-    if not argv or argv[0] not in COMMANDS or any(environ.get(v) for v in _REFUSED_ENV):
+    if not argv or argv[0] not in _OPTIONS or any(environ.get(v) for v in _REFUSED_ENV):
         return None
+    valued, flags = _OPTIONS[argv[0]]
     repo: str | None = None
     args = argv[1:]
     i = 0
     while i < len(args):
         arg = args[i]
         name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-        if name in _FLAGS and not eq:
+        if name in flags and not eq:
             i += 1
             continue
-        if name not in _VALUED:
+        if name not in valued:
             return None  # a positional (a plan file), an unknown or unsupported option, --help
         if not eq:
             if i + 1 >= len(args):

@@ -1,8 +1,8 @@
 """The `funops` entry point: what can be answered before the command line app is built, then the app.
 
 - `funops --version` and `funops version` print the version (typer, rich and pydantic stay unloaded);
-- `validate` of a valid repo (text output) is loaded, compiled and said valid without the app: an
-  invalid one goes to the app, which reports it;
+- `validate` of a valid repo (text output) is said valid without the app, from the cache when the
+  repo did not change since it was last found valid: an invalid one goes to the app, which reports it;
 - `plan`/`apply` of an unchanged repo against nodes that answer as when it last found nothing to do
   are answered from the no-op cache (funops/cache); a run the cache could not answer runs the app,
   and records itself if it finds nothing to do.
@@ -24,9 +24,9 @@ def run() -> None:
 
         sys.stdout.write(__version__ + "\n")
         raise SystemExit(0)
-    if argv[:1] == ["validate"] or argv[2:3] == ["validate"]:
-        _validate(argv)
     try:
+        if argv[:1] == ["validate"] or argv[2:3] == ["validate"]:
+            _validate(argv)
         attempt = _cached(argv)
     except Exception:  # a cache is never a reason to fail: the app answers
         attempt = None
@@ -42,39 +42,45 @@ def run() -> None:
 
 
 def _validate(argv: list[str]) -> None:
-    """`funops [-C DIR] validate [-C DIR]` of a valid repo: what `cli/repo.py`'s validate prints, and
-    exit 0. Anything else returns, for the app (an invalid repo is loaded again there, to be
+    """`funops [-C DIR] validate [-C DIR]`: a valid repo's line (what `cli/repo.py`'s validate
+    prints) and exit 0 — from the cache when the repo is as when it was last found valid (the output
+    is a function of the key's inputs alone), else loaded and compiled here, without the app, and
+    recorded. Anything else returns, for the app (an invalid repo is loaded again there, to be
     reported as always)."""
-    from pathlib import Path
-
-    where, rest = Path("."), argv
-    if rest[:1] in (["-C"], ["--repo"]) and len(rest) > 2:
-        where, rest = Path(rest[1]), rest[2:]
-    repo = Path(os.environ.get("FUNOPS_REPO") or ".")
-    if rest[1:3] and rest[1] in ("-C", "--repo") and len(rest) == 3:
-        repo = Path(rest[2])
-    elif len(rest) != 1:
-        return
-    if os.environ.get("FUNOPS_INVENTORY"):
-        return
     from .output import styled
 
     if styled(sys.stdout.isatty()):
         return  # colors: rich's to print
-    try:
-        from ..compile.compiler import compile_project
-        from ..load.loader import load_project
+    from ..cache import key as keys
+    from ..cache import store
 
-        project = load_project((where / repo).resolve(), None, None)
-        compile_project(project)
-    except Exception:
+    environ = dict(os.environ)
+    req = keys.request(argv, environ)
+    if req is None or req.command != "validate":
         return
-    certificates = f", {len(project.certificates)} certificate(s)" if project.certificates else ""
-    sys.stdout.write(
-        f"valid: {len(project.nodes)} node(s), {len(project.apps)} app(s), {len(project.services)} "
-        f"service(s), {len(project.ingresses)} ingress(es), {len(project.releases)} release(s)"
-        f"{certificates} · {project.revision.describe()}\n"
-    )
+    key = None if environ.get("FUNOPS_NO_CACHE") else keys.key(req, environ)
+    entry = store.read(req.root, key) if key else None
+    if entry is not None and entry.get("command") == "validate" and entry.get("root") == str(req.root):
+        line = entry["stdout"]
+    else:
+        try:
+            from ..compile.compiler import compile_project
+            from ..load.loader import load_project
+
+            project = load_project(req.root, None, None)
+            compile_project(project)
+        except Exception:
+            return
+        certificates = f", {len(project.certificates)} certificate(s)" if project.certificates else ""
+        line = (
+            f"valid: {len(project.nodes)} node(s), {len(project.apps)} app(s), {len(project.services)} "
+            f"service(s), {len(project.ingresses)} ingress(es), {len(project.releases)} release(s)"
+            f"{certificates} · {project.revision.describe()}\n"
+        )
+        if key and keys.key(req, environ) == key:  # nothing changed while it was read
+            entry = {"command": "validate", "root": str(req.root), "nodes": {}, "stdout": line, "stderr": ""}
+            store.write(req.root, key, {**entry, "exit": 0})
+    sys.stdout.write(line)
     sys.stdout.flush()
     import gc
 
@@ -92,7 +98,7 @@ def _cached(argv: list[str]) -> tuple[int | None, Any, str] | None:
 
     environ = dict(os.environ)
     req = keys.request(argv, environ)
-    if req is None:
+    if req is None or req.command not in ("plan", "apply"):
         return None
     key = keys.key(req, environ)
     if key is None:

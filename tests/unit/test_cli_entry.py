@@ -49,6 +49,9 @@ def test_validate_of_a_valid_repo_prints_what_the_app_prints(tmp_path: Path, arg
 
 def test_validate_of_an_invalid_repo_is_reported_by_the_app(tmp_path: Path) -> None:
     repo = copy_example(tmp_path / "repo")
+    valid = run("validate", "-C", str(repo))
+    assert run("validate", "-C", str(repo)) == valid  # from the cache: the repo did not change
+    assert list((repo / ".funops" / "cache" / "noop").glob("*.json"))
     web = repo / "manifests" / "web.yaml"
     web.write_text(web.read_text().replace("healthCheck:", "helthCheck:"))
     fast, slow = run("validate", "-C", str(repo)), run("validate", "-C", str(repo), app=True)
