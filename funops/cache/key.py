@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -141,8 +142,10 @@ def _hash_tree(root: Path, h: hashlib._Hash) -> bool:  # type: ignore[name-defin
             files += 1
             try:
                 st = os.lstat(path)
-                if os.path.islink(path):
+                if stat.S_ISLNK(st.st_mode):
                     data = os.readlink(path).encode("utf-8", "surrogateescape")
+                elif not stat.S_ISREG(st.st_mode):
+                    data = b""  # a FIFO or a device is never opened (it could hang): its mode says it
                 else:
                     total += st.st_size
                     if files > _MAX_FILES or total > _MAX_BYTES:

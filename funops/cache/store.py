@@ -44,26 +44,26 @@ def write(root: Path, key: str, entry: dict[str, Any]) -> None:
 
 
 def local_key(root: Path) -> bytes | None:
-    """This repo's key for the answers' digests (32 random bytes, 0600, made once); None: none can
-    be had (no cache for this run)."""
-    path = root / FOLDER / "key"
+    """This repo's key for the answers' digests (32 random bytes, 0600), if one was kept (`keep_key`)."""
     try:
-        with open(path, "rb") as f:
+        with open(root / FOLDER / "key", "rb") as f:
             key = f.read()
-        return key if len(key) == 32 else None  # a racing run is writing it: no cache this time
-    except FileNotFoundError:
-        pass
     except OSError:
         return None
-    key = os.urandom(32)
+    return key if len(key) == 32 else None  # a racing run is writing it: none this time
+
+
+def keep_key(root: Path, key: bytes) -> bool:
+    """Keep a new key (the first run to record one); False when another is there or none can be
+    written (then the entries made with `key` are not kept either)."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        (root / FOLDER).mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(root / FOLDER / "key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError:
-        return None  # taken by a racing run (its key is read next time), or not writable
+        return False
     with os.fdopen(fd, "wb") as f:
         f.write(key)
-    return key
+    return True
 
 
 def _prune(folder: Path) -> None:

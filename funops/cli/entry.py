@@ -105,11 +105,9 @@ def _cached(argv: list[str]) -> tuple[int | None, Any, str] | None:
         return None
     from ..cache import store
 
-    secret = store.local_key(req.root)
-    if secret is None:
-        return None
-    entry = store.read(req.root, key)
-    if entry is not None and entry.get("root") == str(req.root):
+    secret = store.local_key(req.root)  # none yet: nothing was recorded in this repo
+    entry = store.read(req.root, key) if secret is not None else None
+    if entry is not None and secret is not None and entry.get("root") == str(req.root):
         from ..cache.replay import replay
 
         code = replay(entry, secret)
@@ -125,7 +123,9 @@ def _record(req: Any, key: str) -> None:
     from ..cache.key import key as key_of
     from .main import run as full
 
-    record.active, record.secret = True, store.local_key(req.root) or b""
+    kept = store.local_key(req.root)
+    # Nothing is written unless the run records: a failed run leaves the repo as it found it.
+    record.active, record.secret = True, kept or os.urandom(32)
     out, err = _Copy(sys.stdout), _Copy(sys.stderr)
     sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
     code: Any = 0
@@ -139,7 +139,8 @@ def _record(req: Any, key: str) -> None:
         pending = record.pending
         recordable = code in (0, None) and pending is not None and pending["root"] == str(req.root)
         with contextlib.suppress(Exception):  # never a reason to fail a run that succeeded
-            if recordable and key_of(req, dict(os.environ)) == key:  # nothing changed under the run
+            unchanged = recordable and key_of(req, dict(os.environ)) == key  # nothing changed under the run
+            if unchanged and (kept is not None or store.keep_key(req.root, record.secret)):
                 store.write(req.root, key, {**pending, "stdout": out.text(), "stderr": err.text(), "exit": 0})
 
 

@@ -177,6 +177,11 @@ def test_a_commit_is_another_key(repo: Path) -> None:
     assert key_of(repo) != one
 
 
+def test_a_fifo_in_the_repo_is_not_opened(repo: Path) -> None:
+    os.mkfifo(repo / "pipe")
+    assert key_of(repo)  # no hang: its mode is hashed, not its content
+
+
 def test_a_tree_too_large_to_hash_on_every_run_has_no_key(repo: Path, monkeypatch) -> None:
     monkeypatch.setattr(keys, "_MAX_FILES", 3)
     assert keys.key(keys.request(["-C", str(repo), "plan"], ENV), ENV) is None
@@ -237,8 +242,10 @@ def test_the_constants_it_shares_with_the_node_side_match() -> None:
 
 
 def test_entries_and_the_key_are_private_to_the_user(tmp_path: Path) -> None:
-    secret = store.local_key(tmp_path)
-    assert secret is not None and len(secret) == 32 and store.local_key(tmp_path) == secret
+    assert store.local_key(tmp_path) is None and not (tmp_path / ".funops").exists()
+    secret = os.urandom(32)
+    assert store.keep_key(tmp_path, secret) and not store.keep_key(tmp_path, b"o" * 32)
+    assert store.local_key(tmp_path) == secret
     store.write(tmp_path, "abc", {"nodes": {}, "stdout": "out"})
     assert store.read(tmp_path, "abc") == {"nodes": {}, "stdout": "out", "format": store.FORMAT}
     folder = tmp_path / store.FOLDER
