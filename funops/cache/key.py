@@ -34,7 +34,7 @@ _REFUSED_ENV = ("FUNOPS_INVENTORY", "FUNOPS_METRICS_PUSH", "FUNOPS_METRICS_TEXTF
 _SHELL_NOISE = {"_", "OLDPWD"}
 # Below the repo root, what changes with every run and is never an input of a plan.
 _SKIPPED = {".git", ".funops/cache", ".funops/journal.jsonl", ".funops/nodes"}
-_MAX_FILES, _MAX_BYTES = 5000, 32 << 20  # a larger tree is not hashed on every run: no fast path
+_MAX_FILES, _MAX_BYTES = 2000, 16 << 20  # a larger tree is not hashed on every run: no fast path
 
 
 class Request:
@@ -128,34 +128,36 @@ def code_identity() -> str:
 
 def _hash_tree(root: Path, h: hashlib._Hash) -> bool:  # type: ignore[name-defined]
     """Every file below root (its path, mode and content; a link as its target). False: too many
-    or too large, or unreadable — no key."""
-    files = total = 0
+    or too large (counted before anything is read: a big tree costs a walk, not its reading), or
+    unreadable — no key."""
+    found: list[tuple[str, str]] = []
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = os.path.relpath(dirpath, root)
         rel_dir = "" if rel_dir == "." else rel_dir + "/"
         dirnames[:] = sorted(d for d in dirnames if rel_dir + d not in _SKIPPED)
-        for name in sorted(filenames):
-            rel = rel_dir + name
-            if rel in _SKIPPED:
-                continue
-            path = os.path.join(dirpath, name)
-            files += 1
-            try:
-                st = os.lstat(path)
-                if stat.S_ISLNK(st.st_mode):
-                    data = os.readlink(path).encode("utf-8", "surrogateescape")
-                elif not stat.S_ISREG(st.st_mode):
-                    data = b""  # a FIFO or a device is never opened (it could hang): its mode says it
-                else:
-                    total += st.st_size
-                    if files > _MAX_FILES or total > _MAX_BYTES:
-                        return False
-                    with open(path, "rb") as f:
-                        data = f.read()
-            except OSError:
-                return False
-            h.update(f"{rel}\0{st.st_mode:o}\0{len(data)}\0".encode("utf-8", "surrogateescape"))
-            h.update(data)
+        found += [
+            (rel_dir + n, os.path.join(dirpath, n)) for n in sorted(filenames) if rel_dir + n not in _SKIPPED
+        ]
+        if len(found) > _MAX_FILES:
+            return False
+    total = 0
+    for rel, path in found:
+        try:
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                data = os.readlink(path).encode("utf-8", "surrogateescape")
+            elif not stat.S_ISREG(st.st_mode):
+                data = b""  # a FIFO or a device is never opened (it could hang): its mode says it
+            else:
+                total += st.st_size
+                if total > _MAX_BYTES:
+                    return False
+                with open(path, "rb") as f:
+                    data = f.read()
+        except OSError:
+            return False
+        h.update(f"{rel}\0{st.st_mode:o}\0{len(data)}\0".encode("utf-8", "surrogateescape"))
+        h.update(data)
     return True
 
 
