@@ -32,7 +32,7 @@ systemctl daemon-reload; rm -rf /etc/funops /srv/bench /var/lib/funops /etc/ngin
 rm -rf /var/lib/funops-apps /var/lib/private/funops-apps /root/.ansible
 systemctl reload nginx 2>/dev/null || true"""
 
-MEASURES = ("fresh plan", "first apply", "no-op plan", "no-op apply", "CLI start-up")
+MEASURES = ("fresh plan", "first apply", "no-op plan", "no-op apply", "CLI start-up", "validate")
 
 
 def reset(the_lab: lab.Lab) -> None:
@@ -97,19 +97,23 @@ def measure(tool: Tool, expected: dict[str, dict[str, str]]) -> dict[str, float]
             check_converged(tool, expected)
         seconds[label] = run.seconds
     seconds["CLI start-up"] = tool.run(tool.version()).seconds
+    if (validate := tool.validate()) is not None:  # a peer without one: "-" in the table
+        seconds["validate"] = tool.run(validate).seconds
     return seconds
 
 
 def table(timings: dict[str, dict[str, list[float]]], nodes: int, runs: int) -> str:
     """Medians per tool, then each funops flavour (ssh, agent) over each peer."""
-    medians = {t: {m: statistics.median(v) for m, v in by.items()} for t, by in timings.items()}
+    medians = {t: {m: statistics.median(v) for m, v in by.items() if v} for t, by in timings.items()}
     ours = [t for t in timings if t.startswith(Funops.name)]
     pairs = [(o, p) for o in ours for p in timings if p not in ours]
     head = ["measure", *(f"{t} (s)" for t in timings), *(f"{o}/{p}" for o, p in pairs)]
     rows = [head]
     for m in MEASURES:
-        ratios = [f"{medians[o][m] / medians[p][m]:.2f}" for o, p in pairs]
-        rows.append([m, *(f"{medians[t][m]:.2f}" for t in timings), *ratios])
+        if not any(m in medians[t] for t in timings):
+            continue
+        ratios = [f"{medians[o][m] / medians[p][m]:.2f}" if m in medians[p] else "-" for o, p in pairs]
+        rows.append([m, *(f"{medians[t][m]:.2f}" if m in medians[t] else "-" for t in timings), *ratios])
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     lines = [f"Median wall time of {runs} run(s) on {nodes} lab node(s)"]
     for row in rows:

@@ -66,6 +66,10 @@ class Tool:
     def version(self) -> list[str]:
         raise NotImplementedError
 
+    def validate(self) -> list[str] | None:
+        """Checking the configuration alone, if the tool has such a command."""
+        return None
+
     def changed(self, run: Run) -> bool:
         """Whether `run` (a plan or an apply) reports changes on any node."""
         raise NotImplementedError
@@ -119,6 +123,9 @@ class Funops(Tool):
 
     def version(self) -> list[str]:
         return [sys.executable, "-m", "funops", "version"]
+
+    def validate(self) -> list[str] | None:
+        return [sys.executable, "-m", "funops", "validate", "-C", str(self.repo)]
 
     def changed(self, run: Run) -> bool:
         if "Nothing to do: every node is as declared." in run.output:

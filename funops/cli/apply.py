@@ -67,6 +67,7 @@ def apply(
     """Converge the nodes: plan, confirm, then apply in health-gated batches.
     Exit 0: done; 1: error before any change; 3: some nodes failed or the rollout halted; 4: unreachable."""
     from ..apply import journal
+    from ..cache import record
     from ..plan.diffs import DiffOptions
     from ..plan.planner import make_plan
     from ..release.rollback import refuse_rolled_back
@@ -103,8 +104,11 @@ def apply(
             # The text plan a person confirms shows each file's diff; JSON events carry none.
             shown = output is Output.text and not no_diff
             result_plan = make_plan(
-                project, node, connections, intent, diff=DiffOptions(context=diff_context) if shown else None
-            )
+                project, node, record.connect(project, connections), intent,
+                diff=DiffOptions(context=diff_context) if shown else None,
+            )  # fmt: skip
+            if saved is None:
+                record.noop(project, result_plan, output is Output.text)
             if saved is not None:
                 saved.check_still_valid(result_plan, project.settings.saved_plan_max_age_seconds)
         show_plan(result_plan.doc, output, for_apply=True)

@@ -56,6 +56,7 @@ def plan(
 ) -> None:
     """Show what apply would change on every node, with a unified diff of every changed file.
     Exit 0: nothing to do; 2: changes pending; 1: error or an unreachable node; 4: unreachable skipped."""
+    from ..cache import record
     from ..plan.diffs import DiffOptions
     from ..plan.planner import make_plan
     from ..release.rollback import rollback_paths, rolled_back_hits
@@ -66,8 +67,9 @@ def plan(
     intent = app_intent(project, app)
     with reported(), working("Asking the nodes for their state…"):
         diff = None if no_diff else DiffOptions(context=diff_context)
-        result = make_plan(project, node, intent=intent, diff=diff)
+        result = make_plan(project, node, record.connect(project), intent=intent, diff=diff)
     doc = result.doc
+    record.noop(project, result, output is Output.text and out is None)
     rolled_back = rolled_back_hits(result)
     if out:
         from ..plan.carry import program_doc
