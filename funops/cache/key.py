@@ -34,6 +34,9 @@ _REFUSED_ENV = ("FUNOPS_INVENTORY", "FUNOPS_METRICS_PUSH", "FUNOPS_METRICS_TEXTF
 _SHELL_NOISE = {"_", "OLDPWD"}
 # Below the repo root, what changes with every run and is never an input of a plan.
 _SKIPPED = {".git", ".funops/cache", ".funops/journal.jsonl", ".funops/nodes"}
+# Directories no run reads, whatever the repo: Python's bytecode, a virtualenv (a repo that is also
+# a Python project keeps its .venv at the root, thousands of files), the test and lint tools' caches.
+_NEVER_READ = {"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
 _MAX_FILES, _MAX_BYTES = 2000, 16 << 20  # a larger tree is not hashed on every run: no fast path
 
 
@@ -134,7 +137,13 @@ def _hash_tree(root: Path, h: hashlib._Hash) -> bool:  # type: ignore[name-defin
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = os.path.relpath(dirpath, root)
         rel_dir = "" if rel_dir == "." else rel_dir + "/"
-        dirnames[:] = sorted(d for d in dirnames if rel_dir + d not in _SKIPPED)
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if rel_dir + d not in _SKIPPED
+            and d not in _NEVER_READ
+            and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg"))
+        )
         found += [
             (rel_dir + n, os.path.join(dirpath, n)) for n in sorted(filenames) if rel_dir + n not in _SKIPPED
         ]

@@ -25,7 +25,7 @@ from typing import Any
 from .. import __version__
 
 MARK = "@@funops "  # node/probe.py's section marker (held equal by tests/unit/test_noop_cache.py)
-PROTOCOL_HEADER = "1"  # node/__init__.py's PROTOCOL[1], as transports/agent.py sends it (tested too)
+PROTOCOL_HEADER = "2"  # node/__init__.py's PROTOCOL[1], as transports/agent.py sends it (tested too)
 # Fields of a release record no plan reads (when, by whom, which rollout: history and drift read
 # them, and the plan's JSON through its `observed` digest, which the cache never answers).
 VOLATILE_RELEASE_FIELDS = ("started", "finished", "rollout", "who")

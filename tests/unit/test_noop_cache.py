@@ -177,6 +177,19 @@ def test_a_commit_is_another_key(repo: Path) -> None:
     assert key_of(repo) != one
 
 
+def test_a_virtualenv_and_bytecode_in_the_repo_are_not_hashed(repo: Path) -> None:
+    before = key_of(repo)
+    (repo / ".venv" / "lib").mkdir(parents=True)
+    (repo / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (repo / ".venv" / "lib" / "x.py").write_text("pass\n")
+    (repo / "__pycache__").mkdir()
+    (repo / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    assert key_of(repo) == before
+    (repo / "venv-like").mkdir()
+    (repo / "venv-like" / "x.py").write_text("pass\n")  # no pyvenv.cfg: an input like any other
+    assert key_of(repo) != before
+
+
 def test_a_fifo_in_the_repo_is_not_opened(repo: Path) -> None:
     os.mkfifo(repo / "pipe")
     assert key_of(repo)  # no hang: its mode is hashed, not its content
