@@ -24,8 +24,9 @@ from pathlib import Path
 from ..model.inventory import Node
 from ..node.shell import ShellRunner
 from ..settings import SshSettings
-from . import muxclient
 from .base import CommandResult, TransportError
+from .muxclient import MuxLost, MuxUnavailable
+from .muxclient import run as run_over_master
 
 DEFAULT_PERSIST = 60  # seconds, as Ansible's default ControlPersist
 # ssh binds `ControlPath.<16 random chars>` before renaming it, and sun_path holds 107 bytes.
@@ -177,11 +178,11 @@ class OpensshTransport(ShellRunner):
         argv = [*self._base(), self._command(script)]
         if self.control_path is not None and self.control_path.is_socket():
             try:  # over the master from this process: no ssh client to start
-                code, out, err = muxclient.run(str(self.control_path), argv[-1], stdin or b"", timeout)
+                code, out, err = run_over_master(str(self.control_path), argv[-1], stdin or b"", timeout)
                 return CommandResult(code, out, err)
-            except muxclient.MuxUnavailable:
+            except MuxUnavailable:
                 pass  # no master answers: the ssh client makes a new connection (and master)
-            except muxclient.MuxLost as exc:
+            except MuxLost as exc:
                 raise TransportError(f"node {self.node.name}: connection lost: {exc}") from exc
         try:
             proc = subprocess.Popen(
