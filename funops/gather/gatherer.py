@@ -45,7 +45,7 @@ def probe_node(
             f"{exc}; stderr: {result.stderr.decode(errors='replace').strip()[:300]}"
         ) from exc
     facts.files_only = getattr(transport, "files_only", False)  # a local node under a root prefix
-    if facts.state is not None:
+    if facts.has_state:
         try:
             facts.node_state  # noqa: B018 (parsed once here: what does not fit the format is refused)
         except ValidationError as exc:
@@ -91,7 +91,7 @@ def gather(
             transport = connect(name)
             ids = {r.id for r in desired[name].resources}
             facts = probe_node(transport, ids, state_dir, timeout, containers)
-            managed = set(facts.node_state.managed) if facts.state else set()
+            managed = set(facts.node_state.managed) if facts.has_state else set()
             if follow_managed and managed - ids:
                 ids |= managed
                 facts = probe_node(transport, ids, state_dir, timeout, containers)
