@@ -79,10 +79,12 @@ def gather(
     timeout: float = 60,
     follow_managed: bool = True,
     containers: bool = True,
+    done: Callable[[str], None] | None = None,
 ) -> dict[str, NodeGather]:
     """Facts for the resources each node should have, plus what its state file says funops manages
     (a second round trip only when those differ, i.e. when something is to be deleted; never
-    without `follow_managed`). `containers`: count each node's running containers too."""
+    without `follow_managed`). `containers`: count each node's running containers too. `done` is
+    called with each node's name once it is gathered (Connections.rest)."""
 
     def one(name: str) -> NodeGather:
         started = time.monotonic()
@@ -99,6 +101,8 @@ def gather(
         except TransportError as exc:
             result.error = str(exc)
         result.seconds = time.monotonic() - started
+        if done is not None:
+            done(name)
         return result
 
     names = sorted(desired)

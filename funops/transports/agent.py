@@ -244,6 +244,15 @@ class AgentTransport:
                 self._conn.close()
                 self._conn = None
 
+    def rest(self) -> None:
+        """Close the kept-alive connection (not a log stream) and forget its TLS session: a session
+        kept without its connection holds the agent's parsed certificate, ~12 KB (25 MB at 2,000
+        nodes), and resuming saves the controller almost nothing (TLS 1.3 resumption still does the
+        key exchange). The next request dials again with a full handshake (Connections.rest)."""
+        with self._lock:
+            self._drop()
+            self._resume.forget()
+
     # ---- beyond tasks --------------------------------------------------------------------------------
 
     def hello(self) -> dict[str, Any]:
@@ -577,6 +586,9 @@ class WithFallback:
 
     def path(self, node_path: str) -> str:
         return node_path
+
+    def rest(self) -> None:
+        self._agent.rest()
 
     def close(self) -> None:
         self._agent.close()

@@ -6,11 +6,14 @@ on loopback, the real transport (the fixture is test_agent.py's)."""
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from funops.transports import TransportError
+from funops.model.inventory import Node
+from funops.settings import Settings
+from funops.transports import Connections, TransportError
 from funops.transports.agent import _Resume
 from tests.unit.test_agent import _transport, agent  # noqa: F401 (the agent fixture)
 
@@ -58,3 +61,27 @@ def test_a_session_is_offered_only_with_the_context_that_made_it(agent: dict[str
     assert resume.offer(conn._context) is not None
     assert resume.offer(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)) is None
     transport.close()
+
+
+def test_a_resting_connection_is_closed_with_its_session(agent: dict[str, Any]) -> None:  # noqa: F811
+    """A plan's own connections rest once gathered (Connections.rest): the connection and its TLS
+    session freed (~35 KB a node), and a node needed again (file diffs) dials anew."""
+    transport = _transport(agent)
+    nodes = {"n1": transport.node}
+    connections = Connections(nodes, Settings(), agent["repo"])
+    connections._open["n1"] = transport
+    assert connections("n1").hello()["agent"]
+    connections.rest("n1")
+    assert transport._conn is None and transport._resume._session is None
+    assert connections("n1") is transport and transport.hello()["agent"]
+    assert transport._conn is not None and not transport._conn.sock.session_reused
+    connections.close()
+
+
+def test_other_transports_keep_their_connection_when_resting(tmp_path: Path) -> None:
+    node = Node.model_validate({"name": "l1", "address": "127.0.0.1", "transport": "local"})
+    connections = Connections({"l1": node}, Settings(), tmp_path)
+    local = connections("l1")
+    connections.rest("l1")
+    connections.rest("never-opened")
+    assert connections("l1") is local
