@@ -71,15 +71,21 @@ class LiveFacts:
 
     @property
     def state(self) -> dict[str, Any] | None:
-        """The node's funops state file as data, if any: a new dict at each read. It is kept as compact
-        JSON text: a run holds every node's facts, and the file's dict beside its model (`node_state`)
-        was ~9 KB a node more (18 MB at 2,000 nodes)."""
+        """The node's funops state file as data, if any: a new dict at each read. It is kept as JSON
+        text (`state_json`): a run holds every node's facts, and the file's dict beside its model
+        (`node_state`) was ~9 KB a node more (18 MB at 2,000 nodes)."""
         return None if self._state_json is None else json.loads(self._state_json)
 
     @state.setter
     def state(self, value: dict[str, Any] | None) -> None:
-        self._state_json = None if value is None else json.dumps(value, separators=(",", ":"))
+        self._state_json = None if value is None else json.dumps(value, sort_keys=True)
         self.__dict__.pop("node_state", None)  # made again from the new state when asked
+
+    @property
+    def state_json(self) -> str | None:
+        """The state as canonical JSON (`json.dumps(state, sort_keys=True)`), made once at gather:
+        the plan's observed digest embeds it as it is."""
+        return self._state_json
 
     @property
     def has_state(self) -> bool:
