@@ -66,7 +66,7 @@ $(VENV)/.bench-extra: pyproject.toml | install
 bench: install lab-host $(VENV)/.bench-extra
 	$(BIN)/python -m bench --nodes $(N) --runs $(RUNS) --tools $(TOOLS)
 
-# The simulated fleet (bench/fleet): agent endpoints on 127.0.200.x/127.0.201.x, no lab needed.
+# The simulated fleet (bench/fleet): agent endpoints on 127.0.200.x … 127.0.207.x, no lab needed.
 FLEET   ?= 100,250,500
 bench-fleet: install
 	$(BIN)/python -m bench.fleet --nodes $(FLEET) --runs $(RUNS)

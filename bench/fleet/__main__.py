@@ -1,7 +1,7 @@
 """The simulated fleet benchmark (issue 13, item 5).
 
 python -m bench.fleet --nodes 100,250,500 --runs 3 [--json F]      # make bench-fleet
-python -m bench.fleet serve --dir D --first 127.0.200.1 --count 125  # one node process
+python -m bench.fleet serve --dir D --first 127.0.200.1 --count 250  # one node process
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every sample here")
     opts = parser.parse_args(args)
     sizes = [int(n) for n in opts.nodes.split(",")]
-    if max(sizes) > 500:
-        parser.error("at most 500 nodes (127.0.200.1 … 127.0.201.250)")
+    if max(sizes) > run.MAX_NODES:
+        parser.error(
+            f"at most {run.MAX_NODES} nodes ({run.FIRST} … {serve.addresses(run.FIRST, run.MAX_NODES)[-1]})"
+        )
     samples: list[run.Sample] = []
     with tempfile.TemporaryDirectory(prefix="funops-fleet-") as tmp:
         workdir = Path(tmp)

@@ -18,8 +18,9 @@ from pathlib import Path
 from . import repo as fleet_repo
 from . import serve
 
-PER_PROCESS = 125  # simulated nodes per serving process
+PER_PROCESS = 250  # simulated nodes per serving process (8 processes for 2,000 on 2 CPUs)
 FIRST = "127.0.200.1"
+MAX_NODES = 2000  # 127.0.200.1 … 127.0.207.222 (.0 and .255 skipped)
 PORT = 7391
 STEPS = ("first apply", "no-op plan", "no-op apply")
 NOTHING = "Nothing to do: every node is as declared."

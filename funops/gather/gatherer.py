@@ -45,7 +45,7 @@ def probe_node(
             f"{exc}; stderr: {result.stderr.decode(errors='replace').strip()[:300]}"
         ) from exc
     facts.files_only = getattr(transport, "files_only", False)  # a local node under a root prefix
-    if facts.state is not None:
+    if facts.has_state:
         try:
             facts.node_state  # noqa: B018 (parsed once here: what does not fit the format is refused)
         except ValidationError as exc:
@@ -79,10 +79,12 @@ def gather(
     timeout: float = 60,
     follow_managed: bool = True,
     containers: bool = True,
+    done: Callable[[str], None] | None = None,
 ) -> dict[str, NodeGather]:
     """Facts for the resources each node should have, plus what its state file says funops manages
     (a second round trip only when those differ, i.e. when something is to be deleted; never
-    without `follow_managed`). `containers`: count each node's running containers too."""
+    without `follow_managed`). `containers`: count each node's running containers too. `done` is
+    called with each node's name once it is gathered (Connections.rest)."""
 
     def one(name: str) -> NodeGather:
         started = time.monotonic()
@@ -91,7 +93,7 @@ def gather(
             transport = connect(name)
             ids = {r.id for r in desired[name].resources}
             facts = probe_node(transport, ids, state_dir, timeout, containers)
-            managed = set(facts.node_state.managed) if facts.state else set()
+            managed = set(facts.node_state.managed) if facts.has_state else set()
             if follow_managed and managed - ids:
                 ids |= managed
                 facts = probe_node(transport, ids, state_dir, timeout, containers)
@@ -99,6 +101,8 @@ def gather(
         except TransportError as exc:
             result.error = str(exc)
         result.seconds = time.monotonic() - started
+        if done is not None:
+            done(name)
         return result
 
     names = sorted(desired)

@@ -55,6 +55,17 @@ class Connections:
                 self._open[name] = open_transport(self._nodes[name], self._settings, self._root)
             return self._open[name]
 
+    def rest(self, name: str) -> None:
+        """The node's connection will not be needed for a while (a plan that gathered it): an agent
+        transport closes its kept-alive connection and forgets its TLS session, ~35 KB a node, to
+        dial again if it is used again; other transports keep theirs (an ssh handshake costs far
+        more than the memory)."""
+        with self._lock:
+            transport = self._open.get(name)
+        rest = getattr(transport, "rest", None)
+        if rest is not None:
+            rest()
+
     def close(self) -> None:
         with self._lock:
             for transport in self._open.values():

@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.fleet import repo, run, shims
 from funops.kinds import unit
 
-FIRST = "127.0.202.1"  # not the bench's own addresses: a bench may be running
+FIRST = "127.0.210.1"  # not the bench's own addresses (127.0.200-207.x): a bench may be running
 
 
 def _free_port() -> int:
@@ -23,7 +23,7 @@ def test_a_simulated_fleet_converges_then_plans_no_changes(tmp_path: Path) -> No
     fingerprint, token = repo.credentials(tmp_path)
     port = _free_port()
     with run.NodeProcesses(tmp_path, 5, port=port, workers=2, first=FIRST) as fleet:
-        assert fleet.addresses == [f"127.0.202.{i}" for i in range(1, 6)]
+        assert fleet.addresses == [f"127.0.210.{i}" for i in range(1, 6)]
         assert len(fleet.procs) == 1
         the_repo = tmp_path / "repo"
         names = repo.write_repo(the_repo, fleet.addresses, port, fingerprint, token)
