@@ -83,6 +83,26 @@ def show(units: list[str], properties: tuple[str, ...], timeout: float = 10) -> 
     return "\n".join(blocks)
 
 
+def active_state(unit: str, timeout: float = 10) -> str:
+    """The unit's ActiveState (`systemctl is-active` prints it; a unit not loaded is `inactive`)."""
+    iface, _ = _interface(unit, "ActiveState")
+    ((error, value),) = _BUS.get([(_ROOT + _escape(unit), (iface, "ActiveState"))], timeout)
+    if error is not None:
+        raise BusError(f"{unit} ActiveState: {error}")
+    return str(value)
+
+
+def unit_file_state(unit: str, timeout: float = 10) -> str:
+    """What `systemctl is-enabled` prints: the manager's GetUnitFileState, read from the unit files
+    on disk now (a loaded unit's UnitFileState property is cached until a daemon-reload)."""
+    _escape(unit)  # the same names as the rest of this module
+    manager = (f"{_DEST}.Manager", "GetUnitFileState")
+    ((error, value),) = _BUS.get([("/org/freedesktop/systemd1", (unit,))], timeout, manager)
+    if error is not None:
+        raise BusError(f"{unit} GetUnitFileState: {error}")
+    return str(value)
+
+
 def values(units: list[str], properties: tuple[str, ...], timeout: float = 5) -> dict[str, dict[str, object]]:
     """Each unit's properties as systemd holds them (a timestamp in microseconds since the epoch, 0 for
     never), for the agent's /metrics; a property the unit's type does not have is left out."""
@@ -113,25 +133,29 @@ class _Connection:
         self._serial = 0
 
     def get(
-        self, calls: list[tuple[str, tuple[str, str]]], timeout: float
+        self,
+        calls: list[tuple[str, tuple[str, ...]]],
+        timeout: float,
+        method: tuple[str, str] = (_PROPS, "Get"),
     ) -> list[tuple[str | None, object]]:
-        """Properties.Get of each (object path, (interface, property)): (error name or None, value)."""
+        """`method` (interface, member; Properties.Get: each call's args are (interface, property))
+        called on each (object path, string args): (error name or None, value)."""
         with self._lock:
             reused = self.sock is not None
             try:
-                return self._exchange(calls, timeout)
+                return self._exchange(calls, timeout, method)
             except (OSError, BusError) as exc:
                 self._close()
                 if not reused or isinstance(exc, socket.timeout):  # 3.9: not TimeoutError
                     raise BusError(str(exc)) from exc
             try:
-                return self._exchange(calls, timeout)
+                return self._exchange(calls, timeout, method)
             except (OSError, BusError) as exc:
                 self._close()
                 raise BusError(str(exc)) from exc
 
     def _exchange(
-        self, calls: list[tuple[str, tuple[str, str]]], timeout: float
+        self, calls: list[tuple[str, tuple[str, ...]]], timeout: float, method: tuple[str, str]
     ) -> list[tuple[str | None, object]]:
         if self.sock is None or self._serial > 2**31:  # serials are 32-bit, never 0
             self._close()
@@ -144,7 +168,7 @@ class _Connection:
         first = self._serial + 1
         self._serial += len(calls)
         self.sock.sendall(
-            b"".join(_method_call(first + i, path, "Get", args) for i, (path, args) in enumerate(calls))
+            b"".join(_method_call(first + i, path, method, args) for i, (path, args) in enumerate(calls))
         )
         found = _replies(self.sock, range(first, first + len(calls)), self._pending)
         return [found[first + i] for i in range(len(calls))]
@@ -219,13 +243,13 @@ def _string(buf: bytearray, text: str, code: str = "s") -> None:
     buf.extend(data + b"\0")
 
 
-def _method_call(serial: int, path: str, member: str, args: tuple[str, ...]) -> bytes:
+def _method_call(serial: int, path: str, method: tuple[str, str], args: tuple[str, ...]) -> bytes:
     body = bytearray()
     for arg in args:
         _string(body, arg)
     fields = bytearray()
     for code, sig, value in (
-        (1, "o", path), (2, "s", _PROPS), (3, "s", member), (6, "s", _DEST), (8, "g", "s" * len(args)),
+        (1, "o", path), (2, "s", method[0]), (3, "s", method[1]), (6, "s", _DEST), (8, "g", "s" * len(args)),
     ):  # fmt: skip
         _pad(fields, 8)
         fields.append(code)
@@ -306,6 +330,8 @@ def _replies(sock: socket.socket, serials: range, pending: bytearray) -> dict[in
             found[serial] = (str(info.get(4)), None)
         elif info.get(8) == "v":
             found[serial] = (None, body.value(body.string("g")))
+        elif info.get(8) == "s":  # a method's string (GetUnitFileState)
+            found[serial] = (None, body.string("s"))
         else:
             raise BusError(f"a reply of signature {info.get(8)!r}")
     return found

@@ -1,8 +1,10 @@
-"""Typed tasks run in this process (the agent, on its node) instead of through sh: a file write is
-then a few system calls, not a dozen processes (dirname, mktemp, cat, chmod, chown, sync, cp, mv),
-the bulk of a first apply's CPU on the node. Each does what its sh rendering (node/shell.py) does,
-to the mode, owner and error exit; the unit tests run both on the same trees and compare them.
-A task without an entry here runs as its sh. Standard library only (the node side)."""
+"""Typed tasks run in this process (the agent, on its node) instead of through sh: a file write or
+the apply lock is then a few system calls, not a dozen processes (dirname, mktemp, cat, chmod,
+chown, sync, cp, mv), the bulk of a first apply's CPU on the node; systemd and nginx tasks ask
+systemd's bus what the sh asked systemctl, and run only the command that acts. Each does what its
+sh rendering (node/shell.py) does, to the mode, owner and error exit; the unit tests run both on the
+same trees and compare them (the lock's: tests/unit/test_lock.py). A task without an entry here runs
+as its sh. Standard library only (the node side)."""
 
 from __future__ import annotations
 
@@ -16,13 +18,16 @@ import shutil
 import socket
 import stat
 import subprocess
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from functools import singledispatch
+from typing import Any
 
 from ..kinds import systemd_bus
 from ..tasks import model as m
-from ..tasks.results import CommandResult, StepResult
+from ..tasks.results import CommandResult, StepResult, TransportError
 from . import nofollow
 from .dial import dial
 from .shell import NO_RELOAD, RELOAD_PROPERTIES, health_host, reload_checks, render
@@ -231,14 +236,200 @@ def _(task: m.DaemonReload, path: PathMap) -> Outcome | None:
     return 0, NO_RELOAD
 
 
+# ---- the apply lock: what node/shell.py's sh does (a dozen processes for a TakeLock), in calls ----
+
+
+CALLED = (m.TakeLock, m.RenewLock, m.ReleaseLock)  # run here when sent alone too (node/host.py)
+
+
+@run.register(m.TakeLock)
+def _(task: m.TakeLock, path: PathMap) -> Outcome | None:
+    """Built aside and renamed into place (rename(2) of a directory fails onto a non-empty one, as
+    the sh's `mv -T`); an expired lock is broken only under the `.break` mutex, as the sh does."""
+    d, key = path(task.lock_dir), path(task.key_file)
+    now, brk = int(time.time()), f"{d}.break"
+    try:
+        os.makedirs(os.path.dirname(d), exist_ok=True)
+        aside = tempfile.mkdtemp(prefix=f"{os.path.basename(d)}.new.", dir=os.path.dirname(d))  # 0700
+        for name, data in (("info", task.info), ("token", f"{task.token}\n".encode())):
+            _write_plain(f"{aside}/{name}", data)
+        _write_plain(f"{aside}/expires", f"{now + task.ttl}\n".encode())
+    except OSError as exc:
+        return 1, _message(exc)
+    for _ in range(20):
+        try:
+            os.rename(aside, d)
+        except OSError:
+            pass
+        else:
+            return _make_key(key)
+        if not os.path.isdir(d):
+            continue
+        try:
+            os.mkdir(brk)
+        except OSError:
+            with contextlib.suppress(OSError):  # a breaker killed mid-way: its mutex goes after a minute
+                if time.time() - os.lstat(brk).st_mtime > 60:
+                    os.rmdir(brk)
+            time.sleep(0.1)
+            continue
+        expires = _read_text(f"{d}/expires").strip()
+        expired = not expires.isdigit() or not _read_text(f"{d}/token") or int(expires) < now
+        if expired:
+            shutil.rmtree(d, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.rmdir(brk)
+        if not expired:
+            break
+    shutil.rmtree(aside, ignore_errors=True)
+    return m.LOCK_HELD, _read_text(f"{d}/info")
+
+
+@run.register(m.RenewLock)
+def _(task: m.RenewLock, path: PathMap) -> Outcome | None:
+    d = path(task.lock_dir)
+    if _read_text(f"{d}/token").rstrip("\n") != task.token:
+        return m.LOCK_HELD, ""
+    try:
+        aside = f"{d}/expires.{os.getpid()}.{threading.get_ident()}"
+        _write_plain(aside, f"{int(time.time()) + task.ttl}\n".encode())
+        os.replace(aside, f"{d}/expires")  # a reader never sees it empty
+    except OSError as exc:
+        return 1, _message(exc)
+    return 0, ""
+
+
+@run.register(m.ReleaseLock)
+def _(task: m.ReleaseLock, path: PathMap) -> Outcome | None:
+    d = path(task.lock_dir)
+    if _read_text(f"{d}/token").rstrip("\n") != task.token:
+        return 1, ""
+    shutil.rmtree(d, ignore_errors=True)
+    return 0, ""
+
+
+def _write_plain(p: str, data: bytes) -> None:
+    """As the sh's `cat > p`: created with the process's umask, or truncated."""
+    with open(p, "wb") as f:
+        f.write(data)
+
+
+def _read_text(p: str) -> str:
+    """As the sh's `cat -- p 2>/dev/null`: empty when it cannot be read."""
+    try:
+        with open(p, "rb") as f:
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _make_key(key: str) -> Outcome:
+    """The node's digest key (64 hex digits, 0600), made by the first lock holder."""
+    with contextlib.suppress(OSError):
+        if os.path.getsize(key) > 0:
+            return 0, ""
+    aside = f"{key}.{os.getpid()}.{threading.get_ident()}"
+    try:
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(os.urandom(32).hex().encode())
+        os.replace(aside, key)
+    except OSError:
+        pass  # as the sh: the lock is taken all the same
+    return 0, ""
+
+
+# systemd and nginx without a sh around them: each systemctl the sh ran was a process (~5 ms of
+# CPU) and a new connection PID 1 set up (~3 ms), where the agent's kept bus connection answers the
+# questions. What changes state is still systemctl, run directly, so its output and exit are the sh's.
+
+# The states `systemctl is-enabled` exits 0 for (systemd's systemctl-is-enabled.c): no enable then.
+IS_ENABLED = ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
+
+
+def _start_unit(task: m.StartUnit, path: PathMap, timeout: float) -> Outcome | None:
+    systemctl = _systemd(path)
+    if systemctl is None:
+        return None
+    try:
+        enabled = systemd_bus.unit_file_state(task.unit) in IS_ENABLED
+    except systemd_bus.BusError:
+        return None
+    output = ""
+    if not enabled:  # --no-reload: the sh's reason (node/shell.py)
+        started = time.monotonic()
+        code, output = _command([systemctl, "enable", "--no-reload", "--quiet", task.unit], timeout)
+        if code != 0:
+            return code, output
+        timeout = max(timeout - (time.monotonic() - started), 0.001)
+    code, out = _command([systemctl, "restart" if task.restart else "start", task.unit], timeout)
+    return code, output + out
+
+
+def _nginx_test(task: m.NginxTest, path: PathMap, timeout: float) -> Outcome | None:
+    nginx = shutil.which("nginx")
+    if path("/") != "/" or nginx is None:
+        return None
+    return _command([nginx, "-t", "-q"], timeout, merged=True)
+
+
+def _nginx_reload(task: m.NginxReload, path: PathMap, timeout: float) -> Outcome | None:
+    systemctl = _systemd(path)
+    if systemctl is None:
+        return None
+    try:
+        active = systemd_bus.active_state("nginx.service") in ("active", "reloading")
+    except systemd_bus.BusError:
+        return None
+    return _command([systemctl, "reload" if active else "start", "nginx"], timeout)
+
+
+# Run with the time the batch has left; only by the agent for its own node (no `env`: not a
+# simulated one, whose systemctl and nginx are its sh's shims).
+COMMANDS: dict[type[m.Task], Callable[[Any, PathMap, float], Outcome | None]] = {
+    m.StartUnit: _start_unit,
+    m.NginxTest: _nginx_test,
+    m.NginxReload: _nginx_reload,
+}
+
+
+MAX_COMMAND_SECONDS = 3600.0  # without a deadline (the agent bounds a task at that: node/host.py)
+
+
+def _systemd(path: PathMap) -> str | None:
+    """systemctl, where this process's node runs systemd (else the task's sh decides)."""
+    if path("/") != "/" or not os.path.isdir("/run/systemd/system"):
+        return None
+    return shutil.which("systemctl")
+
+
+def _command(argv: list[str], timeout: float, merged: bool = False) -> Outcome:
+    """Run `argv` as the sh runs a step's command: stdin closed, its output (stdout, then stderr; or
+    both in order with `merged`, as `2>&1`) and exit code; TransportError as run_sh gives it when it
+    cannot run or times out."""
+    try:
+        done = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merged else subprocess.PIPE,
+            check=False,
+            timeout=timeout,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise TransportError(str(exc)) from exc
+    output = done.stdout + (done.stderr or b"")
+    return done.returncode, output.decode("utf-8", errors="replace")
+
+
 @run.register(m.CheckHealth)
 def _(task: m.CheckHealth, path: PathMap) -> Outcome | None:
     return check_health(task, None)
 
 
 def check_health(task: m.CheckHealth, env: Mapping[str, str] | None) -> Outcome | None:
-    """The sh's loop without a curl, a sleep and a shell per try (the unit's `systemctl is-active`
-    stays: systemd is asked the way the sh asks it). A container's liveness stays in sh (docker)."""
+    """The sh's loop without a curl, a sleep and a shell per try (the unit's state from systemd's
+    bus, what `systemctl is-active` reads). A container's liveness stays in sh (docker)."""
     check = task.check
     if task.container is not None or check.type not in ("http", "tcp", "process"):
         return None
@@ -268,7 +459,13 @@ def check_health(task: m.CheckHealth, env: Mapping[str, str] | None) -> Outcome 
 
 
 def _unit_active(unit: str, env: Mapping[str, str] | None) -> bool:
-    """`env`: the sh's environment (its PATH finds systemctl), None: this process's."""
+    """`env`: the sh's environment (its PATH finds systemctl), None: this process's. This node's
+    systemd is asked over its bus (the agent's kept connection), as `systemctl is-active` asks it: a
+    systemctl per poll cost the node ~8 ms of CPU (its start, and PID 1 setting up its connection),
+    dozens of polls while an app starts on a busy node."""
+    if env is None and os.path.isdir("/run/systemd/system"):
+        with contextlib.suppress(systemd_bus.BusError):
+            return systemd_bus.active_state(unit) in ("active", "reloading")  # is-active's exit 0
     systemctl = shutil.which("systemctl", path=(env or os.environ).get("PATH"))
     if systemctl is None:  # as the sh: `systemctl` not found is not active
         return False
@@ -382,10 +579,16 @@ def run_tasks(
     steps = []
     for i, task in enumerate(tasks):
         started = time.monotonic_ns()
-        done = check_health(task, env) if isinstance(task, m.CheckHealth) else run(task, path)
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+        command = COMMANDS.get(type(task)) if env is None else None
+        if isinstance(task, m.CheckHealth):
+            done = check_health(task, env)
+        elif command is not None:
+            done = command(task, path, MAX_COMMAND_SECONDS if left is None else left)
+        else:
+            done = run(task, path)
         if done is None:
             step = render(task, path)
-            left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
             result = run_sh(f"umask 077\n{step.script}", step.stdin, left)
             done = (result.exit_code, (result.stdout + result.stderr).decode("utf-8", errors="replace"))
         code, output = done

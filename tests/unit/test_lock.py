@@ -1,9 +1,11 @@
-"""The node lock's shell, run for real by /bin/sh on this machine (the local transport under a root
-directory): acquisition is atomic, a renewal notices a lost lock, a stale lock is broken once."""
+"""The node lock's tasks, run for real on this machine under a root directory, by both runners: the
+sh (/bin/sh, as ssh and local nodes run it) and the agent's in-process one (node/native.py):
+acquisition is atomic, a renewal notices a lost lock, a stale lock is broken once."""
 
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -12,12 +14,33 @@ import pytest
 from funops.apply import lock
 from funops.apply.locking import NodeLocks
 from funops.model.inventory import Node
+from funops.node.host import NodeShell
 from funops.transports.local import LocalTransport
 
 STATE_DIR = "/var/lib/funops"
 
 
-def local(root: Path) -> LocalTransport:
+RUNNER = "sh"
+
+
+@pytest.fixture(autouse=True, params=["sh", "agent"])
+def runner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "RUNNER", request.param)
+
+
+class AgentRunner(NodeShell):
+    """The agent's runner (node/host.py: the lock's tasks in-process) with its paths under `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.node = root, Node(name="n1", address="127.0.0.1", transport="local")
+
+    def path(self, node_path: str) -> str:
+        return f"{self.root}{node_path}"
+
+
+def local(root: Path) -> LocalTransport | AgentRunner:
+    if RUNNER == "agent":
+        return AgentRunner(root)
     return LocalTransport(Node(name="n1", address="127.0.0.1", transport="local", root=str(root)), root)
 
 
@@ -120,7 +143,7 @@ def test_the_heartbeat_renews_and_stops_on_release(tmp_path: Path) -> None:
 def test_a_node_whose_lock_could_not_be_taken_is_not_usable(tmp_path: Path) -> None:
     from funops.transports import TransportError
 
-    def connect(name: str) -> LocalTransport:
+    def connect(name: str) -> LocalTransport | AgentRunner:
         if name == "n2":
             raise TransportError("node n2: connection refused")
         return local(tmp_path)
