@@ -24,6 +24,11 @@ Action = Literal["issue", "renew", "reissue", "deploy", "rollback", "none"]
 ORDERS: tuple[Action, ...] = ("issue", "renew", "reissue")  # what needs the CA
 
 
+def cert_id(name: str) -> ResourceId:
+    """The resource id of Certificate `name` on its nodes."""
+    return ResourceId.of("cert", name)
+
+
 @dataclass(frozen=True)
 class Served:
     """What one node serves for a certificate (None when it serves none)."""

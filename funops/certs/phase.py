@@ -84,7 +84,7 @@ def saved_order(orders: dict[str, dict[str, Any]]) -> Order:
                 bundle = Path(tmp) / "ca.pem"
                 bundle.write_text(i["caBundle"], encoding="ascii")
             issuer = IssuerConfig(
-                name=i["name"], directory=i["directory"], email=i.get("email"),
+                name=i["name"], directory=i["url"], email=i.get("email"),
                 eab_kid=eab["kid"] if eab else None,
                 eab_hmac_key=secret_value(project, SecretRef.model_validate(eab["hmacKey"]),
                                           ("acme", "issuers", i["name"], "eab", "hmacKey")) if eab else None,

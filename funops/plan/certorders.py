@@ -26,8 +26,8 @@ import dataclasses
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+from ..certificates import cert_id
 from ..errors import FunopsError
-from ..ids import ResourceId
 from ..kinds.base import GatedGroup
 from ..kinds.cert import split_bundle
 from ..tasks import model as m
@@ -53,9 +53,7 @@ def placeholder(name: str) -> str:
 def placeholder_programs(plan: Plan) -> dict[str, NodeProgram]:
     """The programs of the nodes of each certificate the plan orders or deploys, made for its
     placeholder version (the plan itself is left as it is)."""
-    bound = {
-        ResourceId.of("cert", d.name): placeholder(d.name) for d in plan.certificates if d.action in BOUND
-    }
+    bound = {cert_id(d.name): placeholder(d.name) for d in plan.certificates if d.action in BOUND}
     out = {}
     for name, nd in sorted(plan.desired.nodes.items()):
         held = [r for r in nd.resources if r.id in bound]
@@ -98,7 +96,10 @@ def saved_orders(plan: Plan) -> dict[str, dict[str, Any]]:
             issuer = acme.issuers[spec.issuer]
             order["issuer"] = {
                 "name": spec.issuer,
-                **issuer.model_dump(mode="json", by_alias=True, exclude={"ca_bundle"}),
+                "url": issuer.directory,  # the CA's ACME directory
+                "email": issuer.email,
+                "eab": issuer.eab.model_dump(mode="json", by_alias=True) if issuer.eab else None,
+                "accountKeyFromEnv": issuer.account_key_from_env,
                 "caBundle": _ca_bundle(plan, issuer.ca_bundle) if issuer.ca_bundle else None,
             }
             if spec.dns:

@@ -173,7 +173,8 @@ class ProgramDoc(_Doc):
     orders: dict[str, dict[str, Any]] = Field(
         {},
         description="certificate → its ACME order (or copy) as apply runs it (plan/certorders.py): "
-        "names, challenge, keyType, issuer (directory, caBundle PEM, EAB and account key as references), "
+        "names, challenge, keyType, issuer (url of its ACME directory, caBundle PEM, EAB and account key "
+        "as references), "
         "dns (server, zone, TSIG key as a reference), edges, and the placeholder serial its nodes' tasks "
         "are bound from",
     )

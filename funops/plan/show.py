@@ -339,7 +339,7 @@ def order_lines(orders: dict[str, dict[str, Any]]) -> list[str]:
             )
             what = (
                 f"{o['action']} {', '.join(o['domains'])} ({o['challenge']}, {o['keyType']}) from "
-                f"{issuer['directory']}; {where}"
+                f"{issuer['url']}; {where}"
             )
         lines.append(f"certificate {name}: {what}; its nodes' tasks name version {o['placeholder'][:12]}… "
                      "until apply binds the CA's serial, key and chain")  # fmt: skip

@@ -74,7 +74,7 @@ def test_apply_file_orders_the_certificate_and_runs_the_planned_tasks_without_th
     assert program["needsRepo"] == []
     order = program["orders"]["www"]
     assert (order["action"], order["domains"], order["challenge"]) == ("issue", ["www.lab.test"], "http-01")
-    assert order["issuer"]["directory"] == acme_lab.directory
+    assert order["issuer"]["url"] == acme_lab.directory
     assert order["issuer"]["caBundle"] == Path(acme_lab.ca_bundle).read_text()  # public: the CA's root
     assert [e["node"] for e in order["edges"]] == ["node1", "node2"]
     shown = subprocess.run([*FUNOPS, "show", str(saved)], capture_output=True, text=True, timeout=60)
