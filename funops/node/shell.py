@@ -529,8 +529,12 @@ def _(task: m.DrainTest, path: PathMap) -> str:
 
 @_script.register
 def _(task: m.AwaitIdle, path: PathMap) -> str:
-    """Poll `ss` for established connections whose local port is one of `ports`."""
-    filt = " or ".join(f"sport = :{p:d}" for p in sorted(set(task.ports)))
+    """Poll `ss` for established connections whose local port is one of `ports` (on `host`)."""
+    if task.host in ("", "0.0.0.0", "::"):  # bound to every address: a connection to any of them
+        filt = " or ".join(f"sport = :{p:d}" for p in sorted(set(task.ports)))
+    else:
+        where = f"[{task.host}]" if ":" in task.host else task.host
+        filt = " or ".join(f"src {where}:{p:d}" for p in sorted(set(task.ports)))
     return f"""command -v ss >/dev/null 2>&1 || {{ sleep {q(task.timeout)}; exit 0; }}
 sleep 0.2
 end=$(( $(date +%s) + {q(math.ceil(task.timeout))} ))

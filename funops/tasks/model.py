@@ -419,10 +419,13 @@ class DrainTest(Task):
 
 @dataclass(frozen=True)
 class AwaitIdle(Task):
-    """Until no connection is established to these local ports, at most `timeout` seconds."""
+    """Until no connection is established to these local ports, at most `timeout` seconds. `host`:
+    the address the instance listens on ("" or 0.0.0.0: any), so that another instance on the same
+    port of another address (a node's second address, a neighbour sharing its network) is not waited for."""
 
     ports: tuple[int, ...]
     timeout: float
+    host: str = ""
 
     @property
     def name(self) -> str:
