@@ -13,7 +13,8 @@ touch gets that endpoint marked `down` (the compiler's `unhealthy` set; `nginx -
 nginx's old workers finish their requests, new ones no longer pick the endpoint), funops waits until
 the instance has no established connection left on its port (at most the app's `drainTimeout`),
 and only then the batch runs. Once the batch's nodes are healthy their endpoints are put back the
-same way; a failed node's stay down. Endpoints on nodes that do not run the app yet stay down until
+same way, in the reload that drains the next batch when it follows at once (no pause, no halt); a
+failed node's stay down. Endpoints on nodes that do not run the app yet stay down until
 their batch has made them healthy.
 """
 

@@ -495,11 +495,23 @@ def _(task: m.NginxTest, path: PathMap) -> str:
 
 @_script.register
 def _(task: m.NginxReload, path: PathMap) -> str:
-    # `systemctl reload` where systemd runs nginx; a signal otherwise (e.g. a container without systemd).
-    return """if [ -d /run/systemd/system ] && systemctl is-active --quiet nginx
-then systemctl reload nginx
-elif [ -d /run/systemd/system ]; then systemctl start nginx
-else nginx -s reload; fi
+    """`systemctl reload` where systemd runs nginx; a signal otherwise (e.g. a container without
+    systemd). Either returns once the master got its signal, before it has read the new configuration:
+    done only when the master runs a worker it did not have before (it forks the new configuration's
+    workers, then tells the old ones to finish their requests), at most 10 s. A drain relies on it:
+    what it waits for next are the requests the old workers still have in flight."""
+    return f"""m=$(cat {q(path("/run/nginx.pid"))} 2>/dev/null); old=
+if [ -n "$m" ] && command -v pgrep >/dev/null 2>&1; then old=" $(pgrep -P "$m" | tr '\\n' ' ')"; fi
+if [ -d /run/systemd/system ] && systemctl is-active --quiet nginx
+then systemctl reload nginx || exit
+elif [ -d /run/systemd/system ]; then systemctl start nginx; exit
+else nginx -s reload || exit; fi
+[ "$old" != " " ] && [ -n "$old" ] || exit 0
+i=0
+while [ "$i" -lt 400 ]; do
+  for p in $(pgrep -P "$m"); do case "$old " in *" $p "*) ;; *) exit 0 ;; esac; done
+  sleep 0.025; i=$((i + 1))
+done
 """
 
 
@@ -535,8 +547,8 @@ def _(task: m.AwaitIdle, path: PathMap) -> str:
     else:
         where = f"[{task.host}]" if ":" in task.host else task.host
         filt = " or ".join(f"src {where}:{p:d}" for p in sorted(set(task.ports)))
+    # No sleep first: the drain's reload returned once nginx served the new configuration (NginxReload)
     return f"""command -v ss >/dev/null 2>&1 || {{ sleep {q(task.timeout)}; exit 0; }}
-sleep 0.2
 end=$(( $(date +%s) + {q(math.ceil(task.timeout))} ))
 while [ "$(date +%s)" -lt "$end" ]; do
   [ -z "$(ss -Htn state established {q(f"( {filt} )")} 2>/dev/null)" ] && exit 0
