@@ -50,8 +50,13 @@ class Drainer:
     _drained: list[str] | None = None  # the batch `after` drained already
 
     def __post_init__(self) -> None:
-        self.facts = live_facts(self.plan.gathered)
+        live = live_facts(self.plan.gathered)
         desired = self.plan.desired
+        # The sites are rendered where the plan places the apps, not where they run now: `funops
+        # drain NODE` planned them away from NODE, and a render from the live placements put NODE's
+        # instance back into the upstream it was leaving (its removal then cut requests in flight).
+        planned = {app: frozenset(nodes) for app, nodes in desired.placements.items()}
+        self.facts = Facts(live.capacity, {**live.placements, **planned})
         # Instances not running yet (new placements) take no traffic before their batch made them
         # healthy. Only what was seen counts: a node the plan did not gather (or could not reach)
         # keeps its endpoints as they are.
