@@ -115,7 +115,7 @@ class Drainer:
         }
         restore = [f"restore {_names(back)}"] if back else []
         why = "; ".join(restore + ([f"drain {_names(new | gone)}"] if new or gone else []))
-        rendered = bool(render or back or new or gone) and self._render(why or "keep drained")
+        rendered = bool(render or back or new or gone) and self._render(why or "keep drained", wait)
         if wait and (rendered or gone):
             self._wait(new | gone)
 
@@ -175,7 +175,7 @@ class Drainer:
         g = self.plan.gathered.get(node)
         return g is None or g.reachable
 
-    def _render(self, why: str) -> bool:
+    def _render(self, why: str, settle: bool = False) -> bool:
         """Write the sites that differ from what is live, `nginx -t`, reload (the ingress nodes in
         parallel: each is a round trip). True if any changed."""
         work: list[tuple[str, list[Resource]]] = []
@@ -192,7 +192,7 @@ class Drainer:
         def swap(node: str, todo: list[Resource]) -> tuple[str | None, float]:
             """(None when done, else why not; the node's own seconds for the write, test, reload)."""
             try:
-                tasks = _swap_tasks(todo)
+                tasks = _swap_tasks(todo, settle)
                 results, result = self.connect(node).run_tasks(tasks)
             except TransportError as exc:
                 return str(exc), 0.0
@@ -253,11 +253,11 @@ def _names(pairs: set[Pair]) -> str:
     return ", ".join(f"{app}@{node}" for app, node in sorted(pairs))
 
 
-def _swap_tasks(sites: list[Resource]) -> list[m.Task]:
+def _swap_tasks(sites: list[Resource], settle: bool = False) -> list[m.Task]:
     """Write every site (the old one kept aside), `nginx -t`; a failed test puts the old ones back
-    and fails, else nginx reloads."""
+    and fails, else nginx reloads (`settle`: and serves them, before a wait for in-flight requests)."""
     tasks: list[m.Task] = [m.DrainWrite(r.name, r.desired["mode"], r.content or b"", r.id) for r in sites]
-    return [*tasks, m.DrainTest(tuple(r.name for r in sites)), m.NginxReload()]
+    return [*tasks, m.DrainTest(tuple(r.name for r in sites)), m.NginxReload(settle)]
 
 
 def _sites_work(sites: list[Resource], state_dir: str) -> NodeWork:

@@ -497,22 +497,32 @@ def _(task: m.NginxTest, path: PathMap) -> str:
 def _(task: m.NginxReload, path: PathMap) -> str:
     """`systemctl reload` where systemd runs nginx; a signal otherwise (e.g. a container without
     systemd). Either returns once the master got its signal, before it has read the new configuration:
-    done only when the master runs a worker it did not have before (it forks the new configuration's
-    workers, then tells the old ones to finish their requests), at most 10 s. A drain relies on it:
-    what it waits for next are the requests the old workers still have in flight."""
-    return f"""m=$(cat {q(path("/run/nginx.pid"))} 2>/dev/null); old=
-if [ -n "$m" ] && command -v pgrep >/dev/null 2>&1; then old=" $(pgrep -P "$m" | tr '\\n' ' ')"; fi
-if [ -d /run/systemd/system ] && systemctl is-active --quiet nginx
-then systemctl reload nginx || exit
-elif [ -d /run/systemd/system ]; then systemctl start nginx; exit
-else nginx -s reload || exit; fi
-[ "$old" != " " ] && [ -n "$old" ] || exit 0
+    `settle` waits until the master runs a worker it did not have before (it forks the new
+    configuration's workers, then tells the old ones to finish their requests), at most 10 s."""
+    reload = """if [ -d /run/systemd/system ] && systemctl is-active --quiet nginx
+then systemctl reload nginx
+elif [ -d /run/systemd/system ]; then systemctl start nginx
+else nginx -s reload; fi
+"""
+    if not task.settle:
+        return reload
+    for done, then in (("reload nginx\n", "reload nginx || exit\n"), ("start nginx\n", "start nginx; exit\n"),
+                       ("-s reload;", "-s reload || exit;")):  # fmt: skip
+        reload = reload.replace(done, then)
+    pid = q(path("/run/nginx.pid"))
+    return (
+        f"m=$(cat {pid} 2>/dev/null); old=\n"
+        """if [ -n "$m" ] && command -v pgrep >/dev/null 2>&1; then old=" $(pgrep -P "$m" | tr '\\n' ' ')"; fi
+"""
+        + reload
+        + """[ "$old" != " " ] && [ -n "$old" ] || exit 0
 i=0
 while [ "$i" -lt 400 ]; do
   for p in $(pgrep -P "$m"); do case "$old " in *" $p "*) ;; *) exit 0 ;; esac; done
   sleep 0.025; i=$((i + 1))
 done
 """
+    )
 
 
 # ---- draining ---------------------------------------------------------------------------------------

@@ -319,7 +319,10 @@ class NginxTest(Task):
 
 @dataclass(frozen=True)
 class NginxReload(Task):
-    """Reload nginx to the config just tested."""
+    """Reload nginx to the config just tested. `settle`: done only once nginx serves it (a drain
+    waits next for the requests the old workers still have in flight)."""
+
+    settle: bool = False
 
     @property
     def name(self) -> str:
