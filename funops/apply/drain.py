@@ -45,6 +45,7 @@ class Drainer:
     emit: Emit
     down: set[Pair] = field(default_factory=set)
     _written: dict[str, dict[str, bytes]] = field(default_factory=dict)  # node → path → content
+    _drained: list[str] | None = None  # the batch `after` drained already
 
     def __post_init__(self) -> None:
         # The sites come from the repo, or from a saved plan's program (plan/drains.py).
@@ -59,7 +60,31 @@ class Drainer:
         return sorted(n for n in self.source.ingress_nodes() if self._reachable(n))
 
     def before(self, batch: list[str], wait: bool = True) -> None:
-        """Mark what `batch` will touch down on every ingress routing to it; wait for its requests."""
+        """Mark what `batch` will touch down on every ingress routing to it; wait for its requests.
+        Nothing to do when the previous batch's `after` drained it already."""
+        if self._drained == batch:
+            self._drained = None
+            return
+        self._drain(batch, set(), wait)
+
+    def after(self, batch: list[str], healthy: list[str], then: list[str] | None = None) -> None:
+        """Put back the endpoints of the nodes that came out of their batch healthy. An ingress node
+        in the batch may have written its own sites: those differing from what the drain wants are
+        written again. `then`: the next batch, drained in the same reload (one `nginx -t` and reload
+        per batch instead of two: each reload also closes every idle keep-alive connection)."""
+        for node in batch:
+            self._written[node] = self._after_batch(node, node in healthy)
+        back = {p for p in self.down if p[1] in healthy}
+        self.down -= back
+        if then is not None:
+            self._drain(then, back, wait=True, render=True)
+            self._drained = then
+            return
+        self._render(f"restore {_names(back)}" if back else "keep drained")
+
+    def _drain(self, batch: list[str], back: set[Pair], wait: bool, render: bool = False) -> None:
+        """Mark `batch`'s endpoints down and put `back` back: one render; `render` even when
+        neither changes anything (the batch before may have written its own sites)."""
         pairs = touched_pairs(self.plan, batch)
         new = pairs - self.down
         self.down |= pairs
@@ -70,19 +95,11 @@ class Drainer:
             for app in self._touched(node)
             if app in self.source.apps() and node not in self.plan.desired.placements.get(app, [])
         }
-        rendered = bool(new or gone) and self._render(f"drain {_names(new | gone)}")
+        restore = [f"restore {_names(back)}"] if back else []
+        why = "; ".join(restore + ([f"drain {_names(new | gone)}"] if new or gone else []))
+        rendered = bool(render or back or new or gone) and self._render(why or "keep drained", wait)
         if wait and (rendered or gone):
             self._wait(new | gone)
-
-    def after(self, batch: list[str], healthy: list[str]) -> None:
-        """Put back the endpoints of the nodes that came out of their batch healthy. An ingress node
-        in the batch may have written its own sites: those differing from what the drain wants are
-        written again."""
-        for node in batch:
-            self._written[node] = self._after_batch(node, node in healthy)
-        back = {p for p in self.down if p[1] in healthy}
-        self.down -= back
-        self._render(f"restore {_names(back)}" if back else "keep drained")
 
     def finish(self) -> None:
         """A rollback renders its sites from release records, not from the repo the drain compiles:
@@ -126,7 +143,7 @@ class Drainer:
         g = self.plan.gathered.get(node)
         return g is None or g.reachable
 
-    def _render(self, why: str) -> bool:
+    def _render(self, why: str, settle: bool = False) -> bool:
         """Write the sites that differ from what is live, `nginx -t`, reload (the ingress nodes in
         parallel: each is a round trip). True if any changed."""
         work: list[tuple[str, list[Site]]] = []
@@ -146,21 +163,23 @@ class Drainer:
             if todo:
                 work.append((node, todo))
 
-        def swap(node: str, todo: list[Site]) -> str | None:
-            """None when done, else why not."""
+        def swap(node: str, todo: list[Site]) -> tuple[str | None, float]:
+            """(None when done, else why not; the node's own seconds for the write, test, reload)."""
             try:
-                tasks = _swap_tasks(todo)
+                tasks = _swap_tasks(todo, settle)
                 results, result = self.connect(node).run_tasks(tasks)
             except TransportError as exc:
-                return str(exc)
+                return str(exc), 0.0
+            seconds = round(sum(r.seconds for r in results), 3)
             if len(results) == len(tasks) and all(r.exit_code == 0 for r in results):
-                return None
-            return results[-1].output if results else result.stderr.decode(errors="replace")
+                return None, seconds
+            return (results[-1].output if results else result.stderr.decode(errors="replace")), seconds
 
         with ThreadPoolExecutor(max_workers=max(1, min(16, len(work)))) as pool:
-            errors = list(pool.map(lambda w: swap(*w), work))
-        for (node, todo), error in zip(work, errors, strict=True):
-            self.emit({"event": "drain", "node": node, "ok": error is None, "what": why}
+            done = list(pool.map(lambda w: swap(*w), work))
+        errors = [error for error, _ in done]
+        for (node, todo), (error, seconds) in zip(work, done, strict=True):
+            self.emit({"event": "drain", "node": node, "ok": error is None, "what": why, "seconds": seconds}
                       | ({} if error is None else {"error": error[-500:]}))  # fmt: skip
             if error is None:
                 for r in todo:
@@ -188,23 +207,30 @@ class Drainer:
                     timeout = max(timeout, drain_timeout)
             if not ports or not timeout:
                 continue
-            started = time.monotonic()
+            # where the node's instances listen: its bind address (the apps' `node.bind`), else any
+            inventory = self.plan.project.nodes.get(node)
+            host = (inventory.bind_address if inventory else None) or ""
+            started, waited = time.monotonic(), 0.0
             with contextlib.suppress(TransportError):
-                self.connect(node).run_tasks([m.AwaitIdle(tuple(ports), timeout)], timeout=timeout + 30)
-            self.emit({"event": "drained", "node": node, "ports": ports,
-                       "seconds": round(time.monotonic() - started, 3)})  # fmt: skip
+                task = m.AwaitIdle(tuple(ports), timeout, host)
+                results, _ = self.connect(node).run_tasks([task], timeout=timeout + 30)
+                waited = sum(r.seconds for r in results)
+            # "seconds" as the rollout waited (its round trip included), "waited" as the node did
+            seconds = round(time.monotonic() - started, 3)
+            self.emit({"event": "drained", "node": node, "ports": ports, "seconds": seconds,
+                       "waited": round(waited, 3)})  # fmt: skip
 
 
 def _names(pairs: set[Pair]) -> str:
     return ", ".join(f"{app}@{node}" for app, node in sorted(pairs))
 
 
-def _swap_tasks(sites: Sequence[Site | Resource]) -> list[m.Task]:
+def _swap_tasks(sites: Sequence[Site | Resource], settle: bool = False) -> list[m.Task]:
     """Write every site (the old one kept aside), `nginx -t`; a failed test puts the old ones back
-    and fails, else nginx reloads."""
+    and fails, else nginx reloads (`settle`: and serves them, before a wait for in-flight requests)."""
     sites = [s if isinstance(s, Site) else site_of(s) for s in sites]
     tasks: list[m.Task] = [s.write for s in sites]
-    return [*tasks, m.DrainTest(tuple(s.name for s in sites)), m.NginxReload()]
+    return [*tasks, m.DrainTest(tuple(s.name for s in sites)), m.NginxReload(settle)]
 
 
 def _sites_work(sites: list[Resource], state_dir: str) -> NodeWork:

@@ -141,11 +141,14 @@ def execute(
             converge = partial(_converge, plan, connect, emit, index, result.releases, locks.usable)
             with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(batch)))) as pool:
                 outcomes = list(pool.map(converge, batch))
-            drainer.after(batch, [o.node for o in outcomes if not o.failed])
             for outcome in outcomes:
                 result.outcomes[outcome.node] = outcome
             batch_failures = sum(1 for o in outcomes if o.failed)
             failures += batch_failures
+            # The next batch, when it follows at once, is drained in the reload that restores this one.
+            follows = index < len(result.batches) and failures <= strategy.max_failures
+            upcoming = result.batches[index] if follows and not strategy.pause_seconds else None
+            drainer.after(batch, [o.node for o in outcomes if not o.failed], then=upcoming)
             emit(
                 {
                     "event": "batch-done",

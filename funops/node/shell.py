@@ -495,12 +495,34 @@ def _(task: m.NginxTest, path: PathMap) -> str:
 
 @_script.register
 def _(task: m.NginxReload, path: PathMap) -> str:
-    # `systemctl reload` where systemd runs nginx; a signal otherwise (e.g. a container without systemd).
-    return """if [ -d /run/systemd/system ] && systemctl is-active --quiet nginx
+    """`systemctl reload` where systemd runs nginx; a signal otherwise (e.g. a container without
+    systemd). Either returns once the master got its signal, before it has read the new configuration:
+    `settle` waits until the master runs a worker it did not have before (it forks the new
+    configuration's workers, then tells the old ones to finish their requests), at most 10 s."""
+    reload = """if [ -d /run/systemd/system ] && systemctl is-active --quiet nginx
 then systemctl reload nginx
 elif [ -d /run/systemd/system ]; then systemctl start nginx
 else nginx -s reload; fi
 """
+    if not task.settle:
+        return reload
+    for done, then in (("reload nginx\n", "reload nginx || exit\n"), ("start nginx\n", "start nginx; exit\n"),
+                       ("-s reload;", "-s reload || exit;")):  # fmt: skip
+        reload = reload.replace(done, then)
+    pid = q(path("/run/nginx.pid"))
+    return (
+        f"m=$(cat {pid} 2>/dev/null); old=\n"
+        """if [ -n "$m" ] && command -v pgrep >/dev/null 2>&1; then old=" $(pgrep -P "$m" | tr '\\n' ' ')"; fi
+"""
+        + reload
+        + """[ "$old" != " " ] && [ -n "$old" ] || exit 0
+i=0
+while [ "$i" -lt 400 ]; do
+  for p in $(pgrep -P "$m"); do case "$old " in *" $p "*) ;; *) exit 0 ;; esac; done
+  sleep 0.025; i=$((i + 1))
+done
+"""
+    )
 
 
 # ---- draining ---------------------------------------------------------------------------------------
@@ -529,10 +551,14 @@ def _(task: m.DrainTest, path: PathMap) -> str:
 
 @_script.register
 def _(task: m.AwaitIdle, path: PathMap) -> str:
-    """Poll `ss` for established connections whose local port is one of `ports`."""
-    filt = " or ".join(f"sport = :{p:d}" for p in sorted(set(task.ports)))
+    """Poll `ss` for established connections whose local port is one of `ports` (on `host`)."""
+    if task.host in ("", "0.0.0.0", "::"):  # bound to every address: a connection to any of them
+        filt = " or ".join(f"sport = :{p:d}" for p in sorted(set(task.ports)))
+    else:
+        where = f"[{task.host}]" if ":" in task.host else task.host
+        filt = " or ".join(f"src {where}:{p:d}" for p in sorted(set(task.ports)))
+    # No sleep first: the drain's reload returned once nginx served the new configuration (NginxReload)
     return f"""command -v ss >/dev/null 2>&1 || {{ sleep {q(task.timeout)}; exit 0; }}
-sleep 0.2
 end=$(( $(date +%s) + {q(math.ceil(task.timeout))} ))
 while [ "$(date +%s)" -lt "$end" ]; do
   [ -z "$(ss -Htn state established {q(f"( {filt} )")} 2>/dev/null)" ] && exit 0

@@ -65,7 +65,12 @@ class RepoSites:
         from .planner import live_facts
 
         self.plan = plan
-        self.facts = live_facts(plan.gathered)
+        live = live_facts(plan.gathered)
+        # The sites are rendered where the plan places the apps, not where they run now: `funops
+        # drain NODE` planned them away from NODE, and a render from the live placements put NODE's
+        # instance back into the upstream it was leaving (its removal then cut requests in flight).
+        planned = {app: frozenset(nodes) for app, nodes in plan.desired.placements.items()}
+        self.facts = Facts(live.capacity, {**live.placements, **planned})
 
     def ingress_nodes(self) -> list[str]:
         return sorted(self.resources(frozenset()))

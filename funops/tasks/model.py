@@ -319,7 +319,10 @@ class NginxTest(Task):
 
 @dataclass(frozen=True)
 class NginxReload(Task):
-    """Reload nginx to the config just tested."""
+    """Reload nginx to the config just tested. `settle`: done only once nginx serves it (a drain
+    waits next for the requests the old workers still have in flight)."""
+
+    settle: bool = False
 
     @property
     def name(self) -> str:
@@ -419,10 +422,13 @@ class DrainTest(Task):
 
 @dataclass(frozen=True)
 class AwaitIdle(Task):
-    """Until no connection is established to these local ports, at most `timeout` seconds."""
+    """Until no connection is established to these local ports, at most `timeout` seconds. `host`:
+    the address the instance listens on ("" or 0.0.0.0: any), so that another instance on the same
+    port of another address (a node's second address, a neighbour sharing its network) is not waited for."""
 
     ports: tuple[int, ...]
     timeout: float
+    host: str = ""
 
     @property
     def name(self) -> str:

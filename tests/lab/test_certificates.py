@@ -21,8 +21,8 @@ from cryptography import x509
 
 from lab import Lab
 from lab.acme import AcmeLab
+from lab.load import Load, Target
 from tests.lab.fleet import funops, make_repo
-from tests.lab.load import Load, Target
 
 NAME = "www.lab.test"
 CERTS = "/etc/funops/certs/www"
@@ -137,7 +137,7 @@ def test_issue_serve_renew_fail_and_roll_back(
     assert again.returncode == 0, again.stdout + again.stderr
 
     # Renewal: renewBefore longer than the certificate's life; requests through both edge nodes
-    # meanwhile fail none (tests/lab/load.py's rule).
+    # meanwhile fail none (lab/load.py's rule).
     write_manifests(repo, renew_before="99999d")
     plan = run("plan-3", "plan")
     assert plan.returncode == 2 and "renew (expires in" in plan.stdout, plan.stdout

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from lab import Lab
+from lab.load import Load, Target
 
 from .fleet import FUNOPS, apply, make_repo, reset
-from .load import Load, Target
 
 
 def run(repo: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -1,7 +1,7 @@
 """Issue 15: rollouts under load lose no request. Clients keep sending GET, POST and slow requests
 through the example's ingress (TLS on the edge node) while funops (a) rolls a systemd app,
 (b) replaces a container app's version, (c) shifts canary weights, (e) rolls back. Each case
-prints the requests served and the worst latency, and asserts 0 failed requests (see load.py for
+prints the requests served and the worst latency, and asserts 0 failed requests (see lab/load.py for
 what counts as a failure).
 """
 
@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from lab import Lab
+from lab.load import Load, Report, Target
 
 from .fleet import apply, edit_yaml, funops, make_repo, reset
-from .load import Load, Report, Target
 from .test_releases import commit, git
 
 FILES = Path(__file__).resolve().parent / "files"

@@ -33,4 +33,8 @@ class Handler(BaseHTTPRequestHandler):
 
 STARTED = time.monotonic()
 ThreadingHTTPServer.daemon_threads = True
+# socketserver listens with a backlog of 5: while one instance is drained, a burst fills the others'
+# accept queues, the kernel drops the next SYN and nginx's connect waits for its retransmission, 1 s
+# later (bench/README.md, "Rolling restarts under load"): servers for traffic listen with more.
+ThreadingHTTPServer.request_queue_size = 128
 ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Handler).serve_forever()
