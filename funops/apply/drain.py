@@ -230,7 +230,11 @@ def _swap_tasks(sites: Sequence[Site | Resource], settle: bool = False) -> list[
     and fails, else nginx reloads (`settle`: and serves them, before a wait for in-flight requests)."""
     sites = [s if isinstance(s, Site) else site_of(s) for s in sites]
     tasks: list[m.Task] = [s.write for s in sites]
-    return [*tasks, m.DrainTest(tuple(s.name for s in sites)), m.NginxReload(settle)]
+    return [
+        *tasks,
+        m.DrainTest(tuple(s.name for s in sites)),
+        m.NginxReloadSettled() if settle else m.NginxReload(),
+    ]
 
 
 def _sites_work(sites: list[Resource], state_dir: str) -> NodeWork:

@@ -495,6 +495,10 @@ def _(task: m.NginxTest, path: PathMap) -> str:
 
 @_script.register
 def _(task: m.NginxReload, path: PathMap) -> str:
+    return _reload(path, settle=isinstance(task, m.NginxReloadSettled))
+
+
+def _reload(path: PathMap, settle: bool) -> str:
     """`systemctl reload` where systemd runs nginx; a signal otherwise (e.g. a container without
     systemd). Either returns once the master got its signal, before it has read the new configuration:
     `settle` waits until the master runs a worker it did not have before (it forks the new
@@ -504,7 +508,7 @@ then systemctl reload nginx
 elif [ -d /run/systemd/system ]; then systemctl start nginx
 else nginx -s reload; fi
 """
-    if not task.settle:
+    if not settle:
         return reload
     for done, then in (("reload nginx\n", "reload nginx || exit\n"), ("start nginx\n", "start nginx; exit\n"),
                        ("-s reload;", "-s reload || exit;")):  # fmt: skip

@@ -319,14 +319,17 @@ class NginxTest(Task):
 
 @dataclass(frozen=True)
 class NginxReload(Task):
-    """Reload nginx to the config just tested. `settle`: done only once nginx serves it (a drain
-    waits next for the requests the old workers still have in flight)."""
-
-    settle: bool = False
+    """Reload nginx to the config just tested."""
 
     @property
     def name(self) -> str:
         return "reload nginx"
+
+
+@dataclass(frozen=True)
+class NginxReloadSettled(NginxReload):
+    """A reload done only once nginx serves the new configuration: a drain waits next for the
+    requests the old workers still have in flight."""
 
 
 # ---- the app and the node ---------------------------------------------------------------------------

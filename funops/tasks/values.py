@@ -378,7 +378,6 @@ RULES: dict[str, Callable[[Any, str], None]] = {
     "containers": lambda v, w: None,
     "limit": _between(0, 1 << 30),
     "nginx_test": lambda v, w: None,
-    "settle": lambda v, w: None,
     "since_seconds": _between(0, 100 * 365 * 86400),
     "since_time": _since_time,
     "lines": _between(0, 10_000_000),

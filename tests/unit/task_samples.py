@@ -78,7 +78,6 @@ VALUES: dict[str, Any] = {
     "containers": False,
     "limit": 65536,
     "nginx_test": True,
-    "settle": True,
     "since_seconds": 30,
     "since_time": "2026-11-25T08:00:00",
     "lines": 10,
