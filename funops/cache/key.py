@@ -1,7 +1,8 @@
 """What a run's output may depend on, as one digest: the key of the no-op cache.
 
-The key covers the command line as typed, the working directory, the whole environment (secrets
-`fromEnv`, FUNOPS_* options, the terminal's variables), whether stdin/stdout/stderr are terminals,
+The key covers the command line as typed, the working directory, the environment a run may read
+(`_keyed_env`: what funops, Python and its libraries read, and every variable the repo names, such as
+a secret's `fromEnv`), whether stdin/stdout/stderr are terminals,
 every file of the repo (manifests, templates, inventory, funops.yaml, secret files, agent pins and
 tokens: anything a run may read), git's view of the repo, and funops's own code and the libraries
 installed beside it. Over-covering only costs a miss; under-covering would replay a stale output, so
@@ -30,8 +31,40 @@ _OPTIONS: dict[str, tuple[set[str], set[str]]] = {
 }
 # Variables that bring in inputs the key does not hash, or outputs beside stdout.
 _REFUSED_ENV = ("FUNOPS_INVENTORY", "FUNOPS_METRICS_PUSH", "FUNOPS_METRICS_TEXTFILE", "FUNOPS_LOG")
-# Set by the shell and read by nothing of funops: the last command, the directory before the last cd.
-_SHELL_NOISE = {"_", "OLDPWD"}
+# The environment a run reads: funops's own variables and typer's FUNOPS_* options, Python's, those
+# of the libraries it uses (TLS, ssh, docker, git, rich's terminal and colour variables), the locale
+# and the proxies; and any variable whose name the repo holds (a secret's `fromEnv`, an agent token's
+# `tokenFromEnv`, the ACME account key's). The rest (a CI job's id, the shell's `_` and OLDPWD) is left
+# out, so runs that differ only there share an entry.
+_ENV_PREFIXES = (
+    "FUNOPS_",
+    "PYTHON",
+    "SSL_",
+    "SSH_",
+    "DOCKER_",
+    "GIT_",
+    "XDG_",
+    "LC_",
+    "TERM",
+    "JUPYTER_",
+    "TTY_",
+)
+_SHELL_NOISE = {"_", "OLDPWD"}  # the shell's last command and directory before the last cd
+_ENV_NAMES = {
+    *("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "CI"),
+    *("COLORTERM", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE"),
+    *("CACHE_DIRECTORY", "NOTIFY_SOCKET"),
+    *(
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+    ),
+}
 # Below the repo root, what changes with every run and is never an input of a plan.
 _SKIPPED = {".git", ".funops/cache", ".funops/journal.jsonl", ".funops/nodes"}
 # Directories no run reads, whatever the repo: Python's bytecode, a virtualenv (a repo that is also
@@ -94,20 +127,23 @@ def request(argv: list[str], environ: dict[str, str]) -> Request | None:
 
 def key(req: Request, environ: dict[str, str]) -> str | None:
     """The digest of everything the run's output may depend on; None: too large or unreadable."""
-    h = hashlib.sha256(b"funops-noop-cache 1\0")
+    tree = hashlib.sha256()
+    contents = _hash_tree(req.root, tree)
+    if contents is None:
+        return None
+    h = hashlib.sha256(b"funops-noop-cache 2\0")
     for part in (
         repr(req.argv),
         str(req.root),
         os.getcwd(),
-        repr(sorted((k, v) for k, v in environ.items() if k not in _SHELL_NOISE)),
+        repr(_keyed_env(environ, contents)),
         repr([s.isatty() for s in (sys.stdin, sys.stdout, sys.stderr)]),
         sys.version,
         sys.executable,
     ):
         h.update(part.encode("utf-8", "surrogateescape") + b"\0")
     h.update(code_identity().encode() + b"\0")
-    if not _hash_tree(req.root, h):
-        return None
+    h.update(tree.digest())
     h.update(_git_view(req.root))
     return h.hexdigest()
 
@@ -129,11 +165,27 @@ def code_identity() -> str:
     return h.hexdigest()
 
 
-def _hash_tree(root: Path, h: hashlib._Hash) -> bool:  # type: ignore[name-defined]
-    """Every file below root (its path, mode and content; a link as its target). False: too many
-    or too large (counted before anything is read: a big tree costs a walk, not its reading), or
-    unreadable — no key."""
+def _keyed_env(environ: dict[str, str], contents: bytes) -> list[tuple[str, str]]:
+    """The variables a run may read (above), sorted; `contents`: the repo's files, for the names they hold."""
+    import re  # only for a run the cache may answer
+
+    def named(k: str) -> bool:  # as a whole word: `_` is in every file, WEB_TOKEN in none of API_TOKEN
+        word = re.escape(k.encode("utf-8", "surrogateescape"))
+        return re.search(rb"(?<![A-Za-z0-9_])" + word + rb"(?![A-Za-z0-9_])", contents) is not None
+
+    return sorted(
+        (k, v)
+        for k, v in environ.items()
+        if k not in _SHELL_NOISE and (k in _ENV_NAMES or k.startswith(_ENV_PREFIXES) or named(k))
+    )
+
+
+def _hash_tree(root: Path, h: hashlib._Hash) -> bytes | None:  # type: ignore[name-defined]
+    """Every file below root (its path, mode and content; a link as its target) into `h`; the
+    contents back, joined. None: too many or too large (counted before anything is read: a big tree
+    costs a walk, not its reading), or unreadable — no key."""
     found: list[tuple[str, str]] = []
+    contents: list[bytes] = []
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = os.path.relpath(dirpath, root)
         rel_dir = "" if rel_dir == "." else rel_dir + "/"
@@ -148,7 +200,7 @@ def _hash_tree(root: Path, h: hashlib._Hash) -> bool:  # type: ignore[name-defin
             (rel_dir + n, os.path.join(dirpath, n)) for n in sorted(filenames) if rel_dir + n not in _SKIPPED
         ]
         if len(found) > _MAX_FILES:
-            return False
+            return None
     total = 0
     for rel, path in found:
         try:
@@ -160,14 +212,15 @@ def _hash_tree(root: Path, h: hashlib._Hash) -> bool:  # type: ignore[name-defin
             else:
                 total += st.st_size
                 if total > _MAX_BYTES:
-                    return False
+                    return None
                 with open(path, "rb") as f:
                     data = f.read()
         except OSError:
-            return False
+            return None
         h.update(f"{rel}\0{st.st_mode:o}\0{len(data)}\0".encode("utf-8", "surrogateescape"))
         h.update(data)
-    return True
+        contents.append(data)
+    return b"\0".join(contents)
 
 
 def _git_view(root: Path) -> bytes:

@@ -63,6 +63,15 @@ def compile_project(project: Project, facts: Facts | None = None) -> DesiredStat
     return _Compiler(project, facts or Facts()).run()
 
 
+def compile_ingresses(project: Project, facts: Facts, base: DesiredState) -> DesiredState:
+    """Only the ingresses' resources, their upstreams from `base` (this project compiled with the
+    same placements): what a drain renders for each set of endpoints marked down. `facts.unhealthy`
+    feeds the upstreams alone, so the apps' files need not be rendered again for each set."""
+    compiler = _Compiler(project, facts)
+    compiler.state.placements, compiler.state.versions = base.placements, base.versions
+    return compiler.ingresses()
+
+
 def compile_with_facts(project: Project, facts: Facts, without: DesiredState) -> DesiredState:
     """The compile with live facts, reusing `without` (this project compiled with no facts, perhaps
     scoped to some apps) when the facts change nothing in it: every app placed on the same nodes and
@@ -99,6 +108,9 @@ class _Compiler:
         for _, app in sorted(self.project.apps.items()):
             if app_type(app).runs:
                 self._app(app)
+        return self.ingresses()
+
+    def ingresses(self) -> DesiredState:
         for _, ingress in sorted(self.project.ingresses.items()):
             self._ingress(ingress)
         if self.problems:

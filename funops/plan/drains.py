@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..compile.compiler import Facts, compile_project
+from ..compile.compiler import DesiredState, Facts, compile_ingresses, compile_project
 from ..resources import NGINX_RELOAD, Resource
 from ..tasks import model as m
 from .drainsites import DrainTable, Pair, Site
@@ -71,6 +71,7 @@ class RepoSites:
         # instance back into the upstream it was leaving (its removal then cut requests in flight).
         planned = {app: frozenset(nodes) for app, nodes in plan.desired.placements.items()}
         self.facts = Facts(live.capacity, {**live.placements, **planned})
+        self._base: DesiredState | None = None  # the project compiled with these placements, once
 
     def ingress_nodes(self) -> list[str]:
         return sorted(self.resources(frozenset()))
@@ -82,8 +83,10 @@ class RepoSites:
         """node → its nginx site files, rendered with `down` marked down."""
         if not self.plan.project.ingresses:
             return {}
+        if self._base is None:
+            self._base = compile_project(self.plan.project, self.facts)
         facts = Facts(self.facts.capacity, self.facts.placements, down)
-        desired = compile_project(self.plan.project, facts)
+        desired = compile_ingresses(self.plan.project, facts, self._base)
         return {
             name: sites
             for name, nd in desired.nodes.items()

@@ -146,7 +146,10 @@ def test_any_input_changed_is_another_key(repo: Path, change: str) -> None:
     elif change == "pins":
         (repo / "agent_known_hosts").write_text("127.0.0.1:7391 sha256:00\n")
     elif change == "environment":
-        env = {**ENV, "WEB_TOKEN": "from the environment"}  # a secret `fromEnv`
+        manifest = repo / "manifests" / "web.yaml"
+        manifest.write_text(manifest.read_text() + "# reads WEB_TOKEN\n")
+        before = key_of(repo)  # the repo names it now: a secret's `fromEnv` would
+        env = {**ENV, "WEB_TOKEN": "from the environment"}
     elif change == "command line":
         argv = ("plan", "--node", "node1")
     assert key_of(repo, *argv, env=env) != before
@@ -175,6 +178,27 @@ def test_a_commit_is_another_key(repo: Path) -> None:
     one = key_of(repo)
     git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "--allow-empty", "-m", "two")
     assert key_of(repo) != one
+
+
+def test_a_variable_nothing_reads_is_not_keyed(repo: Path) -> None:
+    """A CI job's id, the shell's bookkeeping: runs that differ only there share an entry; what
+    funops, Python or its libraries read, and any name the repo holds, is keyed."""
+    before = key_of(repo)
+    assert (
+        key_of(repo, env={**ENV, "GITHUB_RUN_ID": "42", "OLDPWD": "/elsewhere", "_": "/usr/bin/env"})
+        == before
+    )
+    for read in (
+        "FUNOPS_PARALLEL",
+        "PYTHONHASHSEED",
+        "SSL_CERT_FILE",
+        "COLUMNS",
+        "NO_COLOR",
+        "LC_ALL",
+        "https_proxy",
+    ):
+        assert key_of(repo, env={**ENV, read: "1"}) != before, read
+    assert key_of(repo, env={**ENV, "API_TOKEN": "x"}) != before  # named in manifests/api.yaml
 
 
 def test_a_virtualenv_and_bytecode_in_the_repo_are_not_hashed(repo: Path) -> None:

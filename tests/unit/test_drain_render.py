@@ -1,0 +1,32 @@
+"""A drain renders only the ingresses for each set of endpoints down (compile_ingresses), from the
+project compiled once: the sites must be byte for byte what a whole compile with that set gives."""
+
+from __future__ import annotations
+
+from itertools import combinations
+from pathlib import Path
+
+from funops.compile.compiler import Facts, compile_ingresses, compile_project
+from funops.load.loader import load_project
+from funops.resources import NGINX_RELOAD
+
+from ..conftest import copy_example
+
+
+def sites(desired) -> dict[str, dict[str, bytes]]:
+    return {
+        node: {r.name: r.content or b"" for r in nd.resources if NGINX_RELOAD in r.handlers and r.routes}
+        for node, nd in desired.nodes.items()
+    }
+
+
+def test_the_ingresses_alone_render_as_the_whole_compile(tmp_path: Path) -> None:
+    project = load_project(copy_example(tmp_path / "repo"))
+    base = compile_project(project)
+    placements = {app: frozenset(nodes) for app, nodes in base.placements.items()}
+    pairs = sorted((app, node) for app, nodes in base.placements.items() for node in nodes)
+    downs = [frozenset(), *(frozenset(c) for k in (1, 2, len(pairs)) for c in combinations(pairs, k))]
+    assert any(sites(base).values())  # the example has an ingress with routes
+    for down in downs[:40]:
+        facts = Facts(placements=placements, unhealthy=down)
+        assert sites(compile_ingresses(project, facts, base)) == sites(compile_project(project, facts)), down
