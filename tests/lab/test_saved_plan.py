@@ -19,34 +19,22 @@ from funops.plan.document import ProgramDoc
 from funops.plan.seal import KEY_ENV, open_units
 from lab import Lab
 
-from .fleet import FUNOPS, apply, edit_yaml, funops, http, make_repo, reset
+from .fleet import FUNOPS, edit_yaml, funops, http, reset
+from .saved import applied_example, apply_job_keys
 from .test_releases import commit, git, set_web, web_files
 
 
 @pytest.fixture(scope="module")
 def repo(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     reset(lab)
-    path = make_repo(lab, tmp_path_factory.mktemp("saved") / "repo")
-    (path / ".gitignore").write_text(".funops/\n")
-    git(path, "init", "-q")
-    commit(path, "example")
-    code, _, err = apply(path)
-    assert code == 0, err
-    yield path
+    yield applied_example(lab, tmp_path_factory.mktemp("saved") / "repo")
     reset(lab)
 
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The apply job's certificate (the plan job seals to it) and its private key (PEM)."""
-    where = tmp_path_factory.mktemp("keys")
-    cert, key = where / "apply.crt", where / "apply.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "2", "-subj", "/CN=funops apply job"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key.read_text()
+    return apply_job_keys(tmp_path_factory.mktemp("keys"))
 
 
 def set_docs(repo: Path, version: str) -> str:

@@ -19,6 +19,7 @@ from lab import Lab
 from lab.acme import AcmeLab
 
 from .fleet import FUNOPS, events, funops, make_repo
+from .saved import apply_job_keys
 from .test_certificates import CERTS, served_serial, write_manifests
 from .test_releases import commit, git
 from .test_saved_plan import apply_file, planned_task_names
@@ -54,14 +55,7 @@ def repo(lab: Lab, acme_lab: AcmeLab, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    where = tmp_path_factory.mktemp("keys")
-    cert, key = where / "apply.crt", where / "apply.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "2", "-subj", "/CN=funops apply job"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key.read_text()
+    return apply_job_keys(tmp_path_factory.mktemp("keys"))
 
 
 def test_apply_file_orders_the_certificate_and_runs_the_planned_tasks_without_the_repo(

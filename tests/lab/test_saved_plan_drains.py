@@ -19,7 +19,8 @@ import pytest
 from funops.node import wire
 from lab import Lab
 
-from .fleet import FUNOPS, apply, edit_yaml, events, funops, http, make_repo, reset
+from .fleet import FUNOPS, apply, edit_yaml, events, funops, http, reset
+from .saved import applied_example, apply_job_keys
 from .test_releases import SITE, commit, git, set_web, web_files
 from .test_saved_plan import apply_file, planned_task_names
 
@@ -27,26 +28,13 @@ from .test_saved_plan import apply_file, planned_task_names
 @pytest.fixture(scope="module")
 def repo(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     reset(lab)
-    path = make_repo(lab, tmp_path_factory.mktemp("saved-drains") / "repo")
-    (path / ".gitignore").write_text(".funops/\n")
-    git(path, "init", "-q")
-    commit(path, "example")
-    code, _, err = apply(path)
-    assert code == 0, err
-    yield path
+    yield applied_example(lab, tmp_path_factory.mktemp("saved-drains") / "repo")
     reset(lab)
 
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    where = tmp_path_factory.mktemp("keys")
-    cert, key = where / "apply.crt", where / "apply.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "2", "-subj", "/CN=funops apply job"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key.read_text()
+    return apply_job_keys(tmp_path_factory.mktemp("keys"))
 
 
 def save(repo: Path, saved: Path, cert: Path) -> dict:
