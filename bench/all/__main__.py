@@ -109,6 +109,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--tools", default=TOOLS)
     parser.add_argument("--fleet", type=int, default=2000, help="simulated agent nodes")
+    parser.add_argument("--fleet-runs", type=int, default=1, help="each converges the fleet first: minutes")
     parser.add_argument("--pull", type=int, default=5000, help="simulated pull nodes")
     parser.add_argument("--rollout-runs", type=int, default=3)
     parser.add_argument("--json", type=Path, metavar="FILE", help="write every bench's document here")
@@ -118,7 +119,7 @@ def main() -> int:
         docs = {
             "tools": run(["-m", "bench", "--nodes", str(opts.nodes), "--runs", str(opts.runs),
                           "--tools", opts.tools], out / "tools.json"),
-            "fleet": run(["-m", "bench.fleet", "--nodes", str(opts.fleet), "--runs", str(opts.runs)],
+            "fleet": run(["-m", "bench.fleet", "--nodes", str(opts.fleet), "--runs", str(opts.fleet_runs)],
                          out / "fleet.json"),
             "pull": run(["-m", "bench.pull", "--publish-only", "--nodes", str(opts.pull), "--runs", "1"],
                         out / "pull.json"),
