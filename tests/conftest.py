@@ -6,6 +6,7 @@ import contextlib
 import http.server
 import os
 import shutil
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -85,3 +86,26 @@ def webhook() -> Iterator[tuple[str, list[bytes]]]:
     got: list[bytes] = []
     with recording_server(lambda method, path, body: got.append(body)) as url:
         yield f"{url}/t/TOKEN123", got
+
+
+@pytest.fixture
+def closing_port() -> Iterator[int]:
+    """A loopback port whose server closes every connection at once (a host that is no ssh server)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    server.close()

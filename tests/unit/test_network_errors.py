@@ -5,40 +5,13 @@ paramiko against a real loopback socket."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import copy_example
 
 GREETING = "closed the connection before the SSH greeting"
-
-
-@pytest.fixture
-def closing_port() -> Iterator[int]:
-    server = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    server.close()
 
 
 def _repo(tmp_path: Path, port: int) -> Path:

@@ -197,28 +197,6 @@ def test_a_remote_command_exiting_255_is_its_result(tmp_path: Path) -> None:
     assert make(tmp_path)._failure("the command's own complaint\n", ran=True) is None
 
 
-@pytest.fixture
-def closing_port() -> Iterator[int]:
-    server = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    server.close()
-
-
 def test_a_host_that_closes_the_connection_is_one_line(
     tmp_path: Path, runtime: Path, closing_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
