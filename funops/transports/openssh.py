@@ -10,6 +10,7 @@ stale socket is replaced by the next command, as a fresh connection would be mad
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -18,7 +19,7 @@ import stat
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..model.inventory import Node
@@ -184,23 +185,13 @@ class OpensshTransport(ShellRunner):
                 pass  # no master answers: the ssh client makes a new connection (and master)
             except MuxLost as exc:
                 raise TransportError(f"node {self.node.name}: connection lost: {exc}") from exc
-        try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
-        except OSError as exc:
-            raise TransportError(f"node {self.node.name}: cannot run ssh: {exc}") from exc
-        with self._lock:
-            self._running.add(proc)
-        try:
-            out, err = proc.communicate(stdin or b"", timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            raise TransportError(f"node {self.node.name}: connection lost: command timed out") from None
-        finally:
-            with self._lock:
-                self._running.discard(proc)
+        with self._spawned(argv, subprocess.PIPE) as proc:
+            try:
+                out, err = proc.communicate(stdin or b"", timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                raise TransportError(f"node {self.node.name}: connection lost: command timed out") from None
         if proc.returncode == _SSH_EXIT:
             failure = self._failure(err.decode("utf-8", errors="replace"), ran=bool(out))
             if failure is not None:
@@ -213,28 +204,19 @@ class OpensshTransport(ShellRunner):
         # -tt: a pty, so that closing the session hangs up the remote command (as the paramiko
         # transport's get_pty); its \r\n line ends are undone below.
         argv = [*self._base()[:-2], "-tt", *self._base()[-2:], self._command(script)]
-        try:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
-        except OSError as exc:
-            raise TransportError(f"node {self.node.name}: cannot run ssh: {exc}") from exc
-        with self._lock:
-            self._running.add(proc)
-        timer = threading.Timer(timeout, proc.kill) if timeout is not None else None
-        try:
-            if timer is not None:
-                timer.start()
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                on_line(raw.decode("utf-8", errors="replace").rstrip("\n").rstrip("\r"))
-            err = proc.stderr.read() if proc.stderr is not None else b""
-            code = proc.wait()
-        finally:
-            if timer is not None:
-                timer.cancel()
-            with self._lock:
-                self._running.discard(proc)
+        with self._spawned(argv, subprocess.DEVNULL) as proc:
+            timer = threading.Timer(timeout, proc.kill) if timeout is not None else None
+            try:
+                if timer is not None:
+                    timer.start()
+                assert proc.stdout is not None
+                for raw in proc.stdout:
+                    on_line(raw.decode("utf-8", errors="replace").rstrip("\n").rstrip("\r"))
+                err = proc.stderr.read() if proc.stderr is not None else b""
+                code = proc.wait()
+            finally:
+                if timer is not None:
+                    timer.cancel()
         if code == _SSH_EXIT:
             failure = self._failure(err.decode("utf-8", errors="replace"), ran=False)
             if failure is not None:
@@ -242,6 +224,21 @@ class OpensshTransport(ShellRunner):
         if code < 0:
             raise TransportError(f"node {self.node.name}: the stream ended without an exit status")
         return code
+
+    @contextlib.contextmanager
+    def _spawned(self, argv: list[str], stdin: int) -> Iterator[subprocess.Popen[bytes]]:
+        """The ssh client running `argv`, known to close() (which stops it) while it runs."""
+        try:
+            proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as exc:
+            raise TransportError(f"node {self.node.name}: cannot run ssh: {exc}") from exc
+        with self._lock:
+            self._running.add(proc)
+        try:
+            yield proc
+        finally:
+            with self._lock:
+                self._running.discard(proc)
 
     def _failure(self, stderr: str, ran: bool) -> TransportError | None:
         """The TransportError an exit 255 means: the client's own failure, worded as the paramiko
