@@ -302,15 +302,20 @@ def test_skip_unreachable_converges_the_others_and_records_the_dead_node(
     assert funops(repo, "plan").returncode == 0
 
 
-def test_a_non_root_user_works_through_sudo(lab: Lab, repo: Path, transport: str) -> None:
-    ssh_only(transport, "the agent runs as root")
+def deploy_inventory(repo: Path) -> Path:
+    """The lab's inventory with the user `deploy` (sudo without a password) and become on."""
     inventory = (repo / "inventory" / "lab.yaml").read_text()
     deploy = repo.parent / "deploy-inventory.yaml"
     deploy.write_text(
         inventory.replace("user: root", "user: deploy").replace("  ssh:\n", "  ssh:\n    become: true\n", 1)
     )
     assert "user: deploy" in deploy.read_text() and "become: true" in deploy.read_text()
-    done = funops(repo, "plan", "--inventory", str(deploy), "-o", "json")
+    return deploy
+
+
+def test_a_non_root_user_works_through_sudo(lab: Lab, repo: Path, transport: str) -> None:
+    ssh_only(transport, "the agent runs as root")
+    done = funops(repo, "plan", "--inventory", str(deploy_inventory(repo)), "-o", "json")
     assert done.returncode == 0, done.stdout + done.stderr  # it reads root-only files (the 0600 env file)
 
 

@@ -25,6 +25,7 @@ from funops.transports.openssh import OpensshTransport, control_dir
 from lab import Lab
 
 from .fleet import FUNOPS, apply, funops, make_repo, reset
+from .test_converge import deploy_inventory
 
 
 @pytest.fixture(scope="module")
@@ -160,13 +161,7 @@ def test_a_node_with_a_new_host_key_is_refused_once_its_master_is_gone(lab: Lab,
 
 
 def test_a_non_root_user_works_through_sudo(lab: Lab, repo: Path) -> None:
-    inventory = (repo / "inventory" / "lab.yaml").read_text()
-    deploy = repo.parent / "deploy-inventory.yaml"
-    deploy.write_text(
-        inventory.replace("user: root", "user: deploy").replace("  ssh:\n", "  ssh:\n    become: true\n", 1)
-    )
-    assert "user: deploy" in deploy.read_text() and "become: true" in deploy.read_text()
-    done = funops(repo, "plan", "--inventory", str(deploy), "-o", "json")
+    done = funops(repo, "plan", "--inventory", str(deploy_inventory(repo)), "-o", "json")
     assert done.returncode == 0, done.stdout + done.stderr  # it reads root-only files (the 0600 env file)
 
 
