@@ -104,6 +104,7 @@ def publish(
     contents = {name: bundles.to_json(bundles.of_node(project, desired.nodes[name])) for name in names}
     digests = {name: sealed_digest(digest_key, certificates[name], c) for name, c in contents.items()}
     changed = [n for n in names if (p := previous[n]) is None or p.digest != digests[n]]
+    changed += _lost_bundles(store, [n for n in names if n not in changed], previous)
     sealed = {name: seal(certificates[name], contents[name]) for name in changed}  # in-process: ≈ 0.2 ms each
     for name, data in sealed.items():
         if len(data) > MAX_BUNDLE_BYTES:
@@ -160,6 +161,16 @@ def _renewed(
         before, generation=generation, cohort=cohort, published_at=published_at, not_after=not_after,
         earliest_apply_at=earliest,
     )  # fmt: skip
+
+
+def _lost_bundles(store: Store, names: list[str], previous: dict[str, idx.Index | None]) -> list[str]:
+    """Of the nodes whose bundle would be kept, those whose bundle the store no longer holds (deleted,
+    or a store restored without it): their index would name a missing file, so they are sealed anew."""
+    if not names:
+        return []
+    with ThreadPoolExecutor(max_workers=min(16, len(names))) as pool:
+        held = pool.map(lambda name: store.has(previous[name].bundle), names)  # type: ignore[union-attr]
+        return [name for name, there in zip(names, held, strict=True) if not there]
 
 
 def _previous(store: Store, node: str, verify: keys.Verify) -> idx.Index | None:

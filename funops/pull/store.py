@@ -21,6 +21,8 @@ class Store(Protocol):
 
     def write(self, key: str, data: bytes) -> None: ...
 
+    def has(self, key: str) -> bool: ...
+
 
 class DirectoryStore:
     def __init__(self, root: Path) -> None:
@@ -32,6 +34,9 @@ class DirectoryStore:
             return (self.root / key).read_bytes()
         except FileNotFoundError:
             return None
+
+    def has(self, key: str) -> bool:
+        return (self.root / key).is_file()
 
     def write(self, key: str, data: bytes) -> None:
         path = self.root / key
@@ -88,6 +93,19 @@ class S3Store:
             raise FunopsError(f"{self.url}: cannot read {key}: {exc}") from exc
         except BotoCoreError as exc:
             raise FunopsError(f"{self.url}: cannot read {key}: {exc}") from exc
+
+    def has(self, key: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise FunopsError(f"{self.url}: cannot look up {key}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise FunopsError(f"{self.url}: cannot look up {key}: {exc}") from exc
 
     def write(self, key: str, data: bytes) -> None:
         from botocore.exceptions import BotoCoreError, ClientError

@@ -277,6 +277,12 @@ def test_an_s3_store_publishes_and_the_node_polls_it_over_http(
         assert (status["result"], status["generation"]) == ("converged", done.generation), status
         again = poll(config, None, SimulatedNode(project.nodes["n1"], root), converge=converge_index)
         assert again["lastPollFetch"] == "not-modified"  # S3 answers If-None-Match with a 304
+        (resigned,) = publish(load_project(repo, None), store)  # its bundle found there (HEAD): kept
+        assert not resigned.changed and resigned.generation > done.generation
+        bundle = json.loads(store.read(index_key("n1")) or b"{}")["index"]["bundle"]
+        s3.delete_object(Bucket="fleet", Key=f"prod/{bundle}")
+        (lost,) = publish(load_project(repo, None), store)  # gone from the bucket: sealed again
+        assert lost.changed and store.has(json.loads(store.read(index_key("n1")) or b"{}")["index"]["bundle"])
     finally:
         server.stop()
 
@@ -382,6 +388,24 @@ def test_a_wiped_store_then_a_publish_converges_the_node(setup: tuple[Path, Path
     assert again.generation > first.generation
     polled = _poll(repo, root, store)
     assert (polled["result"], polled["generation"], _version(root)) == ("converged", again.generation, "2")
+
+
+def test_a_bundle_lost_from_the_store_is_sealed_again_by_an_unchanged_publish(
+    setup: tuple[Path, Path, Path],
+) -> None:
+    """The digest in the store's index says the bundle is still right, but the bundle itself is gone
+    (deleted, a store restored without it): the index must not name a missing file."""
+    repo, root, store = setup
+    first = _publish_version(repo, store, "1")
+    assert _poll(repo, root, store)["generation"] == first.generation
+    for bundle in (store / "nodes/n1/bundles").iterdir():
+        bundle.unlink()
+    again = _publish_version(repo, store, "1")
+    assert again.changed and again.generation > first.generation
+    index = json.loads((store / index_key("n1")).read_text())["index"]
+    assert (store / index["bundle"]).is_file()
+    polled = _poll(repo, root, store)
+    assert (polled["result"], polled["generation"], _version(root)) == ("converged", again.generation, "1")
 
 
 def test_a_replayed_index_is_refused_and_status_says_so_even_without_pull_json(
