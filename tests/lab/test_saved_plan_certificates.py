@@ -3,7 +3,8 @@ real pebble: the plan holds the order's parameters (names, challenge, issuer's d
 bundle, key type) and the edge nodes' tasks for a placeholder version; the repo loses its manifests
 and templates; `apply FILE`, from a directory holding only the ACME account key, orders (HTTP-01 on
 both edge nodes), binds the CA's answer into the planned tasks and runs exactly them: both nodes
-serve the new serial. A node changed since the plan refuses it; the key is in no file or output."""
+serve the new serial. A node changed since the plan refuses it; the key is in no file or output.
+DNS-01 through the lab's BIND likewise, its TSIG key read where apply runs."""
 
 from __future__ import annotations
 
@@ -109,3 +110,57 @@ def test_apply_file_orders_the_certificate_and_runs_the_planned_tasks_without_th
         *(p.read_text() for p in elsewhere.rglob("*.jsonl")),
     ):
         assert key not in text
+
+
+def test_a_saved_dns01_order_reads_its_tsig_key_where_apply_runs(
+    lab: Lab, acme_lab: AcmeLab, repo: Path, keys: tuple[Path, str], tmp_path: Path
+) -> None:
+    """DNS-01 through the lab's BIND from a saved plan: the file names the TSIG key's file, never its
+    value; the apply job holds that file (and the account key), not the repo."""
+    from .test_acme import ask
+
+    (repo / "secrets").mkdir(exist_ok=True)
+    (repo / "secrets" / "lab.tsig").write_text(acme_lab.tsig_secret + "\n")
+    settings = yaml.safe_load((repo / "funops.yaml").read_text())
+    settings["acme"]["dns"] = {
+        "lab": {
+            "server": acme_lab.dns_server,
+            "port": acme_lab.dns_port,
+            "zone": acme_lab.zone.rstrip("."),
+            "tsigKeyName": acme_lab.tsig_key_name,
+            "tsigAlgorithm": acme_lab.tsig_algorithm,
+            "tsigSecret": {"fromFile": "secrets/lab.tsig"},
+            "propagationSeconds": 30,
+        }
+    }
+    (repo / "funops.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    write_manifests(repo, ["w1.lab.test"])
+    www = repo / "manifests" / "www.yaml"
+    www.write_text(
+        www.read_text().replace("  issuer: pebble\n", "  issuer: pebble\n  challenge: dns-01\n  dns: lab\n")
+    )
+    commit(repo, "www by dns-01")
+
+    saved = tmp_path / "plan.json"
+    done = funops(repo, "plan", "--out", str(saved), "--seal-to", str(keys[0]), timeout=600)
+    assert done.returncode == 2, done.stderr
+    order = json.loads(saved.read_text())["program"]["orders"]["www"]
+    assert (order["challenge"], order["domains"]) == ("dns-01", ["w1.lab.test"])
+    assert order["dns"]["tsigSecret"]["fromFile"] == "secrets/lab.tsig"  # a reference, not the key
+    assert acme_lab.tsig_secret not in saved.read_text()
+
+    shutil.rmtree(repo / "manifests")
+    shutil.rmtree(repo / "templates")
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(repo / ".funops" / "acme", elsewhere / ".funops" / "acme")
+    (elsewhere / "secrets").mkdir()
+    shutil.copy(repo / "secrets" / "lab.tsig", elsewhere / "secrets" / "lab.tsig")
+
+    done = apply_file(saved, elsewhere, keys[1])
+    assert done.returncode == 0, done.stdout + done.stderr
+    serial = next(e["serial"] for e in events(done.stdout) if e["event"] == "certificate-done")
+    root = tmp_path / "pebble-root.pem"
+    root.write_bytes(acme_lab.fetch_root())
+    assert {served_serial(lab, n, root, "w1.lab.test") for n in ("node1", "node2")} == {serial}
+    assert ask(acme_lab, "_acme-challenge.w1.lab.test.", "TXT") == []  # the record removed after
+    assert acme_lab.tsig_secret not in done.stdout + done.stderr
