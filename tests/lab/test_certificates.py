@@ -58,7 +58,16 @@ def write_manifests(repo: Path, domains: list[str] | None = None, renew_before: 
 
 @pytest.fixture(params=["ssh"])
 def repo(lab: Lab, acme_lab: AcmeLab, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
-    repo = make_repo(lab, tmp_path / "repo", transport=request.param)
+    repo = acme_repo(lab, acme_lab, tmp_path / "repo", request.param)
+    yield repo
+    for node in ("node1", "node2"):
+        lab.exec(node, "systemctl start nginx || true")
+
+
+def acme_repo(lab: Lab, acme_lab: AcmeLab, where: Path, transport: str = "ssh") -> Path:
+    """The lab's repo with pebble as its issuer, www.lab.test's certificate on both edge nodes, an
+    ACME account, and no version of an earlier test on the nodes."""
+    repo = make_repo(lab, where, transport=transport)
     shutil.copy(acme_lab.ca_bundle, repo / "certs" / "pebble-https-ca.pem")
     settings = yaml.safe_load((repo / "funops.yaml").read_text())
     settings["acme"] = {
@@ -76,9 +85,7 @@ def repo(lab: Lab, acme_lab: AcmeLab, tmp_path: Path, request: pytest.FixtureReq
     assert done.returncode == 0, done.stdout + done.stderr
     for node in ("node1", "node2"):  # a fresh start: no version of an earlier test run
         lab.exec(node, f"rm -rf {CERTS} /etc/nginx/conf.d/funops-www.conf && nginx -s reload || true")
-    yield repo
-    for node in ("node1", "node2"):
-        lab.exec(node, "systemctl start nginx || true")
+    return repo
 
 
 def served_serial(lab: Lab, node: str, root: Path, name: str = NAME) -> str:

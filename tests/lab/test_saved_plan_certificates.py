@@ -19,9 +19,9 @@ import yaml
 from lab import Lab
 from lab.acme import AcmeLab
 
-from .fleet import FUNOPS, events, funops, make_repo
+from .fleet import FUNOPS, events, funops
 from .saved import apply_job_keys
-from .test_certificates import CERTS, served_serial, write_manifests
+from .test_certificates import CERTS, acme_repo, served_serial, write_manifests
 from .test_releases import commit, git
 from .test_saved_plan import apply_file, planned_task_names
 
@@ -30,24 +30,7 @@ SITE = "/etc/nginx/conf.d/funops-www.conf"
 
 @pytest.fixture
 def repo(lab: Lab, acme_lab: AcmeLab, tmp_path: Path) -> Path:
-    repo = make_repo(lab, tmp_path / "repo")
-    shutil.copy(acme_lab.ca_bundle, repo / "certs" / "pebble-https-ca.pem")
-    settings = yaml.safe_load((repo / "funops.yaml").read_text())
-    settings["acme"] = {
-        "issuers": {
-            "pebble": {
-                "directory": acme_lab.directory,
-                "email": "ops@lab.test",
-                "caBundle": "certs/pebble-https-ca.pem",
-            }
-        }
-    }
-    (repo / "funops.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
-    write_manifests(repo)
-    done = funops(repo, "acme", "account", "init", "--issuer", "pebble")
-    assert done.returncode == 0, done.stdout + done.stderr
-    for node in ("node1", "node2"):  # a fresh start: no version of an earlier test run
-        lab.exec(node, f"rm -rf {CERTS} {SITE} && nginx -s reload || true")
+    repo = acme_repo(lab, acme_lab, tmp_path / "repo")
     (repo / ".gitignore").write_text(".funops/\n")
     git(repo, "init", "-q")
     commit(repo, "example with a certificate")
