@@ -167,17 +167,20 @@ def code_identity() -> str:
 
 def _keyed_env(environ: dict[str, str], contents: bytes) -> list[tuple[str, str]]:
     """The variables a run may read (above), sorted; `contents`: the repo's files, for the names they hold."""
-    import re  # only for a run the cache may answer
-
-    def named(k: str) -> bool:  # as a whole word: `_` is in every file, WEB_TOKEN in none of API_TOKEN
-        word = re.escape(k.encode("utf-8", "surrogateescape"))
-        return re.search(rb"(?<![A-Za-z0-9_])" + word + rb"(?![A-Za-z0-9_])", contents) is not None
-
     return sorted(
         (k, v)
         for k, v in environ.items()
-        if k not in _SHELL_NOISE and (k in _ENV_NAMES or k.startswith(_ENV_PREFIXES) or named(k))
+        if k not in _SHELL_NOISE and (k in _ENV_NAMES or k.startswith(_ENV_PREFIXES) or named_in(k, contents))
     )
+
+
+def named_in(name: str, contents: bytes) -> bool:
+    """Whether the repo's files (`contents`) hold `name` as a whole word: `_` is in every file,
+    WEB_TOKEN in none of API_TOKEN."""
+    import re  # only for a run a cache may answer
+
+    word = re.escape(name.encode("utf-8", "surrogateescape"))
+    return re.search(rb"(?<![A-Za-z0-9_])" + word + rb"(?![A-Za-z0-9_])", contents) is not None
 
 
 def _hash_tree(root: Path, h: hashlib._Hash) -> bytes | None:  # type: ignore[name-defined]

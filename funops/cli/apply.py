@@ -22,7 +22,7 @@ from .options import (
     SkipUnreachableOpt,
     TextJsonOpt,
     exports_metrics,
-    load,
+    load_compiled,
     show_plan,
 )
 from .output import Output, fail, reported
@@ -88,7 +88,7 @@ def apply(
                     saved, repo, output, auto_approve, parallel, skip_unreachable, allow_dirty, force, key
                 )
             revision, node = loaded, saved.targets
-    project = load(repo, revision, inventory)
+    project, compiled = load_compiled(repo, revision, inventory)
     if project.revision.commit and project.revision.dirty and not allow_dirty and not sys.stdin.isatty():
         fail(
             f"the working tree has uncommitted changes ({project.revision.describe()}): without a "
@@ -105,7 +105,7 @@ def apply(
             shown = output is Output.text and not no_diff
             result_plan = make_plan(
                 project, node, record.connect(project, connections), intent,
-                diff=DiffOptions(context=diff_context) if shown else None,
+                diff=DiffOptions(context=diff_context) if shown else None, compiled=compiled,
             )  # fmt: skip
             if saved is None:
                 record.noop(project, result_plan, output is Output.text)

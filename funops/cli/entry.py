@@ -6,6 +6,7 @@
 - `plan`/`apply` of an unchanged repo against nodes that answer as when it last found nothing to do
   are answered from the no-op cache (funops/cache); a run the cache could not answer runs the app,
   and records itself if it finds nothing to do.
+A plain `plan`/`apply` command line is parsed and run without the app (`cli/direct.py`).
 Everything else goes to `cli/main.py` untouched: help, errors and options behave as they always did.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 
@@ -31,14 +33,25 @@ def run() -> None:
     except Exception:  # a cache is never a reason to fail: the app answers
         attempt = None
     if attempt is None:
-        from .main import run as full
-
-        full()
+        _app(argv)()
         return
     code, req, key = attempt
     if code is not None:
         raise SystemExit(code)
-    _record(req, key)
+    _record(req, key, _app(argv))
+
+
+def _app(argv: list[str]) -> Callable[[], None]:
+    """What runs the command in full: `plan`/`apply` called without building the typer app when
+    their command line is a plain one (cli/direct.py), else the app."""
+    from .direct import command
+
+    direct = command(argv, os.environ)
+    if direct is not None:
+        return direct
+    from .main import run
+
+    return run
 
 
 def _validate(argv: list[str]) -> None:
@@ -116,12 +129,11 @@ def _cached(argv: list[str]) -> tuple[int | None, Any, str] | None:
     return None, req, key
 
 
-def _record(req: Any, key: str) -> None:
+def _record(req: Any, key: str, full: Callable[[], None]) -> None:
     """Run the app with its output copied; keep it if the plan was a no-op (cache/record.py) and the
     run ended with exit 0, with the repo as it was when the run began."""
     from ..cache import record, store
     from ..cache.key import key as key_of
-    from .main import run as full
 
     kept = store.local_key(req.root)
     # Nothing is written unless the run records: a failed run leaves the repo as it found it.

@@ -150,6 +150,22 @@ def load(repo: Path, revision: str | None, inventory: list[Path] | None) -> Proj
         return load_project(repo.resolve(), revision, [p.resolve() for p in inventory] if inventory else None)
 
 
+def load_compiled(
+    repo: Path, revision: str | None, inventory: list[Path] | None
+) -> tuple[Project, Callable[[Project], Any] | None]:
+    """`load`, through the compiled-state cache (funops/cache/compiled.py): the project, and what
+    make_plan compiles it with (`compiled=`), the cache's when it takes part."""
+    from ..cache.compiled import lookup
+
+    try:
+        cached = lookup(repo.resolve(), revision, inventory)
+    except Exception:  # a cache is never a reason to fail: the repo is loaded as ever
+        cached = None
+    if cached is None:
+        return load(repo, revision, inventory), None
+    return cached.project or load(repo, revision, inventory), cached.compile
+
+
 def load_inventory(repo: Path, inventory: list[Path] | None) -> Project:
     """Settings and nodes only: for commands about nodes, not apps (the manifests are not read)."""
     from ..load.loader import load_project

@@ -16,7 +16,7 @@ from .options import (
     RepoOpt,
     RevisionOpt,
     SkipUnreachableOpt,
-    load,
+    load_compiled,
     show_plan,
 )
 from .output import (
@@ -63,11 +63,12 @@ def plan(
 
     if seal_to is not None and out is None:
         fail("--seal-to goes with --out (it seals the saved plan's secrets)")
-    project = load(repo, revision, inventory)
+    project, compiled = load_compiled(repo, revision, inventory)
     intent = app_intent(project, app)
     with reported(), working("Asking the nodes for their state…"):
         diff = None if no_diff else DiffOptions(context=diff_context)
-        result = make_plan(project, node, record.connect(project), intent=intent, diff=diff)
+        connect = record.connect(project)
+        result = make_plan(project, node, connect, intent=intent, diff=diff, compiled=compiled)
     doc = result.doc
     record.noop(project, result, output is Output.text and out is None)
     rolled_back = rolled_back_hits(result)

@@ -11,8 +11,6 @@ from math import gcd
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from .. import resources as r
 from ..apptypes import app_type
 from ..apptypes.application import Application
@@ -34,7 +32,6 @@ from ..resources import (
     TemplateOrigin,
 )
 from . import artifacts
-from .render import REPO_TEMPLATE_DIR, Renderer, template_location
 
 # What a line of a rendered unit / env file may be (checked after rendering: funops/model/text.py).
 UNIT_LINE = re.compile(r"[ \t]*(|[#;].*|\[[A-Za-z][A-Za-z0-9-]*\]|[A-Za-z][A-Za-z0-9]*[ \t]*=.*)")
@@ -57,6 +54,9 @@ class DesiredState:
     nodes: dict[str, r.NodeDesired]
     placements: dict[str, list[str]]  # app → node names
     versions: dict[str, dict[str, str]]  # app → node → version
+    # What compile read beside the repo's files: each secret file ("file:PATH") and variable ("env:NAME")
+    # with the sha256 of its value, so a kept compile (funops/cache/compiled.py) can tell it changed.
+    inputs: dict[str, str] = field(default_factory=dict)
 
 
 def compile_project(project: Project, facts: Facts | None = None) -> DesiredState:
@@ -87,6 +87,14 @@ def compile_with_facts(project: Project, facts: Facts, without: DesiredState) ->
     return without if unmoved and not facts.unhealthy else compile_project(project, facts)
 
 
+def input_digest(value: str) -> str:
+    """The digest `DesiredState.inputs` keeps of a secret's value (in memory and in the 0600 cache
+    beside the compiled state, which holds the value itself)."""
+    import hashlib
+
+    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
+
+
 def env_path(app: str) -> str:
     return f"{APPS_DIR}/{app}.env"
 
@@ -95,6 +103,8 @@ class _Compiler:
     def __init__(self, project: Project, facts: Facts) -> None:
         self.project = project
         self.facts = facts
+        from .render import Renderer  # jinja2: only when something is compiled (not from the cache)
+
         self.renderer = Renderer(project.source)
         self.problems: list[Problem] = []
         self._artifacts: dict[tuple[str, str], r.Resource | None] = {}
@@ -354,11 +364,15 @@ class _Compiler:
                 self.problems.append(
                     where.problem((*path, "fromEnv"), f"environment variable {ref.from_env} is not set")
                 )
+            else:
+                self.state.inputs[f"env:{ref.from_env}"] = input_digest(value)
             return value
         written = Path(ref.from_file or "")
         file = written if written.is_absolute() else self.project.root / written
         try:
-            return read_secret_file(file).rstrip("\n")
+            text = read_secret_file(file)
+            self.state.inputs[f"file:{file}"] = input_digest(text)
+            return text.rstrip("\n")
         except (OSError, ValueError) as exc:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             message = f"cannot read secret file {written}: {why}"
@@ -375,6 +389,8 @@ class _Compiler:
             text = self._string(content, ctx, where, (*path, "content"))
             return (None if text is None else text.encode()), None
         source = source or ""
+        from .render import REPO_TEMPLATE_DIR
+
         if source.startswith(f"{REPO_TEMPLATE_DIR}/") and source.endswith(".j2"):
             name = source.removeprefix(f"{REPO_TEMPLATE_DIR}/")
             text = self._render(name, where, (*path, "source"), **ctx)
@@ -546,14 +562,14 @@ class _Compiler:
     def _render(self, template: str, where: Any, path: tuple, **ctx: Any) -> str | None:
         try:
             return self.renderer.render(template, **ctx)
-        except TEMPLATE_ERRORS as exc:
+        except template_errors() as exc:
             self.problems.append(_template_problem(exc, template, where, path))
             return None
 
     def _origin(self, template: str) -> TemplateOrigin | None:
         try:
             return self.renderer.origin(template)
-        except jinja2.TemplateError:  # it failed to render: the problem is reported already
+        except _jinja2().TemplateError:  # it failed to render: the problem is reported already
             return None
 
     def _render_json(self, template: str, where: Any, **ctx: Any) -> dict | None:
@@ -576,7 +592,7 @@ class _Compiler:
     def _string(self, text: str, ctx: dict, where: Any, path: tuple) -> str | None:
         try:
             return self.renderer.render_string(text, **ctx)
-        except TEMPLATE_ERRORS as exc:
+        except template_errors() as exc:
             app, node = ctx.get("app", {}).get("name"), ctx.get("node", {}).get("name")
             message = _jinja_message(exc) + (f" (app {app} on node {node})" if app and node else "")
             if where is None:
@@ -627,17 +643,26 @@ class _AppBuild:
         return _file(path, data, self.owner, "0644", "root", "root", handlers, order=order, template=template)
 
 
-# What rendering a user's template may raise: jinja2's errors (the sandbox's SecurityError among them)
-# and the plain Python errors of expressions such as `{{ 1 / 0 }}` or `{{ "a" + 1 }}` — bad input, not bugs.
-TEMPLATE_ERRORS = (
-    jinja2.TemplateError,
-    ArithmeticError,
-    TypeError,
-    ValueError,
-    LookupError,
-    AttributeError,
-    RecursionError,
-)
+def template_errors() -> tuple[type[BaseException], ...]:
+    """What rendering a user's template may raise: jinja2's errors (the sandbox's SecurityError among
+    them) and the plain Python errors of expressions such as `{{ 1 / 0 }}` or `{{ "a" + 1 }}` — bad
+    input, not bugs. (A function: an `except` evaluates it only when something was raised, so
+    importing this module does not import jinja2.)"""
+    return (
+        _jinja2().TemplateError,
+        ArithmeticError,
+        TypeError,
+        ValueError,
+        LookupError,
+        AttributeError,
+        RecursionError,
+    )
+
+
+def _jinja2() -> Any:
+    import jinja2
+
+    return jinja2
 
 
 def _file(
@@ -686,6 +711,7 @@ def _node_context(node: Node) -> dict[str, Any]:
 
 
 def _jinja_message(exc: Exception) -> str:
+    jinja2 = _jinja2()
     if isinstance(exc, jinja2.exceptions.SecurityError):
         return f"template refused by the sandbox: {exc}"
     if isinstance(exc, jinja2.TemplateNotFound):  # its message is the bare name
@@ -696,12 +722,16 @@ def _jinja_message(exc: Exception) -> str:
 
 
 def _template_path(origin: TemplateOrigin | None, template: str) -> str:
+    from .render import REPO_TEMPLATE_DIR
+
     return origin.path if origin else f"{REPO_TEMPLATE_DIR}/{template}"
 
 
 def _template_problem(exc: Exception, template: str, where: Any, path: tuple) -> Problem:
     """A failing bundled or repo template: name the template file and line the error is in (a repo
     template, or the bundled one it extends) and the manifest being rendered."""
+    from .render import REPO_TEMPLATE_DIR, template_location
+
     file, line = template_location(exc)
     base = where.problem(path, "")
     return Problem(

@@ -11,9 +11,9 @@ from ..model.inventory import Node
 from ..model.manifests import Certificate, Ingress, Release, Service
 from ..model.strategy import UpdateStrategy
 from ..settings import Settings
+from .document import Document
+from .document import Path as YamlPath
 from .source import Revision, Source
-from .yaml_marks import Document
-from .yaml_marks import Path as YamlPath
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,9 @@ class Strict(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         validate_default=False,
+        # Validators are built when first used, not when the class is: a project taken from the
+        # compiled-state cache (funops/cache/compiled.py) is never validated again.
+        defer_build=True,
     )
 
 

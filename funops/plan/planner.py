@@ -43,10 +43,12 @@ def make_plan(
     unreadable_state_ok: bool = False,
     diff: DiffOptions | None = None,
     drain: str | None = None,
+    compiled: Callable[[Project], DesiredState] | None = None,
 ) -> Plan:
     """The plan for the repo (or, with an intent covering some apps, for those apps only). A node
     whose state file cannot be read refuses the plan, unless `unreadable_state_ok` (drift reports).
-    With `diff`, each file change also says what changes inside the file."""
+    With `diff`, each file change also says what changes inside the file. `compiled`: what gives the
+    project compiled without facts, if not compile_project (the CLI's cache, funops/cache/compiled.py)."""
     intent = intent or Intent()
     names = select_nodes(project.nodes, targets)  # names, globs, label selectors
     # Connections of its own are needed again only for a few nodes (placement moved, file diffs):
@@ -55,7 +57,7 @@ def make_plan(
     connect = connect or own
     assert connect is not None
     done = own.rest if own is not None else None
-    first = _scoped(compile_project(project), intent.apps)
+    first = _scoped((compiled or compile_project)(project), intent.apps)
     wanted = {n: first.nodes[n] for n in names}
     # Only placement by count reads the running containers (each count: the docker CLI on the node).
     count = any(app.spec.replicas for app in project.apps.values())

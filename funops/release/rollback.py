@@ -9,7 +9,6 @@ from pathlib import Path
 
 from ..errors import FunopsError
 from ..gather.gatherer import refuse_unreadable_states
-from ..load.loader import load_project
 from ..load.project import Project
 from ..plan.planner import Plan
 from ..plan.schedule import releasing_apps
@@ -99,6 +98,8 @@ def plan_rollback(
         )
     rels = releases(node_states(gathered), app)
     if to is not None and not is_release_ref(app, to):
+        from ..load.loader import load_project  # PyYAML: only for a rollback, not every plan
+
         at = load_project(project.root, to, inventory)
         at_connections = Connections(at.nodes, at.settings, at.root)
         current = current_release(rels, app) if rels else None

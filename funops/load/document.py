@@ -1,0 +1,71 @@
+"""A YAML document as funops keeps it: its data, the line of every path and the spans of keys and
+values (load/yaml_marks.py parses it). Apart from the parser, so a loaded project (a compiled-state
+cache entry: funops/cache/compiled.py) needs no YAML library."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import yaml
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where a node's text lies: 1-based line and column of its start, and of its end (exclusive)."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @classmethod
+    def of(cls, node: yaml.Node) -> Span:
+        start, end = node.start_mark, node.end_mark
+        return cls(start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+
+
+@dataclass
+class Document:
+    """One YAML document: its data, and the 1-based line of each path inside it; the spans of keys
+    and values, and the file's lines, for diagnostics that point at a column."""
+
+    data: Any
+    line: int
+    marks: dict[Path, int] = field(default_factory=dict)
+    key_spans: dict[Path, Span] = field(default_factory=dict)
+    value_spans: dict[Path, Span] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list, repr=False)
+
+    def span_of(self, path: Path) -> Span | None:
+        """What to underline for `path`: a scalar value itself; a mapping or list by its key; a missing
+        field by its nearest ancestor's key (or value)."""
+        value = self.value_spans.get(path)
+        if value is not None and value.line == value.end_line and value.end_column > value.column:
+            return value
+        for end in range(len(path), -1, -1):
+            span = self.key_spans.get(path[:end]) or (self.value_spans.get(path[:end]) if end else None)
+            if span is not None:
+                return _first_line(span, self.lines)
+        return None
+
+    def key_span_of(self, path: Path) -> Span | None:
+        return self.key_spans.get(path) or self.span_of(path)
+
+    def line_of(self, path: Path) -> int:
+        """The line of `path`, or of its nearest ancestor that has one (a missing field → its parent)."""
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.marks:
+                return self.marks[path[:end]]
+        return self.line
+
+
+def _first_line(span: Span, lines: list[str]) -> Span:
+    """A span cut to its first line (a caret line under one source line)."""
+    if span.line == span.end_line:
+        return span
+    text = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
+    return Span(span.line, span.column, span.line, max(len(text.rstrip()) + 1, span.column + 1))
