@@ -125,6 +125,17 @@ def _convert(command_name: str, kind: str, value: str) -> Any:
     return number if number >= 1 else None  # parallel
 
 
+def function_of(name: str) -> Callable[..., None]:
+    """The command's function, as the app registers it."""
+    if name == "plan":
+        from .plan import plan
+
+        return plan
+    from .apply import apply
+
+    return apply
+
+
 def _run(name: str, where: str | None, kwargs: dict[str, Any]) -> None:
     """The command as `cli/main.run` and typer run it: in `where`, its errors and exit codes theirs."""
     import gc
@@ -139,10 +150,7 @@ def _run(name: str, where: str | None, kwargs: dict[str, Any]) -> None:
         os.chdir(where)
     running.command = name
     configure_logging()
-    if name == "plan":
-        from .plan import plan as function
-    else:
-        from .apply import apply as function
+    function = function_of(name)
     try:
         try:
             function(**kwargs)

@@ -122,3 +122,28 @@ def test_it_prints_what_the_app_prints(tmp_path: Path, args: tuple[str, ...]) ->
         assert ran[0] == app[0] and "succeeded" in ran[1] and "succeeded" in app[1]
         return
     assert ran == app
+
+
+@pytest.mark.parametrize("name", ["plan", "apply"])
+def test_its_option_table_is_the_apps(name: str) -> None:
+    """What direct.py takes must mean what the app's command means: each option it knows is the
+    app's, on the same parameter; each variable the app reads is read here or left to the app; and
+    a parameter not given is the function's plain default, as typer passes it."""
+    import inspect
+
+    import typer.main
+
+    from funops.cli.main import app
+
+    params = typer.main.get_command(app).commands[name].params  # type: ignore[attr-defined]
+    by_option = {opt: p.name for p in params for opt in p.opts}
+    for option, (param, _) in direct._OPTIONS[name].items():
+        assert by_option.get(option) == param, option
+    read_here = {"FUNOPS_REPO", "FUNOPS_OUTPUT"}
+    envvars = {p.envvar for p in params if getattr(p, "envvar", None)}
+    assert envvars <= read_here | set(direct._LEFT_TO_TYPER), envvars - read_here
+    function = inspect.signature(direct.function_of(name))
+    for param in function.parameters.values():
+        assert not isinstance(param.default, typer.models.ParameterInfo), param.name
+        click_param = next(p for p in params if p.name == param.name)
+        assert click_param.default == param.default or param.default is None, param.name
