@@ -32,6 +32,7 @@ from ..node.wire import READS, ResultError, decode_steps, encode
 from ..settings import Settings
 from ..tasks import model as m
 from .base import CommandResult, StepResult, TransportError
+from .exchange import exchange
 
 PINS_FILE = "agent_known_hosts"
 IDLE_REUSE_SECONDS = 45  # a kept-alive connection idle longer is not reused (the agent drops it at 60)
@@ -182,6 +183,7 @@ class _PinnedConnection(http.client.HTTPSConnection):
             ) from exc
         super().__init__(host, port, timeout=timeout, context=context)
         self.pin, self.node = pin, node
+        self.authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # the Host header
         self.used = time.monotonic()  # the end of its last exchange
         self.resume = resume
 
@@ -428,9 +430,8 @@ class AgentTransport:
                     self._connect(conn, patience=RESTART_PATIENCE_SECONDS if attempt == 2 else 0)
                 try:
                     conn.sock.settimeout(wait)
-                    conn.request("POST", f"/v1/{what}", body=payload, headers=headers)
-                    response = conn.getresponse()
-                    data = response.read()
+                    response = exchange(conn.sock, conn.authority, f"/v1/{what}", payload, headers)
+                    data = response.body
                     if fresh:
                         self._resume.keep(conn)
                     conn.used = time.monotonic()
@@ -459,7 +460,7 @@ class AgentTransport:
                     raise TransportError(
                         f"node {self.node.name}: the agent stopped answering: {exc or type(exc).__name__}"
                     ) from exc
-            if response.getheader("Connection", "").lower() == "close":
+            if response.will_close:
                 self._drop()
         self._check_version(response.getheader("X-Funops-Agent") or "")
         return self._answer(response.status, data)
