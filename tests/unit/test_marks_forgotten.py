@@ -1,4 +1,4 @@
-"""A validated document drops its marks and spans (memory: a 2,000-node inventory's are ~8.5 MB); a
+"""A validated document drops its marks and spans (memory: a 2,000-node inventory's are ~6.5 MB); a
 later problem reads them again from the file's text (load/yaml_marks.py, `forget_marks`)."""
 
 from __future__ import annotations
