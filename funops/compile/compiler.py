@@ -346,7 +346,18 @@ class _Compiler:
     ) -> str | None:
         """The rendered file still has the structure its format allows, whatever a (repo) template put
         in it: every line a comment, a section or a directive, none continued by a trailing backslash."""
-        for number, line in enumerate((text or "").split("\n"), 1):
+        whole = text or ""
+        lines = whole.split("\n")
+        # The whole text at once first (a unit file of every node: ~0.1 s of a 2,000-node compile);
+        # the loop below finds the line to name when something is wrong.
+        if (
+            bad_char(whole.replace("\n", " ")) is None
+            and "\\\n" not in whole
+            and not whole.endswith("\\")
+            and all(map(line_re.fullmatch, lines))
+        ):
+            return text
+        for number, line in enumerate(lines, 1):
             if not line_re.fullmatch(line) or line.endswith("\\") or bad_char(line) is not None:
                 base = where.problem(path, "")
                 message = (

@@ -39,10 +39,30 @@ class Document:
     key_spans: dict[Path, Span] = field(default_factory=dict)
     value_spans: dict[Path, Span] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list, repr=False)
+    text: str = field(default="", repr=False)  # the file's text, and this document's place in it:
+    index: int = field(default=-1, repr=False)  # to read the marks again once forgotten
+    forgotten: bool = field(default=False, repr=False)
+
+    def forget_marks(self) -> None:
+        """Drop the line and spans of every path once the document is validated (~3 KB a node of an
+        inventory: 6.5 MB at 2,000 nodes, held through a run for errors that rarely come): a later
+        problem has them parsed again from the text, the same."""
+        if self.text and self.index >= 0:
+            self.marks, self.key_spans, self.value_spans = {}, {}, {}
+            self.forgotten = True
+
+    def _marked(self) -> None:
+        if self.forgotten:
+            from .yaml_marks import load_documents  # the parser only when a problem is reported
+
+            again = load_documents(self.text)[self.index]
+            self.marks, self.key_spans, self.value_spans = again.marks, again.key_spans, again.value_spans
+            self.forgotten = False
 
     def span_of(self, path: Path) -> Span | None:
         """What to underline for `path`: a scalar value itself; a mapping or list by its key; a missing
         field by its nearest ancestor's key (or value)."""
+        self._marked()
         value = self.value_spans.get(path)
         if value is not None and value.line == value.end_line and value.end_column > value.column:
             return value
@@ -53,10 +73,12 @@ class Document:
         return None
 
     def key_span_of(self, path: Path) -> Span | None:
+        self._marked()
         return self.key_spans.get(path) or self.span_of(path)
 
     def line_of(self, path: Path) -> int:
         """The line of `path`, or of its nearest ancestor that has one (a missing field → its parent)."""
+        self._marked()
         for end in range(len(path), -1, -1):
             if path[:end] in self.marks:
                 return self.marks[path[:end]]

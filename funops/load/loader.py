@@ -48,6 +48,9 @@ def load_project(
         problems.extend(check_references(project))
     if problems:
         raise InputError(problems)
+    for origin in [*project.origins.values(), project.settings_origin]:
+        if origin is not None:
+            origin.doc.forget_marks()  # read again if a later stage (compile) reports a problem
     return project
 
 

@@ -113,7 +113,7 @@ def _documents(loader_class: type[yaml.SafeLoader] | type[yaml.CSafeLoader], tex
             node = loader.get_node()
             if node is None:
                 continue
-            doc = Document(data=None, line=node.start_mark.line + 1, lines=lines)
+            doc = Document(data=None, line=node.start_mark.line + 1, lines=lines, text=text, index=len(docs))
             doc.data = _Converter(loader, doc).convert(node, (), 0)
             if doc.data is not None:
                 docs.append(doc)

@@ -142,9 +142,40 @@ class Lines:
             self.flush()
 
     def flush(self) -> None:
-        if self.lines:
+        if not self.lines:
+            return
+        plain = _plain_lines(self.lines) if _prints_plain(self.console) else None
+        if plain is not None:
+            self.console.file.write(plain)
+            self.console.file.flush()
+        else:
             self.console.print(*self.lines, sep="\n")
-            self.lines.clear()
+        self.lines.clear()
+
+
+def _prints_plain(console: Any) -> bool:
+    """Off a terminal without colours (CI logs, pipes: cli/output.console) rich prints each line's
+    text as it is, unwrapped: a line's `plain` text, written directly, is the same bytes for a
+    quarter of the CPU (rich's layout of 6,000 lines of a 2,000-node plan, ~0.1 s)."""
+    return (
+        console.color_system is None and console.soft_wrap and not console.record and not console.is_terminal
+    )
+
+
+def _plain_lines(lines: list[Any]) -> str | None:
+    """The lines as rich would print them plain (markup parsed, control codes left out by its Text),
+    or None when rich's layout could change one: a tab (expanded), a line break inside, trailing
+    whitespace (trimmed past the console's width)."""
+    from rich.markup import render
+    from rich.text import Text
+
+    out = []
+    for line in lines:
+        text = (line if isinstance(line, Text) else render(line, emoji=False)).plain
+        if "\t" in text or "\n" in text or text[-1:].isspace():
+            return None
+        out.append(text)
+    return "\n".join(out) + "\n"
 
 
 DIFF_STYLE = {"+": "green", "-": "red", "@": "cyan", "\\": "dim"}

@@ -32,6 +32,7 @@ from ..node.wire import READS, ResultError, decode_steps, encode
 from ..settings import Settings
 from ..tasks import model as m
 from .base import CommandResult, StepResult, TransportError
+from .exchange import exchange
 
 PINS_FILE = "agent_known_hosts"
 IDLE_REUSE_SECONDS = 45  # a kept-alive connection idle longer is not reused (the agent drops it at 60)
@@ -117,28 +118,46 @@ class _Resume:
     """A node's last TLS session, offered when its connection is dialled again (after the agent's idle
     timeout, a dropped connection, a `logs -f` stream): the agent resumes it instead of a full
     handshake (no certificate sent, no signature). Per node, as each agent has its own ticket keys;
-    only with the context that made it (one per client certificate version)."""
+    only with the context that made it (one per client certificate version).
+
+    The session is read off the connection only when it is wanted (offered, or its connection
+    dropped): reading it copies OpenSSL's session with the peer's certificate (~0.15 ms), and a plan's
+    connections rest unread (0.3 s of a 2,000-node plan)."""
 
     def __init__(self) -> None:
         self._context: ssl.SSLContext | None = None
         self._session: ssl.SSLSession | None = None
+        self._sock: ssl.SSLSocket | None = None  # the connection whose session is not read yet
         self._lock = threading.Lock()
 
     def offer(self, context: ssl.SSLContext) -> ssl.SSLSession | None:
         with self._lock:
-            return self._session if self._context is context else None
+            if self._context is not context:
+                return None
+            self._read()
+            return self._session
 
     def keep(self, conn: http.client.HTTPSConnection) -> None:
         """After an exchange: TLS 1.3 tickets come after the handshake, read with the first answer."""
         sock = conn.sock
-        session = getattr(sock, "session", None)
-        if session is not None:
+        if isinstance(sock, ssl.SSLSocket):
             with self._lock:
-                self._context, self._session = sock.context, session
+                self._context, self._sock, self._session = sock.context, sock, None
+
+    def settle(self) -> None:
+        """The connection is about to close: its session is read now, while it can be."""
+        with self._lock:
+            self._read()
 
     def forget(self) -> None:
         with self._lock:
-            self._context = self._session = None
+            self._context = self._session = self._sock = None
+
+    def _read(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                self._session = self._sock.session or self._session
+            self._sock = None
 
 
 class _PinnedConnection(http.client.HTTPSConnection):
@@ -164,6 +183,7 @@ class _PinnedConnection(http.client.HTTPSConnection):
             ) from exc
         super().__init__(host, port, timeout=timeout, context=context)
         self.pin, self.node = pin, node
+        self.authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # the Host header
         self.used = time.monotonic()  # the end of its last exchange
         self.resume = resume
 
@@ -254,8 +274,8 @@ class AgentTransport:
         nodes), and resuming saves the controller almost nothing (TLS 1.3 resumption still does the
         key exchange). The next request dials again with a full handshake (Connections.rest)."""
         with self._lock:
-            self._drop()
             self._resume.forget()
+            self._drop()
 
     # ---- beyond tasks --------------------------------------------------------------------------------
 
@@ -289,6 +309,7 @@ class AgentTransport:
         name = self.node.name
         with self._lock:
             pin, token, client = self._credentials()
+            self._resume.settle()  # read off the kept-alive connection while no request uses it
         host, port = endpoint(self.node)
         conn = _PinnedConnection(
             host, port, pin, name, self.settings.ssh.connect_timeout, client, self._resume
@@ -409,9 +430,8 @@ class AgentTransport:
                     self._connect(conn, patience=RESTART_PATIENCE_SECONDS if attempt == 2 else 0)
                 try:
                     conn.sock.settimeout(wait)
-                    conn.request("POST", f"/v1/{what}", body=payload, headers=headers)
-                    response = conn.getresponse()
-                    data = response.read()
+                    response = exchange(conn.sock, conn.authority, f"/v1/{what}", payload, headers)
+                    data = response.body
                     if fresh:
                         self._resume.keep(conn)
                     conn.used = time.monotonic()
@@ -440,7 +460,7 @@ class AgentTransport:
                     raise TransportError(
                         f"node {self.node.name}: the agent stopped answering: {exc or type(exc).__name__}"
                     ) from exc
-            if response.getheader("Connection", "").lower() == "close":
+            if response.will_close:
                 self._drop()
         self._check_version(response.getheader("X-Funops-Agent") or "")
         return self._answer(response.status, data)
@@ -498,6 +518,7 @@ class AgentTransport:
 
     def _drop(self) -> None:
         if self._conn is not None:
+            self._resume.settle()
             self._conn.close()
             self._conn = None
 
