@@ -4,6 +4,7 @@ cache entry: funops/cache/compiled.py) needs no YAML library."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,23 +42,25 @@ class Document:
     lines: list[str] = field(default_factory=list, repr=False)
     text: str = field(default="", repr=False)  # the file's text, and this document's place in it:
     index: int = field(default=-1, repr=False)  # to read the marks again once forgotten
-    forgotten: bool = field(default=False, repr=False)
+    reread: Callable[[str], list[Document]] | None = field(default=None, repr=False)  # once forgotten
 
-    def forget_marks(self) -> None:
+    def forget_marks(self, reread: Callable[[str], list[Document]]) -> None:
         """Drop the line and spans of every path once the document is validated (~3 KB a node of an
         inventory: 6.5 MB at 2,000 nodes, held through a run for errors that rarely come): a later
-        problem has them parsed again from the text, the same."""
+        problem has them parsed again from the text by `reread` (the parser), the same."""
         if self.text and self.index >= 0:
             self.marks, self.key_spans, self.value_spans = {}, {}, {}
-            self.forgotten = True
+            self.reread = reread
+
+    @property
+    def forgotten(self) -> bool:
+        return self.reread is not None
 
     def _marked(self) -> None:
-        if self.forgotten:
-            from .yaml_marks import load_documents  # the parser only when a problem is reported
-
-            again = load_documents(self.text)[self.index]
+        if self.reread is not None:
+            again = self.reread(self.text)[self.index]
             self.marks, self.key_spans, self.value_spans = again.marks, again.key_spans, again.value_spans
-            self.forgotten = False
+            self.reread = None
 
     def span_of(self, path: Path) -> Span | None:
         """What to underline for `path`: a scalar value itself; a mapping or list by its key; a missing

@@ -13,6 +13,7 @@ from ..model.common import PATTERN_WORDS, FieldError
 from ..model.inventory import InventoryFile, Node
 from ..model.text import shown
 from ..settings import Settings
+from . import reparse
 from .checks import check_references
 from .project import Origin, Project
 from .source import Source, SourceError, open_source
@@ -50,7 +51,7 @@ def load_project(
         raise InputError(problems)
     for origin in [*project.origins.values(), project.settings_origin]:
         if origin is not None:
-            origin.doc.forget_marks()  # read again if a later stage (compile) reports a problem
+            origin.doc.forget_marks(reparse.documents)  # read again if a later stage reports a problem
     return project
 
 

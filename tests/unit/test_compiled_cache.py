@@ -185,3 +185,22 @@ def test_a_plan_through_the_cache_prints_what_a_plan_without_it_prints(repo: Pat
     changed = funops(repo, "plan", cache="1")
     assert changed != uncached
     assert funops(repo, "plan") == changed
+
+
+def test_a_project_from_the_cache_imports_no_yaml_parser(tmp_path: Path) -> None:
+    """Its documents forgot their marks (load/document.py) and can read them again, but loading the
+    pickled project must not import PyYAML for that."""
+    import pickle
+
+    from funops.load.loader import load_project
+
+    repo = copy_example(tmp_path / "repo")
+    data = pickle.dumps(load_project(repo, None, None))
+    check = (
+        "import pickle, sys; p = pickle.loads(sys.stdin.buffer.read()); "
+        "assert 'yaml' not in sys.modules, 'yaml imported'; "
+        "o = next(iter(p.origins.values())); assert o.doc.forgotten; o.doc.line_of(('x',)); "
+        "assert 'yaml' in sys.modules"
+    )
+    done = subprocess.run([sys.executable, "-c", check], input=data, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()

@@ -1,5 +1,5 @@
 """A validated document drops its marks and spans (memory: a 2,000-node inventory's are ~6.5 MB); a
-later problem reads them again from the file's text (load/yaml_marks.py, `forget_marks`)."""
+later problem reads them again from the file's text (load/document.py, `forget_marks`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def test_forgotten_marks_are_read_again_the_same() -> None:
     doc = load_documents(text)[1]
     path = ("nodes", 1, "address")
     before = (doc.line_of(path), doc.span_of(path), doc.key_span_of(path), dict(doc.marks))
-    doc.forget_marks()
+    doc.forget_marks(load_documents)
     assert doc.forgotten and not doc.marks and not doc.value_spans
     assert (doc.line_of(path), doc.span_of(path), doc.key_span_of(path), dict(doc.marks)) == before
 
