@@ -236,13 +236,14 @@ class _Connection:
         """Ping a new connection until systemd answers: PID 1 may leave what came with the end of
         the authentication (or its reply to it) unsent until the connection next sends it something
         (seen on a busy node: a job run, its reply held back for good)."""
-        deadline = time.monotonic() + timeout
+        deadline, wait = time.monotonic() + timeout, 0.002
         while True:
             self._serial += 1
             sock.sendall(_method_call(self._serial, "/", ("org.freedesktop.DBus.Peer", "Ping"), ()))
-            ready, _, _ = select.select([sock], [], [], min(0.05, max(deadline - time.monotonic(), 0)))
+            ready, _, _ = select.select([sock], [], [], min(wait, max(deadline - time.monotonic(), 0)))
             if ready or time.monotonic() >= deadline:
                 break
+            wait = min(wait * 2, 0.05)
         _replies(sock, range(1, self._serial + 1), self._pending, self._removed)
 
     def _close(self) -> None:
