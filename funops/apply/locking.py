@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -36,6 +37,7 @@ class NodeLocks:
         self.failed: dict[str, str] = {}  # node → why its lock could not be taken or was lost
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
+        self._taken_at: float | None = None  # when take() got them (monotonic)
 
     def take(self, names: list[str]) -> None:
         """Lock every node; on a held lock release ours and raise LockHeld. A node that cannot be
@@ -57,6 +59,7 @@ class NodeLocks:
             with ThreadPoolExecutor(max_workers=max(1, min(16, len(ordered) or 1))) as pool:
                 results += list(pool.map(one, ordered[1:]))
         self.taken = [n for n, e in results if e is None]
+        self._taken_at = time.monotonic()
         held = [e for _, e in results if isinstance(e, lock.LockHeld)]
         if held:
             self.release()
@@ -94,7 +97,12 @@ class NodeLocks:
             return self.failed[name]
         return None if name in self.taken else "not locked"
 
-    def renew(self, names: list[str]) -> None:
+    def renew(self, names: list[str], unless_within: float = 0) -> None:
+        """Push each lock's expiry out; a lost one goes to `failed`. `unless_within`: nothing when
+        the locks were taken less than that many seconds ago (the first batch, just confirmed)."""
+        if self._taken_at is not None and time.monotonic() - self._taken_at < unless_within:
+            return
+
         def one(name: str) -> None:
             if name in self.failed:
                 return

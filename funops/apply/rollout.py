@@ -135,7 +135,7 @@ def execute(
                 emit({"event": "pause", "seconds": strategy.pause_seconds})
                 time.sleep(strategy.pause_seconds)
             emit({"event": "batch-start", "batch": index, "of": len(result.batches), "nodes": batch})
-            locks.renew(batch)
+            locks.renew(batch, unless_within=FRESH_LOCK_SECONDS)
 
             drainer.before(batch)
             converge = partial(_converge, plan, connect, emit, index, result.releases, locks.usable)
@@ -193,6 +193,10 @@ def _certificates(plan: Plan, connect: Callable[[str], Transport], emit: Emit, r
         return False
     return True
 
+
+# A batch's locks are renewed before it runs, unless taken (and the nodes confirmed) this recently:
+# the first batch's, moments ago, cost a round trip per node for nothing.
+FRESH_LOCK_SECONDS = 30.0
 
 ACME_ORDER = None  # the ACME order function (certs/phase.py acme_order); tests put another here
 

@@ -14,6 +14,7 @@ systemctl leaves it.
 from __future__ import annotations
 
 import os
+import select
 import socket
 import struct
 import threading
@@ -103,6 +104,34 @@ def unit_file_state(unit: str, timeout: float = 10) -> str:
     return str(value)
 
 
+def run_job(verb: str, unit: str, timeout: float) -> str:
+    """`systemctl VERB UNIT` (start, restart, reload) as systemctl does it: the manager's
+    `<Verb>Unit(unit, "replace")`, then that job's JobRemoved: its result ("done": it succeeded).
+    BusError when systemd could not be asked or refused the call (the caller runs systemctl, which
+    says why: a start or reload run again is harmless); TimeoutError when the job outlasts `timeout`."""
+    _escape(unit)
+    method = (f"{_DEST}.Manager", f"{verb.capitalize()}Unit")
+    return _JOBS.job(("/org/freedesktop/systemd1", (unit, "replace")), method, timeout)
+
+
+def enable(unit: str, timeout: float = 10) -> bool:
+    """`systemctl enable --no-reload`: the manager's EnableUnitFiles(unit, runtime no, force no);
+    False when the unit file has no [Install] section (systemctl then says so: run it instead)."""
+    _escape(unit)
+    method = (f"{_DEST}.Manager", "EnableUnitFiles")
+    ((error, value),) = _BUS.get([("/org/freedesktop/systemd1", ((unit,), False, False))], timeout, method)
+    if error is not None:
+        raise BusError(f"{unit} EnableUnitFiles: {error}")
+    return bool(value)
+
+
+def service_result(unit: str, timeout: float = 10) -> str:
+    """A service's Result (why its job failed, as systemctl explains a failed job)."""
+    iface, _ = _interface(unit, "Result")
+    ((error, value),) = _BUS.get([(_ROOT + _escape(unit), (iface, "Result"))], timeout)
+    return str(value) if error is None else ""
+
+
 def values(units: list[str], properties: tuple[str, ...], timeout: float = 5) -> dict[str, dict[str, object]]:
     """Each unit's properties as systemd holds them (a timestamp in microseconds since the epoch, 0 for
     never), for the agent's /metrics; a property the unit's type does not have is left out."""
@@ -131,10 +160,11 @@ class _Connection:
         self.sock: socket.socket | None = None
         self._pending = bytearray()  # read past the last reply (nothing, unless systemd said more)
         self._serial = 0
+        self._removed: dict[str, str] = {}  # job path → its result, from the JobRemoved signals read
 
     def get(
         self,
-        calls: list[tuple[str, tuple[str, ...]]],
+        calls: list[tuple[str, tuple[object, ...]]],
         timeout: float,
         method: tuple[str, str] = (_PROPS, "Get"),
     ) -> list[tuple[str | None, object]]:
@@ -154,8 +184,36 @@ class _Connection:
                 self._close()
                 raise BusError(str(exc)) from exc
 
+    def job(self, call: tuple[str, tuple[object, ...]], method: tuple[str, str], timeout: float) -> str:
+        """Queue a job (`method` returns its object path), then wait for its JobRemoved: systemd
+        sends every signal to each of its private connections, unasked."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            try:
+                ((error, job),) = self._exchange([call], timeout, method)
+            except (OSError, BusError) as exc:
+                self._close()  # a kept connection that broke: the next one is new
+                raise BusError(str(exc)) from exc
+            if error is not None:
+                raise BusError(f"{method[1]} {call[1][0]}: {error}")
+            try:
+                while job not in self._removed:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError()
+                    assert self.sock is not None
+                    self.sock.settimeout(left)
+                    _replies(self.sock, range(0), self._pending, self._removed)
+            except (OSError, BusError) as exc:
+                self._close()
+                if isinstance(exc, (socket.timeout, TimeoutError)):  # 3.9: socket.timeout is not one
+                    why = f"{call[1][0]}: its job did not finish in {timeout:g}s"
+                    raise TimeoutError(why) from exc
+                raise BusError(str(exc)) from exc
+            return self._removed.pop(str(job))
+
     def _exchange(
-        self, calls: list[tuple[str, tuple[str, ...]]], timeout: float, method: tuple[str, str]
+        self, calls: list[tuple[str, tuple[object, ...]]], timeout: float, method: tuple[str, str]
     ) -> list[tuple[str | None, object]]:
         if self.sock is None or self._serial > 2**31:  # serials are 32-bit, never 0
             self._close()
@@ -164,22 +222,41 @@ class _Connection:
             sock.settimeout(timeout)
             sock.connect(SOCKET)
             _authenticate(sock)
+            self._awaken(sock, timeout)
         self.sock.settimeout(timeout)
         first = self._serial + 1
         self._serial += len(calls)
         self.sock.sendall(
             b"".join(_method_call(first + i, path, method, args) for i, (path, args) in enumerate(calls))
         )
-        found = _replies(self.sock, range(first, first + len(calls)), self._pending)
+        found = _replies(self.sock, range(first, first + len(calls)), self._pending, self._removed)
         return [found[first + i] for i in range(len(calls))]
+
+    def _awaken(self, sock: socket.socket, timeout: float) -> None:
+        """Ping a new connection until systemd answers: PID 1 may leave what came with the end of
+        the authentication (or its reply to it) unsent until the connection next sends it something
+        (seen on a busy node: a job run, its reply held back for good)."""
+        deadline, wait = time.monotonic() + timeout, 0.002
+        while True:
+            self._serial += 1
+            sock.sendall(_method_call(self._serial, "/", ("org.freedesktop.DBus.Peer", "Ping"), ()))
+            ready, _, _ = select.select([sock], [], [], min(wait, max(deadline - time.monotonic(), 0)))
+            if ready or time.monotonic() >= deadline:
+                break
+            wait = min(wait * 2, 0.05)
+        _replies(sock, range(1, self._serial + 1), self._pending, self._removed)
 
     def _close(self) -> None:
         if self.sock is not None:
             self.sock.close()
         self.sock, self._pending, self._serial = None, bytearray(), 0
+        self._removed = {}
 
 
 _BUS = _Connection()
+# Jobs wait on their own connection (made once): a restart may take seconds, which the reads on
+# _BUS (health checks, /metrics) must not wait behind.
+_JOBS = _Connection()
 
 
 def _interface(unit: str, prop: str) -> tuple[str, str]:
@@ -243,14 +320,31 @@ def _string(buf: bytearray, text: str, code: str = "s") -> None:
     buf.extend(data + b"\0")
 
 
-def _method_call(serial: int, path: str, method: tuple[str, str], args: tuple[str, ...]) -> bytes:
-    body = bytearray()
+def _method_call(serial: int, path: str, method: tuple[str, str], args: tuple[object, ...]) -> bytes:
+    """`args`: strings, tuples of strings (an array) and booleans."""
+    body, signature = bytearray(), ""
     for arg in args:
-        _string(body, arg)
+        if isinstance(arg, tuple):
+            items = bytearray()
+            for item in arg:
+                _string(items, item)
+            _pad(body, 4)
+            body.extend(struct.pack("<I", len(items)))
+            body.extend(items)  # strings align to 4: from an aligned offset, the padding is the same
+            signature += "as"
+        elif isinstance(arg, bool):
+            _pad(body, 4)
+            body.extend(struct.pack("<I", arg))
+            signature += "b"
+        else:
+            _string(body, str(arg))
+            signature += "s"
     fields = bytearray()
     for code, sig, value in (
-        (1, "o", path), (2, "s", method[0]), (3, "s", method[1]), (6, "s", _DEST), (8, "g", "s" * len(args)),
+        (1, "o", path), (2, "s", method[0]), (3, "s", method[1]), (6, "s", _DEST), (8, "g", signature),
     ):  # fmt: skip
+        if not value:  # no arguments: no signature
+            continue
         _pad(fields, 8)
         fields.append(code)
         _string(fields, sig, "g")
@@ -303,10 +397,14 @@ def _recv(sock: socket.socket, n: int, pending: bytearray) -> bytes:
     return out
 
 
-def _replies(sock: socket.socket, serials: range, pending: bytearray) -> dict[int, tuple[str | None, object]]:
-    """serial → (error name or None, the variant's value) for the replies to the calls `serials`."""
+def _replies(
+    sock: socket.socket, serials: range, pending: bytearray, removed: dict[str, str]
+) -> dict[int, tuple[str | None, object]]:
+    """serial → (error name or None, the variant's value) for the replies to the calls `serials`;
+    the JobRemoved signals met on the way go to `removed` (job path → result). With no serials:
+    read one message."""
     found: dict[int, tuple[str | None, object]] = {}
-    while len(found) < len(serials):
+    while len(found) < len(serials) or not serials:
         fixed = _recv(sock, 16, pending)
         if fixed[:1] != b"l":
             raise BusError("a big-endian message")
@@ -324,14 +422,24 @@ def _replies(sock: socket.socket, serials: range, pending: bytearray) -> dict[in
             info[code] = header.value(header.string("g"))
         body = _Reader(message, end + (-end % 8))
         serial = info.get(5)
+        if kind == 4 and info.get(3) == "JobRemoved" and info.get(8) == "uoss":
+            body.take("<I", 4)
+            job, _unit, result = body.string("o"), body.string("s"), body.string("s")
+            removed[job] = result
+        if not serials:
+            return found
         if kind not in (2, 3) or serial not in serials:
             continue  # a signal or a call: not ours
         if kind == 3:
             found[serial] = (str(info.get(4)), None)
         elif info.get(8) == "v":
             found[serial] = (None, body.value(body.string("g")))
-        elif info.get(8) == "s":  # a method's string (GetUnitFileState)
+        elif info.get(8) in ("s", "o"):  # a method's string (GetUnitFileState), a job's path
             found[serial] = (None, body.string("s"))
+        elif info.get(8) == "ba(sss)":  # EnableUnitFiles: whether the file has [Install]
+            found[serial] = (None, body.take("<I", 4))
+        elif info.get(8) is None:  # Ping's
+            found[serial] = (None, None)
         else:
             raise BusError(f"a reply of signature {info.get(8)!r}")
     return found

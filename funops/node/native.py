@@ -358,12 +358,70 @@ def _start_unit(task: m.StartUnit, path: PathMap, timeout: float) -> Outcome | N
     output = ""
     if not enabled:  # --no-reload: the sh's reason (node/shell.py)
         started = time.monotonic()
-        code, output = _command([systemctl, "enable", "--no-reload", "--quiet", task.unit], timeout)
+        code, output = _enable(systemctl, task.unit, timeout)
         if code != 0:
             return code, output
         timeout = max(timeout - (time.monotonic() - started), 0.001)
-    code, out = _command([systemctl, "restart" if task.restart else "start", task.unit], timeout)
+    code, out = _job(systemctl, "restart" if task.restart else "start", task.unit, timeout)
     return code, output + out
+
+
+def _enable(systemctl: str, unit: str, timeout: float) -> Outcome:
+    """`systemctl enable --no-reload --quiet`, asked of the bus; systemctl itself when the bus cannot
+    answer or the file has no [Install] section (systemctl's notice about it is the output)."""
+    with contextlib.suppress(systemd_bus.BusError):
+        if systemd_bus.enable(unit, min(timeout, 10)):
+            return 0, ""
+    return _command([systemctl, "enable", "--no-reload", "--quiet", unit], timeout)
+
+
+def _job(systemctl: str, verb: str, unit: str, timeout: float) -> Outcome:
+    """`systemctl VERB UNIT`: the job queued over the agent's bus and waited for, as systemctl waits
+    for it (a process and a new bus connection less; PID 1 set up each of systemctl's at ~3 ms). A
+    job that did not succeed is told as systemctl tells it; systemctl itself when the bus could not
+    queue it."""
+    try:
+        result = systemd_bus.run_job(verb, unit, timeout)
+    except systemd_bus.BusError:
+        return _command([systemctl, verb, unit], timeout)
+    except TimeoutError as exc:
+        raise TransportError(str(exc)) from exc
+    return (0, "") if result == "done" else (1, job_failed(unit, result))
+
+
+# systemctl's words for a job that did not succeed (its check_wait_response), and for the service's
+# Result when the job failed (log_job_error_with_service_result).
+_JOB_RESULTS = {
+    "canceled": "Job for {u} canceled.",
+    "timeout": "Job for {u} timed out.",
+    "dependency": "A dependency job for {u} failed. See 'journalctl -xe' for details.",
+    "invalid": "{u} is not active, cannot reload.",
+    "assert": "Assertion failed on job for {u}.",
+    "unsupported": "Operation on or unit type of {u} not supported on this system.",
+    "collected": "Queued job for {u} was garbage collected.",
+    "once": "Unit {u} was started already once and can't be started again.",
+}
+_SERVICE_RESULTS = {
+    "resources": "of unavailable resources or another system error",
+    "protocol": "the service did not take the steps required by its unit configuration",
+    "timeout": "a timeout was exceeded",
+    "exit-code": "the control process exited with error code",
+    "signal": "a fatal signal was delivered to the control process",
+    "core-dump": "a fatal signal was delivered causing the control process to dump core",
+    "watchdog": "the service failed to send watchdog ping",
+    "start-limit-hit": "start of the service was attempted too often",
+}
+
+
+def job_failed(unit: str, result: str) -> str:
+    if result in _JOB_RESULTS:
+        return _JOB_RESULTS[result].format(u=unit)
+    why = ""
+    if unit.endswith(".service"):
+        with contextlib.suppress(systemd_bus.BusError):
+            why = _SERVICE_RESULTS.get(systemd_bus.service_result(unit), "")
+    see = f'See "systemctl status {unit}" and "journalctl -xeu {unit}" for details.'
+    return f"Job for {unit} failed{' because ' + why if why else ''}.\n{see}"
 
 
 def _nginx_test(task: m.NginxTest, path: PathMap, timeout: float) -> Outcome | None:
@@ -381,7 +439,7 @@ def _nginx_reload(task: m.NginxReload, path: PathMap, timeout: float) -> Outcome
         active = systemd_bus.active_state("nginx.service") in ("active", "reloading")
     except systemd_bus.BusError:
         return None
-    return _command([systemctl, "reload" if active else "start", "nginx"], timeout)
+    return _job(systemctl, "reload" if active else "start", "nginx.service", timeout)
 
 
 # Run with the time the batch has left; only by the agent for its own node (no `env`: not a
@@ -427,6 +485,9 @@ def _(task: m.CheckHealth, path: PathMap) -> Outcome | None:
     return check_health(task, None)
 
 
+FIRST_PAUSE = 0.02  # seconds before a health check's second try
+
+
 def check_health(task: m.CheckHealth, env: Mapping[str, str] | None) -> Outcome | None:
     """The sh's loop without a curl, a sleep and a shell per try (the unit's state from systemd's
     bus, what `systemctl is-active` reads). A container's liveness stays in sh (docker)."""
@@ -445,12 +506,16 @@ def check_health(task: m.CheckHealth, env: Mapping[str, str] | None) -> Outcome 
             return tcp_open(host, port, check.timeout)
         return True
 
-    tries = 0
+    # The sh's tries, `interval` apart, give an instance (retries - 1) intervals to come up; here
+    # the first pauses are shorter (FIRST_PAUSE, doubling up to the interval) within that time, so
+    # an app up a few ms after its start passes then, not a whole interval later.
+    budget, waited, pause = (check.retries - 1) * check.interval, 0.0, FIRST_PAUSE
     while not healthy():
-        tries += 1
-        if tries >= check.retries:
+        if waited >= budget:
             return 1, f"unhealthy after {check.retries} tries"
-        time.sleep(check.interval)
+        step = min(pause, check.interval, budget - waited)
+        time.sleep(step)
+        waited, pause = waited + step, pause * 2
     if task.min_healthy_seconds:
         time.sleep(task.min_healthy_seconds)
         if not healthy():

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import subprocess
 from pathlib import Path
 
 from funops.kinds import job, systemd_bus, unit
@@ -88,3 +90,52 @@ def test_the_bus_connection_is_kept_and_replaced_when_systemd_reexecutes(lab: La
     same, kept, same_after, replaced = done.stdout.split()
     assert (same, kept) == ("True", "True")
     assert (same_after, replaced) == ("True", "True")
+
+
+JOBS = """
+import json, subprocess
+from funops.kinds import systemd_bus
+from funops.node import native
+ctl = "/bin/systemctl"
+def enabled(unit):
+    return subprocess.run([ctl, "is-enabled", unit], capture_output=True, text=True).stdout.strip()
+out = {"before": enabled("busjob.service")}
+out["enable"] = native._enable(ctl, "busjob.service", 30)
+out["after"] = enabled("busjob.service")
+out["start"] = native._job(ctl, "start", "busjob.service", 30)
+out["active"] = systemd_bus.active_state("busjob.service")
+out["restart"] = native._job(ctl, "restart", "busjob.service", 30)
+out["failed"] = native._job(ctl, "restart", "busfail.service", 30)
+out["missing"] = native._job(ctl, "start", "nosuch.service", 30)
+out["reload"] = native._job(ctl, "reload", "nginx.service", 30)
+print(json.dumps(out))
+"""
+JOB_UNITS = """printf '[Service]\\nExecStart=/bin/sleep 600\\n[Install]\\nWantedBy=multi-user.target\\n' \
+  > /etc/systemd/system/busjob.service
+printf '[Service]\\nType=exec\\nExecStart=/nonexistent\\n' > /etc/systemd/system/busfail.service
+systemctl daemon-reload"""
+JOB_CLEAN = """systemctl disable --now busjob.service 2>/dev/null; systemctl reset-failed busfail.service
+rm -f /etc/systemd/system/busjob.service /etc/systemd/system/busfail.service; systemctl daemon-reload"""
+
+
+def test_jobs_over_the_bus_do_what_systemctl_does(lab: Lab) -> None:
+    """A unit's enable, start, restart and nginx's reload queued on the bus and waited for
+    (node/native.py): done as systemctl does them, a failure told as systemctl tells it."""
+    node = lab.nodes[-1].name
+    lab.exec(node, JOB_UNITS, check=True)
+    try:
+        root = Path(systemd_bus.__file__).parents[2]  # the funops package, to the node as base64
+        tar = subprocess.run(["tar", "-C", str(root), "-cz", "funops"], capture_output=True, check=True)
+        unpack = "rm -rf /tmp/busjobs && mkdir /tmp/busjobs && base64 -d | tar -C /tmp/busjobs -xz"
+        lab.exec(node, unpack, input=base64.b64encode(tar.stdout).decode(), check=True)
+        done = lab.exec(node, "cd /tmp/busjobs && python3 -", input=JOBS, check=True)
+        out = json.loads(done.stdout)
+        assert (out["before"], out["enable"], out["after"]) == ("disabled", [0, ""], "enabled")
+        assert out["start"] == out["restart"] == out["reload"] == [0, ""]
+        assert out["active"] == "active"
+        code, why = out["failed"]
+        assert code == 1 and why.startswith("Job for busfail.service failed because")
+        code, why = out["missing"]  # refused by systemd: systemctl runs and says why
+        assert code != 0 and "nosuch.service not found" in why
+    finally:
+        lab.exec(node, JOB_CLEAN)

@@ -126,6 +126,19 @@ def test_node_locks_stop_touching_a_node_whose_lock_was_lost(tmp_path: Path) -> 
     assert lock_path(tmp_path).exists()  # not ours any more: left alone
 
 
+def test_the_first_batch_does_not_renew_locks_just_taken(tmp_path: Path) -> None:
+    """The rollout renews a batch's locks before it runs, unless they were taken moments ago (the
+    first batch's: taken and confirmed just before); a later renewal still notices a lost lock."""
+    locks = NodeLocks(lambda _: local(tmp_path), STATE_DIR)
+    locks.take(["n1"])
+    (lock_path(tmp_path) / "token").write_text("someone-else\n")
+    locks.renew(["n1"], unless_within=3600)
+    assert locks.usable("n1") is None  # not asked
+    locks.renew(["n1"])
+    assert "lost its apply lock" in (locks.usable("n1") or "")
+    locks.release()
+
+
 def test_the_heartbeat_renews_and_stops_on_release(tmp_path: Path) -> None:
     locks = NodeLocks(lambda _: local(tmp_path), STATE_DIR, ttl=600)
     locks.take(["n1"])

@@ -171,6 +171,25 @@ def test_health_checks_run_natively_end_as_their_sh_ends() -> None:
     assert native.run(container, str) is None  # a container's liveness is docker's: its sh
 
 
+def test_a_failing_check_waits_its_retries_intervals_polling_sooner_at_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sh's (retries - 1) pauses of `interval`, the same time in all, here cut shorter at first
+    (FIRST_PAUSE, doubling) so an app up just after its start passes then."""
+    _, closed = _http_server()
+    pauses: list[float] = []
+    monkeypatch.setattr(native.time, "sleep", pauses.append)
+    probe = m.HealthProbe("tcp", "/health", closed, 200, 0.2, 1.0, 4)
+    done = native.run(m.CheckHealth("web", probe, "127.0.0.1", None, None, None, 0), str)
+    assert done == (1, "unhealthy after 4 tries")
+    assert pauses[:4] == [0.02, 0.04, 0.08, 0.16] and max(pauses) == 0.2
+    assert sum(pauses) == pytest.approx(3 * 0.2)
+    pauses.clear()
+    one = m.HealthProbe("tcp", "/health", closed, 200, 0.2, 1.0, 1)
+    assert native.run(m.CheckHealth("web", one, "127.0.0.1", None, None, None, 0), str)[0] == 1
+    assert pauses == []  # a single try: no pause, as the sh's
+
+
 def test_a_check_dials_an_ip_address_without_resolving_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """getaddrinfo sets glibc's resolver up in the agent for good (~0.25 MB): an address is dialled
     as it is; a name is still resolved."""
