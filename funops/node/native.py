@@ -273,10 +273,14 @@ def _(task: m.TakeLock, path: PathMap) -> Outcome | None:
                     os.rmdir(brk)
             time.sleep(0.1)
             continue
-        expires = _read_text(f"{d}/expires").strip()
-        expired = not expires.isdigit() or not _read_text(f"{d}/token") or int(expires) < now
-        if expired:
-            shutil.rmtree(d, ignore_errors=True)
+        with contextlib.suppress(OSError):  # left empty: a rename takes its place (see the sh's)
+            os.rmdir(d)
+        expired = True  # gone: the rename is tried again
+        if os.path.isdir(d):  # non-empty: no rename can replace it while the mutex is held
+            expires = _read_text(f"{d}/expires").strip()
+            expired = not expires.isdigit() or not _read_text(f"{d}/token") or int(expires) < now
+            if expired:
+                shutil.rmtree(d, ignore_errors=True)
         with contextlib.suppress(OSError):
             os.rmdir(brk)
         if not expired:

@@ -696,6 +696,9 @@ def _(task: m.TakeLock, path: PathMap) -> str:
     # An expired lock is broken only under a second, short-lived mutex (`$d.break`, mkdir): two
     # acquirers that both saw it expire must not both break it (the second would break the lock
     # the first just took). A breaker killed mid-way leaves a mutex that goes after a minute.
+    # Only a non-empty lock is judged and removed: a missing or empty one can be replaced by another
+    # acquirer's rename at any moment (rename(2) onto an empty directory succeeds), so removing it
+    # after the check could remove the lock that acquirer just took. An empty one is rmdir'ed (atomic).
     d, k = q(path(task.lock_dir)), q(path(task.key_file))
     return f"""d={d}; now=$(date +%s); t="$d.new.$$"; b="$d.break"; k={k}
 mkdir -p -- "$(dirname -- "$d")" && rm -rf -- "$t" && mkdir -m 0700 -- "$t" && cat > "$t/info" \\
@@ -710,10 +713,14 @@ while [ $i -lt 20 ]; do
   fi
   [ -d "$d" ] || continue
   if mkdir -- "$b" 2>/dev/null; then
-    exp=$(cat -- "$d/expires" 2>/dev/null)
-    case "$exp" in ''|*[!0-9]*) exp=0;; esac
-    [ -s "$d/token" ] || exp=0
-    [ "$exp" -lt "$now" ] && rm -rf -- "$d"
+    exp=0
+    rmdir -- "$d" 2>/dev/null
+    if [ -d "$d" ]; then
+      exp=$(cat -- "$d/expires" 2>/dev/null)
+      case "$exp" in ''|*[!0-9]*) exp=0;; esac
+      [ -s "$d/token" ] || exp=0
+      [ "$exp" -lt "$now" ] && rm -rf -- "$d"
+    fi
     rmdir -- "$b"
     [ "$exp" -lt "$now" ] || break
   else
