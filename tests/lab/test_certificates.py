@@ -193,10 +193,9 @@ def test_issue_serve_renew_fail_and_roll_back(
     assert leaks == []
 
 
-def test_a_wildcard_by_dns01_through_bind(lab: Lab, acme_lab: AcmeLab, repo: Path, tmp_path: Path) -> None:
-    """DNS-01 for *.lab.test by TSIG-signed updates to the lab's BIND; the TXT record is gone after."""
-    from tests.lab.test_acme import ask
-
+def use_lab_dns(repo: Path, acme_lab: AcmeLab) -> None:
+    """The lab's BIND as the repo's DNS server `lab` (TSIG key in secrets/lab.tsig) for DNS-01."""
+    (repo / "secrets").mkdir(exist_ok=True)
     (repo / "secrets" / "lab.tsig").write_text(acme_lab.tsig_secret + "\n")
     settings = yaml.safe_load((repo / "funops.yaml").read_text())
     settings["acme"]["dns"] = {
@@ -211,6 +210,13 @@ def test_a_wildcard_by_dns01_through_bind(lab: Lab, acme_lab: AcmeLab, repo: Pat
         }
     }
     (repo / "funops.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+
+
+def test_a_wildcard_by_dns01_through_bind(lab: Lab, acme_lab: AcmeLab, repo: Path, tmp_path: Path) -> None:
+    """DNS-01 for *.lab.test by TSIG-signed updates to the lab's BIND; the TXT record is gone after."""
+    from tests.lab.test_acme import ask
+
+    use_lab_dns(repo, acme_lab)
     (repo / "manifests" / "www.yaml").write_text(
         MANIFESTS.format(domains='["*.lab.test"]', renew_before="30d")
         .replace("  issuer: pebble\n", "  issuer: pebble\n  challenge: dns-01\n  dns: lab\n")

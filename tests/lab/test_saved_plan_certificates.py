@@ -14,14 +14,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from lab import Lab
 from lab.acme import AcmeLab
 
 from .fleet import FUNOPS, events, funops
 from .saved import apply_job_keys
-from .test_certificates import CERTS, acme_repo, served_serial, write_manifests
+from .test_certificates import CERTS, acme_repo, served_serial, use_lab_dns, write_manifests
 from .test_releases import commit, git
 from .test_saved_plan import apply_file, planned_task_names
 
@@ -102,21 +101,7 @@ def test_a_saved_dns01_order_reads_its_tsig_key_where_apply_runs(
     value; the apply job holds that file (and the account key), not the repo."""
     from .test_acme import ask
 
-    (repo / "secrets").mkdir(exist_ok=True)
-    (repo / "secrets" / "lab.tsig").write_text(acme_lab.tsig_secret + "\n")
-    settings = yaml.safe_load((repo / "funops.yaml").read_text())
-    settings["acme"]["dns"] = {
-        "lab": {
-            "server": acme_lab.dns_server,
-            "port": acme_lab.dns_port,
-            "zone": acme_lab.zone.rstrip("."),
-            "tsigKeyName": acme_lab.tsig_key_name,
-            "tsigAlgorithm": acme_lab.tsig_algorithm,
-            "tsigSecret": {"fromFile": "secrets/lab.tsig"},
-            "propagationSeconds": 30,
-        }
-    }
-    (repo / "funops.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    use_lab_dns(repo, acme_lab)
     write_manifests(repo, ["w1.lab.test"])
     www = repo / "manifests" / "www.yaml"
     www.write_text(
