@@ -2,7 +2,9 @@
 expiry) and renamed into place (`mv -T`), so it never exists without its expiry; `rename` onto an
 existing, non-empty directory fails, so exactly one acquirer wins. It expires unless the running
 apply renews it (so a crashed controller never blocks for good); a renewal that finds another
-holder's token raises LockLost, and the apply stops touching that node."""
+holder's token raises LockLost, and the apply stops touching that node. An expired lock is removed
+under a second mutex (`lock.break`), and only while it is non-empty: a rename can replace a missing
+or empty one at any moment, and removing that would remove a lock just taken (node/shell.py)."""
 
 from __future__ import annotations
 
