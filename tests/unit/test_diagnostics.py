@@ -204,17 +204,3 @@ def test_a_long_line_is_cut_around_the_span_with_the_carets_under_it() -> None:
     shown, carets = lines[3], lines[4]
     assert len(shown) < 200 and shown.startswith("7 | …") and shown.endswith("…")
     assert shown[carets.index("^") : carets.rindex("^") + 1] == "BAD"
-
-
-def test_forgotten_marks_are_read_again_the_same() -> None:
-    """A validated document drops its marks and spans (memory: a 2,000-node inventory's are ~8.5 MB);
-    a later problem reads them again from the file's text (load/yaml_marks.py, `forget_marks`)."""
-    from funops.load.yaml_marks import load_documents
-
-    text = "---\nkind: A\n---\nnodes:\n  - name: n1\n    address: 10.0.0.1\n  - {name: n2, address: x}\n"
-    doc = load_documents(text)[1]
-    path = ("nodes", 1, "address")
-    before = (doc.line_of(path), doc.span_of(path), doc.key_span_of(path), dict(doc.marks))
-    doc.forget_marks()
-    assert doc.forgotten and not doc.marks and not doc.value_spans
-    assert (doc.line_of(path), doc.span_of(path), doc.key_span_of(path), dict(doc.marks)) == before
