@@ -7,6 +7,7 @@ import http.server
 import os
 import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -109,3 +110,14 @@ def closing_port() -> Iterator[int]:
     stop.set()
     thread.join()
     server.close()
+
+
+def apply_job_keys(where: Path) -> tuple[Path, str]:
+    """The apply job's certificate (the plan job seals to it) and its private key (PEM)."""
+    cert, key = where / "apply.crt", where / "apply.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=funops apply job"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key.read_text()

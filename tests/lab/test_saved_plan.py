@@ -19,8 +19,9 @@ from funops.plan.document import ProgramDoc
 from funops.plan.seal import KEY_ENV, open_units
 from lab import Lab
 
+from ..conftest import apply_job_keys
 from .fleet import FUNOPS, edit_yaml, funops, http, reset
-from .saved import applied_example, apply_job_keys
+from .saved import applied_example
 from .test_releases import commit, git, set_web, web_files
 
 

@@ -18,8 +18,8 @@ import pytest
 from lab import Lab
 from lab.acme import AcmeLab
 
+from ..conftest import apply_job_keys
 from .fleet import FUNOPS, events, funops
-from .saved import apply_job_keys
 from .test_certificates import CERTS, acme_repo, served_serial, use_lab_dns, write_manifests
 from .test_releases import commit, git
 from .test_saved_plan import apply_file, planned_task_names

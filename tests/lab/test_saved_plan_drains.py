@@ -19,8 +19,9 @@ import pytest
 from funops.node import wire
 from lab import Lab
 
+from ..conftest import apply_job_keys
 from .fleet import FUNOPS, apply, edit_yaml, events, funops, http, reset
-from .saved import applied_example, apply_job_keys
+from .saved import applied_example
 from .test_releases import SITE, commit, git, set_web, web_files
 from .test_saved_plan import apply_file, planned_task_names
 

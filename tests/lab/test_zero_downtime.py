@@ -18,7 +18,8 @@ from lab import Lab
 from lab.load import Load, Report, Target
 
 from .fleet import apply, edit_yaml, funops, make_repo, reset
-from .test_releases import commit, git
+from .saved import committed_and_applied
+from .test_releases import commit
 
 FILES = Path(__file__).resolve().parent / "files"
 
@@ -50,12 +51,7 @@ def repo(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     reset(lab)
     path = make_repo(lab, tmp_path_factory.mktemp("zero-downtime") / "repo")
     backends(path)
-    (path / ".gitignore").write_text(".funops/\n")
-    git(path, "init", "-q")
-    commit(path, "example")
-    code, _, err = apply(path)
-    assert code == 0, err
-    yield path
+    yield committed_and_applied(path)
     reset(lab)
 
 

@@ -19,6 +19,8 @@ import pytest
 from funops.compile.compiler import compile_project
 from funops.load.loader import load_project
 
+from ..conftest import apply_job_keys
+
 
 def funops(repo: Path, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "NO_COLOR": "1"} | ({"FUNOPS_PLAN_KEY": key} if key else {})
@@ -35,14 +37,7 @@ def git(repo: Path, *args: str) -> None:
 
 @pytest.fixture
 def keys(tmp_path: Path) -> tuple[Path, str]:
-    """The apply job's certificate (what the plan job seals to) and its private key (PEM text)."""
-    cert, key = tmp_path / "apply.crt", tmp_path / "apply.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "2", "-subj", "/CN=funops apply job"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key.read_text()
+    return apply_job_keys(tmp_path)
 
 
 @pytest.fixture
