@@ -70,7 +70,7 @@ _SKIPPED = {".git", ".funops/cache", ".funops/journal.jsonl", ".funops/nodes"}
 # Directories no run reads, whatever the repo: Python's bytecode, a virtualenv (a repo that is also
 # a Python project keeps its .venv at the root, thousands of files), the test and lint tools' caches.
 _NEVER_READ = {"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
-_MAX_FILES, _MAX_BYTES = 2000, 16 << 20  # a larger tree is not hashed on every run: no fast path
+_MAX_FILES, _MAX_BYTES = 10_000, 16 << 20  # a larger tree is not hashed on every run: no fast path
 
 
 class Request:
@@ -228,7 +228,10 @@ def _hash_tree(root: Path, h: hashlib._Hash) -> bytes | None:  # type: ignore[na
 
 def _git_view(root: Path) -> bytes:
     """What the loader reads of git (the commit, the branch, whether the tree is dirty): git's own
-    answer, when the repo is in a git work tree (a commit changes the plan's header)."""
+    answer, when the repo is in a git work tree (a commit changes the plan's header). Over the
+    loader's paths: funops's own files under .funops, which every run writes, are not git's to
+    report (their contents are hashed where they are inputs), else a repo that does not ignore
+    them would never hit."""
     for parent in (root, *root.parents):
         if (parent / ".git").exists():
             break
@@ -238,7 +241,18 @@ def _git_view(root: Path) -> bytes:
 
     try:
         done = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain=v2", "--branch", "--untracked-files=all"],
+            [
+                "git",
+                "-C",
+                str(root),
+                "status",
+                "--porcelain=v2",
+                "--branch",
+                "--untracked-files=all",
+                "--",
+                ".",
+                ":(exclude).funops",
+            ],
             capture_output=True,
             timeout=30,
         )

@@ -224,6 +224,41 @@ def test_a_tree_too_large_to_hash_on_every_run_has_no_key(repo: Path, monkeypatc
     assert keys.key(keys.request(["-C", str(repo), "plan"], ENV), ENV) is None
 
 
+def test_a_fleet_of_thousands_of_agent_nodes_is_keyed(repo: Path) -> None:
+    """A token file per agent node: 2,000 nodes' repo holds over 2,000 files, and is still keyed."""
+    tokens = repo / ".funops" / "agent"
+    tokens.mkdir(parents=True)
+    for i in range(2500):
+        (tokens / f"n{i:04d}.token").write_text("t\n")
+    before = key_of(repo)
+    (tokens / "n0042.token").write_text("u\n")
+    assert key_of(repo) != before
+
+
+def test_what_a_run_writes_under_dot_funops_keeps_the_key_of_a_repo_that_does_not_ignore_it(
+    repo: Path,
+) -> None:
+    """git's view is the loader's: funops's own files (journal, caches, node records) are neither
+    in it nor hashed, so a repo without a .gitignore for them still hits run after run."""
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "one")
+    before = key_of(repo)
+    (repo / ".funops" / "cache" / "compiled").mkdir(parents=True)
+    (repo / ".funops" / "cache" / "compiled" / "x.pickle").write_bytes(b"\0")
+    (repo / ".funops" / "journal.jsonl").write_text("{}\n")
+    (repo / ".funops" / "nodes").mkdir()
+    (repo / ".funops" / "nodes" / "n1.json").write_text("{}\n")
+    assert key_of(repo) == before
+    (repo / "manifests" / "new.yaml").write_text("# untracked\n")
+    assert key_of(repo) != before
+
+
 # ---- the digest of a node's answer -------------------------------------------------------------------
 
 SECRET = b"k" * 32
