@@ -177,10 +177,12 @@ def _keyed_env(environ: dict[str, str], contents: bytes) -> list[tuple[str, str]
 def named_in(name: str, contents: bytes) -> bool:
     """Whether the repo's files (`contents`) hold `name` as a whole word: `_` is in every file,
     WEB_TOKEN in none of API_TOKEN."""
+    word = name.encode("utf-8", "surrogateescape")
+    if word not in contents:  # most names: bytes' own search, a hundred times the regex's speed
+        return False
     import re  # only for a run a cache may answer
 
-    word = re.escape(name.encode("utf-8", "surrogateescape"))
-    return re.search(rb"(?<![A-Za-z0-9_])" + word + rb"(?![A-Za-z0-9_])", contents) is not None
+    return re.search(rb"(?<![A-Za-z0-9_])" + re.escape(word) + rb"(?![A-Za-z0-9_])", contents) is not None
 
 
 def _hash_tree(root: Path, h: hashlib._Hash) -> bytes | None:  # type: ignore[name-defined]
