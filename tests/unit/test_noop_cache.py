@@ -17,6 +17,7 @@ from funops.cache import key as keys
 from funops.cache import replay, store
 from funops.cache.record import noop
 from funops.node import probe
+from funops.transports import exchange
 
 from ..conftest import copy_example
 
@@ -308,6 +309,27 @@ def test_a_node_with_a_lock_is_never_cached() -> None:
 def test_the_constants_it_shares_with_the_node_side_match() -> None:
     assert replay.MARK == probe.MARK
     assert str(node.PROTOCOL[1]) == replay.PROTOCOL_HEADER
+
+
+def test_its_probe_request_is_the_agent_transports() -> None:
+    body = b'{"task": {}}'
+    for host, authority in (("127.0.0.1", "127.0.0.1:7391"), ("::1", "[::1]:7391")):
+        for token in ("t0k", None):
+            headers = {"Content-Type": "application/json", "X-Funops-Protocol": replay.PROTOCOL_HEADER}
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            sent = exchange.request(authority, "/v1/gather", body, headers)
+            assert replay._request(host, 7391, body, token) == sent
+
+
+def test_each_node_gets_the_first_pin_of_its_address(tmp_path: Path) -> None:
+    pins = tmp_path / "agent_known_hosts"
+    pins.write_text("10.0.0.1:7391 sha256:aa\n# a note\n10.0.0.2:7391 sha256:bb\n10.0.0.1:7391 sha256:cc\n")
+    shared = replay._Shared()
+    assert shared.pin(str(pins), "10.0.0.1:7391") == "aa"
+    assert shared.pin(str(pins), "10.0.0.2:7391") == "bb"
+    assert shared.pin(str(pins), "10.0.0.3:7391") is None
+    assert shared.pin(str(tmp_path / "missing"), "10.0.0.1:7391") is None
 
 
 # ---- the store ----------------------------------------------------------------------------------------
