@@ -38,16 +38,29 @@ class _Watched:
         return getattr(self._inner, name)
 
 
+class _Plans:
+    """A plan's own connections (make_plan's, when none is given), watched: like make_plan's own, each
+    node's rests once gathered (`rest_once_gathered`)."""
+
+    def __init__(self, connections: Any, command_timeout: float) -> None:
+        self._connections, self._command_timeout = connections, command_timeout
+        self.rest_once_gathered = connections.rest
+
+    def __call__(self, name: str) -> _Watched:
+        return _Watched(self._connections(name), name, self._command_timeout)
+
+
 def connect(project: Any, connections: Any = None) -> Callable[[str], Any] | None:
     """What make_plan should reach the nodes with: `connections` (or make_plan's own, None) as is
-    when not recording, else the same watched."""
+    when not recording, else the same watched. Without `connections` the plan's own are made here,
+    and rest as make_plan's own would: kept open, 2,000 agent connections held ~55 MB."""
     if not active:
         return connections
+    timeout = project.settings.ssh.command_timeout
     if connections is None:
         from ..transports import Connections
 
-        connections = Connections(project.nodes, project.settings, project.root)
-    timeout = project.settings.ssh.command_timeout
+        return _Plans(Connections(project.nodes, project.settings, project.root), timeout)
     return lambda name: _Watched(connections(name), name, timeout)
 
 

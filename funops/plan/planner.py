@@ -53,10 +53,11 @@ def make_plan(
     names = select_nodes(project.nodes, targets)  # names, globs, label selectors
     # Connections of its own are needed again only for a few nodes (placement moved, file diffs):
     # each rests once gathered (an agent's is closed, dialled again if needed).
+    # So do those lent to it as its own (`rest_once_gathered`: the no-op cache's, cache/record.py).
     own = Connections(project.nodes, project.settings, project.root) if connect is None else None
     connect = connect or own
     assert connect is not None
-    done = own.rest if own is not None else None
+    done = own.rest if own is not None else getattr(connect, "rest_once_gathered", None)
     first = _scoped((compiled or compile_project)(project), intent.apps)
     wanted = {n: first.nodes[n] for n in names}
     # Only placement by count reads the running containers (each count: the docker CLI on the node).

@@ -364,3 +364,25 @@ def test_nothing_is_noted_unless_recording() -> None:
     assert not record.active
     noop(object(), object(), True)  # not even looked at
     assert record.pending is None
+
+
+def test_a_recorded_plans_own_connections_rest_once_gathered(tmp_path: Path, monkeypatch) -> None:
+    """The connections a recorded plan makes for itself rest as make_plan's own do (make_plan calls
+    `rest_once_gathered` after each node's gather); those lent by apply stay open for its run."""
+    from types import SimpleNamespace
+
+    import funops.cache.record as record
+    from funops.model.inventory import Node
+    from funops.settings import Settings
+    from funops.transports import Connections
+
+    node = Node.model_validate({"name": "l1", "address": "127.0.0.1", "transport": "local"})
+    project = SimpleNamespace(nodes={"l1": node}, settings=Settings(), root=tmp_path)
+    monkeypatch.setattr(record, "active", True)
+    plans = record.connect(project)
+    assert isinstance(plans("l1"), record._Watched)
+    assert isinstance(plans.rest_once_gathered.__self__, Connections)
+    applys = Connections(project.nodes, project.settings, tmp_path)
+    lent = record.connect(project, applys)
+    assert isinstance(lent("l1"), record._Watched)
+    assert not hasattr(lent, "rest_once_gathered")
