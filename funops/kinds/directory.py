@@ -34,7 +34,7 @@ class DirectoryKind(ResourceKind):
         paths = [path(d) for d in names]
         if not native.plain(paths):
             return None
-        return native.stat_sections([("dirs", [native.stat_line(p, numeric_ids=True) for p in paths])])
+        return native.stat_sections([("dirs", native.stat_lines(paths, numeric_ids=True))])
 
     def parse(self, sections: Sections, unmap: PathMap, facts: LiveFacts) -> dict[str, dict[str, Any]]:
         found = {}

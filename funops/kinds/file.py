@@ -58,7 +58,7 @@ class FileKind(ResourceKind):
         paths = [path(f) for f in names]
         if not native.plain(paths):
             return None
-        stats = [native.stat_line(p, numeric_ids=False) for p in paths]
+        stats = native.stat_lines(paths, numeric_ids=False)
         return native.stat_sections([("stat", stats), ("sha256", [native.sha256_line(p) for p in paths])])
 
     def parse(self, sections: Sections, unmap: PathMap, facts: LiveFacts) -> dict[str, dict[str, Any]]:

@@ -34,14 +34,29 @@ def plain(paths: list[str]) -> bool:
     return not any("\\" in p or "\n" in p for p in paths)
 
 
-def stat_line(path: str, numeric_ids: bool) -> str | None:
+def stat_lines(paths: list[str], numeric_ids: bool) -> list[str | None]:
+    """`stat_line` of each path, each owner's and group's name looked up once for them all (a
+    lookup reads the passwd or group database: most of a probe's files are root's)."""
+    names: dict[tuple[bool, int], str] = {}
+    return [stat_line(p, numeric_ids, names) for p in paths]
+
+
+def stat_line(path: str, numeric_ids: bool, names: dict[tuple[bool, int], str] | None = None) -> str | None:
     """`stat -c '%a|%U|%G|%F|%n'` (with numeric_ids: `%a|%U|%G|%u|%g|%F|%n`) of one path, not
-    following a symlink; None when it does not exist (stat prints only to stderr)."""
+    following a symlink; None when it does not exist (stat prints only to stderr). `names`: the
+    owners' and groups' names already looked up, by (is a group, id)."""
     try:
         st = os.lstat(path)
     except OSError:
         return None
-    ids = [_user(st.st_uid), _group(st.st_gid)]
+    names = {} if names is None else names
+    user = names.get((False, st.st_uid))
+    if user is None:
+        user = names[(False, st.st_uid)] = _user(st.st_uid)
+    group = names.get((True, st.st_gid))
+    if group is None:
+        group = names[(True, st.st_gid)] = _group(st.st_gid)
+    ids = [user, group]
     if numeric_ids:
         ids += [str(st.st_uid), str(st.st_gid)]
     return "|".join([format(stat.S_IMODE(st.st_mode), "o"), *ids, _type(st), path])
