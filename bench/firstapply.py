@@ -17,6 +17,7 @@ both use this one's). Needs the host's cgroup v2 hierarchy (`/sys/fs/cgroup/unif
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime as dt
 import json
 import os
@@ -116,6 +117,7 @@ def one_run(python: str, repo: Path, env: dict[str, str], the_lab: lab.Lab, root
     return {
         "wall": ended - started,
         "before first node-start": min(when["node-start"]),
+        "start to batch-start (locks)": min(when["batch-start"]) - min(when["start"]),
         "node phase": max(when["node-done"]) - min(when["node-start"]),
         "after last node-done": ended - started - max(when["node-done"]),
         **{f"{k} ms/node": (after[k] - before[k]) / n for k in after},
@@ -137,6 +139,8 @@ def main() -> int:
     roots = [cgroup_root() / cid for cid in container_ids(the_lab)]
     sides = {"this": sys.executable, **({"vs": args.vs} if args.vs else {})}
     env = dict(os.environ)
+    if args.vs_path:  # its bytecode written, as for this funops (PYTHONDONTWRITEBYTECODE may be set)
+        compileall.compile_dir(Path(args.vs_path) / "funops", quiet=1)
     envs = {"this": env, "vs": {**env, "PYTHONPATH": args.vs_path} if args.vs_path else env}
     samples: dict[str, list[dict]] = {side: [] for side in sides}
     with tempfile.TemporaryDirectory(prefix="funops-firstapply-") as tmp:
