@@ -88,8 +88,13 @@ class RepoSites:
             # ingresses read only the base's placements and versions, so rendering every app's
             # files again (~40 ms at 20 nodes, before the first lock) gave the same.
             self._base = compile_with_facts(self.plan.project, self.facts, self.plan.desired)
-        facts = Facts(self.facts.capacity, self.facts.placements, down)
-        desired = compile_ingresses(self.plan.project, facts, self._base)
+        if not down and self._base is self.plan.desired and self.plan.intent.apps is None:
+            # Nothing down, the plan's placements and no app left out: the sites are the plan's own
+            # (the ingresses alone render as the whole compile), with no template rendered again.
+            desired = self.plan.desired
+        else:
+            facts = Facts(self.facts.capacity, self.facts.placements, down)
+            desired = compile_ingresses(self.plan.project, facts, self._base)
         return {
             name: sites
             for name, nd in desired.nodes.items()
