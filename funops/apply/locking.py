@@ -39,9 +39,11 @@ class NodeLocks:
         self._heartbeat: threading.Thread | None = None
         self._taken_at: float | None = None  # when take() got them (monotonic)
 
-    def take(self, names: list[str]) -> None:
+    def take(self, names: list[str], confirm: Plan | None = None, timeout: float = 60) -> None:
         """Lock every node; on a held lock release ours and raise LockHeld. A node that cannot be
-        reached is left out (in `failed`): it is reported, never converged without its lock."""
+        reached is left out (in `failed`): it is reported, never converged without its lock.
+        `confirm`: each node, once locked, is also re-read against that plan (`confirm`), in the
+        same worker: one wait for every node less than taking them all, then confirming them all."""
 
         def one(name: str) -> tuple[str, Exception | None]:
             try:
@@ -50,46 +52,53 @@ class NodeLocks:
             except (lock.LockHeld, TransportError) as exc:
                 return name, exc
 
+        def locked_and_read(name: str) -> tuple[str, Exception | None, bool]:
+            taken = results[0] if name == ordered[0] else one(name)
+            stale = taken[1] is None and confirm is not None and self._stale(confirm, planned, name, timeout)
+            return (*taken, stale)
+
         # The first node (in name order) alone, then the rest in parallel: two applies of the same
         # nodes meet on that one, so exactly one goes on — taken all in parallel, each could win
         # some nodes and both would refuse.
         ordered = sorted(names)
+        planned = {n.name: n.observed for n in confirm.doc.nodes} if confirm is not None else {}
         results = [one(ordered[0])] if ordered else []
+        stale: list[str] = []
         if not isinstance(results[0][1] if results else None, lock.LockHeld):
             with ThreadPoolExecutor(max_workers=max(1, min(16, len(ordered) or 1))) as pool:
-                results += list(pool.map(one, ordered[1:]))
+                # The first node is confirmed with the others (its lock is already taken).
+                done = list(pool.map(locked_and_read, ordered))
+            results = [(n, e) for n, e, _ in done]
+            stale = [n for n, _, s in done if s]
         self.taken = [n for n, e in results if e is None]
         self._taken_at = time.monotonic()
         held = [e for _, e in results if isinstance(e, lock.LockHeld)]
         if held:
             self.release()
             raise held[0]
-        self.failed = {n: f"its lock could not be taken: {e}" for n, e in results if e is not None}
-
-    def confirm(self, plan: Plan, timeout: float = 60) -> None:
-        """Re-read the locked nodes: each must be exactly as the plan saw it (the `observed` digest
-        saved plans use), else PlanStale — two applies started together must not both run."""
-        planned = {n.name: n.observed for n in plan.doc.nodes}
-
-        def one(name: str) -> str | None:
-            g = plan.gathered[name]
-            try:
-                # The container count is not in the digest: not counted again.
-                facts = probe_node(self.connect(name), g.probed, self.state_dir, timeout, containers=False)
-            except TransportError as exc:
-                self.failed[name] = f"unreachable after locking: {exc}"
-                return None
-            # Keyed as the plan was: the first lock on a node also creates its fingerprint key.
-            facts.fingerprint_key = g.facts.fingerprint_key if g.facts else None
-            now = observed_digest(NodeGather(node=name, facts=facts, probed=g.probed))
-            return name if now != planned.get(name) else None
-
-        with ThreadPoolExecutor(max_workers=max(1, min(16, len(self.taken) or 1))) as pool:
-            # Nodes a partial plan did not gather (ingress nodes a drain locks) have nothing to compare.
-            changed = sorted(n for n in pool.map(one, [t for t in self.taken if t in plan.gathered]) if n)
-        if changed:
+        self.failed.update({n: f"its lock could not be taken: {e}" for n, e in results if e is not None})
+        if stale:
             self.release()
-            raise PlanStale(changed)
+            raise PlanStale(sorted(stale))
+
+    def _stale(self, plan: Plan, planned: dict[str, str | None], name: str, timeout: float) -> bool:
+        """Whether the locked node `name` is no longer exactly as the plan saw it (the `observed`
+        digest saved plans use): two applies started together must not both run. Unreachable: in
+        `failed`, not stale. Nodes a partial plan did not gather (ingress nodes a drain locks) have
+        nothing to compare."""
+        g = plan.gathered.get(name)
+        if g is None:
+            return False
+        try:
+            # The container count is not in the digest: not counted again.
+            facts = probe_node(self.connect(name), g.probed, self.state_dir, timeout, containers=False)
+        except TransportError as exc:
+            self.failed[name] = f"unreachable after locking: {exc}"
+            return False
+        # Keyed as the plan was: the first lock on a node also creates its fingerprint key.
+        facts.fingerprint_key = g.facts.fingerprint_key if g.facts else None
+        now = observed_digest(NodeGather(node=name, facts=facts, probed=g.probed))
+        return now != planned.get(name)
 
     def usable(self, name: str) -> str | None:
         """None when the rollout may touch `name`; else why not."""

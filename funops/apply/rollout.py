@@ -106,8 +106,9 @@ def execute(
 
     drainer = Drainer(plan, connect, emit)  # ingress nodes change too: they are locked as well
     locks = NodeLocks(connect, settings.state_dir)
-    locks.take(sorted({*changed, *drainer.ingress_nodes()}))  # LockHeld: nothing was changed
-    locks.confirm(plan)  # PlanStale: another apply got there first
+    # LockHeld: nothing was changed; PlanStale: a locked node changed since the plan (another apply
+    # got there first). Each node is confirmed as soon as it is locked.
+    locks.take(sorted({*changed, *drainer.ingress_nodes()}), confirm=plan)
     locks.start_heartbeat()
     try:
         failures = 0 if skip_unreachable else len(unreachable)

@@ -187,3 +187,37 @@ def test_a_killed_local_holders_lock_is_broken_at_once(tmp_path: Path) -> None:
     lock.acquire(local(tmp_path), STATE_DIR, mine)
     assert (lock_path(tmp_path) / "token").read_text().strip() == mine.token
     assert not (lock_path(tmp_path).parent / "lock.break").exists()
+
+
+def test_taking_with_a_plan_confirms_each_node_it_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each node is re-read against the plan as soon as its lock is taken (in the same worker): every
+    locked node once, the first one too; one that could not be locked never; a changed one is
+    PlanStale, and every lock taken is released."""
+    from types import SimpleNamespace
+
+    from funops.apply.locking import PlanStale
+    from funops.transports import TransportError
+
+    roots = {name: tmp_path / name for name in ("n1", "n2", "n3")}
+
+    def connect(name: str) -> LocalTransport | AgentRunner:
+        if name == "n3":
+            raise TransportError("node n3: connection refused")
+        return local(roots[name])
+
+    read: list[str] = []
+    plan = SimpleNamespace(doc=SimpleNamespace(nodes=[]))
+    monkeypatch.setattr(NodeLocks, "_stale", lambda self, p, planned, name, t: read.append(name) or False)
+    locks = NodeLocks(connect, STATE_DIR)
+    locks.take(["n3", "n2", "n1"], confirm=plan)  # type: ignore[arg-type]
+    assert sorted(read) == ["n1", "n2"] and locks.taken == ["n1", "n2"]
+    assert "its lock could not be taken" in (locks.usable("n3") or "")
+    locks.release()
+
+    monkeypatch.setattr(NodeLocks, "_stale", lambda self, p, planned, name, t: name == "n2")
+    locks = NodeLocks(connect, STATE_DIR)
+    with pytest.raises(PlanStale, match="n2 changed since the plan"):
+        locks.take(["n1", "n2"], confirm=plan)  # type: ignore[arg-type]
+    assert not lock_path(roots["n1"]).exists() and not lock_path(roots["n2"]).exists()
