@@ -10,6 +10,7 @@ import base64
 import hashlib
 import os
 import shlex
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -49,13 +50,19 @@ def _host_keys(path: Path, lookup: str, required: bool) -> list[tuple[str, Any]]
     return list(entries.items()) if entries else []
 
 
-def _aead_first(*args: Any, **kwargs: Any) -> Any:
+def _aead_first(sock: Any, *args: Any, **kwargs: Any) -> Any:
     """A paramiko Transport offering AES-GCM before its default AES-CTR + HMAC: paramiko checks
     each packet's MAC byte by byte in Python, a fifth of its CPU per connection; GCM's tag is
-    checked by `cryptography`. (OpenSSH prefers GCM too, after chacha20, which paramiko lacks.)"""
+    checked by `cryptography`. (OpenSSH prefers GCM too, after chacha20, which paramiko lacks.)
+
+    Its TCP socket sends at once (TCP_NODELAY), as OpenSSH's does: paramiko leaves Nagle's algorithm
+    on, so a command's small writes (channel open, exec, stdin, EOF) waited for the node's delayed
+    ACK, ≈ 40 ms each: a `true` took 48 ms on loopback, 6 ms without."""
     import paramiko
 
-    transport = paramiko.Transport(*args, **kwargs)
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    transport = paramiko.Transport(sock, *args, **kwargs)
     options = transport.get_security_options()
     options.ciphers = tuple(sorted(options.ciphers, key=lambda c: not c.endswith("-gcm@openssh.com")))
     return transport

@@ -75,3 +75,41 @@ def test_a_job_compares_its_timer_and_reports_its_last_run() -> None:
         }
     }
     assert live_attributes("job:other", facts) is None
+
+
+STUB_DOCKER = """#!/bin/sh
+# A docker CLI stand-in: $ENGINE says whether the engine answers; it knows the container `api`.
+echo "$1" >> "$CALLS"
+[ "$ENGINE" = up ] || { echo 'Cannot connect to the Docker daemon' >&2; echo; exit 1; }
+case "$1" in
+  version) echo 27.5.1 ;;
+  inspect) shift 6; rc=0; for name in "$@"; do
+      if [ "$name" = api ]; then echo '{"name":"/api","image":"i:1","status":"running","labels":{}}'
+      else echo "Error: No such container: $name" >&2; rc=1; fi; done; exit $rc ;;
+esac
+"""
+
+
+def test_containers_are_read_with_one_docker_run_and_the_engine_asked_only_after_a_miss(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "docker").write_text(STUB_DOCKER)
+    (tmp_path / "docker").chmod(0o755)
+    calls = tmp_path / "calls"
+
+    def probe(engine: str, *names: str) -> tuple[dict, bool, list[str]]:
+        calls.write_text("")
+        script = build_script([f"container:{n}" for n in names], "/nonexistent/state.json", lambda p: p,
+                              containers=False)  # fmt: skip
+        path = f"{tmp_path}:{os.environ['PATH']}"
+        env = {**os.environ, "PATH": path, "ENGINE": engine, "CALLS": str(calls)}
+        out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env).stdout
+        facts = parse(out, lambda p: p)
+        return facts.containers, facts.docker, calls.read_text().split()
+
+    found, docker, ran = probe("up", "api")  # a converged node: the inspect alone
+    assert set(found) == {"api"} and docker is not False and ran == ["inspect"]
+    found, docker, ran = probe("up", "api", "web")  # one missing: the engine does run
+    assert set(found) == {"api"} and docker is not False and ran == ["inspect", "version"]
+    found, docker, ran = probe("down", "api")
+    assert found == {} and docker is False and ran == ["inspect", "version"]
