@@ -30,7 +30,7 @@ from ..tasks import model as m
 from ..tasks.results import CommandResult, StepResult, TransportError
 from . import nofollow
 from .dial import dial
-from .shell import NO_RELOAD, RELOAD_PROPERTIES, health_host, reload_checks, render
+from .shell import FIRST_PAUSE, NO_RELOAD, RELOAD_PROPERTIES, health_host, reload_checks, render
 from .wire import utf8_text
 
 PathMap = Callable[[str], str]
@@ -487,9 +487,6 @@ def _command(argv: list[str], timeout: float, merged: bool = False) -> Outcome:
 @run.register(m.CheckHealth)
 def _(task: m.CheckHealth, path: PathMap) -> Outcome | None:
     return check_health(task, None)
-
-
-FIRST_PAUSE = 0.02  # seconds before a health check's second try
 
 
 def check_health(task: m.CheckHealth, env: Mapping[str, str] | None) -> Outcome | None:

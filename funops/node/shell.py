@@ -598,14 +598,20 @@ def _(task: m.CheckHealth, path: PathMap) -> str:
         probe = f"timeout {timeout} bash -c {q(tcp)} funops-check {q(host)} {q(str(port))} 2>/dev/null"
     else:
         probe = "true"
-    retries = q(check.retries)  # `! [ -lt ]`: a count that is not one ends the tries (fails closed)
+    # (retries - 1) intervals for the app to come up, as ever; the first pauses are shorter within
+    # that time (FIRST_PAUSE, doubling up to the interval): an app up a few ms after its start passes
+    # then, not a whole interval later. In ms: sh counts in integers.
+    budget = round((check.retries - 1) * check.interval * 1000)
+    interval, first = max(1, round(check.interval * 1000)), round(FIRST_PAUSE * 1000)
     # $1 and $2 are the nested bash's own arguments: single quotes keep them from this sh.
     lint = "# shellcheck disable=SC2016\n" if check.type == "tcp" else ""
     script = f"""{lint}check() {{ {alive} && {probe}; }}
-i=0
+w=0; p={first}
 until check; do
-  i=$((i+1)); if ! [ "$i" -lt {retries} ]; then echo {q(f"unhealthy after {check.retries} tries")}; exit 1; fi
-  sleep {q(check.interval)}
+  if ! [ "$w" -lt {budget} ]; then echo {q(f"unhealthy after {check.retries} tries")}; exit 1; fi
+  s=$p; if [ "$s" -gt $(({budget} - w)) ]; then s=$(({budget} - w)); fi
+  sleep "$((s / 1000)).$(printf %03d $((s % 1000)))"
+  w=$((w + s)); p=$((p * 2)); if [ "$p" -gt {interval} ]; then p={interval}; fi
 done
 """
     if task.min_healthy_seconds:
@@ -613,6 +619,9 @@ done
         gone = q(f"unhealthy after {task.min_healthy_seconds:g}s")
         script += f"sleep {secs}\ncheck || {{ echo {gone}; exit 1; }}\n"
     return script
+
+
+FIRST_PAUSE = 0.02  # seconds before a health check's second try (then doubling up to its interval)
 
 
 def health_host(host: str) -> str:

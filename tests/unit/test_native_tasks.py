@@ -124,14 +124,19 @@ def test_tasks_without_a_native_form_run_as_their_sh(tmp_path: Path) -> None:
 
 
 def _http_server() -> tuple[int, int]:
-    """A server answering /health 200 and anything else 500; (its port, a closed port)."""
+    """A server answering /health 200, /third/ANY 500 twice then 200 (an app coming up), anything
+    else 500; (its port, a closed port)."""
     import http.server
     import socket
     import threading
 
+    asked: dict[str, int] = {}
+
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(200 if self.path == "/health" else 500)
+            asked[self.path] = asked.get(self.path, 0) + 1
+            up = self.path == "/health" or (self.path.startswith("/third/") and asked[self.path] > 2)
+            self.send_response(200 if up else 500)
             self.end_headers()
 
         def log_message(self, *args: object) -> None:
@@ -188,6 +193,40 @@ def test_a_failing_check_waits_its_retries_intervals_polling_sooner_at_first(
     one = m.HealthProbe("tcp", "/health", closed, 200, 0.2, 1.0, 1)
     assert native.run(m.CheckHealth("web", one, "127.0.0.1", None, None, None, 0), str)[0] == 1
     assert pauses == []  # a single try: no pause, as the sh's
+
+
+def test_the_sh_check_pauses_as_the_native_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over ssh the health check is sh: the same pauses (a `sleep` on PATH notes them), the same end."""
+    port, closed = _http_server()
+    (tmp_path / "sleep").write_text('#!/bin/sh\necho "$1" >> "$PAUSES"\n')
+    (tmp_path / "sleep").chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "PAUSES": str(tmp_path / "pauses")}
+    native_pauses: list[float] = []
+    monkeypatch.setattr(native.time, "sleep", native_pauses.append)
+    for interval, retries in [(0.2, 4), (1.0, 3), (0.05, 10), (0.2, 1)]:
+        (tmp_path / "pauses").write_text("")
+        native_pauses.clear()
+        probe = m.HealthProbe("tcp", "/", closed, 200, interval, 1.0, retries)
+        task = m.CheckHealth("web", probe, "127.0.0.1", None, None, None, 0)
+        done = subprocess.run(["sh", "-c", render(task, str).script], capture_output=True, text=True, env=env)
+        ended = (1, f"unhealthy after {retries} tries")
+        assert (done.returncode, done.stdout.strip()) == native.run(task, str) == ended
+        sh_pauses = [float(x) for x in (tmp_path / "pauses").read_text().split()]
+        assert sh_pauses == pytest.approx(native_pauses), (interval, retries)
+        assert sum(sh_pauses) == pytest.approx((retries - 1) * interval)
+    # An app that answers on the third try: healthy (exit 0) after two short pauses, either way.
+    (tmp_path / "pauses").write_text("")
+    native_pauses.clear()
+    for runner in ("sh", "native"):
+        probe = m.HealthProbe("http", f"/third/{runner}", port, 200, 1.0, 1.0, 3)
+        task = m.CheckHealth("web", probe, "127.0.0.1", None, None, None, 0)
+        if runner == "sh":
+            script = render(task, str).script
+            done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env)
+            assert (done.returncode, done.stdout) == (0, "")
+        else:
+            assert native.run(task, str) == (0, "")
+    assert [float(x) for x in (tmp_path / "pauses").read_text().split()] == native_pauses == [0.02, 0.04]
 
 
 def test_a_check_dials_an_ip_address_without_resolving_it(monkeypatch: pytest.MonkeyPatch) -> None:
