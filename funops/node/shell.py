@@ -574,6 +574,9 @@ done
 # ---- health -----------------------------------------------------------------------------------------
 
 
+FIRST_PAUSE = 0.02  # seconds before a health check's second try (then doubling up to its interval)
+
+
 @_script.register
 def _(task: m.CheckHealth, path: PathMap) -> str:
     """The target reaches the nested `bash -c` (its /dev/tcp) as positional arguments, never as script."""
@@ -598,10 +601,10 @@ def _(task: m.CheckHealth, path: PathMap) -> str:
         probe = f"timeout {timeout} bash -c {q(tcp)} funops-check {q(host)} {q(str(port))} 2>/dev/null"
     else:
         probe = "true"
-    # (retries - 1) intervals for the app to come up, as ever; the first pauses are shorter within
-    # that time (FIRST_PAUSE, doubling up to the interval): an app up a few ms after its start passes
-    # then, not a whole interval later. In ms: sh counts in integers.
-    # A task made without its checks (no code path makes one) fails closed: one try, no pause.
+    # (retries - 1) intervals for the app to come up; the first pauses are shorter within that time
+    # (FIRST_PAUSE, doubling up to the interval): an app up a few ms after its start passes then, not
+    # a whole interval later. In ms: sh counts in integers. A task made without its checks (no code
+    # path makes one) fails closed: one try, no pause.
     numbers = all(type(v) in (int, float) and math.isfinite(v) for v in (check.retries, check.interval))
     budget = round((check.retries - 1) * check.interval * 1000) if numbers else 0
     interval = max(1, round(check.interval * 1000)) if numbers else 1
@@ -622,9 +625,6 @@ done
         gone = q(f"unhealthy after {task.min_healthy_seconds:g}s")
         script += f"sleep {secs}\ncheck || {{ echo {gone}; exit 1; }}\n"
     return script
-
-
-FIRST_PAUSE = 0.02  # seconds before a health check's second try (then doubling up to its interval)
 
 
 def health_host(host: str) -> str:
