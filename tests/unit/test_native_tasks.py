@@ -227,6 +227,10 @@ def test_the_sh_check_pauses_as_the_native_one(tmp_path: Path, monkeypatch: pyte
         else:
             assert native.run(task, str) == (0, "")
     assert [float(x) for x in (tmp_path / "pauses").read_text().split()] == native_pauses == [0.02, 0.04]
+    # A container's liveness is a docker CLI run per try: its pauses stay whole intervals.
+    in_container = m.CheckHealth("api", m.HealthProbe("tcp", "/", closed, 200, 0.2, 1.0, 4), "127.0.0.1",
+                                 None, None, "api", 0)  # fmt: skip
+    assert "w=0; p=200\n" in render(in_container, str).script
 
 
 def test_a_check_dials_an_ip_address_without_resolving_it(monkeypatch: pytest.MonkeyPatch) -> None:
