@@ -507,9 +507,8 @@ def check_health(task: m.CheckHealth, env: Mapping[str, str] | None) -> Outcome 
             return tcp_open(host, port, check.timeout)
         return True
 
-    # The sh's tries, `interval` apart, give an instance (retries - 1) intervals to come up; here
-    # the first pauses are shorter (FIRST_PAUSE, doubling up to the interval) within that time, so
-    # an app up a few ms after its start passes then, not a whole interval later.
+    # (retries - 1) intervals for an instance to come up, the first pauses shorter (FIRST_PAUSE,
+    # doubling up to the interval) within that time: the sh's schedule (node/shell.py), in seconds.
     budget, waited, pause = (check.retries - 1) * check.interval, 0.0, FIRST_PAUSE
     while not healthy():
         if waited >= budget:

@@ -179,8 +179,8 @@ def test_health_checks_run_natively_end_as_their_sh_ends() -> None:
 def test_a_failing_check_waits_its_retries_intervals_polling_sooner_at_first(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The sh's (retries - 1) pauses of `interval`, the same time in all, here cut shorter at first
-    (FIRST_PAUSE, doubling) so an app up just after its start passes then."""
+    """(retries - 1) intervals in all, the first pauses shorter (FIRST_PAUSE, doubling) so an app up
+    just after its start passes then."""
     _, closed = _http_server()
     pauses: list[float] = []
     monkeypatch.setattr(native.time, "sleep", pauses.append)
