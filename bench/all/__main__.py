@@ -3,7 +3,8 @@
     FUNOPS_LAB_SLOT=5 python -m bench.all                      # make bench-all
     python -m bench.all --nodes 20 --runs 3 --fleet 2000 --pull 5000 --rollout-runs 3 --json all.json
 
-One after the other, each as its own process (their tables are printed as they end):
+One after the other, each as its own process (their tables are printed as they end; the lab's nodes
+are removed after the first, which alone uses them before the rollout brings up its own):
 1. `python -m bench` on `--nodes` lab nodes: funops over ssh, over ssh with a persisted OpenSSH master,
    over its agent, and pyinfra, in turn (fresh plan, first apply, no-op plan and apply, start-up,
    validate);
@@ -36,6 +37,13 @@ def run(argv: list[str], json_path: Path) -> Any:
     if done.returncode != 0:
         raise SystemExit(f"python {' '.join(argv)} failed (exit {done.returncode})")
     return json.loads(json_path.read_text())
+
+
+def lab_down() -> None:
+    """The tools' lab nodes removed before the simulated fleets: idle, their containers' ~700 tasks
+    still made the same 2,000-node replay take 10-20% more CPU time on both sides (bench/README)."""
+    print("\n$ python -m lab down", flush=True)
+    subprocess.run([sys.executable, "-m", "lab", "down"], check=True)
 
 
 def tools_rows(doc: dict[str, Any]) -> list[tuple[str, float, str, bool]]:
@@ -119,6 +127,9 @@ def main() -> int:
         docs = {
             "tools": run(["-m", "bench", "--nodes", str(opts.nodes), "--runs", str(opts.runs),
                           "--tools", opts.tools], out / "tools.json"),
+        }  # fmt: skip
+        lab_down()
+        docs |= {
             "fleet": run(["-m", "bench.fleet", "--nodes", str(opts.fleet), "--runs", str(opts.fleet_runs)],
                          out / "fleet.json"),
             "pull": run(["-m", "bench.pull", "--publish-only", "--nodes", str(opts.pull), "--runs", "1"],
