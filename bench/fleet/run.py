@@ -46,18 +46,23 @@ class NodeProcesses:
     ) -> None:
         self.addresses = serve.addresses(first, count)
         self.procs: list[subprocess.Popen[str]] = []
+        # Each process's stderr (the agents' request log: a line a request) to a file, not the bench's.
+        self.logs: list[Path] = []
         for start in range(0, count, PER_PROCESS):
             chunk = self.addresses[start : start + PER_PROCESS]
             where = ["--dir", str(directory), "--first", chunk[0], "--count", str(len(chunk))]
             argv = [sys.executable, "-m", "bench.fleet", "serve", *where, "--port", str(port),
                     "--workers", str(workers)]  # fmt: skip
-            self.procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, text=True))
-        for proc in self.procs:
+            self.logs.append(directory / f"serve-{chunk[0]}.log")
+            with self.logs[-1].open("w") as log:
+                self.procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, text=True))
+        for proc, log_path in zip(self.procs, self.logs, strict=True):
             assert proc.stdout is not None
             line = proc.stdout.readline()
             if not line.startswith("ready"):
                 self.stop()
-                raise SystemExit(f"a fleet process did not start (exit {proc.poll()})")
+                tail = log_path.read_text()[-2000:]
+                raise SystemExit(f"a fleet process did not start (exit {proc.poll()}; {log_path}):\n{tail}")
 
     def cpu(self) -> float:
         """CPU seconds the node processes used so far, with the scripts they ran (waited children)."""
