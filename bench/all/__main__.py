@@ -24,15 +24,28 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 TOOLS = "funops,funops-ssh-mux,funops-agent,pyinfra"
 
 
+def cpu_check() -> float:
+    """Milliseconds of CPU a fixed loop takes here now (the best of three; lower is faster). A shared
+    host's CPUs change speed under a bench: this one read 145 and 225 ms minutes apart, the same work
+    taking half as long again. Printed before each bench, a figure can be read against it."""
+    times = []
+    for _ in range(3):
+        started = time.process_time()
+        sum(i * i for i in range(3_000_000))
+        times.append(time.process_time() - started)
+    return min(times) * 1000
+
+
 def run(argv: list[str], json_path: Path) -> Any:
     """One bench as its own process, its table on our stdout; its --json document back."""
-    print(f"\n$ python {' '.join(argv)}", flush=True)
+    print(f"\n$ python {' '.join(argv)}   (CPU check: {cpu_check():.0f} ms)", flush=True)
     done = subprocess.run([sys.executable, *argv, "--json", str(json_path)])
     if done.returncode != 0:
         raise SystemExit(f"python {' '.join(argv)} failed (exit {done.returncode})")
