@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ..kinds import systemd_bus
 from ..tasks import model as m
 from ..tasks.results import CommandResult, TransportError
 from . import AGENT_VERSION, PROTOCOL, TYPED_RESULTS, metrics, scopes, stream, wire
@@ -186,6 +187,11 @@ class AgentServer(ThreadingHTTPServer):
             self.tls.load_verify_locations(cafile=config.client_ca)
             self.tls.verify_mode = ssl.CERT_OPTIONAL
         super().__init__((config.bind, config.port), Handler)
+
+    def service_actions(self) -> None:
+        """Between requests (serve_forever's loop, every half second at most): systemd connections
+        left unused are closed, so what systemd sends them is not queued for the agent meanwhile."""
+        systemd_bus.close_idle()
 
     def server_bind(self) -> None:
         # Not HTTPServer's: it looks its own address up (socket.getfqdn), a reverse DNS query that
