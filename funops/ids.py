@@ -57,6 +57,11 @@ class Owner(str):
         """The app's name when an app owns it; None for an ingress."""
         return self.name if self.type == "app" else None
 
+    def deletable_in(self, apps: set[str] | None) -> bool:
+        """Whether a plan of `apps` (None: of everything) may delete what this owner owns: a plan of
+        some apps deletes only theirs (an ingress's files, shared, are not deleted by one)."""
+        return apps is None or self.app in apps
+
 
 class Handler(str):
     """What a change owes, run once per node after the tasks: a node-wide action (`daemon-reload`,

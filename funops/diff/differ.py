@@ -79,7 +79,7 @@ def diff_node(desired: NodeDesired, facts: LiveFacts, apps: set[str] | None = No
         result.changes.append(_compare(res, live))
     wanted = {r.id for r in desired.resources}
     for rid, managed in sorted(state.managed.items()):
-        in_scope = apps is None or Owner(managed.owner).app in apps
+        in_scope = Owner(managed.owner).deletable_in(apps)
         if rid not in wanted and in_scope and live_attributes(rid, facts) is not None:
             result.changes.append(Change(id=rid, kind=managed.kind, owner=managed.owner, action="delete"))
     return result

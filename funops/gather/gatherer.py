@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from ..errors import FunopsError
+from ..ids import Owner
 from ..resources import NodeDesired
 from ..state.node_state import state_path
 from ..tasks.model import Probe
@@ -80,11 +81,14 @@ def gather(
     follow_managed: bool = True,
     containers: bool = True,
     done: Callable[[str], None] | None = None,
+    apps: set[str] | None = None,
 ) -> dict[str, NodeGather]:
     """Facts for the resources each node should have, plus what its state file says funops manages
     (a second round trip only when those differ, i.e. when something is to be deleted; never
-    without `follow_managed`). `containers`: count each node's running containers too. `done` is
-    called with each node's name once it is gathered (Connections.rest)."""
+    without `follow_managed`). `apps`: the plan is of these apps only, so only their managed
+    resources can be deleted and are followed (other apps' are left unread: a `restart web` used to
+    read every container and unit of the node twice). `containers`: count each node's running
+    containers too. `done` is called with each node's name once it is gathered (Connections.rest)."""
 
     def one(name: str) -> NodeGather:
         started = time.monotonic()
@@ -93,7 +97,8 @@ def gather(
             transport = connect(name)
             ids = {r.id for r in desired[name].resources}
             facts = probe_node(transport, ids, state_dir, timeout, containers)
-            managed = set(facts.node_state.managed) if facts.has_state else set()
+            managed = facts.node_state.managed if facts.has_state else {}
+            managed = {rid for rid, m in managed.items() if Owner(m.owner).deletable_in(apps)}
             if follow_managed and managed - ids:
                 ids |= managed
                 facts = probe_node(transport, ids, state_dir, timeout, containers)

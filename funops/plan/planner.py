@@ -63,7 +63,7 @@ def make_plan(
     # Only placement by count reads the running containers (each count: the docker CLI on the node).
     count = any(app.spec.replicas for app in project.apps.values())
     state_dir, parallel = project.settings.state_dir, project.settings.parallel
-    gathered = gather(wanted, connect, state_dir, parallel, containers=count, done=done)
+    gathered = gather(wanted, connect, state_dir, parallel, containers=count, done=done, apps=intent.apps)
     facts = live_facts(gathered)
     if drain:  # `funops drain NODE`: its replicas apps are placed anew, elsewhere (it is cordoned)
         moving = {a for a, app in project.apps.items() if app.spec.replicas}
@@ -78,7 +78,9 @@ def make_plan(
         if g.reachable and {r.id for r in desired.nodes[n].resources} - g.probed
     }
     if again:
-        gathered.update(gather(again, connect, state_dir, parallel, containers=count, done=done))
+        gathered.update(
+            gather(again, connect, state_dir, parallel, containers=count, done=done, apps=intent.apps)
+        )
     plan = plan_from(project, names, desired, gathered, intent, unreadable_state_ok)
     if diff is not None:
         attach_diffs(plan, connect, diff)

@@ -103,7 +103,7 @@ def restore_plan(
         placements={app: sorted(n for n, d in desired_nodes.items() if app in d.apps)},
         versions={app: {n: d.apps[app].version for n, d in desired_nodes.items() if app in d.apps}},
     )
-    fresh = gather(desired_nodes, connect, project.settings.state_dir, project.settings.parallel)
+    fresh = gather(desired_nodes, connect, project.settings.state_dir, project.settings.parallel, apps={app})
     strategy = target.records[next(iter(target.records))].update_strategy()
     intent = Intent(
         kind=kind,
