@@ -98,9 +98,9 @@ def gather(
             ids = {r.id for r in desired[name].resources}
             facts = probe_node(transport, ids, state_dir, timeout, containers)
             managed = facts.node_state.managed if facts.has_state else {}
-            managed = {rid for rid, m in managed.items() if Owner(m.owner).deletable_in(apps)}
-            if follow_managed and managed - ids:
-                ids |= managed
+            deletable = {rid for rid, m in managed.items() if Owner(m.owner).deletable_in(apps)}
+            if follow_managed and deletable - ids:
+                ids |= deletable
                 facts = probe_node(transport, ids, state_dir, timeout, containers)
             result.facts, result.probed = facts, ids
         except TransportError as exc:

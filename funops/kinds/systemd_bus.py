@@ -204,7 +204,7 @@ class _Connection:
         deadline = time.monotonic() + timeout
         with self._lock:
             removed = self._removed
-            assert removed is not None, "job() on a connection made for jobs"
+            assert removed is not None, "job() needs a connection made for jobs (_JOBS)"
             removed.clear()  # other jobs' ends (timers', systemctl's): nobody waits for them
             try:
                 ((error, job),) = self._exchange([call], timeout, method)
