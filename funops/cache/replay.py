@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from .. import __version__
+from ..transports.exchange import read_answer, request
 
 MARK = "@@funops "  # node/probe.py's section marker (held equal by tests/unit/test_noop_cache.py)
 PROTOCOL_HEADER = "2"  # node/__init__.py's PROTOCOL[1], as transports/agent.py sends it (tested too)
@@ -157,17 +158,10 @@ def _gather(node: dict[str, Any], shared: _Shared) -> tuple[int, str] | None:
             return None  # never send the token: the full path refuses it with the node's name
         sock.settimeout(float(node["timeout"]))
         sock.sendall(_request(host, port, node["body"].encode(), token))
-        response = http.client.HTTPResponse(sock, method="POST")
-        try:
-            response.begin()
-            data = response.read()
-        finally:
-            response.close()
-        if response.status != 200 or _version(response.getheader("X-Funops-Agent") or "") > _version(
-            __version__
-        ):
+        answer = read_answer(sock)  # the transport's reader (no http.client answer object, no email parser)
+        if answer.status != 200 or _version(answer.getheader("X-Funops-Agent")) > _version(__version__):
             return None
-        doc = json.loads(data)
+        doc = json.loads(answer.body)
         stdout = base64.b64decode(doc["stdout"]).decode("utf-8", errors="replace")
         return int(doc["exit"]), stdout
     finally:
@@ -175,19 +169,11 @@ def _gather(node: dict[str, Any], shared: _Shared) -> tuple[int, str] | None:
 
 
 def _request(host: str, port: int, body: bytes, token: str | None) -> bytes:
-    """The probe's request as transports/exchange.py writes it: head and body in one write (http.client
-    writes them apart: two TLS records, and the agent woken twice)."""
-    lines = [
-        "POST /v1/gather HTTP/1.1",
-        f"Host: [{host}]:{port}" if ":" in host else f"Host: {host}:{port}",
-        "Accept-Encoding: identity",
-        "Content-Type: application/json",
-        f"X-Funops-Protocol: {PROTOCOL_HEADER}",
-    ]
+    """The probe's request, as transports/agent.py sends it (exchange.request: head and body in one write)."""
+    headers = {"Content-Type": "application/json", "X-Funops-Protocol": PROTOCOL_HEADER}
     if token:
-        lines.append(f"Authorization: Bearer {token}")
-    lines.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+        headers["Authorization"] = f"Bearer {token}"
+    return request(f"[{host}]:{port}" if ":" in host else f"{host}:{port}", "/v1/gather", body, headers)
 
 
 def _pins(path: str) -> dict[str, str]:
