@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from .. import __version__
-from ..transports.exchange import read_answer, request
+from ..transports.exchange import authority, read_answer, request
 
 MARK = "@@funops "  # node/probe.py's section marker (held equal by tests/unit/test_noop_cache.py)
 PROTOCOL_HEADER = "2"  # node/__init__.py's PROTOCOL[1], as transports/agent.py sends it (tested too)
@@ -173,7 +173,7 @@ def _request(host: str, port: int, body: bytes, token: str | None) -> bytes:
     headers = {"Content-Type": "application/json", "X-Funops-Protocol": PROTOCOL_HEADER}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    return request(f"[{host}]:{port}" if ":" in host else f"{host}:{port}", "/v1/gather", body, headers)
+    return request(authority(host, port), "/v1/gather", body, headers)
 
 
 def _pins(path: str) -> dict[str, str]:

@@ -33,9 +33,9 @@ class Targets:
 
 def target(node: Node) -> str:
     from ..transports.agent import endpoint
+    from ..transports.exchange import authority
 
-    host, port = endpoint(node)
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return authority(*endpoint(node))
 
 
 def file_sd(project: Project) -> Targets:

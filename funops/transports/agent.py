@@ -32,7 +32,7 @@ from ..node.wire import READS, ResultError, decode_steps, encode
 from ..settings import Settings
 from ..tasks import model as m
 from .base import CommandResult, StepResult, TransportError
-from .exchange import exchange
+from .exchange import authority, exchange
 
 PINS_FILE = "agent_known_hosts"
 IDLE_REUSE_SECONDS = 45  # a kept-alive connection idle longer is not reused (the agent drops it at 60)
@@ -183,7 +183,7 @@ class _PinnedConnection(http.client.HTTPSConnection):
             ) from exc
         super().__init__(host, port, timeout=timeout, context=context)
         self.pin, self.node = pin, node
-        self.authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # the Host header
+        self.authority = authority(host, port)  # the Host header
         self.used = time.monotonic()  # the end of its last exchange
         self.resume = resume
 

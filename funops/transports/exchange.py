@@ -30,6 +30,11 @@ class Answer:
         return self.headers.get(name.lower(), default)
 
 
+def authority(host: str, port: int) -> str:
+    """`host:port` as a Host header (and a scrape target) writes it: an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def request(host: str, path: str, body: bytes, headers: dict[str, str]) -> bytes:
     """The request's bytes: `POST path`, then Host, the caller's headers, Content-Length and the body."""
     lines = [f"POST {path} HTTP/1.1", f"Host: {host}", "Accept-Encoding: identity"]
